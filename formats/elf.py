@@ -1,0 +1,324 @@
+"""A narrow, fast ELF64 little-endian reader: header, sections, segments, notes, build-id, debuglink.
+
+pyelftools stays available for the rare paths; this reader exists so that hot paths
+(symbolising, unwinding) never import it.  Compressed sections come back decompressed.
+"""
+
+from __future__ import annotations
+
+import mmap
+import os
+import struct
+import zlib
+from dataclasses import dataclass
+from enum import IntEnum
+from functools import cached_property
+from typing import Iterator
+
+from .errors import FormatError, NotELFError, TruncatedError, parsing
+
+
+class ElfType(IntEnum):
+    NONE = 0
+    REL = 1
+    EXEC = 2
+    DYN = 3
+    CORE = 4
+
+
+class SectionType(IntEnum):
+    NULL = 0
+    PROGBITS = 1
+    SYMTAB = 2
+    STRTAB = 3
+    RELA = 4
+    HASH = 5
+    DYNAMIC = 6
+    NOTE = 7
+    NOBITS = 8
+    REL = 9
+    DYNSYM = 11
+
+
+class SegmentType(IntEnum):
+    NULL = 0
+    LOAD = 1
+    DYNAMIC = 2
+    INTERP = 3
+    NOTE = 4
+    PHDR = 6
+    TLS = 7
+    GNU_EH_FRAME = 0x6474E550
+    GNU_STACK = 0x6474E551
+    GNU_RELRO = 0x6474E552
+    GNU_PROPERTY = 0x6474E553
+
+
+SHF_ALLOC = 0x2
+SHF_EXECINSTR = 0x4
+SHF_COMPRESSED = 0x800
+PF_X, PF_W, PF_R = 1, 2, 4
+NT_GNU_BUILD_ID = 3
+ELFCOMPRESS_ZLIB = 1
+ELFCOMPRESS_ZSTD = 2
+EM_X86_64 = 62
+
+_EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
+_SHDR = struct.Struct("<IIQQQQIIQQ")
+_PHDR = struct.Struct("<IIQQQQQQ")
+_CHDR = struct.Struct("<IIQQ")
+_NHDR = struct.Struct("<III")
+
+
+@dataclass(frozen=True, slots=True)
+class Section:
+    index: int
+    name: str
+    type: int
+    flags: int
+    addr: int
+    offset: int
+    size: int
+    link: int
+    info: int
+    addralign: int
+    entsize: int
+
+    @property
+    def is_alloc(self) -> bool:
+        return bool(self.flags & SHF_ALLOC)
+
+
+@dataclass(frozen=True, slots=True)
+class Segment:
+    type: int
+    flags: int
+    offset: int
+    vaddr: int
+    paddr: int
+    filesz: int
+    memsz: int
+    align: int
+
+    @property
+    def is_executable(self) -> bool:
+        return bool(self.flags & PF_X)
+
+
+@dataclass(frozen=True, slots=True)
+class Note:
+    name: bytes
+    type: int
+    desc: bytes
+    offset: int
+
+
+class ElfFile:
+    """One ELF file, memory-mapped; sections and segments parsed on first use."""
+
+    def __init__(self, path: str | os.PathLike | None = None, data: bytes | None = None):
+        self.path = os.fspath(path) if path is not None else None
+        if data is None:
+            if self.path is None:
+                raise ValueError("ElfFile needs a path or data")
+            with open(self.path, "rb") as fh:
+                size = os.fstat(fh.fileno()).st_size
+                data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+        self.data = data
+        if len(data) < 16 or data[:4] != b"\x7fELF":
+            raise NotELFError("not an ELF file", self.path)
+        if data[4] != 2 or data[5] != 1:
+            raise NotELFError("only 64-bit little-endian ELF is supported", self.path)
+        if len(data) < _EHDR.size:
+            raise TruncatedError("ELF header is truncated", self.path, 0)
+        (_, self.type, self.machine, _, self.entry, self._phoff, self._shoff, _, _,
+         self._phentsize, self._phnum, self._shentsize, self._shnum, self._shstrndx) = _EHDR.unpack_from(data, 0)
+
+    def __repr__(self) -> str:
+        return f"ElfFile({self.path!r})"
+
+    # ---- sections -------------------------------------------------------------------
+
+    @cached_property
+    def sections(self) -> tuple[Section, ...]:
+        data, path = self.data, self.path
+        if not self._shoff:
+            return ()
+        if self._shentsize != _SHDR.size:
+            raise FormatError(f"unexpected section header size {self._shentsize}", path, self._shoff)
+        shnum, shstrndx = self._shnum, self._shstrndx
+        with parsing(path, self._shoff, "section headers"):
+            if shnum == 0:  # more than 0xff00 sections: the real count is in section 0
+                shnum = _SHDR.unpack_from(data, self._shoff)[5]
+            if shstrndx == 0xFFFF:
+                shstrndx = _SHDR.unpack_from(data, self._shoff)[6]
+            raw = [_SHDR.unpack_from(data, self._shoff + i * _SHDR.size) for i in range(shnum)]
+        names_off = raw[shstrndx][4] if shstrndx < len(raw) else 0
+        sections = []
+        for i, (name, typ, flags, addr, off, size, link, info, align, entsize) in enumerate(raw):
+            sections.append(Section(i, _cstring(data, names_off + name) if names_off else "", typ, flags,
+                                    addr, off, size, link, info, align, entsize))
+        return tuple(sections)
+
+    @cached_property
+    def _by_name(self) -> dict[str, Section]:
+        table: dict[str, Section] = {}
+        for s in self.sections:
+            table.setdefault(s.name, s)
+        return table
+
+    def section(self, name: str) -> Section | None:
+        """The first section called `name` (a legacy `.zdebug_*` twin counts for `.debug_*`)."""
+        found = self._by_name.get(name)
+        if found is None and name.startswith(".debug_"):
+            found = self._by_name.get(".z" + name[1:])
+        return found
+
+    def raw_section_bytes(self, section: Section) -> memoryview:
+        """The section's bytes as stored in the file (empty for NOBITS)."""
+        if section.type == SectionType.NOBITS:
+            return memoryview(b"")
+        end = section.offset + section.size
+        if end > len(self.data):
+            raise TruncatedError(f"section {section.name} runs past the end of the file", self.path, section.offset)
+        return memoryview(self.data)[section.offset:end]
+
+    def section_bytes(self, section: Section | str) -> bytes | None:
+        """A section's contents, decompressed (SHF_COMPRESSED zlib/zstd or legacy .zdebug); None if absent."""
+        if isinstance(section, str):
+            found = self.section(section)
+            if found is None:
+                return None
+            section = found
+        raw = self.raw_section_bytes(section)
+        if section.flags & SHF_COMPRESSED:
+            return self._decompress_chdr(section, raw)
+        if section.name.startswith(".zdebug") and bytes(raw[:4]) == b"ZLIB":
+            with parsing(self.path, section.offset, f"compressed section {section.name}"):
+                size = struct.unpack_from(">Q", raw, 4)[0]
+                out = zlib.decompress(raw[12:])
+            if len(out) != size:
+                raise FormatError(f"{section.name} decompressed to {len(out)} bytes, header says {size}",
+                                  self.path, section.offset)
+            return out
+        return bytes(raw)
+
+    def _decompress_chdr(self, section: Section, raw: memoryview) -> bytes:
+        with parsing(self.path, section.offset, f"compressed section {section.name}"):
+            kind, _, size, _ = _CHDR.unpack_from(raw, 0)
+            payload = raw[_CHDR.size:]
+            if kind == ELFCOMPRESS_ZLIB:
+                out = zlib.decompress(payload)
+            elif kind == ELFCOMPRESS_ZSTD:
+                import zstandard
+
+                out = zstandard.ZstdDecompressor().decompress(payload, max_output_size=size)
+            else:
+                raise FormatError(f"unknown compression type {kind} in {section.name}", self.path, section.offset)
+        if len(out) != size:
+            raise FormatError(f"{section.name} decompressed to {len(out)} bytes, header says {size}",
+                              self.path, section.offset)
+        return out
+
+    # ---- segments and notes ---------------------------------------------------------
+
+    @cached_property
+    def segments(self) -> tuple[Segment, ...]:
+        if not self._phoff:
+            return ()
+        with parsing(self.path, self._phoff, "program headers"):
+            return tuple(Segment(*_PHDR.unpack_from(self.data, self._phoff + i * self._phentsize))
+                         for i in range(self._phnum))
+
+    @property
+    def load_segments(self) -> tuple[Segment, ...]:
+        return tuple(s for s in self.segments if s.type == SegmentType.LOAD)
+
+    def notes(self) -> Iterator[Note]:
+        """Every note in PT_NOTE segments, or in SHT_NOTE sections when there are no segments."""
+        spans = [(s.offset, s.filesz) for s in self.segments if s.type == SegmentType.NOTE]
+        if not spans:
+            spans = [(s.offset, s.size) for s in self.sections if s.type == SectionType.NOTE]
+        for start, size in spans:
+            yield from iter_notes(self.data, start, size, self.path)
+
+    @cached_property
+    def build_id(self) -> bytes | None:
+        for note in self.notes():
+            if note.type == NT_GNU_BUILD_ID and note.name == b"GNU":
+                return note.desc
+        return None
+
+    @cached_property
+    def debuglink(self) -> tuple[str, int] | None:
+        """(file name, CRC32) from .gnu_debuglink."""
+        raw = self.section_bytes(".gnu_debuglink")
+        if not raw:
+            return None
+        end = raw.find(b"\0")
+        if end < 0:
+            raise FormatError(".gnu_debuglink has no terminating NUL", self.path)
+        crc_at = (end + 4) & ~3
+        with parsing(self.path, None, ".gnu_debuglink"):
+            (crc,) = struct.unpack_from("<I", raw, crc_at)
+        return raw[:end].decode("utf-8", "replace"), crc
+
+    # ---- addresses ------------------------------------------------------------------
+
+    def vaddr_to_offset(self, vaddr: int) -> int | None:
+        """File offset holding ELF virtual address `vaddr`, through PT_LOAD."""
+        for seg in self.load_segments:
+            if seg.vaddr <= vaddr < seg.vaddr + seg.filesz:
+                return vaddr - seg.vaddr + seg.offset
+        return None
+
+    def offset_to_vaddr(self, offset: int) -> int | None:
+        """ELF virtual address of file offset `offset`, through PT_LOAD."""
+        for seg in self.load_segments:
+            if seg.offset <= offset < seg.offset + seg.filesz:
+                return offset - seg.offset + seg.vaddr
+        return None
+
+    def read_vaddr(self, vaddr: int, size: int) -> bytes | None:
+        """`size` bytes at ELF virtual address `vaddr` from the file image, or None if not all in the file."""
+        for seg in self.load_segments:
+            if seg.vaddr <= vaddr and vaddr + size <= seg.vaddr + seg.filesz:
+                start = vaddr - seg.vaddr + seg.offset
+                return bytes(self.data[start:start + size])
+        return None
+
+    @property
+    def first_load_vaddr(self) -> int:
+        """The lowest PT_LOAD address: what a PIE or shared object is relocated against (0 for most)."""
+        loads = self.load_segments
+        return min((s.vaddr - s.offset for s in loads), default=0)
+
+
+def iter_notes(data, start: int, size: int, path: str | None = None) -> Iterator[Note]:
+    """Notes in data[start:start+size] (4-byte aligned name and descriptor)."""
+    pos, end = start, start + size
+    while pos + _NHDR.size <= end:
+        namesz, descsz, typ = _NHDR.unpack_from(data, pos)
+        name_at = pos + _NHDR.size
+        desc_at = name_at + ((namesz + 3) & ~3)
+        nxt = desc_at + ((descsz + 3) & ~3)
+        if desc_at + descsz > end:
+            raise TruncatedError("note runs past its segment", path, pos)
+        yield Note(bytes(data[name_at:name_at + namesz]).rstrip(b"\0"), typ, bytes(data[desc_at:desc_at + descsz]), pos)
+        pos = nxt
+
+
+def _cstring(data, offset: int) -> str:
+    end = data.find(b"\0", offset)
+    if end < 0:
+        end = len(data)
+    return bytes(data[offset:end]).decode("utf-8", "replace")
+
+
+def gnu_debuglink_crc(path: str) -> int:
+    """The CRC32 that .gnu_debuglink records for a whole file."""
+    crc = 0
+    with open(path, "rb") as fh:
+        while chunk := fh.read(1 << 20):
+            crc = zlib.crc32(chunk, crc)
+    return crc & 0xFFFFFFFF

@@ -1,0 +1,66 @@
+"""The `unwind` command: one module per subcommand in this package, found by name.
+
+A subcommand module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`.
+It keeps heavy imports inside `run` so that `unwind symbolize` starts fast.
+"""
+
+from __future__ import annotations
+
+import argparse
+import pkgutil
+import sys
+from importlib import import_module
+from types import ModuleType
+
+from ..errors import UnwindError
+
+
+def _command_names() -> list[str]:
+    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+
+
+def _load(name: str) -> ModuleType:
+    return import_module(f"{__name__}.{name.replace('-', '_')}")
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--symfs", metavar="DIR", help="look binaries up under DIR first, as perf does")
+    parser.add_argument("--debug-dir", metavar="DIR", action="append", default=[],
+                        help="a build-id debug tree such as /usr/lib/debug (repeatable)")
+
+
+def build_parser(only: str | None = None) -> argparse.ArgumentParser:
+    """The argument parser; with `only`, just that subcommand is imported."""
+    parser = argparse.ArgumentParser(prog="unwind", description="Stack unwinding and symbolisation for x86-64 Linux.")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
+    for name in [only] if only else _command_names():
+        module = _load(name)
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        _add_common(cmd)
+        module.add_arguments(cmd)
+        cmd.set_defaults(run=module.run)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    first = argv[0] if argv else None
+    parser = build_parser(first if first in _command_names() else None)
+    args = parser.parse_args(argv)
+    try:
+        return args.run(args) or 0
+    except UnwindError as exc:
+        print(f"unwind {args.command}: error: {exc}", file=sys.stderr)
+        return 1
+    except BrokenPipeError:
+        return 0
+    except OSError as exc:
+        where = f"{exc.filename}: " if exc.filename else ""
+        print(f"unwind {args.command}: error: {where}{exc.strerror or exc}", file=sys.stderr)
+        return 1
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

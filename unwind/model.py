@@ -1,0 +1,223 @@
+"""The core model every part shares: registers, module maps, samples, frames and traces."""
+
+from __future__ import annotations
+
+import bisect
+from dataclasses import dataclass, field
+from enum import Enum, IntEnum
+from typing import Iterable, Mapping as TMapping, Protocol, runtime_checkable
+
+
+class Reg(IntEnum):
+    """x86-64 registers by their DWARF numbers (System V psABI, figure 3.36)."""
+
+    RAX = 0
+    RDX = 1
+    RCX = 2
+    RBX = 3
+    RSI = 4
+    RDI = 5
+    RBP = 6
+    RSP = 7
+    R8 = 8
+    R9 = 9
+    R10 = 10
+    R11 = 11
+    R12 = 12
+    R13 = 13
+    R14 = 14
+    R15 = 15
+    RIP = 16
+
+
+@dataclass(frozen=True, slots=True)
+class Registers:
+    """DWARF-numbered register values; an unknown register is absent, never zero."""
+
+    values: TMapping[int, int] = field(default_factory=dict)
+
+    def get(self, reg: int) -> int | None:
+        return self.values.get(reg)
+
+    def __getitem__(self, reg: int) -> int:
+        return self.values[reg]
+
+    def __contains__(self, reg: object) -> bool:
+        return reg in self.values
+
+    @property
+    def pc(self) -> int | None:
+        return self.values.get(Reg.RIP)
+
+    @property
+    def sp(self) -> int | None:
+        return self.values.get(Reg.RSP)
+
+    def replace(self, **changes: int | None) -> "Registers":
+        """A copy with registers set (by lower-case name or 'rN'); None removes one."""
+        values = dict(self.values)
+        for name, value in changes.items():
+            reg = Reg[name.upper()]
+            if value is None:
+                values.pop(reg, None)
+            else:
+                values[reg] = value
+        return Registers(values)
+
+    @classmethod
+    def of(cls, **named: int) -> "Registers":
+        return cls({Reg[name.upper()]: value for name, value in named.items()})
+
+
+@dataclass(frozen=True, slots=True)
+class Mapping:
+    """One file (or anonymous) mapping of a process: [start, end) from `offset` of `path`."""
+
+    start: int
+    end: int
+    offset: int
+    path: str | None
+    build_id: bytes | None = None
+
+    def __contains__(self, address: object) -> bool:
+        return isinstance(address, int) and self.start <= address < self.end
+
+    def file_offset(self, address: int) -> int:
+        """File offset of an absolute address inside this mapping."""
+        return address - self.start + self.offset
+
+
+class ModuleMap:
+    """Address -> mapping for one process at one time; immutable after construction."""
+
+    __slots__ = ("_mappings", "_starts")
+
+    def __init__(self, mappings: Iterable[Mapping] = ()):
+        self._mappings: tuple[Mapping, ...] = tuple(sorted(mappings, key=lambda m: m.start))
+        self._starts = [m.start for m in self._mappings]
+
+    def find(self, address: int) -> Mapping | None:
+        i = bisect.bisect_right(self._starts, address) - 1
+        if i >= 0 and address < self._mappings[i].end:
+            return self._mappings[i]
+        return None
+
+    def __iter__(self):
+        return iter(self._mappings)
+
+    def __len__(self) -> int:
+        return len(self._mappings)
+
+    def __repr__(self) -> str:
+        return f"ModuleMap({list(self._mappings)!r})"
+
+
+@dataclass(frozen=True, slots=True)
+class BranchEntry:
+    """One LBR record: a taken branch from `source` to `target`."""
+
+    source: int
+    target: int
+    flags: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class Sample:
+    """A register + stack snapshot (or a recorded callchain) of one thread at one instant."""
+
+    registers: Registers
+    stack: bytes = b""
+    stack_base: int = 0
+    modules: ModuleMap = field(default_factory=ModuleMap)
+    kernel_callchain: tuple[int, ...] = ()
+    user_callchain: tuple[int, ...] = ()
+    lbr: tuple[BranchEntry, ...] = ()
+    truth: tuple[int, ...] | None = None
+    pid: int = 0
+    tid: int = 0
+    time: int = 0
+    period: int = 1
+    comm: str = ""
+    cpu: int | None = None
+
+
+class Via(str, Enum):
+    """How a frame was found."""
+
+    CONTEXT = "context"
+    CFI = "cfi"
+    ORC = "orc"
+    FP = "fp"
+    LBR = "lbr"
+    SCAN = "scan"
+    KERNEL = "kernel"
+    CALLCHAIN = "callchain"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+class StopReason(str, Enum):
+    """Why a walk ended."""
+
+    END = "end"
+    NO_UNWIND_INFO = "no-unwind-info"
+    BAD_MEMORY = "bad-memory"
+    LOOP = "loop"
+    DEPTH_LIMIT = "depth-limit"
+    BAD_RULE = "bad-rule"
+    LBR_EXHAUSTED = "lbr-exhausted"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True, slots=True)
+class Frame:
+    """One physical frame. `is_return_address` frames are looked up at pc - 1."""
+
+    pc: int
+    sp: int | None = None
+    cfa: int | None = None
+    via: Via = Via.CONTEXT
+    is_return_address: bool = False
+
+    @property
+    def lookup_pc(self) -> int:
+        """Address for symbol and unwind-table lookup: inside the call instruction for return addresses."""
+        return self.pc - 1 if self.is_return_address else self.pc
+
+
+@dataclass(frozen=True, slots=True)
+class Trace:
+    """Frames leaf first, and why the walk stopped."""
+
+    frames: tuple[Frame, ...]
+    stop: StopReason
+
+    @property
+    def pcs(self) -> tuple[int, ...]:
+        return tuple(f.pc for f in self.frames)
+
+
+@runtime_checkable
+class Unwinder(Protocol):
+    """Anything that turns a sample into a trace."""
+
+    name: str
+
+    def unwind(self, sample: Sample) -> Trace: ...
+
+
+@dataclass(frozen=True, slots=True)
+class SymbolizedFrame:
+    """What one (possibly inlined) function at an address resolves to."""
+
+    function: str | None
+    file: str | None = None
+    line: int | None = None
+    column: int | None = None
+    inlined: bool = False
+    start_line: int | None = None
+    discriminator: int = 0
+    symbol_offset: int | None = None

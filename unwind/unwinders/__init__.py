@@ -1,0 +1,48 @@
+"""The unwinder registry: built-ins by name, third parties through the `unwind.unwinders` entry points."""
+
+from __future__ import annotations
+
+from importlib import import_module
+from importlib.metadata import entry_points
+from typing import Callable
+
+from ..errors import UsageError
+from ..model import Unwinder
+
+UnwinderFactory = Callable[..., Unwinder]
+
+# name -> "module:attribute" of a factory; imported on first use so `unwind symbolize` stays light.
+_BUILTINS: dict[str, str] = {}
+_registered: dict[str, UnwinderFactory] = {}
+
+
+def register(name: str, factory: UnwinderFactory) -> None:
+    """Make `factory(**options)` available as unwinder `name`."""
+    _registered[name] = factory
+
+
+def _builtin(name: str, target: str) -> None:
+    _BUILTINS[name] = target
+
+
+def available() -> list[str]:
+    """Every unwinder name that `get_unwinder` accepts."""
+    names = set(_BUILTINS) | set(_registered)
+    names.update(ep.name for ep in entry_points(group="unwind.unwinders"))
+    return sorted(names)
+
+
+def get_unwinder(name: str, **options) -> Unwinder:
+    """An unwinder by name, built with `options`."""
+    factory = _registered.get(name)
+    if factory is None and name in _BUILTINS:
+        module, attr = _BUILTINS[name].split(":")
+        factory = getattr(import_module(module, __name__), attr)
+    if factory is None:
+        for ep in entry_points(group="unwind.unwinders"):
+            if ep.name == name:
+                factory = ep.load()
+                break
+    if factory is None:
+        raise UsageError(f"unknown unwinder {name!r} (available: {', '.join(available())})")
+    return factory(**options)
