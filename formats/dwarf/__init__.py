@@ -1,0 +1,1 @@
+"""DWARF decoding: line programs, DIE scanning, ranges, forms."""
