@@ -1,0 +1,45 @@
+"""A sample's address space: the stack snapshot first, then the loaded bytes of the mapped files."""
+
+from __future__ import annotations
+
+import struct
+
+from .errors import MemoryReadError
+from .model import Sample
+from .modules import Module, ModuleResolver
+
+_U64 = struct.Struct("<Q")
+
+
+class AddressSpace:
+    """Reads memory as perf's DWARF unwinding does: stack bytes from the snapshot, code and data from files."""
+
+    def __init__(self, sample: Sample, resolver: ModuleResolver | None = None):
+        self.sample = sample
+        self.resolver = resolver or ModuleResolver()
+        self._stack = sample.stack
+        self._stack_lo = sample.stack_base
+        self._stack_hi = sample.stack_base + len(sample.stack)
+
+    def in_stack(self, address: int, size: int = 8) -> bool:
+        return self._stack_lo <= address and address + size <= self._stack_hi
+
+    def module_at(self, address: int) -> Module | None:
+        mapping = self.sample.modules.find(address)
+        return self.resolver.module_for(mapping) if mapping else None
+
+    def read(self, address: int, size: int) -> bytes:
+        if self._stack_lo <= address and address + size <= self._stack_hi:
+            start = address - self._stack_lo
+            return bytes(self._stack[start:start + size])
+        module = self.module_at(address)
+        if module is not None:
+            data = module.elf.read_vaddr(module.to_vaddr(address), size)
+            if data is not None:
+                return data
+        raise MemoryReadError(address, size)
+
+    def read_u64(self, address: int) -> int:
+        if self._stack_lo <= address and address + 8 <= self._stack_hi:
+            return _U64.unpack_from(self._stack, address - self._stack_lo)[0]
+        return _U64.unpack(self.read(address, 8))[0]

@@ -1,0 +1,130 @@
+"""Find the files behind addresses: a mapping's binary (under --symfs, by path, by build-id) and its debug file."""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+from cachetools import LRUCache
+
+from formats.elf import ElfFile, gnu_debuglink_crc
+from formats.errors import UnwindError
+
+from .model import Mapping
+
+DEFAULT_DEBUG_DIRS = ("/usr/lib/debug",)
+
+
+@dataclass(frozen=True, slots=True)
+class Module:
+    """A mapped ELF file: absolute address = ELF virtual address + bias."""
+
+    path: str
+    elf: ElfFile
+    bias: int
+    mapping: Mapping | None = None
+
+    def to_vaddr(self, address: int) -> int:
+        return address - self.bias
+
+    def to_absolute(self, vaddr: int) -> int:
+        return vaddr + self.bias
+
+
+def build_id_path(debug_dir: str | os.PathLike, build_id: bytes, suffix: str = ".debug") -> Path:
+    """`DIR/.build-id/xx/rest.debug`, the layout of /usr/lib/debug."""
+    hexid = build_id.hex()
+    return Path(debug_dir) / ".build-id" / hexid[:2] / f"{hexid[2:]}{suffix}"
+
+
+def find_debug_file(elf: ElfFile, debug_dirs=DEFAULT_DEBUG_DIRS) -> str | None:
+    """The separate debug file of `elf`: by build-id under each debug dir, then by .gnu_debuglink (CRC checked)."""
+    if elf.build_id:
+        for directory in debug_dirs:
+            candidate = build_id_path(directory, elf.build_id)
+            if candidate.is_file() and _same_build_id(candidate, elf.build_id):
+                return str(candidate)
+    link = elf.debuglink
+    if link and elf.path:
+        name, crc = link
+        here = Path(elf.path).resolve().parent
+        candidates = [here / name, here / ".debug" / name]
+        candidates += [Path(d) / here.relative_to("/") / name for d in debug_dirs]
+        for candidate in candidates:
+            if candidate.is_file() and str(candidate) != elf.path and gnu_debuglink_crc(str(candidate)) == crc:
+                return str(candidate)
+    return None
+
+
+def _same_build_id(path: Path, build_id: bytes) -> bool:
+    try:
+        return ElfFile(path).build_id == build_id
+    except (UnwindError, OSError):
+        return False
+
+
+class ModuleResolver:
+    """Opens and caches the ELF files behind mappings; looks under --symfs first, as perf does."""
+
+    def __init__(self, symfs: str | None = None, debug_dirs=DEFAULT_DEBUG_DIRS, cache_size: int = 256):
+        self.symfs = symfs
+        self.debug_dirs = tuple(debug_dirs) or DEFAULT_DEBUG_DIRS
+        self._files: LRUCache = LRUCache(cache_size)
+        self._modules: LRUCache = LRUCache(cache_size * 4)
+
+    def locate(self, path: str | None, build_id: bytes | None = None) -> str | None:
+        """The file to open for a mapped `path`: symfs copy, the path itself, or a build-id match in a debug dir."""
+        candidates = []
+        if path and self.symfs:
+            candidates.append(os.path.join(self.symfs, path.lstrip("/")))
+        if path:
+            candidates.append(path)
+        for candidate in candidates:
+            if os.path.isfile(candidate):
+                if build_id is None or self._build_id_of(candidate) in (None, build_id):
+                    return candidate
+        if build_id:
+            for directory in ((self.symfs,) if self.symfs else ()) + self.debug_dirs:
+                for suffix in ("", ".debug"):
+                    candidate = build_id_path(directory, build_id, suffix)
+                    if candidate.is_file():
+                        return str(candidate)
+        return None
+
+    def open(self, path: str) -> ElfFile | None:
+        """The parsed ELF at `path`, cached; None for non-ELF or unreadable files."""
+        if path not in self._files:
+            try:
+                self._files[path] = ElfFile(path)
+            except (UnwindError, OSError):
+                self._files[path] = None
+        return self._files[path]
+
+    def _build_id_of(self, path: str) -> bytes | None:
+        elf = self.open(path)
+        return elf.build_id if elf else None
+
+    def module_for(self, mapping: Mapping) -> Module | None:
+        """The module behind a file mapping, with its load bias; None for anonymous or missing files."""
+        key = (mapping.start, mapping.offset, mapping.path, mapping.build_id)
+        if key not in self._modules:
+            self._modules[key] = self._resolve(mapping)
+        return self._modules[key]
+
+    def _resolve(self, mapping: Mapping) -> Module | None:
+        if not mapping.path or mapping.path.startswith("["):
+            return None
+        path = self.locate(mapping.path, mapping.build_id)
+        elf = self.open(path) if path else None
+        if elf is None:
+            return None
+        return Module(path, elf, mapping_bias(elf, mapping), mapping)
+
+
+def mapping_bias(elf: ElfFile, mapping: Mapping) -> int:
+    """Load bias of `elf` mapped by `mapping`: the PT_LOAD holding the mapped file offset fixes it."""
+    for seg in elf.load_segments:
+        if seg.offset <= mapping.offset < seg.offset + max(seg.filesz, 1):
+            return mapping.start - (seg.vaddr + mapping.offset - seg.offset)
+    return mapping.start - mapping.offset - elf.first_load_vaddr
