@@ -1,0 +1,75 @@
+"""ELF symbol tables (.symtab, .dynsym) as typed records."""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+from enum import IntEnum
+
+from .elf import ElfFile, Section, SectionType
+from .errors import FormatError
+
+_SYM = struct.Struct("<IBBHQQ")
+SHN_UNDEF = 0
+SHN_LORESERVE = 0xFF00
+SHN_ABS = 0xFFF1
+SHN_COMMON = 0xFFF2
+SHN_XINDEX = 0xFFFF
+
+
+class SymbolType(IntEnum):
+    NOTYPE = 0
+    OBJECT = 1
+    FUNC = 2
+    SECTION = 3
+    FILE = 4
+    COMMON = 5
+    TLS = 6
+    GNU_IFUNC = 10
+
+
+class SymbolBind(IntEnum):
+    LOCAL = 0
+    GLOBAL = 1
+    WEAK = 2
+    GNU_UNIQUE = 10
+
+
+@dataclass(frozen=True, slots=True)
+class Symbol:
+    index: int
+    name: str
+    value: int
+    size: int
+    type: int
+    bind: int
+    shndx: int
+
+    @property
+    def is_defined_in_section(self) -> bool:
+        """Defined relative to a real section (not undefined, absolute or common)."""
+        return self.shndx != SHN_UNDEF and self.shndx < SHN_LORESERVE or self.shndx == SHN_XINDEX
+
+
+def read_symbols(elf: ElfFile, table: str = ".symtab") -> list[Symbol]:
+    """Every symbol of `table` (".symtab" or ".dynsym") in table order; [] if the table is absent."""
+    section = elf.section(table)
+    if section is None or section.type not in (SectionType.SYMTAB, SectionType.DYNSYM):
+        return []
+    return _parse(elf, section)
+
+
+def _parse(elf: ElfFile, section: Section) -> list[Symbol]:
+    if section.entsize not in (0, _SYM.size):
+        raise FormatError(f"{section.name} has entry size {section.entsize}", elf.path, section.offset)
+    if section.link >= len(elf.sections):
+        raise FormatError(f"{section.name} links to missing string table {section.link}", elf.path, section.offset)
+    raw = elf.raw_section_bytes(section)
+    strtab = elf.raw_section_bytes(elf.sections[section.link]).tobytes()
+    usable = len(raw) - len(raw) % _SYM.size
+    symbols = []
+    for index, (name_off, info, _other, shndx, value, size) in enumerate(_SYM.iter_unpack(raw[:usable])):
+        end = strtab.find(b"\0", name_off)
+        name = strtab[name_off:end if end >= 0 else len(strtab)].decode("utf-8", "replace") if name_off < len(strtab) else ""
+        symbols.append(Symbol(index, name, value, size, info & 0xF, info >> 4, shndx))
+    return symbols
