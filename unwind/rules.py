@@ -1,0 +1,221 @@
+"""The one rule type every unwind source funnels into (CFI rows, ORC entries, frame-pointer heuristics).
+
+An `UnwindRule` says how to get the caller's registers from the callee's registers and memory:
+first the CFA (canonical frame address, the caller's stack pointer), then each saved register.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from enum import IntEnum
+
+from .model import Registers
+
+RIP, RSP = 16, 7
+MASK = (1 << 64) - 1
+# Callee-saved registers (rbx, rbp, r12-r15) keep their value when no rule mentions them;
+# caller-saved ones become unknown (absent), as gdb and libunwind treat unspecified registers.
+CALLEE_SAVED = (3, 6, 12, 13, 14, 15)
+# rt_sigframe: after the handler returns into __restore_rt, sp points at the ucontext;
+# uc_mcontext (struct sigcontext) starts after uc_flags, uc_link and uc_stack (8 + 8 + 24).
+UC_MCONTEXT = 40
+# struct sigcontext field order -> DWARF register numbers (r8..r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip).
+SIGCONTEXT_REGS = (8, 9, 10, 11, 12, 13, 14, 15, 5, 4, 6, 3, 1, 0, 2, 7, 16)
+# struct pt_regs (x86-64) order: r15 r14 r13 r12 rbp rbx r11 r10 r9 r8 rax rcx rdx rsi rdi orig_ax ip cs flags sp ss.
+PT_REGS_REGS = (15, 14, 13, 12, 6, 3, 11, 10, 9, 8, 0, 2, 1, 4, 5, None, 16, None, None, 7, None)
+PT_REGS_IP = 16 * 8  # offset of ip in pt_regs; the partial (iret) frame starts there
+
+
+class CfaKind(IntEnum):
+    REG_OFFSET = 0  # cfa = reg + offset
+    DEREF = 1  # cfa = *(reg + offset)   (ORC SP_INDIRECT)
+    EXPRESSION = 2  # cfa = value of a DW_OP expression
+    UNDEFINED = 3  # no CFA: the walk cannot continue
+
+
+class RegKind(IntEnum):
+    UNDEFINED = 0  # value unknown (for the return address: outermost frame)
+    SAME_VALUE = 1  # caller's value = callee's value
+    OFFSET = 2  # saved at *(cfa + offset)
+    VAL_OFFSET = 3  # value = cfa + offset
+    REGISTER = 4  # value = callee's register `reg`
+    EXPRESSION = 5  # saved at *(value of expression, with cfa pushed)
+    VAL_EXPRESSION = 6  # value = value of expression, with cfa pushed
+
+
+class FrameKind(IntEnum):
+    NORMAL = 0
+    SIGNAL = 1  # sigreturn trampoline: the next frame is looked up at its pc, not pc - 1
+    PT_REGS = 2  # ORC: the CFA is a full struct pt_regs
+    PT_REGS_PARTIAL = 3  # ORC: the CFA is the iret frame (ip, cs, flags, sp, ss)
+
+
+@dataclass(frozen=True, slots=True)
+class CfaRule:
+    kind: CfaKind
+    reg: int = RSP
+    offset: int = 0
+    expr: bytes = b""
+
+    def compute(self, values, memory) -> int | None:
+        """The CFA, or None when a needed register is unknown."""
+        kind = self.kind
+        if kind == CfaKind.REG_OFFSET:
+            base = values.get(self.reg)
+            return None if base is None else (base + self.offset) & MASK
+        if kind == CfaKind.DEREF:
+            base = values.get(self.reg)
+            return None if base is None else memory.read_u64((base + self.offset) & MASK)
+        if kind == CfaKind.EXPRESSION:
+            from .dwarfexpr import evaluate
+            return evaluate(self.expr, values, memory)
+        return None
+
+    def __str__(self) -> str:
+        if self.kind == CfaKind.REG_OFFSET:
+            return f"r{self.reg}{self.offset:+d}"
+        if self.kind == CfaKind.DEREF:
+            return f"*(r{self.reg}{self.offset:+d})"
+        return "exp" if self.kind == CfaKind.EXPRESSION else "u"
+
+
+@dataclass(frozen=True, slots=True)
+class RegRule:
+    kind: RegKind
+    offset: int = 0
+    reg: int = 0
+    expr: bytes = b""
+
+    def value(self, number: int, cfa: int, values, memory) -> int | None:
+        """The caller's value of register `number`, None when unknown."""
+        kind = self.kind
+        if kind == RegKind.OFFSET:
+            return memory.read_u64((cfa + self.offset) & MASK)
+        if kind == RegKind.VAL_OFFSET:
+            return (cfa + self.offset) & MASK
+        if kind == RegKind.SAME_VALUE:
+            return values.get(number)
+        if kind == RegKind.REGISTER:
+            return values.get(self.reg)
+        if kind in (RegKind.EXPRESSION, RegKind.VAL_EXPRESSION):
+            from .dwarfexpr import evaluate
+            result = evaluate(self.expr, values, memory, (cfa,))
+            return result if kind == RegKind.VAL_EXPRESSION else memory.read_u64(result)
+        return None
+
+
+SAME = RegRule(RegKind.SAME_VALUE)
+UNDEF = RegRule(RegKind.UNDEFINED)
+
+
+@dataclass(frozen=True, slots=True)
+class UnwindRule:
+    """How to compute the caller's registers at one address range."""
+
+    cfa: CfaRule
+    regs: tuple[tuple[int, RegRule], ...] = ()
+    ra_reg: int = RIP
+    kind: FrameKind = FrameKind.NORMAL
+    _offsets: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        # Fast path: CFA = reg + off and every rule an OFFSET/SAME/UNDEFINED -> plain tuples.
+        if self.cfa.kind != CfaKind.REG_OFFSET or self.kind != FrameKind.NORMAL:
+            return
+        loads, copies, drops = [], [], set()
+        for number, rule in self.regs:
+            if rule.kind == RegKind.OFFSET:
+                loads.append((number, rule.offset))
+            elif rule.kind == RegKind.UNDEFINED:
+                drops.add(number)
+            elif rule.kind == RegKind.SAME_VALUE:
+                copies.append(number)
+            else:
+                return
+        keep = tuple(r for r in CALLEE_SAVED if r not in drops and all(r != n for n, _ in loads))
+        ra_loaded = any(n == self.ra_reg for n, _ in loads)
+        object.__setattr__(self, "_offsets", (self.cfa.reg, self.cfa.offset, tuple(loads),
+                                              tuple(set(copies) | set(keep)), ra_loaded))
+
+    @property
+    def return_address_undefined(self) -> bool:
+        return any(n == self.ra_reg and r.kind == RegKind.UNDEFINED for n, r in self.regs)
+
+    def step(self, regs: Registers, memory) -> Registers:
+        """The caller's registers: RSP = CFA, RIP = return address, callee-saved per the rules."""
+        return Registers(self.step_values(regs.values, memory)[1])
+
+    def step_values(self, values, memory) -> tuple[int | None, dict[int, int]]:
+        """(CFA, caller's register dict); the walk's hot path. Raises MemoryReadError / ExpressionError."""
+        fast = self._offsets
+        if fast is not None:
+            base = values.get(fast[0])
+            if base is None:
+                return None, {}
+            cfa = (base + fast[1]) & MASK
+            out = {r: values[r] for r in fast[3] if r in values}
+            read = memory.read_u64
+            for number, off in fast[2]:
+                out[number] = read((cfa + off) & MASK)
+            out[RSP] = cfa
+            if self.ra_reg != RIP and self.ra_reg in out:
+                out[RIP] = out.pop(self.ra_reg)
+            elif not fast[4]:
+                out.pop(RIP, None)
+            return cfa, out
+        if self.kind == FrameKind.SIGNAL and not self.regs:
+            return self._from_context(values, memory, UC_MCONTEXT, SIGCONTEXT_REGS)
+        if self.kind in (FrameKind.PT_REGS, FrameKind.PT_REGS_PARTIAL):
+            return self._from_pt_regs(values, memory)
+        cfa = self.cfa.compute(values, memory)
+        if cfa is None:
+            return None, {}
+        out = {r: values[r] for r in CALLEE_SAVED if r in values}
+        out.pop(RIP, None)
+        for number, rule in self.regs:
+            value = rule.value(number, cfa, values, memory)
+            if value is None:
+                out.pop(number, None)
+            else:
+                out[number] = value
+        ra = out.pop(self.ra_reg, None) if self.ra_reg != RIP else out.get(RIP)
+        if ra is None:
+            out.pop(RIP, None)
+        else:
+            out[RIP] = ra
+        out[RSP] = cfa
+        return cfa, out
+
+    def _from_context(self, values, memory, base: int, layout) -> tuple[int | None, dict[int, int]]:
+        sp = values.get(RSP)
+        if sp is None:
+            return None, {}
+        block = memory.read(sp + base, 8 * len(layout))
+        out = {reg: int.from_bytes(block[8 * i:8 * i + 8], "little") for i, reg in enumerate(layout) if reg is not None}
+        return out[RSP], out
+
+    def _from_pt_regs(self, values, memory) -> tuple[int | None, dict[int, int]]:
+        addr = self.cfa.compute(values, memory)
+        if addr is None:
+            return None, {}
+        if self.kind == FrameKind.PT_REGS:
+            block = memory.read(addr, 8 * len(PT_REGS_REGS))
+            out = {reg: int.from_bytes(block[8 * i:8 * i + 8], "little")
+                   for i, reg in enumerate(PT_REGS_REGS) if reg is not None}
+        else:  # iret frame only: ip, cs, flags, sp, ss; callee-saved registers carry over
+            block = memory.read(addr, 8 * 4)
+            out = {r: values[r] for r in CALLEE_SAVED if r in values}
+            out[RIP] = int.from_bytes(block[0:8], "little")
+            out[RSP] = int.from_bytes(block[24:32], "little")
+        return addr, out
+
+
+def offset_rule(cfa_reg: int, cfa_offset: int, saved: dict[int, int] | None = None, ra_offset: int = -8,
+                kind: FrameKind = FrameKind.NORMAL) -> UnwindRule:
+    """Shorthand: CFA = cfa_reg + cfa_offset, RA at CFA + ra_offset, `saved` registers at CFA + n."""
+    regs = [(RIP, RegRule(RegKind.OFFSET, ra_offset))]
+    regs += [(r, RegRule(RegKind.OFFSET, off)) for r, off in sorted((saved or {}).items())]
+    return UnwindRule(CfaRule(CfaKind.REG_OFFSET, cfa_reg, cfa_offset), tuple(regs), RIP, kind)
+
+
+SIGNAL_FRAME = UnwindRule(CfaRule(CfaKind.UNDEFINED), (), RIP, FrameKind.SIGNAL)
