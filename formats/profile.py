@@ -1,0 +1,54 @@
+"""Neutral symbolised-sample records that every profile writer (folded, pprof, speedscope, SVG, perf-script) takes."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Iterator
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileFrame:
+    """One frame of a symbolised stack; inline frames of one address share `address`, innermost first.
+
+    `address` is absolute; `offset` is the module-relative address perf prints (ip - map start + pgoff),
+    None when unknown. `inlined` marks every frame of an inline chain except the outermost one.
+    """
+
+    address: int
+    symbol: str | None = None
+    module: str | None = None
+    file: str | None = None
+    line: int | None = None
+    inlined: bool = False
+    kernel: bool = False
+    offset: int | None = None
+    build_id: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ProfileSample:
+    """One sample: who, when, weight, and its frames leaf first."""
+
+    comm: str
+    pid: int
+    tid: int
+    time_ns: int
+    period: int
+    frames: tuple[ProfileFrame, ...]
+
+
+def physical_groups(frames: Iterable[ProfileFrame]) -> Iterator[tuple[ProfileFrame, ...]]:
+    """Group a leaf-first frame list into one tuple per physical address (inline chain, innermost first)."""
+    group: list[ProfileFrame] = []
+    for frame in frames:
+        if group and not (group[-1].inlined and group[-1].address == frame.address):
+            yield tuple(group)
+            group = []
+        group.append(frame)
+    if group:
+        yield tuple(group)
+
+
+def frame_name(frame: ProfileFrame) -> str:
+    """The display name of a frame: its symbol, else `[module+0xoffset]`-less perf style `[unknown]`."""
+    return frame.symbol if frame.symbol else "[unknown]"
