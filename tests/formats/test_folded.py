@@ -1,0 +1,104 @@
+"""Folded writer: identical to perf's own `perf script report stackcollapse` on real recordings."""
+
+from __future__ import annotations
+
+import subprocess
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from hypothesis import given, settings, strategies as st
+
+from conftest import need_tool
+from formats.errors import FormatError
+from formats.folded import FoldedStack, fold, format_folded, merge_folded, parse_folded, write_folded
+from formats.perfscript import parse_perf_script
+from formats.profile import ProfileFrame, ProfileSample
+from test_perfscript import perf_script, record
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory) -> Path:
+    return record(tmp_path_factory.mktemp("folded"), "dwarf")
+
+
+def stackcollapse(data: Path, *options: str) -> str:
+    """perf's bundled stackcollapse.py (it only reads ./perf.data), run in the recording's directory."""
+    link = data.parent / "perf.data"
+    if not link.exists():
+        link.symlink_to(data.name)
+    argv = [need_tool("perf"), "script", "report", "stackcollapse"]
+    if options:
+        argv += ["--", *options]
+    return subprocess.run(argv, cwd=data.parent, check=True, capture_output=True, text=True).stdout
+
+
+@pytest.mark.parametrize(
+    "options, kwargs",
+    [
+        ((), {}),
+        (("--kernel",), {"annotate_kernel": True}),
+        (("--kernel", "--include-pid", "--include-tid"), {"annotate_kernel": True, "include_pid": True, "include_tid": True}),
+        (("--include-pid",), {"include_pid": True}),
+    ],
+)
+def test_matches_perf_stackcollapse(recording, options, kwargs):
+    samples = list(parse_perf_script(perf_script(recording)))
+    expected = stackcollapse(recording, *options)
+    assert expected.count("\n") > 2
+    assert write_folded(samples, **kwargs) == expected
+
+
+def test_conventions_on_a_known_input():
+    user = ProfileFrame(0x401000, "main", "/bin/x")
+    inline = ProfileFrame(0x401010, "helper<a;b>", "/bin/x", inlined=True)
+    caller = ProfileFrame(0x401010, "work", "/bin/x")
+    kernel = ProfileFrame(0xFFFFFFFF81000000, "do_syscall_64", "[kernel.kallsyms]", kernel=True)
+    one = ProfileSample("my prog", 5, 6, 0, 250, (kernel, inline, caller, user))
+    two = ProfileSample("my prog", 5, 7, 1, 250, (ProfileFrame(0x9, None),))
+    text = write_folded([one, one, two], annotate_kernel=True, annotate_inline=True)
+    assert text == (
+        "my_prog;[unknown] 1\n"
+        "my_prog;main;work;helper<a:b>_[i];do_syscall_64_[k] 2\n"
+    )
+    assert fold([one, two], use_period=True, include_tid=True) == Counter(
+        {"my_prog-6;main;work;helper<a:b>;do_syscall_64": 250, "my_prog-7;[unknown]": 250}
+    )
+
+
+def test_parse_and_errors():
+    assert parse_folded("a;b 3\n\nc 1\r\n") == [FoldedStack(("a", "b"), 3), FoldedStack(("c",), 1)]
+    for bad in ("a;b", "a;b x", " 3", "a;b -1", "a ³"):
+        with pytest.raises(FormatError):
+            parse_folded(bad)
+
+
+name = st.text(st.characters(blacklist_characters="\n\r"), min_size=1, max_size=8)
+samples = st.builds(
+    ProfileSample,
+    comm=name,
+    pid=st.integers(0, 99),
+    tid=st.integers(0, 99),
+    time_ns=st.just(0),
+    period=st.integers(1, 1000),
+    frames=st.lists(st.builds(ProfileFrame, address=st.integers(0, 2**64 - 1), symbol=st.none() | name,
+                              inlined=st.booleans(), kernel=st.booleans()), max_size=6).map(tuple),
+)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(samples, max_size=6), st.booleans(), st.booleans())
+def test_round_trip(batch, annotate, use_period):
+    counts = fold(batch, annotate_kernel=annotate, annotate_inline=annotate, use_period=use_period)
+    parsed = parse_folded(format_folded(counts))
+    assert merge_folded(parsed) == counts
+    assert sum(s.count for s in parsed) == sum(s.period if use_period else 1 for s in batch)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_random_text_only_raises_format_error(text):
+    try:
+        parse_folded(text)
+    except FormatError:
+        pass
