@@ -1,0 +1,44 @@
+"""Byte-order helpers shared by the perf.data records: struct pairs and bitfield-word reversal."""
+
+from __future__ import annotations
+
+import struct
+from functools import lru_cache
+
+LITTLE = "<"
+BIG = ">"
+
+
+@lru_cache(maxsize=None)
+def layout(endian: str, fmt: str) -> struct.Struct:
+    """The precompiled struct for `fmt` in one byte order ('<' or '>')."""
+    return struct.Struct(endian + fmt)
+
+
+def u64s(endian: str, data: bytes | memoryview, offset: int, count: int) -> tuple[int, ...]:
+    """`count` u64 words at `offset`."""
+    return layout(endian, f"{count}Q").unpack_from(data, offset)
+
+
+_REV8 = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+
+
+def bitfield_word(value: int, endian: str) -> int:
+    """A C bitfield u64 as it reads on this host; big-endian hosts allocate bits from the top."""
+    if endian == LITTLE:
+        return value
+    return int.from_bytes(value.to_bytes(8, "little").translate(_REV8), "big")
+
+
+def cstring(data: bytes | memoryview) -> str:
+    """A NUL-terminated (and padded) string field."""
+    raw = bytes(data)
+    end = raw.find(b"\0")
+    return (raw if end < 0 else raw[:end]).decode("utf-8", "surrogateescape")
+
+
+def padded(text: str | bytes, align: int = 8) -> bytes:
+    """A string with its NUL, padded with zeros to `align` bytes."""
+    raw = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
+    size = (len(raw) + 1 + align - 1) // align * align
+    return raw.ljust(size, b"\0")
