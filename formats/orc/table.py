@@ -1,0 +1,199 @@
+"""An ELF file's ORC table: .orc_unwind + .orc_unwind_ip (+ .rela.orc_unwind_ip in .o/.ko), layout and lookup.
+
+In a linked file (vmlinux, an executable linked from objtool-processed objects) each .orc_unwind_ip
+slot holds `ip - &slot`; in a relocatable file the slots are zero and an R_X86_64_PC32 relocation
+names the ip as symbol + addend.  Linked tables arrive in link order, not sorted: `OrcIndex` sorts.
+"""
+
+from __future__ import annotations
+
+import bisect
+import hashlib
+import struct
+from dataclasses import dataclass
+from functools import cached_property
+
+from ..elf import ElfFile, Section, SectionType
+from ..errors import FormatError, parsing
+from .entry import ENTRY, ENTRY_SIZE, OrcEntry, OrcLayout, OrcType
+
+MASK = (1 << 64) - 1
+_IP = struct.Struct("<i")
+_RELA = struct.Struct("<QQq")
+_SYM = struct.Struct("<IBBHQQ")
+STT_SECTION = 3
+R_X86_64_PC32, R_X86_64_PLT32 = 2, 4
+
+# .orc_header (v6.4+) is sha1 of the ORC_REG/ORC_TYPE defines and struct orc_entry (scripts/orc_hash.sh).
+KNOWN_HEADERS: dict[bytes, str] = {
+    bytes.fromhex("fe5d32bf581bd63b2ca9a5c65ba5a625eab3fe24"): "6.4-6.12",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class OrcRow:
+    """One table slot: where it applies and the entry.
+
+    Linked files: `address` is the ELF virtual address.  Relocatable files: `address` is the offset
+    inside section `section`, and `symbol` + `addend` is the relocation objtool prints.
+    """
+
+    address: int
+    entry: OrcEntry
+    section: int | None = None
+    symbol: str | None = None
+    addend: int = 0
+
+
+@dataclass(frozen=True, slots=True)
+class OrcTable:
+    """Every row of one file, in table order, with how the layout was decided."""
+
+    path: str | None
+    layout: OrcLayout
+    layout_source: str  # "header", "explicit" or "guess"
+    header: bytes | None
+    relocatable: bool
+    rows: tuple[OrcRow, ...]
+
+    @property
+    def header_known(self) -> str | None:
+        """The kernel range whose orc_types.h hashes to .orc_header, if we know it."""
+        return KNOWN_HEADERS.get(self.header) if self.header else None
+
+    def index(self) -> "OrcIndex":
+        return OrcIndex(self.rows)
+
+
+class OrcIndex:
+    """Rows sorted by address (per section for relocatable files); entry i covers [ip_i, ip_i+1)."""
+
+    __slots__ = ("_starts", "_entries")
+
+    def __init__(self, rows):
+        groups: dict[int | None, list[tuple[int, int, OrcEntry]]] = {}
+        for order, row in enumerate(rows):
+            groups.setdefault(row.section, []).append((row.address, order, row.entry))
+        self._starts: dict[int | None, list[int]] = {}
+        self._entries: dict[int | None, list[OrcEntry]] = {}
+        for section, items in groups.items():
+            items.sort(key=lambda item: (item[0], item[1]))
+            self._starts[section] = [a for a, _, _ in items]
+            self._entries[section] = [e for _, _, e in items]
+
+    def find(self, address: int, section: int | None = None) -> tuple[int, OrcEntry] | None:
+        """(start address, entry) of the row covering `address`, None before the first row."""
+        starts = self._starts.get(section)
+        if not starts:
+            return None
+        i = bisect.bisect_right(starts, address) - 1
+        return None if i < 0 else (starts[i], self._entries[section][i])
+
+    @cached_property
+    def bounds(self) -> dict[int | None, tuple[int, int]]:
+        return {s: (starts[0], starts[-1]) for s, starts in self._starts.items()}
+
+
+def guess_layout(bits_words) -> OrcLayout:
+    """<= 6.2 or >= 6.4 from the entries: a CALL with a defined sp_reg is raw type 0 in the old layout, 2 in the new."""
+    old = new = 0
+    for bits in bits_words:
+        if bits & 0xF:
+            if (bits >> 8) & 7 == OrcType.CALL:
+                new += 1
+            elif (bits >> 8) & 3 == 0:
+                old += 1
+    return OrcLayout.V6_4 if new > old else OrcLayout.V6_1
+
+
+def header_hash(orc_types_h: str) -> bytes:
+    """The 20 bytes the kernel puts in .orc_header for a given orc_types.h (scripts/orc_hash.sh)."""
+    lines, inside = [], False
+    for line in orc_types_h.splitlines():
+        if line.startswith(("#define ORC_REG_", "#define ORC_TYPE_")):
+            lines.append(line)
+        if line == "struct orc_entry {":
+            inside = True
+        if inside:
+            lines.append(line)
+        if line.startswith("}"):
+            inside = False
+    return hashlib.sha1("".join(f"{line}\n" for line in lines).encode()).digest()
+
+
+def read_orc(elf: ElfFile, layout: OrcLayout | None = None) -> OrcTable | None:
+    """The ORC table of `elf`, None if it has none; FormatError on inconsistent sections."""
+    path = elf.path
+    orc_sec, ip_sec = elf.section(".orc_unwind"), elf.section(".orc_unwind_ip")
+    present = [s for s in (orc_sec, ip_sec) if s is not None and s.type != SectionType.NOBITS]
+    if not present:
+        return None
+    if orc_sec is None or ip_sec is None or len(present) != 2:
+        raise FormatError("only one of .orc_unwind and .orc_unwind_ip is present", path, present[0].offset)
+    orc = elf.section_bytes(orc_sec)
+    ips = elf.section_bytes(ip_sec)
+    if len(orc) % ENTRY_SIZE:
+        raise FormatError(f".orc_unwind size {len(orc)} is not a multiple of {ENTRY_SIZE}", path,
+                          orc_sec.offset + len(orc) - len(orc) % ENTRY_SIZE)
+    count = len(orc) // ENTRY_SIZE
+    if len(ips) != count * _IP.size:
+        raise FormatError(f".orc_unwind_ip holds {len(ips)} bytes for {count} .orc_unwind entries", path,
+                          ip_sec.offset)
+    raw = list(ENTRY.iter_unpack(orc))
+    header_sec = elf.section(".orc_header")
+    header = elf.section_bytes(header_sec) if header_sec is not None else None
+    if layout is not None:
+        source = "explicit"
+    elif header is not None:
+        layout, source = OrcLayout.V6_4, "header"
+    else:
+        layout, source = guess_layout(bits for _, _, bits in raw), "guess"
+    entries = [OrcEntry.from_fields(sp, bp, bits, layout) for sp, bp, bits in raw]
+    rela = elf.section(".rela.orc_unwind_ip")
+    if rela is not None:
+        rows = _relocated_rows(elf, rela, ip_sec, entries)
+    else:
+        base = ip_sec.addr
+        rows = tuple(OrcRow((base + 4 * i + rel) & MASK, entry)
+                     for i, ((rel,), entry) in enumerate(zip(_IP.iter_unpack(ips), entries)))
+    return OrcTable(path, layout, source, header, rela is not None, rows)
+
+
+def _relocated_rows(elf: ElfFile, rela: Section, ip_sec: Section, entries: list[OrcEntry]) -> tuple[OrcRow, ...]:
+    """Rows of a relocatable file: slot i's ip is the R_X86_64_PC32 target symbol + addend."""
+    path, sections = elf.path, elf.sections
+    data = elf.section_bytes(rela)
+    if len(data) % _RELA.size:
+        raise FormatError(f".rela.orc_unwind_ip size {len(data)} is not a multiple of {_RELA.size}", path, rela.offset)
+    if rela.link >= len(sections) or sections[rela.link].type != SectionType.SYMTAB:
+        raise FormatError(f".rela.orc_unwind_ip links to section {rela.link}, not a symbol table", path, rela.offset)
+    symtab = sections[rela.link]
+    syms = elf.raw_section_bytes(symtab)
+    strtab = elf.raw_section_bytes(sections[symtab.link]) if symtab.link < len(sections) else memoryview(b"")
+    slots: list[OrcRow | None] = [None] * len(entries)
+    for k, (r_offset, r_info, addend) in enumerate(_RELA.iter_unpack(data)):
+        where = rela.offset + k * _RELA.size
+        kind, sym_index = r_info & 0xFFFFFFFF, r_info >> 32
+        if kind not in (R_X86_64_PC32, R_X86_64_PLT32):
+            raise FormatError(f"relocation type {kind} for an .orc_unwind_ip slot (expected R_X86_64_PC32)", path, where)
+        if r_offset % 4 or r_offset // 4 >= len(entries):
+            raise FormatError(f"relocation offset {r_offset:#x} is not a slot of .orc_unwind_ip", path, where)
+        if slots[r_offset // 4] is not None:
+            raise FormatError(f"two relocations for .orc_unwind_ip slot {r_offset // 4}", path, where)
+        if (sym_index + 1) * _SYM.size > len(syms):
+            raise FormatError(f"relocation names symbol {sym_index} past the end of {symtab.name}", path, where)
+        with parsing(path, symtab.offset + sym_index * _SYM.size, "symbol"):
+            name_off, info, _, shndx, value, _ = _SYM.unpack_from(syms, sym_index * _SYM.size)
+        if shndx >= len(sections):
+            raise FormatError(f"symbol {sym_index} is in section {shndx}, which does not exist", path, where)
+        if info & 0xF == STT_SECTION:
+            name = sections[shndx].name
+        else:
+            end = bytes(strtab[name_off:name_off + 4096]).find(b"\0")
+            name = bytes(strtab[name_off:name_off + max(end, 0)]).decode("utf-8", "replace")
+        slots[r_offset // 4] = OrcRow((value + addend) & MASK, entries[r_offset // 4], shndx, name, addend)
+    missing = [i for i, row in enumerate(slots) if row is None]
+    if missing:
+        raise FormatError(f"{len(missing)} .orc_unwind_ip slots have no relocation (first: slot {missing[0]})",
+                          elf.path, ip_sec.offset + 4 * missing[0])
+    return tuple(slots)  # type: ignore[arg-type]
