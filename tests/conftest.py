@@ -31,3 +31,13 @@ def run_tool(*argv: str, input: str | None = None) -> str:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+def pytest_configure(config):
+    # Test helpers next to the tests (llvm_peer.py, ...) import as plain modules.
+    import sys
+
+    for sub in ("", "unwind", "formats"):
+        path = str(ROOT / "tests" / sub)
+        if path not in sys.path:
+            sys.path.insert(0, path)
