@@ -7,6 +7,7 @@ It keeps heavy imports inside `run` so that `unwind symbolize` starts fast.
 from __future__ import annotations
 
 import argparse
+import os
 import pkgutil
 import sys
 from importlib import import_module
@@ -60,6 +61,12 @@ def main(argv: list[str] | None = None) -> int:
         return 1
     except KeyboardInterrupt:
         return 130
+    except Exception as exc:  # a bug, not bad input: still one line, the traceback on request
+        if os.environ.get("UNWIND_DEBUG"):
+            raise
+        print(f"unwind {args.command}: internal error: {type(exc).__name__}: {exc} "
+              "(set UNWIND_DEBUG=1 for the traceback)", file=sys.stderr)
+        return 2
 
 
 if __name__ == "__main__":
