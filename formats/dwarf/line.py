@@ -1,0 +1,453 @@
+"""DWARF 2-5 .debug_line: program headers as typed records, the row matrix as flat arrays.
+
+Semantics follow LLVM 14's DWARFDebugLine (what llvm-symbolizer and llvm-dwarfdump
+print), including its quirks: op_index is ignored, file and column are 16-bit, a
+DW_LNE opcode always resumes at the end its length claims.
+"""
+
+from __future__ import annotations
+
+import struct
+from array import array
+from bisect import bisect_right
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from ..errors import FormatError, TruncatedError, parsing
+from ..leb128 import read_sleb, read_uleb
+
+# Row flag bits in LineRows.flags.
+IS_STMT, END_SEQUENCE, BASIC_BLOCK, PROLOGUE_END, EPILOGUE_BEGIN = 1, 2, 4, 8, 16
+
+# DW_LNCT content types and the DW_FORM codes a DWARF 5 header may use (private on purpose).
+_LNCT_PATH, _LNCT_DIRECTORY_INDEX = 1, 2
+_FORM_FIXED = {0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8, 0x1E: 16, 0x0C: 1, 0x25: 1, 0x26: 2, 0x27: 3, 0x28: 4}
+_FORM_STRING, _FORM_STRP, _FORM_LINE_STRP, _FORM_STRX = 0x08, 0x0E, 0x1F, 0x1A
+_FORM_UDATA, _FORM_SDATA, _FORM_SEC_OFFSET = 0x0F, 0x0D, 0x17
+_FORM_STRP_SUP, _FORM_GNU_STRP_ALT, _FORM_GNU_STR_INDEX = 0x1D, 0x1F21, 0x1F02
+_FORM_BLOCK = {0x09: 0, 0x0A: 1, 0x03: 2, 0x04: 4}
+
+_U16, _U32, _U64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
+_HEADER_V2 = struct.Struct("<BBbBB")  # min_inst_length, default_is_stmt, line_base, line_range, opcode_base
+_HEADER_V4 = struct.Struct("<BBBbBB")  # ... with max_ops_per_inst after min_inst_length
+
+
+@dataclass(frozen=True, slots=True)
+class FileEntry:
+    """One file_names entry; dir_index indexes include_directories (DWARF 5) or is 1-based (DWARF <= 4)."""
+
+    name: str
+    dir_index: int
+
+
+@dataclass(frozen=True, slots=True)
+class LineProgramHeader:
+    """A line program's prologue; offsets are .debug_line section offsets."""
+
+    offset: int
+    unit_length: int
+    version: int
+    address_size: int
+    min_inst_length: int
+    max_ops_per_inst: int
+    default_is_stmt: bool
+    line_base: int
+    line_range: int
+    opcode_base: int
+    include_directories: tuple[str, ...]
+    file_names: tuple[FileEntry, ...]
+    program_start: int
+    program_end: int
+
+    def file_path(self, index: int, comp_dir: str | None) -> str | None:
+        """The absolute path of file `index` as LLVM 14's getFileNameByIndex(AbsoluteFilePath) builds it."""
+        files = self.file_names
+        if self.version >= 5:
+            if not 0 <= index < len(files):
+                return None
+            entry = files[index]
+        else:
+            if not 0 < index <= len(files):
+                return None
+            entry = files[index - 1]
+        if _is_absolute(entry.name):
+            return entry.name
+        dirs = self.include_directories
+        include_dir = ""
+        if self.version >= 5:
+            if entry.dir_index < len(dirs):
+                include_dir = dirs[entry.dir_index]
+        elif 0 < entry.dir_index <= len(dirs):
+            include_dir = dirs[entry.dir_index - 1]
+        parts = [include_dir, entry.name]
+        if comp_dir and not _is_absolute(include_dir):
+            parts.insert(0, comp_dir)
+        return _path_append(parts)
+
+
+def _is_absolute(name: str) -> bool:
+    """LLVM's isPathAbsoluteOnWindowsOrPosix."""
+    if name.startswith("/"):
+        return True
+    if len(name) >= 3 and name[1] == ":" and name[0].isalpha() and name[2] in "\\/":
+        return True
+    return name.startswith("\\\\")
+
+
+def _path_append(parts: list[str]) -> str:
+    """llvm::sys::path::append (POSIX style): one '/' between components, empty ones still add it."""
+    out = ""
+    for part in parts:
+        if out.endswith("/"):
+            out += part.lstrip("/")
+        elif part.startswith("/") or not out:
+            out += part
+        else:
+            out += "/" + part
+    return out
+
+
+@dataclass(frozen=True, slots=True)
+class LineRows:
+    """The row matrix as columns; `flags` holds IS_STMT | END_SEQUENCE | BASIC_BLOCK | PROLOGUE_END | EPILOGUE_BEGIN."""
+
+    address: array
+    file: array
+    line: array
+    column: array
+    discriminator: array
+    flags: array
+    end_rows: array  # index of every end_sequence row, in order
+
+    def __len__(self) -> int:
+        return len(self.address)
+
+
+@dataclass(slots=True)
+class LineProgram:
+    """A decoded line program: its header and rows, with LLVM 14's address lookup."""
+
+    header: LineProgramHeader
+    rows: LineRows
+    _sequences: list | None = field(default=None, repr=False, compare=False)
+    _highs: list | None = field(default=None, repr=False, compare=False)
+
+    def sequences(self) -> list[tuple[int, int, int, int]]:
+        """Valid sequences (low < high) as (low, high, first_row, end_row exclusive), sorted by high (stable)."""
+        if self._sequences is None:
+            addr = self.rows.address
+            seqs = []
+            first = 0
+            for end in self.rows.end_rows:
+                low, high = addr[first], addr[end]
+                if low < high:
+                    seqs.append((low, high, first, end + 1))
+                first = end + 1
+            seqs.sort(key=lambda s: s[1])
+            self._sequences = seqs
+            self._highs = [s[1] for s in seqs]
+        return self._sequences
+
+    def lookup(self, address: int) -> int | None:
+        """Index of the row describing `address` (LLVM 14 lookupAddress), or None."""
+        seqs = self.sequences()
+        i = bisect_right(self._highs, address)
+        if i == len(seqs):
+            return None
+        low, high, first, end = seqs[i]
+        if not low <= address < high:
+            return None
+        return bisect_right(self.rows.address, address, first + 1, end - 1) - 1
+
+
+def iter_line_programs(debug_line: bytes | memoryview, *, debug_str=None, debug_line_str=None,
+                       path: str | None = None, address_size: int = 8) -> Iterator[LineProgram]:
+    """Every line program of a .debug_line section, in section order."""
+    data = bytes(debug_line)
+    offset = 0
+    while offset < len(data):
+        program = parse_line_program(data, offset, debug_str=debug_str, debug_line_str=debug_line_str,
+                                     path=path, address_size=address_size)
+        yield program
+        offset = program.header.program_end
+
+
+def parse_line_program(debug_line: bytes | memoryview, offset: int, *, debug_str=None, debug_line_str=None,
+                       path: str | None = None, address_size: int = 8) -> LineProgram:
+    """Decode the line program at section offset `offset` (address_size applies to DWARF <= 4)."""
+    with parsing(path, offset, "line program"):
+        if debug_str is not None and not isinstance(debug_str, bytes):
+            debug_str = bytes(debug_str)
+        if debug_line_str is not None and not isinstance(debug_line_str, bytes):
+            debug_line_str = bytes(debug_line_str)
+        if isinstance(debug_line, bytes):
+            data, base = debug_line, 0
+        else:  # copy only this unit out of a large memoryview/bytearray
+            length = _U32.unpack_from(debug_line, offset)[0]
+            total = length + 4 if length != 0xFFFFFFFF else _U64.unpack_from(debug_line, offset + 4)[0] + 12
+            data, base = bytes(debug_line[offset:offset + total]), offset
+        head = _parse_header(data, offset - base, base, address_size, debug_str, debug_line_str, path)
+        rows, defined, pos = _run_program(data, head)
+        if pos > head["end"]:
+            raise TruncatedError("line program runs past its unit end", path, base + head["end"])
+        header = LineProgramHeader(
+            offset=offset, unit_length=head["unit_length"], version=head["version"],
+            address_size=head["address_size"], min_inst_length=head["min_inst"],
+            max_ops_per_inst=head["max_ops"], default_is_stmt=bool(head["default_is_stmt"]),
+            line_base=head["line_base"], line_range=head["line_range"], opcode_base=head["opcode_base"],
+            include_directories=head["dirs"], file_names=head["files"] + tuple(defined),
+            program_start=head["start"] + base, program_end=head["end"] + base)
+        return LineProgram(header, rows)
+
+
+def _parse_header(data: bytes, pos: int, base: int, address_size: int, debug_str, debug_line_str,
+                  path: str | None) -> dict:
+    """Read the prologue at `pos`; returns its fields plus program start/end positions in `data`."""
+    unit_length = _U32.unpack_from(data, pos)[0]
+    pos += 4
+    offset_size = 4
+    if unit_length == 0xFFFFFFFF:
+        unit_length = _U64.unpack_from(data, pos)[0]
+        pos += 8
+        offset_size = 8
+    elif unit_length >= 0xFFFFFFF0:
+        raise FormatError(f"reserved unit length {unit_length:#x}", path, base + pos - 4)
+    end = pos + unit_length
+    if end > len(data):
+        raise TruncatedError(f"line program length {unit_length:#x} runs past the section end", path, base + pos)
+    version = _U16.unpack_from(data, pos)[0]
+    pos += 2
+    if not 2 <= version <= 5:
+        raise FormatError(f"unsupported line table version {version}", path, base + pos - 2)
+    if version >= 5:
+        address_size, _seg_sel = data[pos], data[pos + 1]
+        pos += 2
+    header_length = (_U32 if offset_size == 4 else _U64).unpack_from(data, pos)[0]
+    pos += offset_size
+    start = pos + header_length
+    if start > end:
+        raise TruncatedError("line program header runs past its unit end", path, base + pos)
+    if version >= 4:
+        min_inst, max_ops, default_is_stmt, line_base, line_range, opcode_base = _HEADER_V4.unpack_from(data, pos)
+        pos += 6
+    else:
+        min_inst, default_is_stmt, line_base, line_range, opcode_base = _HEADER_V2.unpack_from(data, pos)
+        max_ops = 0  # LLVM leaves the field 0 before DWARF 4
+        pos += 5
+    std_lengths = tuple(data[pos:pos + max(opcode_base - 1, 0)])
+    pos += max(opcode_base - 1, 0)
+    if pos > end:
+        raise TruncatedError("standard_opcode_lengths run past the unit end", path, base + pos)
+    strings = (debug_str, debug_line_str)
+    if version >= 5:
+        dirs, pos = _read_v5_entries(data, pos, end, offset_size, strings)
+        dirs = tuple(name for name, _ in dirs)
+        files, pos = _read_v5_entries(data, pos, end, offset_size, strings)
+        files = tuple(FileEntry(name, index) for name, index in files)
+    else:
+        dir_list = []
+        while True:
+            stop = data.index(b"\0", pos, end)
+            if stop == pos:
+                pos += 1
+                break
+            dir_list.append(_decode(data[pos:stop]))
+            pos = stop + 1
+        dirs = tuple(dir_list)
+        file_list = []
+        while True:
+            stop = data.index(b"\0", pos, end)
+            if stop == pos:
+                pos += 1
+                break
+            name = _decode(data[pos:stop])
+            dir_index, pos = read_uleb(data, stop + 1)
+            _mtime, pos = read_uleb(data, pos)
+            _size, pos = read_uleb(data, pos)
+            file_list.append(FileEntry(name, dir_index))
+        files = tuple(file_list)
+    if pos > end:
+        raise TruncatedError("line program header runs past its unit end", path, base + end)
+    return dict(unit_length=unit_length, version=version, address_size=address_size, min_inst=min_inst,
+                max_ops=max_ops, default_is_stmt=default_is_stmt, line_base=line_base,
+                line_range=line_range, opcode_base=opcode_base, std_lengths=std_lengths,
+                dirs=dirs, files=files, start=start, end=end)
+
+
+def _special_tables(opcode_base: int, line_base: int, line_range: int, min_inst: int) -> tuple[list, list]:
+    """Address and line advance of every special opcode (LLVM: both 0 when line_range is 0)."""
+    addr_adv, line_adv = [0] * 256, [0] * 256
+    if line_range:
+        for op in range(opcode_base, 256):
+            adjusted = op - opcode_base
+            addr_adv[op] = adjusted // line_range * min_inst
+            line_adv[op] = line_base + adjusted % line_range
+    return addr_adv, line_adv
+
+
+def _run_program(data: bytes, head: dict) -> tuple[LineRows, list[FileEntry], int]:
+    """Execute the line-number state machine; every register lives in a local, rows go to lists."""
+    pos, end = head["start"], head["end"]
+    opcode_base = head["opcode_base"]
+    special_base = opcode_base or 1  # opcode 0 is always DW_LNS_extended
+    min_inst, line_range = head["min_inst"], head["line_range"]
+    std_lengths = head["std_lengths"]
+    default_flags = IS_STMT if head["default_is_stmt"] else 0
+    addr_adv, line_adv = _special_tables(opcode_base, head["line_base"], line_range, min_inst)
+    const_add = ((255 - opcode_base) & 0xFF) // line_range * min_inst if line_range else 0
+    addrs, files, lines, cols, discs, flgs = [], [], [], [], [], []
+    a_app, f_app, l_app = addrs.append, files.append, lines.append
+    c_app, d_app, g_app = cols.append, discs.append, flgs.append
+    ends, defined = [], []
+    address, file, line, column, disc, flags = 0, 1, 1, 0, 0, default_flags
+    while pos < end:
+        op = data[pos]
+        pos += 1
+        if op >= special_base:
+            address += addr_adv[op]
+            line += line_adv[op]
+            a_app(address), f_app(file), l_app(line), c_app(column), d_app(disc), g_app(flags)
+            disc = 0
+            flags &= IS_STMT
+        elif op == 5:  # DW_LNS_set_column
+            column = data[pos]
+            if column < 0x80:
+                pos += 1
+            else:
+                column, pos = read_uleb(data, pos)
+                column &= 0xFFFF
+        elif op == 1:  # DW_LNS_copy
+            a_app(address), f_app(file), l_app(line), c_app(column), d_app(disc), g_app(flags)
+            disc = 0
+            flags &= IS_STMT
+        elif op == 3:  # DW_LNS_advance_line
+            delta = data[pos]
+            if delta < 0x40:
+                line += delta
+                pos += 1
+            elif delta < 0x80:
+                line += delta - 0x80
+                pos += 1
+            else:
+                delta, pos = read_sleb(data, pos)
+                line += delta
+        elif op == 6:  # DW_LNS_negate_stmt
+            flags ^= IS_STMT
+        elif op == 2:  # DW_LNS_advance_pc
+            delta, pos = read_uleb(data, pos)
+            address += delta * min_inst
+        elif op == 8:  # DW_LNS_const_add_pc
+            address += const_add
+        elif op == 4:  # DW_LNS_set_file
+            file, pos = read_uleb(data, pos)
+            file &= 0xFFFF
+        elif op == 0:  # DW_LNS_extended: length, sub-opcode, operands; resume where length says
+            length, pos = read_uleb(data, pos)
+            ext_end = pos + length
+            sub = data[pos]
+            pos += 1
+            if sub == 1:  # DW_LNE_end_sequence
+                a_app(address), f_app(file), l_app(line), c_app(column), d_app(disc)
+                g_app(flags | END_SEQUENCE)
+                ends.append(len(addrs) - 1)
+                address, file, line, column, disc, flags = 0, 1, 1, 0, 0, default_flags
+            elif sub == 2:  # DW_LNE_set_address, operand size is length - 1
+                if length - 1 in (1, 2, 4, 8):
+                    address = int.from_bytes(data[pos:pos + length - 1], "little")
+                    if pos + length - 1 > len(data):
+                        raise IndexError("set_address operand past the end")
+            elif sub == 4:  # DW_LNE_set_discriminator
+                disc, pos = read_uleb(data, pos)
+                disc &= 0xFFFFFFFF
+            elif sub == 3:  # DW_LNE_define_file (DWARF <= 4)
+                stop = data.index(b"\0", pos, end)
+                name = _decode(data[pos:stop])
+                dir_index, pos = read_uleb(data, stop + 1)
+                defined.append(FileEntry(name, dir_index))
+            pos = ext_end
+        elif op == 7:  # DW_LNS_set_basic_block
+            flags |= BASIC_BLOCK
+        elif op == 9:  # DW_LNS_fixed_advance_pc
+            address += data[pos] | data[pos + 1] << 8
+            pos += 2
+        elif op == 10:  # DW_LNS_set_prologue_end
+            flags |= PROLOGUE_END
+        elif op == 11:  # DW_LNS_set_epilogue_begin
+            flags |= EPILOGUE_BEGIN
+        else:  # DW_LNS_set_isa or an unknown standard opcode: skip its ULEB operands
+            for _ in range(std_lengths[op - 1] if op != 12 else 1):
+                _, pos = read_uleb(data, pos)
+    rows = LineRows(_column("Q", addrs), _column("I", files), _column("I", lines), _column("I", cols),
+                    _column("I", discs), array("B", flgs), array("I", ends))
+    return rows, defined, pos
+
+
+def _column(code: str, values: list) -> array:
+    """A list as a typed array, wrapping out-of-range values modulo the width as LLVM's integers do."""
+    try:
+        return array(code, values)
+    except OverflowError:
+        mask = (1 << (8 * array(code).itemsize)) - 1
+        return array(code, [value & mask for value in values])
+
+
+def _read_v5_entries(data: bytes, pos: int, end: int, offset_size: int, strings) -> tuple[list, int]:
+    """A DWARF 5 directory or file-name table: format descriptors, then (path, directory_index) per entry."""
+    count = data[pos]
+    pos += 1
+    formats = []
+    for _ in range(count):
+        kind, pos = read_uleb(data, pos)
+        form, pos = read_uleb(data, pos)
+        formats.append((kind, form))
+    entries, pos = read_uleb(data, pos)
+    if entries > end - pos and formats:
+        raise ValueError(f"{entries} entries cannot fit in the header")
+    out = []
+    for _ in range(entries):
+        name, dir_index = "", 0
+        for kind, form in formats:
+            value, pos = _read_form(data, pos, form, offset_size, strings)
+            if kind == _LNCT_PATH and isinstance(value, str):
+                name = value
+            elif kind == _LNCT_DIRECTORY_INDEX and isinstance(value, int):
+                dir_index = value
+        out.append((name, dir_index))
+        if pos > end:
+            raise ValueError("entry table runs past the unit end")
+    return out, pos
+
+
+def _read_form(data: bytes, pos: int, form: int, offset_size: int, strings) -> tuple[object, int]:
+    """One attribute value of a DWARF 5 entry; strings resolve through .debug_str/.debug_line_str."""
+    size = _FORM_FIXED.get(form)
+    if size is not None:
+        return int.from_bytes(data[pos:pos + size], "little"), pos + size
+    if form == _FORM_STRING:
+        stop = data.index(b"\0", pos)
+        return _decode(data[pos:stop]), stop + 1
+    if form in (_FORM_LINE_STRP, _FORM_STRP, _FORM_STRP_SUP, _FORM_GNU_STRP_ALT, _FORM_SEC_OFFSET):
+        value = int.from_bytes(data[pos:pos + offset_size], "little")
+        pos += offset_size
+        table = strings[1] if form == _FORM_LINE_STRP else strings[0] if form == _FORM_STRP else None
+        if table is None:
+            return "", pos  # unresolvable here (no section, supplementary file)
+        stop = table.index(b"\0", value)
+        return _decode(table[value:stop]), pos
+    if form in (_FORM_UDATA, _FORM_STRX, _FORM_GNU_STR_INDEX):
+        return read_uleb(data, pos)
+    if form == _FORM_SDATA:
+        return read_sleb(data, pos)
+    if form in _FORM_BLOCK:
+        width = _FORM_BLOCK[form]
+        if width:
+            length = int.from_bytes(data[pos:pos + width], "little")
+            pos += width
+        else:
+            length, pos = read_uleb(data, pos)
+        return bytes(data[pos:pos + length]), pos + length
+    raise ValueError(f"unsupported form {form:#x} in line table header")
+
+
+def _decode(raw) -> str:
+    return bytes(raw).decode("utf-8", "surrogateescape")

@@ -1,0 +1,280 @@
+"""formats.dwarf.line against llvm-dwarfdump --debug-line and llvm-symbolizer, on compiled and Debian binaries."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import struct
+import subprocess
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from conftest import LIBC, PYTHON_DBG, need_tool, run_tool
+from formats.dwarf.line import (BASIC_BLOCK, END_SEQUENCE, EPILOGUE_BEGIN, IS_STMT, PROLOGUE_END,
+                                LineProgram, iter_line_programs, parse_line_program)
+from formats.elf import ElfFile
+from formats.errors import FormatError
+
+LIBC_DEBUG = Path("/usr/lib/debug/.build-id/93/ac61ec5a8eb1396f9fbd350e3169a558528a40.debug")
+
+SOURCES = {
+    "main.c": """
+#include <stdio.h>
+#include "util.h"
+#include "shapes.h"
+int main(int argc, char **argv) {
+    int total = 0;
+    for (int i = 0; i < argc * 3; i++)
+        total += square(i) + (i & 1 ? cube(i) : 0);
+    total += area(argc, total);
+    printf("%d %s\\n", total, argv[0]);
+    return total & 7;
+}
+""",
+    "util.h": """
+static inline int square(int x) { return x * x; }
+static inline int cube(int x) {
+    int r = x;
+    for (int k = 0; k < 2; k++) r *= x;
+    return r;
+}
+""",
+    "shapes.h": "int area(int w, int h);\n",
+    "shapes.c": """
+#include "shapes.h"
+#include "util.h"
+int area(int w, int h) {
+    if (w < 0)
+        return -1;
+    return square(w) + h * cube(h % 5) + (w > 3 ? w : h);
+}
+""",
+}
+
+# name -> (gcc flags, line table version); gas writes the table unless -gno-as-loc-support, and
+# gas never writes version 2, gcc does.
+VARIANTS = {
+    "v2": (["-gdwarf-2"], 3),
+    "v3": (["-gdwarf-3"], 3),
+    "v4": (["-gdwarf-4"], 4),
+    "v5": (["-gdwarf-5"], 5),
+    "v5-64": (["-gdwarf-5", "-gdwarf64"], 5),
+    "v2-gcc": (["-gdwarf-2", "-gno-as-loc-support"], 2),
+    "v4-gcc": (["-gdwarf-4", "-gno-as-loc-support"], 4),
+    "v5-gcc": (["-gdwarf-5", "-gno-as-loc-support"], 5),
+}
+_FLAG_BITS = {"is_stmt": IS_STMT, "basic_block": BASIC_BLOCK, "prologue_end": PROLOGUE_END,
+              "epilogue_begin": EPILOGUE_BEGIN, "end_sequence": END_SEQUENCE}
+_ROW = re.compile(r"^0x([0-9a-f]{16})\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s+(\d+)\s*(.*)$")
+
+
+def dwarfdump_programs(text: str) -> dict[int, dict]:
+    """llvm-dwarfdump --debug-line text -> {offset: {version, dirs, files, rows}}."""
+    programs: dict[int, dict] = {}
+    current = None
+    for line in text.splitlines():
+        if line.startswith("debug_line[0x"):
+            current = programs.setdefault(int(line[11:21], 16), {"dirs": [], "files": [], "rows": []})
+        elif current is None:
+            continue
+        elif m := _ROW.match(line):
+            flags = sum(_FLAG_BITS[word] for word in m.group(7).split())
+            addr, ln, col, fil, _isa, disc = (int(m.group(i), 16 if i == 1 else 10) for i in range(1, 7))
+            current["rows"].append((addr, ln, col, fil, disc, flags))
+        elif m := re.match(r"^\s+version: (\d+)", line):
+            current["version"] = int(m.group(1))
+        elif m := re.match(r'^include_directories\[\s*\d+\] = "(.*)"$', line):
+            current["dirs"].append(m.group(1))
+        elif m := re.match(r'^\s+name: "(.*)"$', line):
+            current["files"].append([m.group(1), None])
+        elif m := re.match(r"^\s+dir_index: (\d+)$", line):
+            current["files"][-1][1] = int(m.group(1))
+    return programs
+
+
+def ours(program: LineProgram) -> dict:
+    r = program.rows
+    rows = list(zip(r.address, r.line, r.column, r.file, r.discriminator, r.flags))
+    return {"version": program.header.version, "dirs": list(program.header.include_directories),
+            "files": [[f.name, f.dir_index] for f in program.header.file_names], "rows": rows}
+
+
+def sections(path: Path) -> tuple[bytes, bytes | None, bytes | None]:
+    elf = ElfFile(path)
+    return elf.section_bytes(".debug_line"), elf.section_bytes(".debug_str"), elf.section_bytes(".debug_line_str")
+
+
+def comp_dirs(path: Path) -> dict[int, str]:
+    """stmt_list offset -> DW_AT_comp_dir of its unit, as llvm-dwarfdump reads them."""
+    text = run_tool(need_tool("llvm-dwarfdump"), "--debug-info", "-r", "0", str(path))
+    out, comp = {}, None
+    for line in text.splitlines():
+        if m := re.search(r'DW_AT_comp_dir\s+\("(.*)"\)', line):
+            comp = m.group(1)
+        elif m := re.search(r"DW_AT_stmt_list\s+\((0x[0-9a-f]+)\)", line):
+            out[int(m.group(1), 16)] = comp
+        elif "DW_TAG_compile_unit" in line or "DW_TAG_partial_unit" in line:
+            comp = None
+    return out
+
+
+@pytest.fixture(scope="module")
+def built(tmp_path_factory) -> dict[str, Path]:
+    """The SOURCES program compiled by gcc -O2 in every VARIANTS configuration."""
+    gcc = need_tool("gcc")
+    src = tmp_path_factory.mktemp("src")
+    for name, text in SOURCES.items():
+        (src / name).write_text(text)
+    out = {}
+    for name, (flags, _version) in VARIANTS.items():
+        binary = src / f"prog-{name}"
+        subprocess.run([gcc, "-g", "-O2", *flags, "main.c", "shapes.c", "-o", str(binary)], cwd=src, check=True)
+        out[name] = binary
+    return out
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_every_row_matches_llvm_dwarfdump(built, variant):
+    binary = built[variant]
+    expected = dwarfdump_programs(run_tool(need_tool("llvm-dwarfdump"), "--debug-line", str(binary)))
+    line, strs, line_strs = sections(binary)
+    got = {p.header.offset: ours(p) for p in iter_line_programs(line, debug_str=strs, debug_line_str=line_strs)}
+    assert got == expected
+    version = VARIANTS[variant][1]
+    mine = [p for p in got.values() if any(f[0] == "util.h" for f in p["files"])]
+    assert len(mine) == 2 and all(p["version"] == version for p in mine)
+    assert sum(len(p["rows"]) for p in mine) > 40
+
+
+@pytest.mark.parametrize("binary", [PYTHON_DBG, LIBC_DEBUG], ids=["python3.11d", "libc.debug"])
+def test_sampled_programs_of_debian_binaries(binary):
+    dwarfdump = need_tool("llvm-dwarfdump")
+    line, strs, line_strs = sections(binary)
+    offsets = [p.header.offset for p in iter_line_programs(line, debug_str=strs, debug_line_str=line_strs)]
+    assert len(offsets) > 100
+    for offset in random.Random(1).sample(offsets, 20):
+        expected = dwarfdump_programs(run_tool(dwarfdump, f"--debug-line={offset:#x}", str(binary)))
+        program = parse_line_program(line, offset, debug_str=strs, debug_line_str=line_strs, path=str(binary))
+        assert {offset: ours(program)} == expected
+
+
+def symbolizer_lines(binary: Path, addresses: list[int]) -> list[dict]:
+    text = run_tool(need_tool("llvm-symbolizer"), "--no-inlines", "--output-style=JSON", f"--obj={binary}",
+                    input="".join(f"{a:#x}\n" for a in addresses))
+    return [json.loads(line)["Symbol"][0] for line in text.splitlines() if line.strip()]
+
+
+def lookup_everywhere(programs: list[LineProgram], address: int) -> tuple[LineProgram, int] | None:
+    for program in programs:
+        row = program.lookup(address)
+        if row is not None:
+            return program, row
+    return None
+
+
+@pytest.mark.parametrize("variant", ["v2-gcc", "v4", "v5", "v5-gcc"])
+def test_lookup_matches_llvm_symbolizer(built, variant):
+    binary = built[variant]
+    line, strs, line_strs = sections(binary)
+    programs = list(iter_line_programs(line, debug_str=strs, debug_line_str=line_strs))
+    dirs = comp_dirs(binary)
+    covered = [a for p in programs for low, high, _, _ in p.sequences() for a in range(low, high)]
+    addresses = sorted(random.Random(2).sample(covered, min(400, len(covered)))) + [0, max(covered) + 1]
+    answers = symbolizer_lines(binary, addresses)
+    assert len(answers) == len(addresses) >= 150
+    for address, answer in zip(addresses, answers):
+        found = lookup_everywhere(programs, address)
+        if found is None:
+            assert answer["Line"] == 0 and answer["FileName"] == "", hex(address)
+            continue
+        program, row = found
+        rows = program.rows
+        assert (rows.line[row], rows.column[row], rows.discriminator[row]) == (
+            answer["Line"], answer["Column"], answer["Discriminator"]), hex(address)
+        comp_dir = dirs[program.header.offset]
+        assert program.header.file_path(rows.file[row], comp_dir) == answer["FileName"], hex(address)
+
+
+def test_file_path_matches_llvm_symbolizer_on_python():
+    """Relative comp_dir ("./build-debug"), relative and absolute include directories, DWARF 5 dir 0."""
+    line, strs, line_strs = sections(PYTHON_DBG)
+    programs = list(iter_line_programs(line, debug_str=strs, debug_line_str=line_strs))
+    dirs = comp_dirs(PYTHON_DBG)
+    rng = random.Random(3)
+    picks = []
+    for program in rng.sample(programs, 40):
+        rows = program.rows
+        for _ in range(5):
+            i = rng.randrange(len(rows))
+            if not rows.flags[i] & END_SEQUENCE and program.lookup(rows.address[i]) is not None:
+                picks.append(rows.address[i])
+    answers = symbolizer_lines(PYTHON_DBG, picks)
+    assert len(answers) == len(picks) > 100
+    seen_dirs = set()
+    for address, answer in zip(picks, answers):
+        program, row = lookup_everywhere(programs, address)
+        rows = program.rows
+        path = program.header.file_path(rows.file[row], dirs[program.header.offset])
+        seen_dirs.add(dirs[program.header.offset])
+        assert (path, rows.line[row], rows.column[row]) == (answer["FileName"], answer["Line"], answer["Column"])
+    assert len(seen_dirs) >= 1
+
+
+def test_file_path_rules():
+    """DWARF <= 4 is 1-based with dir 0 = comp dir; DWARF 5 is 0-based; absolute names win."""
+    from formats.dwarf.line import FileEntry, LineProgramHeader
+
+    def header(version, dirs, files):
+        return LineProgramHeader(0, 0, version, 8, 1, 1, True, -5, 14, 13, tuple(dirs),
+                                 tuple(FileEntry(*f) for f in files), 0, 0)
+
+    v4 = header(4, ["inc", "/abs"], [("a.c", 0), ("b.h", 1), ("c.h", 2), ("/x/d.c", 1), ("e.c", 9)])
+    assert [v4.file_path(i, "/cu") for i in range(7)] == [
+        None, "/cu/a.c", "/cu/inc/b.h", "/abs/c.h", "/x/d.c", "/cu/e.c", None]
+    assert v4.file_path(2, None) == "inc/b.h"
+    v5 = header(5, ["/cu", "inc"], [("a.c", 0), ("b.h", 1)])
+    assert [v5.file_path(i, "/cu") for i in range(3)] == ["/cu/a.c", "/cu/inc/b.h", None]
+
+
+# --- corrupt input -------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def sample_program(built) -> tuple[bytes, bytes | None, bytes | None, int]:
+    line, strs, line_strs = sections(built["v5"])
+    program = max(iter_line_programs(line, debug_str=strs, debug_line_str=line_strs), key=lambda p: len(p.rows))
+    return line[program.header.offset:program.header.program_end], strs, line_strs, len(program.rows)
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_corrupt_programs_raise_only_format_errors(sample_program, data):
+    raw, strs, line_strs, _ = sample_program
+    buf = bytearray(raw)
+    for _ in range(data.draw(st.integers(1, 8))):
+        buf[data.draw(st.integers(0, len(buf) - 1))] = data.draw(st.integers(0, 255))
+    if data.draw(st.booleans()):  # cut the unit short, and say so in its length field
+        buf = buf[:data.draw(st.integers(12, len(buf)))]
+        buf[0:4] = struct.pack("<I", len(buf) - 4)
+    try:
+        program = parse_line_program(bytes(buf), 0, debug_str=strs, debug_line_str=line_strs, path="t")
+    except FormatError as exc:
+        assert exc.path == "t" and exc.offset is not None
+        return
+    assert len(program.rows) <= len(buf)  # every row costs at least one byte
+    program.lookup(data.draw(st.integers(0, 2**64 - 1)))
+
+
+def test_truncation_names_the_offset(sample_program):
+    raw, strs, line_strs, rows = sample_program
+    padded = b"\x07" * 16 + raw
+    assert len(parse_line_program(memoryview(padded), 16, debug_str=strs, debug_line_str=line_strs).rows) == rows
+    with pytest.raises(FormatError) as err:
+        parse_line_program(padded[:-5], 16, path="cut")
+    assert err.value.offset >= 16 and err.value.path == "cut"
+    with pytest.raises(FormatError):  # a unit length that claims the reserved range
+        parse_line_program(struct.pack("<I", 0xFFFFFFF5) + raw[4:], 0)
