@@ -1,0 +1,221 @@
+"""Fast .debug_info scan: per compile unit, the subprogram/inlined_subroutine tree and LLVM 14's address map."""
+
+from __future__ import annotations
+
+import struct
+import warnings
+from array import array
+from dataclasses import dataclass, field
+from typing import Iterator
+
+from ..errors import FormatError, TruncatedError
+from ..leb128 import read_uleb
+from .addrmap import AddressDieMap, lookup
+from .constants import DW_AT, DW_TAG, DW_UT
+from .dies import A_FIXED, A_PLAN, A_SIBLING, BAD, UnitContext, decode_fields, skip_plan, unsigned
+from .names import DieResolver
+from .units import DwarfSections, UnitHeader, iter_unit_headers
+
+__all__ = ["CompileUnit", "Subroutine", "UnitFunctions", "DwarfSections", "ScanStats", "scan_units"]
+
+
+@dataclass(frozen=True, slots=True)
+class CompileUnit:
+    """A unit header plus what its unit DIE says (name, directory, line table, bases, address ranges)."""
+
+    offset: int
+    version: int
+    unit_type: int
+    address_size: int
+    offset_size: int
+    abbrev_offset: int
+    name: str | None
+    comp_dir: str | None
+    stmt_list: int | None
+    low_pc: int | None
+    ranges: tuple[tuple[int, int], ...]
+    str_offsets_base: int | None
+    addr_base: int | None
+    rnglists_base: int | None
+    loclists_base: int | None
+    end: int = 0  # offset of the next unit
+
+
+@dataclass(frozen=True, slots=True)
+class Subroutine:
+    """One DW_TAG_subprogram / DW_TAG_inlined_subroutine, with what llvm-symbolizer prints for it."""
+
+    die_offset: int
+    is_inlined: bool
+    name: str | None  # raw (mangled) linkage name, else DW_AT_name, through origin/specification
+    decl_line: int
+    call_file: int
+    call_line: int
+    call_column: int
+    call_discriminator: int
+    parent: int  # index of the nearest enclosing subroutine in the same unit, -1 at top level
+
+
+@dataclass
+class UnitFunctions:
+    """The subroutines of one unit and the flat address -> innermost subroutine map (sorted by start)."""
+
+    unit: CompileUnit
+    subroutines: list[Subroutine]
+    starts: array
+    ends: array
+    which: array
+
+    def innermost(self, address: int) -> int | None:
+        """Index of the innermost subroutine covering `address` (LLVM getSubroutineForAddress), or None."""
+        return lookup(self.starts, self.ends, self.which, address)
+
+    def chain(self, address: int) -> list[Subroutine]:
+        """The inline chain of `address`, innermost first, ending at the first subprogram (LLVM order)."""
+        out: list[Subroutine] = []
+        index = self.innermost(address)
+        while index is not None and index >= 0 and len(out) <= len(self.subroutines):
+            sub = self.subroutines[index]
+            out.append(sub)
+            if not sub.is_inlined:
+                break
+            index = sub.parent
+        return out
+
+
+@dataclass
+class ScanStats:
+    """Counters of one scan: units, DIEs stepped over or decoded, subroutines, problems (skipped units)."""
+
+    units: int = 0
+    dies: int = 0
+    subroutines: int = 0
+    problems: list[FormatError] = field(default_factory=list)
+
+
+_SKIPPED_UNIT_TYPES = (DW_UT.type, DW_UT.split_type)
+
+
+def scan_units(sections: DwarfSections, problems: list | None = None, stats: ScanStats | None = None,
+               skip_types: bool = True) -> Iterator[UnitFunctions]:
+    """Yield one UnitFunctions per compile/partial unit; a unit that fails to parse is warned about and skipped.
+
+    skip_types jumps over type/call-site subtrees by DW_AT_sibling (GCC and Clang never put code there);
+    False walks every DIE as LLVM does.
+    """
+    stats = stats if stats is not None else ScanStats()
+    problems = problems if problems is not None else stats.problems
+    header_problems: list[FormatError] = []
+    headers = list(iter_unit_headers(sections.info, sections.path, header_problems))
+    for exc in header_problems:
+        _report(exc, problems, stats)
+    resolver = DieResolver(sections, headers, skip_types)
+    for header in headers:
+        if header.unit_type in _SKIPPED_UNIT_TYPES:
+            continue
+        try:
+            ctx = resolver.context(header)
+            result = _scan_unit(ctx, resolver, stats)
+        except FormatError as exc:
+            _report(exc, problems, stats)
+            continue
+        except (IndexError, struct.error) as exc:
+            _report(TruncatedError(f"unit DIEs run past the end ({exc})", sections.path, header.offset),
+                    problems, stats)
+            continue
+        except (ValueError, KeyError, OverflowError) as exc:
+            _report(FormatError(f"corrupt unit ({exc})", sections.path, header.offset), problems, stats)
+            continue
+        stats.units += 1
+        yield result
+
+
+def _report(exc: FormatError, problems: list, stats: ScanStats) -> None:
+    warnings.warn(f"skipping DWARF unit: {exc}", stacklevel=3)
+    problems.append(exc)
+    if problems is not stats.problems:
+        stats.problems.append(exc)
+
+
+def compile_unit(ctx: UnitContext) -> CompileUnit:
+    """The CompileUnit record of a unit context (unit DIE attributes resolved)."""
+    header, attrs = ctx.header, ctx.unit_attrs
+    name, comp_dir = ctx.string(attrs.get(DW_AT.name)), ctx.string(attrs.get(DW_AT.comp_dir))
+    stmt = attrs.get(DW_AT.stmt_list)
+    return CompileUnit(
+        header.offset, header.version, header.unit_type, header.address_size, header.offset_size,
+        header.abbrev_offset, None if name is BAD else name, None if comp_dir is BAD else comp_dir,
+        stmt[1] if stmt is not None and isinstance(stmt[1], int) else None,
+        ctx.address(attrs.get(DW_AT.low_pc)), tuple(ctx.die_ranges(attrs)),
+        ctx.str_offsets_base, ctx.addr_base, ctx.rnglists_base, ctx.loclists_base, header.end)
+
+
+def _scan_unit(ctx: UnitContext, resolver: DieResolver, stats: ScanStats) -> UnitFunctions:
+    """Walk one unit's DIE tree: the hot loop (steps over most DIEs without decoding them)."""
+    unit = compile_unit(ctx)
+    data = ctx.sections.info
+    header = ctx.header
+    end = header.end
+    unit_offset = header.offset
+    enc = ctx.enc
+    abbrevs = ctx.abbrevs
+    infos = resolver.infos
+    subs: list[Subroutine] = []
+    amap = AddressDieMap()
+    dies = 1
+    pos = ctx.first_child
+    stack = [-1] if ctx.unit_has_children else []
+    parent = -1
+    while stack and pos < end:
+        die_offset = pos
+        code = data[pos]
+        if code < 0x80:
+            pos += 1
+        else:
+            code, pos = read_uleb(data, pos)
+        if code == 0:
+            parent = stack.pop()
+            continue
+        dies += 1
+        try:
+            entry = abbrevs[code]
+        except (IndexError, KeyError):
+            entry = None
+        if entry is None:
+            raise FormatError(f"DIE uses undefined abbreviation code {code}", ctx.sections.path, die_offset)
+        action, has_children, tail, plan, sibling_at, sibling_size, fields, tag = entry
+        if action == A_FIXED:
+            pos += tail
+        elif action == A_PLAN:
+            pos = skip_plan(data, pos, plan, tail, enc)
+        elif action == A_SIBLING:
+            at = pos + sibling_at
+            target = unit_offset + int.from_bytes(data[at:at + sibling_size], "little")
+            if pos < target <= end:
+                pos = target
+                continue
+            pos = skip_plan(data, pos, plan, tail, enc)
+        else:  # A_SUB
+            attrs, pos = decode_fields(data, pos, fields, enc)
+            index = len(subs)
+            infos[die_offset] = resolver.make_info(ctx, attrs)
+            subs.append(Subroutine(
+                die_offset, tag == DW_TAG.inlined_subroutine, resolver.subroutine_name(die_offset),
+                resolver.decl_line(die_offset), unsigned(attrs.get(DW_AT.call_file)),
+                unsigned(attrs.get(DW_AT.call_line)), unsigned(attrs.get(DW_AT.call_column)),
+                unsigned(attrs.get(DW_AT.GNU_discriminator)), parent))
+            for low, high in ctx.die_ranges(attrs):
+                if low != high:
+                    amap.add(low, high, index)
+            if has_children:
+                stack.append(parent)
+                parent = index
+            continue
+        if has_children:
+            stack.append(parent)
+    if pos > end:
+        raise TruncatedError("DIE runs past the end of its unit", ctx.sections.path, unit_offset)
+    stats.dies += dies
+    stats.subroutines += len(subs)
+    starts, ends, which = amap.arrays()
+    return UnitFunctions(unit, subs, starts, ends, which)

@@ -1,0 +1,117 @@
+"""Subroutine names and declaration lines through DW_AT_abstract_origin / DW_AT_specification (LLVM findRecursively)."""
+
+from __future__ import annotations
+
+import struct
+from bisect import bisect_right
+
+from ..errors import FormatError
+from .constants import DW_AT, DW_FORM
+from .dies import BAD, UnitContext, _uleb, decode_fields, unsigned
+from .forms import UNIT_REF_FORMS
+from .units import DwarfSections, UnitHeader
+
+# DieInfo tuple slots: what findRecursively looks at in one DIE.
+MIPS, LINKAGE, NAME, DECL_LINE, ORIGIN, SPEC = range(6)
+
+
+class DieResolver:
+    """Reads single DIEs on demand anywhere in .debug_info (cross-unit DW_FORM_ref_addr too), cached by offset."""
+
+    def __init__(self, sections: DwarfSections, headers: list[UnitHeader], skip_types: bool = True,
+                 abbrev_cache: dict | None = None):
+        self.sections = sections
+        self.headers = headers
+        self._starts = [h.offset for h in headers]
+        self.skip_types = skip_types
+        self.abbrev_cache = abbrev_cache if abbrev_cache is not None else {}
+        self.contexts: dict[int, UnitContext | None] = {}
+        self.infos: dict[int, tuple | None] = {}
+
+    def context(self, header: UnitHeader) -> UnitContext:
+        """The (cached) decoding context of a unit; FormatError when its abbreviations or unit DIE are bad."""
+        ctx = self.contexts.get(header.offset)
+        if ctx is None:
+            ctx = UnitContext(self.sections, header, self.skip_types, self.abbrev_cache)
+            self.contexts[header.offset] = ctx
+        return ctx
+
+    def _header_for(self, offset: int) -> UnitHeader | None:
+        i = bisect_right(self._starts, offset) - 1
+        if i < 0:
+            return None
+        header = self.headers[i]
+        return header if header.die_offset <= offset < header.end else None
+
+    def make_info(self, ctx: UnitContext, attrs: dict) -> tuple:
+        """The findRecursively view of one decoded DIE."""
+        decl = attrs.get(DW_AT.decl_line)
+        return (ctx.string(attrs.get(DW_AT.MIPS_linkage_name)), ctx.string(attrs.get(DW_AT.linkage_name)),
+                ctx.string(attrs.get(DW_AT.name)), None if decl is None else unsigned(decl),
+                self._reference(ctx, attrs.get(DW_AT.abstract_origin)),
+                self._reference(ctx, attrs.get(DW_AT.specification)))
+
+    def _reference(self, ctx: UnitContext, item: tuple | None) -> int | None:
+        if item is None:
+            return None
+        form, value = item
+        if form in UNIT_REF_FORMS:
+            target = ctx.header.offset + value
+            return target if target < ctx.header.end else None
+        if form == DW_FORM.ref_addr:
+            return value
+        return None  # ref_sig8, dwz alternate file: not resolvable here
+
+    def info(self, offset: int) -> tuple | None:
+        """The DieInfo of the DIE at `offset`, or None when no valid DIE is there (cached)."""
+        if offset in self.infos:
+            return self.infos[offset]
+        found = None
+        header = self._header_for(offset)
+        if header is not None:
+            try:
+                ctx = self.context(header)
+                data = self.sections.info
+                code, pos = _uleb(data, offset)
+                if code:
+                    entry = ctx.abbrev(code, offset)
+                    attrs, _ = decode_fields(data, pos, entry[6], ctx.enc)
+                    found = self.make_info(ctx, attrs)
+            except (FormatError, IndexError, ValueError, KeyError, struct.error):
+                found = None
+        self.infos[offset] = found
+        return found
+
+    def find_recursively(self, offset: int, slots: tuple[int, ...]):
+        """LLVM DWARFDie::findRecursively: first of `slots` present in the DIE, then origin/specification DIEs."""
+        worklist = [offset]
+        seen = {offset}
+        infos = self.infos
+        while worklist:
+            current = worklist.pop()
+            info = infos[current] if current in infos else self.info(current)
+            if info is None:
+                continue
+            for slot in slots:
+                if info[slot] is not None:
+                    return info[slot]
+            origin, spec = info[ORIGIN], info[SPEC]
+            if origin is not None and origin not in seen and self.info(origin) is not None:
+                seen.add(origin)
+                worklist.append(origin)
+            if spec is not None and spec not in seen and self.info(spec) is not None:
+                seen.add(spec)
+                worklist.append(spec)
+        return None
+
+    def subroutine_name(self, offset: int) -> str | None:
+        """getSubroutineName(LinkageName): linkage name (MIPS first) else DW_AT_name, through origins."""
+        name = self.find_recursively(offset, (MIPS, LINKAGE))
+        if name is None or name is BAD:
+            name = self.find_recursively(offset, (NAME,))
+        return None if name is BAD else name
+
+    def decl_line(self, offset: int) -> int:
+        """getDeclLine(): findRecursively(DW_AT_decl_line) as unsigned, 0 when absent."""
+        line = self.find_recursively(offset, (DECL_LINE,))
+        return 0 if line is None else line
