@@ -1,0 +1,180 @@
+"""A core file as samples: one `Sample` per thread, and a memory that reads the dump then the mapped files.
+
+Registers come from NT_PRSTATUS, the module map from NT_FILE (plus the vDSO found through
+AT_SYSINFO_EHDR), build-ids from the ELF headers the dump keeps, and each thread's stack
+snapshot is its PT_LOAD from rsp up. Code and unwind tables that the dump leaves out are
+read from the mapped files (under --symfs, by path, or by build-id).
+"""
+
+from __future__ import annotations
+
+import struct
+from dataclasses import dataclass
+
+from formats.core import CoreFile, FileMapping, ThreadNotes
+from formats.elf import ElfFile, SegmentType, iter_notes, NT_GNU_BUILD_ID
+from formats.errors import UnwindError
+
+from .errors import MemoryReadError
+from .memory import AddressSpace
+from .model import Mapping, ModuleMap, Reg, Registers, Sample
+from .modules import Module, ModuleResolver, mapping_bias
+
+_U64 = struct.Struct("<Q")
+_EHDR_PH = struct.Struct("<QQQIHHHHHH")  # e_entry .. e_shstrndx, read from offset 24
+_PHDR = struct.Struct("<IIQQQQQQ")
+MAX_STACK = 8 << 20  # the default thread stack size; deeper snapshots are cut here
+VDSO = "[vdso]"
+
+# user_regs_struct name -> DWARF register number.
+_DWARF = {name.lower(): int(reg) for name, reg in Reg.__members__.items()}
+
+
+def registers_of(thread: ThreadNotes) -> Registers:
+    """The DWARF-numbered general registers of one thread."""
+    named = thread.status.named_regs
+    return Registers({number: named[name] for name, number in _DWARF.items() if name in named})
+
+
+class CoreModuleResolver(ModuleResolver):
+    """A ModuleResolver that also knows the core's vDSO image."""
+
+    def __init__(self, core: CoreFile, symfs: str | None = None, debug_dirs=(), **options):
+        super().__init__(symfs, debug_dirs, **options)
+        self.core = core
+
+    def _resolve(self, mapping: Mapping) -> Module | None:
+        if mapping.path == VDSO:
+            image = self.core.vdso_image
+            if image is None:
+                return None
+            try:
+                elf = ElfFile(None, image)
+            except UnwindError:
+                return None
+            return Module(VDSO, elf, mapping_bias(elf, mapping), mapping)
+        return super()._resolve(mapping)
+
+
+class CoreMemory:
+    """read/read_u64 over a core: dumped memory first, then the thread's AddressSpace (stack, mapped files)."""
+
+    def __init__(self, core: CoreFile, sample: Sample, resolver: ModuleResolver):
+        self.core = core
+        self.files = AddressSpace(sample, resolver)
+        self.in_stack = self.files.in_stack
+        self.module_at = self.files.module_at
+        self.resolver = resolver
+        self.sample = sample
+
+    def read(self, address: int, size: int) -> bytes:
+        if size < 0 or address < 0:
+            raise MemoryReadError(address, size)
+        data = self.core.read(address, size)
+        if data is not None:
+            return data
+        return self.files.read(address, size)
+
+    def read_u64(self, address: int) -> int:
+        if self.files.in_stack(address, 8):
+            return self.files.read_u64(address)
+        return _U64.unpack(self.read(address, 8))[0]
+
+
+@dataclass
+class CoreProcess:
+    """Everything needed to unwind a core: the parsed file, its module map, resolver and per-thread samples."""
+
+    core: CoreFile
+    modules: ModuleMap
+    resolver: CoreModuleResolver
+    samples: list[Sample]
+
+    def memory_for(self, sample: Sample) -> CoreMemory:
+        return CoreMemory(self.core, sample, self.resolver)
+
+
+def load_core(path: str, exe: str | None = None, symfs: str | None = None, debug_dirs=()) -> CoreProcess:
+    """Open a core file and build one Sample per thread (in note order)."""
+    core = CoreFile(path)
+    modules = module_map(core, exe)
+    resolver = CoreModuleResolver(core, symfs, debug_dirs)
+    samples = [thread_sample(core, thread, modules) for thread in core.threads]
+    return CoreProcess(core, modules, resolver, samples)
+
+
+def thread_sample(core: CoreFile, thread: ThreadNotes, modules: ModuleMap) -> Sample:
+    """One thread: its registers and the stack from rsp to the end of the PT_LOAD holding it."""
+    regs = registers_of(thread)
+    sp = regs.sp
+    stack, base = b"", 0
+    seg = core.segment_at(sp) if sp is not None else None
+    if seg is not None:
+        size = min(seg.vaddr + seg.filesz - sp, MAX_STACK)
+        stack = core.read(sp, size) or b"" if size > 0 else b""
+        base = sp
+    return Sample(regs, stack, base, modules, pid=core.pid, tid=thread.tid, comm=core.command)
+
+
+def module_map(core: CoreFile, exe: str | None = None) -> ModuleMap:
+    """NT_FILE mappings with the build-ids read from the dumped ELF headers, plus the vDSO."""
+    exe_path = _main_executable(core)
+    build_ids: dict[str, bytes] = {}
+    for fm in core.files:
+        if fm.offset == 0 and fm.path not in build_ids:
+            bid = build_id_at(core, fm.start)
+            if bid:
+                build_ids[fm.path] = bid
+    mappings = []
+    for fm in core.files:
+        path = exe if exe and fm.path == exe_path else fm.path
+        mappings.append(Mapping(fm.start, fm.end, fm.offset, path, build_ids.get(fm.path)))
+    base = core.vdso_base
+    image = core.vdso_image
+    if base and image and not any(base in m for m in mappings):
+        mappings.append(Mapping(base, base + len(image), 0, VDSO, build_id_at(core, base)))
+    return ModuleMap(mappings)
+
+
+def _main_executable(core: CoreFile) -> str | None:
+    """The path of the mapping holding the program headers (AT_PHDR), i.e. the executable."""
+    phdr = core.auxv.get(3)
+    for fm in core.files:
+        if phdr is not None and fm.start <= phdr < fm.end:
+            return fm.path
+    return core.files[0].path if core.files else None
+
+
+def build_id_at(core: CoreFile, base: int) -> bytes | None:
+    """The GNU build-id of the ELF image mapped at `base`, from its dumped headers; None if not dumped."""
+    head = core.read(base, 64)
+    if head is None or head[:4] != b"\x7fELF" or head[4] != 2:
+        return None
+    _entry, phoff, _shoff, _flags, _ehsize, phentsize, phnum, *_ = _EHDR_PH.unpack_from(head, 24)
+    if phentsize != _PHDR.size or phnum > 64:
+        return None
+    table = core.read(base + phoff, phentsize * phnum)
+    if table is None:
+        return None
+    phdrs = [_PHDR.unpack_from(table, i * phentsize) for i in range(phnum)]
+    loads = [p for p in phdrs if p[0] == SegmentType.LOAD]
+    if not loads:
+        return None
+    bias = base - min(p[3] - p[2] for p in loads)  # vaddr - offset of the first PT_LOAD
+    for typ, _fl, _off, vaddr, _pa, filesz, _memsz, _al in phdrs:
+        if typ != SegmentType.NOTE or filesz > 1 << 16:
+            continue
+        data = core.read(bias + vaddr, filesz)
+        if data is None:
+            continue
+        try:
+            for note in iter_notes(data, 0, len(data)):
+                if note.type == NT_GNU_BUILD_ID and note.name == b"GNU":
+                    return note.desc
+        except UnwindError:
+            continue
+    return None
+
+
+__all__ = ["CoreMemory", "CoreProcess", "CoreModuleResolver", "FileMapping", "load_core", "module_map",
+           "thread_sample", "registers_of", "build_id_at"]

@@ -1,0 +1,139 @@
+"""The frame-pointer unwinder: the RBP chain, with capstone prologue/epilogue analysis for frame 0.
+
+Every step is an `UnwindRule` run by `walk()` (framehop style): frame 0 and the frame a signal
+interrupted get the rule `unwind.prologue.analyze` derives from the function's code; every
+caller frame gets `cfa = rbp + 16, ra at cfa - 8, rbp at cfa - 16`, after sanity checks on rbp
+(known, 8-byte aligned, inside the stack snapshot). A return address into the sigreturn
+trampoline crosses the signal frame through the saved ucontext, as gdb does.
+"""
+
+from __future__ import annotations
+
+from formats.errors import UnwindError
+
+from ..errors import MemoryReadError
+from ..memory import AddressSpace
+from ..model import Frame, Sample, Trace, Via
+from ..modules import ModuleResolver
+from ..prologue import FunctionIndexCache, analyze
+from ..rules import (RIP, RSP, SIGCONTEXT_REGS, SIGNAL_FRAME, UC_MCONTEXT, UNDEF, CfaKind, CfaRule, FrameKind,
+                     RegKind, UnwindRule, offset_rule)
+from ..walk import walk
+
+RBP = 6
+FP_RULE = offset_rule(RBP, 16, {RBP: -16})
+OUTERMOST = UnwindRule(CfaRule(CfaKind.REG_OFFSET, RSP, 8), ((RIP, UNDEF),))
+# __restore_rt: mov $15, %rax; syscall  (rt_sigreturn), what gdb's amd64_linux_sigtramp_p matches.
+SIGRETURN = bytes.fromhex("48c7c00f0000000f05")
+PROLOGUE_WINDOW = 16  # bytes read past the pc so the instruction there decodes
+
+
+class BadFramePointer(UnwindError):
+    """RBP does not look like a frame pointer (unknown, misaligned, outside the stack)."""
+
+
+def is_sigreturn(memory, pc: int) -> bool:
+    """Does `pc` point at the rt_sigreturn trampoline?"""
+    try:
+        return memory.read(pc, len(SIGRETURN)) == SIGRETURN
+    except UnwindError:
+        return False
+
+
+class FramePointerUnwinder:
+    """`fp`: RBP chain + frame-0 prologue analysis; each caller frame is recorded with via=fp."""
+
+    name = "fp"
+
+    def __init__(self, resolver: ModuleResolver | None = None, max_depth: int = 256, prologue: bool = True,
+                 functions: FunctionIndexCache | None = None, **_options):
+        self.resolver = resolver or ModuleResolver()
+        self.max_depth = max_depth
+        self.prologue = prologue
+        self.functions = functions or FunctionIndexCache()
+
+    def memory_for(self, sample: Sample):
+        return AddressSpace(sample, self.resolver)
+
+    def unwind(self, sample: Sample, memory=None) -> Trace:
+        memory = memory if memory is not None else self.memory_for(sample)
+        return walk(sample, RbpTracker(self, sample, memory), via=Via.FP, max_depth=self.max_depth, memory=memory)
+
+    def rule_for(self, frame: Frame, memory, rbp: int | None) -> UnwindRule:
+        """The rule at `frame` given the frame's rbp; raises BadFramePointer / MemoryReadError when unusable."""
+        if is_sigreturn(memory, frame.pc):
+            return SIGNAL_FRAME
+        if not frame.is_return_address and self.prologue:
+            rule = self.frame0_rule(frame.pc, memory)
+            if rule is not None:
+                if rule.cfa.reg == RBP:
+                    check_rbp(frame, rbp, memory)
+                return rule
+        if rbp == 0:
+            return OUTERMOST
+        check_rbp(frame, rbp, memory)
+        return FP_RULE
+
+    def frame0_rule(self, pc: int, memory) -> UnwindRule | None:
+        """Prologue/epilogue analysis of the function holding `pc`, through its ELF symbol."""
+        module_at = getattr(memory, "module_at", None)
+        module = module_at(pc) if module_at else None
+        if module is None:
+            return None
+        try:
+            func = self.functions.get(module.elf).find(module.to_vaddr(pc))
+        except UnwindError:
+            return None
+        if func is None:
+            return None
+        start = module.to_absolute(func.start)
+        end = start + func.size if func.size else None
+        code = module.elf.read_vaddr(func.start, pc - start + PROLOGUE_WINDOW)
+        if code is None:
+            try:
+                code = memory.read(start, pc - start + 1)
+            except UnwindError:
+                return None
+        return analyze(code, start, pc, end)
+
+
+def check_rbp(frame: Frame, rbp: int | None, memory) -> None:
+    """RBP must be known, 8-byte aligned, at or above sp and inside the stack snapshot."""
+    if rbp is None:
+        raise BadFramePointer(f"rbp unknown at {frame.pc:#x}")
+    if rbp & 7:
+        raise BadFramePointer(f"rbp {rbp:#x} is not 8-byte aligned at {frame.pc:#x}")
+    if frame.sp is not None and rbp < frame.sp:
+        raise BadFramePointer(f"rbp {rbp:#x} below sp {frame.sp:#x} at {frame.pc:#x}")
+    in_stack = getattr(memory, "in_stack", None)
+    if in_stack is not None and not in_stack(rbp, 16):
+        raise MemoryReadError(rbp, 16)
+
+
+class RbpTracker:
+    """The `rule_for` callback of one walk: follows rbp through the rules it hands out, for the checks."""
+
+    def __init__(self, unwinder: FramePointerUnwinder, sample: Sample, memory):
+        self.unwinder = unwinder
+        self.memory = memory
+        self.rbp = sample.registers.get(RBP)
+        self._prev: tuple[UnwindRule, Frame] | None = None
+
+    def __call__(self, address: int, frame: Frame) -> UnwindRule:
+        if self._prev is not None:
+            self.rbp = caller_rbp(*self._prev, frame, self.rbp, self.memory)
+        rule = self.unwinder.rule_for(frame, self.memory, self.rbp)
+        self._prev = (rule, frame)
+        return rule
+
+
+def caller_rbp(rule: UnwindRule, callee: Frame, caller: Frame, rbp: int | None, memory) -> int | None:
+    """The caller's rbp after `rule` ran on `callee` (caller.sp is the CFA)."""
+    if rule.kind == FrameKind.SIGNAL:
+        return memory.read_u64(callee.sp + UC_MCONTEXT + 8 * SIGCONTEXT_REGS.index(RBP))
+    for number, reg_rule in rule.regs:
+        if number == RBP:
+            if reg_rule.kind == RegKind.OFFSET and caller.sp is not None:
+                return memory.read_u64(caller.sp + reg_rule.offset)
+            return None
+    return rbp
