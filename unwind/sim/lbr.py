@@ -1,0 +1,62 @@
+"""A model of Intel's Last Branch Record stack as perf samples it (branch_stack, newest entry first)."""
+
+from __future__ import annotations
+
+from collections import deque
+from enum import Enum, IntFlag
+
+from ..errors import UsageError
+from ..model import BranchEntry
+
+DEPTHS = (4, 8, 16, 32)
+
+
+class LbrMode(str, Enum):
+    """call_stack: calls push, returns pop (LBR_CALL_STACK); any: the last N taken branches."""
+
+    CALL_STACK = "call_stack"
+    ANY = "any"
+
+
+class BranchKind(IntFlag):
+    """What the recorded branch was; stored in BranchEntry.flags (bits above perf's mispred/predicted)."""
+
+    CALL = 1 << 8
+    RET = 1 << 9
+    JMP = 1 << 10
+    JCC = 1 << 11
+    IND = 1 << 12
+
+
+class LbrModel:
+    """The LBR registers of one CPU: user-mode branches only (the emulator runs nothing else)."""
+
+    __slots__ = ("depth", "mode", "entries")
+
+    def __init__(self, depth: int = 32, mode: LbrMode | str = LbrMode.CALL_STACK):
+        if depth not in DEPTHS:
+            raise UsageError(f"LBR depth must be one of {DEPTHS}, not {depth}")
+        self.depth = depth
+        self.mode = LbrMode(mode)
+        self.entries: deque[BranchEntry] = deque(maxlen=depth)
+
+    def call(self, source: int, target: int, indirect: bool = False) -> None:
+        """A taken call: pushed in both modes; the oldest entry falls off when the buffer is full."""
+        self.entries.append(BranchEntry(source, target, BranchKind.CALL | (BranchKind.IND if indirect else 0)))
+
+    def ret(self, source: int, target: int) -> None:
+        """A return: pops the newest call in call-stack mode (nothing when empty), is recorded in any mode."""
+        if self.mode is LbrMode.CALL_STACK:
+            if self.entries:
+                self.entries.pop()
+        else:
+            self.entries.append(BranchEntry(source, target, BranchKind.RET))
+
+    def jump(self, source: int, target: int, conditional: bool) -> None:
+        """Any other taken branch: only recorded when every branch is (any mode)."""
+        if self.mode is LbrMode.ANY:
+            self.entries.append(BranchEntry(source, target, BranchKind.JCC if conditional else BranchKind.JMP))
+
+    def snapshot(self) -> tuple[BranchEntry, ...]:
+        """The buffer as perf reports it: newest first."""
+        return tuple(reversed(self.entries))
