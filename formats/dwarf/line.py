@@ -343,6 +343,8 @@ def _run_program(data: bytes, head: dict) -> tuple[LineRows, list[FileEntry], in
             file &= 0xFFFF
         elif op == 0:  # DW_LNS_extended: length, sub-opcode, operands; resume where length says
             length, pos = read_uleb(data, pos)
+            if not length:  # LLVM: "badly formed extended line op", nothing more is read
+                continue
             ext_end = pos + length
             sub = data[pos]
             pos += 1

@@ -278,3 +278,131 @@ def test_truncation_names_the_offset(sample_program):
     assert err.value.offset >= 16 and err.value.path == "cut"
     with pytest.raises(FormatError):  # a unit length that claims the reserved range
         parse_line_program(struct.pack("<I", 0xFFFFFFF5) + raw[4:], 0)
+
+
+# --- hand-assembled programs, decoded by llvm-dwarfdump from an object that carries them ------
+
+
+def uleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def sleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        done = (value == 0 and not byte & 0x40) or (value == -1 and byte & 0x40)
+        out.append(byte if done else byte | 0x80)
+        if done:
+            return bytes(out)
+
+
+def ext(sub: int, operands: bytes, length: int | None = None) -> bytes:
+    """DW_LNS_extended: 0, ULEB length (sub-opcode + operands unless overridden), sub-opcode, operands."""
+    return b"\0" + uleb(len(operands) + 1 if length is None else length) + bytes([sub]) + operands
+
+
+def unit(version: int, params: bytes, tables: bytes, program: bytes, *, dwarf64: bool = False) -> bytes:
+    """unit_length, version, [address_size, seg_sel (v5)], header_length, params, tables, program."""
+    head = struct.pack("<H", version) + (b"\x08\x00" if version >= 5 else b"")
+    header = params + tables
+    head += struct.pack("<Q" if dwarf64 else "<I", len(header))
+    body = head + header + program
+    if dwarf64:
+        return b"\xff\xff\xff\xff" + struct.pack("<Q", len(body)) + body
+    return struct.pack("<I", len(body)) + body
+
+
+STD13 = bytes([0, 1, 1, 1, 1, 0, 0, 0, 1, 0, 0, 1])  # standard_opcode_lengths for opcode_base 13
+
+HAND = {
+    # DWARF 3, min_inst_length 4, opcode_base 10 (so 10-12 are special), line_base -3, line_range 12
+    "v3-odd": unit(3, bytes([4, 1]) + struct.pack("<bBB", -3, 12, 10) + STD13[:9],
+                   b"inc\0" b"/abs\0" b"\0"                                   # include_directories
+                   b"a.c\0\0\0\0" b"b.h\0\x01\0\0" b"c.h\0\x02\x05\x06" b"\0",  # file_names
+                   ext(2, struct.pack("<I", 0x2000))                         # set_address, 4-byte operand
+                   + b"\x0a\x17" + b"\x02" + uleb(3) + b"\x01"                # specials, advance_pc 3*4, copy
+                   + b"\x08\x20" + b"\x09" + struct.pack("<H", 0x102)         # const_add_pc, special, fixed_advance_pc
+                   + b"\x03" + sleb(-2) + b"\x06\x07\x01"                     # advance_line -2, negate_stmt, basic_block, copy
+                   + ext(3, b"def.c\0" + uleb(2) + uleb(0) + uleb(0))         # define_file def.c in /abs
+                   + b"\x04" + uleb(4) + b"\x01"                              # set_file 4 (the defined one), copy
+                   + ext(0x80, b"xyz") + b"\x05" + uleb(9) + b"\x01"          # unknown DW_LNE skipped, set_column, copy
+                   + ext(4, uleb(7)) + b"\x30"                                # set_discriminator 7, special
+                   + ext(2, b"\x01\x02\x03") + b"\x01"                        # 3-byte set_address: skipped by LLVM
+                   + b"\x03" + sleb(1000) + b"\x02" + uleb(1) + ext(1, b"")   # end_sequence
+                   + ext(2, struct.pack("<Q", 0x1000)) + b"\x25\x02" + uleb(2) + ext(1, b"")  # earlier sequence
+                   + ext(2, struct.pack("<Q", 0x3000)) + ext(1, b"")),       # empty sequence (low == high)
+    # DWARF 4, opcode_base 14: opcode 13 is unknown with 2 ULEB operands; 16-bit file and column registers
+    "v4-wide": unit(4, bytes([1, 1, 0]) + struct.pack("<bBB", -5, 14, 14) + STD13 + b"\x02",
+                    b"\0" b"x.c\0\0\0\0" b"\0",
+                    ext(2, struct.pack("<Q", 0x401000)) + b"\x0a\x0b" + b"\x0c" + uleb(5)  # prologue_end, epilogue_begin, set_isa
+                    + b"\x0d" + uleb(300) + uleb(1) + b"\x20"                 # unknown standard opcode 13, special
+                    + b"\x05" + uleb(70001) + b"\x04" + uleb(65538) + b"\x01"  # column/file above 16 bits
+                    + b"\x03" + sleb(-10) + b"\x2f" + b"\x03" + sleb(123456) + b"\xf0"
+                    + b"\x00\x00\x01"                                         # DW_LNE length 0: skipped, then a copy
+                    + b"\x21" + ext(1, b"")),
+    # DWARF 4 in the 64-bit format, min_inst_length 2
+    "v4-64": unit(4, bytes([2, 1, 1]) + struct.pack("<bBB", -1, 4, 13) + STD13,
+                  b"d\0\0" b"y.c\0\x01\0\0" b"\0",
+                  ext(2, struct.pack("<Q", 0x5000)) + bytes(range(13, 40)) + b"\x08\x02" + uleb(1 << 20) + ext(1, b""),
+                  dwarf64=True),
+}
+
+
+@pytest.fixture(scope="module")
+def empty_object(tmp_path_factory) -> Path:
+    path = tmp_path_factory.mktemp("obj") / "empty.o"
+    subprocess.run([need_tool("gcc"), "-c", "-x", "c", "/dev/null", "-o", str(path)], check=True)
+    return path
+
+
+def dwarfdump_section(empty_object: Path, tmp_path: Path, sections: dict[str, bytes]) -> dict[int, dict]:
+    """Put raw sections into an object with objcopy and let llvm-dwarfdump decode them."""
+    argv = [need_tool("objcopy")]
+    for name, data in sections.items():
+        (tmp_path / name).write_bytes(data)
+        argv += ["--add-section", f"{name}={tmp_path / name}"]
+    subprocess.run([*argv, str(empty_object), str(tmp_path / "out.o")], check=True)
+    return dwarfdump_programs(run_tool(need_tool("llvm-dwarfdump"), "--debug-line", str(tmp_path / "out.o")))
+
+
+@pytest.mark.parametrize("name", list(HAND))
+def test_hand_assembled_programs_match_llvm_dwarfdump(empty_object, tmp_path, name):
+    section = b"".join(HAND.values())
+    offset = sum(len(HAND[n]) for n in list(HAND)[:list(HAND).index(name)])
+    expected = dwarfdump_section(empty_object, tmp_path, {".debug_line": section})[offset]
+    got = ours(parse_line_program(section, offset))
+    defined = got["files"][len(expected["files"]):]  # DW_LNE_define_file entries come after the prologue's
+    got["files"] = got["files"][:len(expected["files"])]
+    assert got == expected
+    assert defined == ([["def.c", 2]] if name == "v3-odd" else [])
+
+
+def test_dwarf5_entry_forms_match_llvm_dwarfdump(empty_object, tmp_path):
+    line_str = b"/cu\0"
+    debug_str = b"pad\0inc\0"
+    dirs = b"\x01" + uleb(1) + uleb(0x1F) + uleb(2) + struct.pack("<II", 0, 0)  # path as line_strp: "/cu", "/cu"
+    files = (b"\x04" + uleb(1) + uleb(0x08) + uleb(2) + uleb(0x0F)       # path string, dir_index udata,
+             + uleb(5) + uleb(0x1E) + uleb(4) + uleb(0x0B)                # MD5 data16, size data1
+             + uleb(3)
+             + b"m.c\0" + uleb(0) + bytes(range(16)) + b"\x07"
+             + b"sub/n.h\0" + uleb(1) + bytes(16) + b"\x00"
+             + b"/abs/o.h\0" + uleb(1) + bytes(16) + b"\x01")
+    files_strp = (b"\x02" + uleb(1) + uleb(0x0E) + uleb(2) + uleb(0x05)  # path strp, dir_index data2
+                  + uleb(1) + struct.pack("<IH", 4, 1))
+    params = bytes([1, 1, 1]) + struct.pack("<bBB", -5, 14, 13) + STD13
+    program = ext(2, struct.pack("<Q", 0x1000)) + b"\x14" + b"\x04\x02\x21" + b"\x04\x00\x21" + ext(1, b"")
+    first = unit(5, params, dirs + files, program)
+    second = unit(5, params, dirs + files_strp, program)
+    section = first + second
+    expected = dwarfdump_section(empty_object, tmp_path, {".debug_line": section, ".debug_line_str": line_str,
+                                                          ".debug_str": debug_str})
+    got = {p.header.offset: ours(p) for p in iter_line_programs(section, debug_str=debug_str, debug_line_str=line_str)}
+    assert got == expected
+    program = parse_line_program(section, 0, debug_line_str=line_str)
+    assert [program.header.file_path(i, "/cu") for i in range(3)] == ["/cu/m.c", "/cu/sub/n.h", "/abs/o.h"]
