@@ -17,12 +17,14 @@ A_SIBLING = 2  # subtree cannot hold code: jump to its DW_AT_sibling target
 A_SUB = 3  # subprogram or inlined_subroutine: decode its attributes
 
 SUBROUTINE_TAGS = frozenset({DW_TAG.subprogram, DW_TAG.inlined_subroutine})
-# Subtrees that may hold subprogram/inlined_subroutine DIEs with code; every other subtree is
-# skipped by DW_AT_sibling when `skip_types` is on (types, call sites, parameters, variables...).
+# Subtrees that may hold subprogram/inlined_subroutine DIEs with code (GCC puts some member
+# function definitions inside their class); every other subtree is skipped by DW_AT_sibling when
+# `skip_types` is on (enums, arrays, call sites, parameter packs...).
 CODE_SCOPE_TAGS = frozenset({
     DW_TAG.compile_unit, DW_TAG.partial_unit, DW_TAG.skeleton_unit, DW_TAG.subprogram,
     DW_TAG.inlined_subroutine, DW_TAG.lexical_block, DW_TAG.namespace, DW_TAG.module,
     DW_TAG.try_block, DW_TAG.catch_block, DW_TAG.entry_point, DW_TAG.with_stmt, DW_TAG.common_block,
+    DW_TAG.structure_type, DW_TAG.class_type, DW_TAG.union_type, DW_TAG.interface_type,
 })
 _SIBLING_FORMS = {DW_FORM.ref1: 1, DW_FORM.ref2: 2, DW_FORM.ref4: 4, DW_FORM.ref8: 8}
 BAD = object()  # an attribute that is present but whose value cannot be read (LLVM: extraction fails)

@@ -97,7 +97,7 @@ _SKIPPED_UNIT_TYPES = (DW_UT.type, DW_UT.split_type)
 
 
 def scan_units(sections: DwarfSections, problems: list | None = None, stats: ScanStats | None = None,
-               skip_types: bool = True) -> Iterator[UnitFunctions]:
+               skip_types: bool = False) -> Iterator[UnitFunctions]:
     """Yield one UnitFunctions per compile/partial unit; a unit that fails to parse is warned about and skipped.
 
     skip_types jumps over type/call-site subtrees by DW_AT_sibling (GCC and Clang never put code there);
