@@ -114,3 +114,31 @@ def describe_section(section: CfiSection, loaded_from: str | None = None) -> Ite
 def _s32(value: int) -> int:
     value &= 0xFFFFFFFF
     return value - (1 << 32) if value & 0x80000000 else value
+
+
+def section_to_json(section: CfiSection, loaded_from: str) -> dict:
+    """{"name", "file", "entries": [...]}; an entry that fails to decode carries "error" instead of rows."""
+    entries = []
+    for entry, table in tables(section):
+        if isinstance(entry, Terminator):
+            entries.append({"type": "terminator", "offset": entry.offset})
+            continue
+        item: dict = {"offset": entry.offset, "length": entry.length}
+        if isinstance(entry, Cie):
+            item.update(type="CIE", version=entry.version, augmentation=entry.augmentation,
+                        code_align=entry.code_align, data_align=entry.data_align, ra=entry.ra_register,
+                        signal_frame=entry.signal_frame)
+        else:
+            assert isinstance(entry, Fde)
+            item.update(type="FDE", cie=entry.cie.offset if entry.cie else None,
+                        pc_begin=hex(entry.pc_begin), pc_end=hex(entry.pc_end))
+        if isinstance(table, FormatError):
+            item["error"] = str(table)
+        else:
+            ra = table.ra_register
+            item["columns"] = ["ra" if r == ra else regname(r) for r in table.columns]
+            item["rows"] = [{"loc": hex(row.loc), "cfa": describe_cfa(row),
+                             "regs": {("ra" if r == ra else regname(r)): describe_rule(s) for r, s in row.regs}}
+                            for row in table.rows]
+        entries.append(item)
+    return {"name": section.name, "file": loaded_from, "entries": entries}
