@@ -1,56 +1,49 @@
-"""Symbol demangling with llvm-symbolizer's output conventions (Itanium C++ and Rust).
+"""Symbol demangling as llvm-symbolizer 14 prints it (Itanium C++ and Rust v0).
 
-The Itanium grammar is left to the C++ runtime's own demangler (`abi::__cxa_demangle`,
-reached through the `cxxfilt` package); this module only adds where LLVM 14 prints the
-same tree differently: clone suffixes as ` (.cold)`, lambdas as `'lambda'(…)`, unnamed
-types as `'unnamed'`, generic lambda parameters as `auto`; transaction clones stay mangled.
+The grammar is LLVM's own demangler, through the maintained `pycxxfilt` package (it vendors
+a newer LLVM); the one spelling LLVM 14 still had differently is restored here: closing
+template brackets are separated (`> >`).  Names the demangler rejects stay as they are.
 """
 
 from __future__ import annotations
 
 import re
 
-import cxxfilt
+import pycxxfilt
 from cachetools import LRUCache, cached
 
-_LAMBDA = re.compile(r"\{lambda\(((?:[^{}]|\{[^{}]*\})*)\)#(\d+)\}")
-_UNNAMED = re.compile(r"\{unnamed type#(\d+)\}")
-_AUTO = re.compile(r"\bauto:\d+")
+# operator tokens that contain '>' and must not be split
+_OPERATOR = re.compile(r"operator(?:>>=|>>|>=|->\*|->|>)")
 
 
 @cached(LRUCache(maxsize=65536))
 def demangle(name: str) -> str:
     """The name llvm-symbolizer --demangle prints for `name` (unchanged if it is not mangled)."""
-    if name.startswith("_Z") and not name.startswith("_ZGT"):
-        return _demangle_itanium(name)
+    try:
+        if name.startswith("_Z") or name.startswith("___Z"):
+            text = pycxxfilt.itanium_demangle(name)
+            return _llvm14_spelling(text) if text else name
+        if name.startswith("_R"):
+            return pycxxfilt.rust_demangle(name) or name
+    except ValueError:  # not a valid mangled name: llvm-symbolizer prints it unchanged
+        pass
     return name
 
 
-def _demangle_itanium(name: str) -> str:
-    dot = name.find(".", 2)
-    core, suffix = (name, "") if dot < 0 else (name[:dot], f" ({name[dot:]})")
-    try:
-        text = cxxfilt.demangle(core, external_only=False)
-    except cxxfilt.Error:
-        return name
-    if text == core:
-        return name
-    return _llvm_spelling(text) + suffix
-
-
-def _discriminator(number: str) -> str:
-    """LLVM numbers the second lambda/unnamed type of a scope 0, the third 1, and the first not at all."""
-    n = int(number)
-    return "" if n <= 1 else str(n - 2)
-
-
-def _llvm_spelling(text: str) -> str:
-    if "{" not in text and "auto:" not in text:
+def _llvm14_spelling(text: str) -> str:
+    """LLVM 14 printed `A<B<C> >`; newer LLVM prints `A<B<C>>`."""
+    if ">>" not in text:
         return text
-    text = _AUTO.sub("auto", text)
-    text = _UNNAMED.sub(lambda m: f"'unnamed{_discriminator(m.group(1))}'", text)
-    while True:
-        new = _LAMBDA.sub(lambda m: f"'lambda{_discriminator(m.group(2))}'({m.group(1)})", text)
-        if new == text:
-            return text
-        text = new
+    out, pos = [], 0
+    for match in _OPERATOR.finditer(text):
+        out.append(_split_closers(text[pos:match.start()]))
+        out.append(match.group(0))
+        pos = match.end()
+    out.append(_split_closers(text[pos:]))
+    return "".join(out)
+
+
+def _split_closers(text: str) -> str:
+    while ">>" in text:
+        text = text.replace(">>", "> >")
+    return text

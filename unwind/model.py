@@ -220,4 +220,4 @@ class SymbolizedFrame:
     inlined: bool = False
     start_line: int | None = None
     discriminator: int = 0
-    symbol_offset: int | None = None
+    start_address: int | None = None

@@ -1,0 +1,68 @@
+"""`unwind symbolize`: a drop-in for llvm-symbolizer (same flags, same LLVM/GNU/JSON output)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "symbolise ELF virtual addresses like llvm-symbolizer"
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("addresses", nargs="*", metavar="ADDR",
+                        help="addresses (0x hex, 0 octal, else decimal); read from stdin when none")
+    parser.add_argument("--obj", "--exe", "-e", dest="obj", metavar="FILE", help="object file to symbolise")
+    parser.add_argument("--inlines", "--inlining", "-i", dest="inlines", nargs="?", const="true", default="true",
+                        choices=["true", "false"], help="print all inlined frames (default)")
+    parser.add_argument("--no-inlines", dest="inlines", action="store_const", const="false")
+    parser.add_argument("--demangle", "-C", dest="demangle", action="store_true", default=True)
+    parser.add_argument("--no-demangle", dest="demangle", action="store_false")
+    parser.add_argument("--functions", "-f", nargs="?", const="linkage", default="linkage",
+                        choices=["none", "short", "linkage"], help="print function names")
+    parser.add_argument("--output-style", type=str.upper, default="LLVM", choices=["LLVM", "GNU", "JSON"])
+    parser.add_argument("--addresses", "--print-address", "-a", dest="print_address", action="store_true")
+    parser.add_argument("--pretty-print", "-p", action="store_true")
+    parser.add_argument("--basenames", "-s", action="store_true", help="strip directories from paths")
+    parser.add_argument("--relativenames", action="store_true", help="strip the compilation directory")
+    parser.add_argument("--debug-file-directory", action="append", default=[], metavar="DIR")
+    parser.add_argument("--adjust-vma", type=lambda s: int(s, 0), default=0, metavar="OFFSET")
+    parser.add_argument("--verbose", action="store_true")
+
+
+def run(args: argparse.Namespace) -> int:
+    from ..symbolize_output import Printer, parse_request
+    from ..errors import UnwindError
+    from ..symbolizer import Symbolizer
+
+    symbolizer = Symbolizer(symfs=args.symfs, debug_dirs=args.debug_file_directory + args.debug_dir,
+                            demangle=args.demangle, inlines=args.inlines == "true")
+    printer = Printer(args, sys.stdout)
+    lines = args.addresses if args.addresses else (line.rstrip("\n") for line in sys.stdin)
+    for text in lines:
+        request = parse_request(text, args.obj)
+        if request is None:
+            printer.unparsable(text, args.obj)
+            continue
+        path, address = request
+        try:
+            frames = symbolizer.symbolize(path, [address - args.adjust_vma])[0]
+        except (OSError, UnwindError) as exc:
+            printer.failure(path, address, _describe(exc))
+            continue
+        printer.frames(path, address, frames)
+        if not args.addresses:
+            sys.stdout.flush()  # answer each stdin line at once, for pipes driven line by line
+    printer.close()
+    return 0
+
+
+def _describe(exc: Exception) -> str:
+    if isinstance(exc, FileNotFoundError):
+        return "No such file or directory"
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    from formats.errors import NotELFError
+
+    if isinstance(exc, NotELFError):
+        return "The file was not recognized as a valid object file"
+    return str(exc)

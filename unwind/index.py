@@ -1,0 +1,275 @@
+"""The persistent symbol index of one ELF file: built once from its symbols and DWARF, kept per build-id.
+
+Everything a lookup needs is a flat sorted array (symbols, unit ranges, line rows and
+sequences, inline address maps, subroutines) plus one string table, so a warm run maps
+the file and answers with bisect, never touching DWARF or pyelftools.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import multiprocessing
+import os
+import warnings
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+
+from formats.elf import ElfFile
+from formats.errors import FormatError, UnwindError
+from formats.symindex import CorruptIndexError, IndexFile, write_index
+
+from .symtable import name_table
+
+SCHEMA = 2  # bump whenever the arrays below change meaning
+NO_STRING = 0xFFFFFFFF
+
+
+def cache_dir() -> Path:
+    """$UNWIND_CACHE_DIR, else $XDG_CACHE_HOME/unwind, else ~/.cache/unwind."""
+    explicit = os.environ.get("UNWIND_CACHE_DIR")
+    if explicit:
+        return Path(explicit)
+    base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(base) / "unwind"
+
+
+@dataclass(frozen=True, slots=True)
+class IndexSources:
+    """The files one index is built from: the binary (symbols) and where its DWARF lives."""
+
+    binary: ElfFile
+    debug: ElfFile | None
+
+    @property
+    def dwarf(self) -> ElfFile | None:
+        if self.debug is not None and self.debug.section(".debug_info") is not None:
+            return self.debug
+        return self.binary if self.binary.section(".debug_info") is not None else None
+
+    def key(self) -> bytes:
+        """Identity of the inputs: build-id (or path, size, mtime) of the binary and of the debug file."""
+        parts = [f"schema={SCHEMA}".encode()]
+        for elf in (self.binary, self.debug):
+            if elf is None:
+                parts.append(b"-")
+                continue
+            st = os.stat(elf.path)
+            ident = elf.build_id.hex() if elf.build_id else os.path.realpath(elf.path)
+            parts.append(f"{ident}:{st.st_size}:{st.st_mtime_ns}".encode())
+        return b"|".join(parts)
+
+    def file_name(self) -> str:
+        if self.binary.build_id:
+            return self.binary.build_id.hex() + ".idx"
+        return hashlib.sha1(os.path.realpath(self.binary.path).encode()).hexdigest() + ".path.idx"
+
+
+class StringTable:
+    """Interned strings -> ids; stored as an offsets array plus one UTF-8 blob."""
+
+    def __init__(self) -> None:
+        self._ids: dict[str, int] = {}
+        self._blob = bytearray()
+        self._offsets = array("I", [0])
+
+    def intern(self, text: str) -> int:
+        found = self._ids.get(text)
+        if found is None:
+            found = self._ids[text] = len(self._offsets) - 1
+            self._blob += text.encode("utf-8", "surrogateescape")
+            self._offsets.append(len(self._blob))
+        return found
+
+    def arrays(self) -> dict[str, array | bytes]:
+        return {"str_off": self._offsets, "str_blob": bytes(self._blob)}
+
+
+def load_index(sources: IndexSources, directory: Path | None = None) -> IndexFile:
+    """The index for `sources`, built and saved first if missing, stale or corrupt."""
+    directory = Path(directory) if directory else cache_dir()
+    path = directory / sources.file_name()
+    key = sources.key()
+    try:
+        return IndexFile(str(path), key)
+    except FileNotFoundError:
+        pass
+    except (CorruptIndexError, OSError):
+        pass  # stale or damaged: rebuild below
+    arrays = build_arrays(sources)
+    try:
+        write_index(str(path), key, arrays)
+        return IndexFile(str(path), key)
+    except OSError:
+        # An unwritable cache must not stop symbolisation: answer from memory.
+        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"unwind-{os.getpid()}-{sources.file_name()}"
+        write_index(str(tmp), key, arrays)
+        try:
+            return IndexFile(str(tmp), key)
+        finally:
+            tmp.unlink(missing_ok=True)
+
+
+# ---- building ---------------------------------------------------------------------------
+
+
+def build_arrays(sources: IndexSources) -> dict[str, array | bytes]:
+    """Every array of the index, from the binary's symbol table and the DWARF file's debug info."""
+    strings = StringTable()
+    arrays: dict[str, array | bytes] = {}
+    sym_addr, sym_size, sym_name, sym_file = array("Q"), array("Q"), array("I"), array("I")
+    for addr, size, name, source in name_table(sources.binary):
+        sym_addr.append(addr)
+        sym_size.append(size)
+        sym_name.append(strings.intern(name))
+        sym_file.append(strings.intern(source) if source is not None else NO_STRING)
+    arrays.update(sym_addr=sym_addr, sym_size=sym_size, sym_name=sym_name, sym_file=sym_file)
+    dwarf = sources.dwarf
+    if dwarf is not None:
+        try:
+            arrays.update(_dwarf_arrays(dwarf, strings))
+        except UnwindError as exc:
+            warnings.warn(f"{dwarf.path}: DWARF unusable, symbols only: {exc}")
+    arrays.update(strings.arrays())
+    return arrays
+
+
+def _decode_line_programs(path: str) -> dict:
+    """Child-process half of the build: every line program of `path`, keyed by section offset."""
+    from formats.dwarf.line import iter_line_programs
+
+    elf = ElfFile(path)
+    debug_line = elf.section_bytes(".debug_line") or b""
+    programs = {}
+    try:
+        for program in iter_line_programs(debug_line, debug_str=elf.section_bytes(".debug_str"),
+                                          debug_line_str=elf.section_bytes(".debug_line_str"), path=path):
+            programs[program.header.offset] = program
+    except FormatError as exc:
+        warnings.warn(f"{path}: .debug_line decoding stopped: {exc}")
+    return programs
+
+
+def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
+    from formats.dwarf.info import DwarfSections, scan_units, unit_address_ranges
+
+    # The line programs decode in a forked child while this process scans the DIEs.
+    pool = None
+    if os.cpu_count() and os.cpu_count() > 1 and (elf.section(".debug_line") or 0) and elf.section(".debug_line").size > 1 << 20:
+        pool = multiprocessing.get_context("fork").Pool(1)
+        pending = pool.apply_async(_decode_line_programs, (elf.path,))
+    sections = DwarfSections.from_elf(elf)
+    units = list(scan_units(sections))
+    programs = pending.get() if pool else _decode_line_programs(elf.path)
+    if pool:
+        pool.close()
+
+    out = {name: array(code) for name, code in _DWARF_ARRAYS.items()}
+    unit_index = {}
+    for ui, uf in enumerate(units):
+        unit = uf.unit
+        unit_index[unit.offset] = ui
+        program = programs.get(unit.stmt_list) if unit.stmt_list is not None else None
+        # File table: local index -> string id of the absolute path LLVM prints.
+        out["cu_file_base"].append(len(out["files"]))
+        file_ids: list[int] = []
+        if program is not None:
+            header = program.header
+            count = len(header.file_names) + (1 if header.version < 5 else 0)
+            for i in range(count):
+                path = header.file_path(i, unit.comp_dir)
+                file_ids.append(strings.intern(path) if path is not None else NO_STRING)
+        out["files"].extend(file_ids)
+        out["cu_file_count"].append(len(file_ids))
+        # Line rows and LLVM's sequences (sorted by high pc) for this unit.
+        out["cu_seq_first"].append(len(out["seq_lo"]))
+        if program is not None:
+            base = len(out["row_addr"])
+            rows = program.rows
+            out["row_addr"].extend(rows.address)
+            out["row_file"].extend(rows.file)
+            out["row_line"].extend(rows.line)
+            out["row_col"].extend(rows.column)
+            out["row_disc"].extend(rows.discriminator)
+            for lo, hi, first, end in program.sequences():
+                out["seq_lo"].append(lo)
+                out["seq_hi"].append(hi)
+                out["seq_first"].append(base + first)
+                out["seq_end"].append(base + end)
+        out["cu_seq_end"].append(len(out["seq_lo"]))
+        # Subroutines (global numbering) and the unit's innermost-subroutine address map.
+        sub_base = len(out["sub_name"])
+        for sub in uf.subroutines:
+            out["sub_name"].append(strings.intern(sub.name) if sub.name else NO_STRING)
+            out["sub_parent"].append(sub.parent + sub_base if sub.is_inlined and sub.parent >= 0 else -1)
+            call_path = file_ids[sub.call_file] if 0 <= sub.call_file < len(file_ids) else NO_STRING
+            out["sub_call_file"].append(call_path)
+            out["sub_call_line"].append(sub.call_line)
+            out["sub_call_col"].append(sub.call_column)
+            out["sub_call_disc"].append(sub.call_discriminator)
+            out["sub_decl_line"].append(sub.decl_line)
+        out["cu_adm_first"].append(len(out["adm_start"]))
+        out["adm_start"].extend(uf.starts)
+        out["adm_end"].extend(uf.ends)
+        out["adm_sub"].extend(w + sub_base for w in uf.which)
+        out["sub_low"].extend(_lowest_starts(uf))
+        out["cu_adm_end"].append(len(out["adm_start"]))
+
+    for lo, hi, unit_offset in _merge_unit_ranges(unit_address_ranges(sections, [u.unit for u in units])):
+        if unit_offset in unit_index:
+            out["ar_lo"].append(lo)
+            out["ar_hi"].append(hi)
+            out["ar_cu"].append(unit_index[unit_offset])
+    return out
+
+
+_DWARF_ARRAYS = {
+    "cu_file_base": "I", "cu_file_count": "I", "files": "I",
+    "cu_seq_first": "I", "cu_seq_end": "I", "seq_lo": "Q", "seq_hi": "Q", "seq_first": "I", "seq_end": "I",
+    "row_addr": "Q", "row_file": "I", "row_line": "I", "row_col": "I", "row_disc": "I",
+    "sub_name": "I", "sub_parent": "i", "sub_call_file": "I", "sub_call_line": "I", "sub_call_col": "I",
+    "sub_call_disc": "I", "sub_decl_line": "I", "sub_low": "Q",
+    "cu_adm_first": "I", "cu_adm_end": "I", "adm_start": "Q", "adm_end": "Q", "adm_sub": "I",
+    "ar_lo": "Q", "ar_hi": "Q", "ar_cu": "I",
+}
+
+
+def _lowest_starts(uf) -> array:
+    """Per subroutine, the lowest address of it or its nested inlines in the unit's address map (0 if none)."""
+    none = 0xFFFFFFFFFFFFFFFF
+    low = array("Q", [none]) * len(uf.subroutines)
+    for start, which in zip(uf.starts, uf.which):
+        if start < low[which]:
+            low[which] = start
+    for i in range(len(uf.subroutines) - 1, -1, -1):  # children follow their parents
+        parent = uf.subroutines[i].parent
+        if parent >= 0 and low[i] < low[parent]:
+            low[parent] = low[i]
+    return array("Q", (0 if v == none else v for v in low))
+
+
+def _merge_unit_ranges(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
+    """Non-overlapping (lo, hi, unit) ranges as LLVM 14's DWARFDebugAranges::construct makes them."""
+    endpoints = []
+    for lo, hi, unit in ranges:
+        if lo < hi:
+            endpoints.append((lo, True, unit))
+            endpoints.append((hi, False, unit))
+    endpoints.sort(key=lambda e: e[0])
+    valid: dict[int, int] = {}
+    merged: list[list[int]] = []
+    prev = None
+    for address, is_start, unit in endpoints:
+        if prev is not None and prev < address and valid:
+            if merged and merged[-1][1] == prev and merged[-1][2] in valid:
+                merged[-1][1] = address
+            else:
+                merged.append([prev, address, min(valid)])
+        if is_start:
+            valid[unit] = valid.get(unit, 0) + 1
+        else:
+            valid[unit] -= 1
+            if not valid[unit]:
+                del valid[unit]
+        prev = address
+    return [tuple(m) for m in merged]

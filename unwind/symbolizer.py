@@ -1,0 +1,189 @@
+"""Addresses -> functions, files, lines and inline chains, answered from the persistent index.
+
+`Symbolizer(...).symbolize(path, vaddrs)` gives, per ELF virtual address, the frames
+llvm-symbolizer gives: innermost inline first, the outermost named from the symbol table.
+"""
+
+from __future__ import annotations
+
+import os
+from bisect import bisect_right
+from dataclasses import replace
+
+from cachetools import LRUCache
+
+from formats.elf import ElfFile
+from formats.errors import UnwindError
+from formats.symindex import IndexFile
+
+from .demangle import demangle as demangle_name
+from .index import NO_STRING, IndexSources, load_index
+from .model import SymbolizedFrame
+from .modules import DEFAULT_DEBUG_DIRS, find_debug_file
+
+
+class ModuleSymbols:
+    """Lookups over one module's index; every method is a handful of bisects."""
+
+    def __init__(self, index: IndexFile):
+        self.index = index
+        a = index.array
+        self._str_off, self._str_blob = a("str_off"), index.bytes("str_blob")
+        self._sym_addr, self._sym_size = a("sym_addr"), a("sym_size")
+        self._sym_name, self._sym_file = a("sym_name"), a("sym_file")
+        self.has_dwarf = "ar_lo" in index.names()
+        if self.has_dwarf:
+            for name in ("cu_file_base", "cu_file_count", "files", "cu_seq_first", "cu_seq_end", "seq_lo",
+                         "seq_hi", "seq_first", "seq_end", "row_addr", "row_file", "row_line", "row_col",
+                         "row_disc", "sub_name", "sub_parent", "sub_call_file", "sub_call_line", "sub_call_col",
+                         "sub_call_disc", "sub_decl_line", "sub_low", "cu_adm_first", "cu_adm_end", "adm_start",
+                         "adm_end", "adm_sub", "ar_lo", "ar_hi", "ar_cu"):
+                setattr(self, "_" + name, a(name))
+        self._strings: dict[int, str] = {}
+
+    def string(self, sid: int) -> str | None:
+        if sid == NO_STRING:
+            return None
+        found = self._strings.get(sid)
+        if found is None:
+            found = self._strings[sid] = self._str_blob[self._str_off[sid]:self._str_off[sid + 1]].decode(
+                "utf-8", "surrogateescape")
+        return found
+
+    def symbol_at(self, vaddr: int) -> tuple[str, int, int, str | None] | None:
+        """(name, start, size, source file) of the symbol-table entry covering `vaddr`, by LLVM's rule."""
+        i = bisect_right(self._sym_addr, vaddr) - 1
+        if i < 0:
+            return None
+        size = self._sym_size[i]
+        if size and self._sym_addr[i] + size <= vaddr:
+            return None
+        return self.string(self._sym_name[i]), self._sym_addr[i], size, self.string(self._sym_file[i])
+
+    def _unit_at(self, vaddr: int) -> int | None:
+        i = bisect_right(self._ar_lo, vaddr) - 1
+        if i >= 0 and vaddr < self._ar_hi[i]:
+            return self._ar_cu[i]
+        return None
+
+    def _file(self, unit: int, local: int) -> str | None:
+        if local >= self._cu_file_count[unit]:
+            return None
+        return self.string(self._files[self._cu_file_base[unit] + local])
+
+    def _row_at(self, unit: int, vaddr: int) -> int | None:
+        lo, hi = self._cu_seq_first[unit], self._cu_seq_end[unit]
+        k = bisect_right(self._seq_hi, vaddr, lo, hi)
+        if k >= hi or self._seq_lo[k] > vaddr:
+            return None
+        return bisect_right(self._row_addr, vaddr, self._seq_first[k] + 1, self._seq_end[k] - 1) - 1
+
+    def _chain_at(self, unit: int, vaddr: int) -> list[int]:
+        lo, hi = self._cu_adm_first[unit], self._cu_adm_end[unit]
+        j = bisect_right(self._adm_start, vaddr, lo, hi) - 1
+        if j < lo or vaddr >= self._adm_end[j]:
+            return []
+        chain, sub = [], self._adm_sub[j]
+        while sub >= 0 and len(chain) < 512:
+            chain.append(sub)
+            sub = self._sub_parent[sub]
+        return chain
+
+    def lookup(self, vaddr: int, inlines: bool = True) -> list[SymbolizedFrame]:
+        """Frames for one address, innermost first (one frame unless `inlines`); raw (mangled) names."""
+        frames = self._dwarf_frames(vaddr, inlines) if self.has_dwarf else []
+        if not frames:
+            frames = [SymbolizedFrame(None)]
+        symbol = self.symbol_at(vaddr)
+        if symbol is not None:
+            name, start, _, source = symbol
+            outer = frames[-1]
+            frames[-1] = replace(outer, function=name, start_address=start, file=outer.file or source)
+        return frames
+
+    def _line_frame(self, unit: int, vaddr: int) -> SymbolizedFrame | None:
+        row = self._row_at(unit, vaddr)
+        if row is None:
+            return None
+        return SymbolizedFrame(None, self._file(unit, self._row_file[row]), self._row_line[row],
+                               self._row_col[row], discriminator=self._row_disc[row])
+
+    def _dwarf_frames(self, vaddr: int, inlines: bool) -> list[SymbolizedFrame]:
+        unit = self._unit_at(vaddr)
+        if unit is None:
+            return []
+        chain = self._chain_at(unit, vaddr)
+        line = self._line_frame(unit, vaddr)
+        if not chain:
+            return [line] if line is not None else []
+        top = line or SymbolizedFrame(None)
+        if not inlines:  # llvm's getLineInfoForAddress: innermost function name, line-table location
+            sub = chain[0]
+            return [replace(top, function=self.string(self._sub_name[sub]), start_line=self._sub_decl_line[sub],
+                            start_address=self._sub_low[sub])]
+        frames = []
+        for depth, sub in enumerate(chain):
+            if depth == 0:
+                base = top
+            else:
+                inner = chain[depth - 1]
+                base = SymbolizedFrame(None, self.string(self._sub_call_file[inner]), self._sub_call_line[inner],
+                                       self._sub_call_col[inner], discriminator=self._sub_call_disc[inner])
+            frames.append(replace(base, function=self.string(self._sub_name[sub]),
+                                  inlined=depth < len(chain) - 1, start_line=self._sub_decl_line[sub],
+                                  start_address=self._sub_low[sub]))
+        return frames
+
+
+class Symbolizer:
+    """Symbolises ELF virtual addresses of any number of files; indexes are built on first use."""
+
+    def __init__(self, symfs: str | None = None, debug_dirs=(), demangle: bool = True, inlines: bool = True,
+                 cache_size: int = 1 << 16, index_dir=None):
+        self.symfs = symfs
+        self.debug_dirs = tuple(debug_dirs) or DEFAULT_DEBUG_DIRS
+        self.demangle = demangle
+        self.inlines = inlines
+        self.index_dir = index_dir
+        self._modules: dict[str, ModuleSymbols | UnwindError | OSError] = {}
+        self._hot: LRUCache = LRUCache(cache_size)
+
+    def module(self, path: str) -> ModuleSymbols:
+        """The module for `path`, opening (and if needed indexing) it once; raises its error every time."""
+        found = self._modules.get(path)
+        if found is None:
+            try:
+                found = self._open(path)
+            except (UnwindError, OSError) as exc:
+                found = exc
+            self._modules[path] = found
+        if isinstance(found, Exception):
+            raise found
+        return found
+
+    def _open(self, path: str) -> ModuleSymbols:
+        real = path
+        if self.symfs:
+            candidate = os.path.join(self.symfs, path.lstrip("/"))
+            if os.path.isfile(candidate):
+                real = candidate
+        binary = ElfFile(real)
+        debug_path = find_debug_file(binary, self.debug_dirs)
+        debug = ElfFile(debug_path) if debug_path else None
+        return ModuleSymbols(load_index(IndexSources(binary, debug), self.index_dir))
+
+    def symbolize(self, path: str, vaddrs, inlines: bool | None = None) -> list[list[SymbolizedFrame]]:
+        """One list of frames per address (innermost first); unknown parts are None."""
+        inlines = self.inlines if inlines is None else inlines
+        module = self.module(path)
+        out = []
+        for vaddr in vaddrs:
+            key = (path, vaddr, inlines)
+            frames = self._hot.get(key)
+            if frames is None:
+                frames = module.lookup(vaddr, inlines)
+                if self.demangle:
+                    frames = [replace(f, function=demangle_name(f.function)) if f.function else f for f in frames]
+                self._hot[key] = frames
+            out.append(frames)
+        return out
