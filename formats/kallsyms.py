@@ -1,0 +1,124 @@
+"""/proc/kallsyms and System.map as flat sorted arrays, with symbol+offset+module lookup the way perf does it.
+
+Each line is `address type name[\\tmodule]`. Like perf (util/symbol.c, 6.1) the table keeps types
+T/W/D/B by default and sizes each symbol up to the next one, except at a kernel/module boundary
+and for the last symbol, which end at roundup(start, page) + page. perf runs symbols__fixup_end
+before symbols__fixup_duplicate, so of several symbols at one address only the last listed has
+a non-zero size and choose_best_symbol keeps it: the last alias wins. Addresses all zero mean
+kptr_restrict hid them: `restricted`.
+"""
+
+from __future__ import annotations
+
+import bisect
+from array import array
+from dataclasses import dataclass
+from pathlib import Path
+
+from .errors import FormatError
+
+PERF_TYPES = frozenset("TWDB")
+PAGE = 4096
+
+
+@dataclass(frozen=True, slots=True)
+class KernelSymbol:
+    """One lookup answer: symbol name, offset of the address into it, its size and module (None = vmlinux)."""
+
+    name: str
+    offset: int
+    size: int
+    module: str | None
+    type: str
+
+
+@dataclass(frozen=True, slots=True)
+class KernelSymbols:
+    """Sorted, de-duplicated symbol starts and ends with their names, types and modules."""
+
+    starts: array
+    ends: array
+    names: tuple[str, ...]
+    types: str
+    modules: tuple[str | None, ...]
+    restricted: bool = False
+    path: str | None = None
+
+    def __len__(self) -> int:
+        return len(self.names)
+
+    def lookup(self, address: int) -> KernelSymbol | None:
+        """The symbol covering `address`, or None (outside every symbol, or addresses restricted)."""
+        if self.restricted:
+            return None
+        i = bisect.bisect_right(self.starts, address) - 1
+        if i < 0 or address >= self.ends[i]:
+            return None
+        return KernelSymbol(self.names[i], address - self.starts[i], self.ends[i] - self.starts[i], self.modules[i], self.types[i])
+
+    def address_of(self, name: str) -> int | None:
+        """Start address of a symbol by name (first match), as bpftrace's resolve_kname does."""
+        try:
+            return self.starts[self.names.index(name)]
+        except ValueError:
+            return None
+
+    def module_names(self) -> list[str]:
+        return sorted({m for m in self.modules if m})
+
+
+def parse_kallsyms(text: str, path: str | None = None, types: frozenset[str] | None = PERF_TYPES) -> KernelSymbols:
+    """Parse kallsyms / System.map text; `types` keeps only those symbol types (case-insensitive; None keeps all)."""
+    entries: list[tuple[int, str, str, str | None]] = []
+    all_zero, seen = True, 0
+    offset = 0
+    for lineno, line in enumerate(text.split("\n"), 1):
+        start, offset = offset, offset + len(line) + 1
+        if not line.strip():
+            continue
+        head, _, module = line.partition("\t")
+        fields = head.split()
+        if len(fields) != 3 or len(fields[1]) != 1:
+            raise FormatError(f"line {lineno}: expected 'address type name'", path, start)
+        try:
+            address = int(fields[0], 16)
+        except ValueError:
+            raise FormatError(f"line {lineno}: bad address {fields[0][:20]!r}", path, start) from None
+        if address >= 1 << 64 or not fields[0].isascii():
+            raise FormatError(f"line {lineno}: bad address {fields[0][:20]!r}", path, start)
+        seen += 1
+        all_zero &= address == 0
+        kind = fields[1]
+        if types is not None and kind.upper() not in types:
+            continue
+        module = module.strip()
+        if module.startswith("[") and module.endswith("]"):
+            module = module[1:-1]
+        entries.append((address, kind, fields[2], module or None))
+    if seen and all_zero:
+        return KernelSymbols(array("Q"), array("Q"), (), "", (), restricted=True, path=path)
+    entries.sort(key=lambda e: e[0])
+    kept: list[tuple[int, str, str, str | None]] = []
+    for entry in entries:
+        if kept and kept[-1][0] == entry[0] and kept[-1][3] == entry[3]:
+            kept[-1] = entry  # the last alias listed wins (see the module docstring)
+        else:
+            kept.append(entry)
+    starts = array("Q", (e[0] for e in kept))
+    ends = array("Q", starts)
+    for i in range(len(kept)):
+        same_side = i + 1 < len(kept) and (kept[i][3] is None) == (kept[i + 1][3] is None)
+        # perf: up to the next symbol; at a vmlinux/module boundary or at the end, roundup(start, page) + page.
+        ends[i] = kept[i + 1][0] if same_side else min(-(-kept[i][0] // PAGE) * PAGE + PAGE, 2**64 - 1)
+    return KernelSymbols(
+        starts, ends, tuple(e[2] for e in kept), "".join(e[1] for e in kept), tuple(e[3] for e in kept), path=path
+    )
+
+
+def load_kallsyms(path: str | Path = "/proc/kallsyms", types: frozenset[str] | None = PERF_TYPES) -> KernelSymbols:
+    """Read and parse a kallsyms or System.map file."""
+    try:
+        text = Path(path).read_text(encoding="utf-8", errors="replace")
+    except OSError as exc:
+        raise FormatError(f"cannot read ({exc.strerror})", str(path)) from exc
+    return parse_kallsyms(text, str(path), types)
