@@ -14,12 +14,13 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 import capstone
-from unicorn import UC_ARCH_X86, UC_HOOK_BLOCK, UC_HOOK_CODE, UC_HOOK_INSN, UC_MODE_64, Uc, UcError
+from unicorn import UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_INSN, UC_MODE_64, Uc, UcError
 from unicorn.x86_const import (UC_X86_INS_SYSCALL, UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_R10, UC_X86_REG_RAX,
                                UC_X86_REG_RBX, UC_X86_REG_RCX,
                                UC_X86_REG_RDI, UC_X86_REG_RDX, UC_X86_REG_RIP, UC_X86_REG_RSI, UC_X86_REG_RSP)
 
 from ..errors import UsageError
+from .fastuc import RawBlockHook, RegReader
 from .lbr import LbrModel
 from .loader import load_program
 from .memory import AddressSpace
@@ -41,6 +42,7 @@ class Exit(IntEnum):
     JMP = 3
     JCC = 4
     SYSCALL = 5
+    IJMP = 6  # indirect jmp: longjmp and PLT stubs; rsp may have moved up
 
 
 @dataclass(frozen=True, slots=True)
@@ -54,14 +56,14 @@ class Block:
     insns: frozenset[int]
 
 
-def classify(mnemonic: str) -> Exit:
+def classify(mnemonic: str, operand: str) -> Exit:
     mnemonic = mnemonic.split()[-1] if mnemonic else ""
     if mnemonic == "call":
         return Exit.CALL
     if mnemonic in ("ret", "retf"):
         return Exit.RET
     if mnemonic == "jmp":
-        return Exit.JMP
+        return Exit.JMP if operand.startswith("0x") else Exit.IJMP
     if mnemonic.startswith("j") or mnemonic.startswith("loop"):
         return Exit.JCC
     if mnemonic == "syscall":
@@ -115,7 +117,8 @@ class Process:
         uc.reg_write(UC_X86_REG_RSP, program.sp)
         uc.reg_write(UC_X86_REG_RIP, program.entry)
         self.comm = os.path.basename(binary)[:15]
-        uc.hook_add(UC_HOOK_BLOCK, self._on_block)
+        self._reg = RegReader(uc)
+        self._block_hook = RawBlockHook(uc, self._on_block)
         uc.hook_add(UC_HOOK_INSN, self._on_syscall, None, 1, 0, UC_X86_INS_SYSCALL)
 
     # ---- helpers for system calls ---------------------------------------------------
@@ -154,6 +157,7 @@ class Process:
 
     def sigreturn(self) -> int:
         rip = restore_frame(self.uc, self.signals)
+        self.shadow.trim(self.sp)
         self._redirect = rip
         return self.uc.reg_read(UC_X86_REG_RAX)
 
@@ -173,16 +177,24 @@ class Process:
         if not insns:
             return Block(addr, addr + size, Exit.OTHER, addr, frozenset((addr,)))
         last = insns[-1]
-        block = Block(addr, addr + size, classify(last[2]), last[0], frozenset(i[0] for i in insns))
+        block = Block(addr, addr + size, classify(last[2], last[3]), last[0], frozenset(i[0] for i in insns))
         self._blocks[addr] = block
         return block
 
-    def _on_block(self, uc, addr, size, _data):
+    def _on_block(self, addr, size):
         prev = self._prev
         if self._skip:
             self._skip = False
         elif prev is not None and prev.kind:
-            self._branch(prev, addr)
+            kind = prev.kind
+            if kind == 1:  # Exit.CALL, spelled out: this is the hottest line of the emulator
+                self.shadow.push(self._reg(UC_X86_REG_RSP), prev.end)
+                self.lbr.call(prev.last, addr)
+            elif kind == 2:
+                self.shadow.trim(self._reg(UC_X86_REG_RSP))
+                self.lbr.ret(prev.last, addr)
+            else:
+                self._branch(prev, addr)
         block = self._blocks.get(addr)
         if block is None or block.end != addr + size:
             block = self._decode(addr, size)
@@ -195,8 +207,12 @@ class Process:
             self.shadow.push(self.uc.reg_read(UC_X86_REG_RSP), prev.end)
             self.lbr.call(prev.last, target)
         elif kind == Exit.RET:
+            self.shadow.trim(self.uc.reg_read(UC_X86_REG_RSP))
             self.lbr.ret(prev.last, target)
         elif kind == Exit.JMP:
+            self.lbr.jump(prev.last, target, False)
+        elif kind == Exit.IJMP:
+            self.shadow.trim(self.uc.reg_read(UC_X86_REG_RSP))
             self.lbr.jump(prev.last, target, False)
         elif kind == Exit.JCC and target != prev.end:
             self.lbr.jump(prev.last, target, True)
@@ -229,6 +245,7 @@ class Process:
         if act.handler == SIG_DFL:
             self.finish(128 + signo, signo)
             return
+        self.shadow.trim(self.sp)
         frame, act = build_frame(self.uc, self.signals, signo, code, self.pid, resume)
         self.shadow.push(frame + RIP_SLOT_OFFSET, resume, EntryKind.INTERRUPTED)
         self.shadow.push(frame, act.restorer, EntryKind.SIGNAL_RETURN)
@@ -261,6 +278,7 @@ class Process:
         except UcError as exc:
             self.report.fault = f"{exc} at {self.pc:#x}"
             self.finish(128 + 11, 11)
+        self._block_hook.check()
         self.icount += count
         if self.exited:
             return False
