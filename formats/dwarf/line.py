@@ -11,6 +11,7 @@ import struct
 from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field
+from functools import lru_cache
 from typing import Iterator
 
 from ..errors import FormatError, TruncatedError, parsing
@@ -174,34 +175,49 @@ def iter_line_programs(debug_line: bytes | memoryview, *, debug_str=None, debug_
 
 def parse_line_program(debug_line: bytes | memoryview, offset: int, *, debug_str=None, debug_line_str=None,
                        path: str | None = None, address_size: int = 8) -> LineProgram:
-    """Decode the line program at section offset `offset` (address_size applies to DWARF <= 4)."""
+    """Decode the line program at section offset `offset` (address_size applies to DWARF <= 4).
+
+    Pass the sections as bytes: a memoryview of .debug_str/.debug_line_str is copied on every call.
+    """
     with parsing(path, offset, "line program"):
-        if debug_str is not None and not isinstance(debug_str, bytes):
-            debug_str = bytes(debug_str)
-        if debug_line_str is not None and not isinstance(debug_line_str, bytes):
-            debug_line_str = bytes(debug_line_str)
-        if isinstance(debug_line, bytes):
-            data, base = debug_line, 0
-        else:  # copy only this unit out of a large memoryview/bytearray
-            length = _U32.unpack_from(debug_line, offset)[0]
-            total = length + 4 if length != 0xFFFFFFFF else _U64.unpack_from(debug_line, offset + 4)[0] + 12
-            data, base = bytes(debug_line[offset:offset + total]), offset
-        head = _parse_header(data, offset - base, base, address_size, debug_str, debug_line_str, path)
+        data, base, strings = _prepare(debug_line, offset, debug_str, debug_line_str)
+        head = _parse_header(data, offset - base, base, address_size, strings, path)
         rows, defined, pos = _run_program(data, head)
         if pos > head["end"]:
             raise TruncatedError("line program runs past its unit end", path, base + head["end"])
-        header = LineProgramHeader(
-            offset=offset, unit_length=head["unit_length"], version=head["version"],
-            address_size=head["address_size"], min_inst_length=head["min_inst"],
-            max_ops_per_inst=head["max_ops"], default_is_stmt=bool(head["default_is_stmt"]),
-            line_base=head["line_base"], line_range=head["line_range"], opcode_base=head["opcode_base"],
-            include_directories=head["dirs"], file_names=head["files"] + tuple(defined),
-            program_start=head["start"] + base, program_end=head["end"] + base)
-        return LineProgram(header, rows)
+        return LineProgram(_header_record(head, offset, base, defined), rows)
 
 
-def _parse_header(data: bytes, pos: int, base: int, address_size: int, debug_str, debug_line_str,
-                  path: str | None) -> dict:
+def parse_line_header(debug_line: bytes | memoryview, offset: int, *, debug_str=None, debug_line_str=None,
+                      path: str | None = None, address_size: int = 8) -> LineProgramHeader:
+    """Only the header of the program at `offset` (its file table lacks DW_LNE_define_file entries)."""
+    with parsing(path, offset, "line program header"):
+        data, base, strings = _prepare(debug_line, offset, debug_str, debug_line_str)
+        head = _parse_header(data, offset - base, base, address_size, strings, path)
+        return _header_record(head, offset, base, ())
+
+
+def _prepare(debug_line, offset: int, debug_str, debug_line_str) -> tuple[bytes, int, tuple]:
+    """The unit's bytes (the whole section when it is already bytes), their base offset, the string tables."""
+    strings = tuple(None if t is None else t if isinstance(t, bytes) else bytes(t) for t in (debug_str, debug_line_str))
+    if isinstance(debug_line, bytes):
+        return debug_line, 0, strings
+    length = _U32.unpack_from(debug_line, offset)[0]  # copy only this unit out of a memoryview/bytearray
+    total = length + 4 if length != 0xFFFFFFFF else _U64.unpack_from(debug_line, offset + 4)[0] + 12
+    return bytes(debug_line[offset:offset + total]), offset, strings
+
+
+def _header_record(head: dict, offset: int, base: int, defined) -> LineProgramHeader:
+    return LineProgramHeader(
+        offset=offset, unit_length=head["unit_length"], version=head["version"],
+        address_size=head["address_size"], min_inst_length=head["min_inst"],
+        max_ops_per_inst=head["max_ops"], default_is_stmt=bool(head["default_is_stmt"]),
+        line_base=head["line_base"], line_range=head["line_range"], opcode_base=head["opcode_base"],
+        include_directories=head["dirs"], file_names=head["files"] + tuple(defined),
+        program_start=head["start"] + base, program_end=head["end"] + base)
+
+
+def _parse_header(data: bytes, pos: int, base: int, address_size: int, strings: tuple, path: str | None) -> dict:
     """Read the prologue at `pos`; returns its fields plus program start/end positions in `data`."""
     unit_length = _U32.unpack_from(data, pos)[0]
     pos += 4
@@ -238,7 +254,6 @@ def _parse_header(data: bytes, pos: int, base: int, address_size: int, debug_str
     pos += max(opcode_base - 1, 0)
     if pos > end:
         raise TruncatedError("standard_opcode_lengths run past the unit end", path, base + pos)
-    strings = (debug_str, debug_line_str)
     if version >= 5:
         dirs, pos = _read_v5_entries(data, pos, end, offset_size, strings)
         dirs = tuple(name for name, _ in dirs)
@@ -247,21 +262,17 @@ def _parse_header(data: bytes, pos: int, base: int, address_size: int, debug_str
     else:
         dir_list = []
         while True:
-            stop = data.index(b"\0", pos, end)
-            if stop == pos:
-                pos += 1
+            name, pos = _cstring(data, pos, end)
+            if not name:
                 break
-            dir_list.append(_decode(data[pos:stop]))
-            pos = stop + 1
+            dir_list.append(name)
         dirs = tuple(dir_list)
         file_list = []
         while True:
-            stop = data.index(b"\0", pos, end)
-            if stop == pos:
-                pos += 1
+            name, pos = _cstring(data, pos, end)
+            if not name:
                 break
-            name = _decode(data[pos:stop])
-            dir_index, pos = read_uleb(data, stop + 1)
+            dir_index, pos = read_uleb(data, pos)
             _mtime, pos = read_uleb(data, pos)
             _size, pos = read_uleb(data, pos)
             file_list.append(FileEntry(name, dir_index))
@@ -274,7 +285,8 @@ def _parse_header(data: bytes, pos: int, base: int, address_size: int, debug_str
                 dirs=dirs, files=files, start=start, end=end)
 
 
-def _special_tables(opcode_base: int, line_base: int, line_range: int, min_inst: int) -> tuple[list, list]:
+@lru_cache(maxsize=64)
+def _special_tables(opcode_base: int, line_base: int, line_range: int, min_inst: int) -> tuple[tuple, tuple]:
     """Address and line advance of every special opcode (LLVM: both 0 when line_range is 0)."""
     addr_adv, line_adv = [0] * 256, [0] * 256
     if line_range:
@@ -282,7 +294,7 @@ def _special_tables(opcode_base: int, line_base: int, line_range: int, min_inst:
             adjusted = op - opcode_base
             addr_adv[op] = adjusted // line_range * min_inst
             line_adv[op] = line_base + adjusted % line_range
-    return addr_adv, line_adv
+    return tuple(addr_adv), tuple(line_adv)
 
 
 def _run_program(data: bytes, head: dict) -> tuple[LineRows, list[FileEntry], int]:
@@ -362,9 +374,8 @@ def _run_program(data: bytes, head: dict) -> tuple[LineRows, list[FileEntry], in
                 disc, pos = read_uleb(data, pos)
                 disc &= 0xFFFFFFFF
             elif sub == 3:  # DW_LNE_define_file (DWARF <= 4)
-                stop = data.index(b"\0", pos, end)
-                name = _decode(data[pos:stop])
-                dir_index, pos = read_uleb(data, stop + 1)
+                name, pos = _cstring(data, pos, end)
+                dir_index, pos = read_uleb(data, pos)
                 defined.append(FileEntry(name, dir_index))
             pos = ext_end
         elif op == 7:  # DW_LNS_set_basic_block
@@ -403,7 +414,7 @@ def _read_v5_entries(data: bytes, pos: int, end: int, offset_size: int, strings)
         form, pos = read_uleb(data, pos)
         formats.append((kind, form))
     entries, pos = read_uleb(data, pos)
-    if entries > end - pos and formats:
+    if entries > end - pos:  # every entry of a non-empty format takes at least one byte
         raise ValueError(f"{entries} entries cannot fit in the header")
     out = []
     for _ in range(entries):
@@ -426,16 +437,14 @@ def _read_form(data: bytes, pos: int, form: int, offset_size: int, strings) -> t
     if size is not None:
         return int.from_bytes(data[pos:pos + size], "little"), pos + size
     if form == _FORM_STRING:
-        stop = data.index(b"\0", pos)
-        return _decode(data[pos:stop]), stop + 1
+        return _cstring(data, pos, len(data))
     if form in (_FORM_LINE_STRP, _FORM_STRP, _FORM_STRP_SUP, _FORM_GNU_STRP_ALT, _FORM_SEC_OFFSET):
         value = int.from_bytes(data[pos:pos + offset_size], "little")
         pos += offset_size
         table = strings[1] if form == _FORM_LINE_STRP else strings[0] if form == _FORM_STRP else None
         if table is None:
             return "", pos  # unresolvable here (no section, supplementary file)
-        stop = table.index(b"\0", value)
-        return _decode(table[value:stop]), pos
+        return _cstring(table, value, len(table))[0], pos
     if form in (_FORM_UDATA, _FORM_STRX, _FORM_GNU_STR_INDEX):
         return read_uleb(data, pos)
     if form == _FORM_SDATA:
@@ -451,5 +460,9 @@ def _read_form(data: bytes, pos: int, form: int, offset_size: int, strings) -> t
     raise ValueError(f"unsupported form {form:#x} in line table header")
 
 
-def _decode(raw) -> str:
-    return bytes(raw).decode("utf-8", "surrogateescape")
+def _cstring(data: bytes, pos: int, end: int) -> tuple[str, int]:
+    """A NUL-terminated string inside data[pos:end] (undecodable bytes kept as surrogates), and the next position."""
+    stop = data.find(b"\0", pos, end)
+    if stop < 0:
+        raise ValueError(f"string at {pos:#x} has no NUL terminator")
+    return data[pos:stop].decode("utf-8", "surrogateescape"), stop + 1

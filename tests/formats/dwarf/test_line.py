@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from conftest import LIBC, PYTHON_DBG, need_tool, run_tool
 from formats.dwarf.line import (BASIC_BLOCK, END_SEQUENCE, EPILOGUE_BEGIN, IS_STMT, PROLOGUE_END,
-                                LineProgram, iter_line_programs, parse_line_program)
+                                LineProgram, iter_line_programs, parse_line_header, parse_line_program)
 from formats.elf import ElfFile
 from formats.errors import FormatError
 
@@ -160,6 +160,7 @@ def test_sampled_programs_of_debian_binaries(binary):
         expected = dwarfdump_programs(run_tool(dwarfdump, f"--debug-line={offset:#x}", str(binary)))
         program = parse_line_program(line, offset, debug_str=strs, debug_line_str=line_strs, path=str(binary))
         assert {offset: ours(program)} == expected
+        assert parse_line_header(memoryview(line), offset, debug_str=strs, debug_line_str=line_strs) == program.header
 
 
 def symbolizer_lines(binary: Path, addresses: list[int]) -> list[dict]:
@@ -261,6 +262,7 @@ def test_corrupt_programs_raise_only_format_errors(sample_program, data):
         buf = buf[:data.draw(st.integers(12, len(buf)))]
         buf[0:4] = struct.pack("<I", len(buf) - 4)
     try:
+        parse_line_header(bytes(buf), 0, debug_str=strs, debug_line_str=line_strs, path="t")
         program = parse_line_program(bytes(buf), 0, debug_str=strs, debug_line_str=line_strs, path="t")
     except FormatError as exc:
         assert exc.path == "t" and exc.offset is not None
