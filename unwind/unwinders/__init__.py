@@ -46,3 +46,9 @@ def get_unwinder(name: str, **options) -> Unwinder:
     if factory is None:
         raise UsageError(f"unknown unwinder {name!r} (available: {', '.join(available())})")
     return factory(**options)
+
+
+_builtin("fp", ".fp:FramePointerUnwinder")
+_builtin("auto", ".auto:AutoUnwinder")
+_builtin("scan", ".scan:StackScanUnwinder")
+_builtin("orc", ".orc:OrcUnwinder")
