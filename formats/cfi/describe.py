@@ -54,7 +54,7 @@ def describe_column_header(columns: Iterable[int], ra: int, address_size: int = 
 
 def describe_rule(state) -> str:
     kind, value, _ = state
-    if kind == RuleKind.UNDEFINED:
+    if kind == RuleKind.UNDEFINED or kind == RuleKind.UNSPECIFIED:
         return "u"
     if kind == RuleKind.SAME_VALUE:
         return "s"

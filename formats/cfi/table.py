@@ -24,10 +24,14 @@ class RuleKind(IntEnum):
     REGISTER = 4  # value is in register `value`
     EXPRESSION = 5  # saved at the address `expr` computes
     VAL_EXPRESSION = 6  # value is what `expr` computes
+    UNSPECIFIED = 7  # no rule yet (readelf prints "u" too); unwinders keep callee-saved registers
+
+
 
 
 RegState = tuple  # (RuleKind, value, expr bytes)
 _UNDEF: RegState = (RuleKind.UNDEFINED, 0, b"")
+_UNSPEC: RegState = (RuleKind.UNSPECIFIED, 0, b"")
 MISMATCHED_RESTORE = "Mismatched DW_CFA_restore_state"
 
 
@@ -105,7 +109,7 @@ def interpret(section: CfiSection, entry: Cie | Fde, cie_table: Table | None = N
         cols = {}
     cie_cols = dict(start.regs) if start is not None else None
     for reg in referenced_registers(instructions):
-        cols.setdefault(reg, _UNDEF)
+        cols.setdefault(reg, _UNSPEC)
     columns = tuple(sorted(cols))
     initial = Row(loc, cfa_reg, cfa_offset, cfa_expr, tuple(sorted(cols.items())))
     lines: list[Row | str] = []
@@ -134,7 +138,7 @@ def interpret(section: CfiSection, entry: Cie | Fde, cie_table: Table | None = N
             cols[ins.reg] = (RuleKind.OFFSET, _s32(-ins.value * data_align), b"")
         elif op in (DW_CFA.restore, DW_CFA.restore_extended):
             if cie_cols is not None:
-                cols[ins.reg] = cie_cols.get(ins.reg, _UNDEF)
+                cols[ins.reg] = cie_cols.get(ins.reg, _UNSPEC)
         elif op == DW_CFA.undefined:
             cols[ins.reg] = _UNDEF
         elif op == DW_CFA.same_value:

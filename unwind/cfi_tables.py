@@ -1,0 +1,241 @@
+"""Each module's CFI compiled once into flat sorted arrays of interned UnwindRules, cached and persisted.
+
+Layout: FDE starts/ends (sorted), per-FDE slices of row locations, and for each row an index into
+a small table of distinct rules (a few hundred for libc). Lookup is two binary searches. Compiled
+tables persist under $UNWIND_CACHE_DIR (else $XDG_CACHE_HOME/unwind, else ~/.cache/unwind) as
+cfi/<build-id>.pickle; a stale or corrupt file is rebuilt.
+"""
+
+from __future__ import annotations
+
+import os
+import pickle
+import tempfile
+from array import array
+from bisect import bisect_right
+from pathlib import Path
+
+from cachetools import LRUCache
+
+from formats.cfi.parse import CfiSection, Fde
+from formats.cfi.table import Row, RuleKind, interpret
+from formats.elf import ElfFile
+from formats.errors import FormatError
+
+from .rules import CfaKind, CfaRule, FrameKind, RegKind, RegRule, UnwindRule
+
+FORMAT_VERSION = 2
+_REG_KINDS = {RuleKind.UNDEFINED: RegKind.UNDEFINED, RuleKind.SAME_VALUE: RegKind.SAME_VALUE,
+              RuleKind.OFFSET: RegKind.OFFSET, RuleKind.VAL_OFFSET: RegKind.VAL_OFFSET,
+              RuleKind.REGISTER: RegKind.REGISTER, RuleKind.EXPRESSION: RegKind.EXPRESSION,
+              RuleKind.VAL_EXPRESSION: RegKind.VAL_EXPRESSION}
+# A rule whose CFA cannot be computed: the walk stops with bad-rule (corrupt FDE).
+BAD_RULE = UnwindRule(CfaRule(CfaKind.UNDEFINED))
+
+
+def cache_dir() -> Path:
+    base = os.environ.get("UNWIND_CACHE_DIR")
+    if base:
+        return Path(base)
+    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return Path(xdg) / "unwind"
+
+
+def _rule_key(row: Row, ra: int, signal: bool) -> tuple:
+    """Plain-data form of a row's rule (what is interned and persisted)."""
+    if row.cfa_expr is not None:
+        cfa = (int(CfaKind.EXPRESSION), 0, 0, bytes(row.cfa_expr))
+    else:
+        cfa = (int(CfaKind.REG_OFFSET), row.cfa_reg, row.cfa_offset, b"")
+    regs = []
+    for reg, (kind, value, expr) in row.regs:
+        if kind == RuleKind.UNSPECIFIED:
+            continue
+        regs.append((reg, int(_REG_KINDS[kind]), value if kind in (RuleKind.OFFSET, RuleKind.VAL_OFFSET) else 0,
+                     value if kind == RuleKind.REGISTER else 0, bytes(expr)))
+    return cfa, tuple(regs), ra, int(FrameKind.SIGNAL if signal else FrameKind.NORMAL)
+
+
+def rule_from_key(key: tuple) -> UnwindRule:
+    (cfa_kind, cfa_reg, cfa_off, cfa_expr), regs, ra, kind = key
+    return UnwindRule(CfaRule(CfaKind(cfa_kind), cfa_reg, cfa_off, cfa_expr),
+                      tuple((r, RegRule(RegKind(k), off, reg2, expr)) for r, k, off, reg2, expr in regs),
+                      ra, FrameKind(kind))
+
+
+class CompiledCfi:
+    """One module's rules by ELF virtual address."""
+
+    __slots__ = ("starts", "ends", "row_slices", "row_locs", "row_rules", "keys", "rules", "errors")
+
+    def __init__(self, starts, ends, row_slices, row_locs, row_rules, keys, errors=0):
+        self.starts = starts
+        self.ends = ends
+        self.row_slices = row_slices
+        self.row_locs = row_locs
+        self.row_rules = row_rules
+        self.keys = keys
+        self.rules = [rule_from_key(k) if k is not None else BAD_RULE for k in keys]
+        self.errors = errors
+
+    def __len__(self) -> int:
+        return len(self.starts)
+
+    def rule_at(self, vaddr: int) -> UnwindRule | None:
+        """The rule in force at `vaddr`, None when no FDE covers it (BAD_RULE for a corrupt FDE)."""
+        i = bisect_right(self.starts, vaddr) - 1
+        if i < 0 or vaddr >= self.ends[i]:
+            return None
+        lo, hi = self.row_slices[i], self.row_slices[i + 1]
+        j = bisect_right(self.row_locs, vaddr, lo, hi) - 1
+        return self.rules[self.row_rules[j if j >= lo else lo]]
+
+    def to_state(self) -> dict:
+        return {"version": FORMAT_VERSION, "starts": self.starts, "ends": self.ends, "row_slices": self.row_slices,
+                "row_locs": self.row_locs, "row_rules": self.row_rules, "keys": self.keys, "errors": self.errors}
+
+    @classmethod
+    def from_state(cls, state: dict) -> "CompiledCfi":
+        if state.get("version") != FORMAT_VERSION:
+            raise ValueError("stale CFI cache format")
+        return cls(state["starts"], state["ends"], state["row_slices"], state["row_locs"], state["row_rules"],
+                   state["keys"], state["errors"])
+
+
+def cfi_sections(elf: ElfFile, debug_elf: ElfFile | None = None) -> list[CfiSection]:
+    """.eh_frame first, then .debug_frame of the file and of its separate debug file."""
+    found = []
+    for source, name in ((elf, ".eh_frame"), (elf, ".debug_frame"), (debug_elf, ".debug_frame")):
+        if source is not None:
+            section = CfiSection.from_elf(source, name)
+            if section is not None and section.data:
+                found.append(section)
+    return found
+
+
+def compile_sections(sections: list[CfiSection]) -> CompiledCfi:
+    """Interpret every FDE of every section into flat arrays; a corrupt FDE maps to BAD_RULE."""
+    fdes: list[tuple[int, int, int, list]] = []  # (start, priority, end, [(loc, key)])
+    errors = 0
+    for priority, section in enumerate(sections):
+        cie_tables: dict = {}
+        try:
+            entries = list(_entries(section))
+        except FormatError:
+            errors += 1
+            entries = list(_entries(section, tolerant=True))
+        for fde in entries:
+            if fde.pc_range == 0:
+                continue
+            try:
+                cie = fde.cie
+                if cie is None:
+                    raise FormatError("FDE without a CIE", section.path, fde.offset)
+                if cie.offset not in cie_tables:
+                    cie_tables[cie.offset] = interpret(section, cie)
+                table = interpret(section, fde, cie_tables[cie.offset])
+                rows = [(row.loc, _rule_key(row, cie.ra_register, cie.signal_frame))
+                        for row in table.effective_rows()]
+            except FormatError:
+                errors += 1
+                rows = [(fde.pc_begin, None)]
+            fdes.append((fde.pc_begin, priority, fde.pc_end, rows))
+    fdes.sort(key=lambda f: (f[0], f[1]))
+    starts, ends, slices = array("Q"), array("Q"), array("I", [0])
+    locs, rule_ids = array("Q"), array("I")
+    interned: dict = {}
+    keys: list = []
+    last_start = None
+    for start, _, end, rows in fdes:
+        if start == last_start:  # same function in .eh_frame and .debug_frame: the first wins
+            continue
+        last_start = start
+        starts.append(start)
+        ends.append(end)
+        for loc, key in rows:
+            index = interned.get(key)
+            if index is None:
+                index = interned[key] = len(keys)
+                keys.append(key)
+            locs.append(loc)
+            rule_ids.append(index)
+        slices.append(len(locs))
+    return CompiledCfi(starts, ends, slices, locs, rule_ids, keys, errors)
+
+
+def _entries(section: CfiSection, tolerant: bool = False):
+    """The FDEs of a section; `tolerant` stops quietly at the first corrupt entry instead of raising."""
+    pos, end = 0, len(section.data)
+    while pos < end:
+        try:
+            entry, pos = section.entry_at(pos)
+        except FormatError:
+            if tolerant:
+                return
+            raise
+        if isinstance(entry, Fde):
+            yield entry
+        elif not hasattr(entry, "version"):  # terminator: skip trailing zero bytes
+            while pos < end and section.data[pos] == 0:
+                pos += 1
+
+
+class CfiCache:
+    """Compiled tables by build-id (else path, size, mtime): memory LRU, then disk, then compile."""
+
+    def __init__(self, directory: str | os.PathLike | None = None, size: int = 64, persist: bool = True):
+        self.directory = Path(directory) if directory else None
+        self.persist = persist
+        self._memory: LRUCache = LRUCache(size)
+        self.hits = self.loads = self.compiles = 0
+
+    def _dir(self) -> Path:
+        return (self.directory or cache_dir()) / "cfi"
+
+    def get(self, elf: ElfFile, debug_elf: ElfFile | None = None) -> CompiledCfi:
+        key = elf.build_id.hex() if elf.build_id else _file_key(elf.path)
+        found = self._memory.get(key)
+        if found is not None:
+            self.hits += 1
+            return found
+        path = self._dir() / f"{key}.pickle" if self.persist and elf.build_id else None
+        if path is not None:
+            found = self._load(path)
+        if found is None:
+            self.compiles += 1
+            found = compile_sections(cfi_sections(elf, debug_elf))
+            if path is not None:
+                self._save(path, found)
+        else:
+            self.loads += 1
+        self._memory[key] = found
+        return found
+
+    @staticmethod
+    def _load(path: Path) -> CompiledCfi | None:
+        try:
+            with open(path, "rb") as fh:
+                return CompiledCfi.from_state(pickle.load(fh))
+        except FileNotFoundError:
+            return None
+        except Exception:  # stale or corrupt cache file: rebuild it  # noqa: BLE001
+            return None
+
+    @staticmethod
+    def _save(path: Path, table: CompiledCfi) -> None:
+        try:
+            path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            with os.fdopen(fd, "wb") as fh:
+                pickle.dump(table.to_state(), fh, protocol=pickle.HIGHEST_PROTOCOL)
+            os.replace(tmp, path)
+        except OSError:
+            pass  # a read-only cache directory only costs speed
+
+
+def _file_key(path: str | None) -> str:
+    try:
+        st = os.stat(path)
+        return f"{path}:{st.st_size}:{st.st_mtime_ns}"
+    except (OSError, TypeError):
+        return f"{path}"

@@ -1,0 +1,93 @@
+"""The `dwarf` unwinder: per frame, the module's compiled CFI (.eh_frame, .debug_frame) gives the rule to step."""
+
+from __future__ import annotations
+
+from cachetools import LRUCache
+
+from ..cfi_tables import CfiCache
+from ..memory import AddressSpace
+from ..model import Frame, ModuleMap, Sample, Trace, Via
+from ..modules import DEFAULT_DEBUG_DIRS, ModuleResolver, find_debug_file
+from ..rules import SIGNAL_FRAME, UnwindRule
+from ..walk import walk
+from formats.elf import ElfFile
+from formats.errors import UnwindError
+
+# glibc's __restore_rt (and musl's): mov $0xf,%rax (rt_sigreturn); syscall
+SIGRETURN_BYTES = bytes.fromhex("48c7c00f0000000f05")
+_MISSING = object()
+
+
+class DwarfUnwinder:
+    """Unwinds with DWARF call frame information; `unwind(sample) -> Trace`, never raises for bad data."""
+
+    name = "dwarf"
+
+    def __init__(self, resolver: ModuleResolver | None = None, *, symfs: str | None = None,
+                 debug_dirs=DEFAULT_DEBUG_DIRS, max_depth: int = 256, debug_frame: bool = True,
+                 cache: CfiCache | None = None, cache_dir: str | None = None, **_ignored):
+        self.resolver = resolver or ModuleResolver(symfs=symfs, debug_dirs=debug_dirs)
+        self.max_depth = max_depth
+        self.debug_frame = debug_frame
+        self.cache = cache or CfiCache(cache_dir)
+        self._debug_elves: dict[str, ElfFile | None] = {}
+        self._maps: LRUCache = LRUCache(16)  # module map -> {absolute lookup address: rule}
+        self._last: tuple[ModuleMap | None, dict] = (None, {})
+        self.lookups = self.cache_hits = 0
+
+    def unwind(self, sample: Sample) -> Trace:
+        memory = AddressSpace(sample, self.resolver)
+        rules = self._rules_for_map(sample.modules)
+
+        def rule_for(address: int, frame: Frame):
+            rule = rules.get(address, _MISSING)
+            if rule is _MISSING:
+                rule = rules[address] = self.rule_at(memory, address, frame)
+            return rule
+
+        return walk(sample, rule_for, via=Via.CFI, max_depth=self.max_depth, memory=memory)
+
+    def _rules_for_map(self, modules: ModuleMap) -> dict:
+        last_map, last_rules = self._last
+        if modules is last_map:
+            return last_rules
+        key = tuple(modules)
+        rules = self._maps.get(key)
+        if rules is None:
+            rules = self._maps[key] = {}
+        self._last = (modules, rules)
+        return rules
+
+    def rule_at(self, memory: AddressSpace, address: int, frame: Frame) -> UnwindRule | None:
+        """The rule at absolute lookup `address` (pc, or pc - 1 for return addresses)."""
+        self.lookups += 1
+        module = memory.module_at(address)
+        if module is None:
+            return None
+        try:
+            table = self.cache.get(module.elf, self._debug_elf(module.elf) if self.debug_frame else None)
+        except (UnwindError, OSError):
+            return None
+        rule = table.rule_at(module.to_vaddr(address))
+        if rule is None and _is_sigreturn(memory, frame.pc):
+            return SIGNAL_FRAME
+        return rule
+
+    def _debug_elf(self, elf: ElfFile) -> ElfFile | None:
+        key = elf.path or ""
+        if key not in self._debug_elves:
+            found = None
+            try:
+                path = find_debug_file(elf, self.resolver.debug_dirs)
+                found = ElfFile(path) if path else None
+            except (UnwindError, OSError):
+                found = None
+            self._debug_elves[key] = found
+        return self._debug_elves[key]
+
+
+def _is_sigreturn(memory: AddressSpace, pc: int) -> bool:
+    try:
+        return memory.read(pc, len(SIGRETURN_BYTES)) == SIGRETURN_BYTES
+    except UnwindError:
+        return False
