@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import io
 import mmap
 import struct
 from collections import Counter
@@ -69,6 +68,7 @@ class PerfDataReader:
         self.build_ids: list[BuildIdRecord] = []
         self.stats = ReadStats()
         self._ids: dict[int, int] = {}
+        self._zstd = None
         if not self.pipe:
             with parsing(self.path, 0, "perf.data header"):
                 self.header = FileHeader.from_bytes(self._data, self.endian)
@@ -173,17 +173,22 @@ class PerfDataReader:
         return 0
 
     def _decompress(self, offset: int, rtype: int, body) -> bytes | None:
+        """Feed one COMPRESSED record to the stream's zstd context (perf flushes, never ends, its frame)."""
         import zstandard
 
         try:
             if rtype == RecordType.COMPRESSED2:
                 (size,) = layout(self.endian, "Q").unpack_from(body, 0)
                 body = body[8:8 + size]
-            reader = zstandard.ZstdDecompressor().stream_reader(io.BytesIO(bytes(body)), read_across_frames=True)
-            out = reader.read(MAX_DECOMPRESSED + 1)
+            if self._zstd is None:
+                self._zstd = zstandard.ZstdDecompressor().decompressobj()
+            out = self._zstd.decompress(bytes(body))
         except (zstandard.ZstdError, struct.error, ValueError, MemoryError) as exc:
+            self._zstd = None                    # the stream is lost; a later frame may still decode
             self.stats.skip(offset, rtype, f"zstd: {exc}")
             return None
+        if self._zstd.eof:                       # a writer that ends frames: start a new one next time
+            self._zstd = None
         self.stats.by_type[rtype] += 1
         if len(out) > MAX_DECOMPRESSED:
             self.stats.skip(offset, rtype, "decompressed record too large")
