@@ -111,14 +111,12 @@ def sections(path: Path) -> tuple[bytes, bytes | None, bytes | None]:
 def comp_dirs(path: Path) -> dict[int, str]:
     """stmt_list offset -> DW_AT_comp_dir of its unit, as llvm-dwarfdump reads them."""
     text = run_tool(need_tool("llvm-dwarfdump"), "--debug-info", "-r", "0", str(path))
-    out, comp = {}, None
-    for line in text.splitlines():
-        if m := re.search(r'DW_AT_comp_dir\s+\("(.*)"\)', line):
-            comp = m.group(1)
-        elif m := re.search(r"DW_AT_stmt_list\s+\((0x[0-9a-f]+)\)", line):
-            out[int(m.group(1), 16)] = comp
-        elif "DW_TAG_compile_unit" in line or "DW_TAG_partial_unit" in line:
-            comp = None
+    out = {}
+    for die in re.split(r"DW_TAG_(?:compile|partial)_unit", text)[1:]:
+        stmt = re.search(r"DW_AT_stmt_list\s+\((0x[0-9a-f]+)\)", die)
+        comp = re.search(r'DW_AT_comp_dir\s+\("(.*)"\)', die)
+        if stmt:
+            out[int(stmt.group(1), 16)] = comp.group(1) if comp else None
     return out
 
 
@@ -223,6 +221,46 @@ def test_file_path_matches_llvm_symbolizer_on_python():
         seen_dirs.add(dirs[program.header.offset])
         assert (path, rows.line[row], rows.column[row]) == (answer["FileName"], answer["Line"], answer["Column"])
     assert len(seen_dirs) >= 1
+
+
+GO_SOURCE = """package main
+
+import "fmt"
+
+func fib(n int) int {
+	if n < 2 {
+		return n
+	}
+	return fib(n-1) + fib(n-2)
+}
+
+func main() { fmt.Println(fib(20)) }
+"""
+
+
+def test_go_binary_matches_llvm_tools(tmp_path):
+    """The Go linker writes version 2 tables with opcode_base 11: opcodes 11 and 12 are special there."""
+    (tmp_path / "main.go").write_text(GO_SOURCE)
+    (tmp_path / "go.mod").write_text("module fib\ngo 1.19\n")
+    env = {"HOME": str(tmp_path), "GOCACHE": str(tmp_path / "cache"), "PATH": "/usr/bin:/bin", "GOFLAGS": "-mod=mod"}
+    subprocess.run([need_tool("go"), "build", "-o", "fib", "."], cwd=tmp_path, env=env, check=True)
+    binary = tmp_path / "fib"
+    expected = dwarfdump_programs(run_tool(need_tool("llvm-dwarfdump"), "--debug-line", str(binary)))
+    line, strs, line_strs = sections(binary)
+    programs = list(iter_line_programs(line, debug_str=strs, debug_line_str=line_strs))
+    assert {p.header.offset: ours(p) for p in programs} == expected
+    assert {p.header.opcode_base for p in programs} == {11}
+    dirs = comp_dirs(binary)
+    rng = random.Random(4)
+    picks = [a for p in rng.sample(programs, 10) for low, high, _, _ in p.sequences()[:3]
+             for a in rng.sample(range(low, high), min(5, high - low))]
+    answers = symbolizer_lines(binary, picks)
+    assert len(answers) == len(picks) > 50
+    for address, answer in zip(picks, answers):
+        program, row = lookup_everywhere(programs, address)
+        rows = program.rows
+        path = program.header.file_path(rows.file[row], dirs.get(program.header.offset))
+        assert (path, rows.line[row]) == (answer["FileName"], answer["Line"]), hex(address)
 
 
 def test_file_path_rules():
