@@ -151,7 +151,8 @@ def _decode_line_programs(path: str) -> dict:
 
 
 def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
-    from formats.dwarf.info import DwarfSections, scan_units, unit_address_ranges
+    from formats.dwarf.aranges import unit_address_ranges
+    from formats.dwarf.info import DwarfSections, scan_units
 
     # The line programs decode in a forked child while this process scans the DIEs.
     pool = None
@@ -215,7 +216,7 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
         out["sub_low"].extend(_lowest_starts(uf))
         out["cu_adm_end"].append(len(out["adm_start"]))
 
-    for lo, hi, unit_offset in _merge_unit_ranges(unit_address_ranges(sections, [u.unit for u in units])):
+    for lo, hi, unit_offset in unit_address_ranges(sections, units):
         if unit_offset in unit_index:
             out["ar_lo"].append(lo)
             out["ar_hi"].append(hi)
@@ -246,30 +247,3 @@ def _lowest_starts(uf) -> array:
         if parent >= 0 and low[i] < low[parent]:
             low[parent] = low[i]
     return array("Q", (0 if v == none else v for v in low))
-
-
-def _merge_unit_ranges(ranges: list[tuple[int, int, int]]) -> list[tuple[int, int, int]]:
-    """Non-overlapping (lo, hi, unit) ranges as LLVM 14's DWARFDebugAranges::construct makes them."""
-    endpoints = []
-    for lo, hi, unit in ranges:
-        if lo < hi:
-            endpoints.append((lo, True, unit))
-            endpoints.append((hi, False, unit))
-    endpoints.sort(key=lambda e: e[0])
-    valid: dict[int, int] = {}
-    merged: list[list[int]] = []
-    prev = None
-    for address, is_start, unit in endpoints:
-        if prev is not None and prev < address and valid:
-            if merged and merged[-1][1] == prev and merged[-1][2] in valid:
-                merged[-1][1] = address
-            else:
-                merged.append([prev, address, min(valid)])
-        if is_start:
-            valid[unit] = valid.get(unit, 0) + 1
-        else:
-            valid[unit] -= 1
-            if not valid[unit]:
-                del valid[unit]
-        prev = address
-    return [tuple(m) for m in merged]

@@ -89,12 +89,15 @@ class ModuleSymbols:
             sub = self._sub_parent[sub]
         return chain
 
-    def lookup(self, vaddr: int, inlines: bool = True) -> list[SymbolizedFrame]:
-        """Frames for one address, innermost first (one frame unless `inlines`); raw (mangled) names."""
+    def lookup(self, vaddr: int, inlines: bool = True, symbol_table: bool = True) -> list[SymbolizedFrame]:
+        """Frames for one address, innermost first (one frame unless `inlines`); raw (mangled) names.
+
+        With `symbol_table` the outermost frame is named from the ELF symbol table, as llvm-symbolizer does.
+        """
         frames = self._dwarf_frames(vaddr, inlines) if self.has_dwarf else []
         if not frames:
             frames = [SymbolizedFrame(None)]
-        symbol = self.symbol_at(vaddr)
+        symbol = self.symbol_at(vaddr) if symbol_table else None
         if symbol is not None:
             name, start, _, source = symbol
             outer = frames[-1]
@@ -139,11 +142,12 @@ class Symbolizer:
     """Symbolises ELF virtual addresses of any number of files; indexes are built on first use."""
 
     def __init__(self, symfs: str | None = None, debug_dirs=(), demangle: bool = True, inlines: bool = True,
-                 cache_size: int = 1 << 16, index_dir=None):
+                 symbol_table: bool = True, cache_size: int = 1 << 16, index_dir=None):
         self.symfs = symfs
         self.debug_dirs = tuple(debug_dirs) or DEFAULT_DEBUG_DIRS
         self.demangle = demangle
         self.inlines = inlines
+        self.symbol_table = symbol_table
         self.index_dir = index_dir
         self._modules: dict[str, ModuleSymbols | UnwindError | OSError] = {}
         self._hot: LRUCache = LRUCache(cache_size)
@@ -181,7 +185,7 @@ class Symbolizer:
             key = (path, vaddr, inlines)
             frames = self._hot.get(key)
             if frames is None:
-                frames = module.lookup(vaddr, inlines)
+                frames = module.lookup(vaddr, inlines, self.symbol_table)
                 if self.demangle:
                     frames = [replace(f, function=demangle_name(f.function)) if f.function else f for f in frames]
                 self._hot[key] = frames

@@ -10,6 +10,7 @@ import argparse
 import os
 import pkgutil
 import sys
+import warnings
 from importlib import import_module
 from types import ModuleType
 
@@ -48,6 +49,7 @@ def main(argv: list[str] | None = None) -> int:
     first = argv[0] if argv else None
     parser = build_parser(first if first in _command_names() else None)
     args = parser.parse_args(argv)
+    warnings.showwarning = lambda message, *_: print(f"unwind {args.command}: warning: {message}", file=sys.stderr)
     try:
         return args.run(args) or 0
     except UnwindError as exc:

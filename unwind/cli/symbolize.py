@@ -35,7 +35,8 @@ def run(args: argparse.Namespace) -> int:
     from ..symbolizer import Symbolizer
 
     symbolizer = Symbolizer(symfs=args.symfs, debug_dirs=args.debug_file_directory + args.debug_dir,
-                            demangle=args.demangle, inlines=args.inlines == "true")
+                            demangle=args.demangle, inlines=args.inlines == "true",
+                            symbol_table=args.functions == "linkage")  # LLVM overrides only linkage names
     printer = Printer(args, sys.stdout)
     lines = args.addresses if args.addresses else (line.rstrip("\n") for line in sys.stdin)
     for text in lines:
