@@ -282,9 +282,10 @@ def test_file_path_rules():
 # --- corrupt input -------------------------------------------------------------------------
 
 
-@pytest.fixture(scope="module")
-def sample_program(built) -> tuple[bytes, bytes | None, bytes | None, int]:
-    line, strs, line_strs = sections(built["v5"])
+@pytest.fixture(scope="module", params=["v2-gcc", "v4", "v5-64"])
+def sample_program(built, request) -> tuple[bytes, bytes | None, bytes | None, int]:
+    """The largest program of one compiled variant, cut out of its section."""
+    line, strs, line_strs = sections(built[request.param])
     program = max(iter_line_programs(line, debug_str=strs, debug_line_str=line_strs), key=lambda p: len(p.rows))
     return line[program.header.offset:program.header.program_end], strs, line_strs, len(program.rows)
 
