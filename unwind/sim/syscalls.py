@@ -23,6 +23,7 @@ ARCH_SET_FS, ARCH_GET_FS = 0x1002, 0x1003
 TCGETS, TIOCGWINSZ = 0x5401, 0x5413
 S_IFIFO, S_IFREG, S_IFDIR = 0o010000, 0o100000, 0o040000
 STAT = struct.Struct("<QQQIIIIQqqqqqqqqq24x")
+SYSINFO = struct.Struct("<q3Q6QHH4xQQI4x")
 RLIM_INFINITY = (1 << 64) - 1
 
 Handler = Callable[..., int]
@@ -401,6 +402,13 @@ def sys_futex(proc, addr, op, *_):
 def sys_sched_getaffinity(proc, pid, size, mask, *_):
     proc.uc.mem_write(mask, b"\x01" + bytes(7))
     return 8
+
+
+@syscall(99, "sysinfo")
+def sys_sysinfo(proc, buf, *_):
+    ram = 1 << 30  # 1 GiB, all free: qsort asks before choosing merge sort
+    proc.uc.mem_write(buf, SYSINFO.pack(proc.icount // 10**9, 0, 0, 0, ram, ram, 0, 0, 0, 0, 1, 0, 0, 0, 1))
+    return 0
 
 
 @syscall(24, "sched_yield")
