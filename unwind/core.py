@@ -17,8 +17,9 @@ from formats.errors import UnwindError
 
 from .errors import MemoryReadError
 from .memory import AddressSpace
-from .model import Mapping, ModuleMap, Reg, Registers, Sample
+from .model import Frame, Mapping, ModuleMap, Reg, Registers, Sample, SymbolizedFrame
 from .modules import Module, ModuleResolver, mapping_bias
+from .prologue import FunctionIndexCache
 
 _U64 = struct.Struct("<Q")
 _EHDR_PH = struct.Struct("<QQQIHHHHHH")  # e_entry .. e_shstrndx, read from offset 24
@@ -176,5 +177,50 @@ def build_id_at(core: CoreFile, base: int) -> bytes | None:
     return None
 
 
-__all__ = ["CoreMemory", "CoreProcess", "CoreModuleResolver", "FileMapping", "load_core", "module_map",
+class FrameNamer:
+    """Frames -> the JSON frame dicts of DESIGN.md: module, ELF offset, symbol (symbolizer, else ELF symbols)."""
+
+    def __init__(self, resolver: ModuleResolver, symfs: str | None = None, debug_dirs=()):
+        self.resolver = resolver
+        self.functions = FunctionIndexCache()
+        try:
+            from .symbolizer import Symbolizer
+
+            self.symbolizer = Symbolizer(symfs=symfs, debug_dirs=tuple(debug_dirs))
+        except ImportError:  # the symbolizer is optional: ELF symbol names still work
+            self.symbolizer = None
+
+    def describe(self, frame: Frame, modules: ModuleMap, inlines: bool = False) -> list[dict]:
+        mapping = modules.find(frame.pc)
+        module = self.resolver.module_for(mapping) if mapping else None
+        base = {"addr": f"{frame.pc:#x}", "module": mapping.path if mapping else None, "offset": None,
+                "symbol": None, "file": None, "line": None, "inlined": False, "via": str(frame.via)}
+        if module is None:
+            return [base]
+        base["offset"] = f"{module.to_vaddr(frame.pc):#x}"
+        lookup = module.to_vaddr(frame.lookup_pc)
+        found = self._symbolize(module, lookup, inlines)
+        if not found:
+            func = self.functions.get(module.elf, self.resolver.debug_dirs).find(lookup)
+            return [dict(base, symbol=func.name if func else None)]
+        out = []
+        for i, sym in enumerate(found):
+            out.append(dict(base, symbol=sym.function, file=sym.file, line=sym.line,
+                            inlined=i < len(found) - 1))
+        return out
+
+    def _symbolize(self, module: Module, vaddr: int, inlines: bool) -> list[SymbolizedFrame]:
+        if self.symbolizer is None or module.path == VDSO:
+            return []
+        try:
+            frames = self.symbolizer.symbolize(module.path, [vaddr], inlines=inlines)[0]
+        except (UnwindError, OSError):
+            return []
+        except ImportError:  # a symbolizer whose back end is not installed: ELF symbols only
+            self.symbolizer = None
+            return []
+        return [f for f in frames if f.function] if any(f.function for f in frames) else []
+
+
+__all__ = ["FrameNamer", "CoreMemory", "CoreProcess", "CoreModuleResolver", "FileMapping", "load_core", "module_map",
            "thread_sample", "registers_of", "build_id_at"]

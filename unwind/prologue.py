@@ -78,15 +78,29 @@ class FunctionIndexCache:
         self._cache: LRUCache = LRUCache(size)
         self.hits = self.misses = 0
 
-    def get(self, elf: ElfFile) -> FunctionIndex:
+    def get(self, elf: ElfFile, debug_dirs=()) -> FunctionIndex:
+        """The index of `elf`, taken from its separate debug file's .symtab when that has more functions."""
         key = id(elf), elf.path
         index = self._cache.get(key)
         if index is None:
             self.misses += 1
-            index = self._cache[key] = FunctionIndex(elf)
+            index = FunctionIndex(elf)
+            if debug_dirs and elf.section(".symtab") is None:
+                index = max(index, self._debug_index(elf, debug_dirs), key=len)
+            self._cache[key] = index
         else:
             self.hits += 1
         return index
+
+    @staticmethod
+    def _debug_index(elf: ElfFile, debug_dirs) -> FunctionIndex:
+        from .modules import find_debug_file
+
+        try:
+            path = find_debug_file(elf, debug_dirs)
+            return FunctionIndex(ElfFile(path)) if path else FunctionIndex(elf)
+        except (UnwindError, OSError):
+            return FunctionIndex(elf)
 
 
 @dataclass(frozen=True, slots=True)

@@ -81,7 +81,7 @@ class FramePointerUnwinder:
         if module is None:
             return None
         try:
-            func = self.functions.get(module.elf).find(module.to_vaddr(pc))
+            func = self.functions.get(module.elf, self.resolver.debug_dirs).find(module.to_vaddr(pc))
         except UnwindError:
             return None
         if func is None:
@@ -98,13 +98,11 @@ class FramePointerUnwinder:
 
 
 def check_rbp(frame: Frame, rbp: int | None, memory) -> None:
-    """RBP must be known, 8-byte aligned, at or above sp and inside the stack snapshot."""
+    """RBP must be known, 8-byte aligned and inside the stack snapshot (the walk then checks that SP grows)."""
     if rbp is None:
         raise BadFramePointer(f"rbp unknown at {frame.pc:#x}")
     if rbp & 7:
         raise BadFramePointer(f"rbp {rbp:#x} is not 8-byte aligned at {frame.pc:#x}")
-    if frame.sp is not None and rbp < frame.sp:
-        raise BadFramePointer(f"rbp {rbp:#x} below sp {frame.sp:#x} at {frame.pc:#x}")
     in_stack = getattr(memory, "in_stack", None)
     if in_stack is not None and not in_stack(rbp, 16):
         raise MemoryReadError(rbp, 16)

@@ -105,15 +105,18 @@ static void *libc_thread(void *arg)
 int main(int argc, char **argv)
 {
     pthread_t threads[NTHREADS];
+    pthread_attr_t attr;
     struct sigaction sa = {.sa_handler = on_usr1};
     int depth = argc > 1 ? atoi(argv[1]) : 40;
 
     sigemptyset(&sa.sa_mask);
     sigaction(SIGUSR1, &sa, NULL);
-    pthread_create(&threads[0], NULL, recursion_thread, (void *)(long)depth);
-    pthread_create(&threads[1], NULL, signal_thread, NULL);
-    pthread_create(&threads[2], NULL, qsort_thread, NULL);
-    pthread_create(&threads[3], NULL, libc_thread, NULL);
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024); /* small stacks keep the cores small */
+    pthread_create(&threads[0], &attr, recursion_thread, (void *)(long)depth);
+    pthread_create(&threads[1], &attr, signal_thread, NULL);
+    pthread_create(&threads[2], &attr, qsort_thread, NULL);
+    pthread_create(&threads[3], &attr, libc_thread, NULL);
     while (!spinning)
         usleep(1000);
     pthread_kill(threads[1], SIGUSR1);

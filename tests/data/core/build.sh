@@ -1,0 +1,31 @@
+#!/bin/sh
+# Build the core-file test programs into OUTDIR and, with --cores, dump a gcore of each
+# while its threads are parked (OUTDIR/NAME.core), then kill it.
+#   fp     -O2 -fno-omit-frame-pointer          (RBP chain everywhere in our code)
+#   nofp   -O2 -fomit-frame-pointer             (CFI only)
+#   nocfi  -O2 -fno-omit-frame-pointer, no .eh_frame for our code (frame pointers only)
+# Usage: build.sh OUTDIR [--cores]
+set -eu
+out=$1
+here=$(cd "$(dirname "$0")" && pwd)
+mkdir -p "$out"
+cc=${CC:-gcc}
+$cc -O2 -g -pthread -fno-omit-frame-pointer "$here/parked.c" -o "$out/fp"
+$cc -O2 -g -pthread -fomit-frame-pointer "$here/parked.c" -o "$out/nofp"
+$cc -O2 -g -pthread -fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-unwind-tables \
+    "$here/parked.c" -o "$out/nocfi"
+[ "${2:-}" = "--cores" ] || exit 0
+for name in fp nofp nocfi; do
+    fifo="$out/$name.ready"
+    rm -f "$fifo" "$out/$name.core"
+    mkfifo "$fifo"
+    "$out/$name" 40 > "$fifo" &
+    pid=$!
+    read -r line < "$fifo"            # "ready PID": every thread is parked
+    gcore -o "$out/$name.core.tmp" "$pid" > /dev/null 2>&1
+    kill -9 "$pid"
+    wait "$pid" 2> /dev/null || true
+    mv "$out/$name.core.tmp.$pid" "$out/$name.core"
+    rm -f "$fifo"
+    echo "$name $pid $line" >> "$out/pids"
+done

@@ -1,0 +1,233 @@
+"""The frame-pointer unwinder against gdb on gcore dumps, prologue analysis against readelf's CFA rows."""
+
+from __future__ import annotations
+
+import importlib.util
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
+
+from formats.elf import ElfFile
+from unwind.core import load_core
+from unwind.model import Mapping, ModuleMap, Registers, Sample, StopReason, Via
+from unwind.prologue import FunctionIndex, analyze
+from unwind.unwinders import get_unwinder
+from unwind.unwinders.fp import FramePointerUnwinder
+
+ROOT = Path(__file__).resolve().parents[3]
+LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+
+
+def cores_helpers():
+    name = "unwind_test_cores"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tests/data/core/cores.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    return cores_helpers().build(str(tmp_path_factory.getbasetemp() / "cores"))
+
+
+def expected_fp_prefix(gdb: list[tuple[int, str, str]], exe_range) -> int:
+    """How many of gdb's frames a frame-pointer walk must reproduce: up to the first caller outside our code.
+
+    Frame i >= 1 is produced from frame i-1's rbp chain; once a frame is inside libc (no frame
+    pointer) the next step has no chain to follow. The sigreturn trampoline is crossed exactly.
+    """
+    lo, hi = exe_range
+    for i in range(1, len(gdb)):
+        pc, kind, _ = gdb[i]
+        if kind == "sig":
+            continue
+        if not lo <= pc < hi:
+            return i + 1
+    return len(gdb)
+
+
+def exe_range(process, exe: Path):
+    maps = [m for m in process.modules if m.path == str(exe)]
+    return min(m.start for m in maps), max(m.end for m in maps)
+
+
+def test_fp_matches_gdb_on_frame_pointer_build(built):
+    helpers = cores_helpers()
+    exe, core = built / "fp", built / "fp.core"
+    gdb = helpers.gdb_frames(str(exe), str(core))
+    process = load_core(str(core))
+    unwinder = FramePointerUnwinder(resolver=process.resolver)
+    assert sorted(gdb) == sorted(s.tid for s in process.samples)
+    span = exe_range(process, exe)
+    for sample in process.samples:
+        trace = unwinder.unwind(sample, process.memory_for(sample))
+        want = [pc for pc, _, _ in gdb[sample.tid]]
+        n = expected_fp_prefix(gdb[sample.tid], span)
+        assert list(trace.pcs[:n]) == want[:n], f"thread {sample.tid}"
+        assert all(f.via == Via.FP for f in trace.frames[1:])
+    # The signal thread: handler frames, the trampoline, then the interrupted spin() at its exact pc.
+    signal_thread = next(t for t, frames in gdb.items() if any(k == "sig" for _, k, _ in frames))
+    trace = unwinder.unwind(*(lambda s: (s, process.memory_for(s)))(
+        next(s for s in process.samples if s.tid == signal_thread)))
+    sig_at = [k for _, k, _ in gdb[signal_thread]].index("sig")
+    assert trace.frames[sig_at + 1].is_return_address is False
+    assert trace.pcs[sig_at + 1] == gdb[signal_thread][sig_at + 1][0]
+
+
+def test_fp_frame0_inside_frameless_libc_function(built):
+    """Thread blocked in libc's pause(): prologue analysis of the frameless function finds its caller."""
+    helpers = cores_helpers()
+    exe, core = built / "fp", built / "fp.core"
+    gdb = helpers.gdb_frames(str(exe), str(core))
+    process = load_core(str(core))
+    tid, frames = next((t, f) for t, f in gdb.items() if f[1][2] == "wait_in_libc")
+    sample = next(s for s in process.samples if s.tid == tid)
+    trace = FramePointerUnwinder(resolver=process.resolver).unwind(sample, process.memory_for(sample))
+    assert list(trace.pcs[:4]) == [pc for pc, _, _ in frames[:4]]
+
+
+@pytest.mark.parametrize("where", ["entry", "pushed", "ret"])
+def test_fp_frame0_prologue_states_against_gdb(built, tmp_path, where):
+    """Stop the fp build at compare's entry, after `push rbp`, and at its `ret`; gcore; match gdb."""
+    helpers = cores_helpers()
+    exe = built / "fp"
+    elf = ElfFile(exe)
+    func = next(f for f in FunctionIndex(elf)._funcs if f.name == "compare")
+    code = elf.read_vaddr(func.start, func.size)
+    import capstone
+
+    insns = list(capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64).disasm_lite(code, 0))
+    push = next(i for i, insn in enumerate(insns) if insn[2] == "push" and insn[3] == "rbp")
+    offset = {"entry": 0, "pushed": insns[push + 1][0],
+              "ret": next(a for a, _, m, _ in insns if m == "ret")}[where]
+    core, threads, tid = helpers.stop_at(exe, f"compare+{offset}", tmp_path, where)
+    process = load_core(str(core))
+    sample = next(s for s in process.samples if s.tid == tid)
+    trace = FramePointerUnwinder(resolver=process.resolver).unwind(sample, process.memory_for(sample))
+    want = [pc for pc, _, _ in threads[tid]]
+    # compare <- msort_with_tmp (libc): frame 0 and its caller come from the prologue rule.
+    assert list(trace.pcs[:2]) == want[:2]
+    assert trace.frames[0].pc - process.resolver.module_for(process.modules.find(trace.frames[0].pc)).bias \
+        == func.start + offset
+
+
+def readelf_cfa_rows(path: str):
+    """(fde start, fde end, [(loc, cfa text)]) from readelf --debug-dump=frames-interp."""
+    # readelf exits 1 on libc for unrelated warnings; the rows are all printed
+    text = subprocess.run(["readelf", "--debug-dump=frames-interp", "-W", path], capture_output=True, text=True).stdout
+    fdes = []
+    for line in text.splitlines():
+        m = re.search(r"FDE cie=\w+ pc=([0-9a-f]+)\.\.([0-9a-f]+)", line)
+        if m:
+            fdes.append((int(m[1], 16), int(m[2], 16), []))
+            continue
+        m = re.match(r"^([0-9a-f]{16}) (\S+)", line)
+        if m and fdes:
+            fdes[-1][2].append((int(m[1], 16), m[2]))
+    return fdes
+
+
+def prologue_agreement(path: str, every: int = 1):
+    """(agree, disagree, undecided) of analyze() vs readelf's CFA at every instruction of FDE-covered functions."""
+    import capstone
+
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    elf = ElfFile(path)
+    index = FunctionIndex(elf)
+    agree = disagree = undecided = 0
+    for n, (start, end, rows) in enumerate(readelf_cfa_rows(path)):
+        func = index.find(start)
+        if n % every or func is None or func.start != start or not rows:
+            continue
+        code = elf.read_vaddr(start, end - start)
+        after_ret = False
+        for address, _size, mnemonic, _ops in md.disasm_lite(code, start):
+            if after_ret and mnemonic.startswith("nop"):
+                continue  # alignment padding after the last ret is never executed
+            after_ret = mnemonic == "ret"
+            cfa = [c for loc, c in rows if loc <= address][-1]
+            rule = analyze(code, start, address, end)
+            if rule is None:
+                undecided += 1
+            elif f"{'rsp' if rule.cfa.reg == 7 else 'rbp'}{rule.cfa.offset:+d}" == cfa:
+                agree += 1
+            else:
+                disagree += 1
+    return agree, disagree, undecided
+
+
+@pytest.mark.parametrize("name", ["fp", "nofp"])
+def test_prologue_analysis_equals_readelf_on_test_programs(built, name):
+    agree, disagree, undecided = prologue_agreement(str(built / name))
+    assert agree > 100 and disagree == 0 and undecided <= 12
+
+
+def test_prologue_analysis_mostly_equals_readelf_on_libc():
+    agree, disagree, undecided = prologue_agreement(LIBC, every=10)
+    assert agree > 5000
+    assert agree / (agree + disagree + undecided) > 0.97
+
+
+# ---- bad input: synthetic stacks ----------------------------------------------------------
+
+STACK = 0x7FFF0000
+
+
+def sample_with(words: list[int], **regs) -> Sample:
+    stack = b"".join(w.to_bytes(8, "little") for w in words)
+    return Sample(Registers.of(**regs), stack, STACK, ModuleMap())
+
+
+def test_cyclic_rbp_chain_stops_with_loop():
+    # [STACK+0] = STACK (rbp points to itself), [STACK+8] = a return address
+    sample = sample_with([STACK, 0x401000, 0, 0], rip=0x400000, rsp=STACK, rbp=STACK)
+    trace = FramePointerUnwinder().unwind(sample)
+    assert trace.stop == StopReason.LOOP
+    assert trace.pcs == (0x400000, 0x401000)
+
+
+def test_wild_rbp_stops_with_bad_memory():
+    sample = sample_with([0xDEAD0000, 0x401000], rip=0x400000, rsp=STACK, rbp=0x10000000)
+    trace = FramePointerUnwinder().unwind(sample)
+    assert trace.stop == StopReason.BAD_MEMORY and trace.pcs == (0x400000,)
+
+
+def test_misaligned_rbp_is_a_bad_rule():
+    sample = sample_with([0, 0x401000, 0], rip=0x400000, rsp=STACK, rbp=STACK + 3)
+    assert FramePointerUnwinder().unwind(sample).stop == StopReason.BAD_RULE
+
+
+def test_zero_rbp_is_the_outermost_frame():
+    # frame 0 at STACK: saved rbp 0, return address 0x401000; the caller's rbp 0 ends the chain
+    sample = sample_with([0, 0x401000, 0, 0], rip=0x400000, rsp=STACK, rbp=STACK)
+    trace = FramePointerUnwinder().unwind(sample)
+    assert trace.pcs == (0x400000, 0x401000) and trace.stop == StopReason.END
+
+
+def test_stack_bytes_missing_and_unknown_registers():
+    assert FramePointerUnwinder().unwind(Sample(Registers.of(rip=0x400000))).stop in (
+        StopReason.BAD_RULE, StopReason.BAD_MEMORY)
+    assert FramePointerUnwinder().unwind(Sample(Registers())).frames == ()
+
+
+def test_registered_by_name():
+    assert get_unwinder("fp").name == "fp"
+
+
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(0, 2**64 - 1) | st.integers(STACK, STACK + 512).map(lambda x: x & ~7), max_size=64),
+       st.integers(0, 2**64 - 1), st.integers(STACK - 64, STACK + 600), st.integers(0, 2**64 - 1))
+def test_random_stacks_always_terminate(words, rip, rsp, rbp):
+    mods = ModuleMap([Mapping(0x400000, 0x500000, 0, "/nonexistent/binary")])
+    sample = Sample(Registers.of(rip=rip, rsp=rsp, rbp=rbp),
+                    b"".join(w.to_bytes(8, "little") for w in words), STACK, mods)
+    trace = FramePointerUnwinder(max_depth=64).unwind(sample)
+    assert len(trace.frames) <= 64
+    assert isinstance(trace.stop, StopReason)

@@ -1,0 +1,100 @@
+"""The `auto` chain: per frame the best source available — ORC or CFI, then frame pointer, then (opt-in) a stack scan.
+
+Each frame's rule comes from the first source that has one; the walk records in `Frame.via`
+which source produced each caller frame. Table sources are the registered `orc` and `dwarf`
+unwinders, used through their per-address rule lookup (`rule_at(address, frame, memory)`).
+"""
+
+from __future__ import annotations
+
+from typing import Callable
+
+from formats.errors import UnwindError
+
+from ..errors import MemoryReadError, UsageError
+from ..memory import AddressSpace
+from ..model import Frame, Sample, Trace, Via
+from ..modules import ModuleResolver
+from ..rules import UnwindRule
+from ..walk import walk
+from .fp import BadFramePointer, FramePointerUnwinder, caller_rbp
+from .scan import CallChecker, scan_rule
+
+TableLookup = Callable[[int, Frame, object], "UnwindRule | None"]
+TABLE_SOURCES = (("orc", Via.ORC), ("dwarf", Via.CFI))
+
+
+def table_lookup(unwinder) -> TableLookup | None:
+    """The per-address rule lookup of a table-driven unwinder, if it exposes one."""
+    return getattr(unwinder, "rule_at", None)
+
+
+class AutoUnwinder:
+    """`auto`: ORC/CFI where the module has tables, frame pointer elsewhere, stack scan last when `scan=True`."""
+
+    name = "auto"
+
+    def __init__(self, resolver: ModuleResolver | None = None, max_depth: int = 256, scan: bool = False,
+                 sources=None, **options):
+        self.resolver = resolver or ModuleResolver()
+        self.max_depth = max_depth
+        self.fp = FramePointerUnwinder(resolver=self.resolver, max_depth=max_depth)
+        self.checker = CallChecker() if scan else None
+        self.tables: list[tuple[Via, TableLookup]] = []
+        for name, via, unwinder in sources if sources is not None else self._load_sources(options):
+            lookup = table_lookup(unwinder)
+            if lookup is not None:
+                self.tables.append((via, lookup))
+
+    def _load_sources(self, options):
+        from . import get_unwinder
+
+        for name, via in TABLE_SOURCES:
+            try:
+                yield name, via, get_unwinder(name, resolver=self.resolver, max_depth=self.max_depth, **options)
+            except (UsageError, TypeError, ImportError):
+                continue
+
+    def memory_for(self, sample: Sample):
+        return AddressSpace(sample, self.resolver)
+
+    def unwind(self, sample: Sample, memory=None) -> Trace:
+        memory = memory if memory is not None else self.memory_for(sample)
+        return walk(sample, _Chain(self, sample, memory), via=Via.FP, max_depth=self.max_depth, memory=memory)
+
+
+class _Chain:
+    """The `rule_for` callback of one auto walk; follows rbp for the frame-pointer checks."""
+
+    def __init__(self, auto: AutoUnwinder, sample: Sample, memory):
+        self.auto = auto
+        self.memory = memory
+        self.rbp = sample.registers.get(6)
+        self._prev: tuple[UnwindRule, Frame] | None = None
+
+    def __call__(self, address: int, frame: Frame):
+        if self._prev is not None:
+            try:
+                self.rbp = caller_rbp(*self._prev, frame, self.rbp, self.memory)
+            except MemoryReadError:
+                self.rbp = None
+        found = self._choose(address, frame)
+        if found is not None:
+            self._prev = (found[0], frame)
+        return found
+
+    def _choose(self, address: int, frame: Frame):
+        for via, lookup in self.auto.tables:
+            try:
+                rule = lookup(address, frame, self.memory)
+            except UnwindError:
+                rule = None
+            if rule is not None:
+                return rule, via
+        try:
+            return self.auto.fp.rule_for(frame, self.memory, self.rbp), Via.FP
+        except (BadFramePointer, MemoryReadError):
+            if self.auto.checker is None or frame.sp is None:
+                raise
+        rule = scan_rule(self.memory, frame.sp, self.auto.checker)
+        return (rule, Via.SCAN) if rule is not None else None
