@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from ..errors import FormatError
+from ..leb128 import read_uleb
 from .abbrev import Abbrev, parse_abbrev_table
 from .constants import DW_AT, DW_FORM, DW_TAG
 from .forms import (ADDRX_FORMS, SKIP_BLOCK, SKIP_LEB, STRX_FORMS, UnitEncoding, fixed_size, read_value,
@@ -270,9 +271,6 @@ def _section_offset(item: tuple | None) -> int | None:
     return item[1]
 
 
-_STRINGS: dict = {}
-
-
 def _cstring(section: bytes, offset: int):
     end = section.find(b"\0", offset)
     if end < 0 or offset >= len(section):
@@ -284,5 +282,4 @@ def _uleb(data: bytes, pos: int) -> tuple[int, int]:
     byte = data[pos]
     if byte < 0x80:
         return byte, pos + 1
-    from ..leb128 import read_uleb
     return read_uleb(data, pos)

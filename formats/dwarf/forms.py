@@ -46,9 +46,6 @@ STRX_FORMS = frozenset({DW_FORM.strx, DW_FORM.strx1, DW_FORM.strx2, DW_FORM.strx
 ADDRX_FORMS = frozenset({DW_FORM.addrx, DW_FORM.addrx1, DW_FORM.addrx2, DW_FORM.addrx3, DW_FORM.addrx4,
                          DW_FORM.GNU_addr_index})
 BLOCK_FORMS = frozenset({DW_FORM.block, DW_FORM.block1, DW_FORM.block2, DW_FORM.block4, DW_FORM.exprloc})
-# LLVM's "constant" form class (what DW_AT_high_pc as an offset, decl_line and call_* may use).
-CONSTANT_FORMS = frozenset({DW_FORM.data1, DW_FORM.data2, DW_FORM.data4, DW_FORM.data8,
-                            DW_FORM.sdata, DW_FORM.udata, DW_FORM.implicit_const})
 
 
 @dataclass(frozen=True, slots=True)

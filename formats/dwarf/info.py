@@ -14,7 +14,7 @@ from .addrmap import AddressDieMap, lookup
 from .constants import DW_AT, DW_TAG, DW_UT
 from .dies import A_FIXED, A_PLAN, A_SIBLING, BAD, UnitContext, decode_fields, skip_plan, unsigned
 from .names import DieResolver
-from .units import DwarfSections, UnitHeader, iter_unit_headers
+from .units import DwarfSections, iter_unit_headers
 
 __all__ = ["CompileUnit", "Subroutine", "UnitFunctions", "DwarfSections", "ScanStats", "scan_units"]
 

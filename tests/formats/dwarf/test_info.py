@@ -1,0 +1,315 @@
+"""DIE scanning checked against the real peers: llvm-symbolizer inline chains, llvm-dwarfdump units and DIEs."""
+
+from __future__ import annotations
+
+import json
+import random
+import re
+import subprocess
+import warnings
+from pathlib import Path
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from formats.dwarf.aranges import find_unit, unit_address_ranges
+from formats.dwarf.dies import decode_fields
+from formats.dwarf.info import DwarfSections, ScanStats, scan_units
+from formats.dwarf.names import DieResolver
+from formats.dwarf.units import iter_unit_headers
+from formats.elf import ElfFile
+from formats.errors import FormatError
+from formats.leb128 import read_uleb
+from conftest import PYTHON_DBG, need_tool
+
+NESTED_C = r"""
+#include <stdlib.h>
+static inline __attribute__((always_inline)) int leaf(int x) { return x * 3 + (x >> 2); }
+static inline __attribute__((always_inline)) int mid(int x) {
+  int s = 0;
+  for (int i = 0; i < x; i++) s += leaf(i);
+  return s;
+}
+static inline __attribute__((always_inline)) int top(int x) { return mid(x) + leaf(x + 1); }
+__attribute__((noinline)) int f1(int a) { return top(a) + 1; }
+__attribute__((noinline)) int f2(int a) { return top(a * 2) - leaf(a); }
+__attribute__((noinline)) int f3(int a) { return leaf(a) ^ leaf(a + 7); }
+int main(int argc, char **argv) { return f1(argc) + f2(atoi(argv[0])) + f3(argc); }
+"""
+
+METHODS_CC = r"""
+#include <cstdio>
+#include <vector>
+namespace ns {
+struct Acc {
+  int total = 0;
+  void add(int v);
+  inline __attribute__((always_inline)) void add2(int v) { add(v); add(v * 2); }
+  template <typename T> __attribute__((always_inline)) inline void addAll(const T &xs) {
+    for (auto x : xs) add2(x);
+  }
+};
+void Acc::add(int v) { total += v * 3; if (total > 1000) std::puts("big"); }
+}
+int main(int argc, char **) {
+  std::vector<int> v{1, 2, 3, argc};
+  ns::Acc a;
+  a.addAll(v);
+  a.add2(argc);
+  return a.total;
+}
+"""
+
+LTO_A = r"""
+extern int helper(int);
+static inline __attribute__((always_inline)) int sq(int x) { return x * x + helper(x); }
+int use_a(int v) { return sq(v) + sq(v + 1); }
+"""
+
+LTO_B = r"""
+int helper(int x) { return x ^ 0x55; }
+int use_a(int);
+static inline int twice(int y) { return use_a(y) * 2; }
+int main(int argc, char **argv) { (void)argv; return twice(argc) + helper(argc); }
+"""
+
+VARIANTS = ["nested-dwarf4", "nested-dwarf5", "methods-dwarf4", "methods-dwarf5", "lto", "methods-noaranges"]
+
+
+def _compile(argv: list) -> Path:
+    subprocess.run([str(a) for a in argv], check=True, capture_output=True)
+    return Path(argv[argv.index("-o") + 1])
+
+
+@pytest.fixture(scope="module")
+def programs(tmp_path_factory) -> dict[str, Path]:
+    """Every test program, compiled with the system gcc/g++ (nested always_inline, C++ methods, LTO)."""
+    out = tmp_path_factory.mktemp("dwarf-programs")
+    for name, text in (("nested.c", NESTED_C), ("methods.cc", METHODS_CC), ("lto_a.c", LTO_A), ("lto_b.c", LTO_B)):
+        (out / name).write_text(text)
+    built = {}
+    for dwarf in (4, 5):
+        flags = ["-g", "-O2", f"-gdwarf-{dwarf}", "-ffunction-sections"]
+        built[f"nested-dwarf{dwarf}"] = _compile(["gcc", *flags, "-o", out / f"nested{dwarf}", out / "nested.c"])
+        built[f"methods-dwarf{dwarf}"] = _compile(["g++", *flags, "-o", out / f"methods{dwarf}", out / "methods.cc"])
+    built["lto"] = _compile(["gcc", "-g", "-O2", "-flto", "-o", out / "lto", out / "lto_a.c", out / "lto_b.c"])
+    # Without .debug_aranges the unit of an address must come from the unit DIEs' own ranges.
+    built["methods-noaranges"] = out / "methods-noaranges"
+    subprocess.run(["objcopy", "--remove-section=.debug_aranges", out / "methods5", built["methods-noaranges"]],
+                   check=True)
+    return built
+
+
+def _sections(path: Path) -> DwarfSections:
+    return DwarfSections.from_elf(ElfFile(path))
+
+
+def _instruction_addresses(binary: Path) -> list[int]:
+    text = subprocess.run([need_tool("objdump"), "-d", "--no-show-raw-insn", str(binary)],
+                          capture_output=True, text=True, check=True).stdout
+    return [int(m.group(1), 16) for m in re.finditer(r"^\s+([0-9a-f]+):\t", text, re.M)]
+
+
+def _llvm_inlines(binary: Path, addresses: list[int]) -> list[list[dict]]:
+    out = subprocess.run([need_tool("llvm-symbolizer"), "--inlines", "--no-demangle", "--output-style=JSON",
+                          f"--obj={binary}"], input="\n".join(hex(a) for a in addresses),
+                         capture_output=True, text=True, check=True).stdout
+    return [json.loads(line)["Symbol"] for line in out.splitlines() if line.strip()]
+
+
+def _line_table_files(binary: Path) -> dict[int, dict[int, str]]:
+    """{stmt_list offset: {file index: file name}} from llvm-dwarfdump --debug-line."""
+    text = subprocess.run([need_tool("llvm-dwarfdump"), "--debug-line", str(binary)],
+                          capture_output=True, text=True, check=True).stdout
+    tables: dict[int, dict[int, str]] = {}
+    current: dict[int, str] = {}
+    for m in re.finditer(r'debug_line\[(0x[0-9a-f]+)\]|file_names\[\s*(\d+)\]:\s*\n\s*name: "([^"]*)"', text):
+        if m.group(1):
+            current = tables.setdefault(int(m.group(1), 16), {})
+        else:
+            current[int(m.group(2))] = m.group(3)
+    return tables
+
+
+def _compare_chains(binary: Path, addresses: list[int]) -> tuple[int, list[str]]:
+    """Check our inline chain of every address against llvm-symbolizer; returns (inlined frames, mismatches)."""
+    sections = _sections(binary)
+    units = {u.unit.offset: u for u in scan_units(sections)}
+    table = unit_address_ranges(sections, units.values())
+    files = _line_table_files(binary)
+    mismatches: list[str] = []
+    frames_checked = 0
+    for address, frames in zip(addresses, _llvm_inlines(binary, addresses), strict=True):
+        offset = find_unit(table, address)
+        unit = units.get(offset)
+        chain = unit.chain(address) if unit is not None else []
+        if not chain:
+            # No DIE: llvm-symbolizer falls back to one frame from the line table / symbol table.
+            if len(frames) != 1 or frames[0]["StartLine"] != 0:
+                mismatches.append(f"{address:#x}: no subroutine, llvm has {frames}")
+            continue
+        names = files.get(unit.unit.stmt_list, {})
+        if len(chain) != len(frames):
+            mismatches.append(f"{address:#x}: depth {len(chain)} vs llvm {len(frames)}")
+            continue
+        frames_checked += len(chain) - 1
+        for level, (sub, frame) in enumerate(zip(chain, frames)):
+            # llvm-symbolizer replaces the outermost name with the symbol-table name: compare inner ones only.
+            if level < len(chain) - 1 and sub.name != frame["FunctionName"]:
+                mismatches.append(f"{address:#x} level {level}: name {sub.name} vs {frame['FunctionName']}")
+            if sub.decl_line != frame["StartLine"]:
+                mismatches.append(f"{address:#x} level {level}: decl_line {sub.decl_line} vs {frame['StartLine']}")
+            if level + 1 < len(chain):
+                caller = frames[level + 1]
+                got = (sub.call_line, sub.call_column, sub.call_discriminator)
+                want = (caller["Line"], caller["Column"], caller["Discriminator"])
+                if got != want:
+                    mismatches.append(f"{address:#x} level {level}: call {got} vs {want}")
+                call_name = names.get(sub.call_file)
+                if call_name is None or Path(call_name).name != Path(caller["FileName"]).name:
+                    mismatches.append(f"{address:#x} level {level}: call_file {call_name} vs {caller['FileName']}")
+    return frames_checked, mismatches
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_inline_chains_match_llvm_symbolizer(programs, variant):
+    binary = programs[variant]
+    addresses = _instruction_addresses(binary)
+    inlined, mismatches = _compare_chains(binary, addresses)
+    assert mismatches == []
+    assert inlined > 10
+
+
+def test_nested_inlines_are_three_deep(programs):
+    """The always_inline leaf inside mid inside top inside f1: our deepest chain is 4 frames, as llvm's."""
+    binary = programs["nested-dwarf5"]
+    sections = _sections(binary)
+    (unit,) = list(scan_units(sections))
+    depths = {len(unit.chain(a)) for a in _instruction_addresses(binary)}
+    assert max(depths) == 4
+    leaf_sites = {(s.call_line, s.call_column) for s in unit.subroutines if s.is_inlined and s.name == "leaf"}
+    assert len(leaf_sites) >= 4  # inlined at several call sites
+
+
+def test_python_sample_matches_llvm_symbolizer():
+    addresses = _instruction_addresses(PYTHON_DBG)
+    picked = sorted(random.Random(11).sample(addresses, 200))
+    inlined, mismatches = _compare_chains(PYTHON_DBG, picked)
+    assert mismatches == []
+    assert inlined > 10  # some of the sample sits in inlined code
+
+
+def _dwarfdump_info(binary: Path) -> str:
+    return subprocess.run([need_tool("llvm-dwarfdump"), "--debug-info", str(binary)],
+                          capture_output=True, text=True, check=True).stdout
+
+
+@pytest.mark.parametrize("variant", ["nested-dwarf4", "methods-dwarf5", "lto"])
+def test_units_and_dies_match_llvm_dwarfdump(programs, variant):
+    binary = programs[variant]
+    text = _dwarfdump_info(binary)
+    want_units = [(int(m[0], 16), int(m[1], 16), int(m[2], 16), int(m[3], 16))
+                  for m in re.findall(r"^(0x[0-9a-f]+): Compile Unit: .*?version = (0x[0-9a-f]+), .*?"
+                                      r"abbr_offset = (0x[0-9a-f]+), addr_size = (0x[0-9a-f]+)", text, re.M)]
+    die_lines = re.findall(r"^(0x[0-9a-f]+):\s+(DW_TAG_\w+)", text, re.M)
+    want_subs = {int(off, 16) for off, tag in die_lines if tag in ("DW_TAG_subprogram", "DW_TAG_inlined_subroutine")}
+    stats = ScanStats()
+    units = list(scan_units(_sections(binary), stats=stats))
+    assert [(u.unit.offset, u.unit.version, u.unit.abbrev_offset, u.unit.address_size) for u in units] == want_units
+    assert stats.dies == len(die_lines)
+    assert {s.die_offset for u in units for s in u.subroutines} == want_subs
+    names = re.findall(r"DW_TAG_compile_unit\n(?:\s+DW_AT_\w+\t.*\n)*?\s+DW_AT_name\t\(\"([^\"]*)\"\)", text)
+    assert [u.unit.name for u in units] == names
+
+
+@pytest.mark.parametrize("variant", ["nested-dwarf4", "methods-dwarf4", "methods-dwarf5", "lto"])
+def test_die_ranges_match_llvm_dwarfdump(programs, variant):
+    """Every DW_AT_ranges / low_pc+high_pc DIE: our absolute ranges equal the ones llvm-dwarfdump prints."""
+    binary = programs[variant]
+    text = _dwarfdump_info(binary)
+    sections = _sections(binary)
+    headers = list(iter_unit_headers(sections.info))
+    resolver = DieResolver(sections, headers)
+    checked = 0
+    for block in re.split(r"\n(?=0x[0-9a-f]+:\s+DW_TAG)", text):
+        m = re.match(r"(0x[0-9a-f]+):\s+DW_TAG_(\w+)", block)
+        if not m or ("DW_AT_ranges" not in block and "DW_AT_high_pc" not in block):
+            continue
+        if "DW_AT_ranges" in block:
+            body = block.split("DW_AT_ranges", 1)[1].split("))", 1)[0] + ")"
+            want = [(int(a, 16), int(b, 16)) for a, b in re.findall(r"\[(0x[0-9a-f]+), (0x[0-9a-f]+)\)", body)]
+        else:
+            low = int(re.search(r"DW_AT_low_pc\t\((0x[0-9a-f]+)\)", block)[1], 16)
+            want = [(low, int(re.search(r"DW_AT_high_pc\t\((0x[0-9a-f]+)\)", block)[1], 16))]
+        offset = int(m[1], 16)
+        header = next(h for h in headers if h.offset <= offset < h.end)
+        ctx = resolver.context(header)
+        code, pos = read_uleb(sections.info, offset)
+        attrs, _ = decode_fields(sections.info, pos, ctx.abbrev(code, offset)[6], ctx.enc)
+        assert ctx.die_ranges(attrs) == want, hex(offset)
+        checked += 1
+    assert checked > 5
+
+
+def test_skipping_type_subtrees_changes_nothing(programs):
+    """skip_types only jumps over subtrees without code: same subroutines with ranges, same maps."""
+    for variant in ("methods-dwarf4", "methods-dwarf5"):
+        sections = _sections(programs[variant])
+        full_stats = ScanStats()
+        full = list(scan_units(sections, stats=full_stats))
+        fast_stats = ScanStats()
+        fast = list(scan_units(sections, stats=fast_stats, skip_types=True))
+        for a, b in zip(full, fast, strict=True):
+            assert (list(a.starts), list(a.ends)) == (list(b.starts), list(b.ends))
+            assert [a.subroutines[i].die_offset for i in a.which] == [b.subroutines[i].die_offset for i in b.which]
+        assert fast_stats.dies < full_stats.dies  # it did skip something
+
+
+# ---- corrupt input ------------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def small_sections(programs) -> DwarfSections:
+    return _sections(programs["methods-dwarf5"])
+
+
+def _scan_all(sections: DwarfSections) -> ScanStats:
+    stats = ScanStats()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        for unit in scan_units(sections, stats=stats):
+            for address in unit.starts[:50]:
+                unit.chain(address)
+        unit_address_ranges(sections, [])
+    return stats
+
+
+def _mutate(data: bytes, flips: list[tuple[int, int]], cut: int | None) -> bytes:
+    buf = bytearray(data)
+    for where, value in flips:
+        buf[where % len(buf)] = value
+    if cut is not None:
+        buf = buf[: cut % (len(buf) + 1)]
+    return bytes(buf)
+
+
+@settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from(["info", "abbrev", "rnglists", "str", "aranges"]),
+       st.lists(st.tuples(st.integers(0, 1 << 20), st.integers(0, 255)), max_size=6),
+       st.one_of(st.none(), st.integers(0, 1 << 20)))
+def test_corrupt_sections_only_warn_or_format_error(small_sections, name, flips, cut):
+    fields = {k: getattr(small_sections, k) for k in DwarfSections.__slots__}
+    fields[name] = _mutate(fields[name], flips, cut)
+    try:
+        _scan_all(DwarfSections(**fields))
+    except FormatError:
+        pass
+
+
+def test_truncated_info_skips_the_unit_with_a_warning(small_sections):
+    fields = {k: getattr(small_sections, k) for k in DwarfSections.__slots__}
+    fields["info"] = fields["info"][: len(fields["info"]) // 2]
+    with pytest.warns(UserWarning, match=r"skipping DWARF unit: .*\+0x0: "):
+        stats = ScanStats()
+        units = list(scan_units(DwarfSections(**fields), stats=stats))
+    assert units == [] and len(stats.problems) == 1
