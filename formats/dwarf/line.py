@@ -10,7 +10,7 @@ from __future__ import annotations
 import struct
 from array import array
 from bisect import bisect_right
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from typing import Iterator
 
@@ -181,11 +181,13 @@ def parse_line_program(debug_line: bytes | memoryview, offset: int, *, debug_str
     """
     with parsing(path, offset, "line program"):
         data, base, strings = _prepare(debug_line, offset, debug_str, debug_line_str)
-        head = _parse_header(data, offset - base, base, address_size, strings, path)
-        rows, defined, pos = _run_program(data, head)
-        if pos > head["end"]:
-            raise TruncatedError("line program runs past its unit end", path, base + head["end"])
-        return LineProgram(_header_record(head, offset, base, defined), rows)
+        header, std_lengths = _parse_header(data, offset, base, address_size, strings, path)
+        rows, defined, pos = _run_program(data, header, std_lengths, base)
+        if pos > header.program_end - base:
+            raise TruncatedError("line program runs past its unit end", path, header.program_end)
+        if defined:
+            header = replace(header, file_names=header.file_names + tuple(defined))
+        return LineProgram(header, rows)
 
 
 def parse_line_header(debug_line: bytes | memoryview, offset: int, *, debug_str=None, debug_line_str=None,
@@ -193,8 +195,7 @@ def parse_line_header(debug_line: bytes | memoryview, offset: int, *, debug_str=
     """Only the header of the program at `offset` (its file table lacks DW_LNE_define_file entries)."""
     with parsing(path, offset, "line program header"):
         data, base, strings = _prepare(debug_line, offset, debug_str, debug_line_str)
-        head = _parse_header(data, offset - base, base, address_size, strings, path)
-        return _header_record(head, offset, base, ())
+        return _parse_header(data, offset, base, address_size, strings, path)[0]
 
 
 def _prepare(debug_line, offset: int, debug_str, debug_line_str) -> tuple[bytes, int, tuple]:
@@ -207,18 +208,10 @@ def _prepare(debug_line, offset: int, debug_str, debug_line_str) -> tuple[bytes,
     return bytes(debug_line[offset:offset + total]), offset, strings
 
 
-def _header_record(head: dict, offset: int, base: int, defined) -> LineProgramHeader:
-    return LineProgramHeader(
-        offset=offset, unit_length=head["unit_length"], version=head["version"],
-        address_size=head["address_size"], min_inst_length=head["min_inst"],
-        max_ops_per_inst=head["max_ops"], default_is_stmt=bool(head["default_is_stmt"]),
-        line_base=head["line_base"], line_range=head["line_range"], opcode_base=head["opcode_base"],
-        include_directories=head["dirs"], file_names=head["files"] + tuple(defined),
-        program_start=head["start"] + base, program_end=head["end"] + base)
-
-
-def _parse_header(data: bytes, pos: int, base: int, address_size: int, strings: tuple, path: str | None) -> dict:
-    """Read the prologue at `pos`; returns its fields plus program start/end positions in `data`."""
+def _parse_header(data: bytes, offset: int, base: int, address_size: int, strings: tuple,
+                  path: str | None) -> tuple[LineProgramHeader, tuple[int, ...]]:
+    """The prologue at section offset `offset` (data[0] is at `base`), and its standard_opcode_lengths."""
+    pos = offset - base
     unit_length = _U32.unpack_from(data, pos)[0]
     pos += 4
     offset_size = 4
@@ -279,10 +272,12 @@ def _parse_header(data: bytes, pos: int, base: int, address_size: int, strings: 
         files = tuple(file_list)
     if pos > end:
         raise TruncatedError("line program header runs past its unit end", path, base + end)
-    return dict(unit_length=unit_length, version=version, address_size=address_size, min_inst=min_inst,
-                max_ops=max_ops, default_is_stmt=default_is_stmt, line_base=line_base,
-                line_range=line_range, opcode_base=opcode_base, std_lengths=std_lengths,
-                dirs=dirs, files=files, start=start, end=end)
+    header = LineProgramHeader(
+        offset=offset, unit_length=unit_length, version=version, address_size=address_size,
+        min_inst_length=min_inst, max_ops_per_inst=max_ops, default_is_stmt=bool(default_is_stmt),
+        line_base=line_base, line_range=line_range, opcode_base=opcode_base, include_directories=dirs,
+        file_names=files, program_start=start + base, program_end=end + base)
+    return header, std_lengths
 
 
 @lru_cache(maxsize=64)
@@ -297,15 +292,15 @@ def _special_tables(opcode_base: int, line_base: int, line_range: int, min_inst:
     return tuple(addr_adv), tuple(line_adv)
 
 
-def _run_program(data: bytes, head: dict) -> tuple[LineRows, list[FileEntry], int]:
-    """Execute the line-number state machine; every register lives in a local, rows go to lists."""
-    pos, end = head["start"], head["end"]
-    opcode_base = head["opcode_base"]
+def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple,
+                 base: int) -> tuple[LineRows, list[FileEntry], int]:
+    """Run the line-number state machine over the program; every register is a local, rows go to lists."""
+    pos, end = header.program_start - base, header.program_end - base
+    opcode_base = header.opcode_base
     special_base = opcode_base or 1  # opcode 0 is always DW_LNS_extended
-    min_inst, line_range = head["min_inst"], head["line_range"]
-    std_lengths = head["std_lengths"]
-    default_flags = IS_STMT if head["default_is_stmt"] else 0
-    addr_adv, line_adv = _special_tables(opcode_base, head["line_base"], line_range, min_inst)
+    min_inst, line_range = header.min_inst_length, header.line_range
+    default_flags = IS_STMT if header.default_is_stmt else 0
+    addr_adv, line_adv = _special_tables(opcode_base, header.line_base, line_range, min_inst)
     const_add = ((255 - opcode_base) & 0xFF) // line_range * min_inst if line_range else 0
     addrs, files, lines, cols, discs, flgs = [], [], [], [], [], []
     a_app, f_app, l_app = addrs.append, files.append, lines.append
