@@ -1,0 +1,126 @@
+"""Real ORC inputs for the tests: Debian kernel modules (6.1 and 6.12 layouts) and objtool-processed user programs.
+
+`python tests/data/orc/fixtures.py fetch` (run by the set-up) downloads the two kernel image packages
+with `apt-get download` and unpacks only the modules the tests use into the cache directory
+($UNWIND_TEST_CACHE/orc, default ~/.cache/unwind-tests/orc).  User objects are built on demand:
+gcc -O2 -c orc_user.c, `objtool --orc` of each kernel version, then linked with gcc.
+"""
+
+from __future__ import annotations
+
+import glob
+import lzma
+import os
+import re
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+CACHE = Path(os.environ.get("UNWIND_TEST_CACHE", Path.home() / ".cache" / "unwind-tests")) / "orc"
+
+# version -> (package, regex for a newer ABI of the same flavour, modules under lib/modules/*/)
+KERNELS = {
+    "6.1": ("linux-image-6.1.0-56-cloud-amd64-unsigned", r"^linux-image-6\.1\.0-(\d+)-cloud-amd64-unsigned$",
+            ("kernel/net/key/af_key.ko", "kernel/drivers/misc/vmw_balloon.ko", "kernel/fs/autofs/autofs4.ko")),
+    "6.12": ("linux-image-6.12.117+deb12-cloud-amd64-unsigned",
+             r"^linux-image-6\.12\.(\d+)\+deb12-cloud-amd64-unsigned$",
+             ("kernel/net/key/af_key.ko.xz", "kernel/fs/autofs/autofs4.ko.xz")),
+}
+OBJTOOLS = {
+    "6.1": ("/usr/lib/linux-kbuild-6.1/tools/objtool/objtool",),
+    "6.12": ("/usr/lib/linux-kbuild-6.12.117+deb12/tools/objtool/objtool.real-x86",
+             "/usr/lib/linux-kbuild-6.12*/tools/objtool/objtool.real-x86"),
+}
+
+
+def objtool(version: str) -> str | None:
+    """The objtool binary of kernel `version` from Debian's linux-kbuild package, None if not installed."""
+    for pattern in OBJTOOLS[version]:
+        found = sorted(glob.glob(pattern))
+        if found:
+            return found[-1]
+    return None
+
+
+def _package(version: str) -> str:
+    package, pattern, _ = KERNELS[version]
+    names = subprocess.run(["apt-cache", "pkgnames", "linux-image-6."], capture_output=True, text=True).stdout.split()
+    if package in names:
+        return package
+    newer = sorted((int(m[1]), n) for n in names if (m := re.match(pattern, n)))
+    if not newer:
+        raise RuntimeError(f"no Debian package like {package} (run apt-get update)")
+    return newer[-1][1]
+
+
+def kernel_modules(version: str) -> list[Path]:
+    """The test modules of kernel `version`, decompressed; downloaded and unpacked on first use."""
+    _, _, wanted = KERNELS[version]
+    root = CACHE / version
+    paths = [root / Path(rel).name.removesuffix(".xz") for rel in wanted]
+    if all(p.is_file() for p in paths):
+        return paths
+    root.mkdir(parents=True, exist_ok=True)
+    package = _package(version)
+    debs = list(root.glob(f"{package}_*.deb"))
+    if not debs:
+        subprocess.run(["apt-get", "download", "-q", package], cwd=root, check=True, capture_output=True)
+        debs = list(root.glob(f"{package}_*.deb"))
+    unpack = root / "unpack"
+    unpack.mkdir(exist_ok=True)
+    tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(debs[0])], stdout=subprocess.PIPE)
+    subprocess.run(["tar", "-x", "-C", str(unpack), "--wildcards", *(f"*/{rel}" for rel in wanted)],
+                   stdin=tar.stdout, check=True)
+    if tar.wait():
+        raise RuntimeError(f"dpkg-deb could not unpack {debs[0]}")
+    for rel, path in zip(wanted, paths):
+        source = next(unpack.glob(f"lib/modules/*/{rel}"))
+        data = source.read_bytes()
+        path.write_bytes(lzma.decompress(data) if rel.endswith(".xz") else data)
+    shutil.rmtree(unpack)
+    for deb in debs:
+        deb.unlink()
+    (root / "PACKAGE").write_text(package + "\n")
+    return paths
+
+
+def orc_types_h(version: str) -> Path:
+    """arch/x86/include/asm/orc_types.h of the same kernel, from its linux-headers-*-common package."""
+    root = CACHE / version
+    path = root / "orc_types.h"
+    if path.is_file():
+        return path
+    kernel_modules(version)
+    abi = (root / "PACKAGE").read_text().strip().removeprefix("linux-image-").split("-cloud")[0]
+    package = f"linux-headers-{abi}-common"
+    subprocess.run(["apt-get", "download", "-q", package], cwd=root, check=True, capture_output=True)
+    deb = next(root.glob(f"{package}_*.deb"))
+    tar = subprocess.run(f"dpkg-deb --fsys-tarfile {deb} | tar -xO --wildcards '*/arch/x86/include/asm/orc_types.h'",
+                         shell=True, check=True, capture_output=True)
+    path.write_bytes(tar.stdout)
+    deb.unlink()
+    return path
+
+
+def user_objects(version: str, outdir: Path) -> dict[str, Path]:
+    """orc_user.c compiled with gcc -O2, given ORC by objtool `version`, and linked: {"o": ..., "exe": ...}."""
+    tool = objtool(version)
+    if tool is None:
+        raise RuntimeError(f"objtool {version} is not installed (Debian linux-kbuild-{version})")
+    outdir.mkdir(parents=True, exist_ok=True)
+    obj, exe = outdir / f"orc_user-{version}.o", outdir / f"orc_user-{version}"
+    subprocess.run(["gcc", "-O2", "-g", "-c", str(HERE / "orc_user.c"), "-o", str(obj)], check=True)
+    subprocess.run([tool, "--orc", str(obj)], check=True, capture_output=True)
+    subprocess.run(["gcc", str(obj), "-o", str(exe)], check=True)
+    return {"o": obj, "exe": exe}
+
+
+if __name__ == "__main__":
+    if sys.argv[1:] != ["fetch"]:
+        sys.exit("usage: fixtures.py fetch")
+    for v in KERNELS:
+        for p in kernel_modules(v):
+            print(p)
+        print(orc_types_h(v))
