@@ -207,12 +207,14 @@ def test_file_path_matches_llvm_symbolizer_on_python():
     picks = []
     for program in rng.sample(programs, 40):
         rows = program.rows
-        for _ in range(5):
+        for _ in range(5):  # row addresses, and addresses anywhere inside a sequence
             i = rng.randrange(len(rows))
             if not rows.flags[i] & END_SEQUENCE and program.lookup(rows.address[i]) is not None:
                 picks.append(rows.address[i])
+            low, high, _, _ = rng.choice(program.sequences())
+            picks.append(rng.randrange(low, high))
     answers = symbolizer_lines(PYTHON_DBG, picks)
-    assert len(answers) == len(picks) > 100
+    assert len(answers) == len(picks) > 300
     seen_dirs = set()
     for address, answer in zip(picks, answers):
         program, row = lookup_everywhere(programs, address)
@@ -220,7 +222,7 @@ def test_file_path_matches_llvm_symbolizer_on_python():
         path = program.header.file_path(rows.file[row], dirs[program.header.offset])
         seen_dirs.add(dirs[program.header.offset])
         assert (path, rows.line[row], rows.column[row]) == (answer["FileName"], answer["Line"], answer["Column"])
-    assert len(seen_dirs) >= 1
+    assert "./build-debug" in seen_dirs and len(seen_dirs) == 2  # a relative and an absolute comp_dir
 
 
 GO_SOURCE = """package main
