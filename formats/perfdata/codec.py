@@ -42,3 +42,30 @@ def padded(text: str | bytes, align: int = 8) -> bytes:
     raw = text.encode("utf-8", "surrogateescape") if isinstance(text, str) else text
     size = (len(raw) + 1 + align - 1) // align * align
     return raw.ljust(size, b"\0")
+
+
+# perf_branch_entry's bitfields after from/to (uapi 6.1): mispred, predicted, in_tx, abort, cycles:16,
+# type:4, spec:2, new_type:4, priv:3; a big-endian host allocates them from the top bit down.
+_BRANCH_FIELDS = ((0, 1), (1, 1), (2, 1), (3, 1), (4, 16), (20, 4), (24, 2), (26, 4), (30, 3))
+
+
+def branch_flags_word(value: int, endian: str) -> int:
+    """The branch flags u64 as read on this host (whole fields move, their bits keep their order)."""
+    if endian == LITTLE:
+        return value
+    out = 0
+    for pos, size in _BRANCH_FIELDS:
+        mask = (1 << size) - 1
+        out |= ((value >> (64 - pos - size)) & mask) << pos
+    return out
+
+
+def branch_flags_to_word(flags: int, endian: str) -> int:
+    """Inverse of branch_flags_word: the u64 a host of `endian` byte order stores."""
+    if endian == LITTLE:
+        return flags
+    out = 0
+    for pos, size in _BRANCH_FIELDS:
+        mask = (1 << size) - 1
+        out |= ((flags >> pos) & mask) << (64 - pos - size)
+    return out

@@ -5,7 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from .attr import EventAttr
-from .codec import LITTLE, bitfield_word, layout
+from .codec import LITTLE, branch_flags_to_word, branch_flags_word, layout
 from .constants import BranchSampleType, ReadFormat, RecordType
 from .constants import SampleType as S
 
@@ -173,7 +173,7 @@ def decode_sample(body, attr: EventAttr, misc: int = 0, endian: str = LITTLE, at
         if attr.branch_hw_index:
             f["branch_hw_index"] = cur.u64()
         words = cur.u64s(nr * 3)
-        f["branches"] = tuple(Branch(words[i], words[i + 1], bitfield_word(words[i + 2], endian))
+        f["branches"] = tuple(Branch(words[i], words[i + 1], branch_flags_word(words[i + 2], endian))
                               for i in range(0, len(words), 3))
         if attr.branch_sample_type & BranchSampleType.COUNTERS:
             f["branch_counters"] = cur.u64s(nr)
@@ -183,10 +183,7 @@ def decode_sample(body, attr: EventAttr, misc: int = 0, endian: str = LITTLE, at
         size = cur.u64()
         f["stack_user"] = cur.take(size)
         f["stack_user_dyn_size"] = cur.u64() if size else 0
-    if st & S.WEIGHT_STRUCT:
-        var1, var2, var3 = cur.unpack("IHH")
-        f["weight"] = var1 | var2 << 32 | var3 << 48
-    elif st & S.WEIGHT:
+    if st & (S.WEIGHT | S.WEIGHT_STRUCT):     # the kernel lays WEIGHT_STRUCT out so `full` reads as one u64
         f["weight"] = cur.u64()
     if st & S.DATA_SRC:
         f["data_src"] = cur.u64()
@@ -243,7 +240,7 @@ def encode_sample(s: SampleRecord, attr: EventAttr, endian: str = LITTLE) -> byt
         if attr.branch_hw_index:
             q(s.branch_hw_index if s.branch_hw_index is not None else 2**64 - 1)
         for b in branches:
-            q(b.source, b.target, bitfield_word(b.flags, endian))
+            q(b.source, b.target, branch_flags_to_word(b.flags, endian))
         if attr.branch_sample_type & BranchSampleType.COUNTERS:
             q(*(s.branch_counters or (0,) * len(branches)))
     if st & S.REGS_USER:
@@ -254,10 +251,7 @@ def encode_sample(s: SampleRecord, attr: EventAttr, endian: str = LITTLE) -> byt
         out += stack
         if stack:
             q(len(stack) if s.stack_user_dyn_size is None else s.stack_user_dyn_size)
-    if st & S.WEIGHT_STRUCT:
-        w = s.weight or 0
-        out += layout(endian, "IHH").pack(w & 0xFFFFFFFF, w >> 32 & 0xFFFF, w >> 48 & 0xFFFF)
-    elif st & S.WEIGHT:
+    if st & (S.WEIGHT | S.WEIGHT_STRUCT):
         q(s.weight)
     if st & S.DATA_SRC:
         q(s.data_src)

@@ -63,7 +63,7 @@ class DumpEvent:
     details: list[str] = field(default_factory=list)
 
 
-_EVENT = re.compile(r"^(?:(\d+) )?(0x[0-9a-f]+) \[0x[0-9a-f]+\]: PERF_RECORD_(\w+)(.*)$")
+_EVENT = re.compile(r"^(?:(\d+) )?(?:(\d+) )?(0x[0-9a-f]+) \[0x[0-9a-f]+\]: PERF_RECORD_(\w+)(.*)$")
 _ENTRY = re.compile(r"^\.{5}\s+\d+: ([0-9a-f]+)(?: -> ([0-9a-f]+))?")
 _REG = re.compile(r"^\.{4} (\w+)\s+0x([0-9a-f]+)$")
 _READ = re.compile(r"^\.{5} id ([0-9a-f]+), value ([0-9a-f]+)")
@@ -76,8 +76,9 @@ def parse_dump(text: str) -> list[DumpEvent]:
     for line in text.splitlines():
         m = _EVENT.match(line)
         if m:
-            time = int(m.group(1)) if m.group(1) else None
-            events.append(DumpEvent(int(m.group(2), 16), time, m.group(3), m.group(4)))
+            cpu_or_time, time = m.group(1), m.group(2)      # "CPU TIME OFFSET" when the cpu is sampled
+            time = int(time) if time else int(cpu_or_time) if cpu_or_time else None
+            events.append(DumpEvent(int(m.group(3), 16), time, m.group(4), m.group(5)))
             section = None
             continue
         if not events or not line.strip():
@@ -92,6 +93,7 @@ def parse_dump(text: str) -> list[DumpEvent]:
             section = "uregs"
         elif line.startswith("... intr regs"):
             section = "iregs"
+            ev.details.append(line.strip())
         elif line.startswith("... ustack: size"):
             ev.ustack = int(line.split("size")[1].split(",")[0])
         elif section == "chain" and _ENTRY.match(line):
