@@ -107,7 +107,7 @@ class Process:
         self._prev: Block | None = None
         self._skip = False
         self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-        self.exe_path = os.path.abspath(binary)
+        self.exe_path = os.path.realpath(binary)
         argv = [binary] + list(argv or [])
         env = list(env) if env is not None else ["LC_ALL=C"]
         program = load_program(self.space, binary, argv, env, self._cpuid_edx(), sysroot,

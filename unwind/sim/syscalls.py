@@ -41,6 +41,12 @@ def _signed(value: int) -> int:
     return value - (1 << 64) if value & (1 << 63) else value
 
 
+def _int(value: int) -> int:
+    """A C `int` argument: the low 32 bits, signed (AT_FDCWD arrives as 0xffffff9c)."""
+    value &= 0xFFFFFFFF
+    return value - (1 << 32) if value & (1 << 31) else value
+
+
 def _cstr(proc, address: int, limit: int = 4096) -> str:
     out = bytearray()
     while len(out) < limit:
@@ -88,7 +94,7 @@ def sys_mmap(proc, addr, length, prot, flags, fd, offset):
     if flags & MAP_ANONYMOUS:
         proc.space.map(start, size, prot)
         return start
-    handle = proc.fds.get(_signed(fd) if fd >= 1 << 31 else fd)
+    handle = proc.fds.get(_int(fd))
     if handle is None:
         return -errno.EBADF
     data = handle.data[offset:offset + size]
@@ -135,7 +141,7 @@ def _open(proc, dirfd, path_ptr, flags):
     if flags & (O_ACCMODE | O_CREAT):
         proc.note_unsupported(f"open for writing {path}")
         return -errno.EACCES
-    if not os.path.isabs(path) and _signed(dirfd) != AT_FDCWD:
+    if not os.path.isabs(path) and _int(dirfd) != AT_FDCWD:
         return -errno.ENOENT
     handle = open_host_file(path, proc.sysroot)
     if isinstance(handle, int):
@@ -225,7 +231,7 @@ def sys_fstat(proc, fd, buf, *_):
 def sys_newfstatat(proc, dirfd, path_ptr, buf, flags, *_):
     path = _cstr(proc, path_ptr)
     if not path and flags & AT_EMPTY_PATH:
-        return sys_fstat(proc, dirfd, buf)
+        return sys_fstat(proc, _int(dirfd), buf)
     handle = open_host_file(path, proc.sysroot)
     if isinstance(handle, int):
         return handle

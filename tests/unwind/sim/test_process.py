@@ -1,0 +1,72 @@
+"""The emulated process behaves like a native run: same stdout, stderr and exit status; unknown syscalls are reported."""
+
+from __future__ import annotations
+
+import subprocess
+
+import pytest
+
+from conftest import ROOT
+from unwind.errors import UsageError
+from unwind.sim.machine import Process
+
+BIN = ROOT / "corpus" / "bin"
+PROGRAMS = [
+    ("recursion-glibc-static-O2-nofp", ["20"]),
+    ("recursion-musl-dynamic-O0-fp", ["20"]),
+    ("frames-glibc-dynamic-O2-fp", ["40"]),
+    ("frames-musl-static-O2-nofp", ["40"]),
+    ("libcalls-glibc-dynamic-O0-nofp", ["2"]),
+    ("libcalls-musl-static-O2-fp", ["2"]),
+    ("nonlocal-glibc-static-O0-fp", ["12"]),
+    ("nonlocal-glibc-dynamic-O2-nofp", ["12"]),
+    ("nonlocal-musl-dynamic-O2-fp", ["12"]),
+    ("exceptions-glibc-dynamic-O2-fp", ["6"]),
+    ("exceptions-glibc-static-O0-fp", ["4"]),
+    ("sysprobe-glibc-dynamic-O2-fp", []),
+    ("sysprobe-glibc-static-O2-nofp", []),
+    ("sysprobe-musl-static-O0-fp", []),
+]
+
+
+@pytest.mark.parametrize("name,args", PROGRAMS)
+def test_output_and_status_equal_native(name, args):
+    binary = str(BIN / name)
+    native = subprocess.run([binary, *args], capture_output=True)
+    proc = Process(binary, args)
+    report = proc.run()
+    assert report.fault is None
+    assert proc.stdout() == native.stdout
+    assert bytes(proc.output[2]) == native.stderr
+    assert report.exit_code == native.returncode
+
+
+def test_unsupported_syscall_is_reported_not_silent():
+    proc = Process(str(BIN / "sysprobe-glibc-static-O2-nofp"))
+    report = proc.run()
+    assert report.unsupported == {"syscall 999": 1}
+    assert b"syscall999=-1 errno=38\n" in proc.stdout()
+
+
+def test_files_the_dynamic_loader_opens_are_recorded():
+    proc = Process(str(BIN / "recursion-glibc-dynamic-O2-fp"), ["1"])
+    proc.run()
+    libc = subprocess.run(["ldd", str(BIN / "recursion-glibc-dynamic-O2-fp")], capture_output=True, text=True).stdout
+    libc_path = next(line.split("=>")[1].split()[0] for line in libc.splitlines() if "libc.so.6" in line)
+    import os
+    assert os.path.realpath(libc_path) in proc.opened
+    maps = {m.path for m in proc.space.module_map() if m.path}
+    assert os.path.realpath(libc_path) in maps
+
+
+def test_missing_binary_is_a_usage_error(tmp_path):
+    with pytest.raises(UsageError):
+        Process(str(tmp_path / "nope"))
+
+
+def test_not_an_elf_is_a_typed_error(tmp_path):
+    bogus = tmp_path / "bogus"
+    bogus.write_bytes(b"#!/bin/sh\necho hi\n")
+    from formats.errors import UnwindError
+    with pytest.raises(UnwindError):
+        Process(str(bogus))
