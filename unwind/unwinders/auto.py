@@ -25,8 +25,22 @@ TABLE_SOURCES = (("orc", Via.ORC), ("dwarf", Via.CFI))
 
 
 def table_lookup(unwinder) -> TableLookup | None:
-    """The per-address rule lookup of a table-driven unwinder, if it exposes one."""
-    return getattr(unwinder, "rule_at", None)
+    """The per-address rule lookup of a table-driven unwinder: `rule_at(memory, address, frame)` (dwarf),
+    or `table_for(module).find(vaddr)` + `rule(entry)` (orc)."""
+    rule_at = getattr(unwinder, "rule_at", None)
+    if rule_at is not None:
+        return lambda address, frame, memory: rule_at(memory, address, frame)
+    table_for, to_rule = getattr(unwinder, "table_for", None), getattr(unwinder, "rule", None)
+    if table_for is None or to_rule is None:
+        return None
+
+    def orc_rule(address: int, frame: Frame, memory):
+        module = memory.module_at(address)
+        table = table_for(module) if module is not None else None
+        entry = table.find(module.to_vaddr(address)) if table is not None else None
+        return None if entry is None else to_rule(entry)
+
+    return orc_rule
 
 
 class AutoUnwinder:

@@ -3,7 +3,7 @@
 # while its threads are parked (OUTDIR/NAME.core), then kill it.
 #   fp     -O2 -fno-omit-frame-pointer          (RBP chain everywhere in our code)
 #   nofp   -O2 -fomit-frame-pointer             (CFI only)
-#   nocfi  -O2 -fno-omit-frame-pointer, no .eh_frame for our code (frame pointers only)
+#   nocfi  -O2 -fno-omit-frame-pointer, no -g and no .eh_frame for our code (frame pointers only)
 # Usage: build.sh OUTDIR [--cores]
 set -eu
 out=$1
@@ -12,7 +12,7 @@ mkdir -p "$out"
 cc=${CC:-gcc}
 $cc -O2 -g -pthread -fno-omit-frame-pointer "$here/parked.c" -o "$out/fp"
 $cc -O2 -g -pthread -fomit-frame-pointer "$here/parked.c" -o "$out/nofp"
-$cc -O2 -g -pthread -fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-unwind-tables \
+$cc -O2 -pthread -fno-omit-frame-pointer -fno-asynchronous-unwind-tables -fno-unwind-tables \
     "$here/parked.c" -o "$out/nocfi"
 [ "${2:-}" = "--cores" ] || exit 0
 for name in fp nofp nocfi; do

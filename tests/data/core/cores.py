@@ -12,7 +12,8 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 NAMES = ("fp", "nofp", "nocfi")
 
-# gdb's physical frames, thread by thread: pc of every non-inline frame, outermost last.
+# gdb's physical frames, thread by thread: pc of every frame that is neither inline nor a
+# DW_TAG_call_site tail-call reconstruction, outermost last.
 GDB_SCRIPT = r"""
 import gdb
 gdb.execute("set backtrace past-main on")
@@ -24,7 +25,7 @@ for t in sorted(gdb.selected_inferior().threads(), key=lambda t: t.ptid[1]):
     f = gdb.newest_frame()
     out = []
     while f is not None:
-        if f.type() != gdb.INLINE_FRAME:
+        if f.type() not in (gdb.INLINE_FRAME, gdb.TAILCALL_FRAME):  # virtual frames, no pc of their own
             kind = "sig" if f.type() == gdb.SIGTRAMP_FRAME else "n"
             out.append("%#x:%s:%s" % (f.pc(), kind, f.name() or "?"))
         f = f.older()
