@@ -12,7 +12,7 @@ from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Iterator
+from typing import Callable, Iterator
 
 from ..errors import FormatError, TruncatedError, parsing
 from ..leb128 import read_sleb, read_uleb
@@ -162,15 +162,37 @@ class LineProgram:
 
 
 def iter_line_programs(debug_line: bytes | memoryview, *, debug_str=None, debug_line_str=None,
-                       path: str | None = None, address_size: int = 8) -> Iterator[LineProgram]:
-    """Every line program of a .debug_line section, in section order."""
+                       path: str | None = None, address_size: int = 8,
+                       on_error: Callable[[FormatError], None] | None = None) -> Iterator[LineProgram]:
+    """Every line program of a .debug_line section, in section order.
+
+    A corrupt program raises, unless `on_error` is given: then it receives the error and decoding
+    resumes at the next unit when the bad unit's length is still usable.
+    """
     data = bytes(debug_line)
     offset = 0
     while offset < len(data):
-        program = parse_line_program(data, offset, debug_str=debug_str, debug_line_str=debug_line_str,
-                                     path=path, address_size=address_size)
+        try:
+            program = parse_line_program(data, offset, debug_str=debug_str, debug_line_str=debug_line_str,
+                                         path=path, address_size=address_size)
+        except FormatError as exc:
+            if on_error is None:
+                raise
+            on_error(exc)
+            offset = _next_unit(data, offset)
+            continue
         yield program
         offset = program.header.program_end
+
+
+def _next_unit(data: bytes, offset: int) -> int:
+    """Offset after the unit at `offset` by its length field alone (the section end when unusable)."""
+    if offset + 4 > len(data):
+        return len(data)
+    length = _U32.unpack_from(data, offset)[0]
+    if length == 0xFFFFFFFF and offset + 12 <= len(data):
+        return min(offset + 12 + _U64.unpack_from(data, offset + 4)[0], len(data))
+    return len(data) if length >= 0xFFFFFFF0 else min(offset + 4 + length, len(data))
 
 
 def parse_line_program(debug_line: bytes | memoryview, offset: int, *, debug_str=None, debug_line_str=None,

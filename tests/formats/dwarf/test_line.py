@@ -302,6 +302,9 @@ def test_corrupt_programs_raise_only_format_errors(sample_program, data):
     if data.draw(st.booleans()):  # cut the unit short, and say so in its length field
         buf = buf[:data.draw(st.integers(12, len(buf)))]
         buf[0:4] = struct.pack("<I", len(buf) - 4)
+    errors = []
+    tail = list(iter_line_programs(bytes(buf) + raw, debug_str=strs, debug_line_str=line_strs, on_error=errors.append))
+    assert all(isinstance(e, FormatError) for e in errors) and len(tail) + len(errors) <= 2 + len(buf) // 4
     try:
         parse_line_header(bytes(buf), 0, debug_str=strs, debug_line_str=line_strs, path="t")
         program = parse_line_program(bytes(buf), 0, debug_str=strs, debug_line_str=line_strs, path="t")
@@ -449,3 +452,16 @@ def test_dwarf5_entry_forms_match_llvm_dwarfdump(empty_object, tmp_path):
     assert got == expected
     program = parse_line_program(section, 0, debug_line_str=line_str)
     assert [program.header.file_path(i, "/cu") for i in range(3)] == ["/cu/m.c", "/cu/sub/n.h", "/abs/o.h"]
+
+
+def test_iteration_can_skip_a_corrupt_unit(sample_program):
+    raw, strs, line_strs, rows = sample_program
+    bad = bytearray(raw)
+    bad[4:6] = struct.pack("<H", 9)  # version 9: corrupt, but the unit length still says where it ends
+    errors = []
+    section = raw + bytes(bad) + raw
+    got = list(iter_line_programs(section, debug_str=strs, debug_line_str=line_strs, on_error=errors.append))
+    assert [p.header.offset for p in got] == [0, 2 * len(raw)] and [len(p.rows) for p in got] == [rows, rows]
+    assert len(errors) == 1 and errors[0].offset == len(raw) + 4
+    with pytest.raises(FormatError):
+        list(iter_line_programs(section, debug_str=strs, debug_line_str=line_strs))
