@@ -127,7 +127,10 @@ class PerfDataReader:
     def _add_feature(self, feat: int, blob: bytes, offset: int) -> None:
         self.features[feat] = blob
         if feat == HeaderFeature.BUILD_ID:
-            entries, problem = parse_build_ids(blob, self.endian)
+            try:
+                entries, problem = parse_build_ids(blob, self.endian)
+            except (struct.error, ValueError, IndexError) as exc:
+                entries, problem = [], str(exc)
             self.build_ids.extend(entries)
             if problem:
                 self.stats.skip(offset, RecordType.HEADER_BUILD_ID, f"build-id feature: {problem}")
