@@ -198,10 +198,12 @@ class UnitContext:
         if item is None:
             return None
         form, value = item
-        if form == DW_FORM.addr:
-            return value
-        if form in ADDRX_FORMS:
+        if form == DW_FORM.addrx or form == DW_FORM.GNU_addr_index:
             return self.pooled_address(value)
+        if form == DW_FORM.addr or form in ADDRX_FORMS:
+            # LLVM 14 getAsSectionedAddress looks up only addrx/GNU_addr_index in .debug_addr:
+            # DW_FORM_addrx1..4 come back as the raw index, and llvm-symbolizer uses that.
+            return value
         return None
 
     def pooled_address(self, index: int) -> int | None:
