@@ -117,6 +117,24 @@ def user_objects(version: str, outdir: Path) -> dict[str, Path]:
     return {"o": obj, "exe": exe}
 
 
+USER_FUNCTIONS = ("leaf", "with_buffer", "with_alloca", "realigned", "recurse", "main")
+
+
+def gdb_stops(exe: Path, out: Path, functions=USER_FUNCTIONS, args=("2",)) -> list[dict]:
+    """gdb_capture.py run on `exe`: one record (registers, stack, gdb backtrace) per instruction of `functions`."""
+    spans = []
+    for line in subprocess.run(["nm", "-S", str(exe)], capture_output=True, text=True, check=True).stdout.splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[3] in functions and parts[2] in "tT":
+            spans.append(f"{parts[0]}:{parts[1]}")
+    env = dict(os.environ, ORC_CAPTURE_OUT=str(out), ORC_CAPTURE_FUNCS=",".join(spans))
+    subprocess.run(["gdb", "-nx", "-batch", "-x", str(HERE / "gdb_capture.py"), "--args", str(exe), *args],
+                   env=env, check=True, capture_output=True)
+    import json
+
+    return [json.loads(line) for line in out.read_text().splitlines()]
+
+
 if __name__ == "__main__":
     if sys.argv[1:] != ["fetch"]:
         sys.exit("usage: fixtures.py fetch")
