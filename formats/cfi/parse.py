@@ -139,10 +139,13 @@ class CfiSection:
     @classmethod
     def from_elf(cls, elf, name: str) -> "CfiSection | None":
         """The named section of an ElfFile (.eh_frame or .debug_frame); None when absent or NOBITS."""
+        from .relocate import relocated_section_bytes
+
         section = elf.section(name)
         if section is None or section.type == 8:
             return None
-        return cls(elf.section_bytes(section), section.addr, is_eh=name == ".eh_frame", path=elf.path, name=name)
+        return cls(relocated_section_bytes(elf, section), section.addr, is_eh=name == ".eh_frame",
+                   path=elf.path, name=name)
 
     def __iter__(self) -> Iterator[Cie | Fde | Terminator]:
         """Every entry in section order."""
