@@ -7,6 +7,7 @@ DW_LNE opcode always resumes at the end its length claims.
 
 from __future__ import annotations
 
+import re
 import struct
 from array import array
 from bisect import bisect_right
@@ -28,6 +29,7 @@ _FORM_UDATA, _FORM_SDATA, _FORM_SEC_OFFSET = 0x0F, 0x0D, 0x17
 _FORM_STRP_SUP, _FORM_GNU_STRP_ALT, _FORM_GNU_STR_INDEX = 0x1D, 0x1F21, 0x1F02
 _FORM_BLOCK = {0x09: 0, 0x0A: 1, 0x03: 2, 0x04: 4}
 
+_WINDOWS_ABSOLUTE = re.compile(r"[A-Za-z]:[\\/]|[\\/]{2}[^\\/]+[\\/]")
 _U16, _U32, _U64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
 _HEADER_V2 = struct.Struct("<BBbBB")  # min_inst_length, default_is_stmt, line_base, line_range, opcode_base
 _HEADER_V4 = struct.Struct("<BBBbBB")  # ... with max_ops_per_inst after min_inst_length
@@ -87,12 +89,8 @@ class LineProgramHeader:
 
 
 def _is_absolute(name: str) -> bool:
-    """LLVM's isPathAbsoluteOnWindowsOrPosix."""
-    if name.startswith("/"):
-        return True
-    if len(name) >= 3 and name[1] == ":" and name[0].isalpha() and name[2] in "\\/":
-        return True
-    return name.startswith("\\\\")
+    """LLVM's isPathAbsoluteOnWindowsOrPosix: "/x", "C:\\x" or "C:/x", "\\\\server\\x"."""
+    return name.startswith("/") or _WINDOWS_ABSOLUTE.match(name) is not None
 
 
 def _path_append(parts: list[str]) -> str:

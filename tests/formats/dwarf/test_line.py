@@ -265,6 +265,46 @@ def test_go_binary_matches_llvm_tools(tmp_path):
         assert (path, rows.line[row]) == (answer["FileName"], answer["Line"]), hex(address)
 
 
+WINDOWS_NAMES = r"""int f1(int x) {
+#line 10 "C:\\src\\win.c"
+  return x * 3 + 1;
+}
+int f2(int x) {
+#line 20 "\\\\srv\\share\\net.c"
+  return x * 5 + 2;
+}
+int f3(int x) {
+#line 30 "\\\\srv"
+  return x * 7 + 3;
+}
+int f4(int x) {
+#line 40 "c:rel.c"
+  return x * 11 + 4;
+}
+int main(int argc, char **argv) { return f1(argc) + f2(argc) + f3(argc) + f4(argc); }
+"""
+
+
+@pytest.mark.parametrize("version", [4, 5])
+def test_windows_style_names_follow_llvm(tmp_path, version):
+    """C:\\x and \\\\server\\x are absolute for LLVM even on Linux; \\\\server and c:x are not."""
+    (tmp_path / "w.c").write_text(WINDOWS_NAMES)
+    binary = tmp_path / "w"
+    subprocess.run([need_tool("gcc"), "-g", "-O0", f"-gdwarf-{version}", "w.c", "-o", str(binary)],
+                   cwd=tmp_path, check=True)
+    line, strs, line_strs = sections(binary)
+    programs = list(iter_line_programs(line, debug_str=strs, debug_line_str=line_strs))
+    dirs = comp_dirs(binary)
+    addresses = sorted({a for p in programs for a, f in zip(p.rows.address, p.rows.flags) if not f & END_SEQUENCE})
+    paths = set()
+    for address, answer in zip(addresses, symbolizer_lines(binary, addresses), strict=True):
+        program, row = lookup_everywhere(programs, address)
+        path = program.header.file_path(program.rows.file[row], dirs[program.header.offset])
+        assert (path, program.rows.line[row]) == (answer["FileName"], answer["Line"]), hex(address)
+        paths.add(path)
+    assert {"C:\\src\\win.c", "\\\\srv\\share\\net.c", f"{tmp_path}/\\\\srv", f"{tmp_path}/c:rel.c"} <= paths
+
+
 def test_file_path_rules():
     """DWARF <= 4 is 1-based with dir 0 = comp dir; DWARF 5 is 0-based; absolute names win."""
     from formats.dwarf.line import FileEntry, LineProgramHeader
