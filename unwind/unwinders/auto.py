@@ -17,7 +17,7 @@ from ..model import Frame, Sample, Trace, Via
 from ..modules import ModuleResolver
 from ..rules import UnwindRule
 from ..walk import walk
-from .fp import BadFramePointer, FramePointerUnwinder, caller_rbp
+from .fp import OUTERMOST, BadFramePointer, FramePointerUnwinder, caller_rbp
 from .scan import CallChecker, scan_rule
 
 TableLookup = Callable[[int, Frame, object], "UnwindRule | None"]
@@ -106,9 +106,16 @@ class _Chain:
             if rule is not None:
                 return rule, via
         try:
-            return self.auto.fp.rule_for(frame, self.memory, self.rbp), Via.FP
+            rule = self.auto.fp.rule_for(frame, self.memory, self.rbp)
         except (BadFramePointer, MemoryReadError):
             if self.auto.checker is None or frame.sp is None:
                 raise
-        rule = scan_rule(self.memory, frame.sp, self.auto.checker)
-        return (rule, Via.SCAN) if rule is not None else None
+            rule = None
+        if rule is not None and (rule is not OUTERMOST or self.auto.checker is None):
+            return rule, Via.FP
+        # No usable frame pointer (or rbp == 0 in code without tables, which may just be a
+        # general-purpose rbp): scan for a call-checked return address.
+        found = scan_rule(self.memory, frame.sp, self.auto.checker) if frame.sp is not None else None
+        if found is not None:
+            return found, Via.SCAN
+        return (rule, Via.FP) if rule is not None else None

@@ -1,0 +1,168 @@
+"""The auto chain on gcore dumps: never worse than the best single unwinder, per-frame `via`, the opt-in scan."""
+
+from __future__ import annotations
+
+import importlib.util
+import sys
+from pathlib import Path
+
+import pytest
+
+from formats.elf import ElfFile
+from unwind.core import load_core
+from unwind.model import Mapping, ModuleMap, Registers, Sample, StopReason, Via
+from unwind.prologue import FunctionIndex
+from unwind.unwinders import get_unwinder
+from unwind.unwinders.auto import AutoUnwinder
+from unwind.unwinders.fp import FramePointerUnwinder
+from unwind.unwinders.scan import CallChecker
+
+ROOT = Path(__file__).resolve().parents[3]
+LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
+
+
+def cores_helpers():
+    name = "unwind_test_cores"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tests/data/core/cores.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    return cores_helpers().build(str(tmp_path_factory.getbasetemp() / "cores"))
+
+
+def matched(trace, want: list[int]) -> int:
+    """Length of the common prefix with the reference."""
+    n = 0
+    while n < min(len(want), len(trace.pcs)) and trace.pcs[n] == want[n]:
+        n += 1
+    return n
+
+
+def common(a: list, b: list) -> int:
+    n = 0
+    while n < min(len(a), len(b)) and a[n] == b[n]:
+        n += 1
+    return n
+
+
+def run_all(process, unwinder):
+    return {s.tid: unwinder.unwind(s, memory=process.memory_for(s)) if unwinder.name != "dwarf"
+            else unwinder.unwind(s) for s in process.samples}
+
+
+@pytest.mark.parametrize("name", ["fp", "nofp"])
+def test_auto_equals_gdb_and_beats_every_single_unwinder(built, name):
+    helpers = cores_helpers()
+    gdb = helpers.gdb_frames(str(built / name), str(built / f"{name}.core"))
+    process = load_core(str(built / f"{name}.core"))
+    traces = {u: run_all(process, get_unwinder(u, resolver=process.resolver)) for u in ("auto", "fp", "dwarf")}
+    for tid, frames in gdb.items():
+        want = [pc for pc, _, _ in frames]
+        assert list(traces["auto"][tid].pcs) == want
+        assert matched(traces["auto"][tid], want) >= max(matched(traces[u][tid], want) for u in ("fp", "dwarf"))
+
+
+def describe(process, trace) -> list[str]:
+    """module basename + enclosing ELF symbol of each frame (lookup address), from the symbol tables."""
+    out = []
+    for frame in trace.frames:
+        module = process.resolver.module_for(process.modules.find(frame.pc))
+        func = None
+        for address in (frame.lookup_pc, frame.pc):  # the sigreturn trampoline is named at its pc
+            func = func or (FunctionIndex(module.elf).find(module.to_vaddr(address)) if module else None)
+            if module and func is None and module.path == LIBC:  # local functions: the debug file's .symtab
+                from unwind.modules import find_debug_file
+
+                func = FunctionIndex(ElfFile(find_debug_file(module.elf))).find(module.to_vaddr(address))
+        out.append(f"{Path(module.path).name if module else '?'}:{func.name if func else '?'}")
+    return out
+
+
+def gdb_names(process, gdb_frames, exe_name: str) -> list[str]:
+    out = []
+    for pc, _kind, _name in gdb_frames:
+        mapping = process.modules.find(pc)
+        module = process.resolver.module_for(mapping)
+        lookup = pc - 1 if out and not out[-1].endswith("__restore_rt") and _kind != "sig" else pc
+        func = FunctionIndex(module.elf).find(module.to_vaddr(lookup))
+        if func is None and module.path == LIBC:
+            from unwind.modules import find_debug_file
+
+            func = FunctionIndex(ElfFile(find_debug_file(module.elf))).find(module.to_vaddr(lookup))
+        out.append(f"{exe_name if mapping.path.endswith('/fp') else Path(module.path).name}:{func.name}")
+    return out
+
+
+def test_auto_mixes_cfi_and_frame_pointers_without_unwind_tables(built):
+    """nocfi: our code has frame pointers but no CFI; libc has CFI. Only auto gets whole stacks.
+
+    gdb's own heuristics lose these stacks, so the reference is gdb on the frame-pointer build of the
+    same program (same threads, same shapes), compared as module:function names from the symbol tables.
+    """
+    helpers = cores_helpers()
+    reference = load_core(str(built / "fp.core"))
+    gdb = helpers.gdb_frames(str(built / "fp"), str(built / "fp.core"))
+    want = [gdb_names(reference, gdb[s.tid], "nocfi") for s in reference.samples]
+    process = load_core(str(built / "nocfi.core"))
+    traces = {u: run_all(process, get_unwinder(u, resolver=process.resolver)) for u in ("auto", "fp", "dwarf")}
+    short = {"fp": 0, "dwarf": 0}
+    for i, sample in enumerate(process.samples):
+        got = {u: describe(process, traces[u][sample.tid]) for u in traces}
+        assert got["auto"] == want[i], f"thread {i}"
+        for u in ("fp", "dwarf"):
+            short[u] += len(want[i]) - common(got[u], want[i])
+            assert common(got[u], want[i]) <= common(got["auto"], want[i])
+        vias = [f.via for f in traces["auto"][sample.tid].frames[1:]]
+        assert Via.FP in vias and (Via.CFI in vias)
+        assert traces["auto"][sample.tid].stop == StopReason.END
+    assert short["fp"] > 10 and short["dwarf"] > 60  # neither alone gets these stacks
+    # each caller frame comes from its callee's source: frame pointer inside our code, CFI in libc
+    exe = [m for m in process.modules if m.path.endswith("/nocfi")]
+    for trace in traces["auto"].values():
+        for callee, caller in zip(trace.frames, trace.frames[1:]):
+            in_exe = any(callee.lookup_pc in m for m in exe)
+            assert caller.via == (Via.FP if in_exe else Via.CFI)
+
+
+def test_scan_recovers_frames_where_frame_pointers_fail(built):
+    """nofp without tables: the frame pointer gives up after frame 1; the call-checked scan continues."""
+    helpers = cores_helpers()
+    gdb = helpers.gdb_frames(str(built / "nofp"), str(built / "nofp.core"))
+    process = load_core(str(built / "nofp.core"))
+    fp = FramePointerUnwinder(resolver=process.resolver)
+    scanning = AutoUnwinder(resolver=process.resolver, sources=[], scan=True)
+    plain = AutoUnwinder(resolver=process.resolver, sources=[])
+    gained = 0
+    checker = CallChecker()
+    for sample in process.samples:
+        want = set(pc for pc, _, _ in gdb[sample.tid])
+        memory = process.memory_for(sample)
+        by_fp = fp.unwind(sample, memory)
+        by_scan = scanning.unwind(sample, memory)
+        assert plain.unwind(sample, memory).pcs == by_fp.pcs
+        assert by_scan.pcs[:2] == by_fp.pcs[:2]
+        gained += sum(pc in want for pc in by_scan.pcs) - sum(pc in want for pc in by_fp.pcs)
+        for frame in by_scan.frames:
+            if frame.via == Via.SCAN:
+                assert checker.after_call(memory, frame.pc)
+    assert gained >= 20
+
+
+def test_sources_are_the_registered_table_unwinders():
+    auto = get_unwinder("auto")
+    assert [via for via, _ in auto.tables] == [Via.ORC, Via.CFI]
+    assert auto.checker is None and get_unwinder("auto", scan=True).checker is not None
+
+
+def test_garbage_registers_terminate():
+    mods = ModuleMap([Mapping(0x7F0000000000, 0x7F0000200000, 0, LIBC)])
+    for regs in (Registers.of(rip=0x7F0000001234, rsp=8, rbp=0xFFFFFFFFFFFFFFF8),
+                 Registers.of(rip=0, rsp=0), Registers.of(rsp=0x1000)):
+        trace = AutoUnwinder(scan=True).unwind(Sample(regs, b"\xff" * 64, 0x1000, mods))
+        assert isinstance(trace.stop, StopReason) and len(trace.frames) <= 256
