@@ -481,15 +481,24 @@ def test_dwarf5_entry_forms_match_llvm_dwarfdump(empty_object, tmp_path):
              + b"/abs/o.h\0" + uleb(1) + bytes(16) + b"\x01")
     files_strp = (b"\x02" + uleb(1) + uleb(0x0E) + uleb(2) + uleb(0x05)  # path strp, dir_index data2
                   + uleb(1) + struct.pack("<IH", 4, 1))
+    dirs_inline = b"\x01" + uleb(1) + uleb(0x08) + uleb(2) + b"/cu\0" + b"inc\0"  # path as string
+    files_mixed = (b"\x06" + uleb(1) + uleb(0x08) + uleb(2) + uleb(0x06)  # path string, dir_index data4,
+                   + uleb(3) + uleb(0x09) + uleb(4) + uleb(0x07)          # timestamp block, size data8,
+                   + uleb(0x2001) + uleb(0x25) + uleb(0x2002) + uleb(0x0A)  # LLVM source strx1, vendor block1
+                   + uleb(2)
+                   + b"a.c\0" + struct.pack("<I", 1) + uleb(3) + b"xyz" + struct.pack("<Q", 99) + b"\x05" + b"\x02zz"
+                   + b"b.c\0" + struct.pack("<I", 0) + uleb(0) + struct.pack("<Q", 1) + b"\x06" + b"\x00")
     params = bytes([1, 1, 1]) + struct.pack("<bBB", -5, 14, 13) + STD13
     program = ext(2, struct.pack("<Q", 0x1000)) + b"\x14" + b"\x04\x02\x21" + b"\x04\x00\x21" + ext(1, b"")
     first = unit(5, params, dirs + files, program)
     second = unit(5, params, dirs + files_strp, program)
-    section = first + second
+    third = unit(5, params, dirs_inline + files_mixed, program)
+    section = first + second + third
     expected = dwarfdump_section(empty_object, tmp_path, {".debug_line": section, ".debug_line_str": line_str,
                                                           ".debug_str": debug_str})
     got = {p.header.offset: ours(p) for p in iter_line_programs(section, debug_str=debug_str, debug_line_str=line_str)}
-    assert got == expected
+    assert got == expected and len(got) == 3
+    assert got[len(first) + len(second)]["files"] == [["a.c", 1], ["b.c", 0]]
     program = parse_line_program(section, 0, debug_line_str=line_str)
     assert [program.header.file_path(i, "/cu") for i in range(3)] == ["/cu/m.c", "/cu/sub/n.h", "/abs/o.h"]
 
