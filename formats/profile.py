@@ -48,7 +48,3 @@ def physical_groups(frames: Iterable[ProfileFrame]) -> Iterator[tuple[ProfileFra
     if group:
         yield tuple(group)
 
-
-def frame_name(frame: ProfileFrame) -> str:
-    """The display name of a frame: its symbol, else `[module+0xoffset]`-less perf style `[unknown]`."""
-    return frame.symbol if frame.symbol else "[unknown]"

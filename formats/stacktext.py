@@ -24,7 +24,8 @@ _FRAME_PERF = re.compile(r"^\t *([0-9a-f]{1,16}) (.+?)(?: \(([^()]*)\))?$")
 _FRAME_RAW = re.compile(r"^([0-9a-f]{1,16})$")
 _FRAME_UNRESOLVED = re.compile(r"^\s+0x([0-9a-f]{1,16})$")
 _MAP_START = re.compile(r"^@[A-Za-z0-9_]*\[(.*)$")
-_MAP_END = re.compile(r"^(.*)\]: (-?\d+)$")
+_INTEGER = re.compile(r"^-?[0-9]{1,20}$")
+_MAP_END = re.compile(r"^(.*)\]: (-?[0-9]+)$")
 
 
 @dataclass(frozen=True, slots=True)
@@ -76,8 +77,8 @@ def parse_bpftrace_frame(line: str, kernel_hint: bool = False) -> RawFrame:
 
 def _owner(scalars: list[str]) -> tuple[str | None, int | None, int | None]:
     """comm = the first non-numeric key part, pid and tid = the first two integers."""
-    comm = next((s for s in scalars if not s.lstrip("-").isdecimal()), None)
-    numbers = [int(s) for s in scalars if s.lstrip("-").isdecimal() and s.isascii()]
+    comm = next((s for s in scalars if not _INTEGER.match(s)), None)
+    numbers = [int(s) for s in scalars if _INTEGER.match(s)]
     return comm, (numbers[0] if numbers else None), (numbers[1] if len(numbers) > 1 else None)
 
 

@@ -118,3 +118,17 @@ def test_random_text_only_raises_format_error(text):
         return
     for address in (0, 1, 2**63, 2**64 - 1):
         table.lookup(address)
+
+
+line = st.tuples(st.integers(0, 2**64 - 1), st.sampled_from("tTwWdDbBrRaA"),
+                 st.text(st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters="["), min_size=1, max_size=8),
+                 st.none() | st.text(st.sampled_from("abc_xyz"), min_size=1, max_size=5))
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.lists(line, max_size=30))
+def test_fast_and_line_by_line_readers_agree(lines):
+    text = "".join(f"{a:016x} {t} {n}" + (f"\t[{m}]" if m else "") + "\n" for a, t, n, m in lines)
+    # A whitespace-only line is legal but not canonical: it sends the text through the line-by-line reader.
+    assert parse_kallsyms(text) == parse_kallsyms(text + " \n")
+    assert parse_kallsyms(text, types=None) == parse_kallsyms(text + " \n", types=None)
