@@ -168,6 +168,8 @@ def iter_line_programs(debug_line: bytes | memoryview, *, debug_str=None, debug_
     resumes at the next unit when the bad unit's length is still usable.
     """
     data = bytes(debug_line)
+    debug_str = None if debug_str is None else bytes(debug_str)
+    debug_line_str = None if debug_line_str is None else bytes(debug_line_str)
     offset = 0
     while offset < len(data):
         try:
