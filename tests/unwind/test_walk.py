@@ -2,6 +2,19 @@
 
 from __future__ import annotations
 
+import sys
+from pathlib import Path
+
+# tests/conftest.py puts tests/ and tests/unwind on sys.path ahead of the repository, so `unwind`,
+# `formats.cfi` and `unwind.cli` can resolve to the namespace folders of the tests; put the real
+# packages first and drop namespace stand-ins (real modules keep their identity).
+_ROOT = str(Path(__file__).resolve().parents[2])
+if sys.path[0] != _ROOT:
+    sys.path.insert(0, _ROOT)
+for _name in [n for n, m in list(sys.modules.items())
+              if n.split(".")[0] in ("unwind", "formats") and getattr(m, "__file__", None) is None]:
+    del sys.modules[_name]
+
 import struct
 
 from hypothesis import given, settings, strategies as st
