@@ -1,0 +1,124 @@
+"""perf.data replay: samples as model Samples, checked against `perf script` / `perf report -D`."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import pytest
+
+_TESTS = Path(__file__).resolve().parents[1]
+if str(_TESTS / "formats") not in sys.path:
+    sys.path.insert(0, str(_TESTS / "formats"))
+
+from formats.elf import ElfFile  # noqa: E402
+from formats.perfdata import Branch, X86Reg  # noqa: E402
+from formats.perfdata.writer import PerfDataWriter  # noqa: E402
+from perfdata.perf_peer import build_loop, dump, ns_time, perf_out, record  # noqa: E402
+from unwind.model import BranchEntry, Reg, Registers  # noqa: E402
+from unwind.perfsession import PerfSession, perf_regs_from_registers, split_callchain  # noqa: E402
+
+
+@pytest.fixture(scope="module")
+def loop(tmp_path_factory) -> Path:
+    return build_loop(tmp_path_factory.mktemp("session"))
+
+
+def _script_samples(path: Path, fields: str) -> list[tuple[str, list[str]]]:
+    """(header line, callchain lines) per sample of `perf script --ns -F fields`."""
+    out: list[tuple[str, list[str]]] = []
+    for line in perf_out("script", "-i", str(path), "--ns", "-F", fields).splitlines():
+        if not line.strip():
+            continue
+        if line.startswith("\t") or line.startswith("        "):
+            out[-1][1].append(line.strip())
+        else:
+            out.append((line, []))
+    return out
+
+
+def test_dwarf_samples_registers_and_stack(loop):
+    path = record(loop.parent / "dwarf.data", [str(loop), "800"], "--call-graph", "dwarf,4096")
+    session = PerfSession(path)
+    samples = list(session.samples())
+    theirs = sorted((ev for ev in dump(path) if ev.kind == "SAMPLE"), key=lambda ev: (ev.time, ev.offset))
+    assert len(samples) == len(theirs) > 30 and session.stats.samples_without_regs == 0
+    names = {Reg.RAX: "AX", Reg.RBX: "BX", Reg.RCX: "CX", Reg.RDX: "DX", Reg.RSI: "SI", Reg.RDI: "DI",
+             Reg.RBP: "BP", Reg.RSP: "SP", Reg.RIP: "IP", **{Reg(8 + i): f"R{8 + i}" for i in range(8)}}
+    for sample, ev in zip(samples, theirs):
+        assert sample.time == ev.time
+        assert dict(sample.registers.values) == {reg: ev.uregs[name] for reg, name in names.items()}
+        assert len(sample.stack) == ev.ustack and sample.stack_base == ev.uregs["SP"]
+        mapping = sample.modules.find(sample.registers.pc)
+        assert mapping is not None and mapping.path in (str(loop), "/usr/lib/x86_64-linux-gnu/libc.so.6",
+                                                        "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "[vdso]")
+    assert sum(s.modules.find(s.registers.pc).path == str(loop) for s in samples) > len(samples) // 2
+
+
+def test_fp_callchains_split_like_perf_script(loop):
+    # the loop spends its time in user code, dd in the kernel: both halves of the callchain show up
+    script = f"{loop} 600; dd if=/dev/zero of=/dev/null bs=64k count=30000 2>/dev/null"
+    path = record(loop.parent / "fp.data", ["/bin/sh", "-c", script], "-g")
+    ours = list(PerfSession(path).samples())
+    theirs = _script_samples(path, "tid,time,ip")
+    assert len(ours) == len(theirs) > 30
+    kernel_seen = 0
+    for sample, (head, chain) in zip(ours, theirs):
+        tid, time = head.split()[:2]
+        assert (sample.tid, sample.time) == (int(tid), ns_time(time))
+        # perf prints user addresses map-relative (address - start + pgoff), kernel ones as they are
+        shown = [a if a >= 1 << 63 or sample.modules.find(a) is None else sample.modules.find(a).file_offset(a)
+                 for a in sample.kernel_callchain + sample.user_callchain]
+        assert [f"{a:x}" for a in shown] == chain
+        assert all(a >= 1 << 63 for a in sample.kernel_callchain) and all(a < 1 << 63 for a in sample.user_callchain)
+        kernel_seen += bool(sample.kernel_callchain)
+        assert sample.registers.pc == (sample.user_callchain[0] if not sample.kernel_callchain else None)
+    assert kernel_seen and any(len(s.user_callchain) >= 4 for s in ours)
+
+
+def test_maps_follow_fork_and_exec(loop):
+    path = record(loop.parent / "sh.data", ["/bin/sh", "-c", f"{loop} 600; {loop} 600"], "-g")
+    session = PerfSession(path)
+    ours = list(session.samples())
+    theirs = _script_samples(path, "comm,pid,tid,time,ip,dso")
+    assert len(ours) == len(theirs) > 30
+    tids = set()
+    for sample, (head, chain) in zip(ours, theirs):
+        comm, pidtid, time = head.split()[:3]
+        assert (sample.comm, f"{sample.pid}/{sample.tid}", sample.time) == (comm, pidtid, ns_time(time))
+        for address, line in zip(sample.kernel_callchain + sample.user_callchain, chain):
+            dso = line.split(" ", 1)[1].strip("()")
+            if address < 1 << 63 and dso != "[unknown]":
+                assert sample.modules.find(address).path == dso
+            elif address < 1 << 63:
+                assert sample.modules.find(address) is None
+        tids.add(sample.tid)
+    assert len(tids) >= 2 and session.stats.samples_without_maps == 0
+
+
+def test_split_callchain_markers():
+    k, u = 2**64 - 128, 2**64 - 512
+    assert split_callchain([k, 0xFFFFFFFF81000000, 0xFFFFFFFF81000100, u, 0x401000, 0x401100]) == \
+        ((0xFFFFFFFF81000000, 0xFFFFFFFF81000100), (0x401000, 0x401100))
+    assert split_callchain([2**64 - 2048, 0x1234, u, 0x401000]) == ((), (0x401000,))
+
+
+def test_simulator_round_trip(tmp_path, loop):
+    regs = Registers({Reg(i): 0x1000 + i for i in range(17)})
+    path = tmp_path / "sim.data"
+    build_id = ElfFile(str(loop)).build_id
+    with PerfDataWriter(path) as w:
+        w.comm(50, 51, "sim", time=1)
+        w.mmap2(50, 51, 0x555555554000, 0x5000, 0, str(loop), build_id=build_id, time=1)
+        w.sample(50, 51, 100, regs.pc, regs=perf_regs_from_registers(regs), stack=b"\xaa" * 300,
+                 branches=[Branch(0x555555555184, 0x555555555167, 0)], period=7)
+    (sample,) = PerfSession(path).samples()
+    assert sample.registers == regs and sample.stack == b"\xaa" * 300 and sample.stack_base == regs.sp
+    assert sample.lbr == (BranchEntry(0x555555555184, 0x555555555167, 0),)
+    assert (sample.pid, sample.tid, sample.time, sample.period, sample.comm) == (50, 51, 100, 7, "sim")
+    mapping = sample.modules.find(0x555555555184)
+    assert (mapping.path, mapping.build_id, mapping.offset) == (str(loop), build_id, 0)
+    # perf agrees on the register file we wrote
+    (ev,) = [e for e in dump(path) if e.kind == "SAMPLE"]
+    assert ev.uregs["IP"] == regs.pc and ev.uregs["SP"] == regs.sp and ev.uregs["DX"] == regs[Reg.RDX]
+    assert ev.uregs[X86Reg.R15.name] == regs[Reg.R15]
