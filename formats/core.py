@@ -223,6 +223,7 @@ class CoreFile:
         self.threads: list[ThreadNotes] = []
         self.prpsinfo: PrPsInfo | None = None
         self.files: tuple[FileMapping, ...] = ()
+        self.file_page_size: int | None = None  # 4096 from the kernel, 1 from gdb's gcore
         self.auxv: dict[int, int] = {}
         self._read_notes()
         segs = [s for s in self.elf.segments if s.type == SegmentType.LOAD]
@@ -232,7 +233,9 @@ class CoreFile:
 
     def _read_notes(self) -> None:
         current: list = []
-        for note in self.elf.notes():
+        with parsing(self.path, None, "core notes"):  # a PT_NOTE running past the file end
+            notes = list(self.elf.notes())
+        for note in notes:
             self._note(note, current)
         if current:
             self.threads.append(ThreadNotes(*current))
@@ -256,6 +259,7 @@ class CoreFile:
                 self.prpsinfo = PrPsInfo.from_bytes(note.desc)
             elif note.type == NoteType.FILE:
                 self.files = parse_file_note(note.desc, self.path, note.offset)
+                self.file_page_size = _FILE_HEAD.unpack_from(note.desc, 0)[1]
             elif note.type == NoteType.AUXV:
                 self.auxv = parse_auxv(note.desc, self.path, note.offset)
 
