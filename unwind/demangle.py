@@ -9,16 +9,23 @@ from __future__ import annotations
 
 import re
 
-import pycxxfilt
 from cachetools import LRUCache, cached
 
 # operator tokens that contain '>' and must not be split
 _OPERATOR = re.compile(r"operator(?:>>=|>>|>=|->\*|->|>)")
 
 
-@cached(LRUCache(maxsize=65536))
 def demangle(name: str) -> str:
     """The name llvm-symbolizer --demangle prints for `name` (unchanged if it is not mangled)."""
+    if name.startswith(("_Z", "___Z", "_R")):
+        return _demangle_mangled(name)
+    return name
+
+
+@cached(LRUCache(maxsize=65536))
+def _demangle_mangled(name: str) -> str:
+    import pycxxfilt  # only programs with mangled names pay for loading LLVM's demangler
+
     try:
         if name.startswith("_Z") or name.startswith("___Z"):
             text = pycxxfilt.itanium_demangle(name)

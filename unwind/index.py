@@ -7,13 +7,10 @@ the file and answers with bisect, never touching DWARF or pyelftools.
 
 from __future__ import annotations
 
-import hashlib
-import multiprocessing
 import os
 import warnings
 from array import array
 from dataclasses import dataclass
-from pathlib import Path
 
 from formats.elf import ElfFile
 from formats.errors import FormatError, UnwindError
@@ -25,13 +22,13 @@ SCHEMA = 2  # bump whenever the arrays below change meaning
 NO_STRING = 0xFFFFFFFF
 
 
-def cache_dir() -> Path:
+def cache_dir() -> str:
     """$UNWIND_CACHE_DIR, else $XDG_CACHE_HOME/unwind, else ~/.cache/unwind."""
     explicit = os.environ.get("UNWIND_CACHE_DIR")
     if explicit:
-        return Path(explicit)
+        return explicit
     base = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(base) / "unwind"
+    return os.path.join(base, "unwind")
 
 
 @dataclass(frozen=True, slots=True)
@@ -62,6 +59,8 @@ class IndexSources:
     def file_name(self) -> str:
         if self.binary.build_id:
             return self.binary.build_id.hex() + ".idx"
+        import hashlib
+
         return hashlib.sha1(os.path.realpath(self.binary.path).encode()).hexdigest() + ".path.idx"
 
 
@@ -85,29 +84,31 @@ class StringTable:
         return {"str_off": self._offsets, "str_blob": bytes(self._blob)}
 
 
-def load_index(sources: IndexSources, directory: Path | None = None) -> IndexFile:
+def load_index(sources: IndexSources, directory: str | os.PathLike | None = None) -> IndexFile:
     """The index for `sources`, built and saved first if missing, stale or corrupt."""
-    directory = Path(directory) if directory else cache_dir()
-    path = directory / sources.file_name()
+    path = os.path.join(directory or cache_dir(), sources.file_name())
     key = sources.key()
     try:
-        return IndexFile(str(path), key)
+        return IndexFile(path, key)
     except FileNotFoundError:
         pass
     except (CorruptIndexError, OSError):
         pass  # stale or damaged: rebuild below
     arrays = build_arrays(sources)
     try:
-        write_index(str(path), key, arrays)
-        return IndexFile(str(path), key)
+        write_index(path, key, arrays)
+        return IndexFile(path, key)
     except OSError:
-        # An unwritable cache must not stop symbolisation: answer from memory.
-        tmp = Path(os.environ.get("TMPDIR", "/tmp")) / f"unwind-{os.getpid()}-{sources.file_name()}"
-        write_index(str(tmp), key, arrays)
+        # An unwritable cache must not stop symbolisation: use a private temporary file.
+        import tempfile
+
+        fd, tmp = tempfile.mkstemp(prefix="unwind-index-")
+        os.close(fd)
+        write_index(tmp, key, arrays)
         try:
-            return IndexFile(str(tmp), key)
+            return IndexFile(tmp, key)  # the mapping outlives the unlinked file
         finally:
-            tmp.unlink(missing_ok=True)
+            os.unlink(tmp)
 
 
 # ---- building ---------------------------------------------------------------------------
@@ -153,6 +154,8 @@ def _decode_line_programs(path: str) -> dict:
 def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
     from formats.dwarf.aranges import unit_address_ranges
     from formats.dwarf.info import DwarfSections, scan_units
+
+    import multiprocessing
 
     # The line programs decode in a forked child while this process scans the DIEs.
     pool = None

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from pathlib import Path
 
 from cachetools import LRUCache
 
@@ -32,10 +31,10 @@ class Module:
         return vaddr + self.bias
 
 
-def build_id_path(debug_dir: str | os.PathLike, build_id: bytes, suffix: str = ".debug") -> Path:
+def build_id_path(debug_dir: str | os.PathLike, build_id: bytes, suffix: str = ".debug") -> str:
     """`DIR/.build-id/xx/rest.debug`, the layout of /usr/lib/debug."""
     hexid = build_id.hex()
-    return Path(debug_dir) / ".build-id" / hexid[:2] / f"{hexid[2:]}{suffix}"
+    return os.path.join(debug_dir, ".build-id", hexid[:2], f"{hexid[2:]}{suffix}")
 
 
 def find_debug_file(elf: ElfFile, debug_dirs=DEFAULT_DEBUG_DIRS) -> str | None:
@@ -43,21 +42,21 @@ def find_debug_file(elf: ElfFile, debug_dirs=DEFAULT_DEBUG_DIRS) -> str | None:
     if elf.build_id:
         for directory in debug_dirs:
             candidate = build_id_path(directory, elf.build_id)
-            if candidate.is_file() and _same_build_id(candidate, elf.build_id):
-                return str(candidate)
+            if os.path.isfile(candidate) and _same_build_id(candidate, elf.build_id):
+                return candidate
     link = elf.debuglink
     if link and elf.path:
         name, crc = link
-        here = Path(elf.path).resolve().parent
-        candidates = [here / name, here / ".debug" / name]
-        candidates += [Path(d) / here.relative_to("/") / name for d in debug_dirs]
+        here = os.path.dirname(os.path.realpath(elf.path))
+        candidates = [os.path.join(here, name), os.path.join(here, ".debug", name)]
+        candidates += [os.path.join(d, here.lstrip("/"), name) for d in debug_dirs]
         for candidate in candidates:
-            if candidate.is_file() and str(candidate) != elf.path and gnu_debuglink_crc(str(candidate)) == crc:
-                return str(candidate)
+            if os.path.isfile(candidate) and candidate != elf.path and gnu_debuglink_crc(candidate) == crc:
+                return candidate
     return None
 
 
-def _same_build_id(path: Path, build_id: bytes) -> bool:
+def _same_build_id(path: str, build_id: bytes) -> bool:
     try:
         return ElfFile(path).build_id == build_id
     except (UnwindError, OSError):
@@ -88,8 +87,8 @@ class ModuleResolver:
             for directory in ((self.symfs,) if self.symfs else ()) + self.debug_dirs:
                 for suffix in ("", ".debug"):
                     candidate = build_id_path(directory, build_id, suffix)
-                    if candidate.is_file():
-                        return str(candidate)
+                    if os.path.isfile(candidate):
+                        return candidate
         return None
 
     def open(self, path: str) -> ElfFile | None:

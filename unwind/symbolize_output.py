@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import os
 import sys
 from typing import TextIO
@@ -124,6 +123,8 @@ class Printer:
         self._emit_json({"Address": f"0x{address:x}", "ModuleName": module, "Symbol": symbols})
 
     def _emit_json(self, obj: dict) -> None:
+        import json
+
         text = json.dumps(obj, separators=(",", ":"))
         if self._batch is not None:
             self._batch.append(text)

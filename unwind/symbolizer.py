@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_right
-from dataclasses import replace
-
 from cachetools import LRUCache
 
 from formats.elf import ElfFile
@@ -89,52 +87,56 @@ class ModuleSymbols:
             sub = self._sub_parent[sub]
         return chain
 
-    def lookup(self, vaddr: int, inlines: bool = True, symbol_table: bool = True) -> list[SymbolizedFrame]:
-        """Frames for one address, innermost first (one frame unless `inlines`); raw (mangled) names.
+    def lookup(self, vaddr: int, inlines: bool = True, symbol_table: bool = True,
+               demangle: bool = False) -> list[SymbolizedFrame]:
+        """Frames for one address, innermost first (one frame unless `inlines`).
 
         With `symbol_table` the outermost frame is named from the ELF symbol table, as llvm-symbolizer does.
         """
-        frames = self._dwarf_frames(vaddr, inlines) if self.has_dwarf else []
-        if not frames:
-            frames = [SymbolizedFrame(None)]
+        rows = self._dwarf_rows(vaddr, inlines) if self.has_dwarf else []
+        if not rows:
+            rows = [[None, None, None, None, False, None, 0, None]]
         symbol = self.symbol_at(vaddr) if symbol_table else None
         if symbol is not None:
             name, start, _, source = symbol
-            outer = frames[-1]
-            frames[-1] = replace(outer, function=name, start_address=start, file=outer.file or source)
-        return frames
+            outer = rows[-1]
+            outer[0], outer[7] = name, start
+            if outer[1] is None:
+                outer[1] = source
+        if demangle:
+            for row in rows:
+                if row[0]:
+                    row[0] = demangle_name(row[0])
+        return [SymbolizedFrame(*row) for row in rows]
 
-    def _line_frame(self, unit: int, vaddr: int) -> SymbolizedFrame | None:
-        row = self._row_at(unit, vaddr)
-        if row is None:
-            return None
-        return SymbolizedFrame(None, self._file(unit, self._row_file[row]), self._row_line[row],
-                               self._row_col[row], discriminator=self._row_disc[row])
-
-    def _dwarf_frames(self, vaddr: int, inlines: bool) -> list[SymbolizedFrame]:
+    def _dwarf_rows(self, vaddr: int, inlines: bool) -> list[list]:
+        """[function, file, line, column, inlined, start_line, discriminator, start_address] per frame."""
         unit = self._unit_at(vaddr)
         if unit is None:
             return []
         chain = self._chain_at(unit, vaddr)
-        line = self._line_frame(unit, vaddr)
+        row = self._row_at(unit, vaddr)
+        if row is None:
+            top = [None, None, None, None, False, None, 0, None]
+        else:
+            top = [None, self._file(unit, self._row_file[row]), self._row_line[row], self._row_col[row], False,
+                   None, self._row_disc[row], None]
         if not chain:
-            return [line] if line is not None else []
-        top = line or SymbolizedFrame(None)
+            return [top] if row is not None else []
         if not inlines:  # llvm's getLineInfoForAddress: innermost function name, line-table location
-            sub = chain[0]
-            return [replace(top, function=self.string(self._sub_name[sub]), start_line=self._sub_decl_line[sub],
-                            start_address=self._sub_low[sub])]
+            chain = chain[:1]
+        string, names, decl, low = self.string, self._sub_name, self._sub_decl_line, self._sub_low
+        last = len(chain) - 1
         frames = []
         for depth, sub in enumerate(chain):
-            if depth == 0:
-                base = top
-            else:
+            if depth:
                 inner = chain[depth - 1]
-                base = SymbolizedFrame(None, self.string(self._sub_call_file[inner]), self._sub_call_line[inner],
-                                       self._sub_call_col[inner], discriminator=self._sub_call_disc[inner])
-            frames.append(replace(base, function=self.string(self._sub_name[sub]),
-                                  inlined=depth < len(chain) - 1, start_line=self._sub_decl_line[sub],
-                                  start_address=self._sub_low[sub]))
+                frame = [None, string(self._sub_call_file[inner]), self._sub_call_line[inner],
+                         self._sub_call_col[inner], False, None, self._sub_call_disc[inner], None]
+            else:
+                frame = top
+            frame[0], frame[4], frame[5], frame[7] = string(names[sub]), depth < last, decl[sub], low[sub]
+            frames.append(frame)
         return frames
 
 
@@ -185,9 +187,7 @@ class Symbolizer:
             key = (path, vaddr, inlines)
             frames = self._hot.get(key)
             if frames is None:
-                frames = module.lookup(vaddr, inlines, self.symbol_table)
-                if self.demangle:
-                    frames = [replace(f, function=demangle_name(f.function)) if f.function else f for f in frames]
+                frames = module.lookup(vaddr, inlines, self.symbol_table, self.demangle)
                 self._hot[key] = frames
             out.append(frames)
         return out

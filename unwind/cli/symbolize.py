@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 HELP = "symbolise ELF virtual addresses like llvm-symbolizer"
@@ -38,23 +39,33 @@ def run(args: argparse.Namespace) -> int:
                             demangle=args.demangle, inlines=args.inlines == "true",
                             symbol_table=args.functions == "linkage")  # LLVM overrides only linkage names
     printer = Printer(args, sys.stdout)
-    lines = args.addresses if args.addresses else (line.rstrip("\n") for line in sys.stdin)
-    for text in lines:
-        request = parse_request(text, args.obj)
-        if request is None:
-            printer.unparsable(text, args.obj)
-            continue
-        path, address = request
-        try:
-            frames = symbolizer.symbolize(path, [address - args.adjust_vma])[0]
-        except (OSError, UnwindError) as exc:
-            printer.failure(path, address, _describe(exc))
-            continue
-        printer.frames(path, address, frames)
-        if not args.addresses:
-            sys.stdout.flush()  # answer each stdin line at once, for pipes driven line by line
+    batches = [args.addresses] if args.addresses else _stdin_batches()
+    for batch in batches:
+        for text in batch:
+            request = parse_request(text, args.obj)
+            if request is None:
+                printer.unparsable(text, args.obj)
+                continue
+            path, address = request
+            try:
+                frames = symbolizer.symbolize(path, [address - args.adjust_vma])[0]
+            except (OSError, UnwindError) as exc:
+                printer.failure(path, address, _describe(exc))
+                continue
+            printer.frames(path, address, frames)
+        sys.stdout.flush()  # a driver waiting for this batch's answers gets them now
     printer.close()
     return 0
+
+
+def _stdin_batches():
+    """Lines of stdin, grouped by what one read returned: answer a batch, then flush once."""
+    pending = b""
+    while chunk := os.read(sys.stdin.fileno(), 1 << 16):
+        *lines, pending = (pending + chunk).split(b"\n")
+        yield [line.decode("utf-8", "surrogateescape").rstrip("\r") for line in lines]
+    if pending:
+        yield [pending.decode("utf-8", "surrogateescape").rstrip("\r")]
 
 
 def _describe(exc: Exception) -> str:

@@ -181,3 +181,23 @@ def test_missing_debug_file_falls_back_to_symbols(tmp_path, env):
     ours = run([*UNWIND, "symbolize", f"--obj={LIBC}", "--debug-file-directory=/nonexistent", "0x8ab00", "0x29d90"],
                env=env)
     assert ours.stdout == theirs.stdout
+
+
+def test_answers_each_line_while_stdin_stays_open(programs, env):
+    """A driver that writes one address and waits (as profilers drive llvm-symbolizer) gets its answer."""
+    binary = programs["c-dwarf5"]
+    address = instruction_addresses(binary, every=5)[3]
+    expected = run(["llvm-symbolizer", f"--obj={binary}", address]).stdout
+    proc = subprocess.Popen([*UNWIND, "symbolize", f"--obj={binary}"], stdin=subprocess.PIPE,
+                            stdout=subprocess.PIPE, text=True, env=env)
+    try:
+        for _ in range(2):
+            proc.stdin.write(address + "\n")
+            proc.stdin.flush()
+            lines = []
+            while not lines or lines[-1] != "\n":
+                lines.append(proc.stdout.readline())
+            assert "".join(lines) == expected
+    finally:
+        proc.stdin.close()
+        proc.wait(timeout=30)
