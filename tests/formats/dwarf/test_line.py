@@ -161,6 +161,19 @@ def test_sampled_programs_of_debian_binaries(binary):
         assert parse_line_header(memoryview(line), offset, debug_str=strs, debug_line_str=line_strs) == program.header
 
 
+@pytest.mark.slow
+@pytest.mark.parametrize("binary", [PYTHON_DBG, LIBC_DEBUG], ids=["python3.11d", "libc.debug"])
+def test_every_program_of_debian_binaries(binary):
+    """All 180 / 2063 programs, every row (558538 / 291211), against one full llvm-dwarfdump run."""
+    text = subprocess.run([need_tool("llvm-dwarfdump"), "--debug-line", str(binary)], capture_output=True,
+                          text=True, errors="surrogateescape", check=True).stdout
+    expected = dwarfdump_programs(text)
+    line, strs, line_strs = sections(binary)
+    got = {p.header.offset: ours(p) for p in iter_line_programs(line, debug_str=strs, debug_line_str=line_strs)}
+    assert len(got) == len(expected) > 100
+    assert got == expected
+
+
 def symbolizer_lines(binary: Path, addresses: list[int]) -> list[dict]:
     text = run_tool(need_tool("llvm-symbolizer"), "--no-inlines", "--output-style=JSON", f"--obj={binary}",
                     input="".join(f"{a:#x}\n" for a in addresses))
