@@ -32,7 +32,11 @@ def default_attr(regs_mask: int = X86_64_REGS_MASK, stack_size: int = 8192, bran
 
 
 class PerfDataWriter:
-    """Streams records to `path`; close() writes the attr table, feature sections and the header."""
+    """Streams records to `path`; close() writes the attr table, feature sections and the header.
+
+    With callchain=True and an empty callchain, `perf script` DWARF-unwinds each sample from its
+    registers and stack; a callchain of (CallchainContext.USER, ip) makes it use the call-stack LBR.
+    """
 
     def __init__(self, path: str | os.PathLike, regs_mask: int = X86_64_REGS_MASK, stack_size: int = 8192,
                  branch: bool = True, callchain: bool = False, period: int = 10000, hw_index: bool = False,

@@ -150,3 +150,25 @@ def test_every_sample_field_as_perf_parses_it(tmp_path, endian):
         lines += ["... intr regs: mask 0x3 ABI 64-bit", ".... AX    0x000000000000000a", ".... BX    0x000000000000000b"]
     for line in lines:
         assert any(d.startswith(line) for d in ev.details), line
+
+
+def test_perf_dwarf_unwinds_written_samples_like_the_recording(tmp_path, dwarf_data):
+    """Samples copied through the writer (regs + stack only) unwind in `perf script` exactly as recorded."""
+    _, recs = read_perf_data(dwarf_data)
+    path = tmp_path / "copy.data"
+    with PerfDataWriter(path, callchain=True, branch=False, stack_size=8192) as w:
+        for r in recs:
+            if isinstance(r, CommRecord):
+                w.record(r, r.sample_id)
+            elif isinstance(r, Mmap2Record):
+                w.record(r, r.sample_id)
+            elif isinstance(r, SampleRecord) and r.misc & 7 == 2:       # user-mode samples
+                w.sample(r.pid, r.tid, r.time, r.ip, regs=r.regs_user.values, period=r.period,
+                         stack=r.stack_user[:r.stack_user_dyn_size])
+    argv = ("script", "--ns", "-F", "tid,time,ip,sym,dso")
+    ours = perf_out(*argv, "-i", str(path)).split("\n\n")
+    recorded = {block.split("\n", 1)[0]: block for block in perf_out(*argv, "-i", str(dwarf_data)).split("\n\n")}
+    assert len(ours) > 30
+    assert sum(block.count("\n") >= 4 for block in ours) > 30        # leaf, mid, top, main, libc...
+    for block in ours:
+        assert block == recorded[block.split("\n", 1)[0]]
