@@ -1,0 +1,200 @@
+"""The `dwarf` unwinder on live processes: registers and stack captured by gdb at a breakpoint, our pcs
+compared with gdb's physical frames (inline and tail-call frames left out); plus the compiled-table cache."""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+# tests/conftest.py puts tests/ and tests/unwind on sys.path ahead of the repository, so `unwind`,
+# `formats.cfi` and `unwind.cli` can resolve to the namespace folders of the tests; put the real
+# packages first and drop namespace stand-ins (real modules keep their identity).
+_ROOT = str(Path(__file__).resolve().parents[3])
+if sys.path[0] != _ROOT:
+    sys.path.insert(0, _ROOT)
+for _name in [n for n, m in list(sys.modules.items())
+              if n.split(".")[0] in ("unwind", "formats") and getattr(m, "__file__", None) is None]:
+    del sys.modules[_name]
+
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import LIBC, need_tool
+
+from unwind.cfi_tables import FORMAT_VERSION, CfiCache, cache_dir
+from unwind.model import Mapping, ModuleMap, Reg, Registers, Sample, StopReason
+from unwind.unwinders import get_unwinder
+from formats.elf import ElfFile
+
+PROGRAM = r"""#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+volatile int sink;
+
+__attribute__((noinline)) void leaf(int x) {
+    sink = x;  /* the breakpoint */
+}
+
+static int cmp(const void *a, const void *b) {
+    int x = *(const int *)a, y = *(const int *)b;
+    if (x == 3 || y == 3) leaf(x + y);
+    return (x > y) - (x < y);
+}
+
+static void handler(int sig) { leaf(sig); }
+
+__attribute__((noinline)) int level3(int *arr, int n, int mode) {
+    if (mode) raise(SIGUSR1);
+    else qsort(arr, n, sizeof *arr, cmp);
+    return arr[0] + sink;
+}
+
+__attribute__((noinline)) int level2(int *arr, int n, int mode) { return level3(arr, n, mode) * 3 + sink; }
+__attribute__((noinline)) int level1(int *arr, int n, int mode) { return level2(arr, n, mode) + 1 + sink; }
+
+int main(int argc, char **argv) {
+    int arr[] = {5, 1, 4, 3, 2, 9, 7};
+    signal(SIGUSR1, handler);
+    printf("%d\n", level1(arr, 7, argc > 1));
+    return 0;
+}
+"""
+
+GDB_SCRIPT = r"""import gdb, json
+gdb.execute("set pagination off")
+gdb.execute("set backtrace past-main on")
+gdb.execute("handle SIGUSR1 nostop noprint pass")
+gdb.execute("break leaf")
+gdb.execute("run" + ARGS, to_string=True)
+regs = {}
+for name in ["rax","rdx","rcx","rbx","rsi","rdi","rbp","rsp","r8","r9","r10","r11","r12","r13","r14","r15","rip"]:
+    regs[name] = int(gdb.parse_and_eval("$" + name).cast(gdb.lookup_type("unsigned long")))
+maps = []
+for line in gdb.execute("info proc mappings", to_string=True).splitlines():
+    parts = line.split()
+    if len(parts) >= 5 and parts[0].startswith("0x"):
+        maps.append([int(parts[0], 16), int(parts[1], 16), int(parts[3], 16), parts[5] if len(parts) >= 6 else None])
+stack = [m for m in maps if m[3] == "[stack]"][0]
+sp = regs["rsp"]
+open(OUT + ".stack", "wb").write(bytes(gdb.selected_inferior().read_memory(sp, stack[1] - sp)))
+frames = []
+f = gdb.newest_frame()
+while f is not None:
+    frames.append([f.pc(), int(f.type())])
+    f = f.older()
+json.dump({"regs": regs, "maps": maps, "sp": sp, "bt": frames, "normal": int(gdb.NORMAL_FRAME), "sigtramp": int(gdb.SIGTRAMP_FRAME)}, open(OUT + ".json", "w"))
+gdb.execute("kill")
+"""
+
+VARIANTS = {
+    "eh_frame-qsort": (["-O2", "-fomit-frame-pointer"], ""),
+    "eh_frame-signal": (["-O2", "-fomit-frame-pointer"], " x"),
+    "debug_frame-qsort": (["-O2", "-fomit-frame-pointer", "-fno-asynchronous-unwind-tables", "-g"], ""),
+    "O0-frame-pointer": (["-O0"], ""),
+}
+
+
+def capture(tmp_path, flags, args):
+    src = tmp_path / "prog.c"
+    src.write_text(PROGRAM)
+    exe = tmp_path / "prog"
+    subprocess.run([need_tool("gcc"), *flags, "-o", str(exe), str(src)], check=True)
+    script = tmp_path / "cap.py"
+    script.write_text(GDB_SCRIPT)
+    out = str(tmp_path / "cap")
+    subprocess.run([need_tool("gdb"), "-q", "-batch", "-nx", "-ex", f"python OUT={out!r}; ARGS={args!r}",
+                    "-x", str(script), str(exe)], check=True, capture_output=True)
+    with open(out + ".json") as fh:
+        data = json.load(fh)
+    with open(out + ".stack", "rb") as fh:
+        stack = fh.read()
+    names = {r.name.lower(): r for r in Reg}
+    regs = Registers({names[k]: v for k, v in data["regs"].items()})
+    modules = ModuleMap(Mapping(s, e, o, p) for s, e, o, p in data["maps"])
+    physical = [pc for pc, kind in data["bt"] if kind in (data["normal"], data["sigtramp"])]
+    return Sample(regs, stack, data["sp"], modules), physical, data
+
+
+@pytest.fixture
+def cache_env(tmp_path, monkeypatch):
+    monkeypatch.setenv("UNWIND_CACHE_DIR", str(tmp_path / "cache"))
+    return tmp_path / "cache"
+
+
+@pytest.mark.parametrize("variant", VARIANTS)
+def test_matches_gdb_backtrace(tmp_path, cache_env, variant):
+    flags, args = VARIANTS[variant]
+    sample, physical, data = capture(tmp_path, flags, args)
+    trace = get_unwinder("dwarf").unwind(sample)
+    assert list(trace.pcs) == physical
+    assert trace.stop == StopReason.END  # _start's CIE marks the return address undefined
+    assert len(physical) >= 10
+    if args:  # the frame interrupted by the signal is looked up at its pc, not pc - 1
+        kinds = [kind for _, kind in data["bt"] if kind in (data["normal"], data["sigtramp"])]
+        at = kinds.index(data["sigtramp"])
+        assert trace.frames[at].is_return_address and not trace.frames[at + 1].is_return_address
+    else:  # through qsort's callback: libc frames between cmp and level3
+        libc = [f for f in trace.frames if sample.modules.find(f.pc).path.endswith("libc.so.6")]
+        assert len(libc) >= 3
+
+
+def test_stop_reasons_on_cut_snapshots(tmp_path, cache_env):
+    sample, physical, _ = capture(tmp_path, ["-O2", "-fomit-frame-pointer"], "")
+    unwinder = get_unwinder("dwarf")
+    cut = Sample(sample.registers, sample.stack[:64], sample.stack_base, sample.modules)
+    trace = unwinder.unwind(cut)
+    assert trace.stop == StopReason.BAD_MEMORY and list(trace.pcs) == physical[:len(trace.pcs)]
+    no_maps = Sample(sample.registers, sample.stack, sample.stack_base, ModuleMap())
+    trace = unwinder.unwind(no_maps)
+    assert trace.stop == StopReason.NO_UNWIND_INFO and len(trace.frames) == 1
+
+
+def test_compiled_tables_persist_and_rebuild(cache_env):
+    elf = ElfFile(LIBC)
+    first = CfiCache()
+    table = first.get(elf)
+    assert first.compiles == 1
+    path = cache_dir() / "cfi" / f"{elf.build_id.hex()}.pickle"
+    assert path.is_file()
+    second = CfiCache()
+    loaded = second.get(elf)
+    assert second.loads == 1 and second.compiles == 0
+    assert list(loaded.starts) == list(table.starts) and loaded.keys == table.keys
+    assert second.get(elf) is loaded and second.hits == 1
+    path.write_bytes(b"not a pickle")  # corrupt: rebuilt
+    third = CfiCache()
+    third.get(elf)
+    assert third.compiles == 1 and path.stat().st_size > 1000
+    import pickle
+    state = pickle.loads(path.read_bytes())
+    state["version"] = FORMAT_VERSION - 1  # stale format: rebuilt
+    path.write_bytes(pickle.dumps(state))
+    fourth = CfiCache()
+    fourth.get(elf)
+    assert fourth.compiles == 1
+
+
+def test_compiled_rules_agree_with_readelf_rows(cache_env):
+    """Every row of a sample of libc FDEs: the compiled rule's CFA is readelf's CFA column."""
+    import re
+
+    from conftest import run_tool
+
+    text = subprocess.run([need_tool("readelf"), "--debug-dump=frames-interp", str(LIBC)],
+                          capture_output=True, text=True).stdout
+    table = CfiCache().get(ElfFile(LIBC))
+    checked = 0
+    for line in text.splitlines()[::37]:
+        m = re.match(r"^([0-9a-f]{16}) (rsp|rbp)\+(\d+)\s", line)
+        if not m or int(m.group(1), 16) == 0:
+            continue
+        rule = table.rule_at(int(m.group(1), 16))
+        assert rule is not None
+        assert (rule.cfa.reg, rule.cfa.offset) == ({"rsp": 7, "rbp": 6}[m.group(2)], int(m.group(3)))
+        checked += 1
+    assert checked > 100
