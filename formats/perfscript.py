@@ -53,17 +53,23 @@ def write_perf_script(samples: Iterable[ProfileSample], nanoseconds: bool = Fals
     return "".join(format_sample(sample, nanoseconds) for sample in samples)
 
 
-_HEADER = re.compile(r"^(?P<comm>.*?) *(?P<pid>-?\d+)/(?P<tid>-?\d+) +(?P<sec>\d+)\.(?P<frac>\d{6}|\d{9}): *$")
-_FRAME = re.compile(r"^\t *(?P<ip>[0-9a-f]+) (?P<sym>.*) \((?P<dso>[^()]*(?:\([^()]*\)[^()]*)*)\)$")
+_HEADER = re.compile(
+    r"^(?P<comm>.*?) *(?:(?P<pid>-?\d+)/)?(?P<tid>-?\d+) +(?:\[(?P<cpu>\d+)\] +)?"
+    r"(?P<sec>\d+)\.(?P<frac>\d{6}|\d{9}): *(?P<rest>.*)$"
+)
+_REST = re.compile(r"^(?:(?P<period>\d+) +)?(?:(?P<event>\S+:) *)?(?P<frame>[0-9a-f]+(?: .*)?)?$")
+_FRAME = re.compile(r"^ *(?P<ip>[0-9a-f]+)(?: (?P<sym>.*?))?(?: \((?P<dso>[^()]*(?:\([^()]*\)[^()]*)*)\))?$")
 
 
-def _parse_frame(line: str, path: str | None, lineno: int) -> ProfileFrame:
-    match = _FRAME.match(line)
+def _parse_frame(text: str, path: str | None, lineno: int) -> ProfileFrame:
+    match = _FRAME.match(text)
     if match is None:
-        raise FormatError(f"line {lineno}: not a callchain line: {line[:80]!r}", path)
+        raise FormatError(f"line {lineno}: not a callchain line: {text[:80]!r}", path)
     address = int(match["ip"], 16)
-    symbol = None if match["sym"] == UNKNOWN else match["sym"]
-    dso = match["dso"]
+    if address >= 1 << 64:
+        raise FormatError(f"line {lineno}: address wider than 64 bits", path)
+    symbol = None if match["sym"] in (None, UNKNOWN) else match["sym"]
+    dso = match["dso"] or UNKNOWN
     inlined = dso == "inlined"
     module = None if inlined or dso == UNKNOWN else dso
     kernel = address >= KERNEL_START or dso.startswith("[kernel")
@@ -71,37 +77,49 @@ def _parse_frame(line: str, path: str | None, lineno: int) -> ProfileFrame:
 
 
 def parse_perf_script(text: str, path: str | None = None) -> Iterator[ProfileSample]:
-    """Read `perf script -F comm,pid,tid,time,ip,sym,dso` output back into samples (addresses as printed)."""
+    """Read `perf script` text back into samples, addresses as printed (pid -1 when only the tid is shown).
+
+    Exact for `-F comm,pid,tid,time,ip,sym,dso`; also reads perf's default layout (tid, [cpu], period, event,
+    sym+off), one-line samples of recordings without callchains, and skips srcline lines.
+    """
     header: re.Match[str] | None = None
     frames: list[ProfileFrame] = []
+    at = 0
     for lineno, line in enumerate(text.split("\n"), 1):
         if line.startswith("#"):
             continue
         if not line.strip():
             if header is not None:
-                yield _sample(header, frames)
+                yield _sample(header, frames, path, at)
             header, frames = None, []
         elif line.startswith("\t") and header is not None:
-            frames.append(_parse_frame(line, path, lineno))
+            frames.append(_parse_frame(line[1:], path, lineno))
+        elif header is not None and line.startswith("  ") and not _HEADER.match(line):
+            continue  # a srcline line (`  file.c:12`, `  [kernel.kallsyms][ffffffff81000130]`)
         else:
             if header is not None:
-                yield _sample(header, frames)
+                yield _sample(header, frames, path, at)
                 frames = []
-            header = _HEADER.match(line)
+            header, at = _HEADER.match(line), lineno
             if header is None:
                 raise FormatError(f"line {lineno}: not a perf script sample header: {line[:80]!r}", path)
     if header is not None:
-        yield _sample(header, frames)
+        yield _sample(header, frames, path, at)
 
 
-def _sample(header: re.Match[str], frames: list[ProfileFrame]) -> ProfileSample:
+def _sample(header: re.Match[str], frames: list[ProfileFrame], path: str | None, lineno: int) -> ProfileSample:
     frac = header["frac"]
     ns = int(frac) * (1000 if len(frac) == 6 else 1)
+    rest = _REST.match(header["rest"].rstrip())
+    if rest is None:
+        raise FormatError(f"line {lineno}: cannot read {header['rest'][:60]!r} after the time", path)
+    if rest["frame"] and not frames:
+        frames = [_parse_frame(rest["frame"], path, lineno)]
     return ProfileSample(
-        comm=header["comm"],
-        pid=int(header["pid"]),
+        comm=header["comm"].strip(),
+        pid=int(header["pid"]) if header["pid"] is not None else -1,
         tid=int(header["tid"]),
         time_ns=int(header["sec"]) * 1_000_000_000 + ns,
-        period=1,
+        period=int(rest["period"]) if rest["period"] else 1,
         frames=tuple(frames),
     )

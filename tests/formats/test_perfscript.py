@@ -73,6 +73,35 @@ def test_reader_sees_kernel_user_and_inline_frames(recording):
         assert inner and all(f.inlined and f.module is None for f in inner)
 
 
+def test_reader_takes_perf_default_and_srcline_layouts(recording):
+    exact = list(parse_perf_script(perf_script(recording)))
+    default = subprocess.run([need_tool("perf"), "script", "-i", recording], check=True, capture_output=True, text=True).stdout
+    srcline = perf_script(recording, "-F", "+srcline")  # perf allows a second -F adding to the first
+    for text in (default, srcline):
+        samples = list(parse_perf_script(text))
+        assert [s.tid for s in samples] == [s.tid for s in exact]
+        assert [[f.address for f in s.frames] for s in samples] == [[f.address for f in s.frames] for s in exact]
+    samples = list(parse_perf_script(default))
+    assert {s.period for s in samples} == {500000} and all(s.pid == -1 for s in samples)  # cpu-clock at 2000 Hz
+    # perf's default layout prints sym+0xoff: the symbol part equals the -F sym column.
+    assert [[(f.symbol or "").rsplit("+0x", 1)[0] for f in s.frames] for s in samples] == [
+        [f.symbol or "" for f in s.frames] for s in exact]
+
+
+def test_reader_takes_one_line_samples_without_callchain(tmp_path):
+    exe_data = record(tmp_path, "fp")
+    data = tmp_path / "flat.data"
+    subprocess.run([need_tool("perf"), "record", "-q", "-e", "cpu-clock", "-F", "2000", "-o", data, tmp_path / "prog"],
+                   check=True, capture_output=True)
+    text = subprocess.run([need_tool("perf"), "script", "-i", data, "-F", "comm,tid,time,period,event,ip,sym,dso"],
+                          check=True, capture_output=True, text=True).stdout
+    ips = subprocess.run([need_tool("perf"), "script", "-i", data, "-F", "ip"], check=True, capture_output=True,
+                         text=True).stdout.split()
+    samples = list(parse_perf_script(text))
+    assert exe_data.exists() and len(samples) == len(ips) > 10
+    assert [s.frames[0].address for s in samples] == [int(ip, 16) for ip in ips]
+
+
 def test_time_columns():
     assert format_time(451_378_336_999) == "  451.378336:"
     assert format_time(451_378_336_999, nanoseconds=True) == "  451.378336999:"
