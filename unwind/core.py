@@ -20,6 +20,7 @@ from .memory import AddressSpace
 from .model import Frame, Mapping, ModuleMap, Reg, Registers, Sample, SymbolizedFrame
 from .modules import Module, ModuleResolver, mapping_bias
 from .prologue import FunctionIndexCache
+from .unwinders.fp import SIGRETURN
 
 _U64 = struct.Struct("<Q")
 _EHDR_PH = struct.Struct("<QQQIHHHHHH")  # e_entry .. e_shstrndx, read from offset 24
@@ -190,7 +191,9 @@ class FrameNamer:
         except ImportError:  # the symbolizer is optional: ELF symbol names still work
             self.symbolizer = None
 
-    def describe(self, frame: Frame, modules: ModuleMap, inlines: bool = False) -> list[dict]:
+    def describe(self, frame: Frame, modules: ModuleMap, inlines: bool = False, debug_info: bool = True) -> list[dict]:
+        """One dict per function at the frame (several with `inlines`); `debug_info=False` names
+        frames from the ELF symbol tables only, as eu-stack does."""
         mapping = modules.find(frame.pc)
         module = self.resolver.module_for(mapping) if mapping else None
         base = {"addr": f"{frame.pc:#x}", "module": mapping.path if mapping else None, "offset": None,
@@ -199,7 +202,9 @@ class FrameNamer:
             return [base]
         base["offset"] = f"{module.to_vaddr(frame.pc):#x}"
         lookup = module.to_vaddr(frame.lookup_pc)
-        found = self._symbolize(module, lookup, inlines)
+        if frame.is_return_address and module.elf.read_vaddr(lookup + 1, len(SIGRETURN)) == SIGRETURN:
+            lookup += 1  # the sigreturn trampoline: named at its own address, as gdb and eu-stack do
+        found = self._symbolize(module, lookup, inlines) if debug_info else []
         if not found:
             func = self.functions.get(module.elf, self.resolver.debug_dirs).find(lookup)
             return [dict(base, symbol=func.name if func else None)]

@@ -17,11 +17,12 @@ from cachetools import LRUCache
 
 from formats.elf import ElfFile
 from formats.errors import UnwindError
-from formats.symtab import SymbolType, read_symbols
+from formats.symtab import SymbolBind, SymbolType, read_symbols
 
 from .rules import RSP, UnwindRule, offset_rule
 
 RBP = 6
+_BIND_RANK = {SymbolBind.GLOBAL: 2, SymbolBind.WEAK: 1}
 MAX_FUNCTION_BYTES = 1 << 16  # beyond this, linear decoding is too slow and too likely to be wrong
 
 
@@ -38,7 +39,7 @@ class FunctionIndex:
     """FUNC symbols of one ELF file sorted by address (.symtab, else .dynsym): pc -> enclosing function."""
 
     def __init__(self, elf: ElfFile):
-        funcs: dict[int, Function] = {}
+        funcs: dict[int, tuple[tuple, Function]] = {}
         for table in (".symtab", ".dynsym"):
             try:
                 symbols = read_symbols(elf, table)
@@ -46,14 +47,15 @@ class FunctionIndex:
                 symbols = []
             for sym in symbols:
                 if sym.type in (SymbolType.FUNC, SymbolType.GNU_IFUNC) and sym.value and sym.is_defined_in_section:
+                    # Aliases at one address: as libdwfl (eu-stack) chooses, a sized symbol, then
+                    # GLOBAL over WEAK over LOCAL, then the first in table order.
+                    rank = (sym.size > 0, _BIND_RANK.get(sym.bind, 0))
                     old = funcs.get(sym.value)
-                    # Prefer a sized symbol, then a global name (what readelf/eu-stack print first).
-                    if old is None or (old.size == 0 and sym.size) or (old.name.startswith("__") and sym.size == old.size
-                                                                        and not sym.name.startswith("_")):
-                        funcs[sym.value] = Function(sym.name, sym.value, sym.size)
+                    if old is None or rank > old[0]:
+                        funcs[sym.value] = (rank, Function(sym.name, sym.value, sym.size))
             if funcs:
                 break
-        self._funcs = sorted(funcs.values(), key=lambda f: f.start)
+        self._funcs = sorted((f for _, f in funcs.values()), key=lambda f: f.start)
         self._starts = [f.start for f in self._funcs]
 
     def __len__(self) -> int:

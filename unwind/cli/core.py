@@ -39,7 +39,8 @@ def run(args) -> int:
             trace = unwinder.unwind(sample)
         frames = []
         for frame in trace.frames:
-            frames.extend(namer.describe(frame, sample.modules, args.inlines and args.format == "json"))
+            frames.extend(namer.describe(frame, sample.modules, args.inlines and args.format == "json",
+                                         debug_info=args.format == "json"))
         threads.append({"tid": sample.tid, "frames": frames, "stop": str(trace.stop)})
     out = sys.stdout
     if args.format == "json":

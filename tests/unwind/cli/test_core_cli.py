@@ -1,0 +1,99 @@
+"""`unwind core`: text identical to eu-stack --core, the DESIGN.md JSON shape, one-line errors."""
+
+from __future__ import annotations
+
+import importlib.util
+import json
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[3]
+
+
+def cores_helpers():
+    name = "unwind_test_cores"
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tests/data/core/cores.py")
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    return cores_helpers().build(str(tmp_path_factory.getbasetemp() / "cores"))
+
+
+def unwind_core(*argv: str) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "unwind", "core", *argv], capture_output=True, text=True, cwd=ROOT)
+
+
+def eu_stack(core: Path, exe: Path) -> str:
+    return subprocess.run(["eu-stack", "--core", str(core), "-e", str(exe)], capture_output=True, text=True).stdout
+
+
+@pytest.mark.parametrize("name,unwinder", [("fp", "dwarf"), ("nofp", "dwarf"), ("nofp", "auto"),
+                                           ("kernel", "dwarf"), ("fp", "auto")])
+def test_text_output_is_eu_stacks(built, name, unwinder):
+    core = built / f"{name}.core"
+    if name == "kernel" and not core.exists():
+        pytest.skip("the kernel did not write a core here (core_pattern pipes or points elsewhere)")
+    exe = built / ("fp" if name == "kernel" else name)
+    ours = unwind_core(str(core), "--unwinder", unwinder)
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == eu_stack(core, exe)
+
+
+def test_fp_text_is_a_prefix_of_eu_stack_per_thread(built):
+    """On the frame-pointer build, every thread's fp frames start with eu-stack's, up to the first libc caller."""
+    ours = unwind_core(str(built / "fp.core"), "--unwinder", "fp").stdout
+    theirs = eu_stack(built / "fp.core", built / "fp")
+    split = lambda text: dict(re.findall(r"^TID (\d+):\n((?:#.*\n)*)", text, re.M))  # noqa: E731
+    a, b = split(ours), split(theirs)
+    assert a.keys() == b.keys() and len(a) == 5
+    for tid in a:
+        mine, ref = a[tid].splitlines(), b[tid].splitlines()
+        assert len(mine) >= 2 and mine[:2] == ref[:2]
+
+
+def test_json_shape(built):
+    out = unwind_core(str(built / "fp.core"), "--unwinder", "auto", "--format", "json", "--inlines")
+    assert out.returncode == 0, out.stderr
+    doc = json.loads(out.stdout)
+    assert set(doc) == {"threads"} and len(doc["threads"]) == 5
+    keys = {"addr", "module", "offset", "symbol", "file", "line", "inlined", "via"}
+    vias = set()
+    for thread in doc["threads"]:
+        assert set(thread) == {"tid", "frames", "stop"} and thread["stop"] == "end"
+        for frame in thread["frames"]:
+            assert set(frame) == keys
+            assert re.fullmatch(r"0x[0-9a-f]+", frame["addr"])
+            assert frame["offset"] is None or re.fullmatch(r"0x[0-9a-f]+", frame["offset"])
+            assert isinstance(frame["inlined"], bool) and (frame["line"] is None or isinstance(frame["line"], int))
+            vias.add(frame["via"])
+        assert thread["frames"][0]["via"] == "context"
+        assert thread["frames"][-1]["inlined"] is False
+    assert vias == {"context", "cfi"}
+    names = {f["symbol"] for t in doc["threads"] for f in t["frames"]}
+    assert {"park", "recurse", "in_handler", "compare", "main"} <= names
+    # --inlines: msort_with_tmp's recursion is inlined into itself in libc (gdb shows the same)
+    assert any(f["inlined"] for t in doc["threads"] for f in t["frames"])
+
+
+def test_bad_input_is_one_line_error(built, tmp_path):
+    not_core = unwind_core(str(built / "fp"))
+    assert not_core.returncode == 1 and len(not_core.stderr.strip().splitlines()) == 1
+    assert "not a core file" in not_core.stderr
+    truncated = tmp_path / "t.core"
+    truncated.write_bytes((built / "fp.core").read_bytes()[:100])
+    out = unwind_core(str(truncated))
+    assert out.returncode == 1 and out.stderr.startswith("unwind core: error:")
+    missing = unwind_core(str(tmp_path / "nope.core"))
+    assert missing.returncode == 1 and len(missing.stderr.strip().splitlines()) == 1
+    unknown = unwind_core(str(built / "fp.core"), "--unwinder", "nonsense")
+    assert unknown.returncode == 1 and "unknown unwinder" in unknown.stderr
