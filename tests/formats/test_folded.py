@@ -102,3 +102,18 @@ def test_random_text_only_raises_format_error(text):
         parse_folded(text)
     except FormatError:
         pass
+
+
+def test_write_profile_dispatches_every_format():
+    from formats.perfscript import write_perf_script
+    from formats.pprof import parse_pprof, read_samples
+    from formats.profile import OUTPUT_FORMATS, write_profile
+
+    sample = ProfileSample("p", 1, 1, 0, 10, (ProfileFrame(0x10, "leaf", "/x"), ProfileFrame(0x20, "main", "/x")))
+    outputs = {fmt: write_profile([sample], fmt) for fmt in OUTPUT_FORMATS}
+    assert outputs["folded"] == b"p;main;leaf 1\n"
+    assert outputs["perf-script"] == write_perf_script([sample]).encode()
+    assert [f.symbol for f in read_samples(parse_pprof(outputs["pprof"]))[0].frames] == ["leaf", "main"]
+    assert b'"name":"leaf"' in outputs["speedscope"] and outputs["svg"].startswith(b"<?xml")
+    with pytest.raises(ValueError):
+        write_profile([sample], "nope")
