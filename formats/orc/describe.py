@@ -62,8 +62,15 @@ def describe_row(row: OrcRow) -> str:
 
 def describe_table(table: OrcTable) -> Iterator[str]:
     """One line per row, in table order (objtool does not sort linked tables either)."""
-    for row in table.rows:
-        yield describe_row(row)
+    texts: dict[OrcEntry, str] = {}
+    if table.relocations is None:
+        for address, entry in zip(table.addresses, table.entries):
+            text = texts.get(entry) or texts.setdefault(entry, describe_entry(entry))
+            yield f"{address:x}:{text}"
+    else:
+        for reloc, entry in zip(table.relocations, table.entries):
+            text = texts.get(entry) or texts.setdefault(entry, describe_entry(entry))
+            yield f"{reloc.symbol}+{reloc.addend & MASK:x}:{text}"
 
 
 def table_to_json(table: OrcTable) -> dict:

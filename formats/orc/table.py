@@ -11,7 +11,6 @@ import bisect
 import hashlib
 import struct
 from dataclasses import dataclass
-from functools import cached_property
 
 from ..elf import ElfFile, Section, SectionType
 from ..errors import FormatError, parsing
@@ -46,15 +45,40 @@ class OrcRow:
 
 
 @dataclass(frozen=True, slots=True)
+class OrcRelocation:
+    """Where a relocatable file's slot points: section index, the symbol name objtool prints, addend."""
+
+    section: int
+    symbol: str
+    addend: int
+
+
+@dataclass(frozen=True, slots=True)
 class OrcTable:
-    """Every row of one file, in table order, with how the layout was decided."""
+    """Every slot of one file in table order (parallel tuples, cheap for a kernel's 400k slots)."""
 
     path: str | None
     layout: OrcLayout
     layout_source: str  # "header", "explicit" or "guess"
     header: bytes | None
-    relocatable: bool
-    rows: tuple[OrcRow, ...]
+    addresses: tuple[int, ...]
+    entries: tuple[OrcEntry, ...]
+    relocations: tuple[OrcRelocation, ...] | None = None
+
+    @property
+    def relocatable(self) -> bool:
+        return self.relocations is not None
+
+    @property
+    def rows(self) -> tuple[OrcRow, ...]:
+        """The slots as OrcRow records (built on each access)."""
+        if self.relocations is None:
+            return tuple(OrcRow(a, e) for a, e in zip(self.addresses, self.entries))
+        return tuple(OrcRow(a, e, r.section, r.symbol, r.addend)
+                     for a, e, r in zip(self.addresses, self.entries, self.relocations))
+
+    def __len__(self) -> int:
+        return len(self.entries)
 
     @property
     def header_known(self) -> str | None:
@@ -62,24 +86,26 @@ class OrcTable:
         return KNOWN_HEADERS.get(self.header) if self.header else None
 
     def index(self) -> "OrcIndex":
-        return OrcIndex(self.rows)
+        return OrcIndex(self)
 
 
 class OrcIndex:
-    """Rows sorted by address (per section for relocatable files); entry i covers [ip_i, ip_i+1)."""
+    """Slots sorted by address (per section for relocatable files); entry i covers [ip_i, ip_i+1)."""
 
     __slots__ = ("_starts", "_entries")
 
-    def __init__(self, rows):
-        groups: dict[int | None, list[tuple[int, int, OrcEntry]]] = {}
-        for order, row in enumerate(rows):
-            groups.setdefault(row.section, []).append((row.address, order, row.entry))
+    def __init__(self, table: OrcTable):
+        addresses, entries = table.addresses, table.entries
+        sections = [r.section for r in table.relocations] if table.relocations is not None else [None] * len(entries)
+        order = sorted(range(len(entries)), key=lambda i: (sections[i] or 0, addresses[i]))
         self._starts: dict[int | None, list[int]] = {}
         self._entries: dict[int | None, list[OrcEntry]] = {}
-        for section, items in groups.items():
-            items.sort(key=lambda item: (item[0], item[1]))
-            self._starts[section] = [a for a, _, _ in items]
-            self._entries[section] = [e for _, _, e in items]
+        for i in order:
+            section = sections[i]
+            if section not in self._starts:
+                self._starts[section], self._entries[section] = [], []
+            self._starts[section].append(addresses[i])
+            self._entries[section].append(entries[i])
 
     def find(self, address: int, section: int | None = None) -> tuple[int, OrcEntry] | None:
         """(start address, entry) of the row covering `address`, None before the first row."""
@@ -88,10 +114,6 @@ class OrcIndex:
             return None
         i = bisect.bisect_right(starts, address) - 1
         return None if i < 0 else (starts[i], self._entries[section][i])
-
-    @cached_property
-    def bounds(self) -> dict[int | None, tuple[int, int]]:
-        return {s: (starts[0], starts[-1]) for s, starts in self._starts.items()}
 
 
 def guess_layout(bits_words) -> OrcLayout:
@@ -148,15 +170,16 @@ def read_orc(elf: ElfFile, layout: OrcLayout | None = None) -> OrcTable | None:
         layout, source = OrcLayout.V6_4, "header"
     else:
         layout, source = guess_layout(bits for _, _, bits in raw), "guess"
-    entries = [OrcEntry.from_fields(sp, bp, bits, layout) for sp, bp, bits in raw]
+    decoded: dict[tuple[int, int, int], OrcEntry] = {}  # a kernel has ~400k rows but a few thousand distinct entries
+    entries = [decoded.get(key) or decoded.setdefault(key, OrcEntry.from_fields(*key, layout)) for key in raw]
     rela = elf.section(".rela.orc_unwind_ip")
     if rela is not None:
         rows = _relocated_rows(elf, rela, ip_sec, entries)
-    else:
-        base = ip_sec.addr
-        rows = tuple(OrcRow((base + 4 * i + rel) & MASK, entry)
-                     for i, ((rel,), entry) in enumerate(zip(_IP.iter_unpack(ips), entries)))
-    return OrcTable(path, layout, source, header, rela is not None, rows)
+        return OrcTable(path, layout, source, header, tuple(r.address for r in rows), tuple(entries),
+                        tuple(OrcRelocation(r.section, r.symbol, r.addend) for r in rows))
+    base = ip_sec.addr
+    addresses = tuple((base + 4 * i + rel) & MASK for i, (rel,) in enumerate(_IP.iter_unpack(ips)))
+    return OrcTable(path, layout, source, header, addresses, tuple(entries))
 
 
 def _relocated_rows(elf: ElfFile, rela: Section, ip_sec: Section, entries: list[OrcEntry]) -> tuple[OrcRow, ...]:

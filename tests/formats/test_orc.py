@@ -307,3 +307,28 @@ def test_truncated_and_noisy_files_raise_typed_errors(tmp_path, user, cut, noise
             list(describe_table(table))
     except UnwindError:
         pass
+
+
+# ---- the kernel proper ---------------------------------------------------------------------------
+
+def vmlinux_with_symtab(version: str, tmp_path) -> Path:
+    """objtool dumps nothing without a .symtab; vmlinux from a bzImage has none, so add one symbol."""
+    need_tool("objcopy")
+    copy = tmp_path / f"vmlinux-{version}"
+    run_tool("objcopy", "--add-symbol", "orc_dump_anchor=.text:0", str(fx.vmlinux(version)), str(copy))
+    return copy
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["6.1", "6.12"])
+def test_vmlinux_equals_objtool(tmp_path, version):
+    """Hundreds of thousands of linked rows, with entry code's regs, regs (partial), end and signal entries."""
+    expected = objtool_dump(version, vmlinux_with_symtab(version, tmp_path))
+    table = read_orc(ElfFile(fx.vmlinux(version)))
+    lines = list(describe_table(table))
+    assert len(expected) > 300_000
+    first_difference = next((i for i, (a, b) in enumerate(zip(lines, expected)) if a != b), None)
+    assert first_difference is None, (first_difference, lines[first_difference], expected[first_difference])
+    assert len(lines) == len(expected)
+    assert {OrcType.CALL, OrcType.REGS, OrcType.REGS_PARTIAL} <= {e.kind for e in table.entries}
+    assert table.layout_source == ("header" if version == "6.12" else "guess")

@@ -13,8 +13,10 @@ import lzma
 import os
 import re
 import shutil
+import struct
 import subprocess
 import sys
+import zlib
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
@@ -57,11 +59,21 @@ def _package(version: str) -> str:
 
 def kernel_modules(version: str) -> list[Path]:
     """The test modules of kernel `version`, decompressed; downloaded and unpacked on first use."""
+    paths = [CACHE / version / Path(rel).name.removesuffix(".xz") for rel in KERNELS[version][2]]
+    if not all(p.is_file() for p in paths) or not (CACHE / version / "vmlinux").is_file():
+        _unpack(version)
+    return paths
+
+
+def vmlinux(version: str) -> Path:
+    """The kernel proper (ELF, symbols stripped) out of the package's bzImage /boot/vmlinuz-*."""
+    kernel_modules(version)
+    return CACHE / version / "vmlinux"
+
+
+def _unpack(version: str) -> None:
     _, _, wanted = KERNELS[version]
     root = CACHE / version
-    paths = [root / Path(rel).name.removesuffix(".xz") for rel in wanted]
-    if all(p.is_file() for p in paths):
-        return paths
     root.mkdir(parents=True, exist_ok=True)
     package = _package(version)
     debs = list(root.glob(f"{package}_*.deb"))
@@ -71,19 +83,37 @@ def kernel_modules(version: str) -> list[Path]:
     unpack = root / "unpack"
     unpack.mkdir(exist_ok=True)
     tar = subprocess.Popen(["dpkg-deb", "--fsys-tarfile", str(debs[0])], stdout=subprocess.PIPE)
-    subprocess.run(["tar", "-x", "-C", str(unpack), "--wildcards", *(f"*/{rel}" for rel in wanted)],
-                   stdin=tar.stdout, check=True)
+    subprocess.run(["tar", "-x", "-C", str(unpack), "--wildcards", "./boot/vmlinuz-*",
+                    *(f"*/{rel}" for rel in wanted)], stdin=tar.stdout, check=True)
     if tar.wait():
         raise RuntimeError(f"dpkg-deb could not unpack {debs[0]}")
-    for rel, path in zip(wanted, paths):
-        source = next(unpack.glob(f"lib/modules/*/{rel}"))
-        data = source.read_bytes()
-        path.write_bytes(lzma.decompress(data) if rel.endswith(".xz") else data)
+    for rel in wanted:
+        data = next(unpack.glob(f"lib/modules/*/{rel}")).read_bytes()
+        (root / Path(rel).name.removesuffix(".xz")).write_bytes(lzma.decompress(data) if rel.endswith(".xz") else data)
+    (root / "vmlinux").write_bytes(_bzimage_payload(next(unpack.glob("boot/vmlinuz-*")).read_bytes()))
     shutil.rmtree(unpack)
     for deb in debs:
         deb.unlink()
     (root / "PACKAGE").write_text(package + "\n")
-    return paths
+
+
+def _bzimage_payload(image: bytes) -> bytes:
+    """Decompress the vmlinux inside a bzImage (boot protocol: payload_offset/length at 0x248)."""
+    setup_sects = image[0x1F1] or 4
+    offset, length = struct.unpack_from("<II", image, 0x248)
+    start = (setup_sects + 1) * 512 + offset
+    payload = image[start:start + length]
+    if payload.startswith(b"\x28\xb5\x2f\xfd"):
+        import zstandard
+
+        return zstandard.ZstdDecompressor().decompressobj().decompress(payload)
+    if payload.startswith(b"\xfd7zXZ\x00"):
+        return lzma.LZMADecompressor().decompress(payload)
+    if payload.startswith(b"\x1f\x8b"):
+        return zlib.decompressobj(31).decompress(payload)
+    if payload.startswith(b"\x02\x21\x4c\x18"):  # LZ4 legacy frame: Debian's lz4 tool reads it
+        return subprocess.run(["lz4", "-dc"], input=payload, capture_output=True).stdout
+    raise RuntimeError(f"unknown bzImage payload compression {payload[:4].hex()}")
 
 
 def orc_types_h(version: str) -> Path:
@@ -141,4 +171,5 @@ if __name__ == "__main__":
     for v in KERNELS:
         for p in kernel_modules(v):
             print(p)
+        print(vmlinux(v))
         print(orc_types_h(v))

@@ -221,3 +221,54 @@ def test_random_stacks_never_raise(stops, stack, pc_index, regs):
     trace = OrcUnwinder(max_depth=32).unwind(sample)
     assert 1 <= len(trace.frames) <= 32
     assert isinstance(trace.stop, StopReason)
+
+
+# ---- the kernel proper: pt_regs and iret frames at entry-code addresses --------------------------
+
+_ROW = re.compile(r"^([0-9a-f]+): ?(?:type:(\S+(?: \(partial\))?) )?sp:sp\+(\d+) bp:\(und\)(?: type:(\S+(?: \(partial\))?))?")
+
+
+@pytest.fixture(scope="module")
+def kernel_rows(tmp_path_factory):
+    """{version: {type name: [(address, sp offset), ...]}} from objtool's dump of each vmlinux."""
+    out = tmp_path_factory.mktemp("vmlinux")
+    result = {}
+    for version in ("6.1", "6.12"):
+        copy = out / f"vmlinux-{version}"
+        run_tool("objcopy", "--add-symbol", "orc_dump_anchor=.text:0", str(fx.vmlinux(version)), str(copy))
+        rows: dict[str, list[tuple[int, int]]] = {}
+        for line in run_tool(fx.objtool(version), "--dump=orc", str(copy)).splitlines():
+            if (m := _ROW.match(line)) and "end:1" not in line:
+                rows.setdefault(m[2] or m[4], []).append((int(m[1], 16), int(m[3])))
+        result[version] = rows
+    return result
+
+
+def kernel_sample(version: str, pc: int, stack: bytes, sp: int) -> Sample:
+    path = fx.vmlinux(version)
+    text = next(s for s in ElfFile(path).load_segments if s.is_executable)
+    modules = ModuleMap([Mapping(text.vaddr, text.vaddr + text.filesz, text.offset, str(path))])
+    return Sample(Registers({RIP: pc, RSP: sp, RBX: 0x5151}), stack, sp, modules)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("version", ["6.1", "6.12"])
+@pytest.mark.parametrize("kind", ["regs", "regs (partial)"])
+def test_vmlinux_interrupt_frames(kernel_rows, version, kind):
+    """At an entry-code address objtool marks regs/partial, the caller comes out of the pt_regs/iret frame."""
+    rows = kernel_rows[version]
+    pc, offset = rows[kind][0]
+    callee, _ = next(r for r in rows["call"] if r[1] == 8)  # a function's first instruction: ra at sp
+    sp = 0xFFFFC90000400000
+    stack = bytearray(offset + 21 * 8 + 16)
+    if kind == "regs":  # struct pt_regs at sp + offset: ip is word 16, sp word 19
+        struct.pack_into("<Q", stack, offset + 16 * 8, callee)
+        struct.pack_into("<Q", stack, offset + 19 * 8, sp + offset + 21 * 8)
+    else:  # iret frame at sp + offset: ip, cs, flags, sp, ss
+        struct.pack_into("<QQQQQ", stack, offset, callee, 0x10, 0x246, sp + offset + 21 * 8, 0x18)
+    trace = OrcUnwinder().unwind(kernel_sample(version, pc, bytes(stack), sp))
+    # callee's first instruction reads its return address (0: end of stack) at the restored sp
+    assert trace.pcs == (pc, callee)
+    assert trace.frames[1].sp == sp + offset + 21 * 8
+    assert not trace.frames[1].is_return_address
+    assert trace.stop == StopReason.END
