@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from types import SimpleNamespace
 
 from .attr import EventAttr
 from .codec import LITTLE, branch_flags_to_word, branch_flags_word, layout
 from .constants import BranchSampleType, ReadFormat, RecordType
-from .constants import SampleType as S
+from .constants import SampleType
+
+# Plain-int copies of the SampleType bits: `int & IntFlag` builds a new enum member and costs 10x.
+S = SimpleNamespace(**{m.name: int(m) for m in SampleType})
 
 
 @dataclass(frozen=True, slots=True)
