@@ -113,18 +113,19 @@ class OrcUnwinder:
 
     def unwind(self, sample: Sample, memory=None) -> Trace:
         memory = memory if memory is not None else AddressSpace(sample, self.resolver)
+        return walk(sample, lambda address, frame: self.rule_at(memory, address, frame), via=Via.ORC,
+                    max_depth=self.max_depth, memory=memory)
 
-        def rule_for(address: int, frame: Frame):
-            module = memory.module_at(address)
-            if module is None:
-                return None
-            table = self.table_for(module)
-            if table is None:
-                return None
-            entry = table.find(module.to_vaddr(address))
-            return None if entry is None else self.rule(entry)
-
-        return walk(sample, rule_for, via=Via.ORC, max_depth=self.max_depth, memory=memory)
+    def rule_at(self, memory, address: int, frame: Frame | None = None) -> UnwindRule | None:
+        """The rule at absolute lookup `address` from the ORC table of the module mapped there."""
+        module = memory.module_at(address)
+        if module is None:
+            return None
+        table = self.table_for(module)
+        if table is None:
+            return None
+        entry = table.find(module.to_vaddr(address))
+        return None if entry is None else self.rule(entry)
 
     def rule(self, entry: OrcEntry) -> UnwindRule | None:
         try:
