@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from collections import deque
-from enum import Enum, IntFlag
+from enum import Enum, IntEnum
 
 from ..errors import UsageError
 from ..model import BranchEntry
@@ -18,14 +18,22 @@ class LbrMode(str, Enum):
     ANY = "any"
 
 
-class BranchKind(IntFlag):
-    """What the recorded branch was; stored in BranchEntry.flags (bits above perf's mispred/predicted)."""
+class BranchKind(IntEnum):
+    """perf_branch_entry.type (PERF_BR_*), stored at bits 20-23 of the flags word as perf does."""
 
-    CALL = 1 << 8
-    RET = 1 << 9
-    JMP = 1 << 10
-    JCC = 1 << 11
-    IND = 1 << 12
+    COND = 1
+    UNCOND = 2
+    IND = 3
+    CALL = 4
+    IND_CALL = 5
+    RET = 6
+
+    @property
+    def flags(self) -> int:
+        return self.value << TYPE_SHIFT
+
+
+TYPE_SHIFT = 20
 
 
 class LbrModel:
@@ -42,7 +50,7 @@ class LbrModel:
 
     def call(self, source: int, target: int, indirect: bool = False) -> None:
         """A taken call: pushed in both modes; the oldest entry falls off when the buffer is full."""
-        self.entries.append(BranchEntry(source, target, BranchKind.CALL | (BranchKind.IND if indirect else 0)))
+        self.entries.append(BranchEntry(source, target, (BranchKind.IND_CALL if indirect else BranchKind.CALL).flags))
 
     def ret(self, source: int, target: int) -> None:
         """A return: pops the newest call in call-stack mode (nothing when empty), is recorded in any mode."""
@@ -50,12 +58,12 @@ class LbrModel:
             if self.entries:
                 self.entries.pop()
         else:
-            self.entries.append(BranchEntry(source, target, BranchKind.RET))
+            self.entries.append(BranchEntry(source, target, BranchKind.RET.flags))
 
     def jump(self, source: int, target: int, conditional: bool) -> None:
         """Any other taken branch: only recorded when every branch is (any mode)."""
         if self.mode is LbrMode.ANY:
-            self.entries.append(BranchEntry(source, target, BranchKind.JCC if conditional else BranchKind.JMP))
+            self.entries.append(BranchEntry(source, target, (BranchKind.COND if conditional else BranchKind.UNCOND).flags))
 
     def snapshot(self) -> tuple[BranchEntry, ...]:
         """The buffer as perf reports it: newest first."""

@@ -18,20 +18,26 @@ from ..memory import AddressSpace
 from ..model import BranchEntry, Frame, Sample, StopReason, Trace, Via
 from ..modules import ModuleResolver
 
-CALL, RET = 1 << 8, 1 << 9  # unwind.sim.lbr.BranchKind bits; entries without kind bits are calls
-KIND_MASK = 0x1F << 8
+# perf_branch_entry.type (bits 20-23): PERF_BR_CALL, PERF_BR_IND_CALL, PERF_BR_RET. A record without
+# types (hardware call-stack mode without PERF_SAMPLE_BRANCH_TYPE_SAVE) holds calls only.
+CALL_TYPES, RET_TYPE = (4, 5), 6
+
+
+def branch_type(entry: BranchEntry) -> int:
+    return entry.flags >> 20 & 0xF
 
 
 def call_entries(entries: tuple[BranchEntry, ...]) -> tuple[list[BranchEntry], bool]:
     """The live calls, newest first, and whether the record is complete (no return popped past its start)."""
-    if not any(e.flags & KIND_MASK for e in entries) or all(e.flags & CALL for e in entries):
+    types = [branch_type(e) for e in entries]
+    if not any(types) or all(t in CALL_TYPES for t in types):
         return list(entries), True
     stack: list[BranchEntry] = []
     complete = True
-    for entry in reversed(entries):  # oldest first
-        if entry.flags & CALL:
+    for entry, kind in zip(reversed(entries), reversed(types)):  # oldest first
+        if kind in CALL_TYPES:
             stack.append(entry)
-        elif entry.flags & RET:
+        elif kind == RET_TYPE:
             if stack:
                 stack.pop()
             else:

@@ -42,8 +42,8 @@ def test_call_stack_mode_ignores_jumps_any_mode_records_them():
         lbr.ret(0x44, 0x15)
     assert stack.snapshot() == ()
     assert [(e.source, e.target, e.flags) for e in ring.snapshot()] == [
-        (0x44, 0x15, BranchKind.RET), (0x32, 0x40, BranchKind.JMP), (0x22, 0x30, BranchKind.JCC),
-        (0x10, 0x20, BranchKind.CALL)]
+        (0x44, 0x15, 6 << 20), (0x32, 0x40, 2 << 20), (0x22, 0x30, 1 << 20),  # PERF_BR_RET, _UNCOND, _COND
+        (0x10, 0x20, 4 << 20)]  # PERF_BR_CALL
 
 
 @pytest.mark.parametrize("depth", [0, 3, 64])
@@ -63,7 +63,7 @@ def test_call_stack_buffer_is_the_top_of_the_true_call_stack(depth, seq):
     for is_call, address in seq:
         if is_call:
             lbr.call(address, address + 1)
-            reference.append(BranchEntry(address, address + 1, BranchKind.CALL))
+            reference.append(BranchEntry(address, address + 1, BranchKind.CALL.flags))
         else:
             lbr.ret(address, address + 2)
             if reference:

@@ -1,0 +1,71 @@
+"""`unwind simulate BINARY -o OUT.perf.data [-- ARGS]`: sample a run under the emulator, with exact ground truth."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+HELP = "run a program under the emulator and write a perf.data with LBR plus OUT.perf.data.truth.jsonl"
+
+
+def _options(parser, defaults: bool = True) -> None:
+    """The options; without `defaults` they set only what is given (for options written after BINARY)."""
+    def d(value):
+        return value if defaults else argparse.SUPPRESS
+
+    parser.add_argument("-o", "--output", default=d(None), metavar="OUT", help="the perf.data to write (required)")
+    parser.add_argument("--period", type=int, default=d(10_000), metavar="N", help="instructions between samples")
+    parser.add_argument("--lbr-depth", type=int, default=d(32), choices=(4, 8, 16, 32), metavar="D",
+                        help="LBR call-stack entries: 4, 8, 16 or 32 (default)")
+    parser.add_argument("--max-samples", type=int, default=d(None), metavar="K", help="stop after K samples")
+    parser.add_argument("--seed", type=int, default=d(0), metavar="S", help="seeds the period jitter and getrandom")
+    parser.add_argument("--stack-size", type=int, default=d(8192), metavar="BYTES",
+                        help="user stack bytes per sample, as perf --call-graph dwarf,SIZE (max 65528)")
+
+
+def add_arguments(parser) -> None:
+    parser.add_argument("binary", metavar="BINARY", help="static or dynamic x86-64 Linux executable")
+    _options(parser)
+    # argparse cannot mix options after a positional with a trailing `-- ARGS`: take the rest and split it in run().
+    parser.add_argument("rest", nargs=argparse.REMAINDER, metavar="[options] -- ARGS",
+                        help="options may follow BINARY; the program's arguments come after --")
+
+
+def split_rest(args) -> list[str]:
+    """Apply options written after BINARY to `args`; return the program's arguments."""
+    rest = list(args.rest)
+    if "--" in rest:
+        cut = rest.index("--")
+        ours, program = rest[:cut], rest[cut + 1:]
+    else:
+        ours, program = rest, []
+    late = argparse.ArgumentParser(prog="unwind simulate", add_help=False)
+    _options(late, defaults=False)
+    late.add_argument("--symfs", default=argparse.SUPPRESS)
+    parsed, unknown = late.parse_known_args(ours, namespace=args)
+    return unknown + program
+
+
+def run(args) -> int:
+    from ..sim.record import record
+
+    from ..errors import UsageError
+
+    program_args = split_rest(args)
+    if not args.output:
+        raise UsageError("-o OUT.perf.data is required")
+    summary = record(args.binary, args.output, program_args, period=args.period, seed=args.seed,
+                     max_samples=args.max_samples, lbr_depth=args.lbr_depth, stack_size=args.stack_size,
+                     sysroot=args.symfs)
+    sys.stdout.buffer.write(summary.stdout)
+    sys.stdout.flush()
+    sys.stderr.buffer.write(summary.stderr)
+    report = summary.report
+    status = f"exit {report.exit_code}" if report.signal is None else f"killed by signal {report.signal}"
+    print(f"unwind simulate: {summary.samples} samples, {summary.instructions} instructions, {status}; "
+          f"wrote {args.output} and {summary.truth_path}", file=sys.stderr)
+    if report.fault:
+        print(f"unwind simulate: fault: {report.fault}", file=sys.stderr)
+    for what, count in sorted(report.unsupported.items()):
+        print(f"unwind simulate: unsupported: {what} x{count}", file=sys.stderr)
+    return 0
