@@ -34,10 +34,11 @@ def repo_root() -> Path:
 
 
 def pytest_configure(config):
-    # Test helpers next to the tests (llvm_peer.py, ...) import as plain modules.
+    # Test helpers next to the tests (llvm_peer.py, ...) import as plain modules.  Appended, not
+    # prepended: tests/formats must never shadow the real `formats` package.
     import sys
 
-    for sub in ("", "unwind", "formats"):
+    for sub in ("", "unwind"):
         path = str(ROOT / "tests" / sub)
         if path not in sys.path:
-            sys.path.insert(0, path)
+            sys.path.append(path)

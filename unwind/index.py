@@ -13,7 +13,7 @@ from array import array
 from dataclasses import dataclass
 
 from formats.elf import ElfFile
-from formats.errors import FormatError, UnwindError
+from formats.errors import UnwindError
 from formats.symindex import CorruptIndexError, IndexFile, write_index
 
 from .symtable import name_table
@@ -142,12 +142,10 @@ def _decode_line_programs(path: str) -> dict:
     elf = ElfFile(path)
     debug_line = elf.section_bytes(".debug_line") or b""
     programs = {}
-    try:
-        for program in iter_line_programs(debug_line, debug_str=elf.section_bytes(".debug_str"),
-                                          debug_line_str=elf.section_bytes(".debug_line_str"), path=path):
-            programs[program.header.offset] = program
-    except FormatError as exc:
-        warnings.warn(f"{path}: .debug_line decoding stopped: {exc}")
+    for program in iter_line_programs(debug_line, debug_str=elf.section_bytes(".debug_str"),
+                                      debug_line_str=elf.section_bytes(".debug_line_str"), path=path,
+                                      on_error=lambda exc: warnings.warn(f"skipping line program: {exc}")):
+        programs[program.header.offset] = program
     return programs
 
 
