@@ -9,6 +9,8 @@ from __future__ import annotations
 
 from typing import Callable
 
+from cachetools import LRUCache
+
 from formats.errors import UnwindError
 
 from ..errors import MemoryReadError, UsageError
@@ -54,6 +56,7 @@ class AutoUnwinder:
         self.max_depth = max_depth
         self.fp = FramePointerUnwinder(resolver=self.resolver, max_depth=max_depth)
         self.checker = CallChecker() if scan else None
+        self.table_cache: LRUCache = LRUCache(1 << 16)  # (module map, lookup address, pc) -> (rule, via) | None
         self.tables: list[tuple[Via, TableLookup]] = []
         for name, via, unwinder in sources if sources is not None else self._load_sources(options):
             lookup = table_lookup(unwinder)
@@ -84,6 +87,7 @@ class _Chain:
         self.auto = auto
         self.memory = memory
         self.rbp = sample.registers.get(6)
+        self.modules = sample.modules
         self._prev: tuple[UnwindRule, Frame] | None = None
 
     def __call__(self, address: int, frame: Frame):
@@ -98,13 +102,9 @@ class _Chain:
         return found
 
     def _choose(self, address: int, frame: Frame):
-        for via, lookup in self.auto.tables:
-            try:
-                rule = lookup(address, frame, self.memory)
-            except UnwindError:
-                rule = None
-            if rule is not None:
-                return rule, via
+        found = self._table_rule(address, frame)
+        if found is not None:
+            return found
         try:
             rule = self.auto.fp.rule_for(frame, self.memory, self.rbp)
         except (BadFramePointer, MemoryReadError):
@@ -119,3 +119,22 @@ class _Chain:
         if found is not None:
             return found, Via.SCAN
         return (rule, Via.FP) if rule is not None else None
+
+    def _table_rule(self, address: int, frame: Frame):
+        """(rule, via) from the first table source that covers `address`; cached per module map and address."""
+        cache = self.auto.table_cache
+        key = (self.modules, address, frame.pc)
+        if self.modules is not None and key in cache:
+            return cache[key]
+        found = None
+        for via, lookup in self.auto.tables:
+            try:
+                rule = lookup(address, frame, self.memory)
+            except UnwindError:
+                rule = None
+            if rule is not None:
+                found = rule, via
+                break
+        if self.modules is not None:
+            cache[key] = found
+        return found

@@ -9,6 +9,8 @@ trampoline crosses the signal frame through the saved ucontext, as gdb does.
 
 from __future__ import annotations
 
+from cachetools import LRUCache
+
 from formats.errors import UnwindError
 
 from ..errors import MemoryReadError
@@ -51,6 +53,7 @@ class FramePointerUnwinder:
         self.max_depth = max_depth
         self.prologue = prologue
         self.functions = functions or FunctionIndexCache()
+        self._code_cache: LRUCache = LRUCache(1 << 16)
 
     def memory_for(self, sample: Sample):
         return AddressSpace(sample, self.resolver)
@@ -61,10 +64,11 @@ class FramePointerUnwinder:
 
     def rule_for(self, frame: Frame, memory, rbp: int | None) -> UnwindRule:
         """The rule at `frame` given the frame's rbp; raises BadFramePointer / MemoryReadError when unusable."""
-        if is_sigreturn(memory, frame.pc):
+        code_rule = self._code_rule(frame, memory)
+        if code_rule is SIGNAL_FRAME:
             return SIGNAL_FRAME
         if not frame.is_return_address and self.prologue:
-            rule = self.frame0_rule(frame.pc, memory)
+            rule = code_rule
             if rule is not None:
                 if rule.cfa.reg == RBP:
                     check_rbp(frame, rbp, memory)
@@ -73,6 +77,25 @@ class FramePointerUnwinder:
             return OUTERMOST
         check_rbp(frame, rbp, memory)
         return FP_RULE
+
+    def _code_rule(self, frame: Frame, memory) -> UnwindRule | None:
+        """What the code at the pc says, cached per (module map, pc, kind of frame): SIGNAL_FRAME for the
+        sigreturn trampoline, the prologue rule for frame 0 / an interrupted frame, else None."""
+        sample = getattr(memory, "sample", None)
+        key = (sample.modules if sample is not None else None, frame.pc, frame.is_return_address)
+        try:
+            return self._code_cache[key]
+        except KeyError:
+            pass
+        if is_sigreturn(memory, frame.pc):
+            rule = SIGNAL_FRAME
+        elif not frame.is_return_address and self.prologue:
+            rule = self.frame0_rule(frame.pc, memory)
+        else:
+            rule = None
+        if key[0] is not None:
+            self._code_cache[key] = rule
+        return rule
 
     def frame0_rule(self, pc: int, memory) -> UnwindRule | None:
         """Prologue/epilogue analysis of the function holding `pc`, through its ELF symbol."""
