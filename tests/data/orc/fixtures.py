@@ -8,6 +8,7 @@ gcc -O2 -c orc_user.c, `objtool --orc` of each kernel version, then linked with 
 
 from __future__ import annotations
 
+import fcntl
 import glob
 import lzma
 import os
@@ -61,7 +62,11 @@ def kernel_modules(version: str) -> list[Path]:
     """The test modules of kernel `version`, decompressed; downloaded and unpacked on first use."""
     paths = [CACHE / version / Path(rel).name.removesuffix(".xz") for rel in KERNELS[version][2]]
     if not all(p.is_file() for p in paths) or not (CACHE / version / "vmlinux").is_file():
-        _unpack(version)
+        (CACHE / version).mkdir(parents=True, exist_ok=True)
+        with open(CACHE / version / ".lock", "w") as lock:  # pytest-xdist workers may arrive together
+            fcntl.flock(lock, fcntl.LOCK_EX)
+            if not all(p.is_file() for p in paths) or not (CACHE / version / "vmlinux").is_file():
+                _unpack(version)
     return paths
 
 
@@ -123,6 +128,15 @@ def orc_types_h(version: str) -> Path:
     if path.is_file():
         return path
     kernel_modules(version)
+    with open(root / ".lock", "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        if not path.is_file():
+            _unpack_header(version, path)
+    return path
+
+
+def _unpack_header(version: str, path: Path) -> None:
+    root = CACHE / version
     abi = (root / "PACKAGE").read_text().strip().removeprefix("linux-image-").split("-cloud")[0]
     package = f"linux-headers-{abi}-common"
     subprocess.run(["apt-get", "download", "-q", package], cwd=root, check=True, capture_output=True)
@@ -131,7 +145,6 @@ def orc_types_h(version: str) -> Path:
                          shell=True, check=True, capture_output=True)
     path.write_bytes(tar.stdout)
     deb.unlink()
-    return path
 
 
 def user_objects(version: str, outdir: Path) -> dict[str, Path]:

@@ -70,7 +70,7 @@ def stops(tmp_path_factory):
 
 @pytest.mark.parametrize("version", ["6.1", "6.12"])
 def test_every_instruction_equals_gdb(stops, version):
-    """At every instruction of every function (prologues, bodies, epilogues) the ORC walk gives gdb's frames."""
+    """At every executed instruction of every function (prologues, bodies, epilogues) the walk gives gdb's frames."""
     unwinder = get_unwinder("orc")
     assert isinstance(unwinder, OrcUnwinder)
     records = stops[version]
