@@ -64,15 +64,13 @@ class FramePointerUnwinder:
 
     def rule_for(self, frame: Frame, memory, rbp: int | None) -> UnwindRule:
         """The rule at `frame` given the frame's rbp; raises BadFramePointer / MemoryReadError when unusable."""
-        code_rule = self._code_rule(frame, memory)
-        if code_rule is SIGNAL_FRAME:
-            return SIGNAL_FRAME
-        if not frame.is_return_address and self.prologue:
-            rule = code_rule
-            if rule is not None:
-                if rule.cfa.reg == RBP:
-                    check_rbp(frame, rbp, memory)
-                return rule
+        rule = self._code_rule(frame, memory)
+        if rule is SIGNAL_FRAME:
+            return rule
+        if rule is not None:  # frame 0 or an interrupted frame: what its prologue analysis says
+            if rule.cfa.reg == RBP:
+                check_rbp(frame, rbp, memory)
+            return rule
         if rbp == 0:
             return OUTERMOST
         check_rbp(frame, rbp, memory)

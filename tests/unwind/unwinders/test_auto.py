@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from formats.elf import ElfFile
 from unwind.core import load_core
@@ -166,3 +167,20 @@ def test_garbage_registers_terminate():
                  Registers.of(rip=0, rsp=0), Registers.of(rsp=0x1000)):
         trace = AutoUnwinder(scan=True).unwind(Sample(regs, b"\xff" * 64, 0x1000, mods))
         assert isinstance(trace.stop, StopReason) and len(trace.frames) <= 256
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(st.lists(st.integers(0, 2**64 - 1) | st.integers(0x7F0000000000, 0x7F00001FFFFF)
+                | st.integers(0x1000, 0x1400).map(lambda x: x & ~7), max_size=96),
+       st.integers(0x7F0000000000, 0x7F00001FFFFF) | st.integers(0, 2**64 - 1),
+       st.integers(0xFF0, 0x1400), st.integers(0, 2**64 - 1) | st.integers(0x1000, 0x1400))
+def test_random_stacks_always_terminate(words, rip, rsp, rbp):
+    """Random stacks over real libc code: the auto chain (CFI, fp, scan) always ends with a stop reason."""
+    mods = ModuleMap([Mapping(0x7F0000000000, 0x7F0000200000, 0, LIBC)])
+    sample = Sample(Registers.of(rip=rip, rsp=rsp, rbp=rbp), b"".join(w.to_bytes(8, "little") for w in words),
+                    0x1000, mods)
+    trace = AUTO_SCAN.unwind(sample)
+    assert isinstance(trace.stop, StopReason) and len(trace.frames) <= 64
+
+
+AUTO_SCAN = AutoUnwinder(scan=True, max_depth=64)
