@@ -112,6 +112,16 @@ class PerfDataReader:
         if pending:
             self.stats.skip(end, None, f"{len(pending)} bytes of a partial record left in the compressed stream")
 
+    def close(self) -> None:
+        if isinstance(self._data, mmap.mmap):
+            self._data.close()
+
+    def __enter__(self) -> "PerfDataReader":
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
     def attr_for_id(self, sample_id: int) -> EventAttr | None:
         index = self._ids.get(sample_id)
         return None if index is None else self.attrs[index]

@@ -129,3 +129,22 @@ def test_group_read_values(perf_dir, loop_exe):
     for ev in theirs:
         read = ours[ev.offset].read
         assert [(v.id, v.value) for v in read.values] == ev.read and len(ev.read) == 2
+
+
+def test_mmap2_build_id_variant(perf_dir, loop_exe):
+    path = record(perf_dir / "bidmmap.data", [str(loop_exe), "300"], "--buildid-mmap")
+    recs = dict(PerfDataReader(path).records_with_offsets())
+    mmaps = [ev for ev in dump(path) if ev.kind == "MMAP2"]
+    with_id = [ev for ev in mmaps if " <" in ev.text]
+    assert any(ev.text.endswith(str(loop_exe)) for ev in with_id)
+    for ev in mmaps:
+        rec = recs[ev.offset]
+        printed = ev.text.split(" <", 1)[1].split(">", 1)[0] if " <" in ev.text else None
+        assert (rec.build_id.hex() if rec.build_id is not None else None) == printed
+        assert ev.text.rstrip().endswith(rec.filename)
+
+
+def test_build_id_feature_equals_perf_buildid_list(dwarf_data):
+    reader = PerfDataReader(dwarf_data)
+    listed = sorted(tuple(line.split(" ", 1)) for line in perf_out("buildid-list", "-i", str(dwarf_data)).splitlines())
+    assert listed and sorted((b.build_id.hex(), b.filename) for b in reader.build_ids) == listed
