@@ -143,6 +143,32 @@ def header_hash(orc_types_h: str) -> bytes:
     return hashlib.sha1("".join(f"{line}\n" for line in lines).encode()).digest()
 
 
+def open_elf(path: str) -> ElfFile:
+    """An ELF file, or a kernel module compressed as distributions ship them (.ko.xz, .ko.zst, .ko.gz)."""
+    with open(path, "rb") as fh:
+        magic = fh.read(6)
+    if not magic.startswith((b"\xfd7zXZ", b"\x28\xb5\x2f\xfd", b"\x1f\x8b")):
+        return ElfFile(path)
+    import gzip
+    import lzma
+    import zlib
+
+    import zstandard
+
+    with open(path, "rb") as fh:
+        raw = fh.read()
+    try:
+        if magic.startswith(b"\xfd7zXZ"):
+            data = lzma.decompress(raw)
+        elif magic.startswith(b"\x1f\x8b"):
+            data = gzip.decompress(raw)
+        else:
+            data = zstandard.ZstdDecompressor().decompressobj().decompress(raw)
+    except (lzma.LZMAError, zlib.error, gzip.BadGzipFile, EOFError, zstandard.ZstdError) as exc:
+        raise FormatError(f"cannot decompress ({exc})", path, 0) from exc
+    return ElfFile(path, data=data)
+
+
 def read_orc(elf: ElfFile, layout: OrcLayout | None = None) -> OrcTable | None:
     """The ORC table of `elf`, None if it has none; FormatError on inconsistent sections."""
     path = elf.path

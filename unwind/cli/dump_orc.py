@@ -6,7 +6,8 @@ HELP = "print the ORC unwind table of a kernel image, module or objtool-processe
 
 
 def add_arguments(parser) -> None:
-    parser.add_argument("file", help="ELF file with .orc_unwind/.orc_unwind_ip (vmlinux, .ko, .o, executable)")
+    parser.add_argument("file", help="ELF file with .orc_unwind/.orc_unwind_ip (vmlinux, .ko, .ko.xz/.zst/.gz, .o, "
+                                     "executable)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--orc-version", metavar="VERSION",
                         help="kernel version whose entry layout to assume (e.g. 6.1, 6.3, 6.12); default: "
@@ -15,10 +16,10 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     import json
+    import os
     import sys
 
-    from formats.elf import ElfFile
-    from formats.orc import describe_table, layout_for_version, read_orc, table_to_json
+    from formats.orc import describe_table, layout_for_version, open_elf, read_orc, table_to_json
 
     from ..errors import UsageError
 
@@ -28,7 +29,10 @@ def run(args) -> int:
             layout = layout_for_version(args.orc_version)
         except ValueError as exc:
             raise UsageError(str(exc)) from None
-    table = read_orc(ElfFile(args.file), layout)
+    path = args.file
+    if args.symfs and os.path.isfile(os.path.join(args.symfs, path.lstrip("/"))):
+        path = os.path.join(args.symfs, path.lstrip("/"))
+    table = read_orc(open_elf(path), layout)
     out = sys.stdout
     if args.format == "json":
         if table is None:

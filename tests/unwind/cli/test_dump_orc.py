@@ -116,3 +116,22 @@ def test_bad_version(capsys, user):
     code, out, err = dump(capsys, user["6.1"]["o"], "--orc-version", "newest")
     assert (code, out) == (1, "")
     assert "not a kernel version" in err
+
+
+@pytest.mark.parametrize("suffix", [".xz", ".zst", ".gz"])
+def test_compressed_modules(capsys, tmp_path, suffix):
+    """Distributions ship .ko.xz/.ko.zst/.ko.gz: dumped as objtool dumps the decompressed module."""
+    import gzip
+    import lzma
+
+    import zstandard
+
+    module = fx.kernel_modules("6.12")[0]
+    raw = module.read_bytes()
+    packed = {".xz": lzma.compress, ".gz": gzip.compress, ".zst": zstandard.ZstdCompressor().compress}[suffix](raw)
+    path = tmp_path / f"{module.name}{suffix}"
+    path.write_bytes(packed)
+    assert dump(capsys, path) == (0, objtool_dump("6.12", module), "")
+    path.write_bytes(packed[:len(packed) // 2])
+    code, out, err = dump(capsys, path)
+    assert (code, out) == (1, "") and err.count("\n") == 1 and str(path) in err
