@@ -34,6 +34,9 @@ class BranchKind(IntEnum):
 
 
 TYPE_SHIFT = 20
+# Plain ints for the hot path (an enum property per call costs more than the rest of the hook).
+_CALL, _IND_CALL, _RET = BranchKind.CALL.flags, BranchKind.IND_CALL.flags, BranchKind.RET.flags
+_COND, _UNCOND = BranchKind.COND.flags, BranchKind.UNCOND.flags
 
 
 class LbrModel:
@@ -50,7 +53,7 @@ class LbrModel:
 
     def call(self, source: int, target: int, indirect: bool = False) -> None:
         """A taken call: pushed in both modes; the oldest entry falls off when the buffer is full."""
-        self.entries.append(BranchEntry(source, target, (BranchKind.IND_CALL if indirect else BranchKind.CALL).flags))
+        self.entries.append(BranchEntry(source, target, _IND_CALL if indirect else _CALL))
 
     def ret(self, source: int, target: int) -> None:
         """A return: pops the newest call in call-stack mode (nothing when empty), is recorded in any mode."""
@@ -58,12 +61,12 @@ class LbrModel:
             if self.entries:
                 self.entries.pop()
         else:
-            self.entries.append(BranchEntry(source, target, BranchKind.RET.flags))
+            self.entries.append(BranchEntry(source, target, _RET))
 
     def jump(self, source: int, target: int, conditional: bool) -> None:
         """Any other taken branch: only recorded when every branch is (any mode)."""
         if self.mode is LbrMode.ANY:
-            self.entries.append(BranchEntry(source, target, (BranchKind.COND if conditional else BranchKind.UNCOND).flags))
+            self.entries.append(BranchEntry(source, target, _COND if conditional else _UNCOND))
 
     def snapshot(self) -> tuple[BranchEntry, ...]:
         """The buffer as perf reports it: newest first."""

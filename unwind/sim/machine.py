@@ -85,7 +85,8 @@ class Process:
     """A single-threaded Linux process running `binary` under unicorn."""
 
     def __init__(self, binary: str, argv: list[str] | None = None, env: list[str] | None = None,
-                 sysroot: str | None = None, seed: int = 0, lbr: LbrModel | None = None, pid: int = 4242):
+                 sysroot: str | None = None, seed: int = 0, lbr: LbrModel | None = None, pid: int = 4242,
+                 track: bool = True):
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self.space = AddressSpace(uc)
         self.sysroot = sysroot
@@ -118,7 +119,8 @@ class Process:
         uc.reg_write(UC_X86_REG_RIP, program.entry)
         self.comm = os.path.basename(binary)[:15]
         self._reg = RegReader(uc)
-        self._block_hook = RawBlockHook(uc, self._on_block)
+        # track=False runs without the shadow stack and LBR (no truth): the emulator's own speed, for bench/sim.py
+        self._block_hook = RawBlockHook(uc, self._on_block) if track else None
         uc.hook_add(UC_HOOK_INSN, self._on_syscall, None, 1, 0, UC_X86_INS_SYSCALL)
 
     # ---- helpers for system calls ---------------------------------------------------
@@ -278,7 +280,8 @@ class Process:
         except UcError as exc:
             self.report.fault = f"{exc} at {self.pc:#x}"
             self.finish(128 + 11, 11)
-        self._block_hook.check()
+        if self._block_hook is not None:
+            self._block_hook.check()
         self.icount += count
         if self.exited:
             return False
