@@ -12,7 +12,7 @@ HELP = "unwind every thread of an ELF core file (text like eu-stack --core, or J
 def add_arguments(parser) -> None:
     parser.add_argument("core", metavar="CORE", help="the core file (kernel dump or gdb gcore)")
     parser.add_argument("--exe", metavar="FILE", help="the executable, when the path recorded in the core is wrong")
-    parser.add_argument("--unwinder", default="dwarf", help="fp, dwarf, orc, lbr, auto, scan (default: dwarf)")
+    parser.add_argument("--unwinder", default="auto", help="fp, dwarf, orc, lbr, auto, scan (default: auto)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--inlines", action="store_true", help="JSON: one frame per inlined function too")
     parser.add_argument("--scan", action="store_true", help="auto: fall back to a stack scan (call-checked)")

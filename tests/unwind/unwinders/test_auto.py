@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import importlib.util
 import sys
 from pathlib import Path
@@ -69,6 +70,15 @@ def test_auto_equals_gdb_and_beats_every_single_unwinder(built, name):
         assert matched(traces["auto"][tid], want) >= max(matched(traces[u][tid], want) for u in ("fp", "dwarf"))
 
 
+@functools.lru_cache(maxsize=None)
+def index_of(path: str, debug: bool = False) -> FunctionIndex:
+    """Function symbols of a file (or of its separate debug file, for libc's local functions)."""
+    from unwind.modules import find_debug_file
+
+    elf = ElfFile(path)
+    return FunctionIndex(ElfFile(find_debug_file(elf)) if debug else elf)
+
+
 def describe(process, trace) -> list[str]:
     """module basename + enclosing ELF symbol of each frame (lookup address), from the symbol tables."""
     out = []
@@ -76,11 +86,9 @@ def describe(process, trace) -> list[str]:
         module = process.resolver.module_for(process.modules.find(frame.pc))
         func = None
         for address in (frame.lookup_pc, frame.pc):  # the sigreturn trampoline is named at its pc
-            func = func or (FunctionIndex(module.elf).find(module.to_vaddr(address)) if module else None)
+            func = func or (index_of(module.path).find(module.to_vaddr(address)) if module else None)
             if module and func is None and module.path == LIBC:  # local functions: the debug file's .symtab
-                from unwind.modules import find_debug_file
-
-                func = FunctionIndex(ElfFile(find_debug_file(module.elf))).find(module.to_vaddr(address))
+                func = index_of(module.path, True).find(module.to_vaddr(address))
         out.append(f"{Path(module.path).name if module else '?'}:{func.name if func else '?'}")
     return out
 
@@ -91,11 +99,9 @@ def gdb_names(process, gdb_frames, exe_name: str) -> list[str]:
         mapping = process.modules.find(pc)
         module = process.resolver.module_for(mapping)
         lookup = pc - 1 if out and not out[-1].endswith("__restore_rt") and _kind != "sig" else pc
-        func = FunctionIndex(module.elf).find(module.to_vaddr(lookup))
+        func = index_of(module.path).find(module.to_vaddr(lookup))
         if func is None and module.path == LIBC:
-            from unwind.modules import find_debug_file
-
-            func = FunctionIndex(ElfFile(find_debug_file(module.elf))).find(module.to_vaddr(lookup))
+            func = index_of(module.path, True).find(module.to_vaddr(lookup))
         out.append(f"{exe_name if mapping.path.endswith('/fp') else Path(module.path).name}:{func.name}")
     return out
 
