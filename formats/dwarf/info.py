@@ -6,7 +6,7 @@ import struct
 import warnings
 from array import array
 from dataclasses import dataclass, field
-from typing import Iterator
+from typing import Iterable, Iterator
 
 from ..errors import FormatError, TruncatedError
 from ..leb128 import read_uleb
@@ -16,7 +16,7 @@ from .dies import A_FIXED, A_PLAN, A_SIBLING, BAD, UnitContext, decode_fields, s
 from .names import DieResolver
 from .units import DwarfSections, iter_unit_headers
 
-__all__ = ["CompileUnit", "Subroutine", "UnitFunctions", "DwarfSections", "ScanStats", "scan_units"]
+__all__ = ["CompileUnit", "Subroutine", "UnitFunctions", "DwarfSections", "ScanStats", "scan_units", "compile_units"]
 
 
 @dataclass(frozen=True, slots=True)
@@ -97,41 +97,65 @@ _SKIPPED_UNIT_TYPES = (DW_UT.type, DW_UT.split_type)
 
 
 def scan_units(sections: DwarfSections, problems: list | None = None, stats: ScanStats | None = None,
-               skip_types: bool = False) -> Iterator[UnitFunctions]:
+               skip_types: bool = False, offsets: Iterable[int] | None = None) -> Iterator[UnitFunctions]:
     """Yield one UnitFunctions per compile/partial unit; a unit that fails to parse is warned about and skipped.
 
-    skip_types jumps over type/call-site subtrees by DW_AT_sibling (GCC and Clang never put code there);
-    False walks every DIE as LLVM does.
+    offsets limits the scan to the units starting there (lazy, per-unit use). skip_types jumps over
+    subtrees that cannot hold code (enums, arrays, call sites...) by DW_AT_sibling; the default walks
+    every DIE as LLVM does (it costs little: GCC does put member function definitions inside classes).
     """
     stats = stats if stats is not None else ScanStats()
     problems = problems if problems is not None else stats.problems
+    wanted = None if offsets is None else set(offsets)
+    resolver = _resolver(sections, problems, stats, skip_types)
+    for header in resolver.headers:
+        if header.unit_type in _SKIPPED_UNIT_TYPES or (wanted is not None and header.offset not in wanted):
+            continue
+        result = _guarded(sections, header, problems, stats,
+                          lambda: _scan_unit(resolver.context(header), resolver, stats))
+        if result is not None:
+            stats.units += 1
+            yield result
+
+
+def compile_units(sections: DwarfSections, problems: list | None = None) -> list[CompileUnit]:
+    """Every compile/partial unit's CompileUnit record, reading only unit headers and unit DIEs (cheap)."""
+    stats = ScanStats()
+    problems = problems if problems is not None else stats.problems
+    resolver = _resolver(sections, problems, stats, False)
+    out = []
+    for header in resolver.headers:
+        if header.unit_type in _SKIPPED_UNIT_TYPES:
+            continue
+        unit = _guarded(sections, header, problems, stats, lambda: compile_unit(resolver.context(header)))
+        if unit is not None:
+            out.append(unit)
+    return out
+
+
+def _resolver(sections: DwarfSections, problems: list, stats: ScanStats, skip_types: bool) -> DieResolver:
     header_problems: list[FormatError] = []
     headers = list(iter_unit_headers(sections.info, sections.path, header_problems))
     for exc in header_problems:
         _report(exc, problems, stats)
-    resolver = DieResolver(sections, headers, skip_types)
-    for header in headers:
-        if header.unit_type in _SKIPPED_UNIT_TYPES:
-            continue
-        try:
-            ctx = resolver.context(header)
-            result = _scan_unit(ctx, resolver, stats)
-        except FormatError as exc:
-            _report(exc, problems, stats)
-            continue
-        except (IndexError, struct.error) as exc:
-            _report(TruncatedError(f"unit DIEs run past the end ({exc})", sections.path, header.offset),
-                    problems, stats)
-            continue
-        except (ValueError, KeyError, OverflowError) as exc:
-            _report(FormatError(f"corrupt unit ({exc})", sections.path, header.offset), problems, stats)
-            continue
-        stats.units += 1
-        yield result
+    return DieResolver(sections, headers, skip_types)
+
+
+def _guarded(sections: DwarfSections, header, problems: list, stats: ScanStats, work):
+    """Run `work` for one unit; a decoding fault becomes a warning + problem entry and None."""
+    try:
+        return work()
+    except FormatError as exc:
+        _report(exc, problems, stats)
+    except (IndexError, struct.error) as exc:
+        _report(TruncatedError(f"unit DIEs run past the end ({exc})", sections.path, header.offset), problems, stats)
+    except (ValueError, KeyError, OverflowError) as exc:
+        _report(FormatError(f"corrupt unit ({exc})", sections.path, header.offset), problems, stats)
+    return None
 
 
 def _report(exc: FormatError, problems: list, stats: ScanStats) -> None:
-    warnings.warn(f"skipping DWARF unit: {exc}", stacklevel=3)
+    warnings.warn(f"skipping DWARF unit: {exc}", stacklevel=4)
     problems.append(exc)
     if problems is not stats.problems:
         stats.problems.append(exc)

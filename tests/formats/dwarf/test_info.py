@@ -15,7 +15,7 @@ from hypothesis import strategies as st
 
 from formats.dwarf.aranges import find_unit, unit_address_ranges
 from formats.dwarf.dies import decode_fields
-from formats.dwarf.info import DwarfSections, ScanStats, scan_units
+from formats.dwarf.info import DwarfSections, ScanStats, compile_units, scan_units
 from formats.dwarf.names import DieResolver
 from formats.dwarf.units import iter_unit_headers
 from formats.elf import ElfFile
@@ -436,6 +436,9 @@ def test_units_and_dies_match_llvm_dwarfdump(programs, variant):
     assert [(u.unit.offset, u.unit.version, u.unit.abbrev_offset, u.unit.address_size) for u in units] == want_units
     assert stats.dies == len(die_lines)
     assert {s.die_offset for u in units for s in u.subroutines} == want_subs
+    assert compile_units(_sections(binary)) == [u.unit for u in units]  # the cheap path agrees
+    (second,) = scan_units(_sections(binary), offsets=[units[-1].unit.offset])
+    assert second.unit == units[-1].unit and second.subroutines == units[-1].subroutines
     names = re.findall(r"DW_TAG_compile_unit\n(?:\s+DW_AT_\w+\t.*\n)*?\s+DW_AT_name\t\(\"([^\"]*)\"\)", text)
     assert [u.unit.name for u in units] == names
 
