@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 from collections import Counter
+from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,18 @@ from formats.errors import FormatError
 from formats.folded import FoldedStack, fold, format_folded, merge_folded, parse_folded, write_folded
 from formats.perfscript import parse_perf_script
 from formats.profile import ProfileFrame, ProfileSample
-from test_perfscript import perf_script, record
+
+
+def _sibling(name: str):
+    """A sibling test module (under --import-mode=importlib test modules are not importable by name)."""
+    spec = spec_from_file_location(f"_peer_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_recorder = _sibling("test_perfscript")
+record, perf_script = _recorder.record, _recorder.perf_script
 
 
 @pytest.fixture(scope="module")

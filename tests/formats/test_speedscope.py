@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+from importlib.util import module_from_spec, spec_from_file_location
 from pathlib import Path
 
 import pytest
@@ -12,7 +13,18 @@ from formats.errors import FormatError
 from formats.perfscript import parse_perf_script
 from formats.profile import ProfileFrame, ProfileSample
 from formats.speedscope import build_speedscope, parse_speedscope, write_speedscope
-from test_perfscript import perf_script, record
+
+
+def _sibling(name: str):
+    """A sibling test module (under --import-mode=importlib test modules are not importable by name)."""
+    spec = spec_from_file_location(f"_peer_{name}", Path(__file__).with_name(f"{name}.py"))
+    module = module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+_recorder = _sibling("test_perfscript")
+record, perf_script = _recorder.record, _recorder.perf_script
 
 SCHEMA = Path(__file__).resolve().parents[2] / ".cache/npm/node_modules/speedscope/dist/release/file-format-schema.json"
 
