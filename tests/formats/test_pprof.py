@@ -148,3 +148,20 @@ def test_random_bytes_only_raise_format_error(data):
 def test_profile_is_deterministic():
     assert write_pprof(known_samples()) == write_pprof(known_samples())
     assert build_profile([]).string_table[:3] == ["", "samples", "count"]
+
+
+def test_reader_takes_profiles_written_by_go_pprof(tmp_path):
+    path = tmp_path / "known.pb.gz"
+    path.write_bytes(write_pprof(known_samples()))
+    rewritten = tmp_path / "go.pb.gz"
+    go_pprof(tmp_path, "-proto", "-output", str(rewritten), str(path))
+    profile = parse_pprof(rewritten.read_bytes())
+    back = read_samples(profile)
+    # Go merges the two identical samples into one with summed values.
+    stacks = Counter()
+    for sample in back:
+        stacks[tuple((f.symbol, f.file, f.line, f.inlined, f.address) for f in sample.frames)] += sample.period
+    assert stacks == Counter({
+        (("inner", "a.c", 3, True, 0x401010), ("outer", "a.c", 9, False, 0x401010), ("main", "b.c", 20, False, 0x401100)): 500000,
+        (("entry_SYSCALL_64", None, None, False, 0xFFFFFFFF81000130), ("main", "b.c", 20, False, 0x401100)): 250000,
+    })
