@@ -79,6 +79,29 @@ def index_of(path: str, debug: bool = False) -> FunctionIndex:
     return FunctionIndex(ElfFile(find_debug_file(elf)) if debug else elf)
 
 
+def test_auto_takes_orc_where_the_executable_has_it(built):
+    """The objtool-processed build: ORC for our code, CFI for libc; gdb's backtrace on every thread."""
+    if not (built / "orc.core").exists():
+        pytest.fail("objtool (linux-kbuild-6.1) is missing: run bash .ci/setup")
+    helpers = cores_helpers()
+    gdb = helpers.gdb_frames(str(built / "orc"), str(built / "orc.core"))
+    process = load_core(str(built / "orc.core"))
+    traces = {u: run_all(process, get_unwinder(u, resolver=process.resolver)) for u in ("auto", "orc", "dwarf")}
+    exe = [m for m in process.modules if m.path.endswith("/orc")]
+    orc_frames = 0
+    for tid, frames in gdb.items():
+        want = [pc for pc, _, _ in frames]
+        trace = traces["auto"][tid]
+        assert list(trace.pcs) == want
+        assert matched(trace, want) >= max(matched(traces[u][tid], want) for u in ("orc", "dwarf"))
+        for callee, caller in zip(trace.frames, trace.frames[1:]):
+            if any(callee.lookup_pc in m for m in exe) and caller.via == Via.ORC:
+                orc_frames += 1
+            elif not any(callee.lookup_pc in m for m in exe):
+                assert caller.via == Via.CFI
+    assert orc_frames >= 45
+
+
 def describe(process, trace) -> list[str]:
     """module basename + enclosing ELF symbol of each frame (lookup address), from the symbol tables."""
     out = []
