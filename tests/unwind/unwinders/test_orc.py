@@ -12,7 +12,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import run_tool
+from conftest import need_tool, run_tool
 
 ROOT = Path(__file__).resolve().parents[3]
 # tests/ on sys.path (root conftest) lets `unwind` resolve to the namespace tests/unwind: load the real one.
@@ -92,6 +92,40 @@ def test_the_layout_matters(stops):
     records = stops["6.12"]
     wrong = sum(list(unwinder.unwind(sample_of(s)).pcs) != gdb_prefix(s, sample_of(s)) for s in records)
     assert wrong > len(records) // 2
+
+
+@pytest.mark.parametrize("version", ["6.1", "6.12"])
+def test_perf_recording_equals_perf_script(tmp_path, version):
+    """perf record --call-graph dwarf of the program: ORC walks equal perf script's own (libdw) unwinding."""
+    need_tool("perf")
+    exe = fx.user_objects(version, tmp_path)["exe"]
+    data = tmp_path / "perf.data"
+    run_tool("perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "--call-graph", "dwarf,8192", "-o", str(data),
+             str(exe), "10000000")
+    from unwind.perfsession import PerfSession
+
+    text = run_tool("perf", "script", "-F", "ip", "-i", str(data))
+    # perf prints map-relative addresses, return addresses minus one, and inline frames twice
+    blocks = [[int(line.split()[0], 16) for line in block.strip().splitlines() if "(inlined)" not in line]
+              for block in text.strip("\n").split("\n\n")]
+    samples = list(PerfSession(str(data)).samples())
+    assert len(samples) == len(blocks)
+    spans = [(int(v, 16), int(v, 16) + int(n, 16)) for v, n, _, name in
+             (line.split() for line in run_tool("nm", "-S", str(exe)).splitlines() if len(line.split()) == 4)
+             if name in fx.USER_FUNCTIONS]
+    unwinder, compared = OrcUnwinder(), 0
+    for sample, block in zip(samples, blocks):
+        mapping = sample.modules.find(sample.registers.pc)
+        if mapping is None or mapping.path != str(exe):
+            continue  # in libc or the kernel: no ORC there
+        if not any(lo <= mapping.file_offset(sample.registers.pc) < hi for lo, hi in spans):
+            continue  # PLT stubs: objtool only describes the compiled functions (text offset == vaddr here)
+        trace = unwinder.unwind(sample)
+        ours = [sample.modules.find(f.lookup_pc).file_offset(f.lookup_pc) for f in trace.frames]
+        assert [ip for ip in block if ip < 1 << 63][:len(ours)] == ours
+        assert trace.stop == StopReason.NO_UNWIND_INFO and len(ours) >= 2
+        compared += 1
+    assert compared > 50
 
 
 # ---- kernel module (relocatable) tables --------------------------------------------------------------
