@@ -1,6 +1,6 @@
 """Frames per second per unwinder on a fixed snapshot set: the threads of gcore dumps of the parked test programs.
 
-Builds tests/data/core/parked.c (fp / nofp / nocfi builds) and their cores into a temp dir,
+Builds tests/data/core/parked.c (fp / nofp / nocfi / objtool-ORC builds) and their cores into a temp dir,
 then unwinds every thread of every core REPEAT times with each unwinder, after one warm-up
 pass (so tables are parsed and caches filled, as in a long `unwind perf` run). Peers: eu-stack
 and gdb on the same cores, whole process time per frame (they parse everything each run).
@@ -23,7 +23,7 @@ sys.path.insert(0, str(ROOT))
 from unwind.core import load_core  # noqa: E402
 from unwind.unwinders import get_unwinder  # noqa: E402
 
-BUILDS = ("fp", "nofp", "nocfi")
+BUILDS = ("fp", "nofp", "nocfi", "orc")  # orc only when objtool (linux-kbuild-6.1) is installed
 
 
 def bench_unwinder(name: str, processes, repeat: int) -> tuple[int, float, int]:
@@ -65,7 +65,8 @@ def main() -> int:
     args = parser.parse_args()
     with tempfile.TemporaryDirectory(prefix="unwind-bench-") as tmp:
         subprocess.run(["sh", str(ROOT / "tests/data/core/build.sh"), tmp, "--cores"], check=True)
-        cores = [(Path(tmp) / name, Path(tmp) / f"{name}.core") for name in BUILDS]
+        cores = [(Path(tmp) / name, Path(tmp) / f"{name}.core") for name in BUILDS
+                 if (Path(tmp) / f"{name}.core").exists()]
         processes = [load_core(str(core)) for _, core in cores]
         threads = sum(len(p.samples) for p in processes)
         print(f"snapshot set: {len(cores)} cores, {threads} threads, repeated {args.repeat}x (after one warm-up pass)")
