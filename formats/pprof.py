@@ -210,14 +210,15 @@ def read_samples(profile: Any, path: str | None = None) -> list[ProfileSample]:
         locations[location.id] = frames or [ProfileFrame(address=location.address, module=module)]
     samples = []
     for sample in profile.sample:
-        labels = {text(label.key): (text(label.str) if label.str else label.num) for label in sample.label}
+        numbers = {text(label.key): label.num for label in sample.label if not label.str}
+        words = {text(label.key): text(label.str) for label in sample.label if label.str}
         frames = []
         for location_id in sample.location_id:
             if location_id not in locations:
                 raise FormatError(f"sample names unknown location {location_id}", path)
             frames.extend(locations[location_id])
         samples.append(ProfileSample(
-            comm=str(labels.get("comm", "")), pid=int(labels.get("pid", 0) or 0), tid=int(labels.get("tid", 0) or 0),
+            comm=words.get("comm", ""), pid=numbers.get("pid", 0), tid=numbers.get("tid", 0),
             time_ns=0, period=sample.value[-1] if sample.value else 0, frames=tuple(frames),
         ))
     return samples
