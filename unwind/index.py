@@ -16,9 +16,9 @@ from formats.elf import ElfFile
 from formats.errors import UnwindError
 from formats.symindex import CorruptIndexError, IndexFile, write_index
 
-from .symtable import name_table
+from .symtable import name_table, perf_name_table
 
-SCHEMA = 2  # bump whenever the arrays below change meaning
+SCHEMA = 3  # bump whenever the arrays below change meaning
 NO_STRING = 0xFFFFFFFF
 
 
@@ -118,13 +118,16 @@ def build_arrays(sources: IndexSources) -> dict[str, array | bytes]:
     """Every array of the index, from the binary's symbol table and the DWARF file's debug info."""
     strings = StringTable()
     arrays: dict[str, array | bytes] = {}
-    sym_addr, sym_size, sym_name, sym_file = array("Q"), array("Q"), array("I"), array("I")
-    for addr, size, name, source in name_table(sources.binary):
-        sym_addr.append(addr)
-        sym_size.append(size)
-        sym_name.append(strings.intern(name))
-        sym_file.append(strings.intern(source) if source is not None else NO_STRING)
-    arrays.update(sym_addr=sym_addr, sym_size=sym_size, sym_name=sym_name, sym_file=sym_file)
+    # Two function-name tables: llvm-symbolizer's choice ("sym") and perf's ("psym").
+    for prefix, table in (("sym", name_table(sources.binary)), ("psym", perf_name_table(sources.binary, sources.debug))):
+        addrs, sizes, names, files = array("Q"), array("Q"), array("I"), array("I")
+        for addr, size, name, source in table:
+            addrs.append(addr)
+            sizes.append(size)
+            names.append(strings.intern(name))
+            files.append(strings.intern(source) if source is not None else NO_STRING)
+        arrays.update({f"{prefix}_addr": addrs, f"{prefix}_size": sizes, f"{prefix}_name": names,
+                       f"{prefix}_file": files})
     dwarf = sources.dwarf
     if dwarf is not None:
         try:

@@ -23,12 +23,14 @@ from .modules import DEFAULT_DEBUG_DIRS, find_debug_file
 class ModuleSymbols:
     """Lookups over one module's index; every method is a handful of bisects."""
 
-    def __init__(self, index: IndexFile):
+    def __init__(self, index: IndexFile, naming: str = "llvm"):
+        """`naming` picks whose symbol-table rules name the outermost frame: "llvm" or "perf"."""
         self.index = index
         a = index.array
         self._str_off, self._str_blob = a("str_off"), index.bytes("str_blob")
-        self._sym_addr, self._sym_size = a("sym_addr"), a("sym_size")
-        self._sym_name, self._sym_file = a("sym_name"), a("sym_file")
+        prefix = {"llvm": "sym", "perf": "psym"}[naming]
+        self._sym_addr, self._sym_size = a(f"{prefix}_addr"), a(f"{prefix}_size")
+        self._sym_name, self._sym_file = a(f"{prefix}_name"), a(f"{prefix}_file")
         self.has_dwarf = "ar_lo" in index.names()
         if self.has_dwarf:
             for name in ("cu_file_base", "cu_file_count", "files", "cu_seq_first", "cu_seq_end", "seq_lo",
@@ -144,12 +146,13 @@ class Symbolizer:
     """Symbolises ELF virtual addresses of any number of files; indexes are built on first use."""
 
     def __init__(self, symfs: str | None = None, debug_dirs=(), demangle: bool = True, inlines: bool = True,
-                 symbol_table: bool = True, cache_size: int = 1 << 16, index_dir=None):
+                 symbol_table: bool = True, naming: str = "llvm", cache_size: int = 1 << 16, index_dir=None):
         self.symfs = symfs
         self.debug_dirs = tuple(debug_dirs) or DEFAULT_DEBUG_DIRS
         self.demangle = demangle
         self.inlines = inlines
         self.symbol_table = symbol_table
+        self.naming = naming
         self.index_dir = index_dir
         self._modules: dict[str, ModuleSymbols | UnwindError | OSError] = {}
         self._hot: LRUCache = LRUCache(cache_size)
@@ -176,7 +179,7 @@ class Symbolizer:
         binary = ElfFile(real)
         debug_path = find_debug_file(binary, self.debug_dirs)
         debug = ElfFile(debug_path) if debug_path else None
-        return ModuleSymbols(load_index(IndexSources(binary, debug), self.index_dir))
+        return ModuleSymbols(load_index(IndexSources(binary, debug), self.index_dir), self.naming)
 
     def symbolize(self, path: str, vaddrs, inlines: bool | None = None) -> list[list[SymbolizedFrame]]:
         """One list of frames per address (innermost first); unknown parts are None."""

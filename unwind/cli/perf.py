@@ -1,0 +1,58 @@
+"""`unwind perf`: unwind and symbolise every sample of a perf.data recording."""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+
+HELP = "unwind and symbolise the samples of a perf.data file"
+FORMATS = ("perf-script", "json", "folded", "pprof", "speedscope", "svg")
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("perf_data", metavar="PERF.DATA")
+    parser.add_argument("--unwinder", default="dwarf", help="fp, dwarf, orc, lbr, auto (default dwarf)")
+    parser.add_argument("--format", default="perf-script", choices=FORMATS)
+    parser.add_argument("--inlines", action="store_true", help="add inlined frames")
+    parser.add_argument("--kallsyms", metavar="FILE",
+                        help="kernel symbols (kallsyms or System.map; default /proc/kallsyms)")
+    parser.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
+
+
+def run(args: argparse.Namespace) -> int:
+    from formats.profile import write_profile
+
+    from ..modules import ModuleResolver
+    from ..perfsession import PerfSession
+    from ..pipeline import SampleResolver, load_kernel_symbols
+    from ..progress import progress
+    from ..symbolizer import Symbolizer
+    from ..unwinders import get_unwinder
+
+    resolver = ModuleResolver(symfs=args.symfs, debug_dirs=args.debug_dir)
+    unwinder = get_unwinder(args.unwinder, resolver=resolver)
+    symbolizer = Symbolizer(debug_dirs=args.debug_dir, inlines=args.inlines, naming="perf")
+    pipeline = SampleResolver(unwinder, symbolizer, resolver, load_kernel_symbols(args.kallsyms), args.inlines)
+    session = PerfSession(args.perf_data)
+    results = (pipeline.resolve(sample) for sample in progress(session.samples(), "unwinding"))
+
+    out = open(args.output, "wb") if args.output else sys.stdout.buffer
+    try:
+        if args.format == "json":
+            import json
+
+            for result in results:
+                out.write(json.dumps(result.to_json(), separators=(",", ":")).encode() + b"\n")
+        else:
+            out.write(write_profile((r.profile for r in results), args.format))
+    finally:
+        if args.output:
+            out.close()
+        else:
+            out.flush()
+    stats = session.reader.stats if hasattr(session.reader, "stats") else None
+    skipped = getattr(stats, "skipped", None)
+    if skipped:
+        print(f"unwind perf: skipped {skipped} records ({getattr(stats, 'reasons', '')})", file=sys.stderr)
+    return 0

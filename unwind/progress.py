@@ -1,0 +1,39 @@
+"""A progress bar on stderr, drawn only when stderr is a terminal."""
+
+from __future__ import annotations
+
+import sys
+import time
+from typing import Iterable, Iterator, TypeVar
+
+T = TypeVar("T")
+
+
+def progress(items: Iterable[T], label: str, total: int | None = None, stream=None) -> Iterator[T]:
+    """Yield `items`, redrawing `label [####    ] n/total` at most ten times a second."""
+    stream = stream or sys.stderr
+    if not stream.isatty():
+        yield from items
+        return
+    if total is None and hasattr(items, "__len__"):
+        total = len(items)  # type: ignore[arg-type]
+    last = 0.0
+    count = 0
+    for count, item in enumerate(items, 1):
+        now = time.monotonic()
+        if now - last > 0.1:
+            _draw(stream, label, count, total)
+            last = now
+        yield item
+    _draw(stream, label, count, total)
+    stream.write("\n")
+    stream.flush()
+
+
+def _draw(stream, label: str, count: int, total: int | None) -> None:
+    if total:
+        filled = int(30 * min(count, total) / total)
+        stream.write(f"\r{label} [{'#' * filled}{' ' * (30 - filled)}] {count}/{total}")
+    else:
+        stream.write(f"\r{label} {count}")
+    stream.flush()

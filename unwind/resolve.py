@@ -1,0 +1,103 @@
+"""Traces and recorded address arrays -> symbolised frames: the step between unwinding and every output."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Iterable, Sequence
+
+from formats.kallsyms import KernelSymbols
+from formats.profile import ProfileFrame, ProfileSample
+
+from .errors import UnwindError
+from .model import Frame, Sample, Trace, Via
+from .modules import ModuleResolver
+from .symbolizer import Symbolizer
+
+KERNEL_START = 0xFFFF_8000_0000_0000
+
+
+@dataclass(frozen=True, slots=True)
+class ResolvedFrame:
+    """A frame ready for output: where it is (module, ELF vaddr), what it is, and how it was found."""
+
+    address: int
+    module: str | None
+    offset: int | None  # ELF virtual address inside the module (what addr2line takes)
+    symbol: str | None
+    file: str | None
+    line: int | None
+    inlined: bool
+    via: str
+    kernel: bool = False
+    lookup: int | None = None  # address used for lookup (ra - 1 for unwound return addresses)
+
+    def to_json(self) -> dict:
+        return {"addr": f"{self.address:#x}", "module": self.module,
+                "offset": f"{self.offset:#x}" if self.offset is not None else None, "symbol": self.symbol,
+                "file": self.file, "line": self.line, "inlined": self.inlined, "via": self.via}
+
+    def to_profile(self) -> ProfileFrame:
+        """As profilers show it: perf prints the lookup address (ra - 1) of frames it unwound itself."""
+        shift = self.address - self.lookup if self.lookup is not None else 0
+        offset = self.offset - shift if self.offset is not None else None
+        return ProfileFrame(self.address - shift, self.symbol, self.module, self.file, self.line, self.inlined,
+                            self.kernel, offset)
+
+
+class FrameResolver:
+    """Symbolises user frames through their mappings and kernel frames through kallsyms."""
+
+    def __init__(self, symbolizer: Symbolizer, resolver: ModuleResolver, kernel: KernelSymbols | None = None,
+                 inlines: bool = False):
+        self.symbolizer = symbolizer
+        self.resolver = resolver
+        self.kernel = kernel
+        self.inlines = inlines
+
+    def user_frames(self, sample: Sample, frames: Iterable[Frame]) -> list[ResolvedFrame]:
+        out: list[ResolvedFrame] = []
+        for frame in frames:
+            out.extend(self._user_frame(sample, frame))
+        return out
+
+    def _user_frame(self, sample: Sample, frame: Frame) -> list[ResolvedFrame]:
+        via = str(frame.via)
+        unwound = frame.is_return_address and frame.via != Via.CALLCHAIN
+        lookup = frame.lookup_pc if unwound else None
+        mapping = sample.modules.find(frame.pc)
+        module = self.resolver.module_for(mapping) if mapping is not None else None
+        if module is None:
+            path = mapping.path if mapping is not None else None
+            return [ResolvedFrame(frame.pc, path, None, None, None, None, False, via, lookup=lookup)]
+        offset = module.to_vaddr(frame.pc)
+        lookup_offset = module.to_vaddr(frame.lookup_pc)
+        try:
+            symbolized = self.symbolizer.symbolize(module.path, [lookup_offset], inlines=self.inlines)[0]
+        except (UnwindError, OSError):
+            symbolized = []
+        if not symbolized:
+            return [ResolvedFrame(frame.pc, mapping.path, offset, None, None, None, False, via, lookup=lookup)]
+        return [ResolvedFrame(frame.pc, mapping.path, offset, s.function, s.file, s.line, s.inlined, via,
+                              lookup=lookup) for s in symbolized]
+
+    def kernel_frames(self, addresses: Sequence[int]) -> list[ResolvedFrame]:
+        out = []
+        for address in addresses:
+            symbol = self.kernel.lookup(address) if self.kernel is not None else None
+            module = f"[{symbol.module}]" if symbol and symbol.module else "[kernel.kallsyms]"
+            out.append(ResolvedFrame(address, module, None, symbol.name if symbol else None, None, None, False,
+                                     str(Via.KERNEL), kernel=True))
+        return out
+
+
+def callchain_trace(addresses: Sequence[int]) -> Trace:
+    """A recorded user callchain (-g, BPF stack maps) as a trace: the pc, then return addresses."""
+    from .model import StopReason
+
+    frames = tuple(Frame(pc, via=Via.CALLCHAIN, is_return_address=i > 0) for i, pc in enumerate(addresses))
+    return Trace(frames, StopReason.END)
+
+
+def to_profile_sample(sample: Sample, frames: Sequence[ResolvedFrame]) -> ProfileSample:
+    return ProfileSample(sample.comm, sample.pid, sample.tid, sample.time, sample.period,
+                         tuple(f.to_profile() for f in frames))
