@@ -165,3 +165,17 @@ def test_reader_takes_profiles_written_by_go_pprof(tmp_path):
         (("inner", "a.c", 3, True, 0x401010), ("outer", "a.c", 9, False, 0x401010), ("main", "b.c", 20, False, 0x401100)): 500000,
         (("entry_SYSCALL_64", None, None, False, 0xFFFFFFFF81000130), ("main", "b.c", 20, False, 0x401100)): 250000,
     })
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=4))
+def test_corrupted_profiles_only_raise_format_error(flips):
+    import gzip
+
+    data = bytearray(gzip.decompress(write_pprof(known_samples())))
+    for position, value in flips:
+        data[position % len(data)] = value
+    try:
+        read_samples(parse_pprof(bytes(data)))
+    except FormatError:
+        pass
