@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
 
-from .elf import ElfFile, ElfType, Note, SegmentType
+from .elf import EM_X86_64, ElfFile, ElfType, Note, SegmentType
 from .errors import FormatError, parsing
 
 
@@ -220,6 +220,8 @@ class CoreFile:
         self.path = self.elf.path
         if self.elf.type != ElfType.CORE:
             raise FormatError(f"not a core file (ELF type {self.elf.type})", self.path, 16)
+        if self.elf.machine != EM_X86_64:
+            raise FormatError(f"core of machine {self.elf.machine}, only x86-64 (62) is supported", self.path, 18)
         self.threads: list[ThreadNotes] = []
         self.prpsinfo: PrPsInfo | None = None
         self.files: tuple[FileMapping, ...] = ()

@@ -168,6 +168,10 @@ def test_bad_notes_are_format_errors():
         CoreFile(data=make_core(lying))
     with pytest.raises(FormatError, match="not a core"):
         CoreFile(data=make_core(b"")[:16] + struct.pack("<H", 2) + make_core(b"")[18:])
+    arm = bytearray(make_core(b""))
+    arm[18:20] = struct.pack("<H", 183)  # EM_AARCH64
+    with pytest.raises(FormatError, match="only x86-64"):
+        CoreFile(data=bytes(arm))
     assert parse_auxv(b"\x01\x02") == {}
 
 

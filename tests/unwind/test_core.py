@@ -141,3 +141,33 @@ def test_corrupt_core_is_a_typed_error(built, tmp_path):
     with pytest.raises(UnwindError):
         load_core(str(built / "fp"))  # an executable, not a core
     assert CoreFile(str(built / "fp.core")).threads
+
+
+def test_corrupted_notes_give_typed_errors_or_partial_traces(built, tmp_path):
+    """Random byte changes inside the PT_NOTE segment of a real gcore: load and unwind never raise anything else."""
+    from hypothesis import HealthCheck, given, settings, strategies as st
+
+    from formats.errors import UnwindError
+
+    data = (built / "fp.core").read_bytes()
+    notes = next(s for s in CoreFile(str(built / "fp.core")).elf.segments if s.type == 4)
+    auto = get_unwinder("auto", scan=True, max_depth=64)
+
+    @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow,
+                                                                     HealthCheck.function_scoped_fixture])
+    @given(st.lists(st.tuples(st.integers(0, notes.filesz - 1), st.integers(0, 255)), min_size=1, max_size=12))
+    def check(changes):
+        raw = bytearray(data)
+        for at, value in changes:
+            raw[notes.offset + at] = value
+        path = tmp_path / "mutated.core"
+        path.write_bytes(raw)
+        try:
+            process = load_core(str(path))
+        except UnwindError:
+            return
+        for sample in process.samples:
+            trace = auto.unwind(sample, memory=process.memory_for(sample))
+            assert isinstance(trace.stop, StopReason) and len(trace.frames) <= 64
+
+    check()
