@@ -39,6 +39,7 @@ class CompileUnit:
     rnglists_base: int | None
     loclists_base: int | None
     end: int = 0  # offset of the next unit
+    tag: int = DW_TAG.compile_unit  # of the unit DIE: compile_unit, partial_unit (dwz), skeleton_unit
 
 
 @dataclass(frozen=True, slots=True)
@@ -171,7 +172,7 @@ def compile_unit(ctx: UnitContext) -> CompileUnit:
         header.abbrev_offset, None if name is BAD else name, None if comp_dir is BAD else comp_dir,
         stmt[1] if stmt is not None and isinstance(stmt[1], int) else None,
         ctx.address(attrs.get(DW_AT.low_pc)), tuple(ctx.die_ranges(attrs)),
-        ctx.str_offsets_base, ctx.addr_base, ctx.rnglists_base, ctx.loclists_base, header.end)
+        ctx.str_offsets_base, ctx.addr_base, ctx.rnglists_base, ctx.loclists_base, header.end, ctx.unit_tag)
 
 
 def _scan_unit(ctx: UnitContext, resolver: DieResolver, stats: ScanStats) -> UnitFunctions:

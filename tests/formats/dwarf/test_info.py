@@ -14,6 +14,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from formats.dwarf.aranges import find_unit, unit_address_ranges
+from formats.dwarf.constants import DW_TAG
 from formats.dwarf.dies import decode_fields
 from formats.dwarf.info import DwarfSections, ScanStats, compile_units, scan_units
 from formats.dwarf.names import DieResolver
@@ -272,8 +273,40 @@ main:
 	.section	.note.GNU-stack,"",@progbits
 """
 
+# Two C++ units sharing library types: dwz moves the shared DIEs into DW_TAG_partial_unit units that
+# the compile units reach through DW_TAG_imported_unit and DW_FORM_ref_addr.
+DWZ_ONE_CC = r"""
+#include <map>
+#include <string>
+#include <vector>
+__attribute__((noinline)) int one(int n) {
+  std::vector<int> v(n, 3);
+  std::map<std::string, int> m;
+  m["a"] = n;
+  int s = 0;
+  for (int x : v) s += x;
+  return s + m.size();
+}
+"""
+
+DWZ_TWO_CC = r"""
+#include <map>
+#include <string>
+#include <vector>
+int one(int);
+__attribute__((noinline)) int two(int n) {
+  std::vector<int> v(n, 5);
+  std::map<std::string, int> m;
+  m["b"] = n;
+  int s = 0;
+  for (int x : v) s += x;
+  return s + m.size();
+}
+int main(int argc, char **) { return one(argc) + two(argc); }
+"""
+
 VARIANTS = ["nested-dwarf4", "nested-dwarf5", "methods-dwarf4", "methods-dwarf5", "lto", "methods-noaranges",
-            "hand-dwarf5"]
+            "hand-dwarf5", "dwz"]
 
 
 def _compile(argv: list) -> Path:
@@ -294,6 +327,10 @@ def programs(tmp_path_factory) -> dict[str, Path]:
         built[f"methods-dwarf{dwarf}"] = _compile(["g++", *flags, "-o", out / f"methods{dwarf}", out / "methods.cc"])
     (out / "hand.s").write_text(HAND_DWARF5_S.replace("DIR", str(out)))
     built["hand-dwarf5"] = _compile(["gcc", "-o", out / "hand", out / "hand.s"])
+    (out / "dwz_one.cc").write_text(DWZ_ONE_CC)
+    (out / "dwz_two.cc").write_text(DWZ_TWO_CC)
+    built["dwz"] = _compile(["g++", "-g", "-O2", "-o", out / "dwz", out / "dwz_one.cc", out / "dwz_two.cc"])
+    subprocess.run([need_tool("dwz"), str(built["dwz"])], check=True)
     built["lto"] = _compile(["gcc", "-g", "-O2", "-flto", "-o", out / "lto", out / "lto_a.c", out / "lto_b.c"])
     # Without .debug_aranges the unit of an address must come from the unit DIEs' own ranges.
     built["methods-noaranges"] = out / "methods-noaranges"
@@ -422,7 +459,7 @@ def _low_high(block: str) -> tuple[int, int | None]:
     return low, None
 
 
-@pytest.mark.parametrize("variant", ["nested-dwarf4", "methods-dwarf5", "lto", "hand-dwarf5"])
+@pytest.mark.parametrize("variant", ["nested-dwarf4", "methods-dwarf5", "lto", "hand-dwarf5", "dwz"])
 def test_units_and_dies_match_llvm_dwarfdump(programs, variant):
     binary = programs[variant]
     text = _dwarfdump_info(binary)
@@ -440,7 +477,9 @@ def test_units_and_dies_match_llvm_dwarfdump(programs, variant):
     (second,) = scan_units(_sections(binary), offsets=[units[-1].unit.offset])
     assert second.unit == units[-1].unit and second.subroutines == units[-1].subroutines
     names = re.findall(r"DW_TAG_compile_unit\n(?:\s+DW_AT_\w+\t.*\n)*?\s+DW_AT_name\t\(\"([^\"]*)\"\)", text)
-    assert [u.unit.name for u in units] == names
+    assert [u.unit.name for u in units if u.unit.tag == DW_TAG.compile_unit] == names
+    partial = len(re.findall(r"^0x[0-9a-f]+:\s+DW_TAG_partial_unit", text, re.M))
+    assert sum(u.unit.tag == DW_TAG.partial_unit for u in units) == partial
 
 
 @pytest.mark.parametrize("variant", ["nested-dwarf4", "methods-dwarf4", "methods-dwarf5", "lto", "hand-dwarf5"])
