@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gzip
 import os
 import re
 import subprocess
@@ -170,8 +171,6 @@ def test_reader_takes_profiles_written_by_go_pprof(tmp_path):
 @settings(max_examples=300, deadline=None)
 @given(st.lists(st.tuples(st.integers(0, 10**6), st.integers(0, 255)), min_size=1, max_size=4))
 def test_corrupted_profiles_only_raise_format_error(flips):
-    import gzip
-
     data = bytearray(gzip.decompress(write_pprof(known_samples())))
     for position, value in flips:
         data[position % len(data)] = value
