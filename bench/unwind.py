@@ -73,7 +73,8 @@ def main() -> int:
         print(f"{'unwinder':10} {'frames':>8} {'samples':>8} {'frames/sample':>14} {'seconds':>8} {'frames/s':>10}")
         for name in args.unwinders.split(","):
             frames, seconds, samples = bench_unwinder(name, processes, args.repeat)
-            print(f"{name:10} {frames:8d} {samples:8d} {frames / samples:14.1f} {seconds:8.3f} {frames / seconds:10.0f}")
+            rate = frames / seconds
+            print(f"{name:10} {frames:8d} {samples:8d} {frames / samples:14.1f} {seconds:8.3f} {rate:10.0f}")
         if not args.no_peers:
             peers = {
                 "eu-stack": lambda exe, core: ["eu-stack", "--core", str(core), "-e", str(exe)],

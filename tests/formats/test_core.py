@@ -131,7 +131,8 @@ def test_hand_built_core_threads_files_and_memory():
              + note(b"CORE", NoteType.SIGINFO, struct.pack("<iiixxxxQ", 11, 0, 1, 0xDEAD) + b"\0" * 104)
              + note(b"CORE", NoteType.PRSTATUS, prstatus(8, rip=0x401000).to_bytes())
              + note(b"CORE", NoteType.FILE, build_file_note(files))
-             + note(b"CORE", NoteType.AUXV, struct.pack("<6Q", AuxType.PAGESZ, 4096, AuxType.SYSINFO_EHDR, 0x9000, 0, 0)))
+             + note(b"CORE", NoteType.AUXV,
+                    struct.pack("<6Q", AuxType.PAGESZ, 4096, AuxType.SYSINFO_EHDR, 0x9000, 0, 0)))
     core = CoreFile(data=make_core(notes, [(0x7000, b"\x11" * 16), (0x9000, b"\x7fELF")]))
     assert [t.tid for t in core.threads] == [7, 8]
     assert core.threads[0].status.reg("rip") == 0x401234 and core.threads[0].siginfo.addr == 0xDEAD

@@ -21,7 +21,6 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ..core import FrameNamer, load_core
-    from ..model import Via
     from ..unwinders import get_unwinder
 
     process = load_core(args.core, exe=args.exe, symfs=args.symfs, debug_dirs=args.debug_dir)
