@@ -93,7 +93,6 @@ class StackBuilder:
         self.space = space
         self.sp = STACK_TOP - 8
         space.map(STACK_TOP - STACK_SIZE, STACK_SIZE, PROT_READ | PROT_WRITE, "[stack]")
-        self.path_like = "[stack]"
 
     def push_bytes(self, blob: bytes) -> int:
         self.sp -= len(blob)
@@ -102,8 +101,8 @@ class StackBuilder:
 
 
 def build_stack(space: AddressSpace, argv: list[str], envp: list[str], execfn: str,
-                auxv: list[tuple[int, int]], random16: bytes) -> int:
-    """Lay out strings, AT_RANDOM bytes, auxv, envp, argv and argc; return the initial rsp (16-aligned)."""
+                auxv: list[tuple[int, int]], random16: bytes) -> tuple[int, tuple[tuple[int, int], ...]]:
+    """Lay out strings, AT_RANDOM bytes, auxv, envp, argv and argc; return the initial rsp (16-aligned) and auxv."""
     stack = StackBuilder(space)
     execfn_at = stack.push_bytes(execfn.encode() + b"\0")
     env_at = [stack.push_bytes(s.encode() + b"\0") for s in reversed(envp)][::-1]
@@ -118,7 +117,7 @@ def build_stack(space: AddressSpace, argv: list[str], envp: list[str], execfn: s
         words += [key, value]
     sp = (stack.sp - 8 * len(words)) & ~0xF
     space.uc.mem_write(sp, struct.pack(f"<{len(words)}Q", *words))
-    return sp
+    return sp, tuple(auxv)
 
 
 @dataclass(frozen=True, slots=True)
@@ -130,6 +129,7 @@ class Program:
     entry: int
     sp: int
     brk: int
+    auxv: tuple[tuple[int, int], ...]
 
 
 def load_program(space: AddressSpace, binary: str, argv: list[str], envp: list[str], hwcap: int,
@@ -150,6 +150,6 @@ def load_program(space: AddressSpace, binary: str, argv: list[str], envp: list[s
             (AuxType.BASE, interp.bias if interp else 0), (AuxType.FLAGS, 0), (AuxType.ENTRY, exe.entry),
             (AuxType.UID, 0), (AuxType.EUID, 0), (AuxType.GID, 0), (AuxType.EGID, 0), (AuxType.SECURE, 0),
             (AuxType.HWCAP2, 0)]
-    sp = build_stack(space, argv, envp, display, auxv, random16)
+    sp, auxv = build_stack(space, argv, envp, display, auxv, random16)
     brk = page_up(exe.end)
-    return Program(exe, interp, interp.entry if interp else exe.entry, sp, brk)
+    return Program(exe, interp, interp.entry if interp else exe.entry, sp, brk, auxv)

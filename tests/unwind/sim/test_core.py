@@ -1,0 +1,90 @@
+"""Cores written at sample instants: gdb's backtrace of the core equals the truth (checks registers, memory, sigframes)."""
+
+from __future__ import annotations
+
+import re
+import subprocess
+
+import pytest
+
+from conftest import ROOT, need_tool, run_tool
+from unwind.sim.core import write_core
+from unwind.sim.sampler import Simulation
+
+BIN = ROOT / "corpus" / "bin"
+PIE_BASE = 0x555555554000
+# Tail-call frames are gdb's reconstruction from DW_TAG_call_site, not return addresses on the stack: skip them.
+GDB_FRAMES = """python
+f = gdb.newest_frame()
+out = []
+while f is not None:
+    if f.type() != gdb.TAILCALL_FRAME:
+        out.append("%#x" % f.pc())
+    f = f.older()
+print("FRAMES:" + " ".join(out))
+end
+"""
+
+
+def _main_range(binary) -> tuple[int, int]:
+    for line in run_tool(need_tool("nm"), "-S", str(binary)).splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[3] == "main":
+            start = int(parts[0], 16) + (PIE_BASE if "dynamic" in binary.name else 0)
+            return start, start + int(parts[1], 16)
+    raise AssertionError("no main")
+
+
+def _gdb_core_frames(binary, core) -> list[int]:
+    out = subprocess.run([need_tool("gdb"), "-batch", "-nx", "-ex", "set backtrace past-main on", "-ex",
+                          "set backtrace past-entry on", "-ex", GDB_FRAMES, str(binary), str(core)],
+                         capture_output=True, text=True, timeout=120).stdout
+    match = re.search(r"^FRAMES:(.*)$", out, re.M)
+    assert match, out
+    return [int(a, 16) for a in match.group(1).split()]
+
+
+@pytest.mark.parametrize("name,args,period", [
+    ("nonlocal-glibc-static-O2-nofp", ["6"], 700),     # tail call into raise, signal frames
+    ("nonlocal-glibc-dynamic-O2-nofp", ["6"], 1500),   # the same through the PLT and libc.so
+    ("exceptions-glibc-dynamic-O0-fp", ["3"], 9000),   # samples inside the C++ unwinder
+    ("libcalls-glibc-static-O2-nofp", ["2"], 5000),   # qsort calling back into the program
+])
+def test_gdb_backtrace_of_a_core_written_at_a_sample_equals_truth(tmp_path, name, args, period):
+    binary = BIN / name
+    lo, hi = _main_range(binary)
+    sim = Simulation(str(binary), args, period=period, seed=6)
+    checked = 0
+    for i, sample in enumerate(sim):
+        # main must be live: gdb's own heuristics are wrong in CFI-less startup/teardown code (crtstuff, ld.so)
+        if not any(lo <= a < hi for a in sample.truth) or i % 3:
+            continue
+        core = tmp_path / f"{i}.core"
+        write_core(sim.process, core)
+        assert _gdb_core_frames(binary, core) == list(sample.truth), f"sample {i}"
+        checked += 1
+        if checked == 4:
+            break
+    assert checked >= 2
+
+
+@pytest.mark.parametrize("name", ["nonlocal-glibc-static-O0-fp", "nonlocal-glibc-dynamic-O2-nofp"])
+def test_gdb_unwinds_through_our_rt_sigframe(tmp_path, name):
+    """gdb reads the interrupted registers from the kernel-layout sigcontext we wrote below the handler."""
+    from unwind.sim.machine import Process
+    from unwind.sim.shadow import EntryKind
+
+    binary = BIN / name
+    symbols = {}
+    for line in run_tool(need_tool("nm"), str(binary)).splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            symbols[parts[2]] = int(parts[0], 16) + (PIE_BASE if "dynamic" in name else 0)
+    proc = Process(str(binary), ["3"])
+    assert proc.run_to(symbols["leaf"]) and proc.run_to(symbols["in_handler"])
+    assert proc.run_to(symbols["leaf"])  # leaf called from in_handler, inside the signal handler
+    truth = proc.shadow.truth(proc.pc, proc.sp)
+    assert EntryKind.SIGNAL_RETURN in proc.shadow.truth_kinds(proc.sp)
+    core = tmp_path / "handler.core"
+    write_core(proc, core)
+    assert _gdb_core_frames(binary, core) == list(truth)
