@@ -50,15 +50,43 @@ class FrameKind(IntEnum):
     PT_REGS_PARTIAL = 3  # ORC: the CFA is the iret frame (ip, cs, flags, sp, ss)
 
 
+def _simple_breg(expr: bytes) -> tuple[int, int, bool] | None:
+    """(reg, offset, deref) for `DW_OP_bregN off [DW_OP_deref]` (signal frames, PLT-free stubs), else None."""
+    if not expr or not 0x70 <= expr[0] <= 0x8F:
+        return None
+    from formats.leb128 import read_sleb
+    try:
+        offset, pos = read_sleb(expr, 1)
+    except IndexError:
+        return None
+    if pos == len(expr):
+        return expr[0] - 0x70, offset, False
+    if pos + 1 == len(expr) and expr[pos] == 0x06:
+        return expr[0] - 0x70, offset, True
+    return None
+
+
 @dataclass(frozen=True, slots=True)
 class CfaRule:
     kind: CfaKind
     reg: int = RSP
     offset: int = 0
     expr: bytes = b""
+    _simple: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind == CfaKind.EXPRESSION:
+            object.__setattr__(self, "_simple", _simple_breg(self.expr))
 
     def compute(self, values, memory) -> int | None:
         """The CFA, or None when a needed register is unknown."""
+        simple = self._simple
+        if simple is not None:
+            base = values.get(simple[0])
+            if base is None:
+                return None
+            address = (base + simple[1]) & MASK
+            return memory.read_u64(address) if simple[2] else address
         kind = self.kind
         if kind == CfaKind.REG_OFFSET:
             base = values.get(self.reg)
@@ -85,9 +113,24 @@ class RegRule:
     offset: int = 0
     reg: int = 0
     expr: bytes = b""
+    _simple: tuple | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if self.kind in (RegKind.EXPRESSION, RegKind.VAL_EXPRESSION):
+            object.__setattr__(self, "_simple", _simple_breg(self.expr))
 
     def value(self, number: int, cfa: int, values, memory) -> int | None:
         """The caller's value of register `number`, None when unknown."""
+        simple = self._simple
+        if simple is not None:  # DW_OP_bregN off [deref], evaluated without the stack machine
+            base = values.get(simple[0])
+            if base is None:
+                from .dwarfexpr import ExpressionError
+                raise ExpressionError(f"expression needs unknown register {simple[0]}")
+            address = (base + simple[1]) & MASK
+            if simple[2]:
+                address = memory.read_u64(address)
+            return memory.read_u64(address) if self.kind == RegKind.EXPRESSION else address
         kind = self.kind
         if kind == RegKind.OFFSET:
             return memory.read_u64((cfa + self.offset) & MASK)

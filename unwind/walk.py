@@ -54,7 +54,9 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
         else:
             rule, next_via = found, via
         stop, cfa, caller = _step(rule, values, memory)
-        frames.append(Frame(pc, sp, cfa, frame_via, is_ra) if cfa is not None else frame)
+        if cfa is not None:  # the walk's own fresh record, not yet in any trace: fill in its CFA
+            object.__setattr__(frame, "cfa", cfa)
+        frames.append(frame)
         if stop is not None:
             return Trace(tuple(frames), stop)
         new_pc = caller.get(RIP)
