@@ -89,15 +89,27 @@ class OrcTable:
         return OrcIndex(self)
 
 
+def is_terminator(entry: OrcEntry) -> bool:
+    """The "weak" end-of-section entry objtool writes after each object's code (sp:(und), not end)."""
+    if entry.layout == OrcLayout.V6_4:
+        return entry.type == OrcType.UNDEFINED
+    return entry.sp_reg == 0 and not entry.end
+
+
 class OrcIndex:
-    """Slots sorted by address (per section for relocatable files); entry i covers [ip_i, ip_i+1)."""
+    """Slots sorted by address (per section for relocatable files); entry i covers [ip_i, ip_i+1).
+
+    Like the kernel's orc_sort_cmp, a terminator sorts before a real entry at the same address, so
+    that the lookup (last row <= address) finds the real one where two objects meet after linking.
+    """
 
     __slots__ = ("_starts", "_entries")
 
     def __init__(self, table: OrcTable):
         addresses, entries = table.addresses, table.entries
         sections = [r.section for r in table.relocations] if table.relocations is not None else [None] * len(entries)
-        order = sorted(range(len(entries)), key=lambda i: (sections[i] or 0, addresses[i]))
+        real = {e: not is_terminator(e) for e in set(entries)}
+        order = sorted(range(len(entries)), key=lambda i: (sections[i] or 0, addresses[i], real[entries[i]]))
         self._starts: dict[int | None, list[int]] = {}
         self._entries: dict[int | None, list[OrcEntry]] = {}
         for i in order:

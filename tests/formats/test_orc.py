@@ -16,7 +16,7 @@ from hypothesis import strategies as st
 from formats.elf import ElfFile
 from formats.errors import FormatError, UnwindError
 from formats.orc import (KNOWN_HEADERS, OrcEntry, OrcLayout, OrcReg, OrcType, describe_entry, describe_table,
-                         header_hash, layout_for_version, make_entry, read_orc)
+                         header_hash, is_terminator, layout_for_version, make_entry, read_orc)
 from conftest import need_tool, run_tool
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -332,3 +332,31 @@ def test_vmlinux_equals_objtool(tmp_path, version):
     assert len(lines) == len(expected)
     assert {OrcType.CALL, OrcType.REGS, OrcType.REGS_PARTIAL} <= {e.kind for e in table.entries}
     assert table.layout_source == ("header" if version == "6.12" else "guess")
+
+
+def test_terminator_sorts_before_a_real_entry_at_the_same_address():
+    """Where one object's end-of-code terminator meets the next object's first function (kernel orc_sort_cmp)."""
+    from formats.orc import OrcTable
+
+    real = make_entry(OrcType.CALL, OrcReg.SP, 8)
+    terminator = make_entry(OrcType.UNDEFINED, OrcReg.UNDEFINED, 0)
+    for addresses, entries in [((0x20, 0x10, 0x10), (real, real, terminator)),
+                               ((0x20, 0x10, 0x10), (real, terminator, real))]:
+        index = OrcTable(None, OrcLayout.V6_4, "explicit", None, addresses, entries).index()
+        assert index.find(0x10) == (0x10, real)
+        assert index.find(0x1F) == (0x10, real)
+        assert index.find(0xF) is None
+
+
+@pytest.mark.slow
+def test_vmlinux_duplicate_addresses_resolve_to_real_entries():
+    """The 6.1 kernel has ~2000 addresses with a terminator and a function entry; lookups find the function."""
+    table = read_orc(ElfFile(fx.vmlinux("6.1")))
+    seen, duplicates = set(), set()
+    for address in table.addresses:
+        (duplicates if address in seen else seen).add(address)
+    assert len(duplicates) > 100
+    index = table.index()
+    # every duplicate pairs a terminator (sp:(und) end:0) with a function entry or an end:1 entry
+    assert not any(is_terminator(index.find(a)[1]) for a in duplicates)
+    assert sum(index.find(a)[1].sp_reg != OrcReg.UNDEFINED for a in duplicates) > 100
