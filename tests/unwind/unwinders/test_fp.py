@@ -231,3 +231,12 @@ def test_random_stacks_always_terminate(words, rip, rsp, rbp):
     trace = FramePointerUnwinder(max_depth=64).unwind(sample)
     assert len(trace.frames) <= 64
     assert isinstance(trace.stop, StopReason)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.binary(min_size=1, max_size=200), st.integers(0, 220))
+def test_prologue_analysis_of_random_code_never_raises(code, offset):
+    from unwind.rules import UnwindRule
+
+    rule = analyze(code, 0x1000, 0x1000 + offset)
+    assert rule is None or isinstance(rule, UnwindRule)
