@@ -3,6 +3,8 @@
 
 Name: <program>-<libc>-<link>-<opt>-<fp>, e.g. recursion-glibc-static-O2-nofp.
 Static glibc binaries are ~0.8 MB each, so only two of their four opt/fp pairs are built.
+<fp> = orc: no frame pointer, and the program's own objects get Linux ORC tables from objtool
+(`objtool --orc file.o`, kbuild 6.1) before linking; the C library has none.
 """
 
 from __future__ import annotations
@@ -21,6 +23,8 @@ OPTS = {"O0": ["-O0"], "O2": ["-O2"]}
 FPS = {"fp": ["-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"], "nofp": ["-fomit-frame-pointer"]}
 # Keep the committed corpus small: static glibc only for the two most different pairs.
 STATIC_GLIBC = {("O0", "fp"), ("O2", "nofp")}
+OBJTOOL = "/usr/lib/linux-kbuild-6.1/tools/objtool/objtool"
+ORC_CONFIGS = {("glibc", "dynamic", "O0"), ("glibc", "dynamic", "O2"), ("musl", "static", "O2")}
 
 
 def compilers(source: Path) -> list[tuple[str, str]]:
@@ -38,7 +42,17 @@ def configurations():
             name = f"{source.stem}-{libc}-{link}-{opt}-{fp}"
             flags = ["-g", *OPTS[opt], *FPS[fp], "-Wl,--build-id=sha1"]
             flags += ["-static"] if link == "static" else ["-pie", "-fPIE"]
-            yield name, [cc, *flags, "-o", str(BIN / name), str(source)]
+            yield name, [[cc, *flags, "-o", str(BIN / name), str(source)]]
+        for (libc, cc), link, opt in itertools.product(compilers(source), ("static", "dynamic"), OPTS):
+            if (libc, link, opt) not in ORC_CONFIGS:
+                continue
+            name = f"{source.stem}-{libc}-{link}-{opt}-orc"
+            obj = str(BIN / f"{name}.o")
+            link_flags = ["-static"] if link == "static" else ["-pie"]
+            yield name, [[cc, "-g", *OPTS[opt], *FPS["nofp"], "-fPIE", "-c", "-o", obj, str(source)],
+                         [OBJTOOL, "--orc", obj],
+                         [cc, *link_flags, "-Wl,--build-id=sha1", "-o", str(BIN / name), obj],
+                         ["rm", "-f", obj]]
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -47,14 +61,15 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--only", help="build only names containing this text")
     args = parser.parse_args(argv)
     BIN.mkdir(exist_ok=True)
-    for name, command in configurations():
+    for name, commands in configurations():
         if args.only and args.only not in name:
             continue
         if args.list:
             print(name)
             continue
-        print(" ".join(command), flush=True)
-        subprocess.run(command, check=True)
+        for command in commands:
+            print(" ".join(command), flush=True)
+            subprocess.run(command, check=True)
     return 0
 
 
