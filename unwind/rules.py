@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from enum import IntEnum
 
+from .errors import MemoryReadError
 from .model import Registers
 
 RIP, RSP = 16, 7
@@ -162,8 +163,8 @@ class UnwindRule:
     _offsets: tuple | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
-        # Fast path: CFA = reg + off and every rule an OFFSET/SAME/UNDEFINED -> plain tuples.
-        if self.cfa.kind != CfaKind.REG_OFFSET or self.kind != FrameKind.NORMAL:
+        # Fast path: CFA = reg + off, RA in rip, every rule OFFSET/SAME/UNDEFINED -> plain tuples.
+        if self.cfa.kind != CfaKind.REG_OFFSET or self.kind != FrameKind.NORMAL or self.ra_reg != RIP:
             return
         loads, copies, drops = [], [], set()
         for number, rule in self.regs:
@@ -175,10 +176,10 @@ class UnwindRule:
                 copies.append(number)
             else:
                 return
-        keep = tuple(r for r in CALLEE_SAVED if r not in drops and all(r != n for n, _ in loads))
-        ra_loaded = any(n == self.ra_reg for n, _ in loads)
-        object.__setattr__(self, "_offsets", (self.cfa.reg, self.cfa.offset, tuple(loads),
-                                              tuple(set(copies) | set(keep)), ra_loaded))
+        loaded = {n for n, _ in loads}
+        keep = [r for r in CALLEE_SAVED if r not in drops and r not in loaded]
+        keep += [r for r in copies if r not in keep and r not in loaded and r not in drops]
+        object.__setattr__(self, "_offsets", (self.cfa.reg, self.cfa.offset, tuple(loads), tuple(keep)))
 
     @property
     def return_address_undefined(self) -> bool:
@@ -192,19 +193,20 @@ class UnwindRule:
         """(CFA, caller's register dict); the walk's hot path. Raises MemoryReadError / ExpressionError."""
         fast = self._offsets
         if fast is not None:
-            base = values.get(fast[0])
+            cfa_reg, cfa_off, loads, keep = fast
+            base = values.get(cfa_reg)
             if base is None:
                 return None, {}
-            cfa = (base + fast[1]) & MASK
-            out = {r: values[r] for r in fast[3] if r in values}
+            cfa = (base + cfa_off) & MASK
+            out = {}
+            for r in keep:
+                v = values.get(r)
+                if v is not None:
+                    out[r] = v
             read = memory.read_u64
-            for number, off in fast[2]:
+            for number, off in loads:
                 out[number] = read((cfa + off) & MASK)
             out[RSP] = cfa
-            if self.ra_reg != RIP and self.ra_reg in out:
-                out[RIP] = out.pop(self.ra_reg)
-            elif not fast[4]:
-                out.pop(RIP, None)
             return cfa, out
         if self.kind == FrameKind.SIGNAL and not self.regs:
             return self._from_context(values, memory, UC_MCONTEXT, SIGCONTEXT_REGS)
@@ -216,7 +218,12 @@ class UnwindRule:
         out = {r: values[r] for r in CALLEE_SAVED if r in values}
         out.pop(RIP, None)
         for number, rule in self.regs:
-            value = rule.value(number, cfa, values, memory)
+            try:
+                value = rule.value(number, cfa, values, memory)
+            except MemoryReadError:
+                if number == self.ra_reg:
+                    raise
+                value = None
             if value is None:
                 out.pop(number, None)
             else:
