@@ -325,3 +325,50 @@ def lbr_sweep(samples: Sequence[Sample], report: ComparisonReport, make_lbr: Cal
         out[key] = {"exact": r.exact, "exact_rate": r.exact_rate, "frame_recall": r.frame_recall,
                     "samples": r.samples}
     return out
+
+
+def attach_truth(samples: Sequence[Sample], truth: Sequence[tuple[int, int, tuple[int, ...]]]) -> list[Sample]:
+    """Samples with `.truth` from a truth sidecar's (time, tid, frames): matched by (time, tid), else by position."""
+    by_key: dict[tuple[int, int], tuple[int, ...]] = {}
+    for t, tid, frames in truth:
+        by_key.setdefault((t, tid), frames)
+    if len(by_key) == len(truth) and all((s.time, s.tid) in by_key for s in samples):
+        return [replace(s, truth=by_key[(s.time, s.tid)]) for s in samples]
+    if len(truth) != len(samples):
+        raise UsageError(f"the truth file has {len(truth)} lines for {len(samples)} samples")
+    return [replace(s, truth=frames) for s, (_, _, frames) in zip(samples, truth)]
+
+
+def load_recording(path: str, truth_path: str | None = None) -> list[Sample]:
+    """The samples of a perf.data, with ground truth from PATH.truth.jsonl (or `truth_path`) when it exists."""
+    from .perfsession import read_samples
+    from .sim.sampler import read_truth
+
+    samples = read_samples(path)
+    truth_path = truth_path or path + ".truth.jsonl"
+    if os.path.isfile(truth_path):
+        try:
+            truth = read_truth(truth_path)
+        except (ValueError, KeyError, TypeError) as exc:
+            raise UsageError(f"{truth_path}: not a truth file ({type(exc).__name__}: {exc})") from None
+        samples = attach_truth(samples, truth)
+    return samples
+
+
+def make_unwinder(name: str, **options) -> Unwinder:
+    """An unwinder by registry name; `lbr-stitched` is the lbr unwinder with perf-style stitching."""
+    from .unwinders import get_unwinder
+
+    stitch = name == "lbr-stitched"
+    base = "lbr" if stitch else name
+    if stitch:
+        options["stitch"] = True
+    try:
+        unwinder = get_unwinder(base, **options)
+    except UsageError:
+        if base != "lbr":
+            raise
+        from .unwinders.lbr import LbrUnwinder  # built in, but not (yet) in the registry's name list
+
+        unwinder = LbrUnwinder(**options)
+    return unwinder

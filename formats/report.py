@@ -1,0 +1,198 @@
+"""The accuracy report as one self-contained HTML page with inline SVG plots (no scripts, no external files).
+
+Input is the `unwind compare --format json` dict (plus the optional `lbr_sweep`, `title` and
+`inputs` keys). Pure rendering: the numbers are drawn as given.
+"""
+
+from __future__ import annotations
+
+from html import escape
+from typing import Sequence
+
+# Fixed colours per unwinder (the tests look for them in a screenshot), then a fallback cycle.
+PALETTE = {"fp": "#1f77b4", "dwarf": "#ff7f0e", "orc": "#2ca02c", "lbr": "#d62728", "auto": "#9467bd",
+           "scan": "#8c564b", "lbr-stitched": "#e377c2"}
+CYCLE = ("#17becf", "#bcbd22", "#7f7f7f", "#8c564b", "#e377c2", "#393b79", "#637939")
+SWEEP_COLORS = ("#d62728", "#1f77b4")  # exact rate, frame recall
+CLASSES = ("prologue", "epilogue", "body", "leaf", "plt", "signal", "unknown")
+CHART_W, CHART_H = 900, 320
+PAD_L, PAD_R, PAD_T, PAD_B = 60, 20, 34, 70
+
+_CSS = """
+body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
+h1{font-size:22px}h2{font-size:17px;margin-top:28px}
+table{border-collapse:collapse;margin:8px 0;font-size:13px}
+th,td{border:1px solid #ccc;padding:3px 8px;text-align:right}th{background:#f0f0f0}
+td.name,th.name{text-align:left}.swatch{display:inline-block;width:10px;height:10px;margin-right:5px}
+svg{display:block;margin:6px 0}svg text{font-size:11px;fill:#333}.muted{color:#777;font-size:12px}
+"""
+
+
+def unwinder_colors(names: Sequence[str]) -> dict[str, str]:
+    """A colour per unwinder name: the fixed palette first, then the cycle."""
+    out, spare = {}, iter(CYCLE * (1 + len(names) // len(CYCLE)))
+    for name in names:
+        out[name] = PALETTE.get(name) or next(spare)
+    return out
+
+
+def bar_chart(title: str, groups: Sequence[str], series: Sequence[tuple[str, str, Sequence[float]]],
+              ymax: float = 1.0, percent: bool = True, width: int = CHART_W, height: int = CHART_H,
+              group_colors: Sequence[str] | None = None) -> str:
+    """Grouped vertical bars: one group per label, one bar per (name, colour, values) series.
+
+    With `group_colors` (one series), each group's bar takes its own colour and there is no legend.
+    """
+    ymax = ymax if ymax > 0 else 1.0
+    plot_w, plot_h = width - PAD_L - PAD_R, height - PAD_T - PAD_B
+    out = [f'<svg xmlns="http://www.w3.org/2000/svg" width="{width}" height="{height}" '
+           f'viewBox="0 0 {width} {height}" role="img" aria-label="{escape(title)}">',
+           f'<rect x="0" y="0" width="{width}" height="{height}" fill="#ffffff"/>',
+           f'<text x="{width / 2:.0f}" y="18" text-anchor="middle" style="font-size:13px;font-weight:bold">'
+           f'{escape(title)}</text>']
+    for k in range(5):
+        value = ymax * k / 4
+        y = PAD_T + plot_h - plot_h * k / 4
+        text = f"{value * 100:.0f}%" if percent else _short(value)
+        out.append(f'<line x1="{PAD_L}" y1="{y:.1f}" x2="{width - PAD_R}" y2="{y:.1f}" stroke="#e4e4e4"/>'
+                   f'<text x="{PAD_L - 6}" y="{y + 4:.1f}" text-anchor="end">{text}</text>')
+    n = max(len(groups), 1)
+    group_w = plot_w / n
+    bar_w = group_w * 0.8 / max(len(series), 1)
+    for g, label in enumerate(groups):
+        x0 = PAD_L + g * group_w + group_w * 0.1
+        for s, (name, color, values) in enumerate(series):
+            value = values[g] if g < len(values) else 0.0
+            h = plot_h * min(max(value, 0.0), ymax) / ymax
+            x, y = x0 + s * bar_w, PAD_T + plot_h - h
+            tip = f"{name} {label}: {value * 100:.1f}%" if percent else f"{name} {label}: {_short(value)}"
+            fill = group_colors[g] if group_colors else color
+            out.append(f'<rect x="{x:.1f}" y="{y:.1f}" width="{max(bar_w - 1, 1):.1f}" height="{h:.1f}" '
+                       f'fill="{fill}"><title>{escape(tip)}</title></rect>')
+        out.append(f'<text x="{PAD_L + (g + 0.5) * group_w:.1f}" y="{PAD_T + plot_h + 15}" '
+                   f'text-anchor="middle">{escape(str(label))}</text>')
+    out.append(f'<line x1="{PAD_L}" y1="{PAD_T + plot_h}" x2="{width - PAD_R}" y2="{PAD_T + plot_h}" stroke="#555"/>')
+    x = PAD_L
+    for name, color, _ in () if group_colors else series:  # legend
+        out.append(f'<rect x="{x}" y="{height - 22}" width="12" height="12" fill="{color}"/>'
+                   f'<text x="{x + 16}" y="{height - 12}">{escape(name)}</text>')
+        x += 22 + 7 * len(name) + 14
+    out.append("</svg>")
+    return "\n".join(out)
+
+
+def _short(value: float) -> str:
+    if value >= 1e6:
+        return f"{value / 1e6:.1f}M"
+    if value >= 1e3:
+        return f"{value / 1e3:.1f}k"
+    return f"{value:.3g}"
+
+
+def _pct(value: float) -> str:
+    return f"{value * 100:.1f}%"
+
+
+def _table(head: Sequence[str], rows: Sequence[Sequence[str]], first_is_name: bool = True) -> str:
+    cells = "".join(f'<th class="name">{escape(h)}</th>' if i == 0 and first_is_name else f"<th>{escape(h)}</th>"
+                    for i, h in enumerate(head))
+    body = []
+    for row in rows:
+        body.append("<tr>" + "".join(
+            f'<td class="name">{c}</td>' if i == 0 and first_is_name else f"<td>{c}</td>"
+            for i, c in enumerate(row)) + "</tr>")
+    return f"<table><tr>{cells}</tr>{''.join(body)}</table>"
+
+
+def summary_rows(report: dict, colors: dict[str, str]) -> list[list[str]]:
+    rows = []
+    for name, u in report["unwinders"].items():
+        table = u.get("table_bytes")
+        rows.append([f'<span class="swatch" style="background:{colors[name]}"></span>{escape(name)}',
+                     f'{u["exact"]}', _pct(u["exact_rate"]), _pct(u["frame_recall"]), f'{u["wrong_frames"]}',
+                     f'{u.get("failures", 0)}', f'{u.get("cost_us", 0.0):.1f}',
+                     "" if table is None else f"{table / 1024:.0f}",
+                     escape(", ".join(f"{k} {v}" for k, v in u["stops"].items()))])
+    return rows
+
+
+def location_classes(report: dict) -> list[str]:
+    """The contract classes, plus any other class some unwinder reports samples for."""
+    seen = list(CLASSES)
+    for u in report["unwinders"].values():
+        seen += [c for c in u["by_location"] if c not in seen]
+    return seen
+
+
+def depth_histogram(report: dict, colors: dict[str, str]) -> str:
+    """Share of samples per correct-prefix depth, one bar per unwinder."""
+    depths = sorted({int(d) for u in report["unwinders"].values() for d in u.get("prefix_depths", {})})
+    if not depths:
+        return ""
+    groups = list(range(0, depths[-1] + 1))
+    series = []
+    for name, u in report["unwinders"].items():
+        hist, total = u.get("prefix_depths", {}), max(u.get("samples", report["samples"]), 1)
+        series.append((name, colors[name], [hist.get(str(d), 0) / total for d in groups]))
+    ymax = max((v for _, _, vals in series for v in vals), default=1.0) or 1.0
+    return bar_chart("Correct-prefix depth (share of samples whose first d frames are right)",
+                     [str(g) for g in groups], series, ymax=min(1.0, ymax * 1.1))
+
+
+def render_html(report: dict) -> str:
+    """The whole page."""
+    names = list(report["unwinders"])
+    colors = unwinder_colors(names)
+    title = report.get("title") or "Unwinder accuracy"
+    classes = location_classes(report)
+    counts = report.get("locations", {})
+    parts = [f"<!DOCTYPE html><html><head><meta charset='utf-8'><title>{escape(title)}</title>"
+             f"<style>{_CSS}</style></head><body>",
+             f"<h1>{escape(title)}</h1>",
+             f"<p>{report['samples']} samples scored against <b>{escape(report['reference'])}</b>"
+             + (f", {report['skipped']} without a reference skipped" if report.get("skipped") else "") + ".</p>"]
+    if report.get("inputs"):
+        parts.append('<p class="muted">' + "<br>".join(escape(str(i)) for i in report["inputs"]) + "</p>")
+    parts.append("<h2>Summary</h2>")
+    parts.append(_table(["unwinder", "exact", "exact rate", "frame recall", "wrong frames", "failures",
+                         "µs/sample", "tables KiB", "stops"], summary_rows(report, colors)))
+    parts.append("<h2>Exact stacks by location of the leaf pc</h2>")
+    series = [(n, colors[n], [u["by_location"].get(c, {}).get("exact_rate", 0.0) for c in classes])
+              for n, u in report["unwinders"].items()]
+    parts.append(bar_chart("Exact-stack rate by location class", [f"{c} ({counts.get(c, 0)})" for c in classes],
+                           series))
+    rows = [[escape(n)] + [_cell(u["by_location"].get(c)) for c in classes] for n, u in report["unwinders"].items()]
+    parts.append(_table(["unwinder"] + [f"{c} ({counts.get(c, 0)})" for c in classes], rows))
+    parts.append("<h2>Correct-prefix depth</h2>")
+    parts.append(depth_histogram(report, colors))
+    sweep = report.get("lbr_sweep")
+    if sweep:
+        keys = list(sweep)
+        parts.append("<h2>LBR depth sweep</h2>")
+        parts.append(bar_chart("LBR: recorded buffer truncated to the newest D entries; stitched at full depth",
+                               [k if k == "stitched" else f"depth {k}" for k in keys],
+                               [("exact rate", SWEEP_COLORS[0], [sweep[k]["exact_rate"] for k in keys]),
+                                ("frame recall", SWEEP_COLORS[1], [sweep[k]["frame_recall"] for k in keys])]))
+    parts.append("<h2>Cost per sample</h2>")
+    costs = [u.get("cost_us", 0.0) for u in report["unwinders"].values()]
+    parts.append(bar_chart("Mean time of one unwind() call (µs, warm tables)", names, [("µs", "#555555", costs)],
+                           ymax=max(costs, default=1.0) * 1.1, percent=False,
+                           group_colors=[colors[n] for n in names]))
+    parts.append(_modules_table(report))
+    parts.append("</body></html>\n")
+    return "\n".join(p for p in parts if p)
+
+
+def _cell(group: dict | None) -> str:
+    if not group or not group.get("samples"):
+        return "–"
+    return f'{_pct(group["exact_rate"])} <span class="muted">({group["samples"]})</span>'
+
+
+def _modules_table(report: dict) -> str:
+    modules = sorted({m for u in report["unwinders"].values() for m in u.get("by_module", {})})
+    if not modules:
+        return ""
+    rows = [[escape(m)] + [_cell(u.get("by_module", {}).get(m)) for u in report["unwinders"].values()]
+            for m in modules]
+    return "<h2>Exact stacks by module of the leaf pc</h2>" + _table(["module"] + list(report["unwinders"]), rows)
