@@ -12,16 +12,10 @@ from pathlib import Path
 import pytest
 
 from conftest import run_tool
+from formats.elf import ElfFile
+from unwind.cli import main
 
 ROOT = Path(__file__).resolve().parents[3]
-# tests/ on sys.path (root conftest) lets `unwind` resolve to the namespace tests/unwind: load the real one.
-sys.path.insert(0, str(ROOT))
-for _name in [m for m in sys.modules if m.split(".")[0] in ("unwind", "formats")]:
-    if getattr(sys.modules[_name], "__file__", None) is None:
-        del sys.modules[_name]
-
-from formats.elf import ElfFile  # noqa: E402
-from unwind.cli import main  # noqa: E402
 
 
 def _fixtures():

@@ -13,21 +13,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from conftest import need_tool, run_tool
+from formats.elf import ElfFile
+from formats.orc import OrcEntry, OrcLayout, OrcReg, OrcType, make_entry
+from unwind.memory import AddressSpace
+from unwind.model import Mapping, ModuleMap, Registers, Sample, StopReason, Via
+from unwind.unwinders import get_unwinder
+from unwind.unwinders.orc import OrcUnwinder, entry_rule
+from unwind.walk import walk
 
 ROOT = Path(__file__).resolve().parents[3]
-# tests/ on sys.path (root conftest) lets `unwind` resolve to the namespace tests/unwind: load the real one.
-sys.path.insert(0, str(ROOT))
-for _name in [m for m in sys.modules if m.split(".")[0] in ("unwind", "formats")]:
-    if getattr(sys.modules[_name], "__file__", None) is None:
-        del sys.modules[_name]
-
-from formats.elf import ElfFile  # noqa: E402
-from formats.orc import OrcEntry, OrcLayout, OrcReg, OrcType, make_entry  # noqa: E402
-from unwind.memory import AddressSpace  # noqa: E402
-from unwind.model import Mapping, ModuleMap, Registers, Sample, StopReason, Via  # noqa: E402
-from unwind.unwinders import get_unwinder  # noqa: E402
-from unwind.unwinders.orc import OrcUnwinder, entry_rule  # noqa: E402
-from unwind.walk import walk  # noqa: E402
 
 
 def _fixtures():
