@@ -10,7 +10,7 @@ from functools import lru_cache
 from formats.elf import ElfFile
 from formats.errors import UnwindError
 
-from .loader import host_path
+from .loader import guest_path, host_path
 
 
 @dataclass(slots=True)
@@ -43,9 +43,7 @@ def open_host_file(path: str, sysroot: str | None) -> FileHandle | int:
     real = host_path(path, sysroot)
     if not os.path.exists(real):
         return -errno.ENOENT
-    shown = os.path.realpath(real)
-    if sysroot and shown.startswith(os.path.realpath(sysroot) + os.sep):
-        shown = shown[len(os.path.realpath(sysroot)):]
+    shown = guest_path(real, sysroot)
     if os.path.isdir(real):
         return FileHandle(shown, b"", True, os.stat(real).st_ino, None)
     try:

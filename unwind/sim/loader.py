@@ -47,6 +47,16 @@ def host_path(path: str, sysroot: str | None) -> str:
     return path
 
 
+def guest_path(real: str, sysroot: str | None) -> str:
+    """The path the process (and /proc/PID/maps) shows for host file `real`: the sysroot prefix removed."""
+    shown = os.path.realpath(real)
+    if sysroot:
+        root = os.path.realpath(sysroot)
+        if shown.startswith(root + os.sep):
+            return shown[len(root):]
+    return shown
+
+
 def _prot(flags: int) -> int:
     return (PROT_READ if flags & PF_R else 0) | (PROT_WRITE if flags & PF_W else 0) | (PROT_EXEC if flags & PF_X else 0)
 
@@ -144,7 +154,7 @@ def load_program(space: AddressSpace, binary: str, argv: list[str], envp: list[s
         interp_file = host_path(exe.interp, sysroot)
         if not os.path.isfile(interp_file):
             raise UsageError(f"{binary}: interpreter {exe.interp} not found")
-        interp = map_elf(space, interp_file, os.path.realpath(interp_file))
+        interp = map_elf(space, interp_file, guest_path(interp_file, sysroot))
     auxv = [(AuxType.MINSIGSTKSZ, 0xD30), (AuxType.HWCAP, hwcap), (AuxType.PAGESZ, PAGE), (AuxType.CLKTCK, 100),
             (AuxType.PHDR, exe.phdr), (AuxType.PHENT, 56), (AuxType.PHNUM, exe.phnum),
             (AuxType.BASE, interp.bias if interp else 0), (AuxType.FLAGS, 0), (AuxType.ENTRY, exe.entry),

@@ -89,6 +89,8 @@ class Process:
                  track: bool = True):
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self.space = AddressSpace(uc)
+        self._blocks: dict[int, Block] = {}
+        self.space.on_change = self._code_changed
         self.sysroot = sysroot
         self.pid = pid
         self.rng = random.Random(seed)
@@ -104,7 +106,6 @@ class Process:
         self.icount = 0
         self._clock = 1_700_000_000 * 10**9
         self._redirect: int | None = None
-        self._blocks: dict[int, Block] = {}
         self._prev: Block | None = None
         self._skip = False
         self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
@@ -172,6 +173,11 @@ class Process:
         return self.uc.reg_read(UC_X86_REG_RSP)
 
     # ---- hooks ----------------------------------------------------------------------
+
+    def _code_changed(self, start: int, end: int) -> None:
+        """Mapped bytes were replaced: decoded blocks there are stale (dlclose + dlopen, JIT)."""
+        for addr in [a for a in self._blocks if start <= a < end]:
+            del self._blocks[addr]
 
     def _decode(self, addr: int, size: int) -> Block:
         code = bytes(self.uc.mem_read(addr, size))

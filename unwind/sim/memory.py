@@ -48,6 +48,7 @@ class AddressSpace:
     def __init__(self, uc):
         self.uc = uc
         self.vmas: list[Vma] = []
+        self.on_change = None  # called with (start, end) when mapped bytes are replaced or removed
 
     # ---- queries --------------------------------------------------------------------
 
@@ -67,6 +68,8 @@ class AddressSpace:
     # ---- changes --------------------------------------------------------------------
 
     def _remove(self, start: int, end: int) -> None:
+        if self.on_change is not None and not self.is_free(start, end):
+            self.on_change(start, end)
         kept: list[Vma] = []
         for v in self.vmas:
             if v.end <= start or v.start >= end:

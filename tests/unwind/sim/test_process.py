@@ -70,3 +70,25 @@ def test_not_an_elf_is_a_typed_error(tmp_path):
     from formats.errors import UnwindError
     with pytest.raises(UnwindError):
         Process(str(bogus))
+
+
+def test_dynamic_loader_and_libraries_come_from_the_sysroot(tmp_path):
+    """A sysroot holding its own ld.so and libc (no ld.so.cache): the loader finds libc there by its default path."""
+    import os
+    import shutil
+
+    binary = BIN / "recursion-glibc-dynamic-O2-nofp"
+    interp = subprocess.run(["readelf", "-l", str(binary)], capture_output=True, text=True).stdout
+    interp = interp.split("[Requesting program interpreter: ")[1].split("]")[0]
+    for guest, host in ((interp, interp), ("/lib/x86_64-linux-gnu/libc.so.6", "/lib/x86_64-linux-gnu/libc.so.6")):
+        target = tmp_path / guest.lstrip("/")
+        target.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(os.path.realpath(host), target)
+    proc = Process(str(binary), ["3"], sysroot=str(tmp_path))
+    report = proc.run()
+    assert report.exit_code == 0 and report.fault is None
+    assert proc.stdout() == subprocess.run([str(binary), "3"], capture_output=True).stdout
+    assert "/lib/x86_64-linux-gnu/libc.so.6" in proc.opened
+    paths = {m.path for m in proc.space.module_map()}
+    assert interp in paths and "/lib/x86_64-linux-gnu/libc.so.6" in paths
+    assert not any(p and p.startswith(str(tmp_path)) for p in paths)
