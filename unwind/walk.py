@@ -53,12 +53,18 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
             rule, next_via = found
         else:
             rule, next_via = found, via
-        stop, cfa, caller = _step(rule, values, memory)
-        if cfa is not None:  # the walk's own fresh record, not yet in any trace: fill in its CFA
-            object.__setattr__(frame, "cfa", cfa)
+        try:
+            cfa, caller = rule.step_values(values, memory)
+        except MemoryReadError:
+            frames.append(frame)
+            return Trace(tuple(frames), StopReason.BAD_MEMORY)
+        except (UnwindError, ArithmeticError, ValueError, IndexError, KeyError, TypeError):
+            frames.append(frame)
+            return Trace(tuple(frames), StopReason.BAD_RULE)
         frames.append(frame)
-        if stop is not None:
-            return Trace(tuple(frames), stop)
+        if cfa is None:
+            return Trace(tuple(frames), StopReason.BAD_RULE)
+        _set_cfa(frame, cfa)  # the walk's own fresh record, not yet in any trace
         new_pc = caller.get(RIP)
         if not new_pc:  # 0 or absent (an undefined return address): outermost frame
             return Trace(tuple(frames), StopReason.END)
@@ -79,14 +85,4 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
         is_ra = rule.kind == _NORMAL
 
 
-def _step(rule: UnwindRule, values, memory):
-    """(stop reason or None, cfa, caller registers)."""
-    try:
-        cfa, caller = rule.step_values(values, memory)
-    except MemoryReadError:
-        return StopReason.BAD_MEMORY, None, None
-    except (UnwindError, ArithmeticError, ValueError, IndexError, KeyError, TypeError):
-        return StopReason.BAD_RULE, None, None
-    if cfa is None:
-        return StopReason.BAD_RULE, None, None
-    return None, cfa, caller
+_set_cfa = Frame.cfa.__set__  # slot descriptor: fills the CFA of a frame the walk just built
