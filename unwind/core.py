@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 
 from formats.core import CoreFile, FileMapping, ThreadNotes
-from formats.elf import ElfFile, SegmentType, iter_notes, NT_GNU_BUILD_ID
+from formats.elf import NT_GNU_BUILD_ID, PF_W, ElfFile, SegmentType, iter_notes
 from formats.errors import UnwindError
 
 from .errors import MemoryReadError
@@ -59,15 +59,25 @@ class CoreModuleResolver(ModuleResolver):
 
 
 class CoreMemory:
-    """read/read_u64 over a core: dumped memory first, then the thread's AddressSpace (stack, mapped files)."""
+    """read/read_u64 over a core: dumped memory first, then the thread's AddressSpace (stack, mapped files).
 
-    def __init__(self, core: CoreFile, sample: Sample, resolver: ModuleResolver):
+    `in_stack` accepts the thread's snapshot and any dumped anonymous writable mapping, so a
+    frame-pointer walk may leave a sigaltstack for the thread stack the signal interrupted.
+    """
+
+    def __init__(self, core: CoreFile, sample: Sample, resolver: ModuleResolver, anonymous=None):
         self.core = core
         self.files = AddressSpace(sample, resolver)
-        self.in_stack = self.files.in_stack
         self.module_at = self.files.module_at
         self.resolver = resolver
         self.sample = sample
+        self.anonymous = anonymous if anonymous is not None else anonymous_segments(core)
+
+    def in_stack(self, address: int, size: int = 8) -> bool:
+        if self.files.in_stack(address, size):
+            return True
+        seg = self.core.segment_at(address)
+        return seg is not None and (seg.vaddr, seg.memsz) in self.anonymous and self.core.has(address, size)
 
     def read(self, address: int, size: int) -> bytes:
         if size < 0 or address < 0:
@@ -83,6 +93,17 @@ class CoreMemory:
         return _U64.unpack(self.read(address, 8))[0]
 
 
+def anonymous_segments(core: CoreFile) -> frozenset[tuple[int, int]]:
+    """(vaddr, memsz) of the writable PT_LOADs that no NT_FILE mapping overlaps: stacks, heap, anonymous mmaps."""
+    files = sorted((f.start, f.end) for f in core.files)
+    out = set()
+    for seg in core.segments:
+        end = seg.vaddr + seg.memsz
+        if seg.flags & PF_W and not any(start < end and seg.vaddr < stop for start, stop in files):
+            out.add((seg.vaddr, seg.memsz))
+    return frozenset(out)
+
+
 @dataclass
 class CoreProcess:
     """Everything needed to unwind a core: the parsed file, its module map, resolver and per-thread samples."""
@@ -91,9 +112,12 @@ class CoreProcess:
     modules: ModuleMap
     resolver: CoreModuleResolver
     samples: list[Sample]
+    _anonymous: frozenset | None = None
 
     def memory_for(self, sample: Sample) -> CoreMemory:
-        return CoreMemory(self.core, sample, self.resolver)
+        if self._anonymous is None:
+            self._anonymous = anonymous_segments(self.core)
+        return CoreMemory(self.core, sample, self.resolver, self._anonymous)
 
 
 def load_core(path: str, exe: str | None = None, symfs: str | None = None, debug_dirs=()) -> CoreProcess:

@@ -1,7 +1,8 @@
 /* Test program for core-file unwinding: parks its threads in known states, prints
  * "ready" and waits to be dumped with gcore.  Thread shapes: deep recursion, a thread
  * stopped inside a signal handler that interrupted a busy loop, a comparator under
- * libc's qsort, a thread blocked in libc's pause(), and the main thread. */
+ * libc's qsort, a thread blocked in libc's pause(), a handler running on an alternate
+ * signal stack (sigaltstack), and the main thread. */
 #define _GNU_SOURCE
 #include <pthread.h>
 #include <signal.h>
@@ -10,9 +11,10 @@
 #include <stdlib.h>
 #include <unistd.h>
 
-#define NTHREADS 4
+#define NTHREADS 5
 static atomic_int parked;
-static volatile int spinning;
+static volatile int spinning, spinning_alt;
+static char altstack[64 * 1024] __attribute__((aligned(16)));
 
 /* Block forever in a raw pause(2) issued from this frame, so frame 0 is our own code. */
 __attribute__((noinline)) void park(void)
@@ -78,6 +80,27 @@ static void *signal_thread(void *arg)
     return NULL;
 }
 
+static void on_usr2(int sig)
+{
+    in_handler(sig & 1); /* SIGUSR2 = 12: park right away */
+}
+
+__attribute__((noinline)) void spin_alt(void)
+{
+    spinning_alt = 1;
+    for (unsigned long i = 0;; i++)
+        __asm__ volatile("" : "+r"(i));
+}
+
+static void *altstack_thread(void *arg)
+{
+    stack_t ss = {.ss_sp = altstack, .ss_size = sizeof altstack};
+    (void)arg;
+    sigaltstack(&ss, NULL);
+    spin_alt();
+    return NULL;
+}
+
 static void *qsort_thread(void *arg)
 {
     int values[64];
@@ -109,17 +132,23 @@ int main(int argc, char **argv)
     struct sigaction sa = {.sa_handler = on_usr1};
     int depth = argc > 1 ? atoi(argv[1]) : 40;
 
+    struct sigaction alt = {.sa_handler = on_usr2, .sa_flags = SA_ONSTACK};
+
     sigemptyset(&sa.sa_mask);
     sigaction(SIGUSR1, &sa, NULL);
+    sigemptyset(&alt.sa_mask);
+    sigaction(SIGUSR2, &alt, NULL);
     pthread_attr_init(&attr);
     pthread_attr_setstacksize(&attr, 256 * 1024); /* small stacks keep the cores small */
     pthread_create(&threads[0], &attr, recursion_thread, (void *)(long)depth);
     pthread_create(&threads[1], &attr, signal_thread, NULL);
     pthread_create(&threads[2], &attr, qsort_thread, NULL);
     pthread_create(&threads[3], &attr, libc_thread, NULL);
-    while (!spinning)
+    pthread_create(&threads[4], &attr, altstack_thread, NULL);
+    while (!spinning || !spinning_alt)
         usleep(1000);
     pthread_kill(threads[1], SIGUSR1);
+    pthread_kill(threads[4], SIGUSR2);
     while (atomic_load(&parked) < NTHREADS)
         usleep(1000);
     printf("ready %d\n", (int)getpid());
