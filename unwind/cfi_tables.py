@@ -17,6 +17,7 @@ from pathlib import Path
 
 from cachetools import LRUCache
 
+from formats.cfi.hdr import EhFrameHdr
 from formats.cfi.parse import CfiSection, Fde
 from formats.cfi.table import Row, RuleKind, interpret
 from formats.elf import ElfFile
@@ -180,14 +181,72 @@ def _entries(section: CfiSection, tolerant: bool = False):
                 pos += 1
 
 
-class CfiCache:
-    """Compiled tables by build-id (else path, size, mtime): memory LRU, then disk, then compile."""
+class LazyCfi:
+    """Rules found through .eh_frame_hdr's binary search, each FDE interpreted on first use.
 
-    def __init__(self, directory: str | os.PathLike | None = None, size: int = 64, persist: bool = True):
+    Starting costs nothing: a few unwinds touch a few dozen FDEs, not libc's 3700.
+    """
+
+    def __init__(self, hdr: EhFrameHdr, section: CfiSection):
+        self.hdr = hdr
+        self.section = section
+        self._fdes: dict[int, tuple | None] = {}
+        self._cie_tables: dict = {}
+        self._interned: dict = {}
+        self.compiled = 0
+
+    def rule_at(self, vaddr: int) -> UnwindRule | None:
+        fde_addr = self.hdr.lookup(vaddr)
+        if fde_addr is None:
+            return None
+        found = self._fdes.get(fde_addr, False)
+        if found is False:
+            found = self._fdes[fde_addr] = self._compile(fde_addr)
+        if found is None:
+            return None
+        start, end, locs, rules = found
+        if not start <= vaddr < end:
+            return None
+        return rules[max(bisect_right(locs, vaddr) - 1, 0)]
+
+    def _compile(self, fde_addr: int) -> tuple | None:
+        self.compiled += 1
+        section = self.section
+        try:
+            fde, _ = section.entry_at(fde_addr - section.address)
+            if not isinstance(fde, Fde) or fde.cie is None:
+                return None
+            cie = fde.cie
+            if cie.offset not in self._cie_tables:
+                self._cie_tables[cie.offset] = interpret(section, cie)
+            table = interpret(section, fde, self._cie_tables[cie.offset])
+            rows = [(row.loc, _rule_key(row, cie.ra_register, cie.signal_frame)) for row in table.effective_rows()]
+        except FormatError:  # corrupt FDE: the walk stops with bad-rule there
+            return (self.hdr.locations[self.hdr.fdes.index(fde_addr)], 1 << 64, [0], [BAD_RULE])
+        locs, rules = [], []
+        for loc, key in rows:
+            rule = self._interned.get(key)
+            if rule is None:
+                rule = self._interned[key] = rule_from_key(key)
+            locs.append(loc)
+            rules.append(rule)
+        return fde.pc_begin, fde.pc_end, locs, rules
+
+
+class CfiCache:
+    """Compiled tables by build-id (else path, size, mtime): memory LRU, then disk, then compile.
+
+    A module with .eh_frame_hdr and no .debug_frame starts lazily (LazyCfi); once it has needed
+    `lazy_limit` FDEs it is compiled whole and persisted.
+    """
+
+    def __init__(self, directory: str | os.PathLike | None = None, size: int = 64, persist: bool = True,
+                 lazy_limit: int = 64):
         self.directory = Path(directory) if directory else None
         self.persist = persist
+        self.lazy_limit = lazy_limit
         self._memory: LRUCache = LRUCache(size)
-        self.hits = self.loads = self.compiles = 0
+        self.hits = self.loads = self.compiles = self.lazy = 0
 
     def _dir(self) -> Path:
         return (self.directory or cache_dir()) / "cfi"
@@ -195,21 +254,39 @@ class CfiCache:
     def get(self, elf: ElfFile, debug_elf: ElfFile | None = None) -> CompiledCfi:
         key = elf.build_id.hex() if elf.build_id else _file_key(elf.path)
         found = self._memory.get(key)
-        if found is not None:
+        if found is not None and not (isinstance(found, LazyCfi) and found.compiled >= self.lazy_limit):
             self.hits += 1
             return found
         path = self._dir() / f"{key}.pickle" if self.persist and elf.build_id else None
-        if path is not None:
+        if found is None and path is not None:
             found = self._load(path)
-        if found is None:
+            if found is not None:
+                self.loads += 1
+        if found is None and self.lazy_limit > 0:
+            found = self._lazy(elf, debug_elf)
+            if found is not None:
+                self.lazy += 1
+        if found is None or isinstance(found, LazyCfi) and found.compiled >= self.lazy_limit:
             self.compiles += 1
             found = compile_sections(cfi_sections(elf, debug_elf))
             if path is not None:
                 self._save(path, found)
-        else:
-            self.loads += 1
         self._memory[key] = found
         return found
+
+    @staticmethod
+    def _lazy(elf: ElfFile, debug_elf: ElfFile | None) -> LazyCfi | None:
+        """A LazyCfi when .eh_frame_hdr indexes all the CFI there is (no .debug_frame anywhere)."""
+        if elf.section(".debug_frame") is not None or (debug_elf is not None and debug_elf.section(".debug_frame")):
+            return None
+        hdr_section, eh = elf.section(".eh_frame_hdr"), CfiSection.from_elf(elf, ".eh_frame")
+        if hdr_section is None or eh is None:
+            return None
+        try:
+            hdr = EhFrameHdr.from_bytes(elf.section_bytes(hdr_section), hdr_section.addr, elf.path)
+        except FormatError:
+            return None
+        return LazyCfi(hdr, eh) if hdr.locations else None
 
     @staticmethod
     def _load(path: Path) -> CompiledCfi | None:

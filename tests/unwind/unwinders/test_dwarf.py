@@ -156,25 +156,25 @@ def test_stop_reasons_on_cut_snapshots(tmp_path, cache_env):
 
 def test_compiled_tables_persist_and_rebuild(cache_env):
     elf = ElfFile(LIBC)
-    first = CfiCache()
+    first = CfiCache(lazy_limit=0)
     table = first.get(elf)
     assert first.compiles == 1
     path = cache_dir() / "cfi" / f"{elf.build_id.hex()}.pickle"
     assert path.is_file()
-    second = CfiCache()
+    second = CfiCache(lazy_limit=0)
     loaded = second.get(elf)
     assert second.loads == 1 and second.compiles == 0
     assert list(loaded.starts) == list(table.starts) and loaded.keys == table.keys
     assert second.get(elf) is loaded and second.hits == 1
     path.write_bytes(b"not a pickle")  # corrupt: rebuilt
-    third = CfiCache()
+    third = CfiCache(lazy_limit=0)
     third.get(elf)
     assert third.compiles == 1 and path.stat().st_size > 1000
     import pickle
     state = pickle.loads(path.read_bytes())
     state["version"] = FORMAT_VERSION - 1  # stale format: rebuilt
     path.write_bytes(pickle.dumps(state))
-    fourth = CfiCache()
+    fourth = CfiCache(lazy_limit=0)
     fourth.get(elf)
     assert fourth.compiles == 1
 
@@ -187,7 +187,7 @@ def test_compiled_rules_agree_with_readelf_rows(cache_env):
 
     text = subprocess.run([need_tool("readelf"), "--debug-dump=frames-interp", str(LIBC)],
                           capture_output=True, text=True).stdout
-    table = CfiCache().get(ElfFile(LIBC))
+    table = CfiCache(lazy_limit=0).get(ElfFile(LIBC))
     checked = 0
     for line in text.splitlines()[::37]:
         m = re.match(r"^([0-9a-f]{16}) (rsp|rbp)\+(\d+)\s", line)
@@ -198,3 +198,19 @@ def test_compiled_rules_agree_with_readelf_rows(cache_env):
         assert (rule.cfa.reg, rule.cfa.offset) == ({"rsp": 7, "rbp": 6}[m.group(2)], int(m.group(3)))
         checked += 1
     assert checked > 100
+
+
+def test_lazy_tables_agree_with_compiled_and_then_compile(cache_env):
+    """Through .eh_frame_hdr, FDE by FDE: the same rules as the whole compiled table; after
+    `lazy_limit` FDEs the module is compiled whole and persisted."""
+    elf = ElfFile(LIBC)
+    compiled = CfiCache(persist=False, lazy_limit=0).get(elf)
+    cache = CfiCache(lazy_limit=40)
+    lazy = cache.get(elf)
+    assert cache.lazy == 1 and cache.compiles == 0
+    addresses = [a for start, end in zip(compiled.starts[::50], compiled.ends[::50]) for a in (start, (start + end) // 2, end - 1)]
+    addresses += [compiled.starts[0] - 1, compiled.ends[-1] + 16]
+    for address in addresses:
+        assert lazy.rule_at(address) == compiled.rule_at(address), hex(address)
+    assert cache.get(elf) is not lazy and cache.compiles == 1
+    assert (cache_dir() / "cfi" / f"{elf.build_id.hex()}.pickle").is_file()
