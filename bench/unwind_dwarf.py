@@ -102,8 +102,8 @@ def run(sample: Sample, repeat: int) -> None:
         frames += len(unwinder.unwind(sample).frames)
     warm, cpu = time.perf_counter() - start, time.process_time() - cpu_start
     print(f"frames per trace: {len(trace.frames)} (stop: {trace.stop})")
-    print(f"cold first unwind: {cold * 1000:.1f} ms (table compile or cache load; "
-          f"compiled {unwinder.cache.compiles}, loaded {unwinder.cache.loads})")
+    print(f"cold first unwind: {cold * 1000:.1f} ms (modules: {unwinder.cache.lazy} lazy through .eh_frame_hdr, "
+          f"{unwinder.cache.compiles} compiled, {unwinder.cache.loads} loaded from the cache dir)")
     print(f"warm: {repeat} unwinds, {frames} frames in {warm:.3f} s wall = {frames / warm:,.0f} frames/s, "
           f"{repeat / warm:,.0f} traces/s")
     print(f"warm, CPU time of this process: {cpu:.3f} s = {frames / cpu:,.0f} frames/s "

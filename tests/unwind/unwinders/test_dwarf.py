@@ -96,6 +96,7 @@ VARIANTS = {
     "eh_frame-signal": (["-O2", "-fomit-frame-pointer"], " x"),
     "debug_frame-qsort": (["-O2", "-fomit-frame-pointer", "-fno-asynchronous-unwind-tables", "-g"], ""),
     "O0-frame-pointer": (["-O0"], ""),
+    "separate-debug-file": (["-O2", "-fomit-frame-pointer", "-fno-asynchronous-unwind-tables", "-g"], "split"),
 }
 
 
@@ -104,6 +105,14 @@ def capture(tmp_path, flags, args):
     src.write_text(PROGRAM)
     exe = tmp_path / "prog"
     subprocess.run([need_tool("gcc"), *flags, "-o", str(exe), str(src)], check=True)
+    if args == "split":  # .debug_frame only in prog.debug, found through .gnu_debuglink
+        args = ""
+        objcopy = need_tool("objcopy")
+        subprocess.run([objcopy, "--only-keep-debug", str(exe), str(exe) + ".debug"], check=True)
+        subprocess.run([objcopy, "--strip-debug", f"--add-gnu-debuglink={exe}.debug", str(exe)], check=True,
+                       cwd=tmp_path)
+        assert ElfFile(exe).section(".debug_frame") is None
+        assert ElfFile(str(exe) + ".debug").section(".debug_frame") is not None
     script = tmp_path / "cap.py"
     script.write_text(GDB_SCRIPT)
     out = str(tmp_path / "cap")
@@ -134,7 +143,7 @@ def test_matches_gdb_backtrace(tmp_path, cache_env, variant):
     assert list(trace.pcs) == physical
     assert trace.stop == StopReason.END  # _start's CIE marks the return address undefined
     assert len(physical) >= 10
-    if args:  # the frame interrupted by the signal is looked up at its pc, not pc - 1
+    if args == " x":  # the frame interrupted by the signal is looked up at its pc, not pc - 1
         kinds = [kind for _, kind in data["bt"] if kind in (data["normal"], data["sigtramp"])]
         at = kinds.index(data["sigtramp"])
         assert trace.frames[at].is_return_address and not trace.frames[at + 1].is_return_address
