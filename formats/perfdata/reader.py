@@ -5,7 +5,7 @@ from __future__ import annotations
 import mmap
 import struct
 from collections import Counter
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Iterator
 
@@ -287,11 +287,7 @@ class PerfDataReader:
 
 
 def _with_sample_id(record, sample_id):
-    if sample_id is None:
-        return record
-    from dataclasses import replace
-
-    return replace(record, sample_id=sample_id)
+    return record if sample_id is None else replace(record, sample_id=sample_id)
 
 
 def read_perf_data(source: str | Path | bytes) -> tuple[PerfDataReader, list[object]]:

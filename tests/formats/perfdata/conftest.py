@@ -15,8 +15,8 @@ for _path in (str(_HERE), str(_ROOT)):
     if _path in sys.path:
         sys.path.remove(_path)
     sys.path.insert(0, _path)
-for _name in [m for m in sys.modules if m == "formats" or m.startswith("formats.")]:
-    if getattr(sys.modules["formats"], "__file__", None) is None:
+if "formats" in sys.modules and getattr(sys.modules["formats"], "__file__", None) is None:
+    for _name in [m for m in sys.modules if m == "formats" or m.startswith("formats.")]:
         del sys.modules[_name]
 
 import formats.perfdata  # noqa: E402,F401
