@@ -205,7 +205,13 @@ class UnwindRule:
                     out[r] = v
             read = memory.read_u64
             for number, off in loads:
-                out[number] = read((cfa + off) & MASK)
+                try:
+                    out[number] = read((cfa + off) & MASK)
+                except MemoryReadError:
+                    # Saved below the stack copy (GCC's epilogues keep such rules): unknown, as libdw
+                    # treats it; only a missing return address ends the walk.
+                    if number == self.ra_reg:
+                        raise
             out[RSP] = cfa
             return cfa, out
         if self.kind == FrameKind.SIGNAL and not self.regs:
