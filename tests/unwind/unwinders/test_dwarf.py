@@ -22,6 +22,7 @@ import subprocess
 import time
 
 import pytest
+from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import LIBC, need_tool
 
@@ -223,3 +224,31 @@ def test_lazy_tables_agree_with_compiled_and_then_compile(cache_env):
         assert lazy.rule_at(address) == compiled.rule_at(address), hex(address)
     assert cache.get(elf) is not lazy and cache.compiles == 1
     assert (cache_dir() / "cfi" / f"{elf.build_id.hex()}.pickle").is_file()
+
+
+
+@pytest.fixture(scope="module")
+def live_sample(tmp_path_factory):
+    tmp = tmp_path_factory.mktemp("live")
+    sample, physical, _ = capture(tmp, ["-O2", "-fomit-frame-pointer"], "")
+    return sample, physical
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_random_stacks_and_registers_terminate_typed(live_sample, data):
+    """Corrupted snapshots of a real process: the walk always ends with a stop reason, never raises."""
+    sample, physical = live_sample
+    stack = bytearray(sample.stack)
+    for _ in range(data.draw(st.integers(1, 12))):
+        at = data.draw(st.integers(0, len(stack) // 8 - 1)) * 8
+        word = data.draw(st.one_of(st.integers(0, 2**64 - 1),
+                                   st.sampled_from(physical).map(lambda pc: pc + data.draw(st.integers(-8, 8))),
+                                   st.integers(0, 512).map(lambda k: sample.stack_base + 8 * k)))
+        stack[at:at + 8] = (word % 2**64).to_bytes(8, "little")
+    values = dict(sample.registers.values)
+    for reg in data.draw(st.lists(st.integers(0, 16), max_size=3)):
+        values[reg] = data.draw(st.integers(0, 2**64 - 1))
+    mutated = Sample(Registers(values), bytes(stack), sample.stack_base, sample.modules)
+    trace = get_unwinder("dwarf", max_depth=64).unwind(mutated)
+    assert 1 <= len(trace.frames) <= 64 and isinstance(trace.stop, StopReason)
