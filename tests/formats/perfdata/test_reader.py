@@ -148,3 +148,21 @@ def test_build_id_feature_equals_perf_buildid_list(dwarf_data):
     reader = PerfDataReader(dwarf_data)
     listed = sorted(tuple(line.split(" ", 1)) for line in perf_out("buildid-list", "-i", str(dwarf_data)).splitlines())
     assert listed and sorted((b.build_id.hex(), b.filename) for b in reader.build_ids) == listed
+
+
+def test_pipe_mode_tracepoint_raw_and_tracing_data(perf_dir, loop_exe):
+    """A tracepoint in pipe mode: TRACING_DATA carries a payload past its header size; samples carry RAW."""
+    path = record(perf_dir / "tp.data", [str(loop_exe), "300"], "-e", "sched:sched_switch", "-e", "cpu-clock",
+                  pipe=True)
+    reader, ours = _samples_by_offset(path)
+    assert reader.stats.by_type[RecordType.HEADER_TRACING_DATA] == 1 and reader.stats.skipped == 0
+    theirs = [ev for ev in dump(path) if ev.kind == "SAMPLE"]
+    assert theirs and sorted(ours) == sorted(ev.offset + 16 for ev in theirs)
+    for ev in theirs:
+        rec = ours[ev.offset + 16]
+        assert (rec.time, rec.pid, rec.tid, rec.ip) == (ev.time, *sample_fields(ev)[:3])
+        is_tracepoint = reader.attrs[rec.attr_index].sample_type & SampleType.RAW
+        assert bool(is_tracepoint) == (rec.raw is not None)
+        if rec.raw is not None:
+            assert (len(rec.raw) + 4) % 8 == 0 and len(rec.raw) > 8
+    assert any(r.raw for r in ours.values()) and any(r.raw is None for r in ours.values())
