@@ -17,9 +17,7 @@ for _name in [n for n, m in list(sys.modules.items())
     del sys.modules[_name]
 
 import json
-import os
 import subprocess
-import time
 
 import pytest
 from hypothesis import HealthCheck, given, settings, strategies as st
@@ -193,7 +191,6 @@ def test_compiled_rules_agree_with_readelf_rows(cache_env):
     """Every row of a sample of libc FDEs: the compiled rule's CFA is readelf's CFA column."""
     import re
 
-    from conftest import run_tool
 
     text = subprocess.run([need_tool("readelf"), "--debug-dump=frames-interp", str(LIBC)],
                           capture_output=True, text=True).stdout
