@@ -8,7 +8,7 @@ from ..cfi_tables import CfiCache
 from ..memory import AddressSpace
 from ..model import Frame, ModuleMap, Sample, Trace, Via
 from ..modules import DEFAULT_DEBUG_DIRS, ModuleResolver, find_debug_file
-from ..rules import SIGNAL_FRAME, UnwindRule
+from ..rules import SIGNAL_FRAME, FrameKind, UnwindRule
 from ..walk import walk
 from formats.elf import ElfFile
 from formats.errors import UnwindError
@@ -69,7 +69,9 @@ class DwarfUnwinder:
         except (UnwindError, OSError):
             return None
         rule = table.rule_at(module.to_vaddr(address))
-        if rule is None and _is_sigreturn(memory, frame.pc):
+        # A return address at rt_sigreturn code is a signal frame even where the CFI says nothing
+        # (musl) or where pc - 1 falls into the FDE of the function before the trampoline.
+        if (rule is None or rule.kind != FrameKind.SIGNAL) and _is_sigreturn(memory, frame.pc):
             return SIGNAL_FRAME
         return rule
 

@@ -151,6 +151,34 @@ def test_matches_gdb_backtrace(tmp_path, cache_env, variant):
         assert len(libc) >= 3
 
 
+def test_musl_sigreturn_trampoline_without_cfi(tmp_path, cache_env):
+    """musl's __restore_rt has no FDE: recognised by its `mov $15,%rax; syscall` bytes, like gdb does."""
+    src = tmp_path / "prog.c"
+    src.write_text(PROGRAM)
+    exe = tmp_path / "prog"
+    subprocess.run([need_tool("musl-gcc"), "-O2", "-fomit-frame-pointer", "-static", "-o", str(exe), str(src)],
+                   check=True)
+    script = tmp_path / "cap.py"
+    script.write_text(GDB_SCRIPT)
+    out = str(tmp_path / "cap")
+    subprocess.run([need_tool("gdb"), "-q", "-batch", "-nx", "-ex", f"python OUT={out!r}; ARGS=' x'",
+                    "-x", str(script), str(exe)], check=True, capture_output=True)
+    with open(out + ".json") as fh:
+        data = json.load(fh)
+    with open(out + ".stack", "rb") as fh:
+        stack = fh.read()
+    names = {r.name.lower(): r for r in Reg}
+    sample = Sample(Registers({names[k]: v for k, v in data["regs"].items()}), stack, data["sp"],
+                    ModuleMap(Mapping(s, e, o, p) for s, e, o, p in data["maps"]))
+    kinds = [kind for _, kind in data["bt"]]
+    at = kinds.index(data["sigtramp"])
+    trace = get_unwinder("dwarf").unwind(sample)
+    # gdb's frames past musl's raise() (no CFI) are prologue guesses; compare through the signal
+    assert list(trace.pcs[:at + 2]) == [pc for pc, _ in data["bt"][:at + 2]]
+    assert not trace.frames[at + 1].is_return_address
+    assert trace.stop == StopReason.NO_UNWIND_INFO and len(trace.frames) == at + 2
+
+
 def test_stop_reasons_on_cut_snapshots(tmp_path, cache_env):
     sample, physical, _ = capture(tmp_path, ["-O2", "-fomit-frame-pointer"], "")
     unwinder = get_unwinder("dwarf")
