@@ -7,6 +7,8 @@ import struct
 from dataclasses import dataclass
 
 from formats.elf import ElfFile, SegmentType
+from formats.errors import FormatError, parsing
+from unicorn import UcError
 
 from ..errors import UsageError
 from .memory import PAGE, PIE_BASE, PROT_EXEC, PROT_READ, PROT_WRITE, STACK_SIZE, STACK_TOP, AddressSpace, page_down, page_up
@@ -66,9 +68,22 @@ def map_elf(space: AddressSpace, path: str, display: str, bias: int | None = Non
     elf = ElfFile(path)
     if elf.machine != EM_X86_64 or elf.type not in (ET_EXEC, ET_DYN):
         raise UsageError(f"{path}: not an x86-64 executable or shared object")
-    loads = elf.load_segments
+    with parsing(path, elf._phoff, "program headers"):
+        loads = elf.load_segments
+        segments = elf.segments
     if not loads:
         raise UsageError(f"{path}: no PT_LOAD segments")
+    for seg in loads:
+        if (seg.filesz > seg.memsz or seg.memsz > 1 << 32 or seg.vaddr + seg.memsz > 1 << 47
+                or seg.offset + seg.filesz > len(elf.data) or (seg.vaddr - seg.offset) % PAGE):
+            raise FormatError(f"PT_LOAD at vaddr {seg.vaddr:#x} cannot be mapped", path, elf._phoff)
+    try:
+        return _map_loads(space, elf, loads, segments, path, display, bias)
+    except UcError as exc:
+        raise FormatError(f"cannot map segments ({exc})", path, elf._phoff) from exc
+
+
+def _map_loads(space, elf, loads, segments, path, display, bias) -> LoadedElf:
     low = page_down(min(s.vaddr for s in loads))
     high = page_up(max(s.vaddr + s.memsz for s in loads))
     if elf.type == ET_EXEC:
@@ -87,12 +102,15 @@ def map_elf(space: AddressSpace, path: str, display: str, bias: int | None = Non
             space.map(start, anon_from - start, _prot(seg.flags), display, file_lo, payload, elf.build_id)
         if seg_end > anon_from:
             space.map(anon_from, seg_end - anon_from, _prot(seg.flags))
-    phdr = next((s.vaddr for s in elf.segments if s.type == SegmentType.PHDR), None)
+    phdr = next((s.vaddr for s in segments if s.type == SegmentType.PHDR), None)
     if phdr is None:
         first = min(loads, key=lambda s: s.vaddr)
         phdr = first.vaddr - first.offset + elf._phoff
-    interp = next((s for s in elf.segments if s.type == SegmentType.INTERP), None)
-    interp_path = bytes(data[interp.offset:interp.offset + interp.filesz]).split(b"\0")[0].decode() if interp else None
+    interp = next((s for s in segments if s.type == SegmentType.INTERP), None)
+    interp_path = None
+    if interp is not None:
+        with parsing(path, interp.offset, "PT_INTERP"):
+            interp_path = bytes(data[interp.offset:interp.offset + interp.filesz]).split(b"\0")[0].decode()
     return LoadedElf(display, bias, bias + elf.entry, bias + phdr, elf._phnum, bias + high, elf.build_id, interp_path)
 
 
@@ -147,6 +165,11 @@ def load_program(space: AddressSpace, binary: str, argv: list[str], envp: list[s
     """Load `binary` (and its interpreter from the sysroot or host) and build the initial stack."""
     if not os.path.isfile(binary):
         raise UsageError(f"{binary}: no such file")
+    with parsing(binary, None, "executable"):
+        return _load_program(space, binary, argv, envp, hwcap, sysroot, random16)
+
+
+def _load_program(space, binary, argv, envp, hwcap, sysroot, random16) -> Program:
     display = os.path.abspath(binary)
     exe = map_elf(space, binary, display, PIE_BASE)
     interp = None

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import random
+import struct
 from collections import Counter
 from dataclasses import dataclass
 from enum import IntEnum
@@ -234,7 +235,12 @@ class Process:
             self.note_unsupported(f"syscall {number}")
             result = -38  # ENOSYS
         else:
-            result = entry[1](self, *args)
+            try:
+                result = entry[1](self, *args)
+            except UcError:
+                result = -14  # EFAULT: a pointer argument into unmapped memory, as the kernel answers
+            except (struct.error, ValueError, OverflowError):
+                result = -22  # EINVAL: an argument no handler can represent
         if self.exited:
             return
         uc.reg_write(UC_X86_REG_RAX, result & MASK64)
@@ -313,10 +319,11 @@ class Process:
             self.uc.hook_del(handle)
         return hit[0] and not self.exited
 
-    def run(self, chunk: int = 10_000_000) -> RunReport:
-        """Run to the end."""
-        while self.step(chunk):
-            pass
+    def run(self, chunk: int = 10_000_000, limit: int | None = None) -> RunReport:
+        """Run to the end, or until `limit` instructions have run (report.exit_code stays None then)."""
+        while self.step(chunk if limit is None else min(chunk, limit - self.icount)):
+            if limit is not None and self.icount >= limit:
+                break
         return self.report
 
     def stdout(self) -> bytes:
