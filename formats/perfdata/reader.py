@@ -75,6 +75,8 @@ class PerfDataReader:
                 self._add_attrs(read_attrs(self._data, self.header, self.path))
                 for feat, sec in read_feature_sections(self._data, self.header).items():
                     self._add_feature(feat, bytes(self._data[sec.offset:sec.end]), sec.offset)
+        self._header_state = (list(self.attrs), dict(self._ids), dict(self.features), list(self.build_ids),
+                              list(self.stats.skips), self.stats.skipped)
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -85,6 +87,7 @@ class PerfDataReader:
 
     def records_with_offsets(self) -> Iterator[tuple[int, object]]:
         """(file offset, record); records from a COMPRESSED record carry that record's offset."""
+        self._restart()
         if self.pipe:
             start, end = PIPE_HEADER_SIZE, len(self._data)
         else:
@@ -127,6 +130,13 @@ class PerfDataReader:
         return None if index is None else self.attrs[index]
 
     # -- internals ----------------------------------------------------------------------------------
+
+    def _restart(self) -> None:
+        """Forget what a previous pass over the stream added, so every pass sees the same thing."""
+        attrs, ids, features, build_ids, skips, skipped = self._header_state
+        self.attrs, self._ids, self.features, self.build_ids = list(attrs), dict(ids), dict(features), list(build_ids)
+        self.stats = ReadStats(skips=list(skips), skipped=skipped)
+        self._zstd = None
 
     def _add_attrs(self, attrs: list[EventAttr]) -> None:
         for attr in attrs:

@@ -97,3 +97,10 @@ def test_random_corruption(fp_data, pipe_data, zstd_data, data):
         hi = data.draw(st.sampled_from([min(4096, len(blob)), len(blob)]))
         blob[data.draw(st.integers(0, hi - 1))] = data.draw(st.integers(0, 255))
     _survives(bytes(blob))
+
+
+def test_second_pass_sees_the_same(pipe_data, zstd_data):
+    for path in (pipe_data, zstd_data):
+        reader = PerfDataReader(path)
+        first, stats, attrs = list(reader.records()), reader.stats, list(reader.attrs)
+        assert list(reader.records()) == first and reader.stats == stats and reader.attrs == attrs
