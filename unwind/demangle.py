@@ -54,3 +54,54 @@ def _split_closers(text: str) -> str:
     while ">>" in text:
         text = text.replace(">>", "> >")
     return text
+
+
+def demangle_perf(name: str) -> str:
+    """The name `perf script` prints: libiberty's cplus_demangle(name, DMGL_NO_OPTS), as Debian's perf calls it.
+
+    libiberty ships inside binutils' libbfd; without it names fall back to llvm-symbolizer's.
+    """
+    if not name.startswith("_Z"):
+        return name
+    if _libiberty() is None:
+        return demangle(name)
+    return _cplus_demangle(name)
+
+
+@cached(LRUCache(maxsize=65536))
+def _cplus_demangle(name: str) -> str:
+    import ctypes
+
+    lib, free = _libiberty()
+    result = lib.cplus_demangle(name.encode(), 0)  # 0 = DMGL_NO_OPTS: no parameters, no return type
+    if not result:
+        return name
+    try:
+        return ctypes.string_at(result).decode("utf-8", "replace")
+    finally:
+        free(result)
+
+
+_LIBIBERTY: list = []
+
+
+def _libiberty():
+    """(libbfd with its cplus_demangle, libc's free), loaded once; None when binutils' libbfd is absent."""
+    if not _LIBIBERTY:
+        import ctypes
+        import glob
+
+        found = None
+        for path in sorted(glob.glob("/usr/lib/x86_64-linux-gnu/libbfd-*.so")):
+            try:
+                lib = ctypes.CDLL(path)
+                lib.cplus_demangle.restype = ctypes.c_void_p
+                lib.cplus_demangle.argtypes = [ctypes.c_char_p, ctypes.c_int]
+                free = ctypes.CDLL(None).free
+                free.argtypes = [ctypes.c_void_p]
+                found = (lib, free)
+                break
+            except (OSError, AttributeError):
+                continue
+        _LIBIBERTY.append(found)
+    return _LIBIBERTY[0]

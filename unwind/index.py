@@ -18,7 +18,7 @@ from formats.symindex import CorruptIndexError, IndexFile, write_index
 
 from .symtable import name_table, perf_name_table
 
-SCHEMA = 3  # bump whenever the arrays below change meaning
+SCHEMA = 4  # bump whenever the arrays below change meaning
 NO_STRING = 0xFFFFFFFF
 
 

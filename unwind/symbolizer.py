@@ -14,7 +14,7 @@ from formats.elf import ElfFile
 from formats.errors import UnwindError
 from formats.symindex import IndexFile
 
-from .demangle import demangle as demangle_name
+from .demangle import demangle, demangle_perf
 from .index import NO_STRING, IndexSources, load_index
 from .model import SymbolizedFrame
 from .modules import DEFAULT_DEBUG_DIRS, find_debug_file
@@ -29,6 +29,7 @@ class ModuleSymbols:
         a = index.array
         self._str_off, self._str_blob = a("str_off"), index.bytes("str_blob")
         prefix = {"llvm": "sym", "perf": "psym"}[naming]
+        self._demangle = demangle_perf if naming == "perf" else demangle
         self._sym_addr, self._sym_size = a(f"{prefix}_addr"), a(f"{prefix}_size")
         self._sym_name, self._sym_file = a(f"{prefix}_name"), a(f"{prefix}_file")
         self.has_dwarf = "ar_lo" in index.names()
@@ -108,7 +109,7 @@ class ModuleSymbols:
         if demangle:
             for row in rows:
                 if row[0]:
-                    row[0] = demangle_name(row[0])
+                    row[0] = self._demangle(row[0])
         return [SymbolizedFrame(*row) for row in rows]
 
     def _dwarf_rows(self, vaddr: int, inlines: bool) -> list[list]:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from formats.elf import SHF_EXECINSTR, ElfFile
+from formats.relocations import read_relocations
 from formats.symtab import Symbol, SymbolBind, SymbolType, read_symbols
 
 _KEPT_TYPES = (SymbolType.NOTYPE, SymbolType.FUNC, SymbolType.OBJECT, SymbolType.GNU_IFUNC)
@@ -70,7 +71,40 @@ def perf_name_table(binary: ElfFile, debug: ElfFile | None = None) -> list[tuple
     for i, sym in enumerate(best):
         size = sym.size or ((best[i + 1].value - sym.value) if i + 1 < len(best) else 0)
         table.append((sym.value, size, sym.name, None))
+    plt = plt_symbols(binary)
+    if plt:
+        covered = {start for start, *_ in table}
+        table = sorted(table + [p for p in plt if p[0] not in covered])
     return table
+
+
+PLT_ENTRY_SIZE = 16  # x86-64, with or without IBT's .plt.sec
+
+
+def plt_symbols(elf: ElfFile) -> list[tuple[int, int, str, None]]:
+    """`name@plt` symbols for PLT entries, as perf's dso__synthesize_plt_symbols makes them on x86-64.
+
+    With .plt.sec (IBT) the entries are there and `.plt` is one symbol; otherwise they follow the
+    16-byte `.plt` header (absent when the entry count fills .plt exactly).  Entries follow the
+    JUMP_SLOT/IRELATIVE relocations sorted by GOT address; a relocation without a symbol gives `@plt`.
+    """
+    plt, rela = elf.section(".plt"), elf.section(".rela.plt")
+    if plt is None or rela is None:
+        return []
+    relocations = sorted(read_relocations(elf, rela), key=lambda r: r.offset)
+    dynsym = read_symbols(elf, ".dynsym")
+    names = [dynsym[r.symbol].name if 0 < r.symbol < len(dynsym) else "" for r in relocations]
+    plt_sec = elf.section(".plt.sec")
+    if plt_sec is not None:
+        out = [(plt.addr, plt.size, ".plt", None)]
+        start = plt_sec.addr
+    elif len(relocations) * PLT_ENTRY_SIZE == plt.size:
+        out, start = [], plt.addr
+    else:
+        out, start = [(plt.addr, PLT_ENTRY_SIZE, ".plt", None)], plt.addr + PLT_ENTRY_SIZE
+    for i, name in enumerate(names):
+        out.append((start + i * PLT_ENTRY_SIZE, PLT_ENTRY_SIZE, f"{name}@plt", None))
+    return out
 
 
 def _perf_prefers(new: Symbol, old: Symbol) -> bool:

@@ -1,0 +1,62 @@
+"""Record real programs with `perf record --call-graph dwarf` for the perf tests and bench/perf.py."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+from pathlib import Path
+
+CXX_PROGRAM = r"""
+#include <algorithm>
+#include <map>
+#include <string>
+#include <vector>
+#include <cstdio>
+int main() {
+    std::map<std::string, std::vector<int>> m;
+    long total = 0;
+    for (int round = 0; round < 60; round++) {
+        std::vector<int> v(200000);
+        for (size_t i = 0; i < v.size(); i++) v[i] = (i * 2654435761u + round) % 1000003;
+        std::sort(v.begin(), v.end());
+        m[std::to_string(round % 7)] = v;
+        total += v[v.size() / 2];
+    }
+    std::printf("%ld\n", total);
+}
+"""
+
+PY_WORK = "import json\nd=[{'k':i,'v':[j*j for j in range(50)]} for i in range(4000)]\n" \
+          "for _ in range(6): s=json.dumps(d); json.loads(s); sorted(d, key=lambda x: -x['k'])\n"
+
+SQL = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<400000) " \
+      "SELECT count(*), sum(x*x % 97), group_concat(substr(hex(x),1,2),'') IS NOT NULL FROM c;"
+
+
+def workloads(tmp: Path) -> dict[str, list[str]]:
+    """name -> argv of short CPU-bound runs of real Debian programs (and a C++ one on the debug libstdc++)."""
+    data = tmp / "gzip-input"
+    if not data.exists():
+        data.write_bytes(Path("/usr/bin/python3.11d").read_bytes()[:6_000_000])
+    cxx = tmp / "cxx-sort"
+    if not cxx.exists():
+        (tmp / "cxx-sort.cc").write_text(CXX_PROGRAM)
+        subprocess.run(["g++", "-O2", "-g", str(tmp / "cxx-sort.cc"), "-o", str(cxx)], check=True)
+    return {
+        "python3.11": ["/usr/bin/python3.11", "-c", PY_WORK],
+        "python3.11d": ["/usr/bin/python3.11d", "-c", PY_WORK.replace("4000", "800")],
+        "gzip": ["/usr/bin/gzip", "-6", "-c", str(data)],
+        "sqlite3": ["/usr/bin/sqlite3", ":memory:", SQL],
+        "cxx-debug-libstdc++": [str(cxx)],
+    }
+
+
+def record(tmp: Path, name: str, argv: list[str], frequency: int = 1000) -> Path:
+    """perf.data of one run (DWARF call graphs, user + kernel)."""
+    out = tmp / f"{name}.perf.data"
+    env = dict(os.environ)
+    if name == "cxx-debug-libstdc++":
+        env["LD_LIBRARY_PATH"] = "/usr/lib/x86_64-linux-gnu/debug"
+    subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(frequency), "--call-graph", "dwarf",
+                    "-o", str(out), "--", *argv], check=True, env=env, stdout=subprocess.DEVNULL)
+    return out
