@@ -17,6 +17,8 @@ def _options(parser, defaults: bool = True) -> None:
     parser.add_argument("--period", type=int, default=d(10_000), metavar="N", help="instructions between samples")
     parser.add_argument("--lbr-depth", type=int, default=d(32), choices=(4, 8, 16, 32), metavar="D",
                         help="LBR call-stack entries: 4, 8, 16 or 32 (default)")
+    parser.add_argument("--lbr-mode", default=d("call_stack"), choices=("call_stack", "any"),
+                        help="call_stack: calls push, returns pop (default); any: the last D taken branches")
     parser.add_argument("--max-samples", type=int, default=d(None), metavar="K", help="stop after K samples")
     parser.add_argument("--seed", type=int, default=d(0), metavar="S", help="seeds the period jitter and getrandom")
     parser.add_argument("--stack-size", type=int, default=d(8192), metavar="BYTES",
@@ -56,12 +58,17 @@ def run(args) -> int:
         raise UsageError("-o OUT.perf.data is required")
     summary = record(args.binary, args.output, program_args, period=args.period, seed=args.seed,
                      max_samples=args.max_samples, lbr_depth=args.lbr_depth, stack_size=args.stack_size,
-                     sysroot=args.symfs)
+                     sysroot=args.symfs, lbr_mode=args.lbr_mode)
     sys.stdout.buffer.write(summary.stdout)
     sys.stdout.flush()
     sys.stderr.buffer.write(summary.stderr)
     report = summary.report
-    status = f"exit {report.exit_code}" if report.signal is None else f"killed by signal {report.signal}"
+    if report.signal is not None:
+        status = f"killed by signal {report.signal}"
+    elif report.exit_code is None:
+        status = "stopped at --max-samples"
+    else:
+        status = f"exit {report.exit_code}"
     print(f"unwind simulate: {summary.samples} samples, {summary.instructions} instructions, {status}; "
           f"wrote {args.output} and {summary.truth_path}", file=sys.stderr)
     if report.fault:

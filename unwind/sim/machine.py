@@ -44,6 +44,7 @@ class Exit(IntEnum):
     JCC = 4
     SYSCALL = 5
     IJMP = 6  # indirect jmp: longjmp and PLT stubs; rsp may have moved up
+    ICALL = 7  # indirect call (through a register or memory)
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,7 +61,7 @@ class Block:
 def classify(mnemonic: str, operand: str) -> Exit:
     mnemonic = mnemonic.split()[-1] if mnemonic else ""
     if mnemonic == "call":
-        return Exit.CALL
+        return Exit.CALL if operand.startswith("0x") else Exit.ICALL
     if mnemonic in ("ret", "retf"):
         return Exit.RET
     if mnemonic == "jmp":
@@ -196,9 +197,9 @@ class Process:
             self._skip = False
         elif prev is not None and prev.kind:
             kind = prev.kind
-            if kind == 1:  # Exit.CALL, spelled out: this is the hottest line of the emulator
+            if kind == 1 or kind == 7:  # Exit.CALL / ICALL spelled out: the hottest line of the emulator
                 self.shadow.push(self._reg(UC_X86_REG_RSP), prev.end)
-                self.lbr.call(prev.last, addr)
+                self.lbr.call(prev.last, addr, kind == 7)
             elif kind == 2:
                 self.shadow.trim(self._reg(UC_X86_REG_RSP))
                 self.lbr.ret(prev.last, addr)
@@ -212,9 +213,9 @@ class Process:
     def _branch(self, prev: Block, target: int) -> None:
         """The previous block's last instruction ran and control reached `target`."""
         kind = prev.kind
-        if kind == Exit.CALL:
+        if kind == Exit.CALL or kind == Exit.ICALL:
             self.shadow.push(self.uc.reg_read(UC_X86_REG_RSP), prev.end)
-            self.lbr.call(prev.last, target)
+            self.lbr.call(prev.last, target, kind == Exit.ICALL)
         elif kind == Exit.RET:
             self.shadow.trim(self.uc.reg_read(UC_X86_REG_RSP))
             self.lbr.ret(prev.last, target)

@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import dataclasses
+import json
 import os
 from dataclasses import dataclass
 from typing import Iterable
 
-from formats.perfdata.writer import PerfDataWriter
+from formats.perfdata.constants import BranchSampleType
+from formats.perfdata.writer import PerfDataWriter, default_attr
 
 from ..perfsession import perf_regs_from_registers
 from .machine import RunReport
 from .memory import PROT_EXEC
+from .lbr import LbrMode
 from .sampler import Simulation, truth_record
-
-import json
 
 
 @dataclass(frozen=True, slots=True)
@@ -34,15 +36,20 @@ def truth_path_for(out: str | os.PathLike) -> str:
 
 def record(binary: str, out: str | os.PathLike, args: Iterable[str] = (), period: int = 10_000, seed: int = 0,
            max_samples: int | None = None, lbr_depth: int = 32, stack_size: int = 8192,
-           sysroot: str | None = None, env: list[str] | None = None) -> RecordSummary:
+           sysroot: str | None = None, env: list[str] | None = None,
+           lbr_mode: str = LbrMode.CALL_STACK) -> RecordSummary:
     """Run `binary` under the emulator; write OUT (perf.data) and OUT.truth.jsonl, one truth line per sample."""
-    sim = Simulation(binary, args, period, seed, max_samples, lbr_depth, stack_size=stack_size, env=env,
+    sim = Simulation(binary, args, period, seed, max_samples, lbr_depth, lbr_mode, stack_size=stack_size, env=env,
                      sysroot=sysroot)
+    # branch types are saved (PERF_BR_* in each entry), as perf record -j ...,save_type would
+    kind = BranchSampleType.CALL_STACK if LbrMode(lbr_mode) is LbrMode.CALL_STACK else BranchSampleType.ANY
+    attr = default_attr(stack_size=stack_size, period=period)
+    attr = dataclasses.replace(attr, branch_sample_type=int(BranchSampleType.USER | BranchSampleType.TYPE_SAVE | kind))
     proc = sim.process
     emitted: set[tuple[int, int, int, str]] = set()
     samples = 0
     truth_path = truth_path_for(out)
-    with PerfDataWriter(out, stack_size=stack_size, branch=True, period=period) as writer, \
+    with PerfDataWriter(out, attr=attr) as writer, \
             open(truth_path, "w") as truth:
         writer.comm(proc.pid, proc.pid, proc.comm, time=0)
         for sample in sim:
