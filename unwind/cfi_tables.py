@@ -252,7 +252,7 @@ class CfiCache:
         return (self.directory or cache_dir()) / "cfi"
 
     def get(self, elf: ElfFile, debug_elf: ElfFile | None = None) -> CompiledCfi:
-        key = elf.build_id.hex() if elf.build_id else _file_key(elf.path)
+        key = (elf.build_id.hex() if elf.build_id else _file_key(elf.path)) + _flavour(elf, debug_elf)
         found = self._memory.get(key)
         if found is not None and not (isinstance(found, LazyCfi) and found.compiled >= self.lazy_limit):
             self.hits += 1
@@ -308,6 +308,15 @@ class CfiCache:
             os.replace(tmp, path)
         except OSError:
             pass  # a read-only cache directory only costs speed
+
+
+def _flavour(elf: ElfFile, debug_elf: ElfFile | None) -> str:
+    """Which frame sections feed the table: a stripped binary and its debug file share a build-id."""
+    def has(source, name):
+        section = source.section(name) if source is not None else None
+        return section is not None and section.type != 8 and section.size > 0
+    return "-" + "".join(flag for flag, present in (("e", has(elf, ".eh_frame")), ("d", has(elf, ".debug_frame")),
+                                                   ("D", has(debug_elf, ".debug_frame"))) if present)
 
 
 def _file_key(path: str | None) -> str:

@@ -200,7 +200,7 @@ def test_compiled_tables_persist_and_rebuild(cache_env):
     first = CfiCache(lazy_limit=0)
     table = first.get(elf)
     assert first.compiles == 1
-    path = cache_dir() / "cfi" / f"{elf.build_id.hex()}.pickle"
+    path = cache_dir() / "cfi" / f"{elf.build_id.hex()}-e.pickle"
     assert path.is_file()
     second = CfiCache(lazy_limit=0)
     loaded = second.get(elf)
@@ -253,7 +253,7 @@ def test_lazy_tables_agree_with_compiled_and_then_compile(cache_env):
     for address in addresses:
         assert lazy.rule_at(address) == compiled.rule_at(address), hex(address)
     assert cache.get(elf) is not lazy and cache.compiles == 1
-    assert (cache_dir() / "cfi" / f"{elf.build_id.hex()}.pickle").is_file()
+    assert (cache_dir() / "cfi" / f"{elf.build_id.hex()}-e.pickle").is_file()
 
 
 
@@ -282,3 +282,15 @@ def test_random_stacks_and_registers_terminate_typed(live_sample, data):
     mutated = Sample(Registers(values), bytes(stack), sample.stack_base, sample.modules)
     trace = get_unwinder("dwarf", max_depth=64).unwind(mutated)
     assert 1 <= len(trace.frames) <= 64 and isinstance(trace.stop, StopReason)
+
+
+def test_debug_file_and_binary_do_not_share_a_table(cache_env):
+    """libc and its build-id debug file (.eh_frame NOBITS) have one build-id but different CFI."""
+    from unwind.modules import find_debug_file
+
+    elf = ElfFile(LIBC)
+    debug = ElfFile(find_debug_file(elf))
+    assert debug.build_id == elf.build_id
+    cache = CfiCache(lazy_limit=0)
+    assert len(cache.get(debug)) == 0
+    assert len(cache.get(elf)) > 3000
