@@ -3,8 +3,8 @@
 The classes, checked in this order (the first that holds wins):
 
 - `signal`: a frame of the reference stack is the rt_sigreturn trampoline (`mov $15,%rax; syscall`,
-  the return address the kernel gives a signal handler) or the leaf pc is in it: the thread is in a
-  signal handler or in the trampoline.
+  the return address the kernel gives a signal handler) or the leaf pc is on one of its two
+  instructions: a kernel signal frame is live (in a handler, or returning through the trampoline).
 - `unknown`: the pc is in no file-backed ELF module (anonymous memory, [vdso], a missing file).
 - `plt`: the pc is in .plt, .plt.sec or .plt.got.
 - `prologue`: the FDE covering the pc has not yet reached its body CFA rule; the body rule is the CFA
@@ -33,6 +33,7 @@ from .modules import Module, ModuleResolver
 from .symtable import name_table
 
 SIGRETURN = bytes.fromhex("48c7c00f0000000f05")  # __restore_rt: mov $15, %rax; syscall (glibc and musl)
+SYSCALL_OFFSET = 7  # the syscall instruction inside the trampoline
 PLT_SECTIONS = frozenset((".plt", ".plt.sec", ".plt.got"))
 MAX_FUNCTION = 1 << 20  # disassemble at most this many bytes of one function
 
@@ -70,15 +71,16 @@ class _ModuleInfo:
         elf = module.elf
         self.plt = [(s.addr, s.addr + s.size) for s in elf.sections if s.name in PLT_SECTIONS and s.size]
         try:
-            table = name_table(elf)
+            names = name_table(elf)
         except UnwindError:
-            table = []
-        self.symbols = [(addr, size, name) for addr, size, name, _ in table]
+            names = []
+        self.symbols = [(addr, size, name) for addr, size, name, _ in names]
         self.sym_addrs = [entry[0] for entry in self.symbols]
         try:
-            self.cfi: CompiledCfi | None = cfi_cache.get(elf)
+            table = cfi_cache.get(elf)
         except UnwindError:
-            self.cfi = None
+            table = None
+        self.cfi: CompiledCfi | None = table if isinstance(table, CompiledCfi) else None
 
     def in_plt(self, vaddr: int) -> bool:
         return any(lo <= vaddr < hi for lo, hi in self.plt)
@@ -124,7 +126,7 @@ class LocationClassifier:
 
     def __init__(self, resolver: ModuleResolver | None = None, cfi_cache: CfiCache | None = None):
         self.resolver = resolver or ModuleResolver()
-        self.cfi_cache = cfi_cache or CfiCache()
+        self.cfi_cache = cfi_cache or CfiCache(lazy_limit=0)  # whole-module tables: the phases need every row
         self._modules: dict[str, _ModuleInfo] = {}
         self._calls: LRUCache = LRUCache(4096)
         self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
@@ -142,7 +144,7 @@ class LocationClassifier:
         if info is not None:
             sym = info.symbol(module.to_vaddr(pc))
             function = sym[2] if sym else None
-        if any(_is_sigreturn(memory, a) for a in (reference or (pc,))):
+        if _in_sigreturn(memory, pc) or any(_is_sigreturn(memory, a) for a in (reference or ())[1:]):
             return Location(LocationClass.SIGNAL, name, function)
         if module is None or info is None:
             return Location(LocationClass.UNKNOWN, name, function)
@@ -182,8 +184,13 @@ class LocationClassifier:
         if found is None:
             start, end = extent
             code = module.elf.read_vaddr(start, min(end - start, MAX_FUNCTION)) or b""
-            found = self._calls[key] = any(m.endswith("call") for _, _, m, _ in self._cs.disasm_lite(code, start))
+            found = self._calls[key] = any(m == "call" or m.endswith(" call") for _, _, m, _ in self._cs.disasm_lite(code, start))
         return found
+
+
+def _in_sigreturn(memory: AddressSpace, pc: int) -> bool:
+    """Is `pc` the `mov` or the `syscall` of the trampoline?"""
+    return _is_sigreturn(memory, pc) or _is_sigreturn(memory, pc - SYSCALL_OFFSET)
 
 
 def _is_sigreturn(memory: AddressSpace, address: int) -> bool:
