@@ -18,6 +18,16 @@ from pathlib import Path
 HERE = Path(__file__).resolve().parent
 SRC = HERE / "src"
 BIN = HERE / "bin"
+SAMPLES = HERE / "samples"
+# --capture: (binary, period, program args) recorded with `unwind simulate` into samples/NAME.perf.data
+# (+ .truth.jsonl); about 60 samples each so the committed sets stay near 0.5 MB apiece.
+CAPTURES = [
+    ("recursion-glibc-dynamic-O2-nofp", 3800, []),
+    ("nonlocal-glibc-dynamic-O2-fp", 1900, []),
+    ("exceptions-glibc-dynamic-O2-nofp", 68000, []),
+    ("libcalls-glibc-static-O2-nofp", 28000, []),
+    ("frames-glibc-dynamic-O0-orc", 3500, []),
+]
 
 OPTS = {"O0": ["-O0"], "O2": ["-O2"]}
 FPS = {"fp": ["-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"], "nofp": ["-fomit-frame-pointer"]}
@@ -59,7 +69,18 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--list", action="store_true", help="print the names and exit")
     parser.add_argument("--only", help="build only names containing this text")
+    parser.add_argument("--capture", action="store_true",
+                        help="instead of building, record the sample sets with `unwind simulate` "
+                             "(run with the project's .venv/bin/python)")
     args = parser.parse_args(argv)
+    if args.capture:
+        SAMPLES.mkdir(exist_ok=True)
+        for name, period, program_args in CAPTURES:
+            command = [sys.executable, "-m", "unwind", "simulate", str(BIN / name), "--period", str(period),
+                       "--seed", "1", "-o", str(SAMPLES / f"{name}.perf.data"), "--", *program_args]
+            print(" ".join(command), flush=True)
+            subprocess.run(command, check=True, cwd=HERE.parent, stdout=subprocess.DEVNULL)
+        return 0
     BIN.mkdir(exist_ok=True)
     for name, commands in configurations():
         if args.only and args.only not in name:
