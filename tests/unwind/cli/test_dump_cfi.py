@@ -16,6 +16,7 @@ for _name in [n for n, m in list(sys.modules.items())
     del sys.modules[_name]
 
 import json
+import os
 import subprocess
 
 from conftest import LIBC, need_tool, run_tool
@@ -90,3 +91,17 @@ def test_separate_debug_file_notice_for_libc():
     ours = subprocess.run(UNWIND + [str(LIBC)], capture_output=True, text=True, check=True).stdout
     assert ours.startswith(f"Contents of the .eh_frame section (loaded from {LIBC}):")
     assert ours.endswith("section '.eh_frame' has the NOBITS type - its contents are unreliable.\n")
+
+
+def test_go_binary_compressed_debug_frame(tmp_path):
+    """Go's linker writes only a zlib-compressed (SHF_COMPRESSED) .debug_frame with data factor -4."""
+    (tmp_path / "main.go").write_text('package main\n\nimport "fmt"\n\nfunc main() { fmt.Println("hi") }\n')
+    env = dict(os.environ, GOCACHE=str(tmp_path / "cache"), GOPATH=str(tmp_path / "gopath"), GO111MODULE="off",
+               GOFLAGS="")
+    exe = tmp_path / "hello"
+    subprocess.run([need_tool("go"), "build", "-o", str(exe), "main.go"], cwd=tmp_path, env=env, check=True,
+                   capture_output=True)
+    expected = run_tool(need_tool("readelf"), "--debug-dump=frames-interp", str(exe))
+    assert "Contents of the .debug_frame section" in expected and "df=-4" in expected
+    ours = subprocess.run(UNWIND + [str(exe)], capture_output=True, text=True, check=True).stdout
+    assert ours == expected
