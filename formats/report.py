@@ -13,7 +13,7 @@ from typing import Sequence
 PALETTE = {"fp": "#1f77b4", "dwarf": "#ff7f0e", "orc": "#2ca02c", "lbr": "#d62728", "auto": "#9467bd",
            "scan": "#8c564b", "lbr-stitched": "#e377c2"}
 CYCLE = ("#17becf", "#bcbd22", "#7f7f7f", "#8c564b", "#e377c2", "#393b79", "#637939")
-SWEEP_COLORS = ("#d62728", "#1f77b4")  # exact rate, frame recall
+SWEEP_COLORS = ("#b22222", "#4682b4")  # exact rate, frame recall
 CLASSES = ("prologue", "epilogue", "body", "leaf", "plt", "signal", "unknown")
 CHART_W, CHART_H = 900, 320
 PAD_L, PAD_R, PAD_T, PAD_B = 60, 20, 34, 70
