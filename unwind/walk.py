@@ -20,6 +20,8 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
     `rule_for(lookup_address, frame)` gets the absolute lookup address (pc for frame 0 and after a
     signal frame, pc - 1 for return addresses) and returns the rule there, optionally paired with the
     `Via` to record for the caller frame it produces, or None when nothing covers the address.
+    The frame handed to `rule_for` has no CFA yet; the walk fills it in once the rule has run, so
+    do not use frames as dictionary keys inside `rule_for`.
     """
     if memory is None:
         from .memory import AddressSpace

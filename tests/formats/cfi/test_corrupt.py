@@ -94,6 +94,20 @@ def test_hdr_rejects_bad_version_and_truncation():
         EhFrameHdr.from_bytes(b"\x01\x1b\x03\x3b" + struct.pack("<iI", 0, 100) + bytes(16), 0x1000)
 
 
+def test_hdr_other_encodings():
+    # version 1; eh_frame_ptr udata4; count udata4; table udata8 (absolute pairs)
+    head = bytes([1, 0x03, 0x03, 0x04]) + struct.pack("<II", 0x2000, 2)
+    table = struct.pack("<QQQQ", 0x100, 0x2010, 0x200, 0x2030)  # (location, FDE address) pairs
+    hdr = EhFrameHdr.from_bytes(head + table, 0x1000)
+    assert hdr.eh_frame_ptr == 0x2000 and hdr.locations == (0x100, 0x200)
+    assert (hdr.lookup(0x50), hdr.lookup(0x150), hdr.lookup(0x250)) == (None, 0x2010, 0x2030)
+    unsorted = struct.pack("<QQQQ", 0x200, 0x2010, 0x100, 0x2030)
+    with pytest.raises(FormatError, match="not sorted"):
+        EhFrameHdr.from_bytes(head + unsorted, 0x1000)
+    with pytest.raises(FormatError, match="encoding"):
+        EhFrameHdr.from_bytes(bytes([1, 0x03, 0x07, 0x04]) + bytes(16), 0x1000)  # 0x07: no such format
+
+
 def test_hdr_lookup_matches_fdes_of_libc():
     elf = ElfFile(LIBC)
     hdr_sec = elf.section(".eh_frame_hdr")
