@@ -1,0 +1,184 @@
+"""File system calls, read-only over host files (under the sysroot), and writes to stdout/stderr (captured)."""
+
+from __future__ import annotations
+
+import errno
+import os
+import struct
+
+from ..files import open_host_file
+from . import AT_EMPTY_PATH, AT_FDCWD, O_ACCMODE, O_CREAT, S_IFDIR, S_IFIFO, S_IFREG, STAT, c_int, read_cstring, signed64, syscall
+
+
+def _open(proc, dirfd, path_ptr, flags):
+    path = read_cstring(proc, path_ptr)
+    if flags & (O_ACCMODE | O_CREAT):
+        proc.note_unsupported(f"open for writing {path}")
+        return -errno.EACCES
+    if not os.path.isabs(path) and c_int(dirfd) != AT_FDCWD:
+        return -errno.ENOENT
+    handle = open_host_file(path, proc.sysroot)
+    if isinstance(handle, int):
+        return handle
+    proc.opened.append(handle.display)
+    return proc.new_fd(handle)
+
+
+@syscall(2, "open")
+def sys_open(proc, path, flags, *_):
+    return _open(proc, AT_FDCWD & ((1 << 64) - 1), path, flags)
+
+
+@syscall(257, "openat")
+def sys_openat(proc, dirfd, path, flags, *_):
+    return _open(proc, dirfd, path, flags)
+
+
+@syscall(3, "close")
+def sys_close(proc, fd, *_):
+    if proc.fds.pop(fd, None) is None and fd > 2:
+        return -errno.EBADF
+    return 0
+
+
+def _read_into(proc, handle, buf, count, position):
+    data = handle.data[position:position + count]
+    proc.uc.mem_write(buf, bytes(data))
+    return len(data)
+
+
+@syscall(0, "read")
+def sys_read(proc, fd, buf, count, *_):
+    if fd == 0:
+        return 0
+    handle = proc.fds.get(fd)
+    if handle is None:
+        return -errno.EBADF
+    n = _read_into(proc, handle, buf, count, handle.pos)
+    handle.pos += n
+    return n
+
+
+@syscall(17, "pread64")
+def sys_pread64(proc, fd, buf, count, offset, *_):
+    handle = proc.fds.get(fd)
+    if handle is None:
+        return -errno.EBADF
+    return _read_into(proc, handle, buf, count, offset)
+
+
+@syscall(8, "lseek")
+def sys_lseek(proc, fd, offset, whence, *_):
+    handle = proc.fds.get(fd)
+    if handle is None:
+        return -errno.ESPIPE if fd <= 2 else -errno.EBADF
+    base = {0: 0, 1: handle.pos, 2: len(handle.data)}.get(whence)
+    if base is None:
+        return -errno.EINVAL
+    handle.pos = base + signed64(offset)
+    return handle.pos
+
+
+def _stat_bytes(size: int, mode: int, ino: int) -> bytes:
+    return STAT.pack(0x803, ino, 1, mode, 0, 0, 0, 0, size, 4096, (size + 511) // 512, 0, 0, 0, 0, 0, 0)
+
+
+def _fd_stat(proc, fd) -> bytes | int:
+    if fd in (0, 1, 2):
+        return _stat_bytes(0, S_IFIFO | 0o600, 100 + fd)
+    handle = proc.fds.get(fd)
+    if handle is None:
+        return -errno.EBADF
+    return _stat_bytes(len(handle.data), (S_IFDIR if handle.is_dir else S_IFREG) | 0o755, handle.ino)
+
+
+@syscall(5, "fstat")
+def sys_fstat(proc, fd, buf, *_):
+    st = _fd_stat(proc, fd)
+    if isinstance(st, int):
+        return st
+    proc.uc.mem_write(buf, st)
+    return 0
+
+
+@syscall(262, "newfstatat")
+def sys_newfstatat(proc, dirfd, path_ptr, buf, flags, *_):
+    path = read_cstring(proc, path_ptr)
+    if not path and flags & AT_EMPTY_PATH:
+        return sys_fstat(proc, c_int(dirfd), buf)
+    handle = open_host_file(path, proc.sysroot)
+    if isinstance(handle, int):
+        return handle
+    proc.uc.mem_write(buf, _stat_bytes(len(handle.data), (S_IFDIR if handle.is_dir else S_IFREG) | 0o755,
+                                       handle.ino))
+    return 0
+
+
+@syscall(4, "stat")
+def sys_stat(proc, path_ptr, buf, *_):
+    return sys_newfstatat(proc, AT_FDCWD & ((1 << 64) - 1), path_ptr, buf, 0)
+
+
+@syscall(21, "access")
+def sys_access(proc, path_ptr, mode, *_):
+    handle = open_host_file(read_cstring(proc, path_ptr), proc.sysroot)
+    return handle if isinstance(handle, int) else 0
+
+
+@syscall(269, "faccessat")
+def sys_faccessat(proc, dirfd, path_ptr, mode, *_):
+    return sys_access(proc, path_ptr, mode)
+
+
+@syscall(89, "readlink")
+def sys_readlink(proc, path_ptr, buf, size, *_):
+    path = read_cstring(proc, path_ptr)
+    if path != "/proc/self/exe":
+        return -errno.EINVAL
+    target = proc.exe_path.encode()[:size]
+    proc.uc.mem_write(buf, target)
+    return len(target)
+
+
+@syscall(267, "readlinkat")
+def sys_readlinkat(proc, dirfd, path_ptr, buf, size, *_):
+    return sys_readlink(proc, path_ptr, buf, size)
+
+
+@syscall(16, "ioctl")
+def sys_ioctl(proc, fd, request, *_):
+    return -errno.ENOTTY if fd in (0, 1, 2) or fd in proc.fds else -errno.EBADF
+
+
+@syscall(72, "fcntl")
+def sys_fcntl(proc, fd, cmd, *_):
+    return 0 if fd in (0, 1, 2) or fd in proc.fds else -errno.EBADF
+
+
+@syscall(1, "write")
+def sys_write(proc, fd, buf, count, *_):
+    if fd not in (1, 2):
+        return -errno.EBADF
+    proc.output[fd] += bytes(proc.uc.mem_read(buf, count))
+    return count
+
+
+@syscall(20, "writev")
+def sys_writev(proc, fd, iov, iovcnt, *_):
+    if fd not in (1, 2):
+        return -errno.EBADF
+    total = 0
+    for i in range(iovcnt):
+        base, length = struct.unpack("<QQ", proc.uc.mem_read(iov + 16 * i, 16))
+        proc.output[fd] += bytes(proc.uc.mem_read(base, length))
+        total += length
+    return total
+
+
+@syscall(79, "getcwd")
+def sys_getcwd(proc, buf, size, *_):
+    cwd = os.getcwd().encode() + b"\0"
+    if len(cwd) > size:
+        return -errno.ERANGE
+    proc.uc.mem_write(buf, cwd)
+    return len(cwd)

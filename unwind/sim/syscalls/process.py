@@ -1,0 +1,118 @@
+"""Process, identity, limits, time and randomness system calls: deterministic answers for a single thread."""
+
+from __future__ import annotations
+
+import errno
+import struct
+
+from . import RLIM_INFINITY, SYSINFO, syscall
+
+
+@syscall(60, "exit")
+def sys_exit(proc, status, *_):
+    proc.finish(status & 0xFF)
+    return 0
+
+
+@syscall(231, "exit_group")
+def sys_exit_group(proc, status, *_):
+    proc.finish(status & 0xFF)
+    return 0
+
+
+@syscall(39, "getpid")
+def sys_getpid(proc, *_):
+    return proc.pid
+
+
+@syscall(186, "gettid")
+def sys_gettid(proc, *_):
+    return proc.pid
+
+
+@syscall(110, "getppid")
+def sys_getppid(proc, *_):
+    return 1
+
+
+for _number, _name in ((102, "getuid"), (104, "getgid"), (107, "geteuid"), (108, "getegid")):
+    syscall(_number, _name)(lambda proc, *_: 0)
+
+
+@syscall(218, "set_tid_address")
+def sys_set_tid_address(proc, *_):
+    return proc.pid
+
+
+@syscall(273, "set_robust_list")
+def sys_set_robust_list(proc, *_):
+    return 0
+
+
+@syscall(334, "rseq")
+def sys_rseq(proc, *_):
+    return -errno.ENOSYS  # glibc then runs without restartable sequences
+
+
+@syscall(302, "prlimit64")
+def sys_prlimit64(proc, pid, resource, new, old, *_):
+    if old:
+        limit = (8 << 20, RLIM_INFINITY) if resource == 3 else (RLIM_INFINITY, RLIM_INFINITY)
+        proc.uc.mem_write(old, struct.pack("<QQ", *limit))
+    return 0
+
+
+@syscall(97, "getrlimit")
+def sys_getrlimit(proc, resource, old, *_):
+    return sys_prlimit64(proc, 0, resource, 0, old)
+
+
+@syscall(63, "uname")
+def sys_uname(proc, buf, *_):
+    fields = (b"Linux", b"unwind-sim", b"6.1.0", b"#1 SMP PREEMPT_DYNAMIC", b"x86_64", b"(none)")
+    proc.uc.mem_write(buf, b"".join(f.ljust(65, b"\0") for f in fields))
+    return 0
+
+
+@syscall(318, "getrandom")
+def sys_getrandom(proc, buf, count, *_):
+    proc.uc.mem_write(buf, proc.rng.randbytes(count))
+    return count
+
+
+@syscall(228, "clock_gettime")
+def sys_clock_gettime(proc, clock, ts, *_):
+    ns = proc.clock_ns()
+    proc.uc.mem_write(ts, struct.pack("<qq", ns // 10**9, ns % 10**9))
+    return 0
+
+
+@syscall(96, "gettimeofday")
+def sys_gettimeofday(proc, tv, *_):
+    ns = proc.clock_ns()
+    if tv:
+        proc.uc.mem_write(tv, struct.pack("<qq", ns // 10**9, ns % 10**9 // 1000))
+    return 0
+
+
+@syscall(202, "futex")
+def sys_futex(proc, addr, op, *_):
+    return 0 if op & 0x7F in (1, 10) else -errno.EAGAIN  # wake: nobody waits; wait: single thread
+
+
+@syscall(204, "sched_getaffinity")
+def sys_sched_getaffinity(proc, pid, size, mask, *_):
+    proc.uc.mem_write(mask, b"\x01" + bytes(7))
+    return 8
+
+
+@syscall(99, "sysinfo")
+def sys_sysinfo(proc, buf, *_):
+    ram = 1 << 30  # 1 GiB, all free: qsort asks before choosing merge sort
+    proc.uc.mem_write(buf, SYSINFO.pack(proc.icount // 10**9, 0, 0, 0, ram, ram, 0, 0, 0, 0, 1, 0, 0, 0, 1))
+    return 0
+
+
+@syscall(24, "sched_yield")
+def sys_sched_yield(proc, *_):
+    return 0

@@ -1,0 +1,82 @@
+"""Signal system calls: dispositions, mask, alternate stack, sigreturn, and kill/tkill/tgkill to the process itself."""
+
+from __future__ import annotations
+
+import errno
+import struct
+
+from ..signals import KSIGACTION, SI_TKILL, SI_USER, SS_DISABLE, SigAction
+from . import signed64, syscall
+
+
+@syscall(13, "rt_sigaction")
+def sys_rt_sigaction(proc, signo, act, oldact, size, *_):
+    if not 1 <= signo <= 64 or signo in (9, 19) and act:
+        return -errno.EINVAL
+    current = proc.signals.action(signo)
+    if oldact:
+        proc.uc.mem_write(oldact, KSIGACTION.pack(current.handler, current.flags, current.restorer, current.mask))
+    if act:
+        handler, flags, restorer, mask = KSIGACTION.unpack(proc.uc.mem_read(act, KSIGACTION.size))
+        proc.signals.actions[signo] = SigAction(handler, flags, restorer, mask)
+    return 0
+
+
+@syscall(14, "rt_sigprocmask")
+def sys_rt_sigprocmask(proc, how, new, old, size, *_):
+    state = proc.signals
+    if old:
+        proc.uc.mem_write(old, struct.pack("<Q", state.mask))
+    if new:
+        (value,) = struct.unpack("<Q", proc.uc.mem_read(new, 8))
+        if how == 0:
+            state.mask |= value
+        elif how == 1:
+            state.mask &= ~value
+        elif how == 2:
+            state.mask = value
+        else:
+            return -errno.EINVAL
+        state.mask &= ~((1 << 8) | (1 << 18))  # SIGKILL and SIGSTOP cannot be blocked
+    return 0
+
+
+@syscall(131, "sigaltstack")
+def sys_sigaltstack(proc, new, old, *_):
+    if old:
+        proc.uc.mem_write(old, struct.pack("<Qi4xQ", *proc.signals.altstack))
+    if new:
+        ss_sp, ss_flags, ss_size = struct.unpack("<Qi4xQ", proc.uc.mem_read(new, 24))
+        proc.signals.altstack = (ss_sp, SS_DISABLE if ss_flags & SS_DISABLE else 0, ss_size)
+    return 0
+
+
+@syscall(15, "rt_sigreturn")
+def sys_rt_sigreturn(proc, *_):
+    return proc.sigreturn()
+
+
+def _send(proc, target, signo, code):
+    if target not in (proc.pid, 0):
+        return -errno.ESRCH
+    if signo == 0:
+        return 0
+    if not 1 <= signo <= 64:
+        return -errno.EINVAL
+    proc.signals.pending.append((signo, code))
+    return 0
+
+
+@syscall(62, "kill")
+def sys_kill(proc, pid, signo, *_):
+    return _send(proc, signed64(pid) if pid >> 63 else pid, signo, SI_USER)
+
+
+@syscall(200, "tkill")
+def sys_tkill(proc, tid, signo, *_):
+    return _send(proc, tid, signo, SI_TKILL)
+
+
+@syscall(234, "tgkill")
+def sys_tgkill(proc, tgid, tid, signo, *_):
+    return _send(proc, tid, signo, SI_TKILL)
