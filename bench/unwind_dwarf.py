@@ -108,6 +108,22 @@ def run(sample: Sample, repeat: int) -> None:
           f"{repeat / warm:,.0f} traces/s")
     print(f"warm, CPU time of this process: {cpu:.3f} s = {frames / cpu:,.0f} frames/s "
           f"(rule lookups {unwinder.lookups}, the rest from the per-address cache)")
+    # Without the per-address rule cache: every frame does the module lookup and two binary searches
+    # in the whole-module compiled tables (as a stream of samples at ever new addresses would).
+    from unwind.cfi_tables import CfiCache
+    from unwind.unwinders.dwarf import DwarfUnwinder
+
+    fresh = DwarfUnwinder(cache=CfiCache(persist=False, lazy_limit=0), resolver=unwinder.resolver)
+    fresh.unwind(sample)
+    runs = max(repeat // 4, 1)
+    start = time.process_time()
+    frames = 0
+    for _ in range(runs):
+        fresh.clear_rule_cache()
+        frames += len(fresh.unwind(sample).frames)
+    cpu = time.process_time() - start
+    print(f"no per-address cache (compiled tables, lookup every frame): {runs} unwinds, "
+          f"{frames / cpu:,.0f} frames/s CPU")
 
 
 if __name__ == "__main__":

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from cachetools import LRUCache
 
-from ..cfi_tables import CfiCache
+from ..cfi_tables import CfiCache, LazyCfi
 from ..memory import AddressSpace
 from ..model import Frame, ModuleMap, Sample, Trace, Via
 from ..modules import DEFAULT_DEBUG_DIRS, ModuleResolver, find_debug_file
@@ -31,6 +31,7 @@ class DwarfUnwinder:
         self.debug_frame = debug_frame
         self.cache = cache or CfiCache(cache_dir)
         self._debug_elves: dict[str, ElfFile | None] = {}
+        self._tables: dict[int, tuple[ElfFile, object]] = {}  # id(elf) -> (elf, CompiledCfi | LazyCfi)
         self._maps: LRUCache = LRUCache(16)  # module map -> {absolute lookup address: rule}
         self._last: tuple[ModuleMap | None, dict] = (None, {})
         self.lookups = self.cache_hits = 0
@@ -64,16 +65,34 @@ class DwarfUnwinder:
         module = memory.module_at(address)
         if module is None:
             return None
-        try:
-            table = self.cache.get(module.elf, self._debug_elf(module.elf) if self.debug_frame else None)
-        except (UnwindError, OSError):
+        table = self._table(module.elf)
+        if table is None:
             return None
         rule = table.rule_at(module.to_vaddr(address))
         # A return address at rt_sigreturn code is a signal frame even where the CFI says nothing
         # (musl) or where pc - 1 falls into the FDE of the function before the trampoline.
-        if (rule is None or rule.kind != FrameKind.SIGNAL) and _is_sigreturn(memory, frame.pc):
-            return SIGNAL_FRAME
+        if rule is None or (frame.is_return_address and rule.kind != FrameKind.SIGNAL):
+            code = module.elf.read_vaddr(module.to_vaddr(frame.pc), len(SIGRETURN_BYTES))
+            if code == SIGRETURN_BYTES:
+                return SIGNAL_FRAME
         return rule
+
+    def clear_rule_cache(self) -> None:
+        """Forget the per-address rules (the module tables stay): for benchmarks and long-lived processes."""
+        self._maps.clear()
+        self._last = (None, {})
+
+    def _table(self, elf: ElfFile):
+        held = self._tables.get(id(elf))
+        if held is not None and held[0] is elf and not (isinstance(held[1], LazyCfi)
+                                                        and held[1].compiled >= self.cache.lazy_limit):
+            return held[1]
+        try:
+            table = self.cache.get(elf, self._debug_elf(elf) if self.debug_frame else None)
+        except (UnwindError, OSError):
+            table = None
+        self._tables[id(elf)] = (elf, table)
+        return table
 
     def _debug_elf(self, elf: ElfFile) -> ElfFile | None:
         key = elf.path or ""
@@ -87,9 +106,3 @@ class DwarfUnwinder:
             self._debug_elves[key] = found
         return self._debug_elves[key]
 
-
-def _is_sigreturn(memory: AddressSpace, pc: int) -> bool:
-    try:
-        return memory.read(pc, len(SIGRETURN_BYTES)) == SIGRETURN_BYTES
-    except UnwindError:
-        return False
