@@ -18,8 +18,9 @@ from formats.symindex import CorruptIndexError, IndexFile, write_index
 
 from .symtable import name_table, perf_name_table
 
-SCHEMA = 4  # bump whenever the arrays below change meaning
+SCHEMA = 6  # bump whenever the arrays below change meaning
 NO_STRING = 0xFFFFFFFF
+NO_ADDRESS = 0xFFFFFFFFFFFFFFFF
 
 
 def cache_dir() -> str:
@@ -213,11 +214,14 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
             out["sub_call_col"].append(sub.call_column)
             out["sub_call_disc"].append(sub.call_discriminator)
             out["sub_decl_line"].append(sub.decl_line)
+            out["sub_low"].append(sub.low_pc if sub.low_pc is not None else NO_ADDRESS)
+            start_file = file_ids[sub.decl_file] if sub.decl_file is not None and sub.decl_file < len(file_ids) \
+                else NO_STRING
+            out["sub_start_file"].append(start_file)
         out["cu_adm_first"].append(len(out["adm_start"]))
         out["adm_start"].extend(uf.starts)
         out["adm_end"].extend(uf.ends)
         out["adm_sub"].extend(w + sub_base for w in uf.which)
-        out["sub_low"].extend(_lowest_starts(uf))
         out["cu_adm_end"].append(len(out["adm_start"]))
 
     for lo, hi, unit_offset in unit_address_ranges(sections, units):
@@ -233,21 +237,7 @@ _DWARF_ARRAYS = {
     "cu_seq_first": "I", "cu_seq_end": "I", "seq_lo": "Q", "seq_hi": "Q", "seq_first": "I", "seq_end": "I",
     "row_addr": "Q", "row_file": "I", "row_line": "I", "row_col": "I", "row_disc": "I",
     "sub_name": "I", "sub_parent": "i", "sub_call_file": "I", "sub_call_line": "I", "sub_call_col": "I",
-    "sub_call_disc": "I", "sub_decl_line": "I", "sub_low": "Q",
+    "sub_call_disc": "I", "sub_decl_line": "I", "sub_low": "Q", "sub_start_file": "I",
     "cu_adm_first": "I", "cu_adm_end": "I", "adm_start": "Q", "adm_end": "Q", "adm_sub": "I",
     "ar_lo": "Q", "ar_hi": "Q", "ar_cu": "I",
 }
-
-
-def _lowest_starts(uf) -> array:
-    """Per subroutine, the lowest address of it or its nested inlines in the unit's address map (0 if none)."""
-    none = 0xFFFFFFFFFFFFFFFF
-    low = array("Q", [none]) * len(uf.subroutines)
-    for start, which in zip(uf.starts, uf.which):
-        if start < low[which]:
-            low[which] = start
-    for i in range(len(uf.subroutines) - 1, -1, -1):  # children follow their parents
-        parent = uf.subroutines[i].parent
-        if parent >= 0 and low[i] < low[parent]:
-            low[parent] = low[i]
-    return array("Q", (0 if v == none else v for v in low))

@@ -221,3 +221,4 @@ class SymbolizedFrame:
     start_line: int | None = None
     discriminator: int = 0
     start_address: int | None = None
+    start_file: str | None = None

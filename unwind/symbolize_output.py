@@ -62,6 +62,9 @@ class Printer:
             return os.path.basename(path)
         return path
 
+    def _start_file(self, frame: SymbolizedFrame) -> str:
+        return self._path(frame.start_file) if frame.start_file else ""
+
     def _location(self, frame: SymbolizedFrame) -> str:
         path = self._path(frame.file)
         line = frame.line or 0
@@ -100,8 +103,10 @@ class Printer:
         self.out.write("".join(out))
 
     def _verbose(self, frame: SymbolizedFrame) -> str:
-        lines = [self._function(frame), f"  Filename: {self._path(frame.file)}",
-                 "  Function start filename: ", f"  Function start line: {frame.start_line or 0}"]
+        lines = [self._function(frame), f"  Filename: {self._path(frame.file)}"]
+        if frame.start_line:
+            lines += [f"  Function start filename: {self._start_file(frame)}",
+                      f"  Function start line: {frame.start_line}"]
         if frame.start_address is not None:
             lines.append(f"  Function start address: 0x{frame.start_address:x}")
         lines += [f"  Line: {frame.line or 0}", f"  Column: {frame.column or 0}"]
@@ -117,7 +122,7 @@ class Printer:
             "FunctionName": (self._function(f) if f.function else "") if self.args.functions != "none" else "",
             "Line": f.line or 0,
             "StartAddress": f"0x{f.start_address:x}" if f.start_address is not None else "",
-            "StartFileName": "",
+            "StartFileName": self._start_file(f),
             "StartLine": f.start_line or 0,
         } for f in frames]
         self._emit_json({"Address": f"0x{address:x}", "ModuleName": module, "Symbol": symbols})

@@ -15,7 +15,7 @@ from formats.errors import UnwindError
 from formats.symindex import IndexFile
 
 from .demangle import demangle, demangle_perf
-from .index import NO_STRING, IndexSources, load_index
+from .index import NO_ADDRESS, NO_STRING, IndexSources, load_index
 from .model import SymbolizedFrame
 from .modules import DEFAULT_DEBUG_DIRS, find_debug_file
 
@@ -37,7 +37,7 @@ class ModuleSymbols:
             for name in ("cu_file_base", "cu_file_count", "files", "cu_seq_first", "cu_seq_end", "seq_lo",
                          "seq_hi", "seq_first", "seq_end", "row_addr", "row_file", "row_line", "row_col",
                          "row_disc", "sub_name", "sub_parent", "sub_call_file", "sub_call_line", "sub_call_col",
-                         "sub_call_disc", "sub_decl_line", "sub_low", "cu_adm_first", "cu_adm_end", "adm_start",
+                         "sub_call_disc", "sub_decl_line", "sub_low", "sub_start_file", "cu_adm_first", "cu_adm_end", "adm_start",
                          "adm_end", "adm_sub", "ar_lo", "ar_hi", "ar_cu"):
                 setattr(self, "_" + name, a(name))
         self._strings: dict[int, str] = {}
@@ -98,7 +98,7 @@ class ModuleSymbols:
         """
         rows = self._dwarf_rows(vaddr, inlines) if self.has_dwarf else []
         if not rows:
-            rows = [[None, None, None, None, False, None, 0, None]]
+            rows = [[None, None, None, None, False, None, 0, None, None]]
         symbol = self.symbol_at(vaddr) if symbol_table else None
         if symbol is not None:
             name, start, _, source = symbol
@@ -113,17 +113,17 @@ class ModuleSymbols:
         return [SymbolizedFrame(*row) for row in rows]
 
     def _dwarf_rows(self, vaddr: int, inlines: bool) -> list[list]:
-        """[function, file, line, column, inlined, start_line, discriminator, start_address] per frame."""
+        """[function, file, line, column, inlined, start_line, discriminator, start_address, start_file]."""
         unit = self._unit_at(vaddr)
         if unit is None:
             return []
         chain = self._chain_at(unit, vaddr)
         row = self._row_at(unit, vaddr)
         if row is None:
-            top = [None, None, None, None, False, None, 0, None]
+            top = [None, None, None, None, False, None, 0, None, None]
         else:
             top = [None, self._file(unit, self._row_file[row]), self._row_line[row], self._row_col[row], False,
-                   None, self._row_disc[row], None]
+                   None, self._row_disc[row], None, None]
         if not chain:
             return [top] if row is not None else []
         if not inlines:  # llvm's getLineInfoForAddress: innermost function name, line-table location
@@ -135,10 +135,13 @@ class ModuleSymbols:
             if depth:
                 inner = chain[depth - 1]
                 frame = [None, string(self._sub_call_file[inner]), self._sub_call_line[inner],
-                         self._sub_call_col[inner], False, None, self._sub_call_disc[inner], None]
+                         self._sub_call_col[inner], False, None, self._sub_call_disc[inner], None, None]
             else:
                 frame = top
-            frame[0], frame[4], frame[5], frame[7] = string(names[sub]), depth < last, decl[sub], low[sub]
+            start = low[sub]
+            frame[0], frame[4], frame[5] = string(names[sub]), depth < last, decl[sub]
+            frame[7] = None if start == NO_ADDRESS else start
+            frame[8] = string(self._sub_start_file[sub])
             frames.append(frame)
         return frames
 

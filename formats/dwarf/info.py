@@ -55,6 +55,8 @@ class Subroutine:
     call_column: int
     call_discriminator: int
     parent: int  # index of the nearest enclosing subroutine in the same unit, -1 at top level
+    decl_file: int | None = None  # findRecursively(DW_AT_decl_file), in this unit's file table
+    low_pc: int | None = None  # the DIE's own DW_AT_low_pc (absent for DW_AT_ranges-only DIEs)
 
 
 @dataclass
@@ -228,7 +230,8 @@ def _scan_unit(ctx: UnitContext, resolver: DieResolver, stats: ScanStats) -> Uni
                 die_offset, tag == DW_TAG.inlined_subroutine, resolver.subroutine_name(die_offset),
                 resolver.decl_line(die_offset), unsigned(attrs.get(DW_AT.call_file)),
                 unsigned(attrs.get(DW_AT.call_line)), unsigned(attrs.get(DW_AT.call_column)),
-                unsigned(attrs.get(DW_AT.GNU_discriminator)), parent))
+                unsigned(attrs.get(DW_AT.GNU_discriminator)), parent, resolver.decl_file(die_offset),
+                ctx.address(attrs.get(DW_AT.low_pc))))
             for low, high in ctx.die_ranges(attrs):
                 if low != high:
                     amap.add(low, high, index)

@@ -12,7 +12,7 @@ from .forms import UNIT_REF_FORMS
 from .units import DwarfSections, UnitHeader
 
 # DieInfo tuple slots: what findRecursively looks at in one DIE.
-MIPS, LINKAGE, NAME, DECL_LINE, ORIGIN, SPEC = range(6)
+MIPS, LINKAGE, NAME, DECL_LINE, ORIGIN, SPEC, DECL_FILE = range(7)
 
 
 class DieResolver:
@@ -46,10 +46,14 @@ class DieResolver:
     def make_info(self, ctx: UnitContext, attrs: dict) -> tuple:
         """The findRecursively view of one decoded DIE."""
         decl = attrs.get(DW_AT.decl_line)
+        decl_file = attrs.get(DW_AT.decl_file)
+        if decl_file is not None:
+            # LLVM 14 finds an implicit_const decl_file but reads it as no value: keep it as BAD
+            decl_file = BAD if decl_file[0] == DW_FORM.implicit_const else unsigned(decl_file)
         return (ctx.string(attrs.get(DW_AT.MIPS_linkage_name)), ctx.string(attrs.get(DW_AT.linkage_name)),
                 ctx.string(attrs.get(DW_AT.name)), None if decl is None else unsigned(decl),
                 self._reference(ctx, attrs.get(DW_AT.abstract_origin)),
-                self._reference(ctx, attrs.get(DW_AT.specification)))
+                self._reference(ctx, attrs.get(DW_AT.specification)), decl_file)
 
     def _reference(self, ctx: UnitContext, item: tuple | None) -> int | None:
         if item is None:
@@ -110,6 +114,14 @@ class DieResolver:
         if name is None or name is BAD:
             name = self.find_recursively(offset, (NAME,))
         return None if name is BAD else name
+
+    def decl_file(self, offset: int) -> int | None:
+        """File index llvm-symbolizer 14 reports as StartFileName: findRecursively(DW_AT_decl_file).
+
+        An implicit_const value ends the search with no value, as LLVM 14's toUnsigned reads it.
+        """
+        found = self.find_recursively(offset, (DECL_FILE,))
+        return None if found is None or found is BAD else found
 
     def decl_line(self, offset: int) -> int:
         """getDeclLine(): findRecursively(DW_AT_decl_line) as unsigned, 0 when absent."""
