@@ -24,7 +24,7 @@ CAPTURES = corpus_build.CAPTURES
 def test_captured_set_is_read_by_perf_and_reproducible(name, period, args):
     data = CORPUS / "samples" / f"{name}.perf.data"
     truth = [json.loads(line) for line in Path(f"{data}.truth.jsonl").read_text().splitlines()]
-    out = subprocess.run([need_tool("perf"), "script", "-i", str(data), "-F", "ip"], capture_output=True,
+    out = subprocess.run([need_tool("perf"), "script", "-G", "-i", str(data), "-F", "ip"], capture_output=True,
                          text=True, check=True).stdout.split()
     assert [int(ip, 16) for ip in out] == [int(rec["frames"][0], 16) for rec in truth]
     fresh = [truth_record(s) for s in Simulation(str(CORPUS / "bin" / name), args, period=period, seed=1)]

@@ -8,12 +8,11 @@ import os
 from dataclasses import dataclass
 from typing import Iterable
 
-from formats.perfdata.constants import BranchSampleType
+from formats.perfdata.constants import AttrFlag, BranchSampleType
 from formats.perfdata.writer import PerfDataWriter, default_attr
 
 from ..perfsession import perf_regs_from_registers
 from .machine import RunReport
-from .memory import PROT_EXEC
 from .lbr import LbrMode
 from .sampler import Simulation, truth_record
 
@@ -28,6 +27,7 @@ class RecordSummary:
     stdout: bytes
     stderr: bytes
     truth_path: str
+    truth_kinds: list[tuple[int, ...]]  # per sample, shadow.EntryKind of each truth frame after the pc
 
 
 def truth_path_for(out: str | os.PathLike) -> str:
@@ -43,8 +43,11 @@ def record(binary: str, out: str | os.PathLike, args: Iterable[str] = (), period
                      sysroot=sysroot)
     # branch types are saved (PERF_BR_* in each entry), as perf record -j ...,save_type would
     kind = BranchSampleType.CALL_STACK if LbrMode(lbr_mode) is LbrMode.CALL_STACK else BranchSampleType.ANY
-    attr = default_attr(stack_size=stack_size, period=period)
-    attr = dataclasses.replace(attr, branch_sample_type=int(BranchSampleType.USER | BranchSampleType.TYPE_SAVE | kind))
+    # what `perf record --call-graph dwarf,SIZE -j u,call_stack,save_type -d` asks the kernel for: CALLCHAIN with the
+    # user part excluded (left to DWARF unwinding of REGS_USER + STACK_USER), and every file mapping, not only code
+    attr = default_attr(stack_size=stack_size, period=period, callchain=True)
+    attr = dataclasses.replace(attr, flags=attr.flags | AttrFlag.EXCLUDE_CALLCHAIN_USER | AttrFlag.MMAP_DATA,
+                               branch_sample_type=int(BranchSampleType.USER | BranchSampleType.TYPE_SAVE | kind))
     proc = sim.process
     emitted: set[tuple[int, int, int, str]] = set()
     samples = 0
@@ -55,7 +58,7 @@ def record(binary: str, out: str | os.PathLike, args: Iterable[str] = (), period
         for sample in sim:
             for vma in proc.space.vmas:
                 key = (vma.start, vma.end, vma.offset, vma.path or "")
-                if vma.path and vma.perms & PROT_EXEC and key not in emitted:
+                if vma.path and not vma.path.startswith("[") and key not in emitted:
                     emitted.add(key)
                     writer.mmap2(proc.pid, proc.pid, vma.start, vma.end - vma.start, vma.offset, vma.path,
                                  vma.build_id, prot=vma.perms, time=sample.time)
@@ -65,4 +68,5 @@ def record(binary: str, out: str | os.PathLike, args: Iterable[str] = (), period
             truth.write(json.dumps(truth_record(sample), separators=(",", ":")) + "\n")
             samples += 1
         writer.fork(proc.pid, 1, proc.pid, 1, time=proc.icount, exit_=True)
-    return RecordSummary(samples, proc.icount, proc.report, proc.stdout(), bytes(proc.output[2]), truth_path)
+    return RecordSummary(samples, proc.icount, proc.report, proc.stdout(), bytes(proc.output[2]), truth_path,
+                         sim.truth_kinds)

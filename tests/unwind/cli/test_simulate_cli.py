@@ -25,7 +25,7 @@ def test_perf_script_reads_our_samples_and_lbr_in_truth_order(tmp_path):
     assert done.stdout == native
     truth = [json.loads(line) for line in (tmp_path / "sim.perf.data.truth.jsonl").read_text().splitlines()]
     perf = need_tool("perf")
-    script = subprocess.run([perf, "script", "-i", str(out), "-F", "tid,time,ip,brstack"], capture_output=True,
+    script = subprocess.run([perf, "script", "-G", "-i", str(out), "-F", "tid,time,ip,brstack"], capture_output=True,
                             text=True, check=True).stdout.splitlines()
     rows = [line.split() for line in script if line.strip()]
     assert len(rows) == len(truth) > 10
