@@ -109,7 +109,8 @@ def summary_rows(report: dict, colors: dict[str, str]) -> list[list[str]]:
     for name, u in report["unwinders"].items():
         table = u.get("table_bytes")
         rows.append([f'<span class="swatch" style="background:{colors[name]}"></span>{escape(name)}',
-                     f'{u["exact"]}', _pct(u["exact_rate"]), _pct(u["frame_recall"]), f'{u["wrong_frames"]}',
+                     f'{u["exact"]}', _pct(u["exact_rate"]), _pct(u.get("exact_to_main_rate", 0.0)),
+                     _pct(u["frame_recall"]), f'{u["wrong_frames"]}',
                      f'{u.get("failures", 0)}', f'{u.get("cost_us", 0.0):.1f}',
                      "" if table is None else f"{table / 1024:.0f}",
                      escape(", ".join(f"{k} {v}" for k, v in u["stops"].items()))])
@@ -154,8 +155,11 @@ def render_html(report: dict) -> str:
     if report.get("inputs"):
         parts.append('<p class="muted">' + "<br>".join(escape(str(i)) for i in report["inputs"]) + "</p>")
     parts.append("<h2>Summary</h2>")
-    parts.append(_table(["unwinder", "exact", "exact rate", "frame recall", "wrong frames", "failures",
-                         "µs/sample", "tables KiB", "stops"], summary_rows(report, colors)))
+    parts.append(_table(["unwinder", "exact", "exact rate", "exact through main", "frame recall", "wrong frames",
+                         "failures", "µs/sample", "tables KiB", "stops"], summary_rows(report, colors)))
+    parts.append('<p class="muted">exact: every frame equal, same length. Exact through main: the frames from '
+                 "the leaf through main are right (C start-up frames beyond main ignored). Frame recall: reference "
+                 "frames found in order (longest common subsequence) over all reference frames.</p>")
     parts.append("<h2>Exact stacks by location of the leaf pc</h2>")
     series = [(n, colors[n], [u["by_location"].get(c, {}).get("exact_rate", 0.0) for c in classes])
               for n, u in report["unwinders"].items()]
@@ -163,6 +167,10 @@ def render_html(report: dict) -> str:
                            series))
     rows = [[escape(n)] + [_cell(u["by_location"].get(c)) for c in classes] for n, u in report["unwinders"].items()]
     parts.append(_table(["unwinder"] + [f"{c} ({counts.get(c, 0)})" for c in classes], rows))
+    series = [(n, colors[n], [u["by_location"].get(c, {}).get("exact_to_main_rate", 0.0) for c in classes])
+              for n, u in report["unwinders"].items()]
+    parts.append(bar_chart("Exact through main by location class (start-up frames ignored)",
+                           [f"{c} ({counts.get(c, 0)})" for c in classes], series))
     parts.append("<h2>Correct-prefix depth</h2>")
     parts.append(depth_histogram(report, colors))
     sweep = report.get("lbr_sweep")
@@ -179,6 +187,7 @@ def render_html(report: dict) -> str:
                            ymax=max(costs, default=1.0) * 1.1, percent=False,
                            group_colors=[colors[n] for n in names]))
     parts.append(_modules_table(report))
+    parts.append(_programs_table(report))
     parts.append("</body></html>\n")
     return "\n".join(p for p in parts if p)
 
@@ -196,3 +205,12 @@ def _modules_table(report: dict) -> str:
     rows = [[escape(m)] + [_cell(u.get("by_module", {}).get(m)) for u in report["unwinders"].values()]
             for m in modules]
     return "<h2>Exact stacks by module of the leaf pc</h2>" + _table(["module"] + list(report["unwinders"]), rows)
+
+
+def _programs_table(report: dict) -> str:
+    programs = report.get("by_program")
+    if not programs:
+        return ""
+    names = list(report["unwinders"])
+    rows = [[escape(p)] + [_cell(cells.get(n)) for n in names] for p, cells in programs.items()]
+    return "<h2>Exact stacks by program</h2>" + _table(["program"] + names, rows)

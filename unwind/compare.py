@@ -40,6 +40,7 @@ class SampleScore:
     prefix: int
     stop: str
     error: str | None = None
+    exact_to_main: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -50,10 +51,11 @@ class Group:
     exact: int = 0
     matched: int = 0
     reference: int = 0
+    exact_to_main: int = 0
 
     def add(self, score: SampleScore) -> "Group":
         return Group(self.samples + 1, self.exact + score.exact, self.matched + score.matched,
-                     self.reference + score.reference)
+                     self.reference + score.reference, self.exact_to_main + score.exact_to_main)
 
     @property
     def exact_rate(self) -> float:
@@ -63,9 +65,13 @@ class Group:
     def frame_recall(self) -> float:
         return self.matched / self.reference if self.reference else 0.0
 
+    @property
+    def exact_to_main_rate(self) -> float:
+        return self.exact_to_main / self.samples if self.samples else 0.0
+
     def to_json(self) -> dict:
         return {"samples": self.samples, "exact": self.exact, "exact_rate": self.exact_rate,
-                "frame_recall": self.frame_recall}
+                "frame_recall": self.frame_recall, "exact_to_main_rate": self.exact_to_main_rate}
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,6 +100,11 @@ class UnwinderReport:
     @property
     def exact_rate(self) -> float:
         return self.exact / self.samples if self.samples else 0.0
+
+    @property
+    def exact_to_main(self) -> int:
+        """Samples whose frames from the leaf through main are right (start-up frames beyond main ignored)."""
+        return sum(s.exact_to_main for s in self.scores)
 
     @property
     def frame_recall(self) -> float:
@@ -131,7 +142,8 @@ class UnwinderReport:
             "exact": self.exact, "exact_rate": self.exact_rate, "frame_recall": self.frame_recall,
             "wrong_frames": self.wrong_frames, "stops": self.stops,
             "by_location": {c: self.by_location.get(c, Group()).to_json() for c in LOCATION_CLASSES},
-            "samples": self.samples, "failures": self.failures,
+            "samples": self.samples, "failures": self.failures, "exact_to_main": self.exact_to_main,
+            "exact_to_main_rate": self.exact_to_main / self.samples if self.samples else 0.0,
             "errors": [{"sample": i, "message": m} for i, m in self.errors],
             "reference_frames": sum(s.reference for s in self.scores),
             "emitted_frames": sum(s.emitted for s in self.scores),
@@ -188,14 +200,17 @@ def lcs_length(a: Sequence[int], b: Sequence[int]) -> int:
     return lo + (len(a) - ha) + row[-1]
 
 
-def score(pcs: Sequence[int] | None, reference: Sequence[int], stop: str, error: str | None = None) -> SampleScore:
-    """The metrics of one emitted stack against its reference."""
+def score(pcs: Sequence[int] | None, reference: Sequence[int], stop: str, error: str | None = None,
+          main_depth: int | None = None) -> SampleScore:
+    """The metrics of one emitted stack against its reference (`main_depth`: frames through main, if known)."""
     pcs = tuple(pcs or ())
     reference = tuple(reference)
     prefix = 0
     while prefix < len(pcs) and prefix < len(reference) and pcs[prefix] == reference[prefix]:
         prefix += 1
-    return SampleScore(pcs == reference, lcs_length(pcs, reference), len(pcs), len(reference), prefix, stop, error)
+    exact = pcs == reference
+    to_main = exact or (main_depth is not None and prefix >= main_depth)
+    return SampleScore(exact, lcs_length(pcs, reference), len(pcs), len(reference), prefix, stop, error, to_main)
 
 
 def reference_stacks(samples: Sequence[Sample], reference: str,
@@ -248,7 +263,7 @@ def score_unwinder(name: str, unwinder: Unwinder, samples: Sequence[Sample], ref
     start = time.perf_counter()
     for i, sample in enumerate(samples):
         pcs, stop, error = _run(unwinder, sample)
-        scores.append(score(pcs, references[i], stop, error))
+        scores.append(score(pcs, references[i], stop, error, locations[i].main_depth))
         if keep_traces:
             traces.append(pcs or ())
         if progress:

@@ -55,11 +55,16 @@ class LocationClass(str, Enum):
 
 @dataclass(frozen=True, slots=True)
 class Location:
-    """The class of a leaf pc plus the module and function it is in (None when unknown)."""
+    """The class of a leaf pc plus the module and function it is in (None when unknown).
+
+    `main_depth`: frames from the leaf through the first frame in a function named `main` (None when
+    main is not on the reference stack), so scores can ignore the C start-up frames beyond main.
+    """
 
     cls: LocationClass
     module: str | None
     function: str | None
+    main_depth: int | None = None
 
 
 class _ModuleInfo:
@@ -144,11 +149,23 @@ class LocationClassifier:
         if info is not None:
             sym = info.symbol(module.to_vaddr(pc))
             function = sym[2] if sym else None
+        depth = self.main_depth(memory, reference or (pc,))
         if _in_sigreturn(memory, pc) or any(_is_sigreturn(memory, a) for a in (reference or ())[1:]):
-            return Location(LocationClass.SIGNAL, name, function)
+            return Location(LocationClass.SIGNAL, name, function, depth)
         if module is None or info is None:
-            return Location(LocationClass.UNKNOWN, name, function)
-        return Location(self._code_class(module, info, memory, pc), name, function)
+            return Location(LocationClass.UNKNOWN, name, function, depth)
+        return Location(self._code_class(module, info, memory, pc), name, function, depth)
+
+    def main_depth(self, memory: AddressSpace, stack: tuple[int, ...]) -> int | None:
+        """1 + the index of the first frame in `main` (return addresses looked up at pc - 1), else None."""
+        for i, address in enumerate(stack):
+            module = memory.module_at(address)
+            if module is None:
+                continue
+            sym = self._info(module).symbol(module.to_vaddr(address - (i > 0)))
+            if sym is not None and sym[2] == "main":
+                return i + 1
+        return None
 
     def _info(self, module: Module) -> _ModuleInfo:
         found = self._modules.get(module.path)

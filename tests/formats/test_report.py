@@ -63,7 +63,7 @@ def test_bar_heights_follow_the_values():
 def test_page_holds_every_plot_and_table():
     html = render_html(REPORT)
     svgs = re.findall(r"<svg.*?</svg>", html, re.S)
-    assert len(svgs) == 4  # by location, depth histogram, LBR sweep, cost
+    assert len(svgs) == 5  # by location (exact, through main), depth histogram, LBR sweep, cost
     plot_h = CHART_H - PAD_T - PAD_B
     colors = unwinder_colors(list(REPORT["unwinders"]))
     assert colors["fp"] == PALETTE["fp"] and colors["dwarf"] == PALETTE["dwarf"]
@@ -71,12 +71,13 @@ def test_page_holds_every_plot_and_table():
     assert len(by_location) == 3 * 7  # six contract classes + unknown, three unwinders
     dwarf_plt = [h for h, f, t in by_location if t == "dwarf plt (10): 70.0%"]
     assert dwarf_plt == [round(plot_h * 0.7, 1)]
-    depth = bars(svgs[1])
+    assert len(bars(svgs[1])) == 3 * 7
+    depth = bars(svgs[2])
     assert len(depth) == 3 * 6  # depths 0..5
-    sweep = bars(svgs[2])
+    sweep = bars(svgs[3])
     assert [f for _, f, _ in sweep] == list(SWEEP_COLORS) * 5
     assert [t for _, _, t in sweep][-2:] == ["exact rate stitched: 100.0%", "frame recall stitched: 100.0%"]
-    cost = bars(svgs[3])
+    cost = bars(svgs[4])
     assert [f for _, f, _ in cost] == [colors[n] for n in REPORT["unwinders"]]
     assert cost[1][0] > cost[2][0] > cost[0][0]
     assert "&lt;odd &amp; name&gt;" in html and "<odd" not in html

@@ -24,6 +24,7 @@ TRUTH_STACKS = [
 CLASSES = [LocationClass.PROLOGUE, LocationClass.BODY, LocationClass.BODY, LocationClass.SIGNAL]
 MODULES = ["a.so", "a.so", "b", "b"]
 FUNCS = ["f", "g", "g", "h"]
+MAIN_DEPTHS = [2, None, 1, 3]  # frames through main; None: main not on the stack
 
 
 def make_samples(truth=True, callchain=False):
@@ -55,7 +56,7 @@ class Scripted:
 class FixedClassifier:
     def classify(self, sample, reference):
         i = sample.time
-        return Location(CLASSES[i], MODULES[i], FUNCS[i])
+        return Location(CLASSES[i], MODULES[i], FUNCS[i], MAIN_DEPTHS[i])
 
 
 def unwinders():
@@ -95,6 +96,8 @@ def test_mixed_unwinder_by_hand(report):
     # correct prefixes: s0 2, s1 1 (0x11 then 0x99), s2 0, s3 5.
     assert r.prefix_depths == {0: 1, 1: 1, 2: 1, 5: 1}
     assert r.stops == {"bad-memory": 1, "bad-rule": 1, "end": 1, "no-unwind-info": 1}
+    # through main: s0 (prefix 2 >= 2), s3 (exact); s1 has no main and is not exact; s2's prefix 0 < 1.
+    assert r.exact_to_main == 2
     # by location: prologue = s0 (not exact), body = s1, s2 (neither exact), signal = s3 (exact).
     assert {k: (g.samples, g.exact) for k, g in r.by_location.items()} == {
         "prologue": (1, 0), "body": (2, 0), "signal": (1, 1)}
@@ -110,6 +113,7 @@ def test_a_raising_unwinder_is_a_counted_failure(report):
     assert (r.exact, r.wrong_frames) == (3, 0)
     assert r.frame_recall == pytest.approx((4 + 2 + 5) / 14)
     assert r.prefix_depths == {0: 1, 2: 1, 4: 1, 5: 1}
+    assert r.exact_to_main == 3
 
 
 def test_json_is_the_contract_shape(report):
@@ -126,7 +130,10 @@ def test_json_is_the_contract_shape(report):
             assert isinstance(group["samples"], int) and isinstance(group["exact_rate"], float)
     mixed = data["unwinders"]["mixed"]
     assert (mixed["exact"], mixed["exact_rate"], mixed["wrong_frames"]) == (1, 0.25, 2)
-    assert mixed["by_location"]["signal"] == {"samples": 1, "exact": 1, "exact_rate": 1.0, "frame_recall": 1.0}
+    assert mixed["by_location"]["signal"] == {"samples": 1, "exact": 1, "exact_rate": 1.0, "frame_recall": 1.0,
+                                              "exact_to_main_rate": 1.0}
+    assert mixed["by_location"]["prologue"]["exact_to_main_rate"] == 1.0
+    assert (mixed["exact_to_main"], mixed["exact_to_main_rate"]) == (2, 0.5)
     assert mixed["by_location"]["leaf"]["samples"] == 0
     assert data["unwinders"]["flaky"]["errors"] == [{"sample": 1, "message": "RuntimeError: boom at 0x11"}]
     assert data["locations"] == {c: {"prologue": 1, "body": 2, "signal": 1}.get(c, 0) for c in LOCATION_CLASSES}

@@ -172,3 +172,18 @@ def test_fde_phase_outside_tables():
     table = CfiCache(persist=False, lazy_limit=0).get(ElfFile(str(ROOT / "corpus" / "bin" / "frames-glibc-dynamic-O2-nofp")))
     assert fde_phase(table, 0) == (None, None)
     assert fde_phase(table, 1 << 40) == (None, None)
+
+
+def test_main_depth_against_readelf_symbols():
+    """The frames-through-main count, with main's extent from readelf and return addresses looked up at pc - 1."""
+    path = str(ROOT / "corpus" / "bin" / "recursion-glibc-static-O2-nofp")
+    main = next((int(p[1], 16), int(p[1], 16) + int(p[2], 0))
+                for p in (line.split() for line in run_tool("readelf", "-sW", path).splitlines())
+                if len(p) == 8 and p[3] == "FUNC" and p[7] == "main")
+    samples = list(Simulation(path, ["300"], period=997, seed=1, max_samples=200))
+    classifier = LocationClassifier()
+    depths = [classifier.classify(s, s.truth).main_depth for s in samples]
+    expected = [next((i + 1 for i, a in enumerate(s.truth) if main[0] <= a - (i > 0) < main[1]), None)
+                for s in samples]
+    assert depths == expected
+    assert None in depths and len(set(depths)) > 3

@@ -30,23 +30,25 @@ def format_table(report: dict) -> str:
 
     lines = [f"{report['samples']} samples, reference {report['reference']}"
              + (f" ({report['skipped']} without a reference skipped)" if report.get("skipped") else "")]
-    head = f"{'unwinder':<14}{'exact':>7}{'rate':>8}{'recall':>8}{'wrong':>7}{'fail':>6}{'us/smp':>9}{'KiB':>8}  stops"
+    head = f"{'unwinder':<14}{'exact':>7}{'rate':>8}{'>main':>8}{'recall':>8}{'wrong':>7}{'fail':>6}{'us/smp':>9}{'KiB':>8}  stops"
     lines += ["", head, "-" * len(head)]
     for name, u in report["unwinders"].items():
         kib = "" if u.get("table_bytes") is None else f"{u['table_bytes'] / 1024:.0f}"
         stops = ", ".join(f"{k} {v}" for k, v in u["stops"].items())
-        lines.append(f"{name:<14}{u['exact']:>7}{u['exact_rate'] * 100:>7.1f}%{u['frame_recall'] * 100:>7.1f}%"
+        lines.append(f"{name:<14}{u['exact']:>7}{u['exact_rate'] * 100:>7.1f}%{u['exact_to_main_rate'] * 100:>7.1f}%"
+                     f"{u['frame_recall'] * 100:>7.1f}%"
                      f"{u['wrong_frames']:>7}{u['failures']:>6}{u['cost_us']:>9.1f}{kib:>8}  {stops}")
     counts = report.get("locations", {})
     classes = [c for c in LOCATION_CLASSES if c != "unknown" or counts.get(c)]
-    lines += ["", "exact rate by location class of the leaf pc (samples):",
-              f"{'unwinder':<14}" + "".join(f"{f'{c}({counts.get(c, 0)})':>15}" for c in classes)]
-    for name, u in report["unwinders"].items():
-        cells = []
-        for c in classes:
-            g = u["by_location"].get(c, {})
-            cells.append(f"{g.get('exact_rate', 0.0) * 100:>14.1f}%" if g.get("samples") else f"{'-':>15}")
-        lines.append(f"{name:<14}" + "".join(cells))
+    for key, what in (("exact_rate", "exact rate"), ("exact_to_main_rate", "exact-through-main rate")):
+        lines += ["", f"{what} by location class of the leaf pc (samples):",
+                  f"{'unwinder':<14}" + "".join(f"{f'{c}({counts.get(c, 0)})':>15}" for c in classes)]
+        for name, u in report["unwinders"].items():
+            cells = []
+            for c in classes:
+                g = u["by_location"].get(c, {})
+                cells.append(f"{g.get(key, 0.0) * 100:>14.1f}%" if g.get("samples") else f"{'-':>15}")
+            lines.append(f"{name:<14}" + "".join(cells))
     sweep = report.get("lbr_sweep")
     if sweep:
         lines += ["", "LBR depth sweep (exact rate / frame recall): " + ", ".join(

@@ -1,35 +1,166 @@
-"""`unwind demo`: the main job on the embedded corpus, no input needed."""
+"""`unwind demo`: the main job on the embedded corpus — simulate, unwind with every strategy, score, report.
+
+Runs a few corpus programs under the emulator (O2 with and without frame pointers, one taking
+signals, one with C++ exceptions, one built with objtool ORC on the spot), writes each recording as
+perf.data + truth, reads them back, unwinds every sample with every strategy, scores them against
+the truth, and writes report.html (inline SVG plots), report.json and flamegraph.svg.
+"""
 
 from __future__ import annotations
 
 import argparse
+import json
+import os
+import shutil
+import subprocess
 import sys
+import time
+from dataclasses import dataclass
 from pathlib import Path
 
-HELP = "run the main job on the embedded corpus (no input needed)"
-CORPUS_BIN = Path(__file__).resolve().parents[2] / "corpus" / "bin"
-DEFAULT_PROGRAM = "frames-glibc-dynamic-O2-nofp"
+HELP = "the main job: simulate corpus programs, unwind every sample with every strategy, score against truth, report"
+ROOT = Path(__file__).resolve().parents[2]
+CORPUS_BIN, CORPUS_SRC = ROOT / "corpus" / "bin", ROOT / "corpus" / "src"
+UNWINDERS = ("fp", "dwarf", "orc", "lbr", "lbr-stitched", "auto")
+OBJTOOL = "/usr/lib/linux-kbuild-6.1/tools/objtool/objtool"
+
+
+@dataclass(frozen=True, slots=True)
+class Run:
+    """One emulated run: a corpus binary (or `objtool:SOURCE`, built with ORC on the spot), its args, period, seed."""
+
+    program: str
+    args: tuple[str, ...]
+    period: int
+    seed: int = 1
+
+
+RUNS = (
+    Run("frames-glibc-dynamic-O2-fp", ("5000",), 4001),
+    Run("frames-glibc-dynamic-O2-nofp", ("5000",), 4001),
+    Run("recursion-glibc-dynamic-O2-fp", ("2000",), 5003),
+    Run("nonlocal-glibc-dynamic-O2-nofp", ("3000",), 4003),
+    Run("exceptions-glibc-dynamic-O2-nofp", ("40",), 9001),
+    Run("libcalls-glibc-dynamic-O2-fp", ("20",), 5003),
+    Run("objtool:frames", ("5000",), 4001),
+)
+
+
+def build_objtool(source: str, outdir: Path) -> Path:
+    """corpus/src/SOURCE.c built gcc -O2 -g, given .orc_unwind by objtool 6.1 --orc, linked as a PIE."""
+    from ..errors import UsageError
+
+    src = CORPUS_SRC / f"{source}.c"
+    obj, exe = outdir / f"{source}-objtool.o", outdir / f"{source}-glibc-dynamic-O2-objtool"
+    tool = OBJTOOL if os.access(OBJTOOL, os.X_OK) else shutil.which("objtool")
+    if not src.is_file() or tool is None or shutil.which("gcc") is None:
+        raise UsageError(f"cannot build {exe.name}: needs {src}, gcc and objtool (Debian linux-kbuild-6.1)")
+    for argv in (["gcc", "-O2", "-g", "-c", str(src), "-o", str(obj)], [tool, "--orc", str(obj)],
+                 ["gcc", "-Wl,--build-id=sha1", str(obj), "-o", str(exe)]):
+        done = subprocess.run(argv, capture_output=True, text=True)
+        if done.returncode != 0:
+            raise UsageError(f"cannot build {exe.name}: {argv[0]} failed: {done.stderr.strip()[:200]}")
+    return exe
+
+
+def binary_for(run: Run, outdir: Path) -> Path:
+    from ..errors import UsageError
+
+    if run.program.startswith("objtool:"):
+        return build_objtool(run.program.split(":", 1)[1], outdir)
+    path = CORPUS_BIN / run.program
+    if not path.is_file():
+        raise UsageError(f"no corpus program {run.program!r} in {CORPUS_BIN}")
+    return path
+
+
+def record_runs(runs, outdir: Path, max_samples: int | None, log=None) -> list[tuple[str, Path]]:
+    """Simulate every run into OUTDIR/NAME.perf.data (+ .truth.jsonl); returns (name, perf.data path)."""
+    from ..sim.record import record
+
+    out = []
+    for run in runs:
+        binary = binary_for(run, outdir)
+        data = outdir / f"{binary.name}.perf.data"
+        started = time.monotonic()
+        summary = record(str(binary), data, run.args, period=run.period, seed=run.seed, max_samples=max_samples)
+        if log:
+            log(f"simulated {binary.name} {' '.join(run.args)}: {summary.samples} samples of "
+                f"{summary.instructions:,} instructions in {time.monotonic() - started:.1f} s")
+        out.append((binary.name, data))
+    return out
+
+
+def by_program(report, names: list[str]) -> dict:
+    """Exact rate per program (the name of each scored sample's recording) per unwinder."""
+    out: dict[str, dict] = {}
+    for name, u in report.unwinders.items():
+        for index, score in zip(report.indices, u.scores):
+            cell = out.setdefault(names[index], {}).setdefault(name, {"samples": 0, "exact": 0})
+            cell["samples"] += 1
+            cell["exact"] += score.exact
+    for cells in out.values():
+        for cell in cells.values():
+            cell["exact_rate"] = cell["exact"] / cell["samples"]
+    return out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--program", default=DEFAULT_PROGRAM, help=f"corpus binary (default {DEFAULT_PROGRAM})")
+    parser.add_argument("-o", "--output-dir", default="out", metavar="DIR", help="where to write (default ./out)")
+    parser.add_argument("--programs", metavar="LIST",
+                        help="comma-separated corpus binaries (or objtool:SOURCE) instead of the built-in set")
+    parser.add_argument("--max-samples", type=int, default=None, metavar="K", help="at most K samples per program")
+    parser.add_argument("--unwinders", default=",".join(UNWINDERS), metavar="LIST")
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..call_sites import call_sites
-    from ..errors import UsageError
-    from ..symbolizer import Symbolizer
+    from formats.flamegraph import write_flamegraph_samples
+    from formats.report import render_html
 
-    binary = CORPUS_BIN / args.program
-    if not binary.is_file():
-        raise UsageError(f"no corpus program {args.program!r} in {CORPUS_BIN}")
-    symbolizer = Symbolizer(symfs=args.symfs, debug_dirs=args.debug_dir)
-    sites = call_sites(str(binary))
-    print(f"{binary.name}: {len(sites)} call sites in its own code; each return address symbolised "
-          "(innermost inline first):\n")
-    for site, frames in zip(sites, symbolizer.symbolize(str(binary), [s.return_address - 1 for s in sites])):
-        chain = "  <-  ".join(f"{f.function or '??'} ({Path(f.file).name if f.file else '??'}:{f.line or 0})"
-                              for f in frames)
-        print(f"  {site.return_address:#08x}  calls {site.target_text:<28} {chain}")
+    from ..compare import compare, lbr_sweep, load_recording, make_unwinder
+    from ..modules import ModuleResolver
+    from ..pipeline import SampleResolver
+    from ..progress import progress
+    from ..symbolizer import Symbolizer
+    from .compare import format_table
+
+    started = time.monotonic()
+    outdir = Path(args.output_dir)
+    outdir.mkdir(parents=True, exist_ok=True)
+    runs = RUNS if not args.programs else tuple(
+        next((r for r in RUNS if r.program == p), Run(p, (), 5003)) for p in args.programs.split(",") if p)
+
+    def log(line: str) -> None:
+        print(f"unwind demo: {line}", file=sys.stderr, flush=True)
+
+    recordings = record_runs(runs, outdir, args.max_samples, log)
+    samples, names = [], []
+    for name, path in recordings:
+        loaded = load_recording(str(path))
+        samples += loaded
+        names += [name] * len(loaded)
+    resolver = ModuleResolver(symfs=args.symfs, debug_dirs=args.debug_dir)
+    unwinders = {n: make_unwinder(n, resolver=resolver) for n in args.unwinders.split(",") if n}
+    total = len(samples) * len(unwinders)
+    ticks = iter(progress(range(total), "unwinding", total=total))
+    report = compare(samples, unwinders, progress=lambda *_: next(ticks, None))
+    for _ in ticks:
+        pass
+    data = report.to_json()
+    data["lbr_sweep"] = lbr_sweep(samples, report, lambda **o: make_unwinder("lbr", resolver=resolver, **o))
+    data["by_program"] = by_program(report, names)
+    data["title"] = "unwind demo: every strategy against exact ground truth"
+    data["inputs"] = [f"{name}: {path}" for name, path in recordings]
+    (outdir / "report.json").write_text(json.dumps(data, indent=1) + "\n")
+    (outdir / "report.html").write_text(render_html(data))
+
+    best = unwinders.get("auto") or next(iter(unwinders.values()))
+    pipeline = SampleResolver(best, Symbolizer(symfs=args.symfs, debug_dirs=args.debug_dir), resolver)
+    profiles = [pipeline.resolve(s).profile for s in progress(samples, "symbolising")]
+    (outdir / "flamegraph.svg").write_text(write_flamegraph_samples(profiles, title="unwind demo (auto unwinder)"))
+
+    sys.stdout.write(format_table(data))
+    print(f"\nwrote {outdir}/report.html, report.json, flamegraph.svg and {len(recordings)} perf.data "
+          f"recordings with truth in {time.monotonic() - started:.0f} s; output directory: {outdir.resolve()}")
     sys.stdout.flush()
     return 0

@@ -39,8 +39,8 @@ def test_json_against_an_independent_count(recording):
     assert done.returncode == 0, done.stderr
     data = json.loads(done.stdout)
     # perf itself counts the samples; the truth file is read here with json, the unwinders run through the API.
-    script = subprocess.run([need_tool("perf"), "script", "-i", str(recording), "-F", "ip"], capture_output=True,
-                            text=True, check=True).stdout.split()
+    script = subprocess.run([need_tool("perf"), "script", "-i", str(recording), "-F", "tid,time"],
+                            capture_output=True, text=True, check=True).stdout.splitlines()
     truth = truth_lines(recording)
     assert data["samples"] == len(script) == len(truth)
     assert data["reference"] == "truth"
@@ -69,7 +69,7 @@ def test_table_and_html(recording, tmp_path):
     done = _unwind("compare", str(recording), "--format", "html", "-o", str(page), "--no-memory")
     assert done.returncode == 0 and done.stdout == ""
     html = page.read_text()
-    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 4
+    assert html.startswith("<!DOCTYPE html>") and html.count("<svg") == 5
 
 
 def test_reference_unwinder_without_truth(recording, tmp_path):
