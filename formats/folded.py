@@ -67,7 +67,7 @@ def fold(
     counts: Counter[str] = Counter()
     for sample in samples:
         names = [frame_label(f, annotate_kernel, annotate_inline) for f in reversed(sample.frames)]
-        if include_comm:
+        if include_comm and (sample.comm or include_pid or include_tid):  # no owner known: no root frame
             names.insert(0, root_label(sample, include_pid, include_tid))
         if not names:
             continue

@@ -25,6 +25,7 @@ _FRAME_RAW = re.compile(r"^([0-9a-f]{1,16})$")
 _FRAME_UNRESOLVED = re.compile(r"^\s+0x([0-9a-f]{1,16})$")
 _MAP_START = re.compile(r"^@[A-Za-z0-9_]*\[(.*)$")
 _INTEGER = re.compile(r"^-?[0-9]{1,20}$")
+_ATTACHING = re.compile(r"^Attaching \d+ probes?\.\.\.$")  # bpftrace's first line, even with no map output
 _MAP_END = re.compile(r"^(.*)\]: (-?[0-9]+)$")
 
 
@@ -205,7 +206,7 @@ def parse_address_lines(text: str, path: str | None = None) -> list[RawStack]:
 def detect_format(text: str) -> str:
     """Which parser reads this text: 'bpftrace', 'folded' or 'addresses'."""
     lines = [line for line in text.split("\n") if line.strip()]
-    if any(_MAP_START.match(line) for line in lines):
+    if any(_MAP_START.match(line) for line in lines) or (lines and _ATTACHING.match(lines[0])):
         return "bpftrace"
     folded = re.compile(r"^\S.*\s\d+\s*$")
     if lines and all(folded.match(line) for line in lines) and any(";" in line for line in lines):
