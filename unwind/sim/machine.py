@@ -92,6 +92,8 @@ class Process:
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self.space = AddressSpace(uc)
         self._blocks: dict[int, Block] = {}
+        self._tsc_hooks: dict[int, int] = {}
+        self._tsc = 10**12
         self.space.on_change = self._code_changed
         self.sysroot = sysroot
         self.pid = pid
@@ -180,6 +182,8 @@ class Process:
         """Mapped bytes were replaced: decoded blocks there are stale (dlclose + dlopen, JIT)."""
         for addr in [a for a in self._blocks if start <= a < end]:
             del self._blocks[addr]
+        for addr in [a for a in self._tsc_hooks if start <= a < end]:
+            self.uc.hook_del(self._tsc_hooks.pop(addr))
 
     def _decode(self, addr: int, size: int) -> Block:
         code = bytes(self.uc.mem_read(addr, size))
@@ -189,7 +193,21 @@ class Process:
         last = insns[-1]
         block = Block(addr, addr + size, classify(last[2], last[3]), last[0], frozenset(i[0] for i in insns))
         self._blocks[addr] = block
+        for insn in insns:
+            if insn[2] in ("rdtsc", "rdtscp") and insn[0] not in self._tsc_hooks:
+                self._tsc_hooks[insn[0]] = self.uc.hook_add(UC_HOOK_CODE, self._on_rdtsc, insn[2] == "rdtscp",
+                                                            insn[0], insn[0])
         return block
+
+    def _on_rdtsc(self, uc, addr, size, is_rdtscp):
+        """rdtsc/rdtscp read the host TSC in unicorn: answer from a counter instead, so runs repeat exactly."""
+        self._tsc += 1000
+        uc.reg_write(UC_X86_REG_RAX, self._tsc & 0xFFFFFFFF)
+        uc.reg_write(UC_X86_REG_RDX, self._tsc >> 32)
+        if is_rdtscp:
+            uc.reg_write(UC_X86_REG_RCX, 0)  # IA32_TSC_AUX: cpu 0
+        self._skip = True  # the jump below restarts translation mid-block: no branch happened
+        uc.reg_write(UC_X86_REG_RIP, addr + size)
 
     def _on_block(self, addr, size):
         prev = self._prev

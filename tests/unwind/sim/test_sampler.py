@@ -17,11 +17,12 @@ BINARY = str(BIN / "frames-glibc-dynamic-O2-fp")
 
 
 def test_same_seed_same_samples_other_seed_other_instants():
-    a = [(s.time, s.truth) for s in simulate(BINARY, ["20"], period=2000, seed=1, max_samples=30)]
-    b = [(s.time, s.truth) for s in simulate(BINARY, ["20"], period=2000, seed=1, max_samples=30)]
-    c = [(s.time, s.truth) for s in simulate(BINARY, ["20"], period=2000, seed=2, max_samples=30)]
+    """Runs repeat bit for bit (rdtsc answers from a counter, getrandom and AT_RANDOM from the seed)."""
+    a = [(s.time, s.truth, s.stack, s.registers) for s in simulate(BINARY, ["20"], period=2000, seed=1, max_samples=30)]
+    b = [(s.time, s.truth, s.stack, s.registers) for s in simulate(BINARY, ["20"], period=2000, seed=1, max_samples=30)]
+    c = [s.time for s in simulate(BINARY, ["20"], period=2000, seed=2, max_samples=30)]
     assert a == b and len(a) == 30
-    assert [t for t, _ in a] != [t for t, _ in c]
+    assert [s[0] for s in a] != c
 
 
 def test_intervals_are_jittered_within_a_quarter_of_the_period():
