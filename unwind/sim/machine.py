@@ -20,7 +20,6 @@ from unicorn.x86_const import (UC_X86_INS_SYSCALL, UC_X86_REG_R8, UC_X86_REG_R9,
                                UC_X86_REG_RBX, UC_X86_REG_RCX,
                                UC_X86_REG_RDI, UC_X86_REG_RDX, UC_X86_REG_RIP, UC_X86_REG_RSI, UC_X86_REG_RSP)
 
-from ..errors import UsageError
 from .fastuc import RawBlockHook, RegReader
 from .lbr import LbrModel
 from .loader import load_program
@@ -347,8 +346,3 @@ class Process:
 
     def stdout(self) -> bytes:
         return bytes(self.output[1])
-
-
-def check_binary(binary: str) -> None:
-    if not os.path.isfile(binary):
-        raise UsageError(f"{binary}: no such file")
