@@ -192,10 +192,11 @@ def render_html(report: dict) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def _cell(group: dict | None) -> str:
+def _cell(group: dict | None, second: str | None = None) -> str:
     if not group or not group.get("samples"):
         return "–"
-    return f'{_pct(group["exact_rate"])} <span class="muted">({group["samples"]})</span>'
+    extra = f" / {_pct(group.get(second, 0.0))}" if second else ""
+    return f'{_pct(group["exact_rate"])}{extra} <span class="muted">({group["samples"]})</span>'
 
 
 def _modules_table(report: dict) -> str:
@@ -212,5 +213,6 @@ def _programs_table(report: dict) -> str:
     if not programs:
         return ""
     names = list(report["unwinders"])
-    rows = [[escape(p)] + [_cell(cells.get(n)) for n in names] for p, cells in programs.items()]
-    return "<h2>Exact stacks by program</h2>" + _table(["program"] + names, rows)
+    rows = [[escape(p)] + [_cell(cells.get(n), "exact_to_main_rate") for n in names] for p, cells in programs.items()]
+    return ("<h2>Exact stacks by program</h2>" + _table(["program"] + names, rows)
+            + '<p class="muted">each cell: exact rate / exact through main (samples)</p>')

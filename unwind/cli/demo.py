@@ -1,7 +1,7 @@
 """`unwind demo`: the main job on the embedded corpus — simulate, unwind with every strategy, score, report.
 
 Runs a few corpus programs under the emulator (O2 with and without frame pointers, one taking
-signals, one with C++ exceptions, one built with objtool ORC on the spot), writes each recording as
+signals, one with C++ exceptions, one with objtool's ORC tables), writes each recording as
 perf.data + truth, reads them back, unwinds every sample with every strategy, scores them against
 the truth, and writes report.html (inline SVG plots), report.json and flamegraph.svg.
 """
@@ -10,9 +10,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import os
-import shutil
-import subprocess
 import sys
 import time
 from dataclasses import dataclass
@@ -22,12 +19,11 @@ HELP = "the main job: simulate corpus programs, unwind every sample with every s
 ROOT = Path(__file__).resolve().parents[2]
 CORPUS_BIN, CORPUS_SRC = ROOT / "corpus" / "bin", ROOT / "corpus" / "src"
 UNWINDERS = ("fp", "dwarf", "orc", "lbr", "lbr-stitched", "auto")
-OBJTOOL = "/usr/lib/linux-kbuild-6.1/tools/objtool/objtool"
 
 
 @dataclass(frozen=True, slots=True)
 class Run:
-    """One emulated run: a corpus binary (or `objtool:SOURCE`, built with ORC on the spot), its args, period, seed."""
+    """One emulated run: a corpus binary, its arguments, the sampling period and seed."""
 
     program: str
     args: tuple[str, ...]
@@ -42,35 +38,16 @@ RUNS = (
     Run("nonlocal-glibc-dynamic-O2-nofp", ("3000",), 4003),
     Run("exceptions-glibc-dynamic-O2-nofp", ("40",), 9001),
     Run("libcalls-glibc-dynamic-O2-fp", ("20",), 5003),
-    Run("objtool:frames", ("5000",), 4001),
+    Run("frames-glibc-dynamic-O2-orc", ("5000",), 4001),
 )
 
 
-def build_objtool(source: str, outdir: Path) -> Path:
-    """corpus/src/SOURCE.c built gcc -O2 -g, given .orc_unwind by objtool 6.1 --orc, linked as a PIE."""
+def binary_for(run: Run) -> Path:
     from ..errors import UsageError
 
-    src = CORPUS_SRC / f"{source}.c"
-    obj, exe = outdir / f"{source}-objtool.o", outdir / f"{source}-glibc-dynamic-O2-objtool"
-    tool = OBJTOOL if os.access(OBJTOOL, os.X_OK) else shutil.which("objtool")
-    if not src.is_file() or tool is None or shutil.which("gcc") is None:
-        raise UsageError(f"cannot build {exe.name}: needs {src}, gcc and objtool (Debian linux-kbuild-6.1)")
-    for argv in (["gcc", "-O2", "-g", "-c", str(src), "-o", str(obj)], [tool, "--orc", str(obj)],
-                 ["gcc", "-Wl,--build-id=sha1", str(obj), "-o", str(exe)]):
-        done = subprocess.run(argv, capture_output=True, text=True)
-        if done.returncode != 0:
-            raise UsageError(f"cannot build {exe.name}: {argv[0]} failed: {done.stderr.strip()[:200]}")
-    return exe
-
-
-def binary_for(run: Run, outdir: Path) -> Path:
-    from ..errors import UsageError
-
-    if run.program.startswith("objtool:"):
-        return build_objtool(run.program.split(":", 1)[1], outdir)
     path = CORPUS_BIN / run.program
     if not path.is_file():
-        raise UsageError(f"no corpus program {run.program!r} in {CORPUS_BIN}")
+        raise UsageError(f"no corpus program {run.program!r} in {CORPUS_BIN} (python corpus/build.py builds them)")
     return path
 
 
@@ -80,7 +57,7 @@ def record_runs(runs, outdir: Path, max_samples: int | None, log=None) -> list[t
 
     out = []
     for run in runs:
-        binary = binary_for(run, outdir)
+        binary = binary_for(run)
         data = outdir / f"{binary.name}.perf.data"
         started = time.monotonic()
         summary = record(str(binary), data, run.args, period=run.period, seed=run.seed, max_samples=max_samples)
@@ -96,19 +73,21 @@ def by_program(report, names: list[str]) -> dict:
     out: dict[str, dict] = {}
     for name, u in report.unwinders.items():
         for index, score in zip(report.indices, u.scores):
-            cell = out.setdefault(names[index], {}).setdefault(name, {"samples": 0, "exact": 0})
+            cell = out.setdefault(names[index], {}).setdefault(name, {"samples": 0, "exact": 0, "exact_to_main": 0})
             cell["samples"] += 1
             cell["exact"] += score.exact
+            cell["exact_to_main"] += score.exact_to_main
     for cells in out.values():
         for cell in cells.values():
             cell["exact_rate"] = cell["exact"] / cell["samples"]
+            cell["exact_to_main_rate"] = cell["exact_to_main"] / cell["samples"]
     return out
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("-o", "--output-dir", default="out", metavar="DIR", help="where to write (default ./out)")
     parser.add_argument("--programs", metavar="LIST",
-                        help="comma-separated corpus binaries (or objtool:SOURCE) instead of the built-in set")
+                        help="comma-separated corpus binaries instead of the built-in set")
     parser.add_argument("--max-samples", type=int, default=None, metavar="K", help="at most K samples per program")
     parser.add_argument("--unwinders", default=",".join(UNWINDERS), metavar="LIST")
 

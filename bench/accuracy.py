@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Accuracy of every unwinder on the whole corpus against the emulator's exact truth, as Markdown tables for NOTES.md.
+
+Every binary in corpus/bin runs under the emulator with fixed arguments, period and seed (at most
+--max-samples samples each); every sample is unwound by fp, dwarf, orc, lbr, lbr-stitched and auto
+and scored with unwind.compare. Tables: overall, by build configuration, by location class of the
+leaf pc (frame-pointer and no-frame-pointer builds apart), the LBR depth sweep, ORC on objtool builds.
+
+Usage: .venv/bin/python bench/accuracy.py [--max-samples K] [--jobs N] [--only TEXT] [--json OUT]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from unwind.compare import LOCATION_CLASSES, compare, lbr_sweep, make_unwinder  # noqa: E402
+from unwind.sim.sampler import Simulation  # noqa: E402
+
+UNWINDERS = ("fp", "dwarf", "orc", "lbr", "lbr-stitched", "auto")
+# program -> (arguments, sampling period): each run is a few million instructions, mostly past start-up.
+RUNS = {"frames": (["5000"], 4001), "recursion": (["2000"], 5003), "nonlocal": (["3000"], 4003),
+        "exceptions": (["40"], 9001), "libcalls": (["20"], 5003), "sysprobe": ([], 3001)}
+SEED = 7
+
+
+def measure(binary: str, max_samples: int) -> dict:
+    """Simulate one corpus binary and score every unwinder; compact per-sample rows for the parent."""
+    program = Path(binary).name.split("-")[0]
+    args, period = RUNS.get(program, ([], 5003))
+    started = time.perf_counter()
+    samples = list(Simulation(binary, args, period=period, seed=SEED, max_samples=max_samples))
+    simulated = time.perf_counter() - started
+    if not samples:
+        return {"binary": Path(binary).name, "samples": 0}
+    report = compare(samples, {name: make_unwinder(name) for name in UNWINDERS}, measure_memory=False)
+    sweep = lbr_sweep(samples, report, lambda **o: make_unwinder("lbr", **o))
+    own = Path(binary).name
+    return {
+        "binary": own, "samples": report.samples, "simulated_s": simulated,
+        "locations": [str(loc.cls) for loc in report.locations],
+        "leaf_in_program": [loc.module == own for loc in report.locations],
+        "unwinders": {name: {"rows": [(s.exact, s.exact_to_main, s.matched, s.emitted, s.reference, s.stop)
+                                      for s in u.scores], "seconds": u.seconds, "calls": u.calls}
+                      for name, u in report.unwinders.items()},
+        "sweep": sweep,
+    }
+
+
+def config_of(binary: str) -> str:
+    """frames-glibc-dynamic-O2-fp -> glibc-dynamic-O2-fp."""
+    return binary.split("-", 1)[1]
+
+
+class Tally:
+    """Counts over a set of sample rows."""
+
+    __slots__ = ("n", "exact", "to_main", "matched", "emitted", "reference")
+
+    def __init__(self):
+        self.n = self.exact = self.to_main = self.matched = self.emitted = self.reference = 0
+
+    def add(self, row) -> None:
+        exact, to_main, matched, emitted, reference, _ = row
+        self.n += 1
+        self.exact += exact
+        self.to_main += to_main
+        self.matched += matched
+        self.emitted += emitted
+        self.reference += reference
+
+    def rate(self, what: str) -> str:
+        return f"{100 * getattr(self, what) / self.n:.1f}%" if self.n else "–"
+
+    def recall(self) -> str:
+        return f"{100 * self.matched / self.reference:.1f}%" if self.reference else "–"
+
+
+def markdown(head: list[str], rows: list[list[str]]) -> str:
+    lines = ["| " + " | ".join(head) + " |", "|" + "|".join("---" if i == 0 else "---:" for i in range(len(head))) + "|"]
+    lines += ["| " + " | ".join(row) + " |" for row in rows]
+    return "\n".join(lines)
+
+
+def tables(results: list[dict]) -> str:
+    results = [r for r in results if r.get("samples")]
+    total = sum(r["samples"] for r in results)
+    out = [f"{total} samples from {len(results)} corpus binaries (seed {SEED}).", ""]
+
+    overall = {u: Tally() for u in UNWINDERS}
+    cost = {u: [0.0, 0] for u in UNWINDERS}
+    for r in results:
+        for u in UNWINDERS:
+            for row in r["unwinders"][u]["rows"]:
+                overall[u].add(row)
+            cost[u][0] += r["unwinders"][u]["seconds"]
+            cost[u][1] += r["unwinders"][u]["calls"]
+    out.append("**Overall** (exact: all frames equal; through main: leaf..main right, C start-up frames ignored; "
+               "wrong: emitted frames outside the LCS with the truth)\n")
+    out.append(markdown(["unwinder", "exact", "through main", "frame recall", "wrong frames/sample", "µs/sample"],
+                        [[u, t.rate("exact"), t.rate("to_main"), t.recall(), f"{(t.emitted - t.matched) / t.n:.2f}",
+                          f"{1e6 * cost[u][0] / max(cost[u][1], 1):.0f}"] for u, t in overall.items()]))
+
+    by_config: dict[str, dict[str, Tally]] = defaultdict(lambda: {u: Tally() for u in UNWINDERS})
+    for r in results:
+        for u in UNWINDERS:
+            for row in r["unwinders"][u]["rows"]:
+                by_config[config_of(r["binary"])][u].add(row)
+    out += ["", "**Exact through main by build** (samples)\n"]
+    out.append(markdown(["build"] + list(UNWINDERS),
+                        [[f"{c} ({t['fp'].n})"] + [t[u].rate("to_main") for u in UNWINDERS]
+                         for c, t in sorted(by_config.items())]))
+
+    for label, keep in (("-fp builds", lambda b: b.endswith("-fp")),
+                        ("-nofp and -orc builds (no frame pointer)", lambda b: not b.endswith("-fp"))):
+        grid: dict[str, dict[str, Tally]] = {c: {u: Tally() for u in UNWINDERS} for c in LOCATION_CLASSES}
+        for r in results:
+            if keep(r["binary"]):
+                for u in UNWINDERS:
+                    for cls, row in zip(r["locations"], r["unwinders"][u]["rows"]):
+                        grid[cls][u].add(row)
+        out += ["", f"**Exact through main by location class of the leaf pc, {label}** (samples)\n"]
+        out.append(markdown(["class"] + list(UNWINDERS),
+                            [[f"{c} ({g['fp'].n})"] + [g[u].rate("to_main") for u in UNWINDERS]
+                             for c, g in grid.items() if g["fp"].n]))
+
+    sweep: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0.0])
+    for r in results:
+        for depth, s in r["sweep"].items():
+            sweep[depth][0] += s["exact"]
+            sweep[depth][1] += s["samples"]
+            sweep[depth][2] += s["frame_recall"] * s["samples"]
+    out += ["", "**LBR depth sweep** (recorded 32-entry call stack truncated to the newest D entries)\n"]
+    out.append(markdown(["LBR", "exact", "frame recall (sample-weighted)"],
+                        [[d if d == "stitched" else f"depth {d}", f"{100 * e / n:.1f}%", f"{100 * fr / n:.1f}%"]
+                         for d, (e, n, fr) in sweep.items()]))
+
+    orc = {True: {u: Tally() for u in UNWINDERS}, False: {u: Tally() for u in UNWINDERS}}
+    for r in results:
+        if r["binary"].endswith("-orc"):
+            for u in UNWINDERS:
+                for inside, row in zip(r["leaf_in_program"], r["unwinders"][u]["rows"]):
+                    orc[inside][u].add(row)
+    out += ["", "**objtool (-orc) builds: exact through main by where the leaf pc is** (samples)\n"]
+    out.append(markdown(["leaf pc"] + list(UNWINDERS),
+                        [[f"{'in the program (ORC tables)' if k else 'in libc / ld.so (no ORC)'} ({v['fp'].n})"]
+                         + [v[u].rate("to_main") for u in UNWINDERS] for k, v in orc.items()]))
+    return "\n".join(out) + "\n"
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--max-samples", type=int, default=150)
+    parser.add_argument("--jobs", type=int, default=os.cpu_count() or 1)
+    parser.add_argument("--only", help="only binaries whose name contains TEXT")
+    parser.add_argument("--json", metavar="OUT", help="also write the raw per-binary results")
+    args = parser.parse_args(argv)
+    binaries = sorted(str(p) for p in (ROOT / "corpus" / "bin").iterdir()
+                      if p.is_file() and (not args.only or args.only in p.name))
+    started = time.monotonic()
+    with ProcessPoolExecutor(args.jobs) as pool:
+        results = []
+        for i, result in enumerate(pool.map(measure, binaries, [args.max_samples] * len(binaries)), 1):
+            results.append(result)
+            print(f"[{i}/{len(binaries)}] {result['binary']}: {result['samples']} samples", file=sys.stderr)
+    if args.json:
+        Path(args.json).write_text(json.dumps(results))
+    print(tables(results))
+    print(f"({time.monotonic() - started:.0f} s, {args.jobs} jobs, --max-samples {args.max_samples})")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
