@@ -135,3 +135,26 @@ def test_a_raising_unwinder_is_counted(recording, capsys):
     dwarf = get_unwinder("dwarf")
     exact = [list(dwarf.unwind(s).pcs) == t for s, t in zip(read_samples(str(recording)), truth_lines(recording))]
     assert boom["exact"] == sum(ok for i, ok in enumerate(exact) if i % 3 != 2)
+
+
+def test_demo_pipeline(tmp_path):
+    out = tmp_path / "out"
+    done = _unwind("demo", "-o", str(out), "--programs", "nonlocal-glibc-dynamic-O2-nofp,frames-glibc-dynamic-O2-orc",
+                   "--max-samples", "40", "--unwinders", "fp,dwarf,orc,auto")
+    assert done.returncode == 0, done.stderr
+    assert str(out.resolve()) in done.stdout.splitlines()[-1]
+    data = json.loads((out / "report.json").read_text())
+    truth = sum(len(truth_lines(out / f"{name}.perf.data"))
+                for name in ("nonlocal-glibc-dynamic-O2-nofp", "frames-glibc-dynamic-O2-orc"))
+    assert data["samples"] == truth == 80
+    assert list(data["unwinders"]) == ["fp", "dwarf", "orc", "auto"]
+    assert set(data["by_program"]) == {"nonlocal-glibc-dynamic-O2-nofp", "frames-glibc-dynamic-O2-orc"}
+    assert data["unwinders"]["dwarf"]["exact_rate"] > 0.9
+    assert (out / "report.html").read_text().count("<svg") == 5
+    svg = (out / "flamegraph.svg").read_text()
+    assert svg.startswith("<?xml") and "main" in svg and "in_handler" in svg
+
+
+def test_demo_unknown_program_is_one_line(tmp_path):
+    done = _unwind("demo", "-o", str(tmp_path), "--programs", "nosuch")
+    assert done.returncode == 1 and done.stderr.count("\n") == 1 and "nosuch" in done.stderr
