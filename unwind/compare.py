@@ -24,7 +24,7 @@ TRUTH, CALLCHAIN = "truth", "callchain"
 ERROR_STOP = "error"
 LOCATION_CLASSES = tuple(c.value for c in LocationClass)
 KEPT_ERRORS = 20  # error messages kept per unwinder; all are counted
-_HERE = (os.path.abspath(__file__), os.path.abspath(__file__.replace("compare", "locations")))
+_HERE = os.path.abspath(__file__)  # allocations made here (the scores) are not the unwinder's tables
 
 Progress = Callable[[str, int, int], None]
 
@@ -254,7 +254,7 @@ def _run(unwinder: Unwinder, sample: Sample) -> tuple[tuple[int, ...] | None, st
 def score_unwinder(name: str, unwinder: Unwinder, samples: Sequence[Sample], references: Sequence[tuple[int, ...]],
                    locations: Sequence[Location], *, measure_memory: bool = True, measure_time: bool = True,
                    keep_traces: bool = False, progress: Progress | None = None) -> UnwinderReport:
-    """Scoring pass (under tracemalloc for the table size), then a warm timing pass; results of the second are dropped."""
+    """A scoring pass (under tracemalloc for the table size), then a warm timing pass whose results are dropped."""
     tracing = measure_memory and not tracemalloc.is_tracing()
     if tracing:
         gc.collect()
@@ -275,7 +275,7 @@ def score_unwinder(name: str, unwinder: Unwinder, samples: Sequence[Sample], ref
         snapshot = tracemalloc.take_snapshot()
         peak = tracemalloc.get_traced_memory()[1]
         tracemalloc.stop()
-        kept = snapshot.filter_traces([tracemalloc.Filter(False, path) for path in _HERE])
+        kept = snapshot.filter_traces([tracemalloc.Filter(False, _HERE)])
         table_bytes = sum(stat.size for stat in kept.statistics("filename"))
     reported = getattr(unwinder, "table_bytes", None)
     if callable(reported):

@@ -201,7 +201,8 @@ class LocationClassifier:
         if found is None:
             start, end = extent
             code = module.elf.read_vaddr(start, min(end - start, MAX_FUNCTION)) or b""
-            found = self._calls[key] = any(m == "call" or m.endswith(" call") for _, _, m, _ in self._cs.disasm_lite(code, start))
+            mnemonics = (m for _, _, m, _ in self._cs.disasm_lite(code, start))
+            found = self._calls[key] = any(m == "call" or m.endswith(" call") for m in mnemonics)
         return found
 
 

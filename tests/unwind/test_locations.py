@@ -169,7 +169,8 @@ def test_fde_phase_outside_tables():
     from unwind.cfi_tables import CfiCache
     from formats.elf import ElfFile
 
-    table = CfiCache(persist=False, lazy_limit=0).get(ElfFile(str(ROOT / "corpus" / "bin" / "frames-glibc-dynamic-O2-nofp")))
+    elf = ElfFile(str(ROOT / "corpus" / "bin" / "frames-glibc-dynamic-O2-nofp"))
+    table = CfiCache(persist=False, lazy_limit=0).get(elf)
     assert fde_phase(table, 0) == (None, None)
     assert fde_phase(table, 1 << 40) == (None, None)
 

@@ -30,7 +30,8 @@ def format_table(report: dict) -> str:
 
     lines = [f"{report['samples']} samples, reference {report['reference']}"
              + (f" ({report['skipped']} without a reference skipped)" if report.get("skipped") else "")]
-    head = f"{'unwinder':<14}{'exact':>7}{'rate':>8}{'>main':>8}{'recall':>8}{'wrong':>7}{'fail':>6}{'us/smp':>9}{'KiB':>8}  stops"
+    head = (f"{'unwinder':<14}{'exact':>7}{'rate':>8}{'>main':>8}{'recall':>8}{'wrong':>7}{'fail':>6}{'us/smp':>9}"
+            f"{'KiB':>8}  stops")
     lines += ["", head, "-" * len(head)]
     for name, u in report["unwinders"].items():
         kib = "" if u.get("table_bytes") is None else f"{u['table_bytes'] / 1024:.0f}"
@@ -65,6 +66,7 @@ def run(args: argparse.Namespace) -> int:
 
     from ..compare import TRUTH, compare, lbr_sweep, load_recording, make_unwinder
     from ..errors import UsageError
+    from ..locations import LocationClassifier
     from ..modules import ModuleResolver
     from ..progress import progress
 
@@ -79,19 +81,21 @@ def run(args: argparse.Namespace) -> int:
     if reference == TRUTH and not has_truth:
         raise UsageError(f"no ground truth for {args.perf_data} (no {args.truth or args.perf_data + '.truth.jsonl'}):"
                          " pass --reference NAME (an unwinder such as dwarf) or --reference callchain")
-    resolver = ModuleResolver(symfs=args.symfs, debug_dirs=args.debug_dir)
-    unwinders = {name: make_unwinder(name, resolver=resolver) for name in names}
+    def resolver():  # one per unwinder, so each one's table memory includes the files it opened
+        return ModuleResolver(symfs=args.symfs, debug_dirs=args.debug_dir)
+
+    unwinders = {name: make_unwinder(name, resolver=resolver()) for name in names}
     if reference not in (TRUTH, "callchain") and reference not in unwinders:
-        unwinders = {reference: make_unwinder(reference, resolver=resolver), **unwinders}
+        unwinders = {reference: make_unwinder(reference, resolver=resolver()), **unwinders}
     total = len(samples) * len(unwinders)
     ticks = iter(progress(range(total), "unwinding", total=total))
-    report = compare(samples, unwinders, reference, measure_memory=not args.no_memory,
-                     progress=lambda *_: next(ticks, None))
+    report = compare(samples, unwinders, reference, classifier=LocationClassifier(resolver()),
+                     measure_memory=not args.no_memory, progress=lambda *_: next(ticks, None))
     for _ in ticks:  # finish the bar
         pass
     data = report.to_json()
     if any(s.lbr for s in samples) and report.samples:
-        data["lbr_sweep"] = lbr_sweep(samples, report, lambda **o: make_unwinder("lbr", resolver=resolver, **o))
+        data["lbr_sweep"] = lbr_sweep(samples, report, lambda **o: make_unwinder("lbr", resolver=resolver(), **o))
     if args.format == "json":
         text = json.dumps(data, indent=1) + "\n"
     elif args.format == "html":

@@ -97,6 +97,7 @@ def run(args: argparse.Namespace) -> int:
     from formats.report import render_html
 
     from ..compare import compare, lbr_sweep, load_recording, make_unwinder
+    from ..locations import LocationClassifier
     from ..modules import ModuleResolver
     from ..pipeline import SampleResolver
     from ..progress import progress
@@ -118,11 +119,15 @@ def run(args: argparse.Namespace) -> int:
         loaded = load_recording(str(path))
         samples += loaded
         names += [name] * len(loaded)
-    resolver = ModuleResolver(symfs=args.symfs, debug_dirs=args.debug_dir)
-    unwinders = {n: make_unwinder(n, resolver=resolver) for n in args.unwinders.split(",") if n}
+    def new_resolver():  # one per unwinder, so each one's table memory includes the files it opened
+        return ModuleResolver(symfs=args.symfs, debug_dirs=args.debug_dir)
+
+    resolver = new_resolver()
+    unwinders = {n: make_unwinder(n, resolver=new_resolver()) for n in args.unwinders.split(",") if n}
     total = len(samples) * len(unwinders)
     ticks = iter(progress(range(total), "unwinding", total=total))
-    report = compare(samples, unwinders, progress=lambda *_: next(ticks, None))
+    report = compare(samples, unwinders, classifier=LocationClassifier(resolver),
+                     progress=lambda *_: next(ticks, None))
     for _ in ticks:
         pass
     data = report.to_json()
