@@ -2,17 +2,20 @@
 
 from __future__ import annotations
 
+import os
+
 from cachetools import LRUCache
 
 from ..cfi_tables import CfiCache, LazyCfi
 from ..memory import AddressSpace
-from ..model import Frame, ModuleMap, Sample, Trace, Via
-from ..modules import DEFAULT_DEBUG_DIRS, ModuleResolver, find_debug_file
+from ..model import Frame, Mapping, ModuleMap, Sample, Trace, Via
+from ..modules import DEFAULT_DEBUG_DIRS, Module, ModuleResolver, find_debug_file, mapping_bias
 from ..rules import SIGNAL_FRAME, FrameKind, UnwindRule
 from ..walk import walk
 from formats.elf import ElfFile
 from formats.errors import UnwindError
 
+VDSO = "[vdso]"
 # glibc's __restore_rt (and musl's): mov $0xf,%rax (rt_sigreturn); syscall
 SIGRETURN_BYTES = bytes.fromhex("48c7c00f0000000f05")
 _MISSING = object()
@@ -32,6 +35,7 @@ class DwarfUnwinder:
         self.cache = cache or CfiCache(cache_dir)
         self._debug_elves: dict[str, ElfFile | None] = {}
         self._tables: dict[int, tuple[ElfFile, object]] = {}  # id(elf) -> (elf, CompiledCfi | LazyCfi)
+        self._vdsos: dict[tuple, Module | None] = {}
         self._maps: LRUCache = LRUCache(16)  # module map -> {absolute lookup address: rule}
         self._last: tuple[ModuleMap | None, dict] = (None, {})
         self.lookups = self.cache_hits = 0
@@ -64,7 +68,9 @@ class DwarfUnwinder:
         self.lookups += 1
         module = memory.module_at(address)
         if module is None:
-            return None
+            module = self._vdso_module(memory.sample.modules.find(address))
+            if module is None:
+                return None
         table = self._table(module.elf)
         if table is None:
             return None
@@ -76,6 +82,23 @@ class DwarfUnwinder:
             if code == SIGRETURN_BYTES:
                 return SIGNAL_FRAME
         return rule
+
+    def _vdso_module(self, mapping: Mapping | None) -> Module | None:
+        """The [vdso] mapping as a module (its CFI unwinds clock_gettime & co.), when an image is found."""
+        if mapping is None or mapping.path != VDSO:
+            return None
+        key = (mapping.start, mapping.end, mapping.build_id)
+        if key not in self._vdsos:
+            module = None
+            image = vdso_image(mapping.build_id)
+            if image is not None:
+                try:
+                    elf = ElfFile(None, image)
+                    module = Module(VDSO, elf, mapping_bias(elf, mapping), mapping)
+                except UnwindError:
+                    module = None
+            self._vdsos[key] = module
+        return self._vdsos[key]
 
     def clear_rule_cache(self) -> None:
         """Forget the per-address rules (the module tables stay): for benchmarks and long-lived processes."""
@@ -106,3 +129,42 @@ class DwarfUnwinder:
             self._debug_elves[key] = found
         return self._debug_elves[key]
 
+
+_OWN_VDSO: list = []
+
+
+def vdso_image(build_id: bytes | None) -> bytes | None:
+    """A vDSO ELF image: perf's build-id cache ($PERF_BUILDID_DIR or ~/.debug, `[vdso]/<id>/vdso`),
+    else this process's own vDSO when its build-id agrees (same kernel) or none was recorded."""
+    if build_id:
+        for base in (os.environ.get("PERF_BUILDID_DIR"), os.path.join(os.path.expanduser("~"), ".debug")):
+            path = os.path.join(base, VDSO, build_id.hex(), "vdso") if base else None
+            if path and os.path.isfile(path):
+                with open(path, "rb") as fh:
+                    return fh.read()
+    if not _OWN_VDSO:
+        _OWN_VDSO.append(_read_own_vdso())
+    own = _OWN_VDSO[0]
+    if own is None:
+        return None
+    if build_id:
+        try:
+            if ElfFile(None, own).build_id != build_id:
+                return None
+        except UnwindError:
+            return None
+    return own
+
+
+def _read_own_vdso() -> bytes | None:
+    try:
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                if line.rstrip().endswith(VDSO):
+                    start, end = (int(x, 16) for x in line.split()[0].split("-"))
+                    with open("/proc/self/mem", "rb") as mem:
+                        mem.seek(start)
+                        return mem.read(end - start)
+    except (OSError, ValueError):
+        return None
+    return None

@@ -70,6 +70,9 @@ gdb.execute("set backtrace past-main on")
 gdb.execute("handle SIGUSR1 nostop noprint pass")
 gdb.execute("break " + BREAK)
 gdb.execute("run" + ARGS, to_string=True)
+if THEN:
+    gdb.execute("break " + THEN)
+    gdb.execute("continue", to_string=True)
 regs = {}
 for name in ["rax","rdx","rcx","rbx","rsi","rdi","rbp","rsp","r8","r9","r10","r11","r12","r13","r14","r15","rip"]:
     regs[name] = int(gdb.parse_and_eval("$" + name).cast(gdb.lookup_type("unsigned long")))
@@ -101,9 +104,9 @@ VARIANTS = {
 }
 
 
-def capture(tmp_path, flags, args, where="leaf"):
+def capture(tmp_path, flags, args, where="leaf", then=None, source=PROGRAM):
     src = tmp_path / "prog.c"
-    src.write_text(PROGRAM)
+    src.write_text(source)
     exe = tmp_path / "prog"
     subprocess.run([need_tool("gcc"), *flags, "-o", str(exe), str(src)], check=True)
     if args == "split":  # .debug_frame only in prog.debug, found through .gnu_debuglink
@@ -118,7 +121,7 @@ def capture(tmp_path, flags, args, where="leaf"):
     script.write_text(GDB_SCRIPT)
     out = str(tmp_path / "cap")
     subprocess.run([need_tool("gdb"), "-q", "-batch", "-nx", "-ex",
-                    f"python OUT={out!r}; ARGS={args!r}; BREAK={where!r}", "-x", str(script), str(exe)],
+                    f"python OUT={out!r}; ARGS={args!r}; BREAK={where!r}; THEN={then!r}", "-x", str(script), str(exe)],
                    check=True, capture_output=True)
     with open(out + ".json") as fh:
         data = json.load(fh)
@@ -166,7 +169,7 @@ def test_musl_sigreturn_trampoline_without_cfi(tmp_path, cache_env):
     script = tmp_path / "cap.py"
     script.write_text(GDB_SCRIPT)
     out = str(tmp_path / "cap")
-    subprocess.run([need_tool("gdb"), "-q", "-batch", "-nx", "-ex", f"python OUT={out!r}; ARGS=' x'; BREAK='leaf'",
+    subprocess.run([need_tool("gdb"), "-q", "-batch", "-nx", "-ex", f"python OUT={out!r}; ARGS=' x'; BREAK='leaf'; THEN=None",
                     "-x", str(script), str(exe)], check=True, capture_output=True)
     with open(out + ".json") as fh:
         data = json.load(fh)
@@ -182,6 +185,24 @@ def test_musl_sigreturn_trampoline_without_cfi(tmp_path, cache_env):
     assert list(trace.pcs[:at + 2]) == [pc for pc, _ in data["bt"][:at + 2]]
     assert not trace.frames[at + 1].is_return_address
     assert trace.stop == StopReason.NO_UNWIND_INFO and len(trace.frames) == at + 2
+
+
+VDSO_PROGRAM = r"""
+#include <stdio.h>
+#include <time.h>
+__attribute__((noinline)) long work(void) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_nsec; }
+__attribute__((noinline)) long outer(void) { return work() + 1; }
+int main(void) { printf("%ld\n", outer()); return 0; }
+"""
+
+
+def test_frame_zero_in_the_vdso(tmp_path, cache_env):
+    """[vdso] has no file: its image comes from perf's build-id cache or this process (same kernel)."""
+    sample, physical, data = capture(tmp_path, ["-O2", "-fomit-frame-pointer"], "", "work",
+                                     "__vdso_clock_gettime", VDSO_PROGRAM)
+    assert sample.modules.find(sample.registers.pc).path == "[vdso]"
+    trace = get_unwinder("dwarf").unwind(sample)
+    assert list(trace.pcs) == physical and trace.stop == StopReason.END
 
 
 def test_stop_reasons_on_cut_snapshots(tmp_path, cache_env):
