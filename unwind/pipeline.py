@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import os
 from dataclasses import dataclass
 
-from formats.errors import UnwindError
-from formats.kallsyms import KernelSymbols, load_kallsyms
+from formats.kallsyms import KernelSymbols
 from formats.profile import ProfileSample
 
 from .model import Frame, Sample, StopReason, Trace, Unwinder, Via
@@ -53,13 +51,3 @@ class SampleResolver:
         trace = self.user_trace(sample)
         frames = self.frames.kernel_frames(sample.kernel_callchain) + self.frames.user_frames(sample, trace.frames)
         return ResolvedSample(sample, tuple(frames), str(trace.stop))
-
-
-def load_kernel_symbols(path: str | None) -> KernelSymbols | None:
-    """Kernel symbols from `path`, else /proc/kallsyms when readable; None when neither is usable."""
-    candidate = path or "/proc/kallsyms"
-    if not os.path.exists(candidate):
-        if path:
-            raise UnwindError(f"{path}: no such kallsyms file")
-        return None
-    return load_kallsyms(candidate)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from formats.kallsyms import KernelSymbols
@@ -30,6 +30,11 @@ class ResolvedFrame:
     via: str
     kernel: bool = False
     lookup: int | None = None  # address used for lookup (ra - 1 for unwound return addresses)
+    map_offset: int | None = None  # file offset of `address` in its mapping (what perf script prints)
+    _profile: ProfileFrame | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "_profile", self._make_profile())  # frames are memoised: build it once
 
     def to_json(self) -> dict:
         return {"addr": f"{self.address:#x}", "module": self.module,
@@ -37,9 +42,12 @@ class ResolvedFrame:
                 "file": self.file, "line": self.line, "inlined": self.inlined, "via": self.via}
 
     def to_profile(self) -> ProfileFrame:
+        return self._profile
+
+    def _make_profile(self) -> ProfileFrame:
         """As profilers show it: perf prints the lookup address (ra - 1) of frames it unwound itself."""
         shift = self.address - self.lookup if self.lookup is not None else 0
-        offset = self.offset - shift if self.offset is not None else None
+        offset = self.map_offset - shift if self.map_offset is not None else None
         return ProfileFrame(self.address - shift, self.symbol, self.module, self.file, self.line, self.inlined,
                             self.kernel, offset)
 
@@ -53,22 +61,35 @@ class FrameResolver:
         self.resolver = resolver
         self.kernel = kernel
         self.inlines = inlines
+        # (mapping, pc, return address?, via) -> resolved frames: a profile repeats the same few
+        # thousand addresses, so each is symbolised once.
+        self._memo: dict[tuple, tuple[ResolvedFrame, ...]] = {}
+        self._kernel_memo: dict[int, ResolvedFrame] = {}
 
     def user_frames(self, sample: Sample, frames: Iterable[Frame]) -> list[ResolvedFrame]:
         out: list[ResolvedFrame] = []
+        memo, find = self._memo, sample.modules.find
         for frame in frames:
-            out.extend(self._user_frame(sample, frame))
+            key = (find(frame.pc), frame.pc, frame.is_return_address, frame.via)
+            resolved = memo.get(key)
+            if resolved is None:
+                if len(memo) > 1 << 20:
+                    memo.clear()
+                resolved = memo[key] = tuple(self._user_frame(sample, frame))
+            out.extend(resolved)
         return out
 
     def _user_frame(self, sample: Sample, frame: Frame) -> list[ResolvedFrame]:
-        via = str(frame.via)
+        via = frame.via.value
         unwound = frame.is_return_address and frame.via != Via.CALLCHAIN
         lookup = frame.lookup_pc if unwound else None
         mapping = sample.modules.find(frame.pc)
         module = self.resolver.module_for(mapping) if mapping is not None else None
+        map_offset = mapping.file_offset(frame.pc) if mapping is not None else None
         if module is None:
             path = mapping.path if mapping is not None else None
-            return [ResolvedFrame(frame.pc, path, None, None, None, None, False, via, lookup=lookup)]
+            return [ResolvedFrame(frame.pc, path, None, None, None, None, False, via, lookup=lookup,
+                                  map_offset=map_offset)]
         offset = module.to_vaddr(frame.pc)
         lookup_offset = module.to_vaddr(frame.lookup_pc)
         try:
@@ -76,17 +97,22 @@ class FrameResolver:
         except (UnwindError, OSError):
             symbolized = []
         if not symbolized:
-            return [ResolvedFrame(frame.pc, mapping.path, offset, None, None, None, False, via, lookup=lookup)]
+            return [ResolvedFrame(frame.pc, mapping.path, offset, None, None, None, False, via, lookup=lookup,
+                                  map_offset=map_offset)]
         return [ResolvedFrame(frame.pc, mapping.path, offset, s.function, s.file, s.line, s.inlined, via,
-                              lookup=lookup) for s in symbolized]
+                              lookup=lookup, map_offset=map_offset) for s in symbolized]
 
     def kernel_frames(self, addresses: Sequence[int]) -> list[ResolvedFrame]:
+        memo = self._kernel_memo
         out = []
         for address in addresses:
-            symbol = self.kernel.lookup(address) if self.kernel is not None else None
-            module = f"[{symbol.module}]" if symbol and symbol.module else "[kernel.kallsyms]"
-            out.append(ResolvedFrame(address, module, None, symbol.name if symbol else None, None, None, False,
-                                     str(Via.KERNEL), kernel=True))
+            resolved = memo.get(address)
+            if resolved is None:
+                symbol = self.kernel.lookup(address) if self.kernel is not None else None
+                module = f"[{symbol.module}]" if symbol and symbol.module else "[kernel.kallsyms]"
+                resolved = memo[address] = ResolvedFrame(address, module, None, symbol.name if symbol else None,
+                                                         None, None, False, Via.KERNEL.value, kernel=True)
+            out.append(resolved)
         return out
 
 

@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
 
     from ..modules import ModuleResolver
     from ..perfsession import PerfSession
-    from ..pipeline import SampleResolver, load_kernel_symbols
+    from ..kernel import load_kernel_symbols
+    from ..pipeline import SampleResolver
     from ..progress import progress
     from ..symbolizer import Symbolizer
     from ..unwinders import get_unwinder

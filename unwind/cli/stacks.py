@@ -25,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from formats.stacktext import parse_stacks
 
     from ..modules import ModuleResolver
-    from ..pipeline import load_kernel_symbols
+    from ..kernel import load_kernel_symbols
     from ..rawstacks import RawStackResolver, live_maps, module_map_for_object, module_map_from_maps
     from ..resolve import FrameResolver
     from ..symbolizer import Symbolizer

@@ -1,0 +1,90 @@
+"""Kernel symbols for kernel callchains: kallsyms parsed once, then kept per boot in the index cache."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from array import array
+from collections.abc import Sequence
+
+from formats.errors import UnwindError
+from formats.kallsyms import KernelSymbols, load_kallsyms
+from formats.symindex import CorruptIndexError, IndexFile, write_index
+
+from .index import NO_STRING, StringTable, cache_dir
+
+PROC_KALLSYMS = "/proc/kallsyms"
+
+
+def load_kernel_symbols(path: str | None = None, directory: str | None = None) -> KernelSymbols | None:
+    """Symbols of `path` (kallsyms or System.map), else of the running kernel; None when neither is there.
+
+    /proc/kallsyms takes ~0.3 s to read and parse, so the parsed table is cached, keyed by the boot
+    id and the loaded modules (or by a file's path, size and mtime) and rebuilt when those change.
+    """
+    source = path or PROC_KALLSYMS
+    if not os.path.exists(source):
+        if path:
+            raise UnwindError(f"{path}: no such kallsyms file")
+        return None
+    key = _source_key(source)
+    cached = os.path.join(directory or cache_dir(), f"kallsyms-{hashlib.sha1(key).hexdigest()}.idx")
+    try:
+        return _from_index(IndexFile(cached, key), source)
+    except (OSError, CorruptIndexError):
+        pass
+    table = load_kallsyms(source)
+    try:
+        write_index(cached, key, _to_arrays(table))
+    except OSError:
+        pass  # an unwritable cache only costs the next run a parse
+    return table
+
+
+def _source_key(source: str) -> bytes:
+    if source == PROC_KALLSYMS:
+        parts = [_read("/proc/sys/kernel/random/boot_id"), _read("/proc/modules"), str(os.geteuid()),
+                 _read("/proc/sys/kernel/kptr_restrict")]
+        return ("proc|" + "|".join(parts)).encode()
+    st = os.stat(source)
+    return f"file|{os.path.realpath(source)}|{st.st_size}|{st.st_mtime_ns}".encode()
+
+
+def _read(path: str) -> str:
+    try:
+        with open(path) as fh:
+            return fh.read()
+    except OSError:
+        return ""
+
+
+def _to_arrays(table: KernelSymbols) -> dict:
+    strings = StringTable()
+    names = array("I", (strings.intern(n) for n in table.names))
+    modules = array("I", (strings.intern(m) if m is not None else NO_STRING for m in table.modules))
+    return {"starts": table.starts, "ends": table.ends, "names": names, "modules": modules,
+            "types": table.types.encode(), "restricted": bytes([table.restricted]), **strings.arrays()}
+
+
+class _Strings(Sequence):
+    """String ids decoded from the index on access: 120k kernel names are not all needed."""
+
+    def __init__(self, ids, offsets, blob: bytes):
+        self._ids, self._offsets, self._blob = ids, offsets, blob
+
+    def __len__(self) -> int:
+        return len(self._ids)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        sid = self._ids[i]
+        return None if sid == NO_STRING else self._blob[self._offsets[sid]:self._offsets[sid + 1]].decode(
+            "utf-8", "replace")
+
+
+def _from_index(index: IndexFile, source: str) -> KernelSymbols:
+    offsets, blob = index.array("str_off"), index.bytes("str_blob")
+    return KernelSymbols(index.array("starts"), index.array("ends"), _Strings(index.array("names"), offsets, blob),
+                         index.bytes("types").decode(), _Strings(index.array("modules"), offsets, blob),
+                         bool(index.bytes("restricted")[0]), path=source)
