@@ -315,3 +315,28 @@ def test_debug_file_and_binary_do_not_share_a_table(cache_env):
     cache = CfiCache(lazy_limit=0)
     assert len(cache.get(debug)) == 0
     assert len(cache.get(elf)) > 3000
+
+
+_LIBC_EH: list = []
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.lists(st.tuples(st.integers(0, 8191), st.integers(0, 255)), min_size=1, max_size=8),
+       st.lists(st.integers(0, 0x30000), min_size=1, max_size=20))
+def test_compiling_mutated_cfi_never_raises(flips, addresses):
+    """Corrupt .eh_frame bytes: compile_sections keeps what it can (bad FDEs -> bad-rule), lookups never raise."""
+    from formats.cfi.parse import CfiSection
+    from unwind.cfi_tables import compile_sections
+
+    if not _LIBC_EH:
+        elf = ElfFile(LIBC)
+        section = elf.section(".eh_frame")
+        _LIBC_EH.append((elf.section_bytes(section)[:8192], section.addr))
+    data, address = _LIBC_EH[0]
+    data = bytearray(data)
+    for at, value in flips:
+        data[at] = value
+    table = compile_sections([CfiSection(bytes(data), address, path="mutated")])
+    for vaddr in addresses:
+        rule = table.rule_at(0x26000 + vaddr)
+        assert rule is None or rule.cfa is not None
