@@ -138,8 +138,8 @@ def build_stack(space: AddressSpace, argv: list[str], envp: list[str], execfn: s
     stack.sp &= ~0xF
     platform_at = stack.push_bytes(b"x86_64\0")
     random_at = stack.push_bytes(random16)
-    auxv = auxv + [(AuxType.RANDOM, random_at), (AuxType.EXECFN, execfn_at), (AuxType.PLATFORM, platform_at),
-                   (AuxType.NULL, 0)]
+    auxv = auxv + [(AuxType.RANDOM, random_at), (AuxType.HWCAP2, 0), (AuxType.EXECFN, execfn_at),
+                   (AuxType.PLATFORM, platform_at), (AuxType.NULL, 0)]
     words = [len(argv), *arg_at, 0, *env_at, 0]
     for key, value in auxv:
         words += [key, value]
@@ -181,8 +181,7 @@ def _load_program(space, binary, argv, envp, hwcap, sysroot, random16) -> Progra
     auxv = [(AuxType.MINSIGSTKSZ, 0xD30), (AuxType.HWCAP, hwcap), (AuxType.PAGESZ, PAGE), (AuxType.CLKTCK, 100),
             (AuxType.PHDR, exe.phdr), (AuxType.PHENT, 56), (AuxType.PHNUM, exe.phnum),
             (AuxType.BASE, interp.bias if interp else 0), (AuxType.FLAGS, 0), (AuxType.ENTRY, exe.entry),
-            (AuxType.UID, 0), (AuxType.EUID, 0), (AuxType.GID, 0), (AuxType.EGID, 0), (AuxType.SECURE, 0),
-            (AuxType.HWCAP2, 0)]
+            (AuxType.UID, 0), (AuxType.EUID, 0), (AuxType.GID, 0), (AuxType.EGID, 0), (AuxType.SECURE, 0)]
     sp, auxv = build_stack(space, argv, envp, display, auxv, random16)
     brk = page_up(exe.end)
     return Program(exe, interp, interp.entry if interp else exe.entry, sp, brk, auxv)

@@ -92,3 +92,22 @@ def test_dynamic_loader_and_libraries_come_from_the_sysroot(tmp_path):
     paths = {m.path for m in proc.space.module_map()}
     assert interp in paths and "/lib/x86_64-linux-gnu/libc.so.6" in paths
     assert not any(p and p.startswith(str(tmp_path)) for p in paths)
+
+
+def _auxv_listing(text: str) -> list[tuple[str, str]]:
+    rows = [line.split(":", 1) for line in text.splitlines() if line.startswith("AT_")]
+    return [(k.strip(), v.strip()) for k, v in rows]
+
+
+def test_initial_auxv_is_laid_out_as_the_kernel_does():
+    """ld.so's LD_SHOW_AUXV prints the vector in stack order: same keys and order as a native exec, minus the vDSO."""
+    native = _auxv_listing(subprocess.run(["/bin/true"], env={"LD_SHOW_AUXV": "1"}, capture_output=True,
+                                          text=True).stdout)
+    proc = Process("/bin/true", env=["LD_SHOW_AUXV=1"])
+    proc.run()
+    ours = _auxv_listing(proc.stdout().decode())
+    skip = ("AT_SYSINFO_EHDR", "AT_???")  # no vDSO is mapped; rseq entries (kernel 6.3+) are not offered
+    native = [(k, v) for k, v in native if not k.startswith(skip)]
+    assert [k for k, _ in ours] == [k for k, _ in native]
+    same = {"AT_PHENT", "AT_PHNUM", "AT_PAGESZ", "AT_CLKTCK", "AT_EXECFN", "AT_PLATFORM", "AT_FLAGS", "AT_SECURE"}
+    assert {k: v for k, v in ours if k in same} == {k: v for k, v in native if k in same}
