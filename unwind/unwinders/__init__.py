@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from importlib import import_module
-from importlib.metadata import entry_points
 from typing import Callable
 
 from ..errors import UsageError
@@ -25,10 +24,17 @@ def _builtin(name: str, target: str) -> None:
     _BUILTINS[name] = target
 
 
+def _entry_points():
+    """Third-party unwinders (entry point group `unwind.unwinders`); importlib.metadata loads on demand."""
+    from importlib.metadata import entry_points
+
+    return entry_points(group="unwind.unwinders")
+
+
 def available() -> list[str]:
     """Every unwinder name that `get_unwinder` accepts."""
     names = set(_BUILTINS) | set(_registered)
-    names.update(ep.name for ep in entry_points(group="unwind.unwinders"))
+    names.update(ep.name for ep in _entry_points())
     return sorted(names)
 
 
@@ -39,7 +45,7 @@ def get_unwinder(name: str, **options) -> Unwinder:
         module, attr = _BUILTINS[name].split(":")
         factory = getattr(import_module(module, __name__), attr)
     if factory is None:
-        for ep in entry_points(group="unwind.unwinders"):
+        for ep in _entry_points():
             if ep.name == name:
                 factory = ep.load()
                 break
