@@ -45,15 +45,23 @@ def measure(binary: str, max_samples: int) -> dict:
     report = compare(samples, {name: make_unwinder(name) for name in UNWINDERS}, measure_memory=False)
     sweep = lbr_sweep(samples, report, lambda **o: make_unwinder("lbr", **o))
     own = Path(binary).name
+    scored = [samples[i] for i in report.indices]
+    in_program = [all(_module_name(s, a) == own for a in ref[:loc.main_depth or len(ref)])
+                  for s, ref, loc in zip(scored, report.references, report.locations)]
     return {
         "binary": own, "samples": report.samples, "simulated_s": simulated,
         "locations": [str(loc.cls) for loc in report.locations],
-        "leaf_in_program": [loc.module == own for loc in report.locations],
+        "in_program": in_program,
         "unwinders": {name: {"rows": [(s.exact, s.exact_to_main, s.matched, s.emitted, s.reference, s.stop)
                                       for s in u.scores], "seconds": u.seconds, "calls": u.calls}
                       for name, u in report.unwinders.items()},
         "sweep": sweep,
     }
+
+
+def _module_name(sample, address: int) -> str | None:
+    mapping = sample.modules.find(address)
+    return mapping.path.rsplit("/", 1)[-1] if mapping and mapping.path else None
 
 
 def config_of(binary: str) -> str:
@@ -149,12 +157,12 @@ def tables(results: list[dict]) -> str:
     for r in results:
         if r["binary"].endswith("-orc"):
             for u in UNWINDERS:
-                for inside, row in zip(r["leaf_in_program"], r["unwinders"][u]["rows"]):
+                for inside, row in zip(r["in_program"], r["unwinders"][u]["rows"]):
                     orc[inside][u].add(row)
-    out += ["", "**objtool (-orc) builds: exact through main by where the leaf pc is** (samples)\n"]
-    out.append(markdown(["leaf pc"] + list(UNWINDERS),
-                        [[f"{'in the program (ORC tables)' if k else 'in libc / ld.so (no ORC)'} ({v['fp'].n})"]
-                         + [v[u].rate("to_main") for u in UNWINDERS] for k, v in orc.items()]))
+    out += ["", "**objtool (-orc) builds: exact through main by where the frames are** (samples)\n"]
+    out.append(markdown(["frames leaf..main"] + list(UNWINDERS),
+                        [[f"{'all in the program (ORC tables)' if k else 'some in libc / ld.so (no ORC)'}"
+                          f" ({v['fp'].n})"] + [v[u].rate("to_main") for u in UNWINDERS] for k, v in orc.items()]))
     return "\n".join(out) + "\n"
 
 
