@@ -354,19 +354,24 @@ def attach_truth(samples: Sequence[Sample], truth: Sequence[tuple[int, int, tupl
     return [replace(s, truth=frames) for s, (_, _, frames) in zip(samples, truth)]
 
 
+def read_truth_file(path: str) -> list[tuple[int, int, tuple[int, ...]]]:
+    """(time, tid, frames) per line of a truth sidecar; anything malformed is a UsageError naming the file."""
+    from .sim.sampler import read_truth
+
+    try:
+        return read_truth(path)
+    except (ValueError, KeyError, TypeError, AttributeError) as exc:
+        raise UsageError(f"{path}: not a truth file ({type(exc).__name__}: {exc})") from None
+
+
 def load_recording(path: str, truth_path: str | None = None) -> list[Sample]:
     """The samples of a perf.data, with ground truth from PATH.truth.jsonl (or `truth_path`) when it exists."""
     from .perfsession import read_samples
-    from .sim.sampler import read_truth
 
     samples = read_samples(path)
     truth_path = truth_path or path + ".truth.jsonl"
     if os.path.isfile(truth_path):
-        try:
-            truth = read_truth(truth_path)
-        except (ValueError, KeyError, TypeError) as exc:
-            raise UsageError(f"{truth_path}: not a truth file ({type(exc).__name__}: {exc})") from None
-        samples = attach_truth(samples, truth)
+        samples = attach_truth(samples, read_truth_file(truth_path))
     return samples
 
 

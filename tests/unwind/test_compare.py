@@ -9,7 +9,7 @@ import pytest
 from hypothesis import given, strategies as st
 
 from unwind.compare import (CALLCHAIN, LOCATION_CLASSES, TRUTH, attach_truth, compare, lbr_sweep, lcs_length,
-                            truncate_lbr)
+                            read_truth_file, truncate_lbr)
 from unwind.errors import UsageError
 from unwind.locations import Location, LocationClass
 from unwind.model import BranchEntry, Frame, Registers, Sample, StopReason, Trace, Via
@@ -231,6 +231,30 @@ def test_attach_truth_by_time_and_position():
     assert [s.truth for s in attach_truth(samples, shifted)] == [(0x1003,), (0x1002,), (0x1001,), (0x1000,)]
     with pytest.raises(UsageError, match="3 lines for 4 samples"):
         attach_truth(samples, shifted[:3])
+
+
+def test_truth_file_round_trip(tmp_path):
+    path = tmp_path / "t.jsonl"
+    path.write_text('{"time": 5, "tid": 9, "frames": ["0x10", "0xffffffffff600000"]}\n\n')
+    assert read_truth_file(str(path)) == [(5, 9, (0x10, 0xFFFFFFFFFF600000))]
+
+
+json_values = st.recursive(st.none() | st.booleans() | st.integers() | st.text(max_size=6),
+                           lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner,
+                                                                                        max_size=3), max_leaves=8)
+truth_keys = st.fixed_dictionaries({}, optional={"time": json_values, "tid": json_values, "frames": json_values})
+
+
+@given(st.lists(truth_keys | json_values, max_size=4), st.binary(max_size=20))
+def test_corrupt_truth_files_are_usage_errors(tmp_path_factory, records, tail):
+    path = tmp_path_factory.mktemp("truth") / "t.jsonl"
+    path.write_bytes("".join(json.dumps(r) + "\n" for r in records).encode() + tail)
+    try:
+        rows = read_truth_file(str(path))
+    except UsageError as exc:
+        assert str(path) in str(exc)
+    else:
+        assert all(isinstance(f, tuple) and all(isinstance(a, int) for a in f) for _, _, f in rows)
 
 
 def naive_lcs(a, b):
