@@ -9,6 +9,7 @@ from .elf import ElfFile, Section, SectionType
 from .errors import FormatError
 
 _RELA = struct.Struct("<QQq")
+RELA_SIZE = _RELA.size
 
 
 @dataclass(frozen=True, slots=True)

@@ -56,10 +56,11 @@ def read_symbols(elf: ElfFile, table: str = ".symtab") -> list[Symbol]:
     section = elf.section(table)
     if section is None or section.type not in (SectionType.SYMTAB, SectionType.DYNSYM):
         return []
-    return _parse(elf, section)
+    return symbols_in(elf, section)
 
 
-def _parse(elf: ElfFile, section: Section) -> list[Symbol]:
+def symbols_in(elf: ElfFile, section: Section) -> list[Symbol]:
+    """Every symbol of one SYMTAB/DYNSYM section (e.g. the one a relocation section links to)."""
     if section.entsize not in (0, _SYM.size):
         raise FormatError(f"{section.name} has entry size {section.entsize}", elf.path, section.offset)
     if section.link >= len(elf.sections):

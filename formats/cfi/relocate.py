@@ -2,12 +2,10 @@
 
 from __future__ import annotations
 
-import struct
+from ..errors import FormatError
+from ..relocations import RELA_SIZE, read_relocations
+from ..symtab import symbols_in
 
-from ..errors import FormatError, parsing
-
-_RELA = struct.Struct("<QQq")
-_SYM = struct.Struct("<IBBHQQ")
 ET_REL = 1
 SHT_RELA = 4
 # type -> (size, pc-relative)
@@ -30,23 +28,20 @@ def relocated_section_bytes(elf, section) -> bytes:
     for rela in relas:
         if rela.link >= len(sections):
             raise FormatError(f"{rela.name} links to a missing symbol table", elf.path, rela.offset)
-        symtab = sections[rela.link]
-        syms = elf.raw_section_bytes(symtab)
-        raw = elf.section_bytes(rela)
-        for k in range(len(raw) // _RELA.size):
-            where = rela.offset + k * _RELA.size
-            with parsing(elf.path, where, "relocation"):
-                r_offset, r_info, addend = _RELA.unpack_from(raw, k * _RELA.size)
-                kind, index = r_info & 0xFFFFFFFF, r_info >> 32
-                if kind == 0:
-                    continue
-                if kind not in _TYPES:
-                    raise FormatError(f"unsupported relocation type {kind} in {rela.name}", elf.path, where)
-                size, pcrel = _TYPES[kind]
-                value = _SYM.unpack_from(syms, index * _SYM.size)[4] + addend
-                if pcrel:
-                    value -= r_offset
-                if r_offset + size > len(out):
-                    raise FormatError(f"relocation at {r_offset:#x} is outside {section.name}", elf.path, where)
-                out[r_offset:r_offset + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+        symbols = symbols_in(elf, sections[rela.link])
+        for k, rel in enumerate(read_relocations(elf, rela)):
+            where = rela.offset + k * RELA_SIZE
+            if rel.type == 0:
+                continue
+            if rel.type not in _TYPES:
+                raise FormatError(f"unsupported relocation type {rel.type} in {rela.name}", elf.path, where)
+            if rel.symbol >= len(symbols):
+                raise FormatError(f"relocation names symbol {rel.symbol} past the end of its table", elf.path, where)
+            size, pcrel = _TYPES[rel.type]
+            value = symbols[rel.symbol].value + rel.addend
+            if pcrel:
+                value -= rel.offset
+            if rel.offset + size > len(out):
+                raise FormatError(f"relocation at {rel.offset:#x} is outside {section.name}", elf.path, where)
+            out[rel.offset:rel.offset + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
     return bytes(out)

@@ -14,12 +14,12 @@ from dataclasses import dataclass
 
 from ..elf import ElfFile, Section, SectionType
 from ..errors import FormatError, parsing
+from ..relocations import RELA_SIZE, read_relocations
+from ..symtab import symbols_in
 from .entry import ENTRY, ENTRY_SIZE, OrcEntry, OrcLayout, OrcType
 
 MASK = (1 << 64) - 1
 _IP = struct.Struct("<i")
-_RELA = struct.Struct("<QQq")
-_SYM = struct.Struct("<IBBHQQ")
 STT_SECTION = 3
 R_X86_64_PC32, R_X86_64_PLT32 = 2, 4
 
@@ -223,36 +223,28 @@ def read_orc(elf: ElfFile, layout: OrcLayout | None = None) -> OrcTable | None:
 def _relocated_rows(elf: ElfFile, rela: Section, ip_sec: Section, entries: list[OrcEntry]) -> tuple[OrcRow, ...]:
     """Rows of a relocatable file: slot i's ip is the R_X86_64_PC32 target symbol + addend."""
     path, sections = elf.path, elf.sections
-    data = elf.section_bytes(rela)
-    if len(data) % _RELA.size:
-        raise FormatError(f".rela.orc_unwind_ip size {len(data)} is not a multiple of {_RELA.size}", path, rela.offset)
     if rela.link >= len(sections) or sections[rela.link].type != SectionType.SYMTAB:
         raise FormatError(f".rela.orc_unwind_ip links to section {rela.link}, not a symbol table", path, rela.offset)
     symtab = sections[rela.link]
-    syms = elf.raw_section_bytes(symtab)
-    strtab = elf.raw_section_bytes(sections[symtab.link]) if symtab.link < len(sections) else memoryview(b"")
+    symbols = symbols_in(elf, symtab)
     slots: list[OrcRow | None] = [None] * len(entries)
-    for k, (r_offset, r_info, addend) in enumerate(_RELA.iter_unpack(data)):
-        where = rela.offset + k * _RELA.size
-        kind, sym_index = r_info & 0xFFFFFFFF, r_info >> 32
-        if kind not in (R_X86_64_PC32, R_X86_64_PLT32):
-            raise FormatError(f"relocation type {kind} for an .orc_unwind_ip slot (expected R_X86_64_PC32)", path, where)
-        if r_offset % 4 or r_offset // 4 >= len(entries):
-            raise FormatError(f"relocation offset {r_offset:#x} is not a slot of .orc_unwind_ip", path, where)
-        if slots[r_offset // 4] is not None:
-            raise FormatError(f"two relocations for .orc_unwind_ip slot {r_offset // 4}", path, where)
-        if (sym_index + 1) * _SYM.size > len(syms):
-            raise FormatError(f"relocation names symbol {sym_index} past the end of {symtab.name}", path, where)
-        with parsing(path, symtab.offset + sym_index * _SYM.size, "symbol"):
-            name_off, info, _, shndx, value, _ = _SYM.unpack_from(syms, sym_index * _SYM.size)
-        if shndx >= len(sections):
-            raise FormatError(f"symbol {sym_index} is in section {shndx}, which does not exist", path, where)
-        if info & 0xF == STT_SECTION:
-            name = sections[shndx].name
-        else:
-            end = bytes(strtab[name_off:name_off + 4096]).find(b"\0")
-            name = bytes(strtab[name_off:name_off + max(end, 0)]).decode("utf-8", "replace")
-        slots[r_offset // 4] = OrcRow((value + addend) & MASK, entries[r_offset // 4], shndx, name, addend)
+    for k, rel in enumerate(read_relocations(elf, rela)):
+        where = rela.offset + k * RELA_SIZE
+        slot = rel.offset // 4
+        if rel.type not in (R_X86_64_PC32, R_X86_64_PLT32):
+            raise FormatError(f"relocation type {rel.type} for an .orc_unwind_ip slot (expected R_X86_64_PC32)",
+                              path, where)
+        if rel.offset % 4 or slot >= len(entries):
+            raise FormatError(f"relocation offset {rel.offset:#x} is not a slot of .orc_unwind_ip", path, where)
+        if slots[slot] is not None:
+            raise FormatError(f"two relocations for .orc_unwind_ip slot {slot}", path, where)
+        if rel.symbol >= len(symbols):
+            raise FormatError(f"relocation names symbol {rel.symbol} past the end of {symtab.name}", path, where)
+        sym = symbols[rel.symbol]
+        if sym.shndx >= len(sections):
+            raise FormatError(f"symbol {rel.symbol} is in section {sym.shndx}, which does not exist", path, where)
+        name = sections[sym.shndx].name if sym.type == STT_SECTION else sym.name
+        slots[slot] = OrcRow((sym.value + rel.addend) & MASK, entries[slot], sym.shndx, name, rel.addend)
     missing = [i for i, row in enumerate(slots) if row is None]
     if missing:
         raise FormatError(f"{len(missing)} .orc_unwind_ip slots have no relocation (first: slot {missing[0]})",
