@@ -202,7 +202,7 @@ class Trace:
 
 @runtime_checkable
 class Unwinder(Protocol):
-    """Anything that turns a sample into a trace."""
+    """Anything that turns a sample into a trace; built-ins also take `memory=` (e.g. a core's dump)."""
 
     name: str
 

@@ -40,8 +40,9 @@ class DwarfUnwinder:
         self._last: tuple[ModuleMap | None, dict] = (None, {})
         self.lookups = self.cache_hits = 0
 
-    def unwind(self, sample: Sample) -> Trace:
-        memory = AddressSpace(sample, self.resolver)
+    def unwind(self, sample: Sample, memory=None) -> Trace:
+        """`memory` (read/read_u64) replaces the sample's stack snapshot + files, e.g. a core file's dump."""
+        memory = memory if memory is not None else AddressSpace(sample, self.resolver)
         rules = self._rules_for_map(sample.modules)
 
         def rule_for(address: int, frame: Frame):

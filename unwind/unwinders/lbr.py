@@ -86,7 +86,7 @@ class LbrUnwinder:
                 return calls + previous[i + 1:], True
         return calls, False
 
-    def unwind(self, sample: Sample) -> Trace:
+    def unwind(self, sample: Sample, memory=None) -> Trace:  # the LBR needs no memory
         regs = sample.registers
         if regs.pc is None:
             return Trace((), StopReason.BAD_RULE)
