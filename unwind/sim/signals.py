@@ -13,7 +13,8 @@ from unicorn.x86_const import (UC_X86_REG_EFLAGS, UC_X86_REG_MXCSR, UC_X86_REG_R
 SIGKILL, SIGSTOP, SIGCHLD, SIGCONT, SIGURG, SIGWINCH = 9, 19, 17, 18, 23, 28
 SIG_DFL, SIG_IGN = 0, 1
 SA_SIGINFO, SA_ONSTACK, SA_RESTORER, SA_NODEFER, SA_RESETHAND = 0x4, 0x08000000, 0x04000000, 0x40000000, 0x80000000
-SS_ONSTACK, SS_DISABLE = 1, 2
+SS_ONSTACK, SS_DISABLE, SS_AUTODISARM = 1, 2, 1 << 31
+MINSIGSTKSZ = 2048
 SI_USER, SI_TKILL = 0, -6
 UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS = 0x2, 0x4
 IGNORED_BY_DEFAULT = {SIGCHLD, SIGCONT, SIGURG, SIGWINCH}
@@ -25,7 +26,7 @@ SIGCONTEXT_REGS = (UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_R10, UC_X86_REG_R11,
                    UC_X86_REG_EFLAGS)
 KSIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask
 SIGINFO_HEAD = struct.Struct("<iiiiii")  # si_signo, si_errno, si_code, pad, si_pid, si_uid
-UC_HEAD = struct.Struct("<QQQi4xQ")  # uc_flags, uc_link, ss_sp, ss_flags, ss_size
+UC_HEAD = struct.Struct("<QQQI4xQ")  # uc_flags, uc_link, ss_sp, ss_flags, ss_size
 SIGCONTEXT_TAIL = struct.Struct("<HHHHQQQQQ64x")  # cs gs fs ss, err trapno oldmask cr2 fpstate, reserved1[8]
 FXSAVE_SIZE = 512
 FRAME_SIZE = 8 + 304 + 128  # pretcode + struct ucontext + struct siginfo
@@ -48,10 +49,14 @@ class SignalState:
     actions: dict[int, SigAction] = field(default_factory=dict)
     mask: int = 0
     pending: list[tuple[int, int]] = field(default_factory=list)  # (signo, si_code)
-    altstack: tuple[int, int, int] = (0, SS_DISABLE, 0)  # ss_sp, ss_flags, ss_size
+    altstack: tuple[int, int, int] = (0, 0, 0)  # ss_sp, flags as set (0 or SS_AUTODISARM), ss_size; size 0 = none
 
     def action(self, signo: int) -> SigAction:
         return self.actions.setdefault(signo, SigAction())
+
+    def on_altstack(self, sp: int) -> bool:
+        ss_sp, _flags, ss_size = self.altstack
+        return ss_size != 0 and ss_sp < sp <= ss_sp + ss_size
 
     def next_deliverable(self) -> tuple[int, int] | None:
         for i, (signo, code) in enumerate(self.pending):
@@ -70,8 +75,7 @@ def build_frame(uc, state: SignalState, signo: int, code: int, pid: int, resume_
     regs[16] = resume_pc
     sp = regs[15]
     ss_sp, ss_flags, ss_size = state.altstack
-    on_alt = ss_flags != SS_DISABLE and ss_sp <= sp < ss_sp + ss_size
-    if act.flags & SA_ONSTACK and ss_flags != SS_DISABLE and not on_alt:
+    if act.flags & SA_ONSTACK and ss_size and not state.on_altstack(sp):
         sp = ss_sp + ss_size
     else:
         sp -= 128  # the red zone
@@ -86,14 +90,16 @@ def build_frame(uc, state: SignalState, signo: int, code: int, pid: int, resume_
     frame = ((sp - FRAME_SIZE) & ~15) - 8
     blob = bytearray(FRAME_SIZE)
     struct.pack_into("<Q", blob, 0, act.restorer)
-    UC_HEAD.pack_into(blob, UC_OFFSET, UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS, 0, ss_sp,
-                      SS_ONSTACK if on_alt else ss_flags, ss_size)
+    # __save_altstack stores the flags as set (not SS_ONSTACK/SS_DISABLE, which only sigaltstack() reports)
+    UC_HEAD.pack_into(blob, UC_OFFSET, UC_SIGCONTEXT_SS | UC_STRICT_RESTORE_SS, 0, ss_sp, ss_flags, ss_size)
     struct.pack_into("<18Q", blob, MCONTEXT_OFFSET, *regs)
     SIGCONTEXT_TAIL.pack_into(blob, MCONTEXT_OFFSET + 18 * 8, 0x33, 0, 0, 0x2B, 0, 0, state.mask, 0, fpstate)
     struct.pack_into("<Q", blob, SIGMASK_OFFSET, state.mask)
     SIGINFO_HEAD.pack_into(blob, SIGINFO_OFFSET, signo, 0, code, 0, pid, 0)
     uc.mem_write(fpstate, bytes(fx))
     uc.mem_write(frame, bytes(blob))
+    if ss_flags & SS_AUTODISARM and state.on_altstack(frame):
+        state.altstack = (0, 0, 0)  # re-armed by rt_sigreturn from uc_stack
     return frame, act
 
 
@@ -102,6 +108,10 @@ def restore_frame(uc, state: SignalState) -> int:
     frame = uc.reg_read(UC_X86_REG_RSP) - 8
     blob = bytes(uc.mem_read(frame, FRAME_SIZE))
     regs = struct.unpack_from("<18Q", blob, MCONTEXT_OFFSET)
+    _uc_flags, _link, ss_sp, ss_flags, ss_size = UC_HEAD.unpack_from(blob, UC_OFFSET)
+    if not state.on_altstack(regs[15]):  # restore_altstack(): what the handler may have changed in uc_stack
+        state.altstack = (ss_sp, ss_flags & SS_AUTODISARM, ss_size) if ss_size and not ss_flags & SS_DISABLE \
+            else (0, 0, 0)
     fpstate = SIGCONTEXT_TAIL.unpack_from(blob, MCONTEXT_OFFSET + 18 * 8)[8]
     state.mask = struct.unpack_from("<Q", blob, SIGMASK_OFFSET)[0] & ~((1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1)))
     if fpstate:

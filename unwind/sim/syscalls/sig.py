@@ -5,8 +5,8 @@ from __future__ import annotations
 import errno
 import struct
 
-from ..signals import KSIGACTION, SI_TKILL, SI_USER, SS_DISABLE, SigAction
-from . import signed64, syscall
+from ..signals import KSIGACTION, MINSIGSTKSZ, SI_TKILL, SI_USER, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, SigAction
+from . import c_int, signed64, syscall
 
 
 @syscall(13, "rt_sigaction")
@@ -43,11 +43,24 @@ def sys_rt_sigprocmask(proc, how, new, old, size, *_):
 
 @syscall(131, "sigaltstack")
 def sys_sigaltstack(proc, new, old, *_):
+    state = proc.signals
+    on_alt = state.on_altstack(proc.sp)
     if old:
-        proc.uc.mem_write(old, struct.pack("<Qi4xQ", *proc.signals.altstack))
+        ss_sp, flags, ss_size = state.altstack
+        shown = flags | (SS_DISABLE if not ss_size else SS_ONSTACK if on_alt else 0)
+        proc.uc.mem_write(old, struct.pack("<Qi4xQ", ss_sp, c_int(shown), ss_size))
     if new:
-        ss_sp, ss_flags, ss_size = struct.unpack("<Qi4xQ", proc.uc.mem_read(new, 24))
-        proc.signals.altstack = (ss_sp, SS_DISABLE if ss_flags & SS_DISABLE else 0, ss_size)
+        ss_sp, flags, ss_size = struct.unpack("<QI4xQ", proc.uc.mem_read(new, 24))
+        if on_alt:
+            return -errno.EPERM
+        if flags & SS_DISABLE:
+            state.altstack = (0, 0, 0)
+        elif flags & ~(SS_AUTODISARM | SS_ONSTACK):
+            return -errno.EINVAL
+        elif ss_size < MINSIGSTKSZ:
+            return -errno.ENOMEM
+        else:
+            state.altstack = (ss_sp, flags & SS_AUTODISARM, ss_size)
     return 0
 
 
