@@ -35,6 +35,13 @@ SEED = 7
 
 def measure(binary: str, max_samples: int) -> dict:
     """Simulate one corpus binary and score every unwinder; compact per-sample rows for the parent."""
+    try:
+        return _measure(binary, max_samples)
+    except Exception as exc:  # noqa: BLE001 - one broken binary or run must not lose the whole table
+        return {"binary": Path(binary).name, "samples": 0, "error": f"{type(exc).__name__}: {exc}"}
+
+
+def _measure(binary: str, max_samples: int) -> dict:
     program = Path(binary).name.split("-")[0]
     args, period = RUNS.get(program, ([], 5003))
     started = time.perf_counter()
@@ -101,9 +108,12 @@ def markdown(head: list[str], rows: list[list[str]]) -> str:
 
 
 def tables(results: list[dict]) -> str:
+    failed = [f"{r['binary']} ({r['error']})" for r in results if r.get("error")]
     results = [r for r in results if r.get("samples")]
     total = sum(r["samples"] for r in results)
     out = [f"{total} samples from {len(results)} corpus binaries (seed {SEED}).", ""]
+    if failed:
+        out += ["Not measured: " + "; ".join(failed), ""]
 
     overall = {u: Tally() for u in UNWINDERS}
     cost = {u: [0.0, 0] for u in UNWINDERS}
@@ -180,7 +190,8 @@ def main(argv: list[str] | None = None) -> int:
         results = []
         for i, result in enumerate(pool.map(measure, binaries, [args.max_samples] * len(binaries)), 1):
             results.append(result)
-            print(f"[{i}/{len(binaries)}] {result['binary']}: {result['samples']} samples", file=sys.stderr)
+            print(f"[{i}/{len(binaries)}] {result['binary']}: {result['samples']} samples "
+                  f"{result.get('error', '')}", file=sys.stderr)
     if args.json:
         Path(args.json).write_text(json.dumps(results))
     print(tables(results))
