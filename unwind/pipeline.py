@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 from formats.kallsyms import KernelSymbols
 from formats.profile import ProfileSample
@@ -33,13 +33,18 @@ class SampleResolver:
     """Unwinds a sample's user stack (or takes its recorded callchain) and symbolises every frame."""
 
     def __init__(self, unwinder: Unwinder, symbolizer: Symbolizer, resolver: ModuleResolver,
-                 kernel: KernelSymbols | None = None, inlines: bool = False):
+                 kernel: KernelSymbols | None = None, inlines: bool = False, like_perf: bool = False):
+        """`like_perf` reproduces perf 6.1's libunwind bound, which treats the last 8 bytes of a
+        stack copy as outside it (so deep stacks lose their outermost frame, as in perf script)."""
         self.unwinder = unwinder
         self.frames = FrameResolver(symbolizer, resolver, kernel, inlines)
+        self.like_perf = like_perf
 
     def user_trace(self, sample: Sample) -> Trace:
         """The unwinder's trace when the sample has a stack copy, else the recorded callchain."""
         if sample.stack and sample.registers.pc is not None:
+            if self.like_perf:
+                sample = replace(sample, stack=sample.stack[:-8])
             return self.unwinder.unwind(sample)
         if sample.user_callchain:
             return callchain_trace(sample.user_callchain)

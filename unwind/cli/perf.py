@@ -17,6 +17,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--inlines", action="store_true", help="add inlined frames")
     parser.add_argument("--kallsyms", metavar="FILE",
                         help="kernel symbols (kallsyms or System.map; default /proc/kallsyms)")
+    parser.add_argument("--like-perf", action="store_true",
+                        help="reproduce perf 6.1's stack-copy bound (ignores the last 8 bytes) for diffable output")
     parser.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
 
 
@@ -34,7 +36,8 @@ def run(args: argparse.Namespace) -> int:
     resolver = ModuleResolver(symfs=args.symfs, debug_dirs=args.debug_dir)
     unwinder = get_unwinder(args.unwinder, resolver=resolver)
     symbolizer = Symbolizer(debug_dirs=args.debug_dir, inlines=args.inlines, naming="perf")
-    pipeline = SampleResolver(unwinder, symbolizer, resolver, load_kernel_symbols(args.kallsyms), args.inlines)
+    pipeline = SampleResolver(unwinder, symbolizer, resolver, load_kernel_symbols(args.kallsyms), args.inlines,
+                              like_perf=args.like_perf)
     session = PerfSession(args.perf_data)
     results = (pipeline.resolve(sample) for sample in progress(session.samples(), "unwinding"))
 

@@ -60,3 +60,41 @@ def record(tmp: Path, name: str, argv: list[str], frequency: int = 1000) -> Path
     subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(frequency), "--call-graph", "dwarf",
                     "-o", str(out), "--", *argv], check=True, env=env, stdout=subprocess.DEVNULL)
     return out
+
+
+def perf_script_text(path: Path) -> str:
+    """What `perf script -F comm,pid,tid,time,ip,sym,dso --no-inline` prints for a recording."""
+    return subprocess.run(["perf", "script", "-i", str(path), "-F", "comm,pid,tid,time,ip,sym,dso", "--no-inline"],
+                          capture_output=True, text=True, check=True).stdout
+
+
+def user_frames(sample) -> list[tuple[str | None, str | None]]:
+    """(module, function) of every user frame; symbol versions (`@@GLIBC_2.34`) do not count."""
+    return [(f.module, (f.symbol or "").split("@")[0] or None) for f in sample.frames if not f.kernel]
+
+
+def agreement(ours_text: str, theirs_text: str) -> tuple[int, int, list]:
+    """(samples whose user frames agree, samples, the differing pairs) between two perf-script texts."""
+    from formats.perfscript import parse_perf_script
+
+    ours, theirs = list(parse_perf_script(ours_text)), list(parse_perf_script(theirs_text))
+    if len(ours) != len(theirs):
+        return 0, len(theirs), [("sample count", len(ours), len(theirs))]
+    diffs = [(user_frames(a), user_frames(b)) for a, b in zip(ours, theirs) if user_frames(a) != user_frames(b)]
+    return len(theirs) - len(diffs), len(theirs), diffs
+
+
+UNKNOWN = (None, None)
+
+
+def explained_difference(ours: list, perfs: list) -> str | None:
+    """Why two user-frame lists differ where perf 6.1 is the one that is wrong, or None if unexplained.
+
+    perf's libunwind ignores the last 8 bytes of the stack copy (so it loses an outermost frame we
+    still read), and perf prints a frame for a zero return address as `ffffffffffffffff [unknown]`.
+    """
+    if ours[:-1] == perfs:
+        return "perf stops one frame early (its stack bound ignores the copy's last 8 bytes)"
+    if perfs and perfs[-1] == UNKNOWN and (ours == perfs[:-1] or ours[:-1] == perfs[:-1]):
+        return "perf ends in a bogus [unknown] frame"
+    return None
