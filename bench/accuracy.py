@@ -12,6 +12,7 @@ Usage: .venv/bin/python bench/accuracy.py [--max-samples K] [--jobs N] [--only T
 from __future__ import annotations
 
 import argparse
+from bisect import bisect_left, bisect_right
 import json
 import os
 import sys
@@ -24,6 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from unwind.compare import LOCATION_CLASSES, compare, lbr_sweep, make_unwinder  # noqa: E402
+from unwind.modules import ModuleResolver  # noqa: E402
 from unwind.sim.sampler import Simulation  # noqa: E402
 
 UNWINDERS = ("fp", "dwarf", "orc", "lbr", "lbr-stitched", "auto")
@@ -31,6 +33,7 @@ UNWINDERS = ("fp", "dwarf", "orc", "lbr", "lbr-stitched", "auto")
 RUNS = {"frames": (["5000"], 4001), "recursion": (["2000"], 5003), "nonlocal": (["3000"], 4003),
         "exceptions": (["40"], 9001), "libcalls": (["20"], 5003), "sysprobe": ([], 3001)}
 SEED = 7
+RESOLVER = ModuleResolver()
 
 
 def measure(binary: str, max_samples: int) -> dict:
@@ -53,7 +56,9 @@ def _measure(binary: str, max_samples: int) -> dict:
     sweep = lbr_sweep(samples, report, lambda **o: make_unwinder("lbr", **o))
     own = Path(binary).name
     scored = [samples[i] for i in report.indices]
-    in_program = [all(_module_name(s, a) == own for a in ref[:loc.main_depth or len(ref)])
+    covered = orc_functions(binary)
+    in_program = [all(_module_name(s, a) == own and _covered(covered, _vaddr(s, a) - (k > 0))
+                      for k, a in enumerate(ref[:loc.main_depth or len(ref)]))
                   for s, ref, loc in zip(scored, report.references, report.locations)]
     return {
         "binary": own, "samples": report.samples, "simulated_s": simulated,
@@ -64,6 +69,37 @@ def _measure(binary: str, max_samples: int) -> dict:
                       for name, u in report.unwinders.items()},
         "sweep": sweep,
     }
+
+
+def orc_functions(binary: str) -> list[tuple[int, int]]:
+    """Extents of the functions objtool processed: symbol-table functions holding an .orc_unwind_ip address."""
+    from formats.elf import ElfFile
+    from formats.orc.table import read_orc
+    from unwind.symtable import name_table
+
+    elf = ElfFile(binary)
+    table = read_orc(elf)
+    if table is None:
+        return []
+    ips = sorted(table.addresses)
+    out = []
+    for start, size, _, _ in name_table(elf):
+        i = bisect_left(ips, start)
+        if size and i < len(ips) and ips[i] < start + size:
+            out.append((start, start + size))
+    return out
+
+
+def _covered(extents: list[tuple[int, int]], vaddr: int | None) -> bool:
+    i = bisect_right(extents, (vaddr, float("inf"))) - 1 if vaddr is not None else -1
+    return i >= 0 and extents[i][0] <= vaddr < extents[i][1]
+
+
+def _vaddr(sample, address: int) -> int | None:
+    """ELF virtual address of an absolute address in the sample's address space."""
+    mapping = sample.modules.find(address)
+    module = RESOLVER.module_for(mapping) if mapping else None
+    return module.to_vaddr(address) if module else None
 
 
 def _module_name(sample, address: int) -> str | None:
@@ -171,7 +207,7 @@ def tables(results: list[dict]) -> str:
                     orc[inside][u].add(row)
     out += ["", "**objtool (-orc) builds: exact through main by where the frames are** (samples)\n"]
     out.append(markdown(["frames leaf..main"] + list(UNWINDERS),
-                        [[f"{'all in the program (ORC tables)' if k else 'some in libc / ld.so (no ORC)'}"
+                        [[f"{'all in objtool-processed functions' if k else 'some elsewhere (libc, ld.so, crt)'}"
                           f" ({v['fp'].n})"] + [v[u].rate("to_main") for u in UNWINDERS] for k, v in orc.items()]))
     return "\n".join(out) + "\n"
 
