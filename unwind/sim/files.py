@@ -23,6 +23,7 @@ class FileHandle:
     ino: int
     build_id: bytes | None
     pos: int = 0
+    host: str = ""
 
 
 @lru_cache(maxsize=64)
@@ -45,9 +46,9 @@ def open_host_file(path: str, sysroot: str | None) -> FileHandle | int:
         return -errno.ENOENT
     shown = guest_path(real, sysroot)
     if os.path.isdir(real):
-        return FileHandle(shown, b"", True, os.stat(real).st_ino, None)
+        return FileHandle(shown, b"", True, os.stat(real).st_ino, None, host=real)
     try:
         data, build_id, ino = _load(os.path.realpath(real))
     except OSError as exc:
         return -(exc.errno or errno.EIO)
-    return FileHandle(shown, data, False, ino, build_id)
+    return FileHandle(shown, data, False, ino, build_id, host=real)

@@ -118,3 +118,14 @@ def test_initial_auxv_is_laid_out_as_the_kernel_does():
     assert [k for k, _ in ours] == [k for k, _ in native]
     same = {"AT_PHENT", "AT_PHNUM", "AT_PAGESZ", "AT_CLKTCK", "AT_EXECFN", "AT_PLATFORM", "AT_FLAGS", "AT_SECURE"}
     assert {k: v for k, v in ours if k in same} == {k: v for k, v in native if k in same}
+
+
+def test_host_programs_list_a_directory_and_run_a_shell():
+    """Debian's own ls (getdents64, statx, strings near the stack top) and dash (environment) behave natively."""
+    src = str(ROOT / "corpus" / "src")
+    proc = Process("/bin/ls", ["-1", src])
+    assert proc.run().exit_code == 0
+    assert proc.stdout() == subprocess.run(["/bin/ls", "-1", src], capture_output=True).stdout
+    proc = Process("/bin/sh", ["-c", "echo $GREETING; exit 7"], env=["GREETING=hello from dash"])
+    assert proc.run().exit_code == 7
+    assert proc.stdout() == b"hello from dash\n"

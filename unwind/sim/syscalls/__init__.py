@@ -42,9 +42,11 @@ def c_int(value: int) -> int:
 
 
 def read_cstring(proc, address: int, limit: int = 4096) -> str:
+    """A NUL-terminated string from emulated memory, read in pieces that never cross a page it does not need."""
     out = bytearray()
     while len(out) < limit:
-        chunk = bytes(proc.uc.mem_read(address + len(out), 64))
+        at = address + len(out)
+        chunk = bytes(proc.uc.mem_read(at, min(64, 0x1000 - at % 0x1000)))
         end = chunk.find(b"\0")
         if end >= 0:
             out += chunk[:end]

@@ -114,6 +114,61 @@ def sys_newfstatat(proc, dirfd, path_ptr, buf, flags, *_):
     return 0
 
 
+STATX = struct.Struct("<IIQIIIH2xQQQQ")  # mask, blksize, attributes, nlink, uid, gid, mode, ino, size, blocks, attr_mask
+STATX_BASIC_STATS = 0x7FF
+DIRENT64 = struct.Struct("<QqHB")  # d_ino, d_off, d_reclen, d_type; then the name, NUL, padding to 8
+DT_DIR, DT_REG, DT_LNK = 4, 8, 10
+
+
+@syscall(332, "statx")
+def sys_statx(proc, dirfd, path_ptr, flags, mask, buf, *_):
+    path = read_cstring(proc, path_ptr)
+    if not path and flags & AT_EMPTY_PATH:
+        fd = c_int(dirfd)
+        if fd in (0, 1, 2):
+            size, mode, ino = 0, S_IFIFO | 0o600, 100 + fd
+        elif fd in proc.fds:
+            handle = proc.fds[fd]
+            size, mode, ino = len(handle.data), (S_IFDIR if handle.is_dir else S_IFREG) | 0o755, handle.ino
+        else:
+            return -errno.EBADF
+    else:
+        if not os.path.isabs(path) and c_int(dirfd) != AT_FDCWD:
+            return -errno.ENOENT
+        handle = open_host_file(path, proc.sysroot)
+        if isinstance(handle, int):
+            return handle
+        size, mode, ino = len(handle.data), (S_IFDIR if handle.is_dir else S_IFREG) | 0o755, handle.ino
+    head = STATX.pack(STATX_BASIC_STATS, 4096, 0, 1, 0, 0, mode, ino, size, (size + 511) // 512, 0)
+    proc.uc.mem_write(buf, head.ljust(256, b"\0"))  # timestamps 0, device numbers 0
+    return 0
+
+
+@syscall(217, "getdents64")
+def sys_getdents64(proc, fd, buf, count, *_):
+    handle = proc.fds.get(fd)
+    if handle is None:
+        return -errno.EBADF
+    if not handle.is_dir:
+        return -errno.ENOTDIR
+    names = [".", ".."] + os.listdir(handle.host)  # the host's readdir order, as a native run sees it
+    out = bytearray()
+    while handle.pos < len(names):
+        name = names[handle.pos].encode("utf-8", "surrogateescape")
+        full = os.path.join(handle.host, names[handle.pos])
+        kind = DT_LNK if os.path.islink(full) else DT_DIR if os.path.isdir(full) else DT_REG
+        size = (DIRENT64.size + len(name) + 1 + 7) & ~7
+        if len(out) + size > count:
+            if not out:
+                return -errno.EINVAL
+            break
+        record = DIRENT64.pack(os.lstat(full).st_ino, handle.pos + 1, size, kind) + name
+        out += record.ljust(size, b"\0")
+        handle.pos += 1
+    proc.uc.mem_write(buf, bytes(out))
+    return len(out)
+
+
 @syscall(4, "stat")
 def sys_stat(proc, path_ptr, buf, *_):
     return sys_newfstatat(proc, AT_FDCWD & ((1 << 64) - 1), path_ptr, buf, 0)
