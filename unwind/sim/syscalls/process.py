@@ -95,6 +95,14 @@ def sys_gettimeofday(proc, tv, *_):
     return 0
 
 
+@syscall(201, "time")
+def sys_time(proc, tloc, *_):
+    seconds = proc.clock_ns() // 10**9
+    if tloc:
+        proc.uc.mem_write(tloc, struct.pack("<q", seconds))
+    return seconds
+
+
 @syscall(202, "futex")
 def sys_futex(proc, addr, op, *_):
     return 0 if op & 0x7F in (1, 10) else -errno.EAGAIN  # wake: nobody waits; wait: single thread
