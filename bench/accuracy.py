@@ -57,6 +57,8 @@ def _measure(binary: str, max_samples: int) -> dict:
     own = Path(binary).name
     scored = [samples[i] for i in report.indices]
     covered = orc_functions(binary)
+    own_only = [all(_module_name(s, a) == own for a in ref[:loc.main_depth or len(ref)])
+                for s, ref, loc in zip(scored, report.references, report.locations)]
     in_program = [all(_module_name(s, a) == own and _covered(covered, _vaddr(s, a) - (k > 0))
                       for k, a in enumerate(ref[:loc.main_depth or len(ref)]))
                   for s, ref, loc in zip(scored, report.references, report.locations)]
@@ -64,6 +66,7 @@ def _measure(binary: str, max_samples: int) -> dict:
         "binary": own, "samples": report.samples, "simulated_s": simulated,
         "locations": [str(loc.cls) for loc in report.locations],
         "in_program": in_program,
+        "own_only": own_only,
         "unwinders": {name: {"rows": [(s.exact, s.exact_to_main, s.matched, s.emitted, s.reference, s.stop)
                                       for s in u.scores], "seconds": u.seconds, "calls": u.calls}
                       for name, u in report.unwinders.items()},
@@ -187,6 +190,23 @@ def tables(results: list[dict]) -> str:
         out.append(markdown(["class"] + list(UNWINDERS),
                             [[f"{c} ({g['fp'].n})"] + [g[u].rate("to_main") for u in UNWINDERS]
                              for c, g in grid.items() if g["fp"].n]))
+
+    cols = [("fp", "-fp"), ("fp", "-nofp"), ("dwarf", ""), ("orc", "-orc"), ("lbr", ""), ("auto", "")]
+    own: dict[str, dict[tuple[str, str], Tally]] = {c: {k: Tally() for k in cols} for c in LOCATION_CLASSES}
+    for r in results:
+        if "-dynamic-" not in r["binary"]:
+            continue
+        for u, suffix in cols:
+            if suffix and not r["binary"].endswith(suffix):
+                continue
+            for cls, only, row in zip(r["locations"], r["own_only"], r["unwinders"][u]["rows"]):
+                if only:
+                    own[cls][(u, suffix)].add(row)
+    out += ["", "**Dynamic builds, stacks entirely in the executable (leaf..main): exact through main by location "
+                "class** (samples per column)\n"]
+    out.append(markdown(["class"] + [f"{u} on {s or 'all'} builds" for u, s in cols],
+                        [[c] + [f"{g[k].rate('to_main')} ({g[k].n})" for k in cols]
+                         for c, g in own.items() if any(t.n for t in g.values())]))
 
     sweep: dict[str, list[float]] = defaultdict(lambda: [0, 0, 0.0])
     for r in results:
