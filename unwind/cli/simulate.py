@@ -23,6 +23,7 @@ def _options(parser, defaults: bool = True) -> None:
     parser.add_argument("--seed", type=int, default=d(0), metavar="S", help="seeds the period jitter and getrandom")
     parser.add_argument("--env", action="append", default=d([]), metavar="NAME=VALUE",
                         help="the program's environment, repeatable (default: only LC_ALL=C, so runs repeat)")
+    parser.add_argument("--stdin", default=d(None), metavar="FILE", help="what the program reads on fd 0 (default: EOF)")
     parser.add_argument("--stack-size", type=int, default=d(8192), metavar="BYTES",
                         help="user stack bytes per sample, as perf --call-graph dwarf,SIZE (max 65528)")
 
@@ -60,7 +61,8 @@ def run(args) -> int:
         raise UsageError("-o OUT.perf.data is required")
     summary = record(args.binary, args.output, program_args, period=args.period, seed=args.seed,
                      max_samples=args.max_samples, lbr_depth=args.lbr_depth, stack_size=args.stack_size,
-                     sysroot=args.symfs, lbr_mode=args.lbr_mode, env=args.env or None)
+                     sysroot=args.symfs, lbr_mode=args.lbr_mode, env=args.env or None,
+                     stdin=open(args.stdin, "rb").read() if args.stdin else b"")
     sys.stdout.buffer.write(summary.stdout)
     sys.stdout.flush()
     sys.stderr.buffer.write(summary.stderr)

@@ -21,6 +21,7 @@ from unicorn.x86_const import (UC_X86_INS_SYSCALL, UC_X86_REG_R8, UC_X86_REG_R9,
                                UC_X86_REG_RDI, UC_X86_REG_RDX, UC_X86_REG_RIP, UC_X86_REG_RSI, UC_X86_REG_RSP)
 
 from .fastuc import RawBlockHook, RegReader
+from .files import FileHandle
 from .lbr import LbrModel
 from .loader import load_program
 from .memory import AddressSpace
@@ -87,7 +88,7 @@ class Process:
 
     def __init__(self, binary: str, argv: list[str] | None = None, env: list[str] | None = None,
                  sysroot: str | None = None, seed: int = 0, lbr: LbrModel | None = None, pid: int = 4242,
-                 track: bool = True):
+                 track: bool = True, stdin: bytes = b""):
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self.space = AddressSpace(uc)
         self._blocks: dict[int, Block] = {}
@@ -100,6 +101,7 @@ class Process:
         self.fds: dict = {}
         self.opened: list[str] = []
         self.output = {1: bytearray(), 2: bytearray()}
+        self.stdin = FileHandle("pipe:[stdin]", bytes(stdin), False, 100, None)  # read to the end, then EOF
         self.signals = SignalState()
         self.unsupported: Counter = Counter()
         self.exited = False

@@ -129,3 +129,7 @@ def test_host_programs_list_a_directory_and_run_a_shell():
     proc = Process("/bin/sh", ["-c", "echo $GREETING; exit 7"], env=["GREETING=hello from dash"])
     assert proc.run().exit_code == 7
     assert proc.stdout() == b"hello from dash\n"
+    text = b"b\na\nc\n"
+    proc = Process("/usr/bin/sort", stdin=text)
+    assert proc.run().exit_code == 0
+    assert proc.stdout() == subprocess.run(["/usr/bin/sort"], input=text, capture_output=True).stdout

@@ -49,9 +49,7 @@ def _read_into(proc, handle, buf, count, position):
 
 @syscall(0, "read")
 def sys_read(proc, fd, buf, count, *_):
-    if fd == 0:
-        return 0
-    handle = proc.fds.get(fd)
+    handle = proc.stdin if fd == 0 else proc.fds.get(fd)
     if handle is None:
         return -errno.EBADF
     n = _read_into(proc, handle, buf, count, handle.pos)
@@ -65,6 +63,11 @@ def sys_pread64(proc, fd, buf, count, offset, *_):
     if handle is None:
         return -errno.EBADF
     return _read_into(proc, handle, buf, count, offset)
+
+
+@syscall(221, "fadvise64")
+def sys_fadvise64(proc, fd, *_):
+    return 0 if fd in proc.fds else -errno.ESPIPE if fd in (0, 1, 2) else -errno.EBADF
 
 
 @syscall(8, "lseek")
