@@ -23,7 +23,7 @@ class AuxType:
 
     NULL, PHDR, PHENT, PHNUM, PAGESZ, BASE, FLAGS, ENTRY = 0, 3, 4, 5, 6, 7, 8, 9
     UID, EUID, GID, EGID, PLATFORM, HWCAP, CLKTCK, SECURE = 11, 12, 13, 14, 15, 16, 17, 23
-    RANDOM, HWCAP2, EXECFN, MINSIGSTKSZ = 25, 26, 31, 51
+    RANDOM, HWCAP2, EXECFN, SYSINFO_EHDR, MINSIGSTKSZ = 25, 26, 31, 33, 51
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,6 +114,43 @@ def _map_loads(space, elf, loads, segments, path, display, bias) -> LoadedElf:
     return LoadedElf(display, bias, bias + elf.entry, bias + phdr, elf._phnum, bias + high, elf.build_id, interp_path)
 
 
+def host_vdso() -> tuple[int, bytes] | None:
+    """(size of the data pages before it, image) of this host's vDSO, from /proc/self/maps and /proc/self/mem."""
+    regions = []
+    try:
+        with open("/proc/self/maps") as fh:
+            for line in fh:
+                fields = line.split()
+                if len(fields) >= 6 and fields[5] in ("[vvar]", "[vvar_vclock]", "[vdso]"):
+                    lo, hi = (int(x, 16) for x in fields[0].split("-"))
+                    regions.append((lo, hi, fields[5]))
+        vdso = next((lo, hi) for lo, hi, name in regions if name == "[vdso]")
+        data_lo = min((lo for lo, _hi, name in regions if name != "[vdso]"), default=vdso[0])
+        with open("/proc/self/mem", "rb") as mem:
+            mem.seek(vdso[0])
+            image = mem.read(vdso[1] - vdso[0])
+    except (OSError, StopIteration, ValueError):
+        return None
+    return vdso[0] - data_lo, image
+
+
+def map_vdso(space: AddressSpace) -> tuple[int, bytes | None] | None:
+    """Map the host's vDSO below the loader with zeroed data pages: clock_mode NONE, so its calls fall back to syscalls."""
+    found = host_vdso()
+    if found is None:
+        return None
+    data_size, image = found
+    base = space.find_free(data_size + len(image)) + data_size
+    if data_size:
+        space.map(base - data_size, data_size, PROT_READ, "[vvar]")
+    try:
+        build_id = ElfFile(None, data=image).build_id
+    except FormatError:
+        build_id = None
+    space.map(base, len(image), PROT_READ | PROT_EXEC, "[vdso]", 0, image, build_id)
+    return base, build_id
+
+
 class StackBuilder:
     """Writes strings and words downward from the stack top, as fs/exec.c and create_elf_tables do."""
 
@@ -161,15 +198,15 @@ class Program:
 
 
 def load_program(space: AddressSpace, binary: str, argv: list[str], envp: list[str], hwcap: int,
-                 sysroot: str | None = None, random16: bytes = bytes(range(16))) -> Program:
+                 sysroot: str | None = None, random16: bytes = bytes(range(16)), vdso: bool = False) -> Program:
     """Load `binary` (and its interpreter from the sysroot or host) and build the initial stack."""
     if not os.path.isfile(binary):
         raise UsageError(f"{binary}: no such file")
     with parsing(binary, None, "executable"):
-        return _load_program(space, binary, argv, envp, hwcap, sysroot, random16)
+        return _load_program(space, binary, argv, envp, hwcap, sysroot, random16, vdso)
 
 
-def _load_program(space, binary, argv, envp, hwcap, sysroot, random16) -> Program:
+def _load_program(space, binary, argv, envp, hwcap, sysroot, random16, vdso) -> Program:
     display = os.path.abspath(binary)
     exe = map_elf(space, binary, display, PIE_BASE)
     interp = None
@@ -178,7 +215,9 @@ def _load_program(space, binary, argv, envp, hwcap, sysroot, random16) -> Progra
         if not os.path.isfile(interp_file):
             raise UsageError(f"{binary}: interpreter {exe.interp} not found")
         interp = map_elf(space, interp_file, guest_path(interp_file, sysroot))
-    auxv = [(AuxType.MINSIGSTKSZ, 0xD30), (AuxType.HWCAP, hwcap), (AuxType.PAGESZ, PAGE), (AuxType.CLKTCK, 100),
+    vdso_at = map_vdso(space) if vdso else None
+    auxv = [(AuxType.SYSINFO_EHDR, vdso_at[0])] if vdso_at else []
+    auxv += [(AuxType.MINSIGSTKSZ, 0xD30), (AuxType.HWCAP, hwcap), (AuxType.PAGESZ, PAGE), (AuxType.CLKTCK, 100),
             (AuxType.PHDR, exe.phdr), (AuxType.PHENT, 56), (AuxType.PHNUM, exe.phnum),
             (AuxType.BASE, interp.bias if interp else 0), (AuxType.FLAGS, 0), (AuxType.ENTRY, exe.entry),
             (AuxType.UID, 0), (AuxType.EUID, 0), (AuxType.GID, 0), (AuxType.EGID, 0), (AuxType.SECURE, 0)]

@@ -88,7 +88,7 @@ class Process:
 
     def __init__(self, binary: str, argv: list[str] | None = None, env: list[str] | None = None,
                  sysroot: str | None = None, seed: int = 0, lbr: LbrModel | None = None, pid: int = 4242,
-                 track: bool = True, stdin: bytes = b""):
+                 track: bool = True, stdin: bytes = b"", vdso: bool = False):
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self.space = AddressSpace(uc)
         self._blocks: dict[int, Block] = {}
@@ -117,8 +117,9 @@ class Process:
         self.exe_path = os.path.realpath(binary)
         argv = [binary] + list(argv or [])
         env = list(env) if env is not None else ["LC_ALL=C"]
+        # vdso=True maps this host's vDSO (AT_SYSINFO_EHDR): realistic [vdso] frames, but runs then depend on the host
         program = load_program(self.space, binary, argv, env, self._cpuid_edx(), sysroot,
-                               bytes(self.rng.getrandbits(8) for _ in range(16)))
+                               bytes(self.rng.getrandbits(8) for _ in range(16)), vdso)
         self.program = program
         self.brk_start = self.brk = program.brk
         uc.reg_write(UC_X86_REG_RSP, program.sp)

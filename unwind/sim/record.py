@@ -37,10 +37,10 @@ def truth_path_for(out: str | os.PathLike) -> str:
 def record(binary: str, out: str | os.PathLike, args: Iterable[str] = (), period: int = 10_000, seed: int = 0,
            max_samples: int | None = None, lbr_depth: int = 32, stack_size: int = 8192,
            sysroot: str | None = None, env: list[str] | None = None,
-           lbr_mode: str = LbrMode.CALL_STACK, stdin: bytes = b"") -> RecordSummary:
+           lbr_mode: str = LbrMode.CALL_STACK, stdin: bytes = b"", vdso: bool = False) -> RecordSummary:
     """Run `binary` under the emulator; write OUT (perf.data) and OUT.truth.jsonl, one truth line per sample."""
     sim = Simulation(binary, args, period, seed, max_samples, lbr_depth, lbr_mode, stack_size=stack_size, env=env,
-                     sysroot=sysroot, stdin=stdin)
+                     sysroot=sysroot, stdin=stdin, vdso=vdso)
     # branch types are saved (PERF_BR_* in each entry), as perf record -j ...,save_type would
     kind = BranchSampleType.CALL_STACK if LbrMode(lbr_mode) is LbrMode.CALL_STACK else BranchSampleType.ANY
     # what `perf record --call-graph dwarf,SIZE -j u,call_stack,save_type -d` asks the kernel for: CALLCHAIN with the
@@ -58,7 +58,7 @@ def record(binary: str, out: str | os.PathLike, args: Iterable[str] = (), period
         for sample in sim:
             for vma in proc.space.vmas:
                 key = (vma.start, vma.end, vma.offset, vma.path or "")
-                if vma.path and not vma.path.startswith("[") and key not in emitted:
+                if vma.path and (vma.path == "[vdso]" or not vma.path.startswith("[")) and key not in emitted:
                     emitted.add(key)
                     writer.mmap2(proc.pid, proc.pid, vma.start, vma.end - vma.start, vma.offset, vma.path,
                                  vma.build_id, prot=vma.perms, time=sample.time)

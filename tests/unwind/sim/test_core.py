@@ -88,3 +88,29 @@ def test_gdb_unwinds_through_our_rt_sigframe(tmp_path, name):
     core = tmp_path / "handler.core"
     write_core(proc, core)
     assert _gdb_core_frames(binary, core) == list(truth)
+
+
+def test_gdb_unwinds_out_of_the_mapped_vdso(tmp_path):
+    """With vdso=True the host's vDSO is mapped (AT_SYSINFO_EHDR); gdb finds it in the core and agrees with truth."""
+    from unwind.sim.loader import host_vdso
+    from unwind.sim.machine import Process
+
+    _size, image = host_vdso()
+    (tmp_path / "vdso.so").write_bytes(image)
+    symbols = {}
+    for line in run_tool(need_tool("nm"), "-D", str(tmp_path / "vdso.so")).splitlines():
+        parts = line.split()
+        if len(parts) == 3:
+            symbols[parts[2].split("@")[0]] = int(parts[0], 16)
+    binary = BIN / "sysprobe-glibc-dynamic-O2-fp"
+    for steps in (0, 6):
+        proc = Process(str(binary), vdso=True)
+        base = next(v.start for v in proc.space.vmas if v.path == "[vdso]")
+        assert proc.run_to(base + symbols["__vdso_clock_gettime"])
+        for _ in range(steps):
+            proc.step(1)
+        assert base <= proc.pc < base + len(image)
+        truth = proc.shadow.truth(proc.pc, proc.sp)
+        core = tmp_path / f"vdso{steps}.core"
+        write_core(proc, core)
+        assert _gdb_core_frames(binary, core) == list(truth)

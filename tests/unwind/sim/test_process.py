@@ -48,6 +48,16 @@ def test_output_and_status_equal_native(name, args):
         assert (report.signal, report.exit_code) == (None, native.returncode)
 
 
+@pytest.mark.parametrize("name", ["sysprobe-glibc-dynamic-O2-fp", "sysprobe-glibc-static-O2-nofp",
+                                  "sysprobe-musl-dynamic-O0-fp"])
+def test_runs_with_the_host_vdso_mapped(name):
+    binary = str(BIN / name)
+    proc = Process(binary, vdso=True)
+    assert proc.run().exit_code == 3
+    assert proc.stdout() == subprocess.run([binary], capture_output=True).stdout
+    assert any(v.path == "[vdso]" for v in proc.space.vmas)
+
+
 def test_unsupported_syscall_is_reported_not_silent():
     proc = Process(str(BIN / "sysprobe-glibc-static-O2-nofp"))
     report = proc.run()
