@@ -2,7 +2,7 @@
 """Accuracy of every unwinder on the whole corpus against the emulator's exact truth, as Markdown tables for NOTES.md.
 
 Every binary in corpus/bin runs under the emulator with fixed arguments, period and seed (at most
---max-samples samples each); every sample is unwound by fp, dwarf, orc, lbr, lbr-stitched and auto
+--max-samples samples each); every sample is unwound by fp-naive (no frame-0 analysis), fp, dwarf, orc, lbr, lbr-stitched and auto
 and scored with unwind.compare. Tables: overall, by build configuration, by location class of the
 leaf pc (frame-pointer and no-frame-pointer builds apart), the LBR depth sweep, ORC on objtool builds.
 
@@ -28,7 +28,7 @@ from unwind.compare import LOCATION_CLASSES, compare, lbr_sweep, make_unwinder  
 from unwind.modules import ModuleResolver  # noqa: E402
 from unwind.sim.sampler import Simulation  # noqa: E402
 
-UNWINDERS = ("fp", "dwarf", "orc", "lbr", "lbr-stitched", "auto")
+UNWINDERS = ("fp-naive", "fp", "dwarf", "orc", "lbr", "lbr-stitched", "auto")
 # program -> (arguments, sampling period): each run is a few million instructions, mostly past start-up.
 RUNS = {"frames": (["5000"], 4001), "recursion": (["2000"], 5003), "nonlocal": (["3000"], 4003),
         "exceptions": (["40"], 9001), "libcalls": (["20"], 5003), "sysprobe": ([], 3001)}
@@ -191,7 +191,8 @@ def tables(results: list[dict]) -> str:
                             [[f"{c} ({g['fp'].n})"] + [g[u].rate("to_main") for u in UNWINDERS]
                              for c, g in grid.items() if g["fp"].n]))
 
-    cols = [("fp", "-fp"), ("fp", "-nofp"), ("dwarf", ""), ("orc", "-orc"), ("lbr", ""), ("auto", "")]
+    cols = [("fp-naive", "-fp"), ("fp", "-fp"), ("fp", "-nofp"), ("dwarf", ""), ("orc", "-orc"), ("lbr", ""),
+            ("auto", "")]
     own: dict[str, dict[tuple[str, str], Tally]] = {c: {k: Tally() for k in cols} for c in LOCATION_CLASSES}
     for r in results:
         if "-dynamic-" not in r["binary"]:

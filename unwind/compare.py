@@ -375,14 +375,16 @@ def load_recording(path: str, truth_path: str | None = None) -> list[Sample]:
     return samples
 
 
+ALIASES = {"lbr-stitched": ("lbr", {"stitch": True}), "fp-naive": ("fp", {"prologue": False})}
+
+
 def make_unwinder(name: str, **options) -> Unwinder:
-    """An unwinder by registry name; `lbr-stitched` is the lbr unwinder with perf-style stitching."""
+    """An unwinder by registry name, or an alias: `lbr-stitched` (perf-style stitching), `fp-naive` (RBP chain
+    without frame-0 prologue analysis, as the kernel's and perf's frame-pointer walkers do)."""
     from .unwinders import get_unwinder
 
-    stitch = name == "lbr-stitched"
-    base = "lbr" if stitch else name
-    if stitch:
-        options["stitch"] = True
+    base, extra = ALIASES.get(name, (name, {}))
+    options = {**options, **extra}
     try:
         unwinder = get_unwinder(base, **options)
     except UsageError:

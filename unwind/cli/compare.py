@@ -13,7 +13,7 @@ DEFAULT_UNWINDERS = "fp,dwarf,orc,lbr,auto"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("perf_data", metavar="PERF.DATA")
     parser.add_argument("--unwinders", default=DEFAULT_UNWINDERS, metavar="LIST",
-                        help=f"comma-separated unwinder names (default {DEFAULT_UNWINDERS}; also lbr-stitched)")
+                        help=f"comma-separated unwinder names (default {DEFAULT_UNWINDERS}; also lbr-stitched, fp-naive)")
     parser.add_argument("--reference", default=None, metavar="truth|callchain|NAME",
                         help="what is right: the truth file (default when present), the recorded callchain, "
                              "or an unwinder")
