@@ -294,3 +294,12 @@ def test_metrics_stay_in_range(truths, data):
     assert r.wrong_frames == sum(len(e) - naive_lcs(e, t) for e, t in zip(emitted, truths))
     assert sum(r.prefix_depths.values()) == len(truths)
     assert r.exact == sum(tuple(e) == tuple(t) for e, t in zip(emitted, truths))
+
+
+def test_aliases():
+    from unwind.compare import make_unwinder
+
+    assert make_unwinder("fp-naive").prologue is False and make_unwinder("fp").prologue is True
+    assert make_unwinder("lbr-stitched").stitch is True and make_unwinder("lbr").stitch is False
+    with pytest.raises(UsageError, match="unknown unwinder"):
+        make_unwinder("nosuch")
