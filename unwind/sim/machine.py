@@ -188,7 +188,10 @@ class Process:
             self.uc.hook_del(self._tsc_hooks.pop(addr))
 
     def _decode(self, addr: int, size: int) -> Block:
-        code = bytes(self.uc.mem_read(addr, size))
+        try:
+            code = bytes(self.uc.mem_read(addr, size))
+        except UcError:  # a block hook can precede the fetch fault it is about to raise
+            return Block(addr, addr + size, Exit.OTHER, addr, frozenset((addr,)))
         insns = list(self._cs.disasm_lite(code, addr))
         if not insns:
             return Block(addr, addr + size, Exit.OTHER, addr, frozenset((addr,)))
