@@ -1,9 +1,12 @@
 """Ground truth: a shadow call stack kept from executed calls and signal deliveries, trimmed by the stack pointer.
 
-Each entry is (slot, value, kind): `slot` is the stack address holding the return address (or, for a
-signal, the saved rip inside the signal frame). An entry is live while slot >= rsp; calls, rets,
-longjmp, C++ exception landing and sigreturn all end an entry by moving rsp above its slot, so one
-rule covers them without decoding where the program jumped.
+Truth at an instruction boundary = (pc, then the value of every live entry, innermost first). An entry
+is (slot, value, kind): a call pushes (rsp after the call, its return address); a signal delivery
+pushes (&uc_mcontext.rip in the rt_sigframe, the interrupted pc) and then (the frame's pretcode slot,
+sa_restorer). An entry is live while slot >= rsp. Rets, longjmp, exception landings and sigreturn
+all move rsp above the slots they abandon, so one rule covers them; it is applied at every ret,
+indirect jmp, signal delivery, sigreturn and sample, and a new entry drops older ones at or below
+its slot (that stack space was reused). Tail calls (jmp) leave the caller's return address live.
 """
 
 from __future__ import annotations
