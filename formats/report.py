@@ -16,6 +16,7 @@ CYCLE = ("#17becf", "#bcbd22", "#7f7f7f", "#8c564b", "#e377c2", "#393b79", "#637
 SWEEP_COLORS = ("#b22222", "#4682b4")  # exact rate, frame recall
 CLASSES = ("prologue", "epilogue", "body", "leaf", "plt", "signal", "unknown")
 CHART_W, CHART_H = 900, 320
+DEPTH_CAP = 24  # the depth histogram pools deeper prefixes into one bar
 PAD_L, PAD_R, PAD_T, PAD_B = 60, 20, 34, 70
 
 _CSS = """
@@ -125,19 +126,23 @@ def location_classes(report: dict) -> list[str]:
     return seen
 
 
-def depth_histogram(report: dict, colors: dict[str, str]) -> str:
-    """Share of samples per correct-prefix depth, one bar per unwinder."""
+def depth_histogram(report: dict, colors: dict[str, str], cap: int = DEPTH_CAP) -> str:
+    """Share of samples per correct-prefix depth, one bar per unwinder; depths past `cap` share one bar."""
     depths = sorted({int(d) for u in report["unwinders"].values() for d in u.get("prefix_depths", {})})
     if not depths:
         return ""
-    groups = list(range(0, depths[-1] + 1))
+    last = min(depths[-1], cap + 1)
+    labels = [str(d) for d in range(last)] + [f"{last}+" if depths[-1] > last else str(last)]
     series = []
     for name, u in report["unwinders"].items():
         hist, total = u.get("prefix_depths", {}), max(u.get("samples", report["samples"]), 1)
-        series.append((name, colors[name], [hist.get(str(d), 0) / total for d in groups]))
+        values = [0.0] * (last + 1)
+        for depth, count in hist.items():
+            values[min(int(depth), last)] += count / total
+        series.append((name, colors[name], values))
     ymax = max((v for _, _, vals in series for v in vals), default=1.0) or 1.0
-    return bar_chart("Correct-prefix depth (share of samples whose first d frames are right)",
-                     [str(g) for g in groups], series, ymax=min(1.0, ymax * 1.1))
+    return bar_chart("Correct-prefix depth (share of samples whose first d frames are right)", labels, series,
+                     ymax=min(1.0, ymax * 1.1))
 
 
 def render_html(report: dict) -> str:

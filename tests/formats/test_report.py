@@ -84,6 +84,13 @@ def test_page_holds_every_plot_and_table():
     assert "libc.so.6" in html and "20" in html
 
 
+def test_depth_histogram_pools_deep_prefixes():
+    deep = dict(REPORT, unwinders={"fp": dict(REPORT["unwinders"]["fp"], prefix_depths={"1": 5, "30": 3, "40": 2})})
+    svg = re.findall(r"<svg.*?</svg>", render_html(deep), re.S)[2]
+    tips = [t for _, _, t in bars(svg)]
+    assert len(tips) == 26 and tips[1] == "fp 1: 50.0%" and tips[-1] == "fp 25+: 50.0%"
+
+
 def test_self_contained():
     html = render_html(REPORT)
     assert "<script" not in html and "<link" not in html and "<img" not in html
