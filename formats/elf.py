@@ -2,6 +2,8 @@
 
 pyelftools stays available for the rare paths; this reader exists so that hot paths
 (symbolising, unwinding) never import it.  Compressed sections come back decompressed.
+Records are NamedTuples (typed, immutable) so that a warm `unwind symbolize` never pays for
+importing dataclasses.
 """
 
 from __future__ import annotations
@@ -10,10 +12,9 @@ import mmap
 import os
 import struct
 import zlib
-from dataclasses import dataclass
 from enum import IntEnum
 from functools import cached_property
-from typing import Iterator
+from typing import Iterator, NamedTuple
 
 from .errors import FormatError, NotELFError, TruncatedError, parsing
 
@@ -70,8 +71,7 @@ _CHDR = struct.Struct("<IIQQ")
 _NHDR = struct.Struct("<III")
 
 
-@dataclass(frozen=True, slots=True)
-class Section:
+class Section(NamedTuple):
     index: int
     name: str
     type: int
@@ -89,8 +89,7 @@ class Section:
         return bool(self.flags & SHF_ALLOC)
 
 
-@dataclass(frozen=True, slots=True)
-class Segment:
+class Segment(NamedTuple):
     type: int
     flags: int
     offset: int
@@ -105,8 +104,7 @@ class Segment:
         return bool(self.flags & PF_X)
 
 
-@dataclass(frozen=True, slots=True)
-class Note:
+class Note(NamedTuple):
     name: bytes
     type: int
     desc: bytes

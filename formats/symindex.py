@@ -10,10 +10,9 @@ from __future__ import annotations
 import mmap
 import os
 import struct
-import tempfile
 import zlib
 from array import array
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import FormatError
 
@@ -27,8 +26,7 @@ class CorruptIndexError(FormatError):
     """An index file that cannot be used: wrong magic or version, stale key, truncated or corrupt."""
 
 
-@dataclass(frozen=True, slots=True)
-class _Entry:
+class _Entry(NamedTuple):
     typecode: str
     offset: int
     length: int
@@ -36,6 +34,8 @@ class _Entry:
 
 def write_index(path: str, key: bytes, arrays: dict[str, array | bytes]) -> None:
     """Write the arrays atomically (temp file + rename) so readers never see half a file."""
+    import tempfile
+
     entries: list[tuple[bytes, str, int, int]] = []
     payload = bytearray()
     for name, data in arrays.items():

@@ -10,13 +10,12 @@ from __future__ import annotations
 import os
 import warnings
 from array import array
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from formats.elf import ElfFile
 from formats.errors import UnwindError
 from formats.symindex import CorruptIndexError, IndexFile, write_index
 
-from .symtable import name_table, perf_name_table
 
 SCHEMA = 6  # bump whenever the arrays below change meaning
 NO_STRING = 0xFFFFFFFF
@@ -32,8 +31,7 @@ def cache_dir() -> str:
     return os.path.join(base, "unwind")
 
 
-@dataclass(frozen=True, slots=True)
-class IndexSources:
+class IndexSources(NamedTuple):
     """The files one index is built from: the binary (symbols) and where its DWARF lives."""
 
     binary: ElfFile
@@ -117,6 +115,8 @@ def load_index(sources: IndexSources, directory: str | os.PathLike | None = None
 
 def build_arrays(sources: IndexSources) -> dict[str, array | bytes]:
     """Every array of the index, from the binary's symbol table and the DWARF file's debug info."""
+    from .symtable import name_table, perf_name_table  # build time only: warm runs never import it
+
     strings = StringTable()
     arrays: dict[str, array | bytes] = {}
     # Two function-name tables: llvm-symbolizer's choice ("sym") and perf's ("psym").

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Iterable, Mapping as TMapping, Protocol, runtime_checkable
 
+from .symbolized import SymbolizedFrame  # noqa: F401 (part of the core model)
+
 
 class Reg(IntEnum):
     """x86-64 registers by their DWARF numbers (System V psABI, figure 3.36)."""
@@ -207,18 +209,3 @@ class Unwinder(Protocol):
     name: str
 
     def unwind(self, sample: Sample) -> Trace: ...
-
-
-@dataclass(frozen=True, slots=True)
-class SymbolizedFrame:
-    """What one (possibly inlined) function at an address resolves to."""
-
-    function: str | None
-    file: str | None = None
-    line: int | None = None
-    column: int | None = None
-    inlined: bool = False
-    start_line: int | None = None
-    discriminator: int = 0
-    start_address: int | None = None
-    start_file: str | None = None

@@ -6,7 +6,7 @@ import os
 import sys
 from typing import TextIO
 
-from .model import SymbolizedFrame
+from .symbolized import SymbolizedFrame
 
 
 def parse_address(token: str) -> int | None:

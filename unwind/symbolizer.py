@@ -16,8 +16,8 @@ from formats.symindex import IndexFile
 
 from .demangle import demangle, demangle_perf
 from .index import NO_ADDRESS, NO_STRING, IndexSources, load_index
-from .model import SymbolizedFrame
-from .modules import DEFAULT_DEBUG_DIRS, find_debug_file
+from .symbolized import SymbolizedFrame
+from .debuginfo import DEFAULT_DEBUG_DIRS, find_debug_file
 
 
 class ModuleSymbols:
@@ -159,7 +159,7 @@ class Symbolizer:
         self.naming = naming
         self.index_dir = index_dir
         self._modules: dict[str, ModuleSymbols | UnwindError | OSError] = {}
-        self._hot: LRUCache = LRUCache(cache_size)
+        self._hot: LRUCache | None = LRUCache(cache_size) if cache_size else None  # 0: no hot-address cache
 
     def module(self, path: str) -> ModuleSymbols:
         """The module for `path`, opening (and if needed indexing) it once; raises its error every time."""
@@ -189,12 +189,14 @@ class Symbolizer:
         """One list of frames per address (innermost first); unknown parts are None."""
         inlines = self.inlines if inlines is None else inlines
         module = self.module(path)
+        hot = self._hot
+        if hot is None:
+            return [module.lookup(vaddr, inlines, self.symbol_table, self.demangle) for vaddr in vaddrs]
         out = []
         for vaddr in vaddrs:
             key = (path, vaddr, inlines)
-            frames = self._hot.get(key)
+            frames = hot.get(key)
             if frames is None:
-                frames = module.lookup(vaddr, inlines, self.symbol_table, self.demangle)
-                self._hot[key] = frames
+                frames = hot[key] = module.lookup(vaddr, inlines, self.symbol_table, self.demangle)
             out.append(frames)
         return out

@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import pkgutil
 import sys
 import warnings
 from importlib import import_module
@@ -18,7 +17,9 @@ from ..errors import UnwindError
 
 
 def _command_names() -> list[str]:
-    return sorted(m.name.replace("_", "-") for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_"))
+    """Subcommand modules of this package (a directory listing: cheaper at start-up than pkgutil)."""
+    return sorted(name[:-3].replace("_", "-") for name in os.listdir(__path__[0])
+                  if name.endswith(".py") and not name.startswith("_"))
 
 
 def _load(name: str) -> ModuleType:

@@ -37,7 +37,8 @@ def run(args: argparse.Namespace) -> int:
 
     symbolizer = Symbolizer(symfs=args.symfs, debug_dirs=args.debug_file_directory + args.debug_dir,
                             demangle=args.demangle, inlines=args.inlines == "true",
-                            symbol_table=args.functions == "linkage")  # LLVM overrides only linkage names
+                            symbol_table=args.functions == "linkage",  # LLVM overrides only linkage names
+                            cache_size=0)  # addresses on a command line rarely repeat
     printer = Printer(args, sys.stdout)
     batches = [args.addresses] if args.addresses else _stdin_batches()
     for batch in batches:

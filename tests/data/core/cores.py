@@ -63,7 +63,10 @@ def stop_at(exe: Path, location: str, outdir: Path, tag: str) -> tuple[Path, dic
     core = outdir / f"{exe.name}.{tag}.core"
     script = outdir / f"{exe.name}.{tag}.gdb.py"
     script.write_text(GDB_SCRIPT)
-    argv = ["gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex", f"break *{location}",
+    # The program signals its own threads (SIGUSR1/2); gdb must pass those, not stop on them,
+    # or under load the core is taken at a signal stop instead of the breakpoint.
+    argv = ["gdb", "-nx", "-batch", "-ex", "set pagination off", "-ex", "handle SIGUSR1 SIGUSR2 nostop noprint pass",
+            "-ex", f"break *{location}",
             "-ex", "run 40 > /dev/null", "-ex", f"gcore {core}", "-x", str(script), "-ex", "kill", str(exe)]
     text = subprocess.run(argv, capture_output=True, text=True, timeout=60).stdout
     threads, selected = {}, 0

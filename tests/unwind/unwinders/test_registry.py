@@ -29,7 +29,7 @@ PLUGIN = textwrap.dedent('''
 
 
 def test_builtins_are_available():
-    assert {"fp", "dwarf", "orc", "auto", "scan"} <= set(available())
+    assert {"fp", "dwarf", "orc", "auto", "scan", "lbr"} <= set(available())
     assert get_unwinder("dwarf").name == "dwarf"
 
 
