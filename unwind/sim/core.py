@@ -33,9 +33,9 @@ def _note(name: bytes, kind: int, desc: bytes) -> bytes:
     return NHDR.pack(len(name), len(desc), kind) + pad(name) + pad(desc)
 
 
-def _prstatus(proc: Process) -> bytes:
-    regs = [FIXED[r] if isinstance(r, str) else proc.uc.reg_read(r) for r in USER_REGS]
-    head = struct.pack("<iiih2xQQiiii", 0, 0, 0, 0, 0, 0, proc.pid, 1, proc.pid, proc.pid)
+def _prstatus(proc: Process, tid: int, read) -> bytes:
+    regs = [FIXED[r] if isinstance(r, str) else read(r) for r in USER_REGS]
+    head = struct.pack("<iiih2xQQiiii", 0, 0, 0, 0, 0, 0, tid, 1, proc.pid, proc.pid)
     return head + bytes(64) + struct.pack("<27Q", *regs) + struct.pack("<i4x", 1)
 
 
@@ -55,8 +55,13 @@ def _nt_file(proc: Process) -> bytes:
 def write_core(proc: Process, path: str | os.PathLike) -> None:
     """Dump registers, auxv, mapped files and memory of `proc` as it stands now (between two instructions)."""
     auxv = b"".join(struct.pack("<QQ", k, v) for k, v in proc.program.auxv)
-    notes = (_note(b"CORE", NT_PRSTATUS, _prstatus(proc)) + _note(b"CORE", NT_PRPSINFO, _prpsinfo(proc))
-             + _note(b"CORE", NT_AUXV, auxv) + _note(b"CORE", NT_FILE, _nt_file(proc)))
+    # one NT_PRSTATUS per live thread, the running one first (the kernel puts the dumping thread first)
+    notes = _note(b"CORE", NT_PRSTATUS, _prstatus(proc, proc.tid, proc.uc.reg_read))
+    for tid, thread in sorted(proc.threads.items()):
+        if thread is not proc.current and thread.context is not None and thread.state.value != "exited":
+            notes += _note(b"CORE", NT_PRSTATUS, _prstatus(proc, tid, thread.context.reg_read))
+    notes += (_note(b"CORE", NT_PRPSINFO, _prpsinfo(proc)) + _note(b"CORE", NT_AUXV, auxv)
+              + _note(b"CORE", NT_FILE, _nt_file(proc)))
     sp = proc.sp
     segments = []
     for v in proc.space.vmas:

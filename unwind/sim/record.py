@@ -55,14 +55,19 @@ def record(binary: str, out: str | os.PathLike, args: Iterable[str] = (), period
     with PerfDataWriter(out, attr=attr) as writer, \
             open(truth_path, "w") as truth:
         writer.comm(proc.pid, proc.pid, proc.comm, time=0)
+        announced = 0
         for sample in sim:
+            for tid, born in proc.spawned[announced:]:  # new threads: FORK + COMM, as perf sees clone()
+                writer.fork(proc.pid, proc.pid, tid, proc.pid, time=born)
+                writer.comm(proc.pid, tid, proc.comm, time=born, exec_=False)
+            announced = len(proc.spawned)
             for vma in proc.space.vmas:
                 key = (vma.start, vma.end, vma.offset, vma.path or "")
                 if vma.path and (vma.path == "[vdso]" or not vma.path.startswith("[")) and key not in emitted:
                     emitted.add(key)
                     writer.mmap2(proc.pid, proc.pid, vma.start, vma.end - vma.start, vma.offset, vma.path,
                                  vma.build_id, prot=vma.perms, time=sample.time)
-            writer.sample(proc.pid, proc.pid, sample.time, sample.registers.pc,
+            writer.sample(proc.pid, sample.tid, sample.time, sample.registers.pc,
                           perf_regs_from_registers(sample.registers), sample.stack,
                           [(e.source, e.target, e.flags) for e in sample.lbr], period=sample.period)
             truth.write(json.dumps(truth_record(sample), separators=(",", ":")) + "\n")

@@ -33,7 +33,7 @@ def capture(proc: Process, stack_size: int = 8192, period: int = 1) -> Sample:
     end = min(sp + stack_size, vma.end) if vma is not None else sp
     stack = bytes(uc.mem_read(sp, end - sp)) if end > sp else b""
     return Sample(Registers(values), stack, sp, proc.space.module_map(), lbr=proc.lbr.snapshot(),
-                  truth=proc.shadow.truth(pc, sp), pid=proc.pid, tid=proc.pid, time=proc.icount,
+                  truth=proc.shadow.truth(pc, sp), pid=proc.pid, tid=proc.tid, time=proc.icount,
                   period=period, comm=proc.comm)
 
 

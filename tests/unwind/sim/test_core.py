@@ -13,15 +13,28 @@ from unwind.sim.sampler import Simulation
 
 BIN = ROOT / "corpus" / "bin"
 PIE_BASE = 0x555555554000
-# Tail-call frames are gdb's reconstruction from DW_TAG_call_site, not return addresses on the stack: skip them.
+# Tail-call frames (from DW_TAG_call_site) and inline frames are not return addresses on the stack: skip them.
 GDB_FRAMES = """python
 f = gdb.newest_frame()
 out = []
 while f is not None:
-    if f.type() != gdb.TAILCALL_FRAME:
+    if f.type() not in (gdb.TAILCALL_FRAME, gdb.INLINE_FRAME):
         out.append("%#x" % f.pc())
     f = f.older()
 print("FRAMES:" + " ".join(out))
+end
+"""
+GDB_THREAD_FRAMES = """python
+for th in gdb.selected_inferior().threads():
+    th.switch()
+    f = gdb.newest_frame()
+    out = []
+    while f is not None:
+        if f.type() not in (gdb.TAILCALL_FRAME, gdb.INLINE_FRAME):
+            out.append("%#x" % f.pc())
+        f = f.older()
+    print("THREAD %d FRAMES:%s" % (th.ptid[1], " ".join(out)))
+print("THREADS DONE")
 end
 """
 
@@ -114,3 +127,44 @@ def test_gdb_unwinds_out_of_the_mapped_vdso(tmp_path):
         core = tmp_path / f"vdso{steps}.core"
         write_core(proc, core)
         assert _gdb_core_frames(binary, core) == list(truth)
+
+
+def test_gdb_backtraces_every_thread_of_a_core_as_truth_says(tmp_path):
+    """Cores of a threaded run hold one NT_PRSTATUS per thread; gdb's per-thread backtraces match each shadow stack."""
+    from unicorn.x86_const import UC_X86_REG_RIP, UC_X86_REG_RSP
+
+    binary = BIN / "threads-glibc-dynamic-O2-nofp"
+    sim = Simulation(str(binary), [], period=15000, seed=4)
+    checked_threads = cores = 0
+    tids = set()
+    for i, sample in enumerate(sim):
+        proc = sim.process
+        tids.add(sample.tid)
+        live = [t for t in proc.threads.values() if t.state.value != "exited"]
+        if len(live) < 3 or i % 2:
+            continue
+        core = tmp_path / f"{i}.core"
+        write_core(proc, core)
+        # threads from the core's NT_PRSTATUS notes only: libthread_db would also list exited, unjoined threads
+        out = subprocess.run([need_tool("gdb"), "-batch", "-nx", "-iex", "set libthread-db-search-path /nonexistent",
+                              "-ex", "set backtrace past-main on", "-ex", "set backtrace past-entry on",
+                              "-ex", GDB_THREAD_FRAMES, str(binary), str(core)],
+                             capture_output=True, text=True, timeout=120).stdout
+        frames = {int(m.group(1)): [int(a, 16) for a in m.group(2).split()]
+                  for m in re.finditer(r"^THREAD (\d+) FRAMES:(.*)$", out, re.M)}
+        assert set(frames) == {t.tid for t in live}, out[-2000:]
+        for t in live:
+            if t is proc.current:
+                truth = list(sample.truth)
+            else:
+                truth = list(t.shadow.truth(t.context.reg_read(UC_X86_REG_RIP), t.context.reg_read(UC_X86_REG_RSP)))
+            got = frames[t.tid]
+            if len(truth) == 1 and got[1:] == [0]:
+                got = got[:1]  # a thread that has not run yet: nothing on its stack, gdb adds a null frame
+            assert got == truth, f"sample {i} thread {t.tid}"
+            checked_threads += 1
+        cores += 1
+        if cores == 3:
+            break
+    assert cores == 3 and checked_threads >= 9
+    assert len(tids) >= 3  # samples come from several threads

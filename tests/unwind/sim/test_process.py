@@ -30,6 +30,10 @@ PROGRAMS = [
     ("siginfo-glibc-static-O0-fp", []),
     ("siginfo-musl-static-O2-nofp", []),
     ("siginfo-musl-dynamic-O0-nofp", []),
+    ("threads-glibc-dynamic-O2-nofp", ["4"]),
+    ("threads-glibc-static-O0-fp", ["2"]),
+    ("threads-musl-static-O2-fp", ["3"]),
+    ("threads-musl-dynamic-O0-nofp", ["2"]),
 ]
 
 

@@ -28,3 +28,13 @@ def test_perf_data_round_trips_through_the_session_reader(tmp_path):
         assert [(e.source, e.target) for e in back.lbr] == [(e.source, e.target) for e in ours.lbr]
         mapping = back.modules.find(ours.registers.pc)
         assert mapping is not None and mapping.path == ours.modules.find(ours.registers.pc).path
+
+
+def test_threads_get_their_own_tid_fork_and_comm(tmp_path):
+    data = tmp_path / "t.perf.data"
+    summary = record(str(BIN / "threads-glibc-dynamic-O2-fp"), data, ["3"], period=9000, seed=2)
+    truth = read_truth(summary.truth_path)
+    read = list(PerfSession(data).samples())
+    assert [s.tid for s in read] == [tid for _, tid, _ in truth]
+    assert len({tid for _, tid, _ in truth}) == 4  # main + 3 workers
+    assert all(s.pid == 4242 and s.comm == "threads-glibc-d" for s in read)

@@ -5,12 +5,13 @@ from __future__ import annotations
 import errno
 import struct
 
+from ..threads import CLONE_ARGS, FUTEX_CMD_MASK, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE, FUTEX_WAKE_BITSET
 from . import RLIM_INFINITY, SYSINFO, syscall
 
 
 @syscall(60, "exit")
 def sys_exit(proc, status, *_):
-    proc.finish(status & 0xFF)
+    proc.thread_exit(status & 0xFF)  # one thread; the process ends with its last thread
     return 0
 
 
@@ -27,7 +28,7 @@ def sys_getpid(proc, *_):
 
 @syscall(186, "gettid")
 def sys_gettid(proc, *_):
-    return proc.pid
+    return proc.tid
 
 
 @syscall(110, "getppid")
@@ -40,8 +41,9 @@ for _number, _name in ((102, "getuid"), (104, "getgid"), (107, "geteuid"), (108,
 
 
 @syscall(218, "set_tid_address")
-def sys_set_tid_address(proc, *_):
-    return proc.pid
+def sys_set_tid_address(proc, address, *_):
+    proc.current.clear_tid = address
+    return proc.tid
 
 
 @syscall(273, "set_robust_list")
@@ -104,8 +106,28 @@ def sys_time(proc, tloc, *_):
 
 
 @syscall(202, "futex")
-def sys_futex(proc, addr, op, *_):
-    return 0 if op & 0x7F in (1, 10) else -errno.EAGAIN  # wake: nobody waits; wait: single thread
+def sys_futex(proc, address, op, value, timeout, *_):
+    cmd = op & FUTEX_CMD_MASK
+    if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
+        return proc.futex_wait(address, value, timeout != 0)
+    if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
+        return proc.futex_wake(address, value)
+    proc.note_unsupported(f"futex op {op:#x}")
+    return -errno.ENOSYS
+
+
+@syscall(56, "clone")
+def sys_clone(proc, flags, stack, parent_tid, child_tid, tls, *_):
+    return proc.spawn(flags, stack, parent_tid, child_tid, tls)
+
+
+@syscall(435, "clone3")
+def sys_clone3(proc, args, size, *_):
+    if size < 64:
+        return -errno.EINVAL
+    fields = CLONE_ARGS.unpack(bytes(proc.uc.mem_read(args, min(size, CLONE_ARGS.size))).ljust(CLONE_ARGS.size, b"\0"))
+    flags, _pidfd, child_tid, parent_tid, _exit_signal, stack, stack_size, tls = fields[:8]
+    return proc.spawn(flags, stack + stack_size, parent_tid, child_tid, tls)
 
 
 @syscall(204, "sched_getaffinity")

@@ -70,7 +70,7 @@ def sys_rt_sigreturn(proc, *_):
 
 
 def _send(proc, target, signo, code):
-    if target not in (proc.pid, 0):
+    if target not in (proc.pid, 0) and target not in proc.threads:
         return -errno.ESRCH
     if signo == 0:
         return 0
