@@ -86,7 +86,7 @@ class RunReport:
 
 
 class Process:
-    """A single-threaded Linux process running `binary` under unicorn."""
+    """A Linux process running `binary` under unicorn (threads share the one emulated CPU, see threads.py)."""
 
     def __init__(self, binary: str, argv: list[str] | None = None, env: list[str] | None = None,
                  sysroot: str | None = None, seed: int = 0, lbr: LbrModel | None = None, pid: int = 4242,
