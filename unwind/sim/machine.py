@@ -16,7 +16,7 @@ from enum import IntEnum
 
 import capstone
 from unicorn import UC_ARCH_X86, UC_HOOK_CODE, UC_HOOK_INSN, UC_MODE_64, Uc, UcError
-from unicorn.x86_const import (UC_X86_INS_SYSCALL, UC_X86_REG_FS_BASE, UC_X86_REG_R8, UC_X86_REG_R9,
+from unicorn.x86_const import (UC_X86_INS_SYSCALL, UC_X86_REG_R8, UC_X86_REG_R9,
                                UC_X86_REG_R10, UC_X86_REG_RAX, UC_X86_REG_RBX, UC_X86_REG_RCX, UC_X86_REG_RDI,
                                UC_X86_REG_RDX, UC_X86_REG_RIP, UC_X86_REG_RSI, UC_X86_REG_RSP)
 
@@ -26,8 +26,7 @@ from .lbr import LbrModel
 from .loader import load_program
 from .memory import AddressSpace
 from .shadow import EntryKind, ShadowStack
-from .threads import (CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID, CLONE_PARENT_SETTID, CLONE_SETTLS, CLONE_THREAD,
-                      CLONE_VM, Thread, ThreadState, new_thread)
+from .threads import Thread, schedule
 from .signals import (IGNORED_BY_DEFAULT, RIP_SLOT_OFFSET, SA_NODEFER, SA_RESETHAND, SIG_DFL, SIG_IGN,
                       SIGINFO_OFFSET, UC_OFFSET, SigAction, SignalState, build_frame, restore_frame)
 from .syscalls import TABLE
@@ -310,90 +309,6 @@ class Process:
     def tid(self) -> int:
         return self.current.tid
 
-    def spawn(self, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int) -> int:
-        """clone/clone3 of a thread (CLONE_VM | CLONE_THREAD); other kinds of clone are not emulated."""
-        if flags & (CLONE_VM | CLONE_THREAD) != CLONE_VM | CLONE_THREAD:
-            self.note_unsupported(f"clone flags {flags:#x} (fork/vfork)")
-            return -38
-        tid = max(self.threads) + 1
-        child = new_thread(tid, self.lbr)
-        ctx = self.uc.context_save()
-        ctx.reg_write(UC_X86_REG_RAX, 0)
-        ctx.reg_write(UC_X86_REG_RSP, stack)
-        ctx.reg_write(UC_X86_REG_RIP, self.pc + SYSCALL_LEN)
-        if flags & CLONE_SETTLS:
-            ctx.reg_write(UC_X86_REG_FS_BASE, tls)
-        child.context, child.mask = ctx, self.signals.mask
-        if flags & CLONE_PARENT_SETTID:
-            self.uc.mem_write(parent_tid, struct.pack("<I", tid))
-        if flags & CLONE_CHILD_SETTID:
-            self.uc.mem_write(child_tid, struct.pack("<I", tid))
-        if flags & CLONE_CHILD_CLEARTID:
-            child.clear_tid = child_tid
-        self.threads[tid] = child
-        self.spawned.append((tid, self.icount))
-        return tid
-
-    def futex_wait(self, address: int, expected: int, timed: bool) -> int:
-        if struct.unpack("<I", self.uc.mem_read(address, 4))[0] != expected & 0xFFFFFFFF:
-            return -11  # EAGAIN
-        cur = self.current
-        cur.state, cur.wait_addr, cur.wait_timed, cur.result = ThreadState.WAITING, address, timed, 0
-        self._switch = True
-        self.uc.emu_stop()
-        return 0
-
-    def futex_wake(self, address: int, count: int) -> int:
-        woken = 0
-        for tid in sorted(self.threads):
-            t = self.threads[tid]
-            if woken < count and t.state is ThreadState.WAITING and t.wait_addr == address:
-                t.state, t.result = ThreadState.RUNNING, 0
-                woken += 1
-        return woken
-
-    def thread_exit(self, status: int) -> None:
-        """exit(): the last thread's exit ends the process; others clear their tid word and wake its joiner."""
-        others = [t for t in self.threads.values() if t is not self.current and t.state is not ThreadState.EXITED]
-        if not others:
-            self.finish(status)
-            return
-        cur = self.current
-        cur.state = ThreadState.EXITED
-        if cur.clear_tid:
-            self.uc.mem_write(cur.clear_tid, bytes(4))
-            self.futex_wake(cur.clear_tid, 1 << 30)
-        self._switch = True
-        self.uc.emu_stop()
-
-    def _schedule(self, rotate: bool) -> None:
-        """Switch to the next runnable thread (round robin when `rotate`, or when the current one cannot run)."""
-        cur = self.current
-        runnable = [tid for tid in sorted(self.threads) if self.threads[tid].state is ThreadState.RUNNING]
-        if not runnable:
-            timed = [t for t in self.threads.values() if t.state is ThreadState.WAITING and t.wait_timed]
-            for t in timed:
-                t.state, t.result = ThreadState.RUNNING, -110  # ETIMEDOUT
-            runnable = sorted(t.tid for t in timed)
-            if not runnable:
-                self.report.fault = "deadlock: every thread waits on a futex"
-                self.finish(128 + 6, 6)
-                return
-        if cur.state is ThreadState.RUNNING and not (rotate and len(runnable) > 1):
-            return
-        nxt = self.threads[next((tid for tid in runnable if tid > cur.tid), runnable[0])]
-        if nxt is cur:
-            return
-        if cur.state is not ThreadState.EXITED:
-            cur.context = self.uc.context_save()
-        cur.prev, cur.skip, cur.mask = self._prev, self._skip, self.signals.mask
-        self.uc.context_restore(nxt.context)
-        if nxt.result is not None:
-            self.uc.reg_write(UC_X86_REG_RAX, nxt.result & MASK64)
-            nxt.result = None
-        self.current, self.shadow, self.lbr = nxt, nxt.shadow, nxt.lbr
-        self._prev, self._skip, self.signals.mask = nxt.prev, True, nxt.mask
-
     # ---- running --------------------------------------------------------------------
 
     def _settle(self) -> None:
@@ -408,7 +323,7 @@ class Process:
         if self.exited:
             return False
         if len(self.threads) > 1:
-            self._schedule(rotate=True)
+            schedule(self, rotate=True)
         try:
             self.uc.emu_start(self.pc, 0, 0, count)
         except UcError as exc:
@@ -422,7 +337,7 @@ class Process:
         self._settle()
         if self._switch:  # a futex wait or a thread exit ended the step early
             self._switch = False
-            self._schedule(rotate=False)
+            schedule(self, rotate=False)
         return not self.exited
 
     def run_to(self, address: int, limit: int = 50_000_000) -> bool:

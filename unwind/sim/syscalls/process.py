@@ -5,13 +5,14 @@ from __future__ import annotations
 import errno
 import struct
 
-from ..threads import CLONE_ARGS, FUTEX_CMD_MASK, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE, FUTEX_WAKE_BITSET
+from ..threads import (CLONE_ARGS, FUTEX_CMD_MASK, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE, FUTEX_WAKE_BITSET,
+                       futex_wait, futex_wake, spawn, thread_exit)
 from . import RLIM_INFINITY, SYSINFO, syscall
 
 
 @syscall(60, "exit")
 def sys_exit(proc, status, *_):
-    proc.thread_exit(status & 0xFF)  # one thread; the process ends with its last thread
+    thread_exit(proc, status & 0xFF)  # one thread; the process ends with its last thread
     return 0
 
 
@@ -109,16 +110,16 @@ def sys_time(proc, tloc, *_):
 def sys_futex(proc, address, op, value, timeout, *_):
     cmd = op & FUTEX_CMD_MASK
     if cmd in (FUTEX_WAIT, FUTEX_WAIT_BITSET):
-        return proc.futex_wait(address, value, timeout != 0)
+        return futex_wait(proc, address, value, timeout != 0)
     if cmd in (FUTEX_WAKE, FUTEX_WAKE_BITSET):
-        return proc.futex_wake(address, value)
+        return futex_wake(proc, address, value)
     proc.note_unsupported(f"futex op {op:#x}")
     return -errno.ENOSYS
 
 
 @syscall(56, "clone")
 def sys_clone(proc, flags, stack, parent_tid, child_tid, tls, *_):
-    return proc.spawn(flags, stack, parent_tid, child_tid, tls)
+    return spawn(proc, flags, stack, parent_tid, child_tid, tls)
 
 
 @syscall(435, "clone3")
@@ -127,7 +128,7 @@ def sys_clone3(proc, args, size, *_):
         return -errno.EINVAL
     fields = CLONE_ARGS.unpack(bytes(proc.uc.mem_read(args, min(size, CLONE_ARGS.size))).ljust(CLONE_ARGS.size, b"\0"))
     flags, _pidfd, child_tid, parent_tid, _exit_signal, stack, stack_size, tls = fields[:8]
-    return proc.spawn(flags, stack + stack_size, parent_tid, child_tid, tls)
+    return spawn(proc, flags, stack + stack_size, parent_tid, child_tid, tls)
 
 
 @syscall(204, "sched_getaffinity")
