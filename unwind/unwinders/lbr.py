@@ -58,9 +58,9 @@ class LbrUnwinder:
         self._previous: dict[int, list[BranchEntry]] = {}
         self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
 
-    def call_length(self, memory: AddressSpace, source: int) -> int | None:
-        """Length of the call instruction at `source` (cached per module and address)."""
-        module = memory.sample.modules.find(source)
+    def call_length(self, memory, modules, source: int) -> int | None:
+        """Length of the call instruction at `source` (cached per module and address); memory has read(addr, n)."""
+        module = modules.find(source)
         key = (module.path if module else None, module.file_offset(source) if module else source)
         if key in self._lengths:
             return self._lengths[key]
@@ -86,7 +86,8 @@ class LbrUnwinder:
                 return calls + previous[i + 1:], True
         return calls, False
 
-    def unwind(self, sample: Sample, memory=None) -> Trace:  # the LBR needs no memory
+    def unwind(self, sample: Sample, memory=None) -> Trace:
+        """`memory` (optional, as fp/dwarf take it) is where call instructions are decoded from."""
         regs = sample.registers
         if regs.pc is None:
             return Trace((), StopReason.BAD_RULE)
@@ -100,9 +101,9 @@ class LbrUnwinder:
                 stop = StopReason.END
         if self.stitch:
             self._previous[sample.tid] = calls
-        memory = AddressSpace(sample, self.resolver)
+        memory = memory if memory is not None else AddressSpace(sample, self.resolver)
         for entry in calls:
-            length = self.call_length(memory, entry.source)
+            length = self.call_length(memory, sample.modules, entry.source)
             if length is None:
                 return Trace(tuple(frames), StopReason.BAD_MEMORY)
             frames.append(Frame(entry.source + length, None, None, Via.LBR, True))
