@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import struct
-from contextlib import contextmanager
-from typing import Iterator
 
 
 class UnwindError(Exception):
@@ -32,14 +30,22 @@ class NotELFError(FormatError):
     """The file is not an ELF file (or not a 64-bit little-endian x86-64 one)."""
 
 
-@contextmanager
-def parsing(path: str | None, offset: int | None = None, what: str = "data") -> Iterator[None]:
+class parsing:  # noqa: N801 - used as a function: `with parsing(path, offset, "what"):`
     """Turn low-level decoding faults inside the block into a FormatError naming file and offset."""
-    try:
-        yield
-    except FormatError:
-        raise
-    except (struct.error, IndexError) as exc:
-        raise TruncatedError(f"truncated {what} ({exc})", path, offset) from exc
-    except (ValueError, KeyError, OverflowError, UnicodeDecodeError, AssertionError) as exc:
-        raise FormatError(f"corrupt {what} ({exc})", path, offset) from exc
+
+    __slots__ = ("path", "offset", "what")
+
+    def __init__(self, path: str | None, offset: int | None = None, what: str = "data"):
+        self.path, self.offset, self.what = path, offset, what
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind, exc, tb) -> bool:
+        if exc is None or isinstance(exc, FormatError):
+            return False
+        if isinstance(exc, (struct.error, IndexError)):
+            raise TruncatedError(f"truncated {self.what} ({exc})", self.path, self.offset) from exc
+        if isinstance(exc, (ValueError, KeyError, OverflowError, UnicodeDecodeError, AssertionError)):
+            raise FormatError(f"corrupt {self.what} ({exc})", self.path, self.offset) from exc
+        return False

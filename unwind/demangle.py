@@ -8,8 +8,7 @@ template brackets are separated (`> >`).  Names the demangler rejects stay as th
 from __future__ import annotations
 
 import re
-
-from cachetools import LRUCache, cached
+from functools import lru_cache
 
 # operator tokens that contain '>' and must not be split
 _OPERATOR = re.compile(r"operator(?:>>=|>>|>=|->\*|->|>)")
@@ -22,7 +21,7 @@ def demangle(name: str) -> str:
     return name
 
 
-@cached(LRUCache(maxsize=65536))
+@lru_cache(maxsize=65536)
 def _demangle_mangled(name: str) -> str:
     import pycxxfilt  # only programs with mangled names pay for loading LLVM's demangler
 
@@ -68,7 +67,7 @@ def demangle_perf(name: str) -> str:
     return _cplus_demangle(name)
 
 
-@cached(LRUCache(maxsize=65536))
+@lru_cache(maxsize=65536)
 def _cplus_demangle(name: str) -> str:
     import ctypes
 

@@ -17,7 +17,7 @@ from formats.errors import UnwindError
 from formats.symindex import CorruptIndexError, IndexFile, write_index
 
 
-SCHEMA = 6  # bump whenever the arrays below change meaning
+SCHEMA = 7  # bump whenever the arrays below change meaning
 NO_STRING = 0xFFFFFFFF
 NO_ADDRESS = 0xFFFFFFFFFFFFFFFF
 
@@ -136,7 +136,14 @@ def build_arrays(sources: IndexSources) -> dict[str, array | bytes]:
         except UnwindError as exc:
             warnings.warn(f"{dwarf.path}: DWARF unusable, symbols only: {exc}")
     arrays.update(strings.arrays())
-    return arrays
+    return {name: _narrowest(data) for name, data in arrays.items()}
+
+
+def _narrowest(data):
+    """An unsigned 32-bit array whose values all fit 16 bits is stored as 16-bit (a smaller file to map)."""
+    if isinstance(data, array) and data.typecode == "I" and (not data or max(data) < 0xFFFF):
+        return array("H", data)
+    return data
 
 
 def _decode_line_programs(path: str) -> dict:

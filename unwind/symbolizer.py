@@ -8,8 +8,6 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_right
-from cachetools import LRUCache
-
 from formats.elf import ElfFile
 from formats.errors import UnwindError
 from formats.symindex import IndexFile
@@ -61,34 +59,10 @@ class ModuleSymbols:
             return None
         return self.string(self._sym_name[i]), self._sym_addr[i], size, self.string(self._sym_file[i])
 
-    def _unit_at(self, vaddr: int) -> int | None:
-        i = bisect_right(self._ar_lo, vaddr) - 1
-        if i >= 0 and vaddr < self._ar_hi[i]:
-            return self._ar_cu[i]
-        return None
-
     def _file(self, unit: int, local: int) -> str | None:
         if local >= self._cu_file_count[unit]:
             return None
         return self.string(self._files[self._cu_file_base[unit] + local])
-
-    def _row_at(self, unit: int, vaddr: int) -> int | None:
-        lo, hi = self._cu_seq_first[unit], self._cu_seq_end[unit]
-        k = bisect_right(self._seq_hi, vaddr, lo, hi)
-        if k >= hi or self._seq_lo[k] > vaddr:
-            return None
-        return bisect_right(self._row_addr, vaddr, self._seq_first[k] + 1, self._seq_end[k] - 1) - 1
-
-    def _chain_at(self, unit: int, vaddr: int) -> list[int]:
-        lo, hi = self._cu_adm_first[unit], self._cu_adm_end[unit]
-        j = bisect_right(self._adm_start, vaddr, lo, hi) - 1
-        if j < lo or vaddr >= self._adm_end[j]:
-            return []
-        chain, sub = [], self._adm_sub[j]
-        while sub >= 0 and len(chain) < 512:
-            chain.append(sub)
-            sub = self._sub_parent[sub]
-        return chain
 
     def lookup(self, vaddr: int, inlines: bool = True, symbol_table: bool = True,
                demangle: bool = False) -> list[SymbolizedFrame]:
@@ -113,12 +87,30 @@ class ModuleSymbols:
         return [SymbolizedFrame(*row) for row in rows]
 
     def _dwarf_rows(self, vaddr: int, inlines: bool) -> list[list]:
-        """[function, file, line, column, inlined, start_line, discriminator, start_address, start_file]."""
-        unit = self._unit_at(vaddr)
-        if unit is None:
+        """[function, file, line, column, inlined, start_line, discriminator, start_address, start_file].
+
+        Unit (aranges), innermost subroutine (the unit's address map) and line row (the unit's
+        sequences, then the last row at or before the address): three bisect steps, LLVM's rules.
+        """
+        i = bisect_right(self._ar_lo, vaddr) - 1
+        if i < 0 or vaddr >= self._ar_hi[i]:
             return []
-        chain = self._chain_at(unit, vaddr)
-        row = self._row_at(unit, vaddr)
+        unit = self._ar_cu[i]
+        # innermost subroutine, then its parents up to the subprogram
+        chain = []
+        lo, hi = self._cu_adm_first[unit], self._cu_adm_end[unit]
+        j = bisect_right(self._adm_start, vaddr, lo, hi) - 1
+        if j >= lo and vaddr < self._adm_end[j]:
+            parent, sub = self._sub_parent, self._adm_sub[j]
+            while sub >= 0 and len(chain) < 512:
+                chain.append(sub)
+                sub = parent[sub]
+        # line row
+        row = None
+        lo, hi = self._cu_seq_first[unit], self._cu_seq_end[unit]
+        k = bisect_right(self._seq_hi, vaddr, lo, hi)
+        if k < hi and self._seq_lo[k] <= vaddr:
+            row = bisect_right(self._row_addr, vaddr, self._seq_first[k] + 1, self._seq_end[k] - 1) - 1
         if row is None:
             top = [None, None, None, None, False, None, 0, None, None]
         else:
@@ -159,7 +151,11 @@ class Symbolizer:
         self.naming = naming
         self.index_dir = index_dir
         self._modules: dict[str, ModuleSymbols | UnwindError | OSError] = {}
-        self._hot: LRUCache | None = LRUCache(cache_size) if cache_size else None  # 0: no hot-address cache
+        self._hot = None  # hot-address LRU (cachetools), none when cache_size is 0
+        if cache_size:
+            from cachetools import LRUCache
+
+            self._hot = LRUCache(cache_size)
 
     def module(self, path: str) -> ModuleSymbols:
         """The module for `path`, opening (and if needed indexing) it once; raises its error every time."""

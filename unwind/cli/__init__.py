@@ -72,5 +72,16 @@ def main(argv: list[str] | None = None) -> int:
         return 2
 
 
+def run_and_exit() -> None:
+    """The console script: run, flush, and leave without tearing the interpreter down (~5 ms saved)."""
+    code = main()
+    try:
+        sys.stdout.flush()
+        sys.stderr.flush()
+    except BrokenPipeError:
+        pass
+    os._exit(code)
+
+
 if __name__ == "__main__":
     sys.exit(main())

@@ -32,7 +32,6 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run(args: argparse.Namespace) -> int:
     from ..symbolize_output import Printer, parse_request
-    from ..errors import UnwindError
     from ..symbolizer import Symbolizer
 
     symbolizer = Symbolizer(symfs=args.symfs, debug_dirs=args.debug_file_directory + args.debug_dir,
@@ -42,21 +41,38 @@ def run(args: argparse.Namespace) -> int:
     printer = Printer(args, sys.stdout)
     batches = [args.addresses] if args.addresses else _stdin_batches()
     for batch in batches:
-        for text in batch:
-            request = parse_request(text, args.obj)
+        requests = [parse_request(text, args.obj) for text in batch]
+        answers = _symbolize_batch(symbolizer, [r for r in requests if r is not None], args.adjust_vma)
+        for text, request in zip(batch, requests):
             if request is None:
                 printer.unparsable(text, args.obj)
                 continue
             path, address = request
-            try:
-                frames = symbolizer.symbolize(path, [address - args.adjust_vma])[0]
-            except (OSError, UnwindError) as exc:
-                printer.failure(path, address, _describe(exc))
-                continue
-            printer.frames(path, address, frames)
+            frames = answers[request]
+            if isinstance(frames, Exception):
+                printer.failure(path, address, _describe(frames))
+            else:
+                printer.frames(path, address, frames)
         sys.stdout.flush()  # a driver waiting for this batch's answers gets them now
     printer.close()
     return 0
+
+
+def _symbolize_batch(symbolizer, requests, adjust: int) -> dict:
+    """(path, address) -> frames, or the error that file gives; one symbolizer call per file."""
+    from ..errors import UnwindError
+
+    by_path: dict[str, list[int]] = {}
+    for path, address in requests:
+        by_path.setdefault(path, []).append(address)
+    answers: dict = {}
+    for path, addresses in by_path.items():
+        try:
+            results = symbolizer.symbolize(path, [a - adjust for a in addresses])
+        except (OSError, UnwindError) as exc:
+            results = [exc] * len(addresses)
+        answers.update(((path, a), r) for a, r in zip(addresses, results))
+    return answers
 
 
 def _stdin_batches():
