@@ -148,6 +148,20 @@ class RegRule:
         return None
 
 
+def _unreadable_slot(out: dict, values, number: int, slot: int) -> None:
+    """A callee-saved register whose save slot cannot be read.
+
+    Below the stack pointer the save area has been popped, so the register already holds the
+    caller's value (GCC's `leave; ret` epilogues keep `rbp at CFA-16` rules there): unchanged.
+    Elsewhere the value is unknown, as libdw treats it.
+    """
+    sp = values.get(RSP)
+    if sp is not None and slot < sp and number in values:
+        out[number] = values[number]
+    else:
+        out.pop(number, None)
+
+
 SAME = RegRule(RegKind.SAME_VALUE)
 UNDEF = RegRule(RegKind.UNDEFINED)
 
@@ -205,13 +219,13 @@ class UnwindRule:
                     out[r] = v
             read = memory.read_u64
             for number, off in loads:
+                slot = (cfa + off) & MASK
                 try:
-                    out[number] = read((cfa + off) & MASK)
+                    out[number] = read(slot)
                 except MemoryReadError:
-                    # Saved below the stack copy (GCC's epilogues keep such rules): unknown, as libdw
-                    # treats it; only a missing return address ends the walk.
                     if number == self.ra_reg:
-                        raise
+                        raise  # only a missing return address ends the walk
+                    _unreadable_slot(out, values, number, slot)
             out[RSP] = cfa
             return cfa, out
         if self.kind == FrameKind.SIGNAL and not self.regs:
@@ -229,6 +243,9 @@ class UnwindRule:
             except MemoryReadError:
                 if number == self.ra_reg:
                     raise
+                if rule.kind == RegKind.OFFSET:
+                    _unreadable_slot(out, values, number, (cfa + rule.offset) & MASK)
+                    continue
                 value = None
             if value is None:
                 out.pop(number, None)

@@ -121,3 +121,50 @@ def test_random_rules_only_raise_typed_errors(cfa, regs, kind, words):
     except UnwindError:
         return
     assert all(0 <= v < 2**64 for v in out.values.values())
+
+
+class _StackOnly:
+    """Memory holding only [base, base + len(words)*8): what a perf/simulator stack copy gives."""
+
+    def __init__(self, base: int, words: list[int]):
+        self.base, self.words = base, words
+
+    def read_u64(self, address: int) -> int:
+        from unwind.errors import MemoryReadError
+
+        i, rem = divmod(address - self.base, 8)
+        if rem or not 0 <= i < len(self.words):
+            raise MemoryReadError(address, 8)
+        return self.words[i]
+
+
+def test_epilogue_slot_below_sp_means_register_already_restored():
+    # At `ret` after `leave`: CFA = rsp + 8, GCC's CFI still says rbp at CFA-16 and rbx at CFA-24,
+    # both below rsp (outside the copy). `leave` already restored rbp, so the caller's rbp is rbp.
+    from unwind.rules import CfaKind, CfaRule, RegKind, RegRule, UnwindRule
+
+    rule = UnwindRule(CfaRule(CfaKind.REG_OFFSET, 7, 8), ((3, RegRule(RegKind.OFFSET, -24)),
+                                                          (6, RegRule(RegKind.OFFSET, -16)),
+                                                          (16, RegRule(RegKind.OFFSET, -8))))
+    sp = 0x7000
+    memory = _StackOnly(sp, [0x401234, 0x7100])  # [rsp] = return address
+    cfa, caller = rule.step_values({7: sp, 16: 0x400100, 6: 0x7200, 3: 5}, memory)
+    assert cfa == sp + 8
+    assert caller[16] == 0x401234 and caller[7] == sp + 8
+    assert caller[6] == 0x7200 and caller[3] == 5
+
+
+def test_unreadable_slot_above_sp_is_unknown_and_missing_return_address_raises():
+    from unwind.errors import MemoryReadError
+    from unwind.rules import CfaKind, CfaRule, RegKind, RegRule, UnwindRule
+
+    rule = UnwindRule(CfaRule(CfaKind.REG_OFFSET, 7, 64), ((6, RegRule(RegKind.OFFSET, -16)),
+                                                           (16, RegRule(RegKind.OFFSET, -8))))
+    sp = 0x7000
+    memory = _StackOnly(sp, [0] * 7 + [0x401234])  # the rbp slot at CFA-16 = sp+48 is readable ...
+    assert rule.step_values({7: sp, 6: 1}, memory)[1][6] == 0
+    memory = _StackOnly(sp, [0] * 6)  # ... now neither it nor the return address is
+    with pytest.raises(MemoryReadError):
+        rule.step_values({7: sp, 6: 1}, memory)
+    memory = _StackOnly(sp + 56, [0x401234])  # only the return address: rbp above sp, unreadable
+    assert 6 not in rule.step_values({7: sp, 6: 1}, memory)[1]
