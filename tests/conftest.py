@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import importlib.util
 import shutil
 import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -31,6 +33,32 @@ def run_tool(*argv: str, input: str | None = None) -> str:
 @pytest.fixture(scope="session")
 def repo_root() -> Path:
     return ROOT
+
+
+def load_helper(relative: str, name: str):
+    """A helper script under tests/ (tests/data/* are plain folders, not packages), imported once by path."""
+    if name not in sys.modules:
+        spec = importlib.util.spec_from_file_location(name, ROOT / "tests" / relative)
+        module = importlib.util.module_from_spec(spec)
+        sys.modules[name] = module
+        spec.loader.exec_module(module)
+    return sys.modules[name]
+
+
+def cores_helpers():
+    """tests/data/core/cores.py: the parked-threads program, its builds, gcore and gdb helpers."""
+    return load_helper("data/core/cores.py", "unwind_test_cores")
+
+
+def orc_fixtures():
+    """tests/data/orc/fixtures.py: Debian kernel modules and objtool-processed user programs."""
+    return load_helper("data/orc/fixtures.py", "orc_fixtures")
+
+
+@pytest.fixture(scope="session")
+def built(tmp_path_factory):
+    """The core test program in every build, made once per session."""
+    return cores_helpers().build(str(tmp_path_factory.getbasetemp() / "cores"))
 
 
 def pytest_configure(config):

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import struct
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -16,22 +14,8 @@ from formats.core import (USER_REGS, AuxType, CoreFile, FileMapping, NoteType, P
                           build_file_note, parse_auxv, parse_file_note)
 from formats.errors import FormatError, UnwindError
 
-ROOT = Path(__file__).resolve().parents[2]
 
 
-def cores_helpers():
-    name = "unwind_test_cores"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests/data/core/cores.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    return cores_helpers().build(str(tmp_path_factory.getbasetemp() / "cores"))
 
 
 def eu_readelf_notes(path: Path) -> str:

@@ -2,11 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import struct
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,21 +15,11 @@ from formats.elf import ElfFile
 from formats.errors import FormatError, UnwindError
 from formats.orc import (KNOWN_HEADERS, OrcEntry, OrcLayout, OrcReg, OrcType, describe_entry, describe_table,
                          header_hash, is_terminator, layout_for_version, make_entry, read_orc)
-from conftest import need_tool, run_tool
-
-ROOT = Path(__file__).resolve().parents[2]
+from conftest import need_tool, run_tool, orc_fixtures
 
 
-def _fixtures():
-    if "orc_fixtures" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("orc_fixtures", ROOT / "tests/data/orc/fixtures.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["orc_fixtures"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["orc_fixtures"]
 
-
-fx = _fixtures()
+fx = orc_fixtures()
 
 
 def objtool(version: str) -> str:

@@ -2,12 +2,9 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import shutil
 import subprocess
-import sys
-from pathlib import Path
 
 import pytest
 
@@ -16,23 +13,10 @@ from unwind.core import CoreMemory, load_core
 from unwind.errors import MemoryReadError
 from unwind.model import Reg, StopReason, Via
 from unwind.unwinders import get_unwinder
-
-ROOT = Path(__file__).resolve().parents[2]
-
-
-def cores_helpers():
-    name = "unwind_test_cores"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests/data/core/cores.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
+from conftest import cores_helpers
 
 
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    return cores_helpers().build(str(tmp_path_factory.getbasetemp() / "cores"))
+
 
 
 def test_one_sample_per_thread_with_gdbs_registers(built):

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import re
 import subprocess
@@ -14,19 +13,6 @@ import pytest
 ROOT = Path(__file__).resolve().parents[3]
 
 
-def cores_helpers():
-    name = "unwind_test_cores"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests/data/core/cores.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    return cores_helpers().build(str(tmp_path_factory.getbasetemp() / "cores"))
 
 
 def unwind_core(*argv: str) -> subprocess.CompletedProcess:

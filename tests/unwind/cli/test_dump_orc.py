@@ -2,32 +2,19 @@
 
 from __future__ import annotations
 
-import importlib.util
 import json
 import shutil
 import struct
-import sys
-from pathlib import Path
 
 import pytest
 
-from conftest import run_tool
+from conftest import run_tool, orc_fixtures
 from formats.elf import ElfFile
 from unwind.cli import main
 
-ROOT = Path(__file__).resolve().parents[3]
 
 
-def _fixtures():
-    if "orc_fixtures" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("orc_fixtures", ROOT / "tests/data/orc/fixtures.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["orc_fixtures"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["orc_fixtures"]
-
-
-fx = _fixtures()
+fx = orc_fixtures()
 
 
 def objtool_dump(version: str, path) -> str:

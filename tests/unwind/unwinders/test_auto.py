@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import functools
-import importlib.util
-import sys
 from pathlib import Path
 
 import pytest
@@ -18,24 +16,11 @@ from unwind.unwinders import get_unwinder
 from unwind.unwinders.auto import AutoUnwinder
 from unwind.unwinders.fp import FramePointerUnwinder
 from unwind.unwinders.scan import CallChecker
+from conftest import cores_helpers
 
-ROOT = Path(__file__).resolve().parents[3]
 LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
 
 
-def cores_helpers():
-    name = "unwind_test_cores"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests/data/core/cores.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    return cores_helpers().build(str(tmp_path_factory.getbasetemp() / "cores"))
 
 
 def matched(trace, want: list[int]) -> int:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import subprocess
-import sys
 from pathlib import Path
 
 import pytest
@@ -17,24 +15,11 @@ from unwind.model import Mapping, ModuleMap, Registers, Sample, StopReason, Via
 from unwind.prologue import FunctionIndex, analyze
 from unwind.unwinders import get_unwinder
 from unwind.unwinders.fp import FramePointerUnwinder
+from conftest import cores_helpers
 
-ROOT = Path(__file__).resolve().parents[3]
 LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
 
 
-def cores_helpers():
-    name = "unwind_test_cores"
-    if name not in sys.modules:
-        spec = importlib.util.spec_from_file_location(name, ROOT / "tests/data/core/cores.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules[name] = module
-        spec.loader.exec_module(module)
-    return sys.modules[name]
-
-
-@pytest.fixture(scope="session")
-def built(tmp_path_factory):
-    return cores_helpers().build(str(tmp_path_factory.getbasetemp() / "cores"))
 
 
 def expected_fp_prefix(gdb: list[tuple[int, str, str]], exe_range) -> int:

@@ -2,17 +2,14 @@
 
 from __future__ import annotations
 
-import importlib.util
 import re
 import struct
-import sys
-from pathlib import Path
 
 import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import need_tool, run_tool
+from conftest import need_tool, run_tool, orc_fixtures
 from formats.elf import ElfFile
 from formats.orc import OrcEntry, OrcLayout, OrcReg, OrcType, make_entry
 from unwind.memory import AddressSpace
@@ -21,19 +18,9 @@ from unwind.unwinders import get_unwinder
 from unwind.unwinders.orc import OrcUnwinder, entry_rule
 from unwind.walk import walk
 
-ROOT = Path(__file__).resolve().parents[3]
 
 
-def _fixtures():
-    if "orc_fixtures" not in sys.modules:
-        spec = importlib.util.spec_from_file_location("orc_fixtures", ROOT / "tests/data/orc/fixtures.py")
-        module = importlib.util.module_from_spec(spec)
-        sys.modules["orc_fixtures"] = module
-        spec.loader.exec_module(module)
-    return sys.modules["orc_fixtures"]
-
-
-fx = _fixtures()
+fx = orc_fixtures()
 RSP, RBP, RBX, RIP = 7, 6, 3, 16
 
 
