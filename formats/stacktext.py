@@ -148,17 +148,11 @@ def parse_bpftrace(text: str, path: str | None = None, kinds: Sequence[str] = ("
 
 def parse_bcc_folded(text: str, path: str | None = None) -> list[RawStack]:
     """BCC folded lines: comm first, user frames, an optional `-` delimiter, then kernel frames (`_[k]` marks them too)."""
+    from .folded import parse_folded
+
     stacks: list[RawStack] = []
-    offset = 0
-    for lineno, line in enumerate(text.split("\n"), 1):
-        start, offset = offset, offset + len(line) + 1
-        line = line.rstrip("\r")
-        if not line.strip():
-            continue
-        body, sep, count = line.rpartition(" ")
-        if not sep or not body or not count.isdecimal() or not count.isascii():
-            raise FormatError(f"line {lineno}: expected 'comm;frame;... count'", path, start)
-        comm, *names = body.split(";")
+    for folded in parse_folded(text, path):
+        comm, *names = folded.frames
         kernel_side = False
         frames: list[RawFrame] = []
         for name in names:
@@ -171,7 +165,7 @@ def parse_bcc_folded(text: str, path: str | None = None) -> list[RawStack]:
             frames.append(RawFrame(symbol_text=name or None, kernel=is_kernel))
         frames.reverse()
         frames.sort(key=lambda f: not f.kernel)  # stable: kernel part (leaf first) then user part
-        stacks.append(RawStack(comm, None, None, int(count), tuple(frames)))
+        stacks.append(RawStack(comm, None, None, folded.count, tuple(frames)))
     return stacks
 
 
