@@ -50,25 +50,24 @@ def physical_groups(frames: Iterable[ProfileFrame]) -> Iterator[tuple[ProfileFra
 
 
 
-OUTPUT_FORMATS = ("perf-script", "folded", "pprof", "speedscope", "svg")
+# format name -> "module:function" of its writer, imported on use (pprof pulls in protobuf).
+WRITERS = {
+    "perf-script": "perfscript:write_perf_script",
+    "folded": "folded:write_folded",
+    "pprof": "pprof:write_pprof",
+    "speedscope": "speedscope:write_speedscope",
+    "svg": "flamegraph:write_flamegraph_samples",
+}
+OUTPUT_FORMATS = tuple(WRITERS)
 
 
 def write_profile(samples: Iterable[ProfileSample], fmt: str, **options: object) -> bytes:
-    """Render samples in one of OUTPUT_FORMATS (the writers live in their own modules, imported on use)."""
-    samples = list(samples)
-    if fmt == "perf-script":
-        from .perfscript import write_perf_script
-        return write_perf_script(samples, **options).encode()
-    if fmt == "folded":
-        from .folded import write_folded
-        return write_folded(samples, **options).encode()
-    if fmt == "pprof":
-        from .pprof import write_pprof
-        return write_pprof(samples, **options)
-    if fmt == "speedscope":
-        from .speedscope import write_speedscope
-        return write_speedscope(samples, **options).encode()
-    if fmt == "svg":
-        from .flamegraph import write_flamegraph_samples
-        return write_flamegraph_samples(samples, **options).encode()
-    raise ValueError(f"unknown profile format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
+    """Render samples in one of OUTPUT_FORMATS."""
+    from importlib import import_module
+
+    target = WRITERS.get(fmt)
+    if target is None:
+        raise ValueError(f"unknown profile format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
+    module, function = target.split(":")
+    result = getattr(import_module(f"{__package__}.{module}"), function)(list(samples), **options)
+    return result if isinstance(result, bytes) else result.encode()
