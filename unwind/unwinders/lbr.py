@@ -55,7 +55,7 @@ class LbrUnwinder:
         self.depth = depth
         self.stitch = stitch
         self._lengths: LRUCache = LRUCache(maxsize=65536)
-        self._previous: dict[int, list[BranchEntry]] = {}
+        self._previous: dict[int, tuple[list[BranchEntry], bool]] = {}  # tid -> (stitched calls, complete)
         self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
 
     def call_length(self, memory, modules, source: int) -> int | None:
@@ -78,12 +78,15 @@ class LbrUnwinder:
         return length
 
     def stitched(self, tid: int, calls: list[BranchEntry]) -> tuple[list[BranchEntry], bool]:
-        """Extend a full buffer with the previous sample's older calls from where the two agree."""
-        previous = self._previous.get(tid, [])
+        """Extend a full buffer with the previous sample's older calls from where the two agree.
+
+        The result is complete only if the previous sample's (stitched) chain was complete.
+        """
+        previous, complete = self._previous.get(tid, ([], False))
         oldest = calls[-1]
         for i, entry in enumerate(previous):
             if entry == oldest:
-                return calls + previous[i + 1:], True
+                return calls + previous[i + 1:], complete
         return calls, False
 
     def unwind(self, sample: Sample, memory=None) -> Trace:
@@ -100,7 +103,7 @@ class LbrUnwinder:
             if joined:
                 stop = StopReason.END
         if self.stitch:
-            self._previous[sample.tid] = calls
+            self._previous[sample.tid] = (calls, stop == StopReason.END)
         memory = memory if memory is not None else AddressSpace(sample, self.resolver)
         for entry in calls:
             length = self.call_length(memory, sample.modules, entry.source)
