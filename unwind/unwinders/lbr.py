@@ -3,8 +3,11 @@
 Each call entry (source = the call instruction) gives the return address source + the call's
 length (decoded with capstone from the mapped file). In call-stack mode every entry is a live
 call, newest first. A buffer of "any branch" records is replayed oldest to newest, calls pushing
-and returns popping. A full buffer means older frames fell off: the trace stops with
-`lbr-exhausted`, unless the previous sample of the thread shares those entries (stitching).
+and returns popping. A chain is complete (`end`) only when its outermost return address lies in the process's
+entry function (the one holding the ELF entry point, `_start`): a full buffer lost its oldest
+calls, and so did one that overflowed and then shrank through returns, though it is not full.
+Otherwise the trace stops with `lbr-exhausted`, unless the previous sample of the thread
+shares those entries and its own chain was complete (stitching).
 """
 
 from __future__ import annotations
@@ -17,10 +20,12 @@ from formats.errors import UnwindError
 from ..memory import AddressSpace
 from ..model import BranchEntry, Frame, Sample, StopReason, Trace, Via
 from ..modules import ModuleResolver
+from ..prologue import FunctionIndexCache
 
 # perf_branch_entry.type (bits 20-23): PERF_BR_CALL, PERF_BR_IND_CALL, PERF_BR_RET. A record without
 # types (hardware call-stack mode without PERF_SAMPLE_BRANCH_TYPE_SAVE) holds calls only.
 CALL_TYPES, RET_TYPE = (4, 5), 6
+ENTRY_STUB_SIZE = 64  # glibc's and musl's x86-64 _start, with room to spare
 
 
 def branch_type(entry: BranchEntry) -> int:
@@ -56,6 +61,7 @@ class LbrUnwinder:
         self.stitch = stitch
         self._lengths: LRUCache = LRUCache(maxsize=65536)
         self._previous: dict[int, tuple[list[BranchEntry], bool]] = {}  # tid -> (stitched calls, complete)
+        self._functions = FunctionIndexCache()
         self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
 
     def call_length(self, memory, modules, source: int) -> int | None:
@@ -77,17 +83,29 @@ class LbrUnwinder:
         self._lengths[key] = length
         return length
 
-    def stitched(self, tid: int, calls: list[BranchEntry]) -> tuple[list[BranchEntry], bool]:
-        """Extend a full buffer with the previous sample's older calls from where the two agree.
+    def in_entry_function(self, modules, address: int) -> bool:
+        """Whether `address` lies in the function holding its module's ELF entry point (`_start`)."""
+        mapping = modules.find(address)
+        module = self.resolver.module_for(mapping) if mapping is not None else None
+        if module is None:
+            return False
+        vaddr, entry = module.to_vaddr(address), module.elf.entry
+        function = self._functions.get(module.elf, self.resolver.debug_dirs).find(vaddr)
+        if function is not None and function.start <= vaddr < function.start + function.size:
+            return function.start <= entry < function.start + max(function.size, 1)
+        return entry <= vaddr < entry + ENTRY_STUB_SIZE  # no symbol: _start stubs are 30-50 bytes
 
-        The result is complete only if the previous sample's (stitched) chain was complete.
-        """
-        previous, complete = self._previous.get(tid, ([], False))
+    def _reaches_entry(self, sample: Sample, calls: list[BranchEntry]) -> bool:
+        return self.in_entry_function(sample.modules, calls[-1].source)
+
+    def stitched(self, tid: int, calls: list[BranchEntry]) -> list[BranchEntry]:
+        """Extend a chain with the previous sample's older calls from where the two agree."""
+        previous, _ = self._previous.get(tid, ([], False))
         oldest = calls[-1]
         for i, entry in enumerate(previous):
             if entry == oldest:
-                return calls + previous[i + 1:], complete
-        return calls, False
+                return calls + previous[i + 1:]
+        return calls
 
     def unwind(self, sample: Sample, memory=None) -> Trace:
         """`memory` (optional, as fp/dwarf take it) is where call instructions are decoded from."""
@@ -95,15 +113,14 @@ class LbrUnwinder:
         if regs.pc is None:
             return Trace((), StopReason.BAD_RULE)
         frames = [Frame(regs.pc, regs.sp, None, Via.CONTEXT, False)]
-        calls, complete = call_entries(sample.lbr)
-        full = len(sample.lbr) >= self.depth
-        stop = StopReason.END if complete and not full else StopReason.LBR_EXHAUSTED
-        if full and self.stitch and calls:
-            calls, joined = self.stitched(sample.tid, calls)
-            if joined:
-                stop = StopReason.END
+        calls, replayed = call_entries(sample.lbr)
+        if self.stitch and calls and not self._reaches_entry(sample, calls):
+            calls = self.stitched(sample.tid, calls)
+        outermost = calls[-1].source if calls else regs.pc
+        complete = replayed and self.in_entry_function(sample.modules, outermost)
+        stop = StopReason.END if complete else StopReason.LBR_EXHAUSTED
         if self.stitch:
-            self._previous[sample.tid] = (calls, stop == StopReason.END)
+            self._previous[sample.tid] = (calls, complete)
         memory = memory if memory is not None else AddressSpace(sample, self.resolver)
         for entry in calls:
             length = self.call_length(memory, sample.modules, entry.source)

@@ -28,21 +28,24 @@ def test_unwinder_turns_call_sites_into_return_addresses():
     assert exact > 10 and total > exact  # deep(40+) overflows the buffer in the later samples
 
 
-def test_full_buffer_stops_with_lbr_exhausted_and_stitching_recovers_frames():
+def test_end_means_exact_and_stitching_recovers_frames():
+    """`end` only when the chain reaches _start, so every `end` trace is the whole true stack; a full
+    buffer, or one that overflowed and shrank back, is `lbr-exhausted`; stitching completes some."""
     binary = BIN / "recursion-glibc-static-O0-fp"
     samples = list(Simulation(str(binary), ["4"], period=300, seed=9, lbr_depth=8))
     plain, stitched = LbrUnwinder(depth=8), LbrUnwinder(depth=8, stitch=True)
     exhausted = recovered = 0
     for sample in samples:
         a, b = plain.unwind(sample), stitched.unwind(sample)
-        if len(sample.lbr) == 8:
-            assert a.stop is StopReason.LBR_EXHAUSTED
+        for trace in (a, b):
+            if trace.stop is StopReason.END:
+                assert list(trace.pcs) == list(sample.truth)
+        if a.stop is StopReason.LBR_EXHAUSTED:
             exhausted += 1
+            assert list(a.pcs) == list(sample.truth)[:len(a.pcs)]  # what it has is right, just short
             if b.stop is StopReason.END:
-                assert len(b.frames) > len(a.frames)
+                assert len(b.frames) > len(a.frames) and b.pcs[:len(a.pcs)] == a.pcs
                 recovered += 1
-                # stitched frames are real return addresses of this very stack, in order
-                assert b.pcs[:len(a.pcs)] == a.pcs
     assert exhausted > 0 and recovered > 0
 
 
