@@ -55,9 +55,11 @@ class LbrUnwinder:
 
     name = "lbr"
 
-    def __init__(self, resolver: ModuleResolver | None = None, depth: int = 32, stitch: bool = False, **_options):
+    def __init__(self, resolver: ModuleResolver | None = None, depth: int = 32, stitch: bool = False,
+                 max_depth: int = 256, **_options):
         self.resolver = resolver or ModuleResolver()
         self.depth = depth
+        self.max_depth = max_depth
         self.stitch = stitch
         self._lengths: LRUCache = LRUCache(maxsize=65536)
         self._previous: dict[int, tuple[list[BranchEntry], bool]] = {}  # tid -> (stitched calls, complete)
@@ -99,13 +101,16 @@ class LbrUnwinder:
         return self.in_entry_function(sample.modules, calls[-1].source)
 
     def stitched(self, tid: int, calls: list[BranchEntry]) -> list[BranchEntry]:
-        """Extend a chain with the previous sample's older calls from where the two agree."""
+        """Extend an incomplete chain with the previous sample's older calls from where the two agree.
+
+        Unlike perf (full buffers only) any chain that does not reach _start is stitched, since an
+        overflowed buffer shrinks incomplete; but only at an unambiguous point: the oldest call
+        must occur once in the previous chain (recursion repeats identical call entries).
+        """
         previous, _ = self._previous.get(tid, ([], False))
         oldest = calls[-1]
-        for i, entry in enumerate(previous):
-            if entry == oldest:
-                return calls + previous[i + 1:]
-        return calls
+        matches = [i for i, entry in enumerate(previous) if entry == oldest]
+        return calls + previous[matches[0] + 1:] if len(matches) == 1 else calls
 
     def unwind(self, sample: Sample, memory=None) -> Trace:
         """`memory` (optional, as fp/dwarf take it) is where call instructions are decoded from."""
@@ -115,7 +120,7 @@ class LbrUnwinder:
         frames = [Frame(regs.pc, regs.sp, None, Via.CONTEXT, False)]
         calls, replayed = call_entries(sample.lbr)
         if self.stitch and calls and not self._reaches_entry(sample, calls):
-            calls = self.stitched(sample.tid, calls)
+            calls = self.stitched(sample.tid, calls)[:self.max_depth]
         outermost = calls[-1].source if calls else regs.pc
         complete = replayed and self.in_entry_function(sample.modules, outermost)
         stop = StopReason.END if complete else StopReason.LBR_EXHAUSTED
