@@ -220,6 +220,24 @@ def tables(results: list[dict]) -> str:
                         [[d if d == "stitched" else f"depth {d}", f"{100 * e / n:.1f}%", f"{100 * fr / n:.1f}%"]
                          for d, (e, n, fr) in sweep.items()]))
 
+    # LBR "exact up to its depth": everything it reports is right (every emitted frame is the true one,
+    # in order, however many it could hold), and whole stacks where it claims completeness.
+    right: dict[str, list[int]] = defaultdict(lambda: [0, 0, 0, 0])
+    for r in results:
+        program = r["binary"].split("-")[0]
+        for exact, _, matched, emitted, _, stop in r["unwinders"]["lbr"]["rows"]:
+            t = right[program]
+            t[0] += matched == emitted
+            t[1] += 1
+            if stop == "end":
+                t[2] += exact
+                t[3] += 1
+    out += ["", "**lbr: are the frames it reports right?** (no wrong frame, however short; and exact where it "
+                "claims the whole stack)\n"]
+    out.append(markdown(["program", "no wrong frame", "exact when `end`", "samples"],
+                        [[p, f"{100 * a / n:.1f}%", f"{100 * e / m:.1f}% ({m})" if m else "-", str(n)]
+                         for p, (a, n, e, m) in sorted(right.items()) if n]))
+
     orc = {True: {u: Tally() for u in UNWINDERS}, False: {u: Tally() for u in UNWINDERS}}
     for r in results:
         if r["binary"].endswith("-orc"):
