@@ -91,10 +91,14 @@ def explained_difference(ours: list, perfs: list) -> str | None:
     """Why two user-frame lists differ where perf 6.1 is the one that is wrong, or None if unexplained.
 
     perf's libunwind ignores the last 8 bytes of the stack copy (so it loses an outermost frame we
-    still read), and perf prints a frame for a zero return address as `ffffffffffffffff [unknown]`.
+    still read), prints a frame for a zero return address as `ffffffffffffffff [unknown]`, and
+    where code has no CFI (e.g. a `_fini` stub) guesses on until it lands on a frame that is no
+    code at all (`[stack]`), where we stop with no-unwind-info.
     """
     if ours[:-1] == perfs:
         return "perf stops one frame early (its stack bound ignores the copy's last 8 bytes)"
     if perfs and perfs[-1] == UNKNOWN and (ours == perfs[:-1] or ours[:-1] == perfs[:-1]):
         return "perf ends in a bogus [unknown] frame"
+    if perfs and perfs[-1][0] in ("[stack]", "[heap]") and perfs[:len(ours)] == ours:
+        return "perf guesses past code without CFI and ends in a frame inside [stack]"
     return None
