@@ -13,7 +13,7 @@ import struct
 from dataclasses import dataclass
 
 from ..elf import ElfFile, Section, SectionType
-from ..errors import FormatError, parsing
+from ..errors import FormatError
 from ..relocations import RELA_SIZE, read_relocations
 from ..symtab import symbols_in
 from .entry import ENTRY, ENTRY_SIZE, OrcEntry, OrcLayout, OrcType

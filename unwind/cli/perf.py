@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 HELP = "unwind and symbolise the samples of a perf.data file"
