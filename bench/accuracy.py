@@ -25,7 +25,10 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from unwind.compare import LOCATION_CLASSES, compare, lbr_sweep, make_unwinder  # noqa: E402
-from unwind.modules import ModuleResolver  # noqa: E402
+from formats.elf import ElfFile  # noqa: E402
+from formats.errors import UnwindError  # noqa: E402
+from unwind.cfi_tables import CfiCache  # noqa: E402
+from unwind.modules import ModuleResolver, find_debug_file  # noqa: E402
 from unwind.sim.sampler import Simulation  # noqa: E402
 
 UNWINDERS = ("fp-naive", "fp", "dwarf", "orc", "lbr", "lbr-stitched", "auto")
@@ -62,8 +65,10 @@ def _measure(binary: str, max_samples: int) -> dict:
     in_program = [all(_module_name(s, a) == own and _covered(covered, _vaddr(s, a) - (k > 0))
                       for k, a in enumerate(ref[:loc.main_depth or len(ref)]))
                   for s, ref, loc in zip(scored, report.references, report.locations)]
+    # every frame covered by CFI: the pc, then return addresses looked up at ra - 1
+    all_cfi = [all(has_cfi(s, a - (k > 0)) for k, a in enumerate(ref)) for s, ref in zip(scored, report.references)]
     return {
-        "binary": own, "samples": report.samples, "simulated_s": simulated,
+        "binary": own, "samples": report.samples, "simulated_s": simulated, "all_cfi": all_cfi,
         "locations": [str(loc.cls) for loc in report.locations],
         "in_program": in_program,
         "own_only": own_only,
@@ -103,6 +108,23 @@ def _vaddr(sample, address: int) -> int | None:
     mapping = sample.modules.find(address)
     module = RESOLVER.module_for(mapping) if mapping else None
     return module.to_vaddr(address) if module else None
+
+
+CFI = CfiCache()
+
+
+def has_cfi(sample, address: int) -> bool:
+    """Whether the module mapped at `address` has a CFI row for it (.eh_frame, or .debug_frame of it or its debug file)."""
+    mapping = sample.modules.find(address)
+    module = RESOLVER.module_for(mapping) if mapping else None
+    if module is None:
+        return False
+    debug = find_debug_file(module.elf, RESOLVER.debug_dirs)
+    try:
+        table = CFI.get(module.elf, ElfFile(debug) if debug else None)
+    except UnwindError:
+        return False
+    return table.rule_at(module.to_vaddr(address)) is not None
 
 
 def _module_name(sample, address: int) -> str | None:
@@ -219,6 +241,18 @@ def tables(results: list[dict]) -> str:
     out.append(markdown(["LBR", "exact", "frame recall (sample-weighted)"],
                         [[d if d == "stitched" else f"depth {d}", f"{100 * e / n:.1f}%", f"{100 * fr / n:.1f}%"]
                          for d, (e, n, fr) in sweep.items()]))
+
+    # dwarf where CFI covers every frame of the true stack
+    cfi: dict[str, list[int]] = defaultdict(lambda: [0, 0])
+    for r in results:
+        libc = "musl" if "-musl-" in r["binary"] else "glibc"
+        for covered, row in zip(r.get("all_cfi", ()), r["unwinders"]["dwarf"]["rows"]):
+            if covered:
+                cfi[libc][0] += row[0]
+                cfi[libc][1] += 1
+    out += ["", "**dwarf on samples whose true frames all have CFI** (exact, whole stack)\n"]
+    out.append(markdown(["libc", "exact", "samples"],
+                        [[k, f"{100 * e / n:.2f}%", str(n)] for k, (e, n) in sorted(cfi.items()) if n]))
 
     # LBR "exact up to its depth": everything it reports is right (every emitted frame is the true one,
     # in order, however many it could hold), and whole stacks where it claims completeness.
