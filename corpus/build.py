@@ -81,8 +81,11 @@ def main(argv: list[str] | None = None) -> int:
     if args.capture:
         SAMPLES.mkdir(exist_ok=True)
         for name, period, program_args in CAPTURES:
+            # The recording names /corpus/bin/NAME, not this checkout's path: reproducible anywhere,
+            # found again with --symfs <repository>.
             command = [sys.executable, "-m", "unwind", "simulate", str(BIN / name), "--period", str(period),
-                       "--seed", "1", "-o", str(SAMPLES / f"{name}.perf.data"), "--", *program_args]
+                       "--seed", "1", "--exec-path", f"/corpus/bin/{name}",
+                       "-o", str(SAMPLES / f"{name}.perf.data"), "--", *program_args]
             print(" ".join(command), flush=True)
             subprocess.run(command, check=True, cwd=HERE.parent, stdout=subprocess.DEVNULL)
         return 0

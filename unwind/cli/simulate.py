@@ -26,6 +26,9 @@ def _options(parser, defaults: bool = True) -> None:
     parser.add_argument("--stdin", default=d(None), metavar="FILE", help="what the program reads on fd 0 (default: EOF)")
     parser.add_argument("--vdso", action="store_true", default=d(False),
                         help="map this host's vDSO (clock calls fall back to syscalls); samples then depend on the host")
+    parser.add_argument("--exec-path", default=d(None), metavar="PATH",
+                        help="the path the program sees as its own and the recording names (default: the file's "
+                             "absolute path); find the file again with --symfs, as perf does")
     parser.add_argument("--stack-size", type=int, default=d(8192), metavar="BYTES",
                         help="user stack bytes per sample, as perf --call-graph dwarf,SIZE (max 65528)")
 
@@ -64,7 +67,8 @@ def run(args) -> int:
     summary = record(args.binary, args.output, program_args, period=args.period, seed=args.seed,
                      max_samples=args.max_samples, lbr_depth=args.lbr_depth, stack_size=args.stack_size,
                      sysroot=args.symfs, lbr_mode=args.lbr_mode, env=args.env or None,
-                     stdin=open(args.stdin, "rb").read() if args.stdin else b"", vdso=args.vdso)
+                     stdin=open(args.stdin, "rb").read() if args.stdin else b"", vdso=args.vdso,
+                     exec_path=args.exec_path)
     sys.stdout.buffer.write(summary.stdout)
     sys.stdout.flush()
     sys.stderr.buffer.write(summary.stderr)

@@ -198,16 +198,21 @@ class Program:
 
 
 def load_program(space: AddressSpace, binary: str, argv: list[str], envp: list[str], hwcap: int,
-                 sysroot: str | None = None, random16: bytes = bytes(range(16)), vdso: bool = False) -> Program:
-    """Load `binary` (and its interpreter from the sysroot or host) and build the initial stack."""
+                 sysroot: str | None = None, random16: bytes = bytes(range(16)), vdso: bool = False,
+                 exec_path: str | None = None) -> Program:
+    """Load `binary` (and its interpreter from the sysroot or host) and build the initial stack.
+
+    `exec_path` is the name the program is told it runs as (AT_EXECFN, its mapping's name), as
+    execve's filename is; by default the file's absolute path.
+    """
     if not os.path.isfile(binary):
         raise UsageError(f"{binary}: no such file")
     with parsing(binary, None, "executable"):
-        return _load_program(space, binary, argv, envp, hwcap, sysroot, random16, vdso)
+        return _load_program(space, binary, argv, envp, hwcap, sysroot, random16, vdso, exec_path)
 
 
-def _load_program(space, binary, argv, envp, hwcap, sysroot, random16, vdso) -> Program:
-    display = os.path.abspath(binary)
+def _load_program(space, binary, argv, envp, hwcap, sysroot, random16, vdso, exec_path=None) -> Program:
+    display = exec_path or os.path.abspath(binary)
     exe = map_elf(space, binary, display, PIE_BASE)
     interp = None
     if exe.interp:

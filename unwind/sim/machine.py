@@ -89,7 +89,9 @@ class Process:
 
     def __init__(self, binary: str, argv: list[str] | None = None, env: list[str] | None = None,
                  sysroot: str | None = None, seed: int = 0, lbr: LbrModel | None = None, pid: int = 4242,
-                 track: bool = True, stdin: bytes = b"", vdso: bool = False):
+                 track: bool = True, stdin: bytes = b"", vdso: bool = False, exec_path: str | None = None):
+        """`exec_path`: the path the program sees as its own (argv[0], AT_EXECFN, /proc/self/exe, its
+        mapping), so that runs do not depend on where the file happens to live."""
         self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
         self.space = AddressSpace(uc)
         self._blocks: dict[int, Block] = {}
@@ -119,12 +121,12 @@ class Process:
         self._prev: Block | None = None
         self._skip = False
         self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
-        self.exe_path = os.path.realpath(binary)
-        argv = [binary] + list(argv or [])
+        self.exe_path = exec_path or os.path.realpath(binary)
+        argv = [exec_path or binary] + list(argv or [])
         env = list(env) if env is not None else ["LC_ALL=C"]
         # vdso=True maps this host's vDSO (AT_SYSINFO_EHDR): realistic [vdso] frames, but runs then depend on the host
         program = load_program(self.space, binary, argv, env, self._cpuid_edx(), sysroot,
-                               bytes(self.rng.getrandbits(8) for _ in range(16)), vdso)
+                               bytes(self.rng.getrandbits(8) for _ in range(16)), vdso, exec_path)
         self.program = program
         self.brk_start = self.brk = program.brk
         uc.reg_write(UC_X86_REG_RSP, program.sp)

@@ -37,10 +37,11 @@ def truth_path_for(out: str | os.PathLike) -> str:
 def record(binary: str, out: str | os.PathLike, args: Iterable[str] = (), period: int = 10_000, seed: int = 0,
            max_samples: int | None = None, lbr_depth: int = 32, stack_size: int = 8192,
            sysroot: str | None = None, env: list[str] | None = None,
-           lbr_mode: str = LbrMode.CALL_STACK, stdin: bytes = b"", vdso: bool = False) -> RecordSummary:
+           lbr_mode: str = LbrMode.CALL_STACK, stdin: bytes = b"", vdso: bool = False,
+           exec_path: str | None = None) -> RecordSummary:
     """Run `binary` under the emulator; write OUT (perf.data) and OUT.truth.jsonl, one truth line per sample."""
     sim = Simulation(binary, args, period, seed, max_samples, lbr_depth, lbr_mode, stack_size=stack_size, env=env,
-                     sysroot=sysroot, stdin=stdin, vdso=vdso)
+                     sysroot=sysroot, stdin=stdin, vdso=vdso, exec_path=exec_path)
     # branch types are saved (PERF_BR_* in each entry), as perf record -j ...,save_type would
     kind = BranchSampleType.CALL_STACK if LbrMode(lbr_mode) is LbrMode.CALL_STACK else BranchSampleType.ANY
     # what `perf record --call-graph dwarf,SIZE -j u,call_stack,save_type -d` asks the kernel for: CALLCHAIN with the

@@ -43,7 +43,7 @@ class Simulation:
     def __init__(self, binary: str, args: Iterable[str] = (), period: int = 10_000, seed: int = 0,
                  max_samples: int | None = None, lbr_depth: int = 32, lbr_mode: str = LbrMode.CALL_STACK,
                  stack_size: int = 8192, env: list[str] | None = None, sysroot: str | None = None,
-                 stdin: bytes = b"", vdso: bool = False):
+                 stdin: bytes = b"", vdso: bool = False, exec_path: str | None = None):
         if period < 1:
             raise UsageError("the sampling period must be at least 1 instruction")
         if not 0 < stack_size <= MAX_STACK:
@@ -53,7 +53,7 @@ class Simulation:
         self.stack_size = stack_size
         self.jitter = random.Random(seed)
         self.process = Process(binary, list(args), env, sysroot, seed, LbrModel(lbr_depth, lbr_mode), stdin=stdin,
-                               vdso=vdso)
+                               vdso=vdso, exec_path=exec_path)
         self.truth_kinds: list[tuple[int, ...]] = []
 
     def next_interval(self) -> int:
