@@ -54,8 +54,9 @@ def run(args: argparse.Namespace) -> int:
             out.close()
         else:
             out.flush()
-    stats = session.reader.stats if hasattr(session.reader, "stats") else None
-    skipped = getattr(stats, "skipped", None)
-    if skipped:
-        print(f"unwind perf: skipped {skipped} records ({getattr(stats, 'reasons', '')})", file=sys.stderr)
+    stats = session.reader.stats
+    if stats.skipped:
+        first = stats.skips[0]
+        print(f"unwind perf: skipped {stats.skipped} damaged or unreadable records "
+              f"(first at offset {first.offset:#x}: {first.reason})", file=sys.stderr)
     return 0

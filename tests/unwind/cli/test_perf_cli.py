@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -73,3 +74,6 @@ def test_bad_perf_data_is_one_line_or_partial(recordings, tmp_path, damage):
         assert result.returncode != 0 and len(result.stderr.strip().splitlines()) == 1
     else:
         assert result.returncode == 0 and result.stdout.count("\n\n") > 10
+        if damage == "truncate":  # the cut record is reported, once, with where it was
+            assert re.fullmatch(r"unwind perf: skipped \d+ damaged or unreadable records \(first at offset 0x[0-9a-f]+: .+\)\n",
+                                result.stderr)
