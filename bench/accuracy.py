@@ -67,8 +67,10 @@ def _measure(binary: str, max_samples: int) -> dict:
                   for s, ref, loc in zip(scored, report.references, report.locations)]
     # every frame covered by CFI: the pc, then return addresses looked up at ra - 1
     all_cfi = [all(has_cfi(s, a - (k > 0)) for k, a in enumerate(ref)) for s, ref in zip(scored, report.references)]
+    all_orc = [all(has_orc(s, a - (k > 0)) for k, a in enumerate(ref[:loc.main_depth or len(ref)]))
+               for s, ref, loc in zip(scored, report.references, report.locations)]
     return {
-        "binary": own, "samples": report.samples, "simulated_s": simulated, "all_cfi": all_cfi,
+        "binary": own, "samples": report.samples, "simulated_s": simulated, "all_cfi": all_cfi, "all_orc": all_orc,
         "locations": [str(loc.cls) for loc in report.locations],
         "in_program": in_program,
         "own_only": own_only,
@@ -125,6 +127,21 @@ def has_cfi(sample, address: int) -> bool:
     except UnwindError:
         return False
     return table.rule_at(module.to_vaddr(address)) is not None
+
+
+ORC = make_unwinder("orc", resolver=RESOLVER)
+
+
+def has_orc(sample, address: int) -> bool:
+    """Whether the module mapped at `address` has a defined ORC entry for it (not objtool's `sp:(und)`)."""
+    mapping = sample.modules.find(address)
+    module = RESOLVER.module_for(mapping) if mapping else None
+    table = ORC.table_for(module) if module is not None else None
+    entry = table.find(module.to_vaddr(address)) if table is not None else None
+    try:
+        return entry is not None and ORC.rule(entry) is not None
+    except UnwindError:
+        return False
 
 
 def _module_name(sample, address: int) -> str | None:
@@ -278,6 +295,15 @@ def tables(results: list[dict]) -> str:
             for u in UNWINDERS:
                 for inside, row in zip(r["in_program"], r["unwinders"][u]["rows"]):
                     orc[inside][u].add(row)
+    defined = [0, 0]
+    for r in results:
+        for covered, row in zip(r.get("all_orc", ()), r["unwinders"]["orc"]["rows"]):
+            if covered and r["binary"].endswith("-orc"):
+                defined[0] += row[1]
+                defined[1] += 1
+    if defined[1]:
+        out += ["", f"**orc where every frame leaf..main has a defined ORC entry** (-orc builds): "
+                    f"{100 * defined[0] / defined[1]:.2f}% exact through main of {defined[1]} samples\n"]
     out += ["", "**objtool (-orc) builds: exact through main by where the frames are** (samples)\n"]
     out.append(markdown(["frames leaf..main"] + list(UNWINDERS),
                         [[f"{'all in objtool-processed functions' if k else 'some elsewhere (libc, ld.so, crt)'}"
