@@ -23,6 +23,7 @@ from formats.cfi.table import Row, RuleKind, interpret
 from formats.elf import ElfFile
 from formats.errors import FormatError
 
+from .index import cache_dir
 from .rules import CfaKind, CfaRule, FrameKind, RegKind, RegRule, UnwindRule
 
 FORMAT_VERSION = 2
@@ -32,14 +33,6 @@ _REG_KINDS = {RuleKind.UNDEFINED: RegKind.UNDEFINED, RuleKind.SAME_VALUE: RegKin
               RuleKind.VAL_EXPRESSION: RegKind.VAL_EXPRESSION}
 # A rule whose CFA cannot be computed: the walk stops with bad-rule (corrupt FDE).
 BAD_RULE = UnwindRule(CfaRule(CfaKind.UNDEFINED))
-
-
-def cache_dir() -> Path:
-    base = os.environ.get("UNWIND_CACHE_DIR")
-    if base:
-        return Path(base)
-    xdg = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
-    return Path(xdg) / "unwind"
 
 
 def _rule_key(row: Row, ra: int, signal: bool) -> tuple:
@@ -249,7 +242,7 @@ class CfiCache:
         self.hits = self.loads = self.compiles = self.lazy = 0
 
     def _dir(self) -> Path:
-        return (self.directory or cache_dir()) / "cfi"
+        return Path(self.directory or cache_dir()) / "cfi"
 
     def get(self, elf: ElfFile, debug_elf: ElfFile | None = None) -> CompiledCfi:
         key = (elf.build_id.hex() if elf.build_id else _file_key(elf.path)) + _flavour(elf, debug_elf)

@@ -24,7 +24,8 @@ from hypothesis import HealthCheck, given, settings, strategies as st
 
 from conftest import LIBC, need_tool
 
-from unwind.cfi_tables import FORMAT_VERSION, CfiCache, cache_dir
+from unwind.cfi_tables import FORMAT_VERSION, CfiCache
+from unwind.index import cache_dir
 from unwind.model import Mapping, ModuleMap, Reg, Registers, Sample, StopReason
 from unwind.unwinders import get_unwinder
 from formats.elf import ElfFile
@@ -221,7 +222,7 @@ def test_compiled_tables_persist_and_rebuild(cache_env):
     first = CfiCache(lazy_limit=0)
     table = first.get(elf)
     assert first.compiles == 1
-    path = cache_dir() / "cfi" / f"{elf.build_id.hex()}-e.pickle"
+    path = Path(cache_dir()) / "cfi" / f"{elf.build_id.hex()}-e.pickle"
     assert path.is_file()
     second = CfiCache(lazy_limit=0)
     loaded = second.get(elf)
@@ -274,7 +275,7 @@ def test_lazy_tables_agree_with_compiled_and_then_compile(cache_env):
     for address in addresses:
         assert lazy.rule_at(address) == compiled.rule_at(address), hex(address)
     assert cache.get(elf) is not lazy and cache.compiles == 1
-    assert (cache_dir() / "cfi" / f"{elf.build_id.hex()}-e.pickle").is_file()
+    assert (Path(cache_dir()) / "cfi" / f"{elf.build_id.hex()}-e.pickle").is_file()
 
 
 
