@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from array import array
 from pathlib import Path
@@ -13,7 +12,7 @@ from hypothesis import given, settings, strategies as st, HealthCheck
 
 from formats.elf import ElfFile
 from formats.symindex import CorruptIndexError, IndexFile, write_index
-from unwind.index import IndexSources, load_index
+from unwind.index import IndexSources
 from unwind.symbolizer import Symbolizer
 
 SOURCE = r"""
