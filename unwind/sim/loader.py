@@ -11,6 +11,7 @@ from formats.errors import FormatError, parsing
 from unicorn import UcError
 
 from ..errors import UsageError
+from ..vdso import own_vdso
 from .memory import PAGE, PIE_BASE, PROT_EXEC, PROT_READ, PROT_WRITE, STACK_SIZE, STACK_TOP, AddressSpace, page_down, page_up
 
 ET_EXEC, ET_DYN = 2, 3
@@ -115,23 +116,12 @@ def _map_loads(space, elf, loads, segments, path, display, bias) -> LoadedElf:
 
 
 def host_vdso() -> tuple[int, bytes] | None:
-    """(size of the data pages before it, image) of this host's vDSO, from /proc/self/maps and /proc/self/mem."""
-    regions = []
-    try:
-        with open("/proc/self/maps") as fh:
-            for line in fh:
-                fields = line.split()
-                if len(fields) >= 6 and fields[5] in ("[vvar]", "[vvar_vclock]", "[vdso]"):
-                    lo, hi = (int(x, 16) for x in fields[0].split("-"))
-                    regions.append((lo, hi, fields[5]))
-        vdso = next((lo, hi) for lo, hi, name in regions if name == "[vdso]")
-        data_lo = min((lo for lo, _hi, name in regions if name != "[vdso]"), default=vdso[0])
-        with open("/proc/self/mem", "rb") as mem:
-            mem.seek(vdso[0])
-            image = mem.read(vdso[1] - vdso[0])
-    except (OSError, StopIteration, ValueError):
+    """(size of the data pages before it, image) of this host's vDSO."""
+    found = own_vdso()
+    if found is None:
         return None
-    return vdso[0] - data_lo, image
+    start, data, image = found
+    return start - data, image
 
 
 def map_vdso(space: AddressSpace) -> tuple[int, bytes | None] | None:

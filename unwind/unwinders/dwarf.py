@@ -11,6 +11,7 @@ from ..memory import AddressSpace
 from ..model import Frame, Mapping, ModuleMap, Sample, Trace, Via
 from ..modules import DEFAULT_DEBUG_DIRS, Module, ModuleResolver, find_debug_file, mapping_bias
 from ..rules import SIGNAL_FRAME, FrameKind, UnwindRule
+from ..vdso import own_vdso
 from ..walk import walk
 from formats.elf import ElfFile
 from formats.errors import UnwindError
@@ -158,14 +159,6 @@ def vdso_image(build_id: bytes | None) -> bytes | None:
 
 
 def _read_own_vdso() -> bytes | None:
-    try:
-        with open("/proc/self/maps") as fh:
-            for line in fh:
-                if line.rstrip().endswith(VDSO):
-                    start, end = (int(x, 16) for x in line.split()[0].split("-"))
-                    with open("/proc/self/mem", "rb") as mem:
-                        mem.seek(start)
-                        return mem.read(end - start)
-    except (OSError, ValueError):
-        return None
+    found = own_vdso()
+    return found[2] if found is not None else None
     return None
