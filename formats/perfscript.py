@@ -42,15 +42,21 @@ def format_frame(frame: ProfileFrame) -> str:
     return f"\t{address:16x} {symbol} ({where})"
 
 
-def format_sample(sample: ProfileSample, nanoseconds: bool = False) -> str:
-    lines = [format_header(sample, nanoseconds)]
-    lines.extend(format_frame(frame) for frame in sample.frames)
-    return "\n".join(lines) + "\n\n"
-
-
 def write_perf_script(samples: Iterable[ProfileSample], nanoseconds: bool = False) -> str:
     """The whole `perf script` text for the samples, in the order given."""
-    return "".join(format_sample(sample, nanoseconds) for sample in samples)
+    # Profiles repeat the same frame objects: format each once (keyed by identity, the frame kept
+    # alongside so its id cannot be reused while cached).
+    lines: dict[int, tuple[ProfileFrame, str]] = {}
+    out = []
+    for sample in samples:
+        out.append(format_header(sample, nanoseconds))
+        for frame in sample.frames:
+            hit = lines.get(id(frame))
+            if hit is None or hit[0] is not frame:
+                hit = lines[id(frame)] = (frame, "\n" + format_frame(frame))
+            out.append(hit[1])
+        out.append("\n\n")
+    return "".join(out)
 
 
 _HEADER = re.compile(

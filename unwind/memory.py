@@ -21,6 +21,10 @@ class AddressSpace:
         self._stack_lo = sample.stack_base
         self._stack_hi = sample.stack_base + len(sample.stack)
 
+    def snapshot(self) -> tuple[bytes, int]:
+        """(stack bytes, address of the first): what the walk reads inline for plain offset rules."""
+        return self._stack, self._stack_lo
+
     def in_stack(self, address: int, size: int = 8) -> bool:
         return self._stack_lo <= address and address + size <= self._stack_hi
 

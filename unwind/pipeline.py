@@ -33,11 +33,13 @@ class SampleResolver:
     """Unwinds a sample's user stack (or takes its recorded callchain) and symbolises every frame."""
 
     def __init__(self, unwinder: Unwinder, symbolizer: Symbolizer, resolver: ModuleResolver,
-                 kernel: KernelSymbols | None = None, inlines: bool = False, like_perf: bool = False):
+                 kernel: KernelSymbols | None = None, inlines: bool = False, like_perf: bool = False,
+                 lines: bool = True):
         """`like_perf` reproduces perf 6.1's libunwind bound, which treats the last 8 bytes of a
-        stack copy as outside it (so deep stacks lose their outermost frame, as in perf script)."""
+        stack copy as outside it (so deep stacks lose their outermost frame, as in perf script).
+        `lines=False` skips source lines where the symbol table names the function."""
         self.unwinder = unwinder
-        self.frames = FrameResolver(symbolizer, resolver, kernel, inlines)
+        self.frames = FrameResolver(symbolizer, resolver, kernel, inlines, lines)
         self.like_perf = like_perf
 
     def user_trace(self, sample: Sample) -> Trace:

@@ -9,7 +9,7 @@ from formats.kallsyms import KernelSymbols
 from formats.profile import ProfileFrame, ProfileSample
 
 from .errors import UnwindError
-from .model import Frame, Sample, Trace, Via
+from .model import Frame, ModuleMap, Sample, Trace, Via
 from .modules import ModuleResolver
 from .symbolizer import Symbolizer
 
@@ -56,28 +56,47 @@ class FrameResolver:
     """Symbolises user frames through their mappings and kernel frames through kallsyms."""
 
     def __init__(self, symbolizer: Symbolizer, resolver: ModuleResolver, kernel: KernelSymbols | None = None,
-                 inlines: bool = False):
+                 inlines: bool = False, lines: bool = True):
+        """`lines=False` leaves file and line out where the symbol table names the function (faster)."""
         self.symbolizer = symbolizer
         self.resolver = resolver
         self.kernel = kernel
         self.inlines = inlines
-        # (mapping, pc, return address?, via) -> resolved frames: a profile repeats the same few
-        # thousand addresses, so each is symbolised once.
-        self._memo: dict[tuple, tuple[ResolvedFrame, ...]] = {}
+        self.lines = lines
+        # module map -> via -> (pc << 1 | return address?) -> resolved frames: a profile repeats the same
+        # few thousand addresses, so each is symbolised once.
+        self._memo: dict[ModuleMap, dict[Via, dict[int, tuple[ResolvedFrame, ...]]]] = {}
+        self._last: tuple[ModuleMap | None, dict] = (None, {})
         self._kernel_memo: dict[int, ResolvedFrame] = {}
 
     def user_frames(self, sample: Sample, frames: Iterable[Frame]) -> list[ResolvedFrame]:
         out: list[ResolvedFrame] = []
-        memo, find = self._memo, sample.modules.find
+        by_via = self._memo_for(sample.modules)
+        via = memo = None
         for frame in frames:
-            key = (find(frame.pc), frame.pc, frame.is_return_address, frame.via)
+            if frame.via is not via:
+                via = frame.via
+                memo = by_via.get(via)
+                if memo is None:
+                    memo = by_via[via] = {}
+            key = frame.pc << 1 | frame.is_return_address
             resolved = memo.get(key)
             if resolved is None:
-                if len(memo) > 1 << 20:
-                    memo.clear()
                 resolved = memo[key] = tuple(self._user_frame(sample, frame))
             out.extend(resolved)
         return out
+
+    def _memo_for(self, modules: ModuleMap) -> dict:
+        last, memo = self._last
+        if modules is last:
+            return memo
+        if len(self._memo) > 64:
+            self._memo.clear()
+        memo = self._memo.get(modules)
+        if memo is None:
+            memo = self._memo[modules] = {}
+        self._last = (modules, memo)
+        return memo
 
     def _user_frame(self, sample: Sample, frame: Frame) -> list[ResolvedFrame]:
         via = frame.via.value
@@ -93,7 +112,8 @@ class FrameResolver:
         offset = module.to_vaddr(frame.pc)
         lookup_offset = module.to_vaddr(frame.lookup_pc)
         try:
-            symbolized = self.symbolizer.symbolize(module.path, [lookup_offset], inlines=self.inlines)[0]
+            symbolized = self.symbolizer.symbolize(module.path, [lookup_offset], inlines=self.inlines,
+                                                   lines=self.lines)[0]
         except (UnwindError, OSError):
             symbolized = []
         if not symbolized:
@@ -126,4 +146,7 @@ def callchain_trace(addresses: Sequence[int]) -> Trace:
 
 def to_profile_sample(sample: Sample, frames: Sequence[ResolvedFrame]) -> ProfileSample:
     return ProfileSample(sample.comm, sample.pid, sample.tid, sample.time, sample.period,
-                         tuple(f.to_profile() for f in frames))
+                         tuple(map(_profile_of, frames)))
+
+
+_profile_of = ResolvedFrame._profile.__get__  # slot reader: each frame's ProfileFrame, built once

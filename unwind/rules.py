@@ -148,7 +148,7 @@ class RegRule:
         return None
 
 
-def _unreadable_slot(out: dict, values, number: int, slot: int) -> None:
+def unreadable_slot(out: dict, values, number: int, slot: int) -> None:
     """A callee-saved register whose save slot cannot be read.
 
     Below the stack pointer the save area has been popped, so the register already holds the
@@ -225,7 +225,7 @@ class UnwindRule:
                 except MemoryReadError:
                     if number == self.ra_reg:
                         raise  # only a missing return address ends the walk
-                    _unreadable_slot(out, values, number, slot)
+                    unreadable_slot(out, values, number, slot)
             out[RSP] = cfa
             return cfa, out
         if self.kind == FrameKind.SIGNAL and not self.regs:
@@ -244,7 +244,7 @@ class UnwindRule:
                 if number == self.ra_reg:
                     raise
                 if rule.kind == RegKind.OFFSET:
-                    _unreadable_slot(out, values, number, (cfa + rule.offset) & MASK)
+                    unreadable_slot(out, values, number, (cfa + rule.offset) & MASK)
                     continue
                 value = None
             if value is None:

@@ -25,7 +25,7 @@ class ModuleSymbols:
         """`naming` picks whose symbol-table rules name the outermost frame: "llvm" or "perf"."""
         self.index = index
         a = index.array
-        self._str_off, self._str_blob = a("str_off"), index.bytes("str_blob")
+        self._str_off, self._str_blob = a("str_off"), a("str_blob")  # zero-copy views
         prefix = {"llvm": "sym", "perf": "psym"}[naming]
         self._demangle = demangle_perf if naming == "perf" else demangle
         self._sym_addr, self._sym_size = a(f"{prefix}_addr"), a(f"{prefix}_size")
@@ -45,8 +45,8 @@ class ModuleSymbols:
             return None
         found = self._strings.get(sid)
         if found is None:
-            found = self._strings[sid] = self._str_blob[self._str_off[sid]:self._str_off[sid + 1]].decode(
-                "utf-8", "surrogateescape")
+            found = self._strings[sid] = str(self._str_blob[self._str_off[sid]:self._str_off[sid + 1]],
+                                             "utf-8", "surrogateescape")
         return found
 
     def symbol_at(self, vaddr: int) -> tuple[str, int, int, str | None] | None:
@@ -65,15 +65,21 @@ class ModuleSymbols:
         return self.string(self._files[self._cu_file_base[unit] + local])
 
     def lookup(self, vaddr: int, inlines: bool = True, symbol_table: bool = True,
-               demangle: bool = False) -> list[SymbolizedFrame]:
+               demangle: bool = False, lines: bool = True) -> list[SymbolizedFrame]:
         """Frames for one address, innermost first (one frame unless `inlines`).
 
         With `symbol_table` the outermost frame is named from the ELF symbol table, as llvm-symbolizer does.
+        Without `lines` (and without inlines) a symbol-table hit answers alone: no file or line.
         """
+        symbol = self.symbol_at(vaddr) if symbol_table else None
+        if not lines and not inlines and symbol is not None:
+            rows = [[symbol[0], None, None, None, False, None, 0, symbol[1], None]]
+            if demangle and rows[0][0]:
+                rows[0][0] = self._demangle(rows[0][0])
+            return [SymbolizedFrame(*rows[0])]
         rows = self._dwarf_rows(vaddr, inlines) if self.has_dwarf else []
         if not rows:
             rows = [[None, None, None, None, False, None, 0, None, None]]
-        symbol = self.symbol_at(vaddr) if symbol_table else None
         if symbol is not None:
             name, start, _, source = symbol
             outer = rows[-1]
@@ -181,18 +187,22 @@ class Symbolizer:
         debug = ElfFile(debug_path) if debug_path else None
         return ModuleSymbols(load_index(IndexSources(binary, debug), self.index_dir), self.naming)
 
-    def symbolize(self, path: str, vaddrs, inlines: bool | None = None) -> list[list[SymbolizedFrame]]:
-        """One list of frames per address (innermost first); unknown parts are None."""
+    def symbolize(self, path: str, vaddrs, inlines: bool | None = None,
+                  lines: bool = True) -> list[list[SymbolizedFrame]]:
+        """One list of frames per address (innermost first); unknown parts are None.
+
+        `lines=False` is for callers that print no file or line (perf-script, folded): see ModuleSymbols.lookup.
+        """
         inlines = self.inlines if inlines is None else inlines
         module = self.module(path)
         hot = self._hot
         if hot is None:
-            return [module.lookup(vaddr, inlines, self.symbol_table, self.demangle) for vaddr in vaddrs]
+            return [module.lookup(vaddr, inlines, self.symbol_table, self.demangle, lines) for vaddr in vaddrs]
         out = []
         for vaddr in vaddrs:
-            key = (path, vaddr, inlines)
+            key = (path, vaddr, inlines, lines)
             frames = hot.get(key)
             if frames is None:
-                frames = hot[key] = module.lookup(vaddr, inlines, self.symbol_table, self.demangle)
+                frames = hot[key] = module.lookup(vaddr, inlines, self.symbol_table, self.demangle, lines)
             out.append(frames)
         return out

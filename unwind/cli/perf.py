@@ -7,6 +7,7 @@ import sys
 
 HELP = "unwind and symbolise the samples of a perf.data file"
 FORMATS = ("perf-script", "json", "folded", "pprof", "speedscope", "svg")
+WITHOUT_LINES = ("perf-script", "folded")  # formats that print no source file or line
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -36,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
     unwinder = get_unwinder(args.unwinder, resolver=resolver)
     symbolizer = Symbolizer(debug_dirs=args.debug_dir, inlines=args.inlines, naming="perf")
     pipeline = SampleResolver(unwinder, symbolizer, resolver, load_kernel_symbols(args.kallsyms), args.inlines,
-                              like_perf=args.like_perf)
+                              like_perf=args.like_perf, lines=args.format not in WITHOUT_LINES)
     session = PerfSession(args.perf_data)
     results = (pipeline.resolve(sample) for sample in progress(session.samples(), "unwinding"))
 

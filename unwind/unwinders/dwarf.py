@@ -19,7 +19,6 @@ from formats.errors import UnwindError
 VDSO = "[vdso]"
 # glibc's __restore_rt (and musl's): mov $0xf,%rax (rt_sigreturn); syscall
 SIGRETURN_BYTES = bytes.fromhex("48c7c00f0000000f05")
-_MISSING = object()
 
 
 class DwarfUnwinder:
@@ -44,15 +43,8 @@ class DwarfUnwinder:
     def unwind(self, sample: Sample, memory=None) -> Trace:
         """`memory` (read/read_u64) replaces the sample's stack snapshot + files, e.g. a core file's dump."""
         memory = memory if memory is not None else AddressSpace(sample, self.resolver)
-        rules = self._rules_for_map(sample.modules)
-
-        def rule_for(address: int, frame: Frame):
-            rule = rules.get(address, _MISSING)
-            if rule is _MISSING:
-                rule = rules[address] = self.rule_at(memory, address, frame)
-            return rule
-
-        return walk(sample, rule_for, via=Via.CFI, max_depth=self.max_depth, memory=memory)
+        return walk(sample, lambda address, frame: self.rule_at(memory, address, frame), via=Via.CFI,
+                    max_depth=self.max_depth, memory=memory, memo=self._rules_for_map(sample.modules))
 
     def _rules_for_map(self, modules: ModuleMap) -> dict:
         last_map, last_rules = self._last
