@@ -15,28 +15,30 @@ from array import array
 from bisect import bisect_right
 from pathlib import Path
 
+from typing import TYPE_CHECKING
+
 from cachetools import LRUCache
 
-from formats.cfi.hdr import EhFrameHdr
-from formats.cfi.parse import CfiSection, Fde
-from formats.cfi.table import Row, RuleKind, interpret
 from formats.elf import ElfFile
 from formats.errors import FormatError
 
 from .index import cache_dir
 from .rules import CfaKind, CfaRule, FrameKind, RegKind, RegRule, UnwindRule
 
+if TYPE_CHECKING:  # the CFI parsers load only when a table is compiled, never on a warm run
+    from formats.cfi.hdr import EhFrameHdr
+    from formats.cfi.parse import CfiSection
+    from formats.cfi.table import Row
+
 FORMAT_VERSION = 2
-_REG_KINDS = {RuleKind.UNDEFINED: RegKind.UNDEFINED, RuleKind.SAME_VALUE: RegKind.SAME_VALUE,
-              RuleKind.OFFSET: RegKind.OFFSET, RuleKind.VAL_OFFSET: RegKind.VAL_OFFSET,
-              RuleKind.REGISTER: RegKind.REGISTER, RuleKind.EXPRESSION: RegKind.EXPRESSION,
-              RuleKind.VAL_EXPRESSION: RegKind.VAL_EXPRESSION}
 # A rule whose CFA cannot be computed: the walk stops with bad-rule (corrupt FDE).
 BAD_RULE = UnwindRule(CfaRule(CfaKind.UNDEFINED))
 
 
 def _rule_key(row: Row, ra: int, signal: bool) -> tuple:
     """Plain-data form of a row's rule (what is interned and persisted)."""
+    from formats.cfi.table import RuleKind
+
     if row.cfa_expr is not None:
         cfa = (int(CfaKind.EXPRESSION), 0, 0, bytes(row.cfa_expr))
     else:
@@ -45,7 +47,7 @@ def _rule_key(row: Row, ra: int, signal: bool) -> tuple:
     for reg, (kind, value, expr) in row.regs:
         if kind == RuleKind.UNSPECIFIED:
             continue
-        regs.append((reg, int(_REG_KINDS[kind]), value if kind in (RuleKind.OFFSET, RuleKind.VAL_OFFSET) else 0,
+        regs.append((reg, int(RegKind[kind.name]), value if kind in (RuleKind.OFFSET, RuleKind.VAL_OFFSET) else 0,
                      value if kind == RuleKind.REGISTER else 0, bytes(expr)))
     return cfa, tuple(regs), ra, int(FrameKind.SIGNAL if signal else FrameKind.NORMAL)
 
@@ -69,7 +71,7 @@ class CompiledCfi:
         self.row_locs = row_locs
         self.row_rules = row_rules
         self.keys = keys
-        self.rules = [rule_from_key(k) if k is not None else BAD_RULE for k in keys]
+        self.rules: list[UnwindRule | None] = [None] * len(keys)  # built on first use: a run needs few
         self.errors = errors
 
     def __len__(self) -> int:
@@ -82,7 +84,12 @@ class CompiledCfi:
             return None
         lo, hi = self.row_slices[i], self.row_slices[i + 1]
         j = bisect_right(self.row_locs, vaddr, lo, hi) - 1
-        return self.rules[self.row_rules[j if j >= lo else lo]]
+        r = self.row_rules[j if j >= lo else lo]
+        rule = self.rules[r]
+        if rule is None:
+            key = self.keys[r]
+            rule = self.rules[r] = rule_from_key(key) if key is not None else BAD_RULE
+        return rule
 
     def to_state(self) -> dict:
         return {"version": FORMAT_VERSION, "starts": self.starts, "ends": self.ends, "row_slices": self.row_slices,
@@ -98,6 +105,8 @@ class CompiledCfi:
 
 def cfi_sections(elf: ElfFile, debug_elf: ElfFile | None = None) -> list[CfiSection]:
     """.eh_frame first, then .debug_frame of the file and of its separate debug file."""
+    from formats.cfi.parse import CfiSection
+
     found = []
     for source, name in ((elf, ".eh_frame"), (elf, ".debug_frame"), (debug_elf, ".debug_frame")):
         if source is not None:
@@ -109,6 +118,8 @@ def cfi_sections(elf: ElfFile, debug_elf: ElfFile | None = None) -> list[CfiSect
 
 def compile_sections(sections: list[CfiSection]) -> CompiledCfi:
     """Interpret every FDE of every section into flat arrays; a corrupt FDE maps to BAD_RULE."""
+    from formats.cfi.table import interpret
+
     fdes: list[tuple[int, int, int, list]] = []  # (start, priority, end, [(loc, key)])
     errors = 0
     for priority, section in enumerate(sections):
@@ -159,6 +170,8 @@ def compile_sections(sections: list[CfiSection]) -> CompiledCfi:
 
 def _entries(section: CfiSection, tolerant: bool = False):
     """The FDEs of a section; `tolerant` stops quietly at the first corrupt entry instead of raising."""
+    from formats.cfi.parse import Fde
+
     pos, end = 0, len(section.data)
     while pos < end:
         try:
@@ -203,6 +216,9 @@ class LazyCfi:
         return rules[max(bisect_right(locs, vaddr) - 1, 0)]
 
     def _compile(self, fde_addr: int) -> tuple | None:
+        from formats.cfi.parse import Fde
+        from formats.cfi.table import interpret
+
         self.compiled += 1
         section = self.section
         try:
@@ -229,8 +245,9 @@ class LazyCfi:
 class CfiCache:
     """Compiled tables by build-id (else path, size, mtime): memory LRU, then disk, then compile.
 
-    A module with .eh_frame_hdr and no .debug_frame starts lazily (LazyCfi); once it has needed
-    `lazy_limit` FDEs it is compiled whole and persisted.
+    A table that can persist (a build-id, `persist`) is compiled whole on first use and saved, so
+    every later run only loads it. One that cannot, with .eh_frame_hdr and no .debug_frame, starts
+    lazily (LazyCfi) and is compiled whole in memory once it has needed `lazy_limit` FDEs.
     """
 
     def __init__(self, directory: str | os.PathLike | None = None, size: int = 64, persist: bool = True,
@@ -255,7 +272,7 @@ class CfiCache:
             found = self._load(path)
             if found is not None:
                 self.loads += 1
-        if found is None and self.lazy_limit > 0:
+        if found is None and path is None and self.lazy_limit > 0:
             found = self._lazy(elf, debug_elf)
             if found is not None:
                 self.lazy += 1
@@ -272,6 +289,9 @@ class CfiCache:
         """A LazyCfi when .eh_frame_hdr indexes all the CFI there is (no .debug_frame anywhere)."""
         if elf.section(".debug_frame") is not None or (debug_elf is not None and debug_elf.section(".debug_frame")):
             return None
+        from formats.cfi.hdr import EhFrameHdr
+        from formats.cfi.parse import CfiSection
+
         hdr_section, eh = elf.section(".eh_frame_hdr"), CfiSection.from_elf(elf, ".eh_frame")
         if hdr_section is None or eh is None:
             return None

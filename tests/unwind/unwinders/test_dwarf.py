@@ -263,11 +263,11 @@ def test_compiled_rules_agree_with_readelf_rows(cache_env):
 
 
 def test_lazy_tables_agree_with_compiled_and_then_compile(cache_env):
-    """Through .eh_frame_hdr, FDE by FDE: the same rules as the whole compiled table; after
-    `lazy_limit` FDEs the module is compiled whole and persisted."""
+    """A table that cannot persist starts through .eh_frame_hdr, FDE by FDE, with the same rules as
+    the whole compiled table; after `lazy_limit` FDEs the module is compiled whole."""
     elf = ElfFile(LIBC)
     compiled = CfiCache(persist=False, lazy_limit=0).get(elf)
-    cache = CfiCache(lazy_limit=40)
+    cache = CfiCache(persist=False, lazy_limit=40)
     lazy = cache.get(elf)
     assert cache.lazy == 1 and cache.compiles == 0
     addresses = [a for start, end in zip(compiled.starts[::50], compiled.ends[::50]) for a in (start, (start + end) // 2, end - 1)]
@@ -275,7 +275,19 @@ def test_lazy_tables_agree_with_compiled_and_then_compile(cache_env):
     for address in addresses:
         assert lazy.rule_at(address) == compiled.rule_at(address), hex(address)
     assert cache.get(elf) is not lazy and cache.compiles == 1
+    assert not (Path(cache_dir()) / "cfi").exists()
+
+
+def test_persistable_tables_compile_whole_once_then_load(cache_env):
+    """With a build-id the first use compiles and saves the whole table; a new process only loads it."""
+    elf = ElfFile(LIBC)
+    first = CfiCache()
+    first.get(elf)
+    assert (first.lazy, first.compiles) == (0, 1)
     assert (Path(cache_dir()) / "cfi" / f"{elf.build_id.hex()}-e.pickle").is_file()
+    second = CfiCache()
+    second.get(elf)
+    assert (second.lazy, second.compiles, second.loads) == (0, 0, 1)
 
 
 
