@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import sys
 import time
 from typing import Iterable, Iterator, TypeVar
@@ -10,24 +11,29 @@ T = TypeVar("T")
 
 
 def progress(items: Iterable[T], label: str, total: int | None = None, stream=None) -> Iterator[T]:
-    """Yield `items`, redrawing `label [####    ] n/total` at most ten times a second."""
+    """Yield `items`, redrawing `label [####    ] n/total` at most ten times a second.
+
+    Only the process that started the bar draws it (a forked worker iterating a copy stays quiet).
+    """
     stream = stream or sys.stderr
     if not stream.isatty():
         yield from items
         return
+    owner = os.getpid()
     if total is None and hasattr(items, "__len__"):
         total = len(items)  # type: ignore[arg-type]
     last = 0.0
     count = 0
     for count, item in enumerate(items, 1):
         now = time.monotonic()
-        if now - last > 0.1:
+        if now - last > 0.1 and os.getpid() == owner:
             _draw(stream, label, count, total)
             last = now
         yield item
-    _draw(stream, label, count, total)
-    stream.write("\n")
-    stream.flush()
+    if os.getpid() == owner:
+        _draw(stream, label, count, total)
+        stream.write("\n")
+        stream.flush()
 
 
 def _draw(stream, label: str, count: int, total: int | None) -> None:

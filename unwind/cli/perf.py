@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 
 HELP = "unwind and symbolise the samples of a perf.data file"
 FORMATS = ("perf-script", "json", "folded", "pprof", "speedscope", "svg")
 WITHOUT_LINES = ("perf-script", "folded")  # formats that print no source file or line
+STREAMED = ("perf-script", "json")  # one sample's text after another: chunks can be made in parallel
+CHUNK = 64  # samples per chunk of parallel work
+PARALLEL_BYTES = 4 << 20  # recordings smaller than this run in one process
+MAX_WORKERS = 4
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -20,16 +25,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--like-perf", action="store_true",
                         help="reproduce perf 6.1's stack-copy bound (ignores the last 8 bytes) for diffable output")
     parser.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
+    parser.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
+                        help="processes for perf-script/json output (default: the usable CPUs, up to "
+                             f"{MAX_WORKERS}, for recordings of {PARALLEL_BYTES >> 20} MiB or more; 1 = no fork)")
 
 
 def run(args: argparse.Namespace) -> int:
-    from formats.profile import write_profile
+    import gc
+    from functools import partial
 
     from ..modules import ModuleResolver
-    from ..perfsession import PerfSession
     from ..kernel import load_kernel_symbols
-    from ..pipeline import SampleResolver
+    from ..perfsession import PerfSession
     from ..progress import progress
+    from ..pipeline import SampleResolver
     from ..symbolizer import Symbolizer
     from ..unwinders import get_unwinder
 
@@ -38,18 +47,23 @@ def run(args: argparse.Namespace) -> int:
     symbolizer = Symbolizer(debug_dirs=args.debug_dir, inlines=args.inlines, naming="perf")
     pipeline = SampleResolver(unwinder, symbolizer, resolver, load_kernel_symbols(args.kallsyms), args.inlines,
                               like_perf=args.like_perf, lines=args.format not in WITHOUT_LINES)
+    # A run allocates millions of short-lived objects and few cycles: collect rarely.
+    gc.freeze()
+    gc.set_threshold(100_000, 50, 100)
     session = PerfSession(args.perf_data)
-    results = (pipeline.resolve(sample) for sample in progress(session.samples(), "unwinding"))
-
+    samples = progress(session.samples(), "unwinding")
     out = open(args.output, "wb") if args.output else sys.stdout.buffer
     try:
-        if args.format == "json":
-            import json
+        if args.format in STREAMED:
+            from ..fanout import fan_out
 
-            for result in results:
-                out.write(json.dumps(result.to_json(), separators=(",", ":")).encode() + b"\n")
+            render = partial(_render, pipeline, args.format)
+            for data in fan_out(_batched(samples, CHUNK), render, args.jobs or _workers(args.perf_data)):
+                out.write(data)
         else:
-            out.write(write_profile((r.profile for r in results), args.format))
+            from formats.profile import write_profile
+
+            out.write(write_profile((pipeline.resolve(sample).profile for sample in samples), args.format))
     finally:
         if args.output:
             out.close()
@@ -61,3 +75,37 @@ def run(args: argparse.Namespace) -> int:
         print(f"unwind perf: skipped {stats.skipped} damaged or unreadable records "
               f"(first at offset {first.offset:#x}: {first.reason})", file=sys.stderr)
     return 0
+
+
+def _workers(path: str) -> int:
+    """Several processes for recordings big enough to repay a fork, one otherwise."""
+    from ..fanout import usable_cpus
+
+    try:
+        size = os.stat(path).st_size if os.path.isfile(path) else 0
+    except OSError:
+        size = 0
+    return min(usable_cpus(), MAX_WORKERS) if size >= PARALLEL_BYTES else 1
+
+
+def _batched(items, size: int):
+    batch = []
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch
+
+
+def _render(pipeline, fmt: str, samples: list) -> bytes:
+    """One chunk of samples unwound, symbolised and printed."""
+    results = [pipeline.resolve(sample) for sample in samples]
+    if fmt == "json":
+        import json
+
+        return b"".join(json.dumps(r.to_json(), separators=(",", ":")).encode() + b"\n" for r in results)
+    from formats.profile import write_profile
+
+    return write_profile([r.profile for r in results], fmt)

@@ -14,6 +14,8 @@ from conftest import ROOT, need_tool
 sys.path.append(str(ROOT / "tests" / "data" / "perf"))
 from record import agreement, explained_difference, perf_script_text, record, workloads  # noqa: E402
 
+from unwind.cli.perf import CHUNK  # noqa: E402
+
 UNWIND = [sys.executable, "-m", "unwind"]
 
 
@@ -54,6 +56,17 @@ def test_json_shape_and_kernel_frames(recordings, tmp_path):
     assert set(frame) == {"addr", "module", "offset", "symbol", "file", "line", "inlined", "via"}
     assert all(s["comm"] == "gzip" and isinstance(s["time"], int) for s in samples)
     assert any(f["via"] == "cfi" for s in samples for f in s["frames"])
+
+
+@pytest.mark.parametrize("fmt", ["perf-script", "json"])
+def test_parallel_output_equals_one_process(recordings, tmp_path, fmt):
+    """--jobs forks workers that each unwind every other chunk: byte-identical output, same order."""
+    env = dict(os.environ, UNWIND_CACHE_DIR=str(tmp_path / "cache"))
+    outputs = [subprocess.run([*UNWIND, "perf", str(recordings["python3.11"]), "--format", fmt, "--jobs", str(jobs)],
+                              capture_output=True, check=True, env=env).stdout for jobs in (1, 2, 3)]
+    samples = outputs[0].count(b"\n\n" if fmt == "perf-script" else b"\n")
+    assert samples > 2 * CHUNK  # past the warm-up chunk: the children took part
+    assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
 
 
 @pytest.mark.parametrize("damage", ["truncate", "garbage-tail", "not-perf"])
