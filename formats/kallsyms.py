@@ -11,10 +11,10 @@ kptr_restrict hid them: `restricted`.
 from __future__ import annotations
 
 import bisect
+import os
 import re
 from array import array
 from dataclasses import dataclass
-from pathlib import Path
 
 from .errors import FormatError
 
@@ -139,10 +139,12 @@ def _table(entries: list[tuple[int, str, str, str | None]], seen: int, all_zero:
     )
 
 
-def load_kallsyms(path: str | Path = "/proc/kallsyms", types: frozenset[str] | None = PERF_TYPES) -> KernelSymbols:
+def load_kallsyms(path: str | os.PathLike = "/proc/kallsyms",
+                  types: frozenset[str] | None = PERF_TYPES) -> KernelSymbols:
     """Read and parse a kallsyms or System.map file."""
     try:
-        text = Path(path).read_text(encoding="utf-8", errors="replace")
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
     except OSError as exc:
         raise FormatError(f"cannot read ({exc.strerror})", str(path)) from exc
     return parse_kallsyms(text, str(path), types)

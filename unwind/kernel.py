@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
+import zlib
 from array import array
 from collections.abc import Sequence
 
@@ -11,7 +11,7 @@ from formats.errors import UnwindError
 from formats.kallsyms import KernelSymbols, load_kallsyms
 from formats.symindex import CorruptIndexError, IndexFile, write_index
 
-from .index import NO_STRING, StringTable, cache_dir
+from .index import NO_STRING, StringTable, cache_dir, open_index
 
 PROC_KALLSYMS = "/proc/kallsyms"
 
@@ -28,9 +28,9 @@ def load_kernel_symbols(path: str | None = None, directory: str | None = None) -
             raise UnwindError(f"{path}: no such kallsyms file")
         return None
     key = _source_key(source)
-    cached = os.path.join(directory or cache_dir(), f"kallsyms-{hashlib.sha1(key).hexdigest()}.idx")
+    cached = os.path.join(directory or cache_dir(), f"kallsyms-{zlib.crc32(key):08x}.idx")  # the key is inside
     try:
-        return _from_index(IndexFile(cached, key), source)
+        return _from_index(open_index(cached, key), source)
     except (OSError, CorruptIndexError):
         pass
     table = load_kallsyms(source)

@@ -40,7 +40,7 @@ def answer(binary: Path, index_dir: Path, address: int):
 def test_index_is_built_once_then_reused(tmp_path):
     binary = build(tmp_path, "p")
     first = answer(binary, tmp_path / "idx", work_address(binary))
-    files = list((tmp_path / "idx").iterdir())
+    files = list((tmp_path / "idx").glob("*.idx"))
     assert len(files) == 1 and files[0].name == ElfFile(binary).build_id.hex() + ".idx"
     mtime = files[0].stat().st_mtime_ns
     assert answer(binary, tmp_path / "idx", work_address(binary)) == first
@@ -53,7 +53,7 @@ def test_damaged_index_is_rebuilt_not_believed(tmp_path, damage):
     binary = build(tmp_path, "p")
     address = work_address(binary)
     good = answer(binary, tmp_path / "idx", address)
-    index = next((tmp_path / "idx").iterdir())
+    index = next((tmp_path / "idx").glob("*.idx"))
     data = bytearray(index.read_bytes())
     if damage == "truncate":
         data = data[: len(data) // 2]
@@ -68,6 +68,27 @@ def test_damaged_index_is_rebuilt_not_believed(tmp_path, damage):
         IndexFile(str(index), IndexSources(ElfFile(binary), None).key())
     assert answer(binary, tmp_path / "idx", address) == good
     IndexFile(str(index), IndexSources(ElfFile(binary), None).key())  # rebuilt and valid again
+
+
+def test_checksum_is_checked_once_per_version_of_the_file(tmp_path, monkeypatch):
+    """A stamp remembers the file a checksum passed for; a rewritten file is checked (and rejected) again."""
+    import formats.symindex
+    from unwind.index import open_index
+
+    path = tmp_path / "x.idx"
+    write_index(str(path), b"k", {"a": array("Q", range(1000))})
+    checks = []
+    real_crc = formats.symindex.zlib.crc32
+    monkeypatch.setattr(formats.symindex.zlib, "crc32", lambda data: checks.append(1) or real_crc(data))
+    assert list(open_index(str(path), b"k").array("a")) == list(range(1000))
+    assert list(open_index(str(path), b"k").array("a")) == list(range(1000))
+    assert len(checks) == 1 and (tmp_path / "x.idx.ok").is_file()
+    data = bytearray(path.read_bytes())
+    data[-9] ^= 0x55  # same size, new mtime/ctime: not the file the stamp vouches for
+    path.write_bytes(bytes(data))
+    with pytest.raises(CorruptIndexError):
+        open_index(str(path), b"k")
+    assert len(checks) == 2
 
 
 def test_stale_index_for_a_rebuilt_binary_is_replaced(tmp_path):
