@@ -15,10 +15,12 @@ RuleFor = Callable[[int, Frame], "UnwindRule | tuple[UnwindRule, Via] | None"]
 _NORMAL = FrameKind.NORMAL
 _MISSING = object()
 _u64_at = Struct("<Q").unpack_from
+SUFFIX_LIMIT = 1 << 16  # remembered walk suffixes per module map before starting afresh
+NOTHING_READ = (1 << 64, 0)  # (lowest, highest + 8) stack address read: none yet
 
 
 def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, memory=None,
-         memo: dict | None = None) -> Trace:
+         memo: dict | None = None, suffixes: dict | None = None) -> Trace:
     """Unwind `sample` from its registers; never raises for bad data, ends with a typed stop reason.
 
     `rule_for(lookup_address, frame)` gets the absolute lookup address (pc for frame 0 and after a
@@ -26,6 +28,11 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
     `Via` to record for the caller frame it produces, or None when nothing covers the address.
     The frame handed to `rule_for` has no CFA yet. With `memo` (lookup address -> answer), each
     address is asked once: only for unwinders whose answer depends on the address alone.
+
+    `suffixes` (with `memo`, for one module map) remembers the rest of earlier walks: a caller frame
+    with the same pc, registers and the same stack bytes under everything its walk read goes on
+    exactly as before, so the walk stops there and takes the remembered frames. A profile's samples
+    share their outer frames, whose stack is untouched while the inner ones run.
     """
     if memory is None:
         from .memory import AddressSpace
@@ -37,13 +44,29 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
     # Plain offset rules read the stack snapshot inline: the hot path of every profile.
     snapshot = getattr(memory, "snapshot", None)
     stack, stack_lo = snapshot() if snapshot is not None else (b"", 0)
-    last_slot = stack_lo + len(stack) - 8
+    stack_hi = stack_lo + len(stack)
+    last_slot = stack_hi - 8
+    if not stack or memo is None:
+        suffixes = None
     frames: list[Frame] = []
+    # For the suffix cache: per frame its registers and the highest stack address its step read;
+    # frames up to `unclean` took a step that read outside the snapshot or ran the general rule.
+    walked: list[tuple[dict, int]] = []
+    unclean = 0
     frame_via = Via.CONTEXT
     is_ra = False
     seen: set[tuple[int, int]] = set()
     while True:
         sp = values.get(RSP)
+        if suffixes is not None and frames:
+            hit = suffixes.get((pc, sp, is_ra))
+            if hit is not None:
+                h_values, h_stack, h_base, r_lo, r_hi, h_frames, h_at, h_stop, h_via = hit
+                if (h_via is frame_via and h_values == values and stack_lo <= r_lo and r_hi <= stack_hi
+                        and len(frames) + len(h_frames) - h_at < max_depth
+                        and stack[r_lo - stack_lo:r_hi - stack_lo] == h_stack[r_lo - h_base:r_hi - h_base]):
+                    frames.extend(h_frames[h_at:])
+                    return _remember(suffixes, frames, walked, unclean, stack, stack_lo, (r_lo, r_hi), h_stop)
         if len(frames) + 1 >= max_depth:
             frames.append(Frame(pc, sp, None, frame_via, is_ra))
             return Trace(tuple(frames), StopReason.DEPTH_LIMIT)
@@ -62,12 +85,14 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
                 memo[address] = found
         if found is None:
             frames.append(Frame(pc, sp, None, frame_via, is_ra))
-            return Trace(tuple(frames), StopReason.NO_UNWIND_INFO)
+            walked.append((values, NOTHING_READ))
+            return _remember(suffixes, frames, walked, unclean, stack, stack_lo, NOTHING_READ, StopReason.NO_UNWIND_INFO)
         if type(found) is tuple:
             rule, next_via = found
         else:
             rule, next_via = found, via
         fast = rule._offsets
+        read_lo, read_hi = NOTHING_READ
         if fast is not None:  # CFA = reg + offset, registers at CFA + n: UnwindRule.step_values inlined
             cfa_reg, cfa_off, loads, keep = fast
             base = values.get(cfa_reg)
@@ -84,7 +109,12 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
                 slot = (cfa + offset) & MASK
                 if stack_lo <= slot <= last_slot:
                     caller[number] = _u64_at(stack, slot - stack_lo)[0]
+                    if slot < read_lo:
+                        read_lo = slot
+                    if slot >= read_hi:
+                        read_hi = slot + 8
                     continue
+                unclean = len(frames) + 1
                 try:
                     caller[number] = memory.read_u64(slot)
                 except MemoryReadError:
@@ -94,6 +124,7 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
                     unreadable_slot(caller, values, number, slot)
             caller[RSP] = cfa
         else:
+            unclean = len(frames) + 1
             try:
                 cfa, caller = rule.step_values(values, memory)
             except MemoryReadError:
@@ -103,11 +134,12 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
                 frames.append(Frame(pc, sp, None, frame_via, is_ra))
                 return Trace(tuple(frames), StopReason.BAD_RULE)
         frames.append(Frame(pc, sp, cfa, frame_via, is_ra))
+        walked.append((values, (read_lo, read_hi)))
         if cfa is None:
             return Trace(tuple(frames), StopReason.BAD_RULE)
         new_pc = caller.get(RIP)
         if not new_pc:  # 0 or absent (an undefined return address): outermost frame
-            return Trace(tuple(frames), StopReason.END)
+            return _remember(suffixes, frames, walked, unclean, stack, stack_lo, NOTHING_READ, StopReason.END)
         new_sp = caller.get(RSP)
         if new_sp is None:
             return Trace(tuple(frames), StopReason.BAD_RULE)
@@ -123,3 +155,25 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
         pc = new_pc
         frame_via = next_via
         is_ra = rule.kind == _NORMAL
+
+
+def _remember(suffixes: dict | None, frames: list[Frame], walked: list[tuple[dict, tuple[int, int]]],
+              unclean: int, stack: bytes, stack_lo: int, read: tuple[int, int], stop: StopReason) -> Trace:
+    """The trace; with a suffix cache, every newly walked caller frame whose rest of the walk read
+    only the snapshot is remembered: its registers, the stack bytes the rest read, where it went."""
+    trace = tuple(frames)
+    if suffixes is not None:
+        if len(suffixes) > SUFFIX_LIMIT:
+            suffixes.clear()
+        lo, hi = read
+        for at in range(len(walked) - 1, max(unclean, 1) - 1, -1):
+            values, (step_lo, step_hi) = walked[at]
+            if step_lo < lo:
+                lo = step_lo
+            if step_hi > hi:
+                hi = step_hi
+            frame = trace[at]
+            if stack_lo <= lo < hi:
+                suffixes[(frame.pc, frame.sp, frame.is_return_address)] = (
+                    values, stack, stack_lo, lo, hi, trace, at, stop, frame.via)
+    return Trace(trace, stop)

@@ -36,26 +36,28 @@ class DwarfUnwinder:
         self._debug_elves: dict[str, ElfFile | None] = {}
         self._tables: dict[int, tuple[ElfFile, object]] = {}  # id(elf) -> (elf, CompiledCfi | LazyCfi)
         self._vdsos: dict[tuple, Module | None] = {}
-        self._maps: LRUCache = LRUCache(16)  # module map -> {absolute lookup address: rule}
-        self._last: tuple[ModuleMap | None, dict] = (None, {})
+        self._maps: LRUCache = LRUCache(16)  # module map -> ({absolute lookup address: rule}, walk suffixes)
+        self._last: tuple[ModuleMap | None, tuple[dict, dict]] = (None, ({}, {}))
         self.lookups = self.cache_hits = 0
 
     def unwind(self, sample: Sample, memory=None) -> Trace:
         """`memory` (read/read_u64) replaces the sample's stack snapshot + files, e.g. a core file's dump."""
         memory = memory if memory is not None else AddressSpace(sample, self.resolver)
+        rules, suffixes = self._caches_for_map(sample.modules)
         return walk(sample, lambda address, frame: self.rule_at(memory, address, frame), via=Via.CFI,
-                    max_depth=self.max_depth, memory=memory, memo=self._rules_for_map(sample.modules))
+                    max_depth=self.max_depth, memory=memory, memo=rules, suffixes=suffixes)
 
-    def _rules_for_map(self, modules: ModuleMap) -> dict:
-        last_map, last_rules = self._last
+    def _caches_for_map(self, modules: ModuleMap) -> tuple[dict, dict]:
+        """(rule by lookup address, remembered walk suffixes) for one set of mappings."""
+        last_map, caches = self._last
         if modules is last_map:
-            return last_rules
+            return caches
         key = tuple(modules)
-        rules = self._maps.get(key)
-        if rules is None:
-            rules = self._maps[key] = {}
-        self._last = (modules, rules)
-        return rules
+        caches = self._maps.get(key)
+        if caches is None:
+            caches = self._maps[key] = ({}, {})
+        self._last = (modules, caches)
+        return caches
 
     def rule_at(self, memory: AddressSpace, address: int, frame: Frame) -> UnwindRule | None:
         """The rule at absolute lookup `address` (pc, or pc - 1 for return addresses)."""
@@ -97,7 +99,7 @@ class DwarfUnwinder:
     def clear_rule_cache(self) -> None:
         """Forget the per-address rules (the module tables stay): for benchmarks and long-lived processes."""
         self._maps.clear()
-        self._last = (None, {})
+        self._last = (None, ({}, {}))
 
     def _table(self, elf: ElfFile):
         held = self._tables.get(id(elf))

@@ -318,6 +318,37 @@ def test_random_stacks_and_registers_terminate_typed(live_sample, data):
     assert 1 <= len(trace.frames) <= 64 and isinstance(trace.stop, StopReason)
 
 
+def _frames(trace):
+    return [(f.pc, f.sp, f.cfa, f.via, f.is_return_address) for f in trace.frames], trace.stop
+
+
+@settings(max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_remembered_walk_suffixes_never_change_a_trace(live_sample, data):
+    """An unwinder that reuses the rest of earlier walks gives exactly what a fresh unwinder gives, for
+    snapshots that share outer frames with earlier ones and for those changed where a rest was read."""
+    sample, physical = live_sample
+    depth = data.draw(st.sampled_from([3, 5, 64]))
+    shared = get_unwinder("dwarf", max_depth=depth)
+    first = shared.unwind(sample)
+    assert _frames(first) == _frames(get_unwinder("dwarf", max_depth=depth).unwind(sample))
+    if depth == 64:  # the same snapshot again: the outer frames are taken, not walked
+        assert shared.unwind(sample).frames[-1] is first.frames[-1]
+    for _ in range(data.draw(st.integers(1, 4))):
+        stack = bytearray(sample.stack)
+        for _ in range(data.draw(st.integers(0, 4))):
+            at = data.draw(st.integers(0, min(len(stack), 1024) // 8 - 1)) * 8
+            word = data.draw(st.one_of(st.integers(0, 2**64 - 1), st.sampled_from(physical),
+                                       st.integers(0, 128).map(lambda k: sample.stack_base + 8 * k)))
+            stack[at:at + 8] = word.to_bytes(8, "little")
+        values = dict(sample.registers.values)
+        for reg in data.draw(st.lists(st.sampled_from([3, 6, 12, 13, 14, 15]), max_size=2)):
+            values[reg] = data.draw(st.integers(0, 2**64 - 1))
+        variant = Sample(Registers(values), bytes(stack), sample.stack_base, sample.modules)
+        fresh = get_unwinder("dwarf", max_depth=depth).unwind(variant)
+        assert _frames(shared.unwind(variant)) == _frames(fresh)
+
+
 def test_debug_file_and_binary_do_not_share_a_table(cache_env):
     """libc and its build-id debug file (.eh_frame NOBITS) have one build-id but different CFI."""
     from unwind.modules import find_debug_file
