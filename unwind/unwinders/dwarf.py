@@ -11,7 +11,6 @@ from ..memory import AddressSpace
 from ..model import Frame, Mapping, ModuleMap, Sample, Trace, Via
 from ..modules import DEFAULT_DEBUG_DIRS, Module, ModuleResolver, find_debug_file, mapping_bias
 from ..rules import SIGNAL_FRAME, FrameKind, UnwindRule
-from ..vdso import own_vdso
 from ..walk import walk
 from formats.elf import ElfFile
 from formats.errors import UnwindError
@@ -153,6 +152,7 @@ def vdso_image(build_id: bytes | None) -> bytes | None:
 
 
 def _read_own_vdso() -> bytes | None:
+    from ..vdso import own_vdso  # /proc/self/maps parsing: only when a sample is in the vDSO
+
     found = own_vdso()
     return found[2] if found is not None else None
-    return None
