@@ -17,7 +17,8 @@ class AddressSpace:
     def __init__(self, sample: Sample, resolver: ModuleResolver | None = None):
         self.sample = sample
         self.resolver = resolver or ModuleResolver()
-        self._stack = sample.stack
+        # bytes, not a view into the recording: slices of bytes compare with memcmp, views item by item
+        self._stack = sample.stack if type(sample.stack) is bytes else bytes(sample.stack)
         self._stack_lo = sample.stack_base
         self._stack_hi = sample.stack_base + len(sample.stack)
 
