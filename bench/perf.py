@@ -43,6 +43,7 @@ def main() -> None:
         data = Path(args.perf_data) if args.perf_data else record(tmp, args.workload, workloads(tmp)[args.workload])
         perf = ["perf", "script", "-i", str(data), "-F", "comm,pid,tid,time,ip,sym,dso", "--no-inline"]
         ours = [UNWIND, "perf", str(data), "--unwinder", "dwarf"]
+        one = [*ours, "--jobs", "1"]  # the same without forked workers
         warm_env = dict(os.environ, UNWIND_CACHE_DIR=str(tmp / "warm"))
         # An installed package has its .pyc files; a checkout edited since .ci/setup may not (and with
         # PYTHONDONTWRITEBYTECODE set nothing writes them), which would time the compiler instead of us.
@@ -50,17 +51,20 @@ def main() -> None:
                        stdout=subprocess.DEVNULL, check=True)
         timed(ours, warm_env)
         timed(perf, warm_env)
-        perf_t, warm_t, cold_t = [], [], []
+        perf_t, warm_t, one_t, cold_t = [], [], [], []
         for i in range(args.rounds):
             perf_t.append(timed(perf, warm_env))
             warm_t.append(timed(ours, warm_env))
+            one_t.append(timed(one, warm_env))
             cold_t.append(timed(ours, dict(os.environ, UNWIND_CACHE_DIR=str(tmp / f"cold{i}"))))
         samples = subprocess.run(perf, capture_output=True, text=True).stdout.count("\n\n")
-    m_perf, m_warm, m_cold = (statistics.median(t) for t in (perf_t, warm_t, cold_t))
-    print(f"{data.name}: {samples} samples, {args.rounds} interleaved rounds, medians")
-    print(f"  perf script            {m_perf:7.3f} s")
-    print(f"  unwind perf (warm)     {m_warm:7.3f} s   ratio {m_warm / m_perf:.2f}x  (target <= 1.0x)")
-    print(f"  unwind perf (cold)     {m_cold:7.3f} s   ratio {m_cold / m_perf:.2f}x")
+    m_perf, m_warm, m_one, m_cold = (statistics.median(t) for t in (perf_t, warm_t, one_t, cold_t))
+    print(f"{data.name}: {samples} samples, {data.stat().st_size / 2**20:.1f} MiB, {args.rounds} interleaved rounds, "
+          f"medians")
+    print(f"  perf script              {m_perf:7.3f} s")
+    print(f"  unwind perf (warm)       {m_warm:7.3f} s   ratio {m_warm / m_perf:.2f}x  (target <= 1.0x)")
+    print(f"  unwind perf --jobs 1     {m_one:7.3f} s   ratio {m_one / m_perf:.2f}x")
+    print(f"  unwind perf (cold)       {m_cold:7.3f} s   ratio {m_cold / m_perf:.2f}x")
 
 
 if __name__ == "__main__":
