@@ -1,13 +1,13 @@
 """struct perf_event_attr, every size from VER0 (64 bytes) to VER8 (136 bytes)."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: dataclass then reads real types, not strings.
 
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 
 from formats.errors import FormatError
 
 from .codec import LITTLE, bitfield_word, layout
-from .constants import AttrFlag, BranchSampleType, SampleType
+from .constants import PERF_ATTR_FLAG, PERF_SAMPLE, PERF_SAMPLE_BRANCH
 
 ATTR_SIZE_VER0 = 64
 ATTR_SIZE_VER7 = 128
@@ -21,9 +21,14 @@ _TAIL = ((64, "Q", "config2"), (72, "Q", "branch_sample_type"), (80, "Q", "sampl
          (120, "Q", "sig_data"), (128, "Q", "config3"))
 
 
-@dataclass(frozen=True, slots=True)
+@dataclass(frozen=True, slots=True, init=False, repr=False, eq=False)
 class EventAttr:
-    """One perf_event_attr; `flags` is the bitfield word (AttrFlag), `size` the size on file."""
+    """One perf_event_attr; `flags` is the bitfield word (AttrFlag), `size` the size on file.
+
+    A dataclass (unlike the records): callers derive attrs with `dataclasses.replace`.  Its __init__,
+    __eq__, __hash__ and __repr__ are written here: the ones dataclass generates for 22 frozen
+    fields cost ~1 ms of import time.
+    """
 
     type: int
     config: int = 0
@@ -46,7 +51,31 @@ class EventAttr:
     sig_data: int = 0
     config3: int = 0
     size: int = ATTR_SIZE_VER7
-    ids: tuple[int, ...] = field(default=())
+    ids: tuple[int, ...] = ()
+
+    def __init__(self, type: int, config: int = 0, sample_period: int = 0, sample_type: int = 0,
+                 read_format: int = 0, flags: int = 0, wakeup_events: int = 0, bp_type: int = 0, config1: int = 0,
+                 config2: int = 0, branch_sample_type: int = 0, sample_regs_user: int = 0,
+                 sample_stack_user: int = 0, clockid: int = 0, sample_regs_intr: int = 0, aux_watermark: int = 0,
+                 sample_max_stack: int = 0, aux_sample_size: int = 0, sig_data: int = 0, config3: int = 0,
+                 size: int = ATTR_SIZE_VER7, ids: tuple[int, ...] = ()):
+        given = locals()
+        for name in self.__dataclass_fields__:
+            object.__setattr__(self, name, given[name])
+
+    def _values(self) -> tuple:
+        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
+
+    def __eq__(self, other: object) -> bool:
+        if other.__class__ is not self.__class__:
+            return NotImplemented
+        return self._values() == other._values()
+
+    def __hash__(self) -> int:
+        return hash(self._values())
+
+    def __repr__(self) -> str:
+        return f"EventAttr({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__dataclass_fields__)})"
 
     @classmethod
     def from_bytes(cls, data: bytes | memoryview, offset: int = 0, endian: str = LITTLE,
@@ -82,28 +111,28 @@ class EventAttr:
 
     @property
     def sample_id_all(self) -> bool:
-        return bool(self.flags & AttrFlag.SAMPLE_ID_ALL)
+        return bool(self.flags & PERF_ATTR_FLAG.SAMPLE_ID_ALL)
 
     @property
     def branch_hw_index(self) -> bool:
-        return bool(self.branch_sample_type & BranchSampleType.HW_INDEX)
+        return bool(self.branch_sample_type & PERF_SAMPLE_BRANCH.HW_INDEX)
 
     @property
     def id_pos(self) -> int | None:
         """Index (in u64 words) of the sample id from the start of a SAMPLE body, as perf computes it."""
         st = self.sample_type
-        if st & SampleType.IDENTIFIER:
+        if st & PERF_SAMPLE.IDENTIFIER:
             return 0
-        if not st & SampleType.ID:
+        if not st & PERF_SAMPLE.ID:
             return None
-        return sum(1 for bit in (SampleType.IP, SampleType.TID, SampleType.TIME, SampleType.ADDR) if st & bit)
+        return sum(1 for bit in (PERF_SAMPLE.IP, PERF_SAMPLE.TID, PERF_SAMPLE.TIME, PERF_SAMPLE.ADDR) if st & bit)
 
     @property
     def is_pos(self) -> int | None:
         """Index (in u64 words, counted from the end, 1 = last) of the id in a sample_id_all trailer."""
         st = self.sample_type
-        if st & SampleType.IDENTIFIER:
+        if st & PERF_SAMPLE.IDENTIFIER:
             return 1
-        if not st & SampleType.ID:
+        if not st & PERF_SAMPLE.ID:
             return None
-        return 1 + sum(1 for bit in (SampleType.CPU, SampleType.STREAM_ID) if st & bit)
+        return 1 + sum(1 for bit in (PERF_SAMPLE.CPU, PERF_SAMPLE.STREAM_ID) if st & bit)

@@ -20,14 +20,17 @@ def u64s(endian: str, data: bytes | memoryview, offset: int, count: int) -> tupl
     return layout(endian, f"{count}Q").unpack_from(data, offset)
 
 
-_REV8 = bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
+@lru_cache(maxsize=None)
+def _rev8() -> bytes:
+    """Each byte with its bits reversed (made on first use: only big-endian files need it)."""
+    return bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
 
 
 def bitfield_word(value: int, endian: str) -> int:
     """A C bitfield u64 as it reads on this host; big-endian hosts allocate bits from the top."""
     if endian == LITTLE:
         return value
-    return int.from_bytes(value.to_bytes(8, "little").translate(_REV8), "big")
+    return int.from_bytes(value.to_bytes(8, "little").translate(_rev8()), "big")
 
 
 def cstring(data: bytes | memoryview) -> str:

@@ -1,8 +1,11 @@
-"""perf.data constants from include/uapi/linux/perf_event.h and tools/perf/util/{header,event}.h."""
+"""perf.data constants from include/uapi/linux/perf_event.h and tools/perf/util/{header,event}.h.
+
+Each group is a plain class of ints named like the C prefix (`PERF_SAMPLE.IP` is PERF_SAMPLE_IP), which
+the decoders use; its IntEnum/IntFlag (`SampleType`) is made on first use, because making all of them
+costs ~2 ms of import time and `int & IntFlag` builds a new member on every test.
+"""
 
 from __future__ import annotations
-
-from enum import IntEnum, IntFlag
 
 PERF_MAGIC = b"PERFILE2"            # file written by a little-endian host
 PERF_MAGIC_SWAPPED = b"2ELIFREP"    # the same u64 written by a big-endian host
@@ -12,7 +15,7 @@ NAME_ALIGN = 64                     # perf pads header strings and build-id file
 MAX_RECORD_SIZE = 0xFFFF            # perf_event_header.size is a u16
 
 
-class RecordType(IntEnum):
+class PERF_RECORD:
     """perf_event_header.type: kernel records (< 64) and perf-tool user records (>= 64)."""
 
     MMAP = 1
@@ -58,7 +61,7 @@ class RecordType(IntEnum):
     COMPRESSED2 = 83
 
 
-class Misc(IntFlag):
+class PERF_RECORD_MISC:
     """perf_event_header.misc bits; the low three bits are the cpu mode."""
 
     CPUMODE_MASK = 7
@@ -79,7 +82,7 @@ MISC_MMAP_BUILD_ID = 1 << 14
 MISC_BUILD_ID_SIZE = 1 << 15
 
 
-class SampleType(IntFlag):
+class PERF_SAMPLE:
     """perf_event_attr.sample_type bits; sample fields appear in this bit order (IDENTIFIER first)."""
 
     IP = 1 << 0
@@ -109,7 +112,7 @@ class SampleType(IntFlag):
     WEIGHT_STRUCT = 1 << 24
 
 
-class ReadFormat(IntFlag):
+class PERF_FORMAT:
     """perf_event_attr.read_format bits."""
 
     TOTAL_TIME_ENABLED = 1 << 0
@@ -119,7 +122,7 @@ class ReadFormat(IntFlag):
     LOST = 1 << 4
 
 
-class BranchSampleType(IntFlag):
+class PERF_SAMPLE_BRANCH:
     """perf_event_attr.branch_sample_type bits."""
 
     USER = 1 << 0
@@ -144,7 +147,7 @@ class BranchSampleType(IntFlag):
     COUNTERS = 1 << 19
 
 
-class BranchFlag(IntFlag):
+class PERF_BRANCH_ENTRY:
     """perf_branch_entry flag bits (the u64 after from/to); cycles and type are wider fields."""
 
     MISPRED = 1 << 0
@@ -157,7 +160,7 @@ BRANCH_CYCLES_SHIFT = 4             # cycles:16
 BRANCH_TYPE_SHIFT = 20              # type:4
 
 
-class AttrFlag(IntFlag):
+class PERF_ATTR_FLAG:
     """The perf_event_attr bitfield word (disabled, inherit, ... sigtrap)."""
 
     DISABLED = 1 << 0
@@ -200,7 +203,7 @@ class AttrFlag(IntFlag):
     SIGTRAP = 1 << 37
 
 
-class PerfType(IntEnum):
+class PERF_TYPE:
     """perf_event_attr.type."""
 
     HARDWARE = 0
@@ -211,7 +214,7 @@ class PerfType(IntEnum):
     BREAKPOINT = 5
 
 
-class SoftwareEvent(IntEnum):
+class PERF_COUNT_SW:
     """perf_event_attr.config for PERF_TYPE_SOFTWARE."""
 
     CPU_CLOCK = 0
@@ -228,7 +231,7 @@ class SoftwareEvent(IntEnum):
     CGROUP_SWITCHES = 11
 
 
-class HeaderFeature(IntEnum):
+class HEADER_FEATURE:
     """Bits of the file header's adds_features bitmap; sections follow the data in bit order."""
 
     TRACING_DATA = 1
@@ -264,7 +267,7 @@ class HeaderFeature(IntEnum):
     PMU_CAPS = 31
 
 
-class CallchainContext(IntEnum):
+class PERF_CONTEXT:
     """Markers inside a sampled callchain (negative numbers stored as u64)."""
 
     HV = 2**64 - 32
@@ -278,7 +281,7 @@ class CallchainContext(IntEnum):
 PERF_CONTEXT_MAX = 2**64 - 4095     # every value >= this is a context marker
 
 
-class RegsAbi(IntEnum):
+class PERF_SAMPLE_REGS_ABI:
     """The abi word in front of a register dump."""
 
     NONE = 0
@@ -286,7 +289,7 @@ class RegsAbi(IntEnum):
     ABI_64 = 2
 
 
-class X86Reg(IntEnum):
+class PERF_REG_X86:
     """perf's x86 register numbers (arch/x86/include/uapi/asm/perf_regs.h); dumps follow mask bit order."""
 
     AX = 0
@@ -316,4 +319,39 @@ class X86Reg(IntEnum):
 
 
 # What `perf record --call-graph dwarf` asks for on x86-64: every register but DS/ES/FS/GS.
-X86_64_REGS_MASK = ((1 << 24) - 1) & ~((1 << X86Reg.DS) | (1 << X86Reg.ES) | (1 << X86Reg.FS) | (1 << X86Reg.GS))
+X86_64_REGS_MASK = ((1 << 24) - 1) & ~((1 << PERF_REG_X86.DS) | (1 << PERF_REG_X86.ES) | (1 << PERF_REG_X86.FS)
+                                       | (1 << PERF_REG_X86.GS))
+
+# enum name -> (enum kind, the plain-int group it is made from)
+_ENUMS = {
+    "RecordType": ("IntEnum", PERF_RECORD), "Misc": ("IntFlag", PERF_RECORD_MISC),
+    "SampleType": ("IntFlag", PERF_SAMPLE), "ReadFormat": ("IntFlag", PERF_FORMAT),
+    "BranchSampleType": ("IntFlag", PERF_SAMPLE_BRANCH), "BranchFlag": ("IntFlag", PERF_BRANCH_ENTRY),
+    "AttrFlag": ("IntFlag", PERF_ATTR_FLAG), "PerfType": ("IntEnum", PERF_TYPE),
+    "SoftwareEvent": ("IntEnum", PERF_COUNT_SW), "HeaderFeature": ("IntEnum", HEADER_FEATURE),
+    "CallchainContext": ("IntEnum", PERF_CONTEXT), "RegsAbi": ("IntEnum", PERF_SAMPLE_REGS_ABI),
+    "X86Reg": ("IntEnum", PERF_REG_X86),
+}
+
+
+def members(group: type) -> dict[str, int]:
+    """name -> value of a plain-int group, in definition order."""
+    return {name: value for name, value in vars(group).items() if not name.startswith("_")}
+
+
+def __getattr__(name: str):
+    """Make (once) the IntEnum/IntFlag view of a group: `RecordType`, `SampleType`, `X86Reg`, ..."""
+    spec = _ENUMS.get(name)
+    if spec is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import enum
+
+    kind, group = spec
+    made = getattr(enum, kind)(name, members(group), module=__name__, qualname=name)
+    made.__doc__ = group.__doc__
+    globals()[name] = made
+    return made
+
+
+def __dir__() -> list[str]:
+    return sorted(set(globals()) | set(_ENUMS))

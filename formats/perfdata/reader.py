@@ -1,31 +1,36 @@
 """Read a perf.data file or pipe stream (either byte order) into typed records, skipping bad ones with a reason."""
 
-from __future__ import annotations
+# No `from __future__ import annotations`: NamedTuple compiles every string annotation (~0.1 ms a class).
 
-import mmap
+import os
 import struct
 from collections import Counter
-from dataclasses import dataclass, field, replace
-from pathlib import Path
-from typing import Iterator
+from operator import itemgetter
+from typing import Iterator, NamedTuple
 
 from formats.errors import FormatError, parsing
 
 from .attr import EventAttr
 from .codec import layout
-from .constants import PIPE_HEADER_SIZE, HeaderFeature, RecordType
+from .constants import HEADER_FEATURE, PERF_RECORD, PIPE_HEADER_SIZE, members
 from .header import FileHeader, detect, parse_build_ids, read_attrs, read_feature_sections
 from .records import (DECODERS, KERNEL_TYPES_MAX, AttrRecord, BuildIdRecord, FeatureRecord, OtherRecord,
-                      RecordHeader, SampleId)
-from .sample import decode_sample
+                      SampleIdLayout)
+from .samplelayout import SampleLayout
 
 MAX_DECOMPRESSED = 256 << 20        # one COMPRESSED record never legitimately inflates beyond this
 MAX_SKIP_NOTES = 1000
-_KNOWN_TYPES = set(RecordType._value2member_map_)
+_KNOWN_TYPES = frozenset(members(PERF_RECORD).values())
+_SAMPLE, _FINISHED_ROUND = PERF_RECORD.SAMPLE, PERF_RECORD.FINISHED_ROUND
+_COMPRESSED = frozenset((PERF_RECORD.COMPRESSED, PERF_RECORD.COMPRESSED2))
+_TRACING_DATA, _AUXTRACE = PERF_RECORD.HEADER_TRACING_DATA, PERF_RECORD.AUXTRACE
+# What `parsing` turns into a FormatError; a record that raises one of these is skipped with its reason.
+_second = itemgetter(1)
+_DECODE_ERRORS = (FormatError, struct.error, IndexError, ValueError, KeyError, OverflowError, UnicodeDecodeError,
+                  AssertionError)
 
 
-@dataclass(frozen=True, slots=True)
-class Skip:
+class Skip(NamedTuple):
     """One record (or tail of the stream) the reader could not use, and why."""
 
     offset: int
@@ -33,27 +38,44 @@ class Skip:
     reason: str
 
 
-@dataclass(slots=True)
 class ReadStats:
     """What the reader saw: records by type, unknown types, and skipped records with reasons."""
 
-    by_type: Counter = field(default_factory=Counter)
-    unknown: int = 0
-    skipped: int = 0
-    skips: list[Skip] = field(default_factory=list)
+    __slots__ = ("by_type", "unknown", "skipped", "skips")
+
+    def __init__(self, by_type: Counter | None = None, unknown: int = 0, skipped: int = 0,
+                 skips: list[Skip] | None = None):
+        self.by_type = Counter() if by_type is None else by_type
+        self.unknown, self.skipped = unknown, skipped
+        self.skips = [] if skips is None else skips
 
     def skip(self, offset: int, rtype: int | None, reason: str) -> None:
         self.skipped += 1
         if len(self.skips) < MAX_SKIP_NOTES:
             self.skips.append(Skip(offset, rtype, reason))
 
+    def _key(self) -> tuple:
+        return self.by_type, self.unknown, self.skipped, self.skips
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, ReadStats) and self._key() == other._key()
+
+    def __repr__(self) -> str:
+        return (f"ReadStats(by_type={self.by_type!r}, unknown={self.unknown}, skipped={self.skipped}, "
+                f"skips={self.skips!r})")
+
 
 class PerfDataReader:
-    """A perf.data file (file or pipe mode) held in memory or mmap'd; `records()` decodes lazily."""
+    """A perf.data file (file or pipe mode) held in memory or mmap'd; `records()` decodes lazily.
 
-    def __init__(self, source: str | Path | bytes | bytearray | memoryview, path: str | None = None):
-        if isinstance(source, (str, Path)):
-            self.path = str(source)
+    Sample stacks are not copied: `SampleRecord.stack_user` is a read-only memoryview into the data.
+    """
+
+    def __init__(self, source: str | os.PathLike | bytes | bytearray | memoryview, path: str | None = None):
+        if isinstance(source, (str, os.PathLike)):
+            import mmap
+
+            self.path = os.fspath(source)
             with open(source, "rb") as fh:
                 try:
                     self._data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
@@ -68,6 +90,9 @@ class PerfDataReader:
         self.build_ids: list[BuildIdRecord] = []
         self.stats = ReadStats()
         self._ids: dict[int, int] = {}
+        self._layouts: list[SampleLayout] = []         # how each attr's samples are decoded
+        self._single: SampleLayout | None = None        # the only one, when there is one attr
+        self._id_layouts: list[SampleIdLayout | None] = []     # each attr's sample_id_all trailer, if it has one
         self._zstd = None
         if not self.pipe:
             with parsing(self.path, 0, "perf.data header"):
@@ -82,8 +107,7 @@ class PerfDataReader:
 
     def records(self) -> Iterator[object]:
         """Every decodable record in stream order (COMPRESSED records expanded in place)."""
-        for _, record in self.records_with_offsets():
-            yield record
+        return map(_second, self.records_with_offsets())
 
     def records_with_offsets(self) -> Iterator[tuple[int, object]]:
         """(file offset, record); records from a COMPRESSED record carry that record's offset."""
@@ -98,26 +122,19 @@ class PerfDataReader:
             if end > len(self._data):
                 self.stats.skip(len(self._data), None, f"data section ends at {end:#x} past end of file")
                 end = len(self._data)
-        pending = b""
-        for offset, head, body in self._walk(self._data, start, end, None):
-            if head.type in (RecordType.COMPRESSED, RecordType.COMPRESSED2):
-                stream = self._decompress(offset, head.type, body)
-                if stream is None:
-                    continue
-                stream = pending + stream
-                used = 0
-                for at, inner, inner_body in self._walk(stream, 0, len(stream), offset):
-                    used = at + inner.size + self._payload_after(stream, at, inner)
-                    yield from self._decode(offset, inner, inner_body)
-                pending = self._leftover(stream[used:], offset)
-                continue
-            yield from self._decode(offset, head, body)
-        if pending:
-            self.stats.skip(end, None, f"{len(pending)} bytes of a partial record left in the compressed stream")
+        view = memoryview(self._data)       # record bodies are slices of it, not copies
+        try:
+            yield from self._records(view, start, end, None)
+        finally:
+            view.release()
 
     def close(self) -> None:
-        if isinstance(self._data, mmap.mmap):
-            self._data.close()
+        """Unmap the file, unless records still view it (their stacks): then it goes with the last of them."""
+        if not isinstance(self._data, bytes):
+            try:
+                self._data.close()
+            except BufferError:
+                pass
 
     def __enter__(self) -> "PerfDataReader":
         return self
@@ -135,6 +152,9 @@ class PerfDataReader:
         """Forget what a previous pass over the stream added, so every pass sees the same thing."""
         attrs, ids, features, build_ids, skips, skipped = self._header_state
         self.attrs, self._ids, self.features, self.build_ids = list(attrs), dict(ids), dict(features), list(build_ids)
+        self._layouts = [SampleLayout(attr, self.endian) for attr in self.attrs]
+        self._id_layouts = [_id_layout(attr, self.endian) for attr in self.attrs]
+        self._single = self._layouts[0] if len(self._layouts) == 1 else None
         self.stats = ReadStats(skips=list(skips), skipped=skipped)
         self._zstd = None
 
@@ -143,56 +163,92 @@ class PerfDataReader:
             for ident in attr.ids:
                 self._ids[ident] = len(self.attrs)
             self.attrs.append(attr)
+            self._layouts.append(SampleLayout(attr, self.endian))
+            self._id_layouts.append(_id_layout(attr, self.endian))
+        self._single = self._layouts[0] if len(self._layouts) == 1 else None
 
     def _add_feature(self, feat: int, blob: bytes, offset: int) -> None:
         self.features[feat] = blob
-        if feat == HeaderFeature.BUILD_ID:
+        if feat == HEADER_FEATURE.BUILD_ID:
             try:
                 entries, problem = parse_build_ids(blob, self.endian)
             except (struct.error, ValueError, IndexError) as exc:
                 entries, problem = [], str(exc)
             self.build_ids.extend(entries)
             if problem:
-                self.stats.skip(offset, RecordType.HEADER_BUILD_ID, f"build-id feature: {problem}")
+                self.stats.skip(offset, PERF_RECORD.HEADER_BUILD_ID, f"build-id feature: {problem}")
 
-    def _walk(self, buf, start: int, end: int, compressed_at: int | None):
-        """(offset, header, body) of each whole record in buf[start:end]; stops where framing breaks."""
+    def _records(self, buf, start: int, end: int, compressed_at: int | None):
+        """(offset, record) of each whole record in buf[start:end] until framing breaks; returns where it stopped.
+
+        The top level expands COMPRESSED records through the same walk over the decompressed stream
+        (`compressed_at` is then that record's offset, which the inner records report).
+        """
+        header = layout(self.endian, "IHH").unpack_from
+        stats, decode = self.stats, self._decode
+        single = self._single           # re-read after other records: pipe mode adds attrs on the way
+        pending = b""
         pos = start
         while pos + 8 <= end:
-            head = RecordHeader.from_bytes(buf, pos, self.endian)
+            rtype, misc, size = header(buf, pos)
             where = pos if compressed_at is None else compressed_at
-            if head.size < 8:
-                self.stats.skip(where, head.type, f"record size {head.size} < 8; cannot resynchronise")
-                return
-            if pos + head.size > end:
+            if rtype == _SAMPLE and single is not None and 8 <= size and pos + size <= end:    # the hot path
+                try:
+                    record = single.decode(buf[pos + 8:pos + size], misc, 0)
+                except _DECODE_ERRORS as exc:
+                    stats.skip(where, rtype, _reason(exc, rtype))
+                else:
+                    stats.by_type[rtype] += 1
+                    yield where, record
+                pos += size
+                continue
+            if size < 8:
+                stats.skip(where, rtype, f"record size {size} < 8; cannot resynchronise")
+                break
+            if pos + size > end:
                 if compressed_at is None:
-                    self.stats.skip(where, head.type, f"record of {head.size} bytes truncated at {end:#x}")
-                return
-            extra = self._payload_after(buf, pos, head)
-            if pos + head.size + extra > end:
+                    stats.skip(where, rtype, f"record of {size} bytes truncated at {end:#x}")
+                break
+            extra = self._payload_after(buf, pos, rtype, size) if rtype == _TRACING_DATA or rtype == _AUXTRACE else 0
+            if pos + size + extra > end:
                 if compressed_at is None:
-                    self.stats.skip(where, head.type, f"payload of {extra} bytes after the record is truncated")
-                return
-            yield pos, head, buf[pos + 8:pos + head.size]
-            pos += head.size + extra
-        if compressed_at is None and pos != end:
-            self.stats.skip(pos, None, f"{end - pos} trailing bytes")
+                    stats.skip(where, rtype, f"payload of {extra} bytes after the record is truncated")
+                break
+            body = buf[pos + 8:pos + size]
+            if rtype in _COMPRESSED and compressed_at is None:
+                stream = self._decompress(pos, rtype, body)
+                if stream is not None:
+                    stream = pending + stream
+                    used = yield from self._records(memoryview(stream), 0, len(stream), pos)
+                    pending = self._leftover(stream[used:], pos)
+            else:
+                record = decode(where, rtype, misc, body)
+                if record is not None:
+                    yield where, record
+            single = self._single
+            pos += size + extra
+        else:
+            if compressed_at is None and pos != end:
+                stats.skip(pos, None, f"{end - pos} trailing bytes")
+        if pending:
+            stats.skip(end, None, f"{len(pending)} bytes of a partial record left in the compressed stream")
+        return pos
 
     def _leftover(self, rest: bytes, offset: int) -> bytes:
         """The start of a record continued by the next COMPRESSED record, or b"" when framing broke."""
-        if len(rest) >= 8 and RecordHeader.from_bytes(rest, 0, self.endian).size < 8:
-            self.stats.skip(offset, RecordType.COMPRESSED, "bad record framing inside the compressed stream")
+        if len(rest) >= 8 and layout(self.endian, "IHH").unpack_from(rest, 0)[2] < 8:
+            self.stats.skip(offset, PERF_RECORD.COMPRESSED, "bad record framing inside the compressed stream")
             return b""
         return rest
 
-    def _payload_after(self, buf, pos: int, head: RecordHeader) -> int:
+    def _payload_after(self, buf, pos: int, rtype: int, size: int) -> int:
         """Bytes that follow a record outside its header size (tracing data, AUX trace)."""
-        if head.type == RecordType.HEADER_TRACING_DATA and head.size >= 12:
-            (size,) = layout(self.endian, "I").unpack_from(buf, pos + 8)
-            return (size + 7) & ~7
-        if head.type == RecordType.AUXTRACE and head.size >= 16:
-            (size,) = layout(self.endian, "Q").unpack_from(buf, pos + 8)
-            return size
+        if rtype == _TRACING_DATA and size >= 12:
+            (extra,) = layout(self.endian, "I").unpack_from(buf, pos + 8)
+            return (extra + 7) & ~7
+        if rtype == _AUXTRACE and size >= 16:
+            (extra,) = layout(self.endian, "Q").unpack_from(buf, pos + 8)
+            return extra
         return 0
 
     def _decompress(self, offset: int, rtype: int, body) -> bytes | None:
@@ -200,7 +256,7 @@ class PerfDataReader:
         import zstandard
 
         try:
-            if rtype == RecordType.COMPRESSED2:
+            if rtype == PERF_RECORD.COMPRESSED2:
                 (size,) = layout(self.endian, "Q").unpack_from(body, 0)
                 body = body[8:8 + size]
             if self._zstd is None:
@@ -218,49 +274,53 @@ class PerfDataReader:
             return None
         return out
 
-    def _decode(self, offset: int, head: RecordHeader, body) -> Iterator[tuple[int, object]]:
+    def _decode(self, offset: int, rtype: int, misc: int, body) -> object | None:
+        """The record, or None when it is skipped (counted, with the reason `parsing` gives)."""
         try:
-            with parsing(self.path, offset, f"perf record type {head.type}"):
-                record = self._decode_one(offset, head, body)
-        except FormatError as exc:
-            self.stats.skip(offset, head.type, exc.message)
-            return
+            if rtype == _SAMPLE:
+                record = self._sample(offset, misc, body)
+            else:
+                record = self._decode_other(offset, rtype, misc, body)
+        except _DECODE_ERRORS as exc:
+            self.stats.skip(offset, rtype, _reason(exc, rtype))
+            return None
         if record is not None:
-            self.stats.by_type[head.type] += 1
-            yield offset, record
+            self.stats.by_type[rtype] += 1
+        return record
 
-    def _decode_one(self, offset: int, head: RecordHeader, body):
-        t, misc, e = head.type, head.misc, self.endian
-        if t == RecordType.SAMPLE:
-            index = self._attr_index(offset, body, head)
-            if index is None:
-                return None
-            return decode_sample(body, self.attrs[index], misc, e, index)
+    def _sample(self, offset: int, misc: int, body):
+        index = 0 if len(self.attrs) == 1 else self._attr_index(offset, body, _SAMPLE)
+        if index is None:
+            return None
+        return self._layouts[index].decode(body, misc, index)
+
+    def _decode_other(self, offset: int, t: int, misc: int, body):
+        e = self.endian
         if t <= KERNEL_TYPES_MAX:
             sample_id = None
-            index = self._attr_index(offset, body, head) if self.attrs else None
-            if index is not None and self.attrs[index].sample_id_all:
-                st = self.attrs[index].sample_type
-                size = SampleId.size_for(st)
+            index = self._attr_index(offset, body, t) if self.attrs else None
+            trailer = None if index is None else self._id_layouts[index]
+            if trailer is not None:
+                size = trailer.size
                 if size > len(body):
                     raise ValueError(f"sample_id trailer of {size} bytes longer than the record")
-                sample_id = SampleId.from_bytes(body, len(body) - size, st, e)
+                sample_id = trailer.decode(body, len(body) - size)
                 body = body[:len(body) - size]
             decoder = DECODERS.get(t)
             if decoder is None:
                 if t not in _KNOWN_TYPES:
                     self.stats.unknown += 1
                 return OtherRecord(t, bytes(body), misc, sample_id)
-            return _with_sample_id(decoder(body, misc, e), sample_id)
-        if t == RecordType.HEADER_ATTR:
+            return decoder(body, misc, e, sample_id)
+        if t == PERF_RECORD.HEADER_ATTR:
             rec = AttrRecord.from_body(body, misc, e)
             self._add_attrs([rec.attr])
             return rec
-        if t == RecordType.HEADER_BUILD_ID:
+        if t == PERF_RECORD.HEADER_BUILD_ID:
             rec = BuildIdRecord.from_body(body, misc, e)
             self.build_ids.append(rec)
             return rec
-        if t == RecordType.HEADER_FEATURE:
+        if t == PERF_RECORD.HEADER_FEATURE:
             rec = FeatureRecord.from_body(body, misc, e)
             self._add_feature(rec.feature, rec.data, offset)
             return rec
@@ -268,15 +328,15 @@ class PerfDataReader:
             self.stats.unknown += 1
         return OtherRecord(t, bytes(body), misc)
 
-    def _attr_index(self, offset: int, body, head: RecordHeader) -> int | None:
+    def _attr_index(self, offset: int, body, rtype: int) -> int | None:
         """Which attr a kernel record belongs to, by the sample id at perf's id_pos / is_pos."""
         if not self.attrs:
-            self.stats.skip(offset, head.type, "sample before any event attr")
+            self.stats.skip(offset, rtype, "sample before any event attr")
             return None
         if len(self.attrs) == 1:
             return 0
         first = self.attrs[0]
-        if head.type == RecordType.SAMPLE:
+        if rtype == _SAMPLE:
             pos = first.id_pos
             at = None if pos is None else pos * 8
         else:
@@ -289,18 +349,27 @@ class PerfDataReader:
         (ident,) = layout(self.endian, "Q").unpack_from(body, at)
         index = self._ids.get(ident)
         if index is None:
-            if head.type == RecordType.SAMPLE:
-                self.stats.skip(offset, head.type, f"sample with unknown id {ident}")
+            if rtype == _SAMPLE:
+                self.stats.skip(offset, rtype, f"sample with unknown id {ident}")
                 return None
             return 0
         return index
 
 
-def _with_sample_id(record, sample_id):
-    return record if sample_id is None else replace(record, sample_id=sample_id)
+def _id_layout(attr: EventAttr, endian: str) -> SampleIdLayout | None:
+    return SampleIdLayout(attr.sample_type, endian) if attr.sample_id_all else None
 
 
-def read_perf_data(source: str | Path | bytes) -> tuple[PerfDataReader, list[object]]:
+def _reason(exc: Exception, rtype: int) -> str:
+    """The message `parsing` gives a record's decoding fault (one wording for every skip)."""
+    try:
+        with parsing(None, None, f"perf record type {rtype}"):
+            raise exc
+    except FormatError as err:
+        return err.message
+
+
+def read_perf_data(source: str | os.PathLike | bytes) -> tuple[PerfDataReader, list[object]]:
     """Read everything at once: (reader with attrs/features/stats, records)."""
     reader = PerfDataReader(source)
     return reader, list(reader.records())

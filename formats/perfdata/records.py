@@ -1,19 +1,23 @@
-"""Non-sample perf.data records (MMAP, MMAP2, COMM, FORK/EXIT, LOST, build-id, attr, feature, compressed)."""
+"""Non-sample perf.data records (MMAP, MMAP2, COMM, FORK/EXIT, LOST, build-id, attr, feature, compressed).
 
-from __future__ import annotations
+Records are NamedTuples (typed, immutable, equal by value): a reader makes one per record, where a
+frozen dataclass costs several times more to build and ~0.4 ms per class to import.
+"""
 
-from dataclasses import dataclass
-from typing import ClassVar
+# No `from __future__ import annotations`: NamedTuple compiles every string annotation (~0.1 ms a class).
+
+import struct
+from operator import itemgetter
+from typing import NamedTuple
 
 from .attr import EventAttr
 from .codec import LITTLE, cstring, layout, padded
-from .constants import MISC_BUILD_ID_SIZE, MISC_MMAP_BUILD_ID, NAME_ALIGN, RecordType, SampleType
+from .constants import MISC_BUILD_ID_SIZE, MISC_MMAP_BUILD_ID, NAME_ALIGN, PERF_RECORD, PERF_SAMPLE
 
 HEADER_SIZE = 8
 
 
-@dataclass(frozen=True, slots=True)
-class RecordHeader:
+class RecordHeader(NamedTuple):
     """perf_event_header: type, misc, total size (header included)."""
 
     type: int
@@ -28,13 +32,13 @@ class RecordHeader:
         return layout(endian, "IHH").pack(self.type, self.misc, self.size)
 
 
-_ID_FIELDS = ((SampleType.TID, "ii", ("pid", "tid")), (SampleType.TIME, "Q", ("time",)),
-              (SampleType.ID, "Q", ("id",)), (SampleType.STREAM_ID, "Q", ("stream_id",)),
-              (SampleType.CPU, "I4x", ("cpu",)), (SampleType.IDENTIFIER, "Q", ("id",)))
+# sample_id trailer fields in the order the kernel writes them: (sample_type bit, struct code, names)
+_ID_FIELDS = ((PERF_SAMPLE.TID, "ii", ("pid", "tid")), (PERF_SAMPLE.TIME, "Q", ("time",)),
+              (PERF_SAMPLE.ID, "Q", ("id",)), (PERF_SAMPLE.STREAM_ID, "Q", ("stream_id",)),
+              (PERF_SAMPLE.CPU, "I4x", ("cpu",)), (PERF_SAMPLE.IDENTIFIER, "Q", ("id",)))
 
 
-@dataclass(frozen=True, slots=True)
-class SampleId:
+class SampleId(NamedTuple):
     """The sample_id_all trailer of a non-sample record; fields absent from sample_type are None."""
 
     pid: int | None = None
@@ -65,11 +69,26 @@ class SampleId:
         return out
 
 
-@dataclass(frozen=True, slots=True)
-class MmapRecord:
+class SampleIdLayout:
+    """The sample_id_all trailer of one attr's records compiled to one struct (SampleId.from_bytes, faster)."""
+
+    __slots__ = ("size", "_unpack", "_pick")
+
+    def __init__(self, sample_type: int, endian: str = LITTLE):
+        present = [(code, names) for bit, code, names in _ID_FIELDS if sample_type & bit]
+        whole = struct.Struct(endian + "".join(code for code, _ in present))
+        self.size, self._unpack = whole.size, whole.unpack_from
+        names = [name for _, fields in present for name in fields] + [None]
+        where = {name: i for i, name in enumerate(names)}      # the last wins: ID and IDENTIFIER are one id
+        self._pick = itemgetter(*(where.get(field, len(names) - 1) for field in SampleId._fields))
+
+    def decode(self, data, offset: int) -> SampleId:
+        return tuple.__new__(SampleId, self._pick(self._unpack(data, offset) + (None,)))
+
+
+class MmapRecord(NamedTuple):
     """PERF_RECORD_MMAP: an executable (or, with MMAP_DATA, data) mapping of a file."""
 
-    TYPE: ClassVar[int] = RecordType.MMAP
     pid: int
     tid: int
     start: int
@@ -79,20 +98,20 @@ class MmapRecord:
     misc: int = 0
     sample_id: SampleId | None = None
 
+    TYPE = PERF_RECORD.MMAP
+
     @classmethod
-    def from_body(cls, body, misc: int, endian: str) -> "MmapRecord":
+    def from_body(cls, body, misc: int, endian: str, sample_id: SampleId | None = None) -> "MmapRecord":
         pid, tid, start, length, pgoff = layout(endian, "iiQQQ").unpack_from(body, 0)
-        return cls(pid, tid, start, length, pgoff, cstring(body[32:]), misc)
+        return cls(pid, tid, start, length, pgoff, cstring(body[32:]), misc, sample_id)
 
     def body(self, endian: str = LITTLE) -> bytes:
         return layout(endian, "iiQQQ").pack(self.pid, self.tid, self.start, self.length, self.pgoff) + padded(self.filename)
 
 
-@dataclass(frozen=True, slots=True)
-class Mmap2Record:
+class Mmap2Record(NamedTuple):
     """PERF_RECORD_MMAP2: a mapping with device/inode identity, or its build-id (MISC_MMAP_BUILD_ID)."""
 
-    TYPE: ClassVar[int] = RecordType.MMAP2
     pid: int
     tid: int
     start: int
@@ -109,17 +128,18 @@ class Mmap2Record:
     misc: int = 0
     sample_id: SampleId | None = None
 
+    TYPE = PERF_RECORD.MMAP2
+
     @classmethod
-    def from_body(cls, body, misc: int, endian: str) -> "Mmap2Record":
-        pid, tid, start, length, pgoff = layout(endian, "iiQQQ").unpack_from(body, 0)
-        prot, flags = layout(endian, "II").unpack_from(body, 56)
+    def from_body(cls, body, misc: int, endian: str, sample_id: SampleId | None = None) -> "Mmap2Record":
+        pid, tid, start, length, pgoff, maj, min_, ino, gen, prot, flags = layout(endian, "iiQQQIIQQII").unpack_from(
+            body, 0)
         name = cstring(body[64:])
-        if misc & MISC_MMAP_BUILD_ID:
+        if misc & MISC_MMAP_BUILD_ID:       # build_id_size, 3 reserved bytes and the id where maj..gen are
             size = min(body[32], 20)
             return cls(pid, tid, start, length, pgoff, name, build_id=bytes(body[36:36 + size]),
-                       prot=prot, flags=flags, misc=misc)
-        maj, min_, ino, gen = layout(endian, "IIQQ").unpack_from(body, 32)
-        return cls(pid, tid, start, length, pgoff, name, maj, min_, ino, gen, None, prot, flags, misc)
+                       prot=prot, flags=flags, misc=misc, sample_id=sample_id)
+        return cls(pid, tid, start, length, pgoff, name, maj, min_, ino, gen, None, prot, flags, misc, sample_id)
 
     def body(self, endian: str = LITTLE) -> bytes:
         head = layout(endian, "iiQQQ").pack(self.pid, self.tid, self.start, self.length, self.pgoff)
@@ -130,32 +150,30 @@ class Mmap2Record:
         return head + ident + layout(endian, "II").pack(self.prot, self.flags) + padded(self.filename)
 
 
-@dataclass(frozen=True, slots=True)
-class CommRecord:
+class CommRecord(NamedTuple):
     """PERF_RECORD_COMM: a thread's name; MISC_COMM_EXEC when it comes from exec()."""
 
-    TYPE: ClassVar[int] = RecordType.COMM
     pid: int
     tid: int
     comm: str
     misc: int = 0
     sample_id: SampleId | None = None
 
+    TYPE = PERF_RECORD.COMM
+
     @classmethod
-    def from_body(cls, body, misc: int, endian: str) -> "CommRecord":
+    def from_body(cls, body, misc: int, endian: str, sample_id: SampleId | None = None) -> "CommRecord":
         pid, tid = layout(endian, "ii").unpack_from(body, 0)
-        return cls(pid, tid, cstring(body[8:]), misc)
+        return cls(pid, tid, cstring(body[8:]), misc, sample_id)
 
     def body(self, endian: str = LITTLE) -> bytes:
         return layout(endian, "ii").pack(self.pid, self.tid) + padded(self.comm)
 
 
-@dataclass(frozen=True, slots=True)
-class TaskRecord:
+class TaskRecord(NamedTuple):
     """PERF_RECORD_FORK or PERF_RECORD_EXIT (same layout): pid/tid and parent pid/tid."""
 
-    TYPE: ClassVar[int] = RecordType.FORK
-    kind: int                       # RecordType.FORK or RecordType.EXIT
+    kind: int                       # PERF_RECORD.FORK or PERF_RECORD.EXIT
     pid: int
     ppid: int
     tid: int
@@ -164,41 +182,44 @@ class TaskRecord:
     misc: int = 0
     sample_id: SampleId | None = None
 
+    TYPE = PERF_RECORD.FORK
+
     @classmethod
-    def from_body(cls, body, misc: int, endian: str, kind: int = RecordType.FORK) -> "TaskRecord":
-        return cls(kind, *layout(endian, "iiiiQ").unpack_from(body, 0), misc)
+    def from_body(cls, body, misc: int, endian: str, kind: int = PERF_RECORD.FORK,
+                  sample_id: SampleId | None = None) -> "TaskRecord":
+        return cls(kind, *layout(endian, "iiiiQ").unpack_from(body, 0), misc, sample_id)
 
     def body(self, endian: str = LITTLE) -> bytes:
         return layout(endian, "iiiiQ").pack(self.pid, self.ppid, self.tid, self.ptid, self.time)
 
 
-@dataclass(frozen=True, slots=True)
-class LostRecord:
+class LostRecord(NamedTuple):
     """PERF_RECORD_LOST: the kernel dropped `lost` records of event `id`."""
 
-    TYPE: ClassVar[int] = RecordType.LOST
     id: int
     lost: int
     misc: int = 0
     sample_id: SampleId | None = None
 
+    TYPE = PERF_RECORD.LOST
+
     @classmethod
-    def from_body(cls, body, misc: int, endian: str) -> "LostRecord":
-        return cls(*layout(endian, "QQ").unpack_from(body, 0), misc)
+    def from_body(cls, body, misc: int, endian: str, sample_id: SampleId | None = None) -> "LostRecord":
+        return cls(*layout(endian, "QQ").unpack_from(body, 0), misc, sample_id)
 
     def body(self, endian: str = LITTLE) -> bytes:
         return layout(endian, "QQ").pack(self.id, self.lost)
 
 
-@dataclass(frozen=True, slots=True)
-class BuildIdRecord:
+class BuildIdRecord(NamedTuple):
     """PERF_RECORD_HEADER_BUILD_ID (also the entries of the HEADER_BUILD_ID feature section)."""
 
-    TYPE: ClassVar[int] = RecordType.HEADER_BUILD_ID
     pid: int
     build_id: bytes
     filename: str
     misc: int = 0
+
+    TYPE = PERF_RECORD.HEADER_BUILD_ID
 
     @classmethod
     def from_body(cls, body, misc: int, endian: str) -> "BuildIdRecord":
@@ -214,13 +235,13 @@ class BuildIdRecord:
         return layout(endian, "i").pack(self.pid) + ident + padded(self.filename, NAME_ALIGN)
 
 
-@dataclass(frozen=True, slots=True)
-class AttrRecord:
+class AttrRecord(NamedTuple):
     """PERF_RECORD_HEADER_ATTR (pipe mode): an event's attr followed by its sample ids."""
 
-    TYPE: ClassVar[int] = RecordType.HEADER_ATTR
     attr: EventAttr
     misc: int = 0
+
+    TYPE = PERF_RECORD.HEADER_ATTR
 
     @classmethod
     def from_body(cls, body, misc: int, endian: str) -> "AttrRecord":
@@ -234,14 +255,14 @@ class AttrRecord:
         return self.attr.to_bytes(endian) + layout(endian, f"{len(self.attr.ids)}Q").pack(*self.attr.ids)
 
 
-@dataclass(frozen=True, slots=True)
-class FeatureRecord:
+class FeatureRecord(NamedTuple):
     """PERF_RECORD_HEADER_FEATURE (pipe mode): one header feature section inline."""
 
-    TYPE: ClassVar[int] = RecordType.HEADER_FEATURE
     feature: int
     data: bytes
     misc: int = 0
+
+    TYPE = PERF_RECORD.HEADER_FEATURE
 
     @classmethod
     def from_body(cls, body, misc: int, endian: str) -> "FeatureRecord":
@@ -252,8 +273,7 @@ class FeatureRecord:
         return layout(endian, "Q").pack(self.feature) + self.data
 
 
-@dataclass(frozen=True, slots=True)
-class OtherRecord:
+class OtherRecord(NamedTuple):
     """Any record we keep as raw bytes (FINISHED_ROUND, THROTTLE, ID_INDEX, unknown types...)."""
 
     type: int
@@ -269,14 +289,23 @@ class OtherRecord:
         return self.payload
 
 
-# Record types whose body layout we decode; the rest become OtherRecord.
+def _fork(body, misc: int, endian: str, sample_id: SampleId | None) -> TaskRecord:
+    return TaskRecord.from_body(body, misc, endian, PERF_RECORD.FORK, sample_id)
+
+
+def _exit(body, misc: int, endian: str, sample_id: SampleId | None) -> TaskRecord:
+    return TaskRecord.from_body(body, misc, endian, PERF_RECORD.EXIT, sample_id)
+
+
+# Kernel record types whose body layout we decode, as (body, misc, endian, sample_id) -> record;
+# the rest become OtherRecord.
 DECODERS = {
-    RecordType.MMAP: MmapRecord.from_body,
-    RecordType.MMAP2: Mmap2Record.from_body,
-    RecordType.COMM: CommRecord.from_body,
-    RecordType.FORK: lambda b, m, e: TaskRecord.from_body(b, m, e, RecordType.FORK),
-    RecordType.EXIT: lambda b, m, e: TaskRecord.from_body(b, m, e, RecordType.EXIT),
-    RecordType.LOST: LostRecord.from_body,
+    PERF_RECORD.MMAP: MmapRecord.from_body,
+    PERF_RECORD.MMAP2: Mmap2Record.from_body,
+    PERF_RECORD.COMM: CommRecord.from_body,
+    PERF_RECORD.FORK: _fork,
+    PERF_RECORD.EXIT: _exit,
+    PERF_RECORD.LOST: LostRecord.from_body,
 }
 # Kernel record types that carry a sample_id_all trailer (every kernel type but SAMPLE).
 KERNEL_TYPES_MAX = 63

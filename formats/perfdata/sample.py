@@ -1,21 +1,20 @@
-"""PERF_RECORD_SAMPLE bodies: every PERF_SAMPLE_* field in the order the kernel writes them."""
+"""PERF_RECORD_SAMPLE bodies: every PERF_SAMPLE_* field in the order the kernel writes them.
 
-from __future__ import annotations
+`decode_sample` is the general decoder, field by field; `SampleLayout` (samplelayout.py) is the one
+the reader uses, compiled once per attr, and must decode exactly what this one does.
+"""
 
-from dataclasses import dataclass
-from types import SimpleNamespace
+# No `from __future__ import annotations`: NamedTuple compiles every string annotation (~0.1 ms a class).
+
+from typing import NamedTuple
 
 from .attr import EventAttr
 from .codec import LITTLE, branch_flags_to_word, branch_flags_word, layout
-from .constants import BranchSampleType, ReadFormat, RecordType
-from .constants import SampleType
-
-# Plain-int copies of the SampleType bits: `int & IntFlag` builds a new enum member and costs 10x.
-S = SimpleNamespace(**{m.name: int(m) for m in SampleType})
+from .constants import PERF_FORMAT, PERF_RECORD, PERF_SAMPLE_BRANCH
+from .constants import PERF_SAMPLE as S
 
 
-@dataclass(frozen=True, slots=True)
-class ReadValue:
+class ReadValue(NamedTuple):
     """One counter of a READ field: value and, if read_format asks, id and lost count."""
 
     value: int
@@ -23,8 +22,7 @@ class ReadValue:
     lost: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class ReadValues:
+class ReadValues(NamedTuple):
     """A READ field (struct read_format): one counter, or a group of them."""
 
     values: tuple[ReadValue, ...]
@@ -32,8 +30,7 @@ class ReadValues:
     time_running: int | None = None
 
 
-@dataclass(frozen=True, slots=True)
-class Branch:
+class Branch(NamedTuple):
     """One perf_branch_entry: from, to and the flags word (mispred, predicted, ..., cycles, type)."""
 
     source: int
@@ -41,8 +38,7 @@ class Branch:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class RegsDump:
+class RegsDump(NamedTuple):
     """A REGS_USER/REGS_INTR dump: abi (0 = none) and values in register-mask bit order."""
 
     abi: int
@@ -55,11 +51,9 @@ class RegsDump:
         return dict(zip(bits, self.values))
 
 
-@dataclass(frozen=True, slots=True)
-class SampleRecord:
+class SampleRecord(NamedTuple):
     """One decoded sample; fields absent from the attr's sample_type are None (or empty)."""
 
-    TYPE = RecordType.SAMPLE
     ip: int | None = None
     pid: int | None = None
     tid: int | None = None
@@ -76,7 +70,7 @@ class SampleRecord:
     branches: tuple[Branch, ...] | None = None
     branch_counters: tuple[int, ...] | None = None
     regs_user: RegsDump | None = None
-    stack_user: bytes | None = None
+    stack_user: bytes | memoryview | None = None     # a slice of the body: from a reader, a view into the file
     stack_user_dyn_size: int | None = None
     weight: int | None = None
     data_src: int | None = None
@@ -89,6 +83,8 @@ class SampleRecord:
     aux: bytes | None = None
     misc: int = 0
     attr_index: int = 0             # which attr of the file the sample belongs to (not encoded)
+
+    TYPE = PERF_RECORD.SAMPLE
 
 
 class _Cursor:
@@ -104,6 +100,13 @@ class _Cursor:
             raise IndexError(f"sample field of {size} bytes at {self.pos:#x} overruns the record")
         self.pos += size
         return bytes(self.data[self.pos - size:self.pos])
+
+    def view(self, size: int):
+        """`size` bytes as a slice of the body (a view, not a copy, when the body is a memoryview)."""
+        if size < 0 or self.pos + size > self.end:
+            raise IndexError(f"sample field of {size} bytes at {self.pos:#x} overruns the record")
+        self.pos += size
+        return self.data[self.pos - size:self.pos]
 
     def unpack(self, code: str):
         st = layout(self.endian, code)
@@ -121,22 +124,22 @@ class _Cursor:
 def _read_values(cur: _Cursor, fmt: int) -> ReadValues:
     def one() -> ReadValue:
         value = cur.u64()
-        ident = cur.u64() if fmt & ReadFormat.ID else None
-        lost = cur.u64() if fmt & ReadFormat.LOST else None
+        ident = cur.u64() if fmt & PERF_FORMAT.ID else None
+        lost = cur.u64() if fmt & PERF_FORMAT.LOST else None
         return ReadValue(value, ident, lost)
 
-    if fmt & ReadFormat.GROUP:
+    if fmt & PERF_FORMAT.GROUP:
         nr = cur.u64()
-        enabled = cur.u64() if fmt & ReadFormat.TOTAL_TIME_ENABLED else None
-        running = cur.u64() if fmt & ReadFormat.TOTAL_TIME_RUNNING else None
+        enabled = cur.u64() if fmt & PERF_FORMAT.TOTAL_TIME_ENABLED else None
+        running = cur.u64() if fmt & PERF_FORMAT.TOTAL_TIME_RUNNING else None
         if nr * 8 > cur.end - cur.pos:
             raise IndexError(f"read group of {nr} counters overruns the record")
         return ReadValues(tuple(one() for _ in range(nr)), enabled, running)
     value = cur.u64()
-    enabled = cur.u64() if fmt & ReadFormat.TOTAL_TIME_ENABLED else None
-    running = cur.u64() if fmt & ReadFormat.TOTAL_TIME_RUNNING else None
-    ident = cur.u64() if fmt & ReadFormat.ID else None
-    lost = cur.u64() if fmt & ReadFormat.LOST else None
+    enabled = cur.u64() if fmt & PERF_FORMAT.TOTAL_TIME_ENABLED else None
+    running = cur.u64() if fmt & PERF_FORMAT.TOTAL_TIME_RUNNING else None
+    ident = cur.u64() if fmt & PERF_FORMAT.ID else None
+    lost = cur.u64() if fmt & PERF_FORMAT.LOST else None
     return ReadValues((ReadValue(value, ident, lost),), enabled, running)
 
 
@@ -179,13 +182,13 @@ def decode_sample(body, attr: EventAttr, misc: int = 0, endian: str = LITTLE, at
         words = cur.u64s(nr * 3)
         f["branches"] = tuple(Branch(words[i], words[i + 1], branch_flags_word(words[i + 2], endian))
                               for i in range(0, len(words), 3))
-        if attr.branch_sample_type & BranchSampleType.COUNTERS:
+        if attr.branch_sample_type & PERF_SAMPLE_BRANCH.COUNTERS:
             f["branch_counters"] = cur.u64s(nr)
     if st & S.REGS_USER:
         f["regs_user"] = _regs(cur, attr.sample_regs_user)
     if st & S.STACK_USER:
         size = cur.u64()
-        f["stack_user"] = cur.take(size)
+        f["stack_user"] = cur.view(size)
         f["stack_user_dyn_size"] = cur.u64() if size else 0
     if st & (S.WEIGHT | S.WEIGHT_STRUCT):     # the kernel lays WEIGHT_STRUCT out so `full` reads as one u64
         f["weight"] = cur.u64()
@@ -245,7 +248,7 @@ def encode_sample(s: SampleRecord, attr: EventAttr, endian: str = LITTLE) -> byt
             q(s.branch_hw_index if s.branch_hw_index is not None else 2**64 - 1)
         for b in branches:
             q(b.source, b.target, branch_flags_to_word(b.flags, endian))
-        if attr.branch_sample_type & BranchSampleType.COUNTERS:
+        if attr.branch_sample_type & PERF_SAMPLE_BRANCH.COUNTERS:
             q(*(s.branch_counters or (0,) * len(branches)))
     if st & S.REGS_USER:
         _encode_regs(q, s.regs_user, attr.sample_regs_user)
@@ -276,11 +279,11 @@ def encode_sample(s: SampleRecord, attr: EventAttr, endian: str = LITTLE) -> byt
 
 def _encode_read(q, read: ReadValues, fmt: int) -> None:
     def fields(v: ReadValue) -> list[int | None]:
-        return [v.value] + ([v.id] if fmt & ReadFormat.ID else []) + ([v.lost] if fmt & ReadFormat.LOST else [])
+        return [v.value] + ([v.id] if fmt & PERF_FORMAT.ID else []) + ([v.lost] if fmt & PERF_FORMAT.LOST else [])
 
-    times = ([read.time_enabled] if fmt & ReadFormat.TOTAL_TIME_ENABLED else []) + \
-            ([read.time_running] if fmt & ReadFormat.TOTAL_TIME_RUNNING else [])
-    if fmt & ReadFormat.GROUP:
+    times = ([read.time_enabled] if fmt & PERF_FORMAT.TOTAL_TIME_ENABLED else []) + \
+            ([read.time_running] if fmt & PERF_FORMAT.TOTAL_TIME_RUNNING else [])
+    if fmt & PERF_FORMAT.GROUP:
         q(len(read.values), *times)
         for v in read.values:
             q(*fields(v))

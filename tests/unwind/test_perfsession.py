@@ -3,19 +3,23 @@
 from __future__ import annotations
 
 import sys
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 _TESTS = Path(__file__).resolve().parents[1]
 if str(_TESTS / "formats") not in sys.path:
     sys.path.insert(0, str(_TESTS / "formats"))
 
 from formats.elf import ElfFile  # noqa: E402
-from formats.perfdata import Branch, X86Reg  # noqa: E402
+from formats.perfdata import (Branch, CommRecord, OtherRecord, PerfDataReader, RecordType, RegsDump,  # noqa: E402
+                              SampleId, SampleRecord, X86Reg)
 from formats.perfdata.writer import PerfDataWriter  # noqa: E402
 from perfdata.perf_peer import build_loop, dump, ns_time, perf_out, record  # noqa: E402
-from unwind.model import BranchEntry, Reg, Registers  # noqa: E402
+from unwind.model import BranchEntry, Reg, Registers, Sample  # noqa: E402
 from unwind.perfsession import PerfSession, perf_regs_from_registers, split_callchain  # noqa: E402
 
 
@@ -122,3 +126,75 @@ def test_simulator_round_trip(tmp_path, loop):
     (ev,) = [e for e in dump(path) if e.kind == "SAMPLE"]
     assert ev.uregs["IP"] == regs.pc and ev.uregs["SP"] == regs.sp and ev.uregs["DX"] == regs[Reg.RDX]
     assert ev.uregs[X86Reg.R15.name] == regs[Reg.R15]
+
+
+def _ordered_like_perf(records):
+    """perf's ordered_events as the plain heap it is (the specification _delivery_order must keep)."""
+    import heapq
+
+    queue, out = [], []
+    seq = max_time = limit = last_flushed = unordered = 0
+    for rec in records:
+        time = rec.time if isinstance(rec, SampleRecord) else getattr(rec.sample_id, "time", None)
+        if time is None:
+            if isinstance(rec, OtherRecord) and rec.type == RecordType.FINISHED_ROUND:
+                while queue and queue[0][0] <= limit:
+                    last_flushed, _, ready = heapq.heappop(queue)
+                    out.append(ready)
+                limit = max_time
+            out.append(rec)
+            continue
+        unordered += time < last_flushed
+        max_time = max(max_time, time)
+        seq += 1
+        heapq.heappush(queue, (time, seq, rec))
+    return out + [heapq.heappop(queue)[2] for _ in range(len(queue))], unordered
+
+
+class _Records(PerfDataReader):
+    """A reader that replays a list (no file)."""
+
+    def __init__(self, records):
+        self._records_list = records
+
+    def records(self):
+        return iter(self._records_list)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.one_of(st.integers(0, 60), st.just("round"), st.just("untimed")), max_size=80),
+       st.integers(0, 3))
+def test_delivery_order_is_perfs(items, clock):
+    """Mostly ascending times (the sorted fast path) with jumps back (the heap), rounds and untimed records."""
+    records, now = [], 0
+    for item in items:
+        if item == "round":
+            records.append(OtherRecord(RecordType.FINISHED_ROUND, b""))
+        elif item == "untimed":
+            records.append(CommRecord(1, 1, "x"))
+        else:
+            now = now + item if item % 7 or not clock else max(0, now - item)     # every 7th step goes back
+            records.append(SampleRecord(time=now, pid=1, tid=1) if item % 2 else
+                           CommRecord(1, 1, "y", sample_id=SampleId(1, 1, now)))
+    session = PerfSession(_Records(records))
+    ours = list(session._delivery_order())
+    theirs, unordered = _ordered_like_perf(records)
+    assert [id(r) for r in ours] == [id(r) for r in theirs] and session.stats.unordered == unordered
+
+
+def test_to_sample_fills_every_field():
+    """to_sample builds Sample positionally: every field lands where its name says."""
+    rec = SampleRecord(ip=0x401000, pid=5, tid=6, time=7, cpu=3, period=9, misc=2,
+                       callchain=(2**64 - 128, 0xFFFFFFFF81000000, 2**64 - 512, 0x401000),
+                       branches=(Branch(0x401010, 0x401020, 1),),
+                       regs_user=RegsDump(2, 1 << 7 | 1 << 8, (0x7FFD0000, 0x401000)),
+                       stack_user=memoryview(bytes(range(64))), stack_user_dyn_size=40)
+    session = PerfSession(_Records([]))
+    session._comms[6] = "six"
+    sample = session.to_sample(rec)
+    expect = dict(registers=Registers({Reg.RSP: 0x7FFD0000, Reg.RIP: 0x401000}), stack=bytes(range(40)),
+                  stack_base=0x7FFD0000, modules=sample.modules, kernel_callchain=(0xFFFFFFFF81000000,),
+                  user_callchain=(0x401000,), lbr=(BranchEntry(0x401010, 0x401020, 1),), truth=None, pid=5, tid=6,
+                  time=7, period=9, comm="six", cpu=3)
+    assert {f.name: getattr(sample, f.name) for f in fields(Sample)} == expect
+    assert len(sample.modules) == 0 and session.stats.samples_without_maps == 1     # no maps for pid 5
