@@ -5,11 +5,18 @@ from __future__ import annotations
 import re
 import subprocess
 
+import capstone
 import pytest
+from unicorn import UC_HOOK_CODE
+from unicorn.x86_const import UC_X86_REG_RCX
 
 from conftest import ROOT, need_tool, run_tool
+from formats.elf import ElfFile
+from unwind.compare import make_unwinder
+from unwind.modules import mapping_bias
 from unwind.sim.core import write_core
-from unwind.sim.sampler import Simulation
+from unwind.sim.machine import Process
+from unwind.sim.sampler import Simulation, capture
 
 BIN = ROOT / "corpus" / "bin"
 PIE_BASE = 0x555555554000
@@ -84,7 +91,6 @@ def test_gdb_backtrace_of_a_core_written_at_a_sample_equals_truth(tmp_path, name
 @pytest.mark.parametrize("name", ["nonlocal-glibc-static-O0-fp", "nonlocal-glibc-dynamic-O2-nofp"])
 def test_gdb_unwinds_through_our_rt_sigframe(tmp_path, name):
     """gdb reads the interrupted registers from the kernel-layout sigcontext we wrote below the handler."""
-    from unwind.sim.machine import Process
     from unwind.sim.shadow import EntryKind
 
     binary = BIN / name
@@ -106,7 +112,6 @@ def test_gdb_unwinds_through_our_rt_sigframe(tmp_path, name):
 def test_gdb_unwinds_out_of_the_mapped_vdso(tmp_path):
     """With vdso=True the host's vDSO is mapped (AT_SYSINFO_EHDR); gdb finds it in the core and agrees with truth."""
     from unwind.sim.loader import host_vdso
-    from unwind.sim.machine import Process
 
     _size, image = host_vdso()
     (tmp_path / "vdso.so").write_bytes(image)
@@ -168,3 +173,94 @@ def test_gdb_backtraces_every_thread_of_a_core_as_truth_says(tmp_path):
             break
     assert cores == 3 and checked_threads >= 9
     assert len(tids) >= 3  # samples come from several threads
+
+
+# ---- C++ exceptions: libgcc's context install ----------------------------------------------
+
+INSTALLERS = ("_Unwind_RaiseException", "_Unwind_Resume")
+
+
+def _installers(path: str, dynamic: bool, bias: int) -> dict[int, tuple[int, int]]:
+    """entry -> (address of `mov rsp, rcx`, address of the final `jmp rcx`): eh_return's epilogue in each installer."""
+    elf = ElfFile(path)
+    md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
+    out = {}
+    for line in run_tool(need_tool("nm"), "-S", *(["-D"] if dynamic else []), path).splitlines():
+        parts = line.split()
+        if len(parts) == 4 and parts[3].split("@")[0] in INSTALLERS:
+            start, size = int(parts[0], 16), int(parts[1], 16)
+            insns = list(md.disasm_lite(elf.read_vaddr(start, size), start))
+            k = max(i for i, ins in enumerate(insns) if ins[2] == "jmp" and not ins[3].startswith("0x"))
+            assert (insns[k - 2][2:], insns[k - 1][2:]) == (("mov", "rsp, rcx"), ("pop", "rcx")), insns[k - 3:k + 1]
+            out[start + bias] = (insns[k - 2][0] + bias, insns[k][0] + bias)
+    assert len(out) == len(INSTALLERS)
+    return out
+
+
+def _run_to_any(proc, addresses) -> int | None:
+    """Run until rip is one of `addresses` (before it executes); None if the process ended first."""
+    hit: list[int] = []
+
+    def stop(uc, addr, size, _data):
+        hit.append(addr)
+        uc.emu_stop()
+
+    if proc.pc in addresses:
+        proc.step(1)  # leave the current stop first: a hook on the starting instruction fires before it runs
+    handles = [proc.uc.hook_add(UC_HOOK_CODE, stop, None, a, a) for a in addresses]
+    try:
+        while not hit and proc.step(1_000_000):
+            pass
+    finally:
+        for handle in handles:
+            proc.uc.hook_del(handle)
+    return hit[-1] if hit and not proc.exited else None
+
+
+@pytest.mark.parametrize("name", ["exceptions-glibc-dynamic-O2-fp", "exceptions-glibc-static-O2-nofp"])
+def test_truth_across_libgcc_context_installs(tmp_path, name):
+    """At every landing pad libgcc jumps to, the innermost live entry is the installed frame's own return
+    address (nothing of the abandoned frames survives), and gdb on cores written at the installer's entry and at
+    the landing pad equals the truth.  In between, uw_install_context has rewritten the installer's saved
+    registers and return address in memory to the target frame's, so memory disagrees with the truth's pushed
+    value there (the window of the 5 corpus samples where dwarf and gdb differ from the truth)."""
+    binary = BIN / name
+    dynamic = "dynamic" in name
+    proc = Process(str(binary), ["2"])
+    lo, _hi = _main_range(binary)
+    assert proc.run_to(lo)  # ld.so has mapped libgcc_s.so.1 by now
+    if dynamic:
+        libgcc = next(m for m in proc.space.module_map() if m.path and "libgcc_s.so" in m.path)
+        installers = _installers(libgcc.path, True, mapping_bias(ElfFile(libgcc.path), libgcc))
+    else:
+        installers = _installers(str(binary), False, 0)
+    epilogues = {mov: jmp for mov, jmp in installers.values()}
+    dwarf = make_unwinder("dwarf")
+    landings = cores = 0
+    while (stop := _run_to_any(proc, [*installers, *epilogues])) is not None:
+        truth = proc.shadow.truth(proc.pc, proc.sp)
+        if stop in installers:
+            if cores < 6:
+                write_core(proc, tmp_path / "core")
+                assert _gdb_core_frames(binary, tmp_path / "core") == list(truth), "entry of an installer"
+                cores += 1
+            continue
+        # at `mov rsp, rcx` (rcx = the landing pad's rsp - 8, the slot of the call the target frame abandons):
+        # the installer's return address now reads as that abandoned call's, as if called from the target frame
+        slot, pushed = proc.shadow.slots[-1], proc.shadow.values[-1]
+        assert truth[1] == pushed
+        abandoned = dict(zip(proc.shadow.slots, proc.shadow.values))[proc.uc.reg_read(UC_X86_REG_RCX)]
+        assert int.from_bytes(proc.uc.mem_read(slot, 8), "little") == abandoned != pushed
+        assert proc.run_to(epilogues[stop])
+        proc.step(1)  # the jmp: now at the landing pad
+        sample = capture(proc)
+        cfa = dwarf.unwind(sample).frames[0].cfa
+        assert min(proc.shadow.slots) == cfa - 8, "an entry inside the installed frame survived"
+        assert sample.truth[1] == int.from_bytes(proc.uc.mem_read(cfa - 8, 8), "little")
+        if cores < 12:
+            write_core(proc, tmp_path / "core")
+            assert _gdb_core_frames(binary, tmp_path / "core") == list(sample.truth), "at a landing pad"
+            cores += 1
+        landings += 1
+    assert proc.report.exit_code == 0
+    assert landings == 11  # catcher(0) throws at depth 3, catcher(1) at depth 4: 1 raise + 4 or 5 resumes each
