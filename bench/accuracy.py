@@ -4,7 +4,8 @@
 Every binary in corpus/bin runs under the emulator with fixed arguments, period and seed (at most
 --max-samples samples each); every sample is unwound by fp-naive (no frame-0 analysis), fp, dwarf, orc, lbr, lbr-stitched and auto
 and scored with unwind.compare. Tables: overall, by build configuration, by location class of the
-leaf pc (frame-pointer and no-frame-pointer builds apart), the LBR depth sweep, ORC on objtool builds.
+leaf pc (frame-pointer and no-frame-pointer builds apart), the LBR depth sweep, ORC on objtool builds,
+dwarf where CFI covers every true frame (its misses sorted by known cause).
 
 Usage: .venv/bin/python bench/accuracy.py [--max-samples K] [--jobs N] [--only TEXT] [--json OUT]
 """
@@ -17,7 +18,7 @@ import json
 import os
 import sys
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
 
@@ -30,6 +31,7 @@ from formats.errors import UnwindError  # noqa: E402
 from unwind.cfi_tables import CfiCache  # noqa: E402
 from unwind.modules import ModuleResolver, find_debug_file  # noqa: E402
 from unwind.sim.sampler import Simulation  # noqa: E402
+from unwind.symtable import name_table  # noqa: E402
 
 UNWINDERS = ("fp-naive", "fp", "dwarf", "orc", "lbr", "lbr-stitched", "auto")
 # program -> (arguments, sampling period): each run is a few million instructions, mostly past start-up.
@@ -67,10 +69,15 @@ def _measure(binary: str, max_samples: int) -> dict:
                   for s, ref, loc in zip(scored, report.references, report.locations)]
     # every frame covered by CFI: the pc, then return addresses looked up at ra - 1
     all_cfi = [all(has_cfi(s, a - (k > 0)) for k, a in enumerate(ref)) for s, ref in zip(scored, report.references)]
+    dwarf_rows = report.unwinders["dwarf"].scores
+    cfi_misses = {i: miss_cause(s, ref, dwarf_rows[i].stop)
+                  for i, (s, ref, covered) in enumerate(zip(scored, report.references, all_cfi))
+                  if covered and not dwarf_rows[i].exact}
     all_orc = [all(has_orc(s, a - (k > 0)) for k, a in enumerate(ref[:loc.main_depth or len(ref)]))
                for s, ref, loc in zip(scored, report.references, report.locations)]
     return {
         "binary": own, "samples": report.samples, "simulated_s": simulated, "all_cfi": all_cfi, "all_orc": all_orc,
+        "cfi_misses": cfi_misses,
         "locations": [str(loc.cls) for loc in report.locations],
         "in_program": in_program,
         "own_only": own_only,
@@ -85,7 +92,6 @@ def orc_functions(binary: str) -> list[tuple[int, int]]:
     """Extents of the functions objtool processed: symbol-table functions holding an .orc_unwind_ip address."""
     from formats.elf import ElfFile
     from formats.orc.table import read_orc
-    from unwind.symtable import name_table
 
     elf = ElfFile(binary)
     table = read_orc(elf)
@@ -142,6 +148,43 @@ def has_orc(sample, address: int) -> bool:
         return entry is not None and ORC.rule(entry) is not None
     except UnwindError:
         return False
+
+
+# libgcc's entry points that end in its context install (uw_install_context rewrites their saved registers and
+# return address to the target frame's, then eh_return jumps): the pc, or its caller, in one of them
+INSTALLERS = frozenset(("_Unwind_RaiseException", "_Unwind_Resume", "_Unwind_Resume_or_Rethrow",
+                        "_Unwind_ForcedUnwind"))
+NAMES: dict[str, tuple[list[int], list[tuple[int, int, str]]]] = {}
+
+
+def function_name(sample, address: int) -> str | None:
+    """The symbol covering `address` (the debug file's .symtab when there is one: libc's __longjmp is local)."""
+    mapping = sample.modules.find(address)
+    module = RESOLVER.module_for(mapping) if mapping else None
+    if module is None:
+        return None
+    if module.path not in NAMES:
+        debug = find_debug_file(module.elf, RESOLVER.debug_dirs)
+        rows = [(a, size, name) for a, size, name, _ in name_table(ElfFile(debug) if debug else module.elf) if size]
+        NAMES[module.path] = ([r[0] for r in rows], rows)
+    starts, rows = NAMES[module.path]
+    vaddr = module.to_vaddr(address)
+    i = bisect_right(starts, vaddr) - 1
+    return rows[i][2] if i >= 0 and vaddr < rows[i][0] + rows[i][1] else None
+
+
+CAUSES = ("snapshot", "__longjmp", "libgcc-install")  # known reasons, in the order the table removes them
+
+
+def miss_cause(sample, truth: tuple[int, ...], stop: str) -> str:
+    """Why dwarf missed a sample whose every true frame has CFI: the known causes, else `other`."""
+    if stop == "bad-memory":
+        return "snapshot"  # the stack copy ends before the walk does (in the corpus: handlers on a sigaltstack)
+    if function_name(sample, truth[0]) == "__longjmp":
+        return "__longjmp"  # its CFI describes the jump target, not the caller
+    if INSTALLERS & {function_name(sample, truth[0]), *(function_name(sample, ra - 1) for ra in truth[1:2])}:
+        return "libgcc-install"
+    return "other"
 
 
 def _module_name(sample, address: int) -> str | None:
@@ -270,6 +313,15 @@ def tables(results: list[dict]) -> str:
     out += ["", "**dwarf on samples whose true frames all have CFI** (exact, whole stack)\n"]
     out.append(markdown(["libc", "exact", "samples"],
                         [[k, f"{100 * e / n:.2f}%", str(n)] for k, (e, n) in sorted(cfi.items()) if n]))
+    causes = Counter(c for r in results for c in r.get("cfi_misses", {}).values())
+    exact, n = sum(e for e, _ in cfi.values()), sum(n for _, n in cfi.values())
+    if causes:
+        rates, left = [], n
+        for cause in CAUSES:  # cumulative: each known cause taken out in turn
+            left -= causes[cause]
+            rates.append(f"without {cause}{' too' if rates else ''}: {100 * exact / max(left, 1):.2f}% of {left}")
+        out += ["", "dwarf misses there by cause: " + ", ".join(f"{c} {causes[c]}" for c in (*CAUSES, "other"))
+                + "; exact " + "; ".join(rates) + "\n"]
 
     # LBR "exact up to its depth": everything it reports is right (every emitted frame is the true one,
     # in order, however many it could hold), and whole stacks where it claims completeness.
