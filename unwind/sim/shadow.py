@@ -7,6 +7,14 @@ sa_restorer). An entry is live while slot >= rsp. Rets, longjmp, exception landi
 all move rsp above the slots they abandon, so one rule covers them; it is applied at every ret,
 indirect jmp, signal delivery, sigreturn and sample, and a new entry drops older ones at or below
 its slot (that stack space was reused). Tail calls (jmp) leave the caller's return address live.
+
+Exception landings need nothing more: libgcc's eh_return jump sets rsp to the installed frame's own
+stack pointer at its abandoned call, just above that call's slot, so the indirect-jmp trim leaves the
+installed frame's return address innermost (checked at every landing pad, tests/unwind/sim/test_core.py).
+Values are the pushed ones even where memory was rewritten: inside libgcc's context install, from
+uw_install_context_1 to the jump, the installer's saved registers and return address already describe
+the target frame (its registers, its abandoned call's return address), so unwinders that read memory
+skip the frames being abandoned; the truth keeps them until the jump.
 """
 
 from __future__ import annotations
