@@ -321,7 +321,7 @@ def tables(results: list[dict]) -> str:
             left -= causes[cause]
             rates.append(f"without {cause}{' too' if rates else ''}: {100 * exact / max(left, 1):.2f}% of {left}")
         out += ["", "dwarf misses there by cause: " + ", ".join(f"{c} {causes[c]}" for c in (*CAUSES, "other"))
-                + "; exact " + "; ".join(rates) + "\n"]
+                + "; exact " + "; ".join(rates)]
 
     # LBR "exact up to its depth": everything it reports is right (every emitted frame is the true one,
     # in order, however many it could hold), and whole stacks where it claims completeness.
