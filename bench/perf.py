@@ -58,9 +58,9 @@ def main() -> None:
             one_t.append(timed(one, warm_env))
             cold_t.append(timed(ours, dict(os.environ, UNWIND_CACHE_DIR=str(tmp / f"cold{i}"))))
         samples = subprocess.run(perf, capture_output=True, text=True).stdout.count("\n\n")
+        mib = data.stat().st_size / 2**20
     m_perf, m_warm, m_one, m_cold = (statistics.median(t) for t in (perf_t, warm_t, one_t, cold_t))
-    print(f"{data.name}: {samples} samples, {data.stat().st_size / 2**20:.1f} MiB, {args.rounds} interleaved rounds, "
-          f"medians")
+    print(f"{data.name}: {samples} samples, {mib:.1f} MiB, {args.rounds} interleaved rounds, medians")
     print(f"  perf script              {m_perf:7.3f} s")
     print(f"  unwind perf (warm)       {m_warm:7.3f} s   ratio {m_warm / m_perf:.2f}x  (target <= 1.0x)")
     print(f"  unwind perf --jobs 1     {m_one:7.3f} s   ratio {m_one / m_perf:.2f}x")
