@@ -8,6 +8,8 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from struct import Struct
+from typing import NamedTuple
 
 from .errors import MemoryReadError
 from .model import Registers
@@ -162,6 +164,28 @@ def unreadable_slot(out: dict, values, number: int, slot: int) -> None:
         out.pop(number, None)
 
 
+class OffsetStep(NamedTuple):
+    """A rule with CFA = reg + offset and registers saved at CFA + n, as plain data for the walk."""
+
+    cfa_reg: int
+    cfa_offset: int
+    loads: tuple[tuple[int, int], ...]  # (register, offset from the CFA)
+    keep: tuple[int, ...]  # registers the caller keeps unchanged
+    first: int  # offset of the lowest saved slot
+    block: Struct | None  # all saved slots in one unpack, when they are 8-byte aligned to each other
+    picks: tuple[tuple[int, int], ...]  # (register, index in the block)
+
+
+def _block_read(loads: list[tuple[int, int]]) -> tuple[int, Struct | None, tuple[tuple[int, int], ...]]:
+    if not loads:
+        return 0, None, ()
+    first = min(offset for _, offset in loads)
+    if any((offset - first) % 8 for _, offset in loads):
+        return first, None, ()
+    words = (max(offset for _, offset in loads) - first) // 8 + 1
+    return first, Struct(f"<{words}Q"), tuple((number, (offset - first) // 8) for number, offset in loads)
+
+
 SAME = RegRule(RegKind.SAME_VALUE)
 UNDEF = RegRule(RegKind.UNDEFINED)
 
@@ -193,7 +217,8 @@ class UnwindRule:
         loaded = {n for n, _ in loads}
         keep = [r for r in CALLEE_SAVED if r not in drops and r not in loaded]
         keep += [r for r in copies if r not in keep and r not in loaded and r not in drops]
-        object.__setattr__(self, "_offsets", (self.cfa.reg, self.cfa.offset, tuple(loads), tuple(keep)))
+        object.__setattr__(self, "_offsets", OffsetStep(self.cfa.reg, self.cfa.offset, tuple(loads), tuple(keep),
+                                                        *_block_read(loads)))
 
     @property
     def return_address_undefined(self) -> bool:
@@ -207,7 +232,7 @@ class UnwindRule:
         """(CFA, caller's register dict); the walk's hot path. Raises MemoryReadError / ExpressionError."""
         fast = self._offsets
         if fast is not None:
-            cfa_reg, cfa_off, loads, keep = fast
+            cfa_reg, cfa_off, loads, keep = fast[:4]
             base = values.get(cfa_reg)
             if base is None:
                 return None, {}

@@ -94,17 +94,20 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
         fast = rule._offsets
         read_lo, read_hi = NOTHING_READ
         if fast is not None:  # CFA = reg + offset, registers at CFA + n: UnwindRule.step_values inlined
-            cfa_reg, cfa_off, loads, keep = fast
+            cfa_reg, cfa_off, loads, keep, first, block, picks = fast
             base = values.get(cfa_reg)
             if base is None:
                 frames.append(Frame(pc, sp, None, frame_via, is_ra))
                 return Trace(tuple(frames), StopReason.BAD_RULE)
             cfa = (base + cfa_off) & MASK
-            caller = {}
-            for number in keep:
-                value = values.get(number)
-                if value is not None:
-                    caller[number] = value
+            caller = {number: value for number in keep if (value := values.get(number)) is not None}
+            lowest = cfa + first
+            if block is not None and stack_lo <= lowest and lowest + block.size <= stack_hi:
+                words = block.unpack_from(stack, lowest - stack_lo)  # every saved slot in one read
+                for number, index in picks:
+                    caller[number] = words[index]
+                read_lo, read_hi = lowest, lowest + block.size
+                loads = ()
             for number, offset in loads:
                 slot = (cfa + offset) & MASK
                 if stack_lo <= slot <= last_slot:
