@@ -228,7 +228,7 @@ class ElfFile:
             return tuple(Segment(*_PHDR.unpack_from(self.data, self._phoff + i * self._phentsize))
                          for i in range(self._phnum))
 
-    @property
+    @cached_property
     def load_segments(self) -> tuple[Segment, ...]:
         return tuple(s for s in self.segments if s.type == SegmentType.LOAD)
 

@@ -20,8 +20,9 @@ from .errors import FormatError
 
 PERF_TYPES = frozenset("TWDB")
 PAGE = 4096
-_HEX = re.compile(r"^[0-9a-fA-F]{1,16}$")
-_LINE = re.compile(r"^([0-9a-fA-F]{1,16}) (\S) (\S+)(?:\t\[([^\]\n]*)\])?$", re.M)
+# Patterns, compiled (and cached by `re`) on first parse: a warm run reads the cached index instead.
+_HEX = r"^[0-9a-fA-F]{1,16}$"
+_LINE = r"^([0-9a-fA-F]{1,16}) (\S) (\S+)(?:\t\[([^\]\n]*)\])?$"
 
 
 @dataclass(frozen=True, slots=True)
@@ -72,7 +73,7 @@ class KernelSymbols:
 
 def _entries_fast(text: str, types: frozenset[str] | None) -> tuple[list[tuple[int, str, str, str | None]], int, bool] | None:
     """One regex pass when every line has the canonical shape; None sends odd input to the line-by-line reader."""
-    matches = _LINE.findall(text)
+    matches = re.findall(_LINE, text, re.M)
     lines = text.splitlines()
     if len(matches) != len(lines) - lines.count(""):
         return None
@@ -102,7 +103,7 @@ def parse_kallsyms(text: str, path: str | None = None, types: frozenset[str] | N
         fields = head.split()
         if len(fields) != 3 or len(fields[1]) != 1:
             raise FormatError(f"line {lineno}: expected 'address type name'", path, start)
-        if not _HEX.match(fields[0]):
+        if not re.match(_HEX, fields[0]):
             raise FormatError(f"line {lineno}: bad address {fields[0][:20]!r}", path, start)
         address = int(fields[0], 16)
         seen += 1

@@ -3,18 +3,16 @@
 Layout: FDE starts/ends (sorted), per-FDE slices of row locations, and for each row an index into
 a small table of distinct rules (a few hundred for libc). Lookup is two binary searches. Compiled
 tables persist under $UNWIND_CACHE_DIR (else $XDG_CACHE_HOME/unwind, else ~/.cache/unwind) as
-cfi/<build-id>.pickle; a stale or corrupt file is rebuilt.
+cfi/<build-id>-<sections>.cfi, plain data in marshal format (fast to load, runs no code); a stale
+or corrupt file is rebuilt.
 """
 
 from __future__ import annotations
 
+import marshal
 import os
-import pickle
-import tempfile
 from array import array
 from bisect import bisect_right
-from pathlib import Path
-
 from typing import TYPE_CHECKING
 
 from cachetools import LRUCache
@@ -30,7 +28,7 @@ if TYPE_CHECKING:  # the CFI parsers load only when a table is compiled, never o
     from formats.cfi.parse import CfiSection
     from formats.cfi.table import Row
 
-FORMAT_VERSION = 2
+FORMAT_VERSION = 3
 # A rule whose CFA cannot be computed: the walk stops with bad-rule (corrupt FDE).
 BAD_RULE = UnwindRule(CfaRule(CfaKind.UNDEFINED))
 
@@ -92,15 +90,18 @@ class CompiledCfi:
         return rule
 
     def to_state(self) -> dict:
-        return {"version": FORMAT_VERSION, "starts": self.starts, "ends": self.ends, "row_slices": self.row_slices,
-                "row_locs": self.row_locs, "row_rules": self.row_rules, "keys": self.keys, "errors": self.errors}
+        """Plain data (arrays as typecode + bytes) for marshal."""
+        arrays = {name: (data.typecode, data.tobytes()) for name, data in
+                  (("starts", self.starts), ("ends", self.ends), ("row_slices", self.row_slices),
+                   ("row_locs", self.row_locs), ("row_rules", self.row_rules))}
+        return {"version": FORMAT_VERSION, **arrays, "keys": list(self.keys), "errors": self.errors}
 
     @classmethod
     def from_state(cls, state: dict) -> "CompiledCfi":
         if state.get("version") != FORMAT_VERSION:
             raise ValueError("stale CFI cache format")
-        return cls(state["starts"], state["ends"], state["row_slices"], state["row_locs"], state["row_rules"],
-                   state["keys"], state["errors"])
+        arrays = [array(*state[name]) for name in ("starts", "ends", "row_slices", "row_locs", "row_rules")]
+        return cls(*arrays, state["keys"], state["errors"])
 
 
 def cfi_sections(elf: ElfFile, debug_elf: ElfFile | None = None) -> list[CfiSection]:
@@ -252,14 +253,14 @@ class CfiCache:
 
     def __init__(self, directory: str | os.PathLike | None = None, size: int = 64, persist: bool = True,
                  lazy_limit: int = 64):
-        self.directory = Path(directory) if directory else None
+        self.directory = os.fspath(directory) if directory else None
         self.persist = persist
         self.lazy_limit = lazy_limit
         self._memory: LRUCache = LRUCache(size)
         self.hits = self.loads = self.compiles = self.lazy = 0
 
-    def _dir(self) -> Path:
-        return Path(self.directory or cache_dir()) / "cfi"
+    def _dir(self) -> str:
+        return os.path.join(self.directory or cache_dir(), "cfi")
 
     def get(self, elf: ElfFile, debug_elf: ElfFile | None = None) -> CompiledCfi:
         key = (elf.build_id.hex() if elf.build_id else _file_key(elf.path)) + _flavour(elf, debug_elf)
@@ -267,7 +268,7 @@ class CfiCache:
         if found is not None and not (isinstance(found, LazyCfi) and found.compiled >= self.lazy_limit):
             self.hits += 1
             return found
-        path = self._dir() / f"{key}.pickle" if self.persist and elf.build_id else None
+        path = os.path.join(self._dir(), f"{key}.cfi") if self.persist and elf.build_id else None
         if found is None and path is not None:
             found = self._load(path)
             if found is not None:
@@ -302,22 +303,24 @@ class CfiCache:
         return LazyCfi(hdr, eh) if hdr.locations else None
 
     @staticmethod
-    def _load(path: Path) -> CompiledCfi | None:
+    def _load(path: str) -> CompiledCfi | None:
         try:
             with open(path, "rb") as fh:
-                return CompiledCfi.from_state(pickle.load(fh))
+                return CompiledCfi.from_state(marshal.load(fh))
         except FileNotFoundError:
             return None
         except Exception:  # stale or corrupt cache file: rebuild it  # noqa: BLE001
             return None
 
     @staticmethod
-    def _save(path: Path, table: CompiledCfi) -> None:
+    def _save(path: str, table: CompiledCfi) -> None:
+        import tempfile
+
         try:
-            path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=".tmp-")
+            os.makedirs(os.path.dirname(path), exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
             with os.fdopen(fd, "wb") as fh:
-                pickle.dump(table.to_state(), fh, protocol=pickle.HIGHEST_PROTOCOL)
+                marshal.dump(table.to_state(), fh)
             os.replace(tmp, path)
         except OSError:
             pass  # a read-only cache directory only costs speed

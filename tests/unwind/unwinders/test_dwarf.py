@@ -222,24 +222,27 @@ def test_compiled_tables_persist_and_rebuild(cache_env):
     first = CfiCache(lazy_limit=0)
     table = first.get(elf)
     assert first.compiles == 1
-    path = Path(cache_dir()) / "cfi" / f"{elf.build_id.hex()}-e.pickle"
+    path = Path(cache_dir()) / "cfi" / f"{elf.build_id.hex()}-e.cfi"
     assert path.is_file()
     second = CfiCache(lazy_limit=0)
     loaded = second.get(elf)
     assert second.loads == 1 and second.compiles == 0
     assert list(loaded.starts) == list(table.starts) and loaded.keys == table.keys
     assert second.get(elf) is loaded and second.hits == 1
-    path.write_bytes(b"not a pickle")  # corrupt: rebuilt
+    path.write_bytes(b"not marshal data")  # corrupt: rebuilt
     third = CfiCache(lazy_limit=0)
     third.get(elf)
     assert third.compiles == 1 and path.stat().st_size > 1000
-    import pickle
-    state = pickle.loads(path.read_bytes())
+    import marshal
+    state = marshal.loads(path.read_bytes())
     state["version"] = FORMAT_VERSION - 1  # stale format: rebuilt
-    path.write_bytes(pickle.dumps(state))
+    path.write_bytes(marshal.dumps(state))
     fourth = CfiCache(lazy_limit=0)
     fourth.get(elf)
     assert fourth.compiles == 1
+    path.write_bytes(path.read_bytes()[:500])  # truncated: rebuilt
+    fifth = CfiCache(lazy_limit=0)
+    assert list(fifth.get(elf).starts) == list(table.starts) and fifth.compiles == 1
 
 
 def test_compiled_rules_agree_with_readelf_rows(cache_env):
@@ -284,7 +287,7 @@ def test_persistable_tables_compile_whole_once_then_load(cache_env):
     first = CfiCache()
     first.get(elf)
     assert (first.lazy, first.compiles) == (0, 1)
-    assert (Path(cache_dir()) / "cfi" / f"{elf.build_id.hex()}-e.pickle").is_file()
+    assert (Path(cache_dir()) / "cfi" / f"{elf.build_id.hex()}-e.cfi").is_file()
     second = CfiCache()
     second.get(elf)
     assert (second.lazy, second.compiles, second.loads) == (0, 0, 1)
