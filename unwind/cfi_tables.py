@@ -306,7 +306,7 @@ class CfiCache:
     def _load(path: str) -> CompiledCfi | None:
         try:
             with open(path, "rb") as fh:
-                return CompiledCfi.from_state(marshal.load(fh))
+                return CompiledCfi.from_state(marshal.loads(fh.read()))  # load(fh) reads in small pieces
         except FileNotFoundError:
             return None
         except Exception:  # stale or corrupt cache file: rebuild it  # noqa: BLE001
