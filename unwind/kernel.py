@@ -69,7 +69,7 @@ def _to_arrays(table: KernelSymbols) -> dict:
 class _Strings(Sequence):
     """String ids decoded from the index on access: 120k kernel names are not all needed."""
 
-    def __init__(self, ids, offsets, blob: bytes):
+    def __init__(self, ids, offsets, blob: memoryview):
         self._ids, self._offsets, self._blob = ids, offsets, blob
 
     def __len__(self) -> int:
@@ -79,12 +79,12 @@ class _Strings(Sequence):
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         sid = self._ids[i]
-        return None if sid == NO_STRING else self._blob[self._offsets[sid]:self._offsets[sid + 1]].decode(
-            "utf-8", "replace")
+        return None if sid == NO_STRING else str(self._blob[self._offsets[sid]:self._offsets[sid + 1]],
+                                                 "utf-8", "replace")
 
 
 def _from_index(index: IndexFile, source: str) -> KernelSymbols:
-    offsets, blob = index.array("str_off"), index.bytes("str_blob")
+    offsets, blob = index.array("str_off"), index.array("str_blob")  # a view: names decode on access
     return KernelSymbols(index.array("starts"), index.array("ends"), _Strings(index.array("names"), offsets, blob),
                          index.bytes("types").decode(), _Strings(index.array("modules"), offsets, blob),
                          bool(index.bytes("restricted")[0]), path=source)
