@@ -12,6 +12,7 @@ symbol or dso; a blank line after each sample. perf prints the map-relative addr
 from __future__ import annotations
 
 import re
+from operator import attrgetter
 from typing import Iterable, Iterator
 
 from .errors import FormatError
@@ -44,19 +45,25 @@ def format_frame(frame: ProfileFrame) -> str:
 
 def write_perf_script(samples: Iterable[ProfileSample], nanoseconds: bool = False) -> str:
     """The whole `perf script` text for the samples, in the order given."""
-    # Profiles repeat the same frame objects: format each once (keyed by identity, the frame kept
-    # alongside so its id cannot be reused while cached).
-    lines: dict[int, tuple[ProfileFrame, str]] = {}
     out = []
     for sample in samples:
         out.append(format_header(sample, nanoseconds))
-        for frame in sample.frames:
-            hit = lines.get(id(frame))
-            if hit is None or hit[0] is not frame:
-                hit = lines[id(frame)] = (frame, "\n" + format_frame(frame))
-            out.append(hit[1])
+        lines = list(map(_line_of, sample.frames))
+        if None in lines:  # frames printed for the first time: each line is made once and kept on the frame
+            lines = [line if line is not None else _remember_line(frame)
+                     for frame, line in zip(sample.frames, lines)]
+        out.extend(lines)
         out.append("\n\n")
     return "".join(out)
+
+
+_line_of = attrgetter("_perf_script_line")
+
+
+def _remember_line(frame: ProfileFrame) -> str:
+    line = "\n" + format_frame(frame)
+    object.__setattr__(frame, "_perf_script_line", line)
+    return line
 
 
 _HEADER = re.compile(

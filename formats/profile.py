@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Iterable, Iterator
 
 
@@ -23,6 +23,8 @@ class ProfileFrame:
     kernel: bool = False
     offset: int | None = None
     build_id: str | None = None
+    # The perf-script writer's line for this frame, made on first print: profiles repeat frame objects.
+    _perf_script_line: str | None = field(default=None, init=False, repr=False, compare=False)
 
 
 @dataclass(frozen=True, slots=True)
