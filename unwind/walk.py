@@ -26,8 +26,8 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
     `rule_for(lookup_address, frame)` gets the absolute lookup address (pc for frame 0 and after a
     signal frame, pc - 1 for return addresses) and returns the rule there, optionally paired with the
     `Via` to record for the caller frame it produces, or None when nothing covers the address.
-    The frame handed to `rule_for` has no CFA yet. With `memo` (lookup address -> answer), each
-    address is asked once: only for unwinders whose answer depends on the address alone.
+    The frame handed to `rule_for` has no CFA yet. With `memo` ((pc << 1 | is return address) ->
+    answer), each such pair is asked once: only for unwinders whose answer depends on nothing else.
 
     `suffixes` (with `memo`, for one module map) remembers the rest of earlier walks: a caller frame
     with the same pc, registers and the same stack bytes under everything its walk read goes on
@@ -71,7 +71,7 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
             frames.append(Frame(pc, sp, None, frame_via, is_ra))
             return Trace(tuple(frames), StopReason.DEPTH_LIMIT)
         address = pc - 1 if is_ra else pc
-        found = memo.get(address, _MISSING) if memo is not None else _MISSING
+        found = memo.get(pc << 1 | is_ra, _MISSING) if memo is not None else _MISSING
         if found is _MISSING:
             try:
                 found = rule_for(address, Frame(pc, sp, None, frame_via, is_ra))
@@ -82,7 +82,7 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
                 frames.append(Frame(pc, sp, None, frame_via, is_ra))
                 return Trace(tuple(frames), StopReason.BAD_RULE)
             if memo is not None:
-                memo[address] = found
+                memo[pc << 1 | is_ra] = found
         if found is None:
             frames.append(Frame(pc, sp, None, frame_via, is_ra))
             walked.append((values, NOTHING_READ))

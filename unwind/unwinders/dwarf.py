@@ -27,11 +27,14 @@ class DwarfUnwinder:
 
     def __init__(self, resolver: ModuleResolver | None = None, *, symfs: str | None = None,
                  debug_dirs=DEFAULT_DEBUG_DIRS, max_depth: int = 256, debug_frame: bool = True,
-                 cache: CfiCache | None = None, cache_dir: str | None = None, **_ignored):
+                 cache: CfiCache | None = None, cache_dir: str | None = None, frame0: bool = True, **_ignored):
+        """`frame0=False` keeps to CFI alone, also where no FDE covers the sampled pc."""
         self.resolver = resolver or ModuleResolver(symfs=symfs, debug_dirs=debug_dirs)
         self.max_depth = max_depth
         self.debug_frame = debug_frame
         self.cache = cache or CfiCache(cache_dir)
+        self.frame0 = frame0
+        self._fp = None  # the fp unwinder whose frame-0 analysis fills in where no FDE covers the pc
         self._debug_elves: dict[str, ElfFile | None] = {}
         self._tables: dict[int, tuple[ElfFile, object]] = {}  # id(elf) -> (elf, CompiledCfi | LazyCfi)
         self._vdsos: dict[tuple, Module | None] = {}
@@ -43,8 +46,21 @@ class DwarfUnwinder:
         """`memory` (read/read_u64) replaces the sample's stack snapshot + files, e.g. a core file's dump."""
         memory = memory if memory is not None else AddressSpace(sample, self.resolver)
         rules, suffixes = self._caches_for_map(sample.modules)
-        return walk(sample, lambda address, frame: self.rule_at(memory, address, frame), via=Via.CFI,
+        return walk(sample, lambda address, frame: self._rule_for(memory, address, frame), via=Via.CFI,
                     max_depth=self.max_depth, memory=memory, memo=rules, suffixes=suffixes)
+
+    def _rule_for(self, memory: AddressSpace, address: int, frame: Frame):
+        """The CFI rule; where no FDE covers frame 0 or an interrupted frame (_init/_fini, hand-written
+        stubs), the fp unwinder's exact code analysis, as libunwind and libdw fall back to heuristics."""
+        rule = self.rule_at(memory, address, frame)
+        if rule is not None or frame.is_return_address or not self.frame0:
+            return rule
+        if self._fp is None:
+            from .fp import FramePointerUnwinder  # capstone loads only when a sample needs it
+
+            self._fp = FramePointerUnwinder(resolver=self.resolver)
+        found = self._fp.frame0_rule(frame.pc, memory)
+        return (found, Via.FP) if found is not None else None
 
     def _caches_for_map(self, modules: ModuleMap) -> tuple[dict, dict]:
         """(rule by lookup address, remembered walk suffixes) for one set of mappings."""

@@ -26,7 +26,7 @@ from conftest import LIBC, need_tool
 
 from unwind.cfi_tables import FORMAT_VERSION, CfiCache
 from unwind.index import cache_dir
-from unwind.model import Mapping, ModuleMap, Reg, Registers, Sample, StopReason
+from unwind.model import Mapping, ModuleMap, Reg, Registers, Sample, StopReason, Via
 from unwind.unwinders import get_unwinder
 from formats.elf import ElfFile
 
@@ -160,6 +160,21 @@ def test_matches_gdb_backtrace(tmp_path, cache_env, variant):
         assert len(libc) >= 3
 
 
+def test_frame0_without_an_fde_takes_the_code_analysis(tmp_path, cache_env):
+    """crti's _fini (`sub $8,%rsp; add $8,%rsp; ret`) has no FDE. A sample after its `sub` goes on through
+    the fp unwinder's exact frame-0 analysis, then CFI to _start (libunwind and libdw guess there;
+    gdb 13 gives up with a zero pc, so the expectation is the stack itself)."""
+    sample, _, _ = capture(tmp_path, ["-O2", "-fomit-frame-pointer"], "", "*_fini+4")
+    return_address = int.from_bytes(sample.stack[8:16], "little")
+    pure = get_unwinder("dwarf", frame0=False).unwind(sample)
+    assert pure.stop == StopReason.NO_UNWIND_INFO and len(pure.frames) == 1
+    trace = get_unwinder("dwarf").unwind(sample)
+    assert trace.frames[1].pc == return_address and trace.frames[1].via == Via.FP
+    assert sample.modules.find(return_address).path.endswith(("ld-linux-x86-64.so.2", "libc.so.6"))
+    assert trace.stop == StopReason.END and len(trace.frames) >= 4
+    assert all(f.via == Via.CFI for f in trace.frames[2:])
+
+
 def test_musl_sigreturn_trampoline_without_cfi(tmp_path, cache_env):
     """musl's __restore_rt has no FDE: recognised by its `mov $15,%rax; syscall` bytes, like gdb does."""
     src = tmp_path / "prog.c"
@@ -181,11 +196,16 @@ def test_musl_sigreturn_trampoline_without_cfi(tmp_path, cache_env):
                     ModuleMap(Mapping(s, e, o, p) for s, e, o, p in data["maps"]))
     kinds = [kind for _, kind in data["bt"]]
     at = kinds.index(data["sigtramp"])
-    trace = get_unwinder("dwarf").unwind(sample)
-    # gdb's frames past musl's raise() (no CFI) are prologue guesses; compare through the signal
+    trace = get_unwinder("dwarf", frame0=False).unwind(sample)
+    # CFI alone: through the signal, then musl's raise() has no FDE
     assert list(trace.pcs[:at + 2]) == [pc for pc, _ in data["bt"][:at + 2]]
     assert not trace.frames[at + 1].is_return_address
     assert trace.stop == StopReason.NO_UNWIND_INFO and len(trace.frames) == at + 2
+    # By default the interrupted raise() gets the frame-0 code analysis (via=fp), as gdb guesses from
+    # its prologue: one more frame, the same as gdb's, then the caller has no FDE either.
+    analysed = get_unwinder("dwarf").unwind(sample)
+    assert list(analysed.pcs[:at + 3]) == [pc for pc, _ in data["bt"][:at + 3]]
+    assert analysed.frames[at + 2].via == Via.FP and analysed.stop == StopReason.NO_UNWIND_INFO
 
 
 VDSO_PROGRAM = r"""
