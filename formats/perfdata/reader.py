@@ -21,11 +21,11 @@ from .samplelayout import SampleLayout
 MAX_DECOMPRESSED = 256 << 20        # one COMPRESSED record never legitimately inflates beyond this
 MAX_SKIP_NOTES = 1000
 _KNOWN_TYPES = frozenset(members(PERF_RECORD).values())
-_SAMPLE, _FINISHED_ROUND = PERF_RECORD.SAMPLE, PERF_RECORD.FINISHED_ROUND
+_SAMPLE = PERF_RECORD.SAMPLE
 _COMPRESSED = frozenset((PERF_RECORD.COMPRESSED, PERF_RECORD.COMPRESSED2))
 _TRACING_DATA, _AUXTRACE = PERF_RECORD.HEADER_TRACING_DATA, PERF_RECORD.AUXTRACE
-# What `parsing` turns into a FormatError; a record that raises one of these is skipped with its reason.
 _second = itemgetter(1)
+# What `parsing` turns into a FormatError; a record that raises one of these is skipped with its reason.
 _DECODE_ERRORS = (FormatError, struct.error, IndexError, ValueError, KeyError, OverflowError, UnicodeDecodeError,
                   AssertionError)
 

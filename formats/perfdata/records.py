@@ -106,7 +106,8 @@ class MmapRecord(NamedTuple):
         return cls(pid, tid, start, length, pgoff, cstring(body[32:]), misc, sample_id)
 
     def body(self, endian: str = LITTLE) -> bytes:
-        return layout(endian, "iiQQQ").pack(self.pid, self.tid, self.start, self.length, self.pgoff) + padded(self.filename)
+        head = layout(endian, "iiQQQ").pack(self.pid, self.tid, self.start, self.length, self.pgoff)
+        return head + padded(self.filename)
 
 
 class Mmap2Record(NamedTuple):
