@@ -189,7 +189,7 @@ class PerfSession:
 
         queue: list[tuple[int, int, object]] = []
         in_order = True
-        seq = max_time = limit = last_flushed = 0
+        seq = max_time = limit = last_flushed = newest = 0     # newest: the last time queued while in order
         for record in self.reader.records():
             time = record.time if isinstance(record, SampleRecord) else _time_of(record)
             if time is None:
@@ -215,11 +215,11 @@ class PerfSession:
             if time > max_time:
                 max_time = time
             seq += 1
-            if in_order and queue and time < queue[-1][0]:
-                in_order = False
-            if in_order:
+            if in_order and (time >= newest or not queue):
                 queue.append((time, seq, record))
+                newest = time
             else:
+                in_order = False
                 heappush(queue, (time, seq, record))
         if in_order:
             for item in queue:

@@ -89,7 +89,7 @@ class SampleLayout:
             nr = values.pop()
             if nr * 8 > end - pos:
                 raise _overrun("callchain", nr * 8, pos, end)
-            values.append(self._array(nr)(body, pos))
+            values.append(self._array(nr)(body, pos) if nr else ())
             pos += nr * 8
         if branches:
             (nr,) = u64(body, pos)
