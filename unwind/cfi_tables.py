@@ -57,6 +57,14 @@ def rule_from_key(key: tuple) -> UnwindRule:
                       ra, FrameKind(kind))
 
 
+def key_of(rule: UnwindRule) -> tuple:
+    """The plain-data key of a rule (rule_from_key's inverse)."""
+    cfa = rule.cfa
+    return ((int(cfa.kind), cfa.reg, cfa.offset, cfa.expr),
+            tuple((r, int(reg.kind), reg.offset, reg.reg, reg.expr) for r, reg in rule.regs),
+            rule.ra_reg, int(rule.kind))
+
+
 class CompiledCfi:
     """One module's rules by ELF virtual address."""
 
@@ -257,6 +265,7 @@ class CfiCache:
         self.persist = persist
         self.lazy_limit = lazy_limit
         self._memory: LRUCache = LRUCache(size)
+        self._analyses: dict[str, dict[int, tuple | None]] = {}
         self.hits = self.loads = self.compiles = self.lazy = 0
 
     def _dir(self) -> str:
@@ -284,6 +293,35 @@ class CfiCache:
                 self._save(path, found)
         self._memory[key] = found
         return found
+
+    def analyses(self, elf: ElfFile) -> dict[int, tuple | None]:
+        """Frame-0 code analyses made where the module has no FDE: vaddr -> rule key (None: none found).
+
+        They depend on the module's code and symbols only, so they persist beside its table
+        (`cfi/<build-id>.frame0`) and a warm run needs no disassembler for them.
+        """
+        key = elf.build_id.hex() if elf.build_id else _file_key(elf.path)
+        found = self._analyses.get(key)
+        if found is None:
+            found = self._analyses[key] = {}
+            if self.persist and elf.build_id:
+                try:
+                    with open(self._analyses_path(elf), "rb") as fh:
+                        loaded = marshal.loads(fh.read())
+                    if isinstance(loaded, dict):
+                        found.update(loaded)
+                except Exception:  # missing, stale or corrupt: start afresh  # noqa: BLE001
+                    pass
+        return found
+
+    def remember_analysis(self, elf: ElfFile, vaddr: int, rule: UnwindRule | None) -> None:
+        analyses = self.analyses(elf)
+        analyses[vaddr] = key_of(rule) if rule is not None else None
+        if self.persist and elf.build_id:
+            _write_atomically(self._analyses_path(elf), marshal.dumps(analyses))
+
+    def _analyses_path(self, elf: ElfFile) -> str:
+        return os.path.join(self._dir(), f"{elf.build_id.hex()}.frame0")
 
     @staticmethod
     def _lazy(elf: ElfFile, debug_elf: ElfFile | None) -> LazyCfi | None:
@@ -314,16 +352,21 @@ class CfiCache:
 
     @staticmethod
     def _save(path: str, table: CompiledCfi) -> None:
-        import tempfile
+        _write_atomically(path, marshal.dumps(table.to_state()))
 
-        try:
-            os.makedirs(os.path.dirname(path), exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-            with os.fdopen(fd, "wb") as fh:
-                marshal.dump(table.to_state(), fh)
-            os.replace(tmp, path)
-        except OSError:
-            pass  # a read-only cache directory only costs speed
+
+def _write_atomically(path: str, data: bytes) -> None:
+    """Temp file + rename, so readers never see half a file; a read-only cache only costs speed."""
+    import tempfile
+
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def _flavour(elf: ElfFile, debug_elf: ElfFile | None) -> str:

@@ -6,7 +6,7 @@ import os
 
 from cachetools import LRUCache
 
-from ..cfi_tables import CfiCache, LazyCfi
+from ..cfi_tables import CfiCache, LazyCfi, rule_from_key
 from ..memory import AddressSpace
 from ..model import Frame, Mapping, ModuleMap, Sample, Trace, Via
 from ..modules import DEFAULT_DEBUG_DIRS, Module, ModuleResolver, find_debug_file, mapping_bias
@@ -55,12 +55,27 @@ class DwarfUnwinder:
         rule = self.rule_at(memory, address, frame)
         if rule is not None or frame.is_return_address or not self.frame0:
             return rule
+        found = self._frame0_rule(memory, frame)
+        return (found, Via.FP) if found is not None else None
+
+    def _frame0_rule(self, memory: AddressSpace, frame: Frame) -> UnwindRule | None:
+        """The fp unwinder's analysis of the code at frame.pc, persisted per module by the CFI cache
+        (importing capstone alone costs a perf run ~25 ms)."""
+        module = memory.module_at(frame.pc)
+        if module is None:
+            return None
+        vaddr = module.to_vaddr(frame.pc)
+        analyses = self.cache.analyses(module.elf)
+        if vaddr in analyses:
+            key = analyses[vaddr]
+            return rule_from_key(key) if key is not None else None
         if self._fp is None:
-            from .fp import FramePointerUnwinder  # capstone loads only when a sample needs it
+            from .fp import FramePointerUnwinder  # capstone loads only when a new address needs it
 
             self._fp = FramePointerUnwinder(resolver=self.resolver)
         found = self._fp.frame0_rule(frame.pc, memory)
-        return (found, Via.FP) if found is not None else None
+        self.cache.remember_analysis(module.elf, vaddr, found)
+        return found
 
     def _caches_for_map(self, modules: ModuleMap) -> tuple[dict, dict]:
         """(rule by lookup address, remembered walk suffixes) for one set of mappings."""

@@ -173,6 +173,10 @@ def test_frame0_without_an_fde_takes_the_code_analysis(tmp_path, cache_env):
     assert sample.modules.find(return_address).path.endswith(("ld-linux-x86-64.so.2", "libc.so.6"))
     assert trace.stop == StopReason.END and len(trace.frames) >= 4
     assert all(f.via == Via.CFI for f in trace.frames[2:])
+    # The analysis persists beside the module's CFI table: the next run needs no disassembler.
+    assert list((cache_env / "cfi").glob("*.frame0"))
+    again = get_unwinder("dwarf")
+    assert again.unwind(sample).pcs == trace.pcs and again._fp is None
 
 
 def test_musl_sigreturn_trampoline_without_cfi(tmp_path, cache_env):
