@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 from enum import IntEnum
+from functools import lru_cache
 from struct import Struct
 from typing import NamedTuple
 
@@ -183,7 +184,12 @@ def _block_read(loads: list[tuple[int, int]]) -> tuple[int, Struct | None, tuple
     if any((offset - first) % 8 for _, offset in loads):
         return first, None, ()
     words = (max(offset for _, offset in loads) - first) // 8 + 1
-    return first, Struct(f"<{words}Q"), tuple((number, (offset - first) // 8) for number, offset in loads)
+    return first, _words(words), tuple((number, (offset - first) // 8) for number, offset in loads)
+
+
+@lru_cache(maxsize=None)
+def _words(count: int) -> Struct:
+    return Struct(f"<{count}Q")
 
 
 SAME = RegRule(RegKind.SAME_VALUE)
