@@ -49,9 +49,10 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
     if not stack or memo is None:
         suffixes = None
     frames: list[Frame] = []
-    # For the suffix cache: per frame its registers and the highest stack address its step read;
-    # frames up to `unclean` took a step that read outside the snapshot or ran the general rule.
-    walked: list[tuple[dict, int]] = []
+    # For the suffix cache: per frame its registers and the (lowest, highest + 8) stack addresses
+    # its step read; frames before `unclean` took a step that read outside the snapshot or ran
+    # the general rule, so no remembered suffix starts there.
+    walked: list[tuple[dict, tuple[int, int]]] = []
     unclean = 0
     frame_via = Via.CONTEXT
     is_ra = False
