@@ -65,7 +65,7 @@ def test_parallel_output_equals_one_process(recordings, tmp_path, fmt):
     outputs = [subprocess.run([*UNWIND, "perf", str(recordings["python3.11"]), "--format", fmt, "--jobs", str(jobs)],
                               capture_output=True, check=True, env=env).stdout for jobs in (1, 2, 3)]
     samples = outputs[0].count(b"\n\n" if fmt == "perf-script" else b"\n")
-    assert samples > 2 * CHUNK  # several chunks: the children took part
+    assert samples > CHUNK  # more than one chunk: the first child rendered one
     assert outputs[1] == outputs[0] and outputs[2] == outputs[0]
 
 

@@ -61,14 +61,16 @@ def test_bpftrace_recording_is_symbolised_like_bpftrace(busy, tmp_path):
     # bpftrace's perf mode: "\t<hex address> <symbol>+<offset> (<module>)" per frame.
     theirs = {int(a, 16): sym for a, sym in re.findall(r"^\t *([0-9a-f]+) (\S+?)(?:\+\d+)? \(", recorded.stdout,
                                                         re.M)}
-    checked = 0
+    checked = set()
     for line in ours.splitlines():
         for frame in json.loads(line)["frames"]:
             expected = theirs.get(int(frame["addr"], 16))
             if expected and expected != "[unknown]" and frame["module"] == str(busy):
                 assert frame["symbol"] == expected
-                checked += 1
-    assert checked >= 10
+                checked.add(expected)
+    # Which distinct stacks bpftrace keeps varies from run to run (`outer` was missing from one);
+    # the leaf and main are in every one of them.
+    assert {"inner", "main"} <= checked
 
 
 def test_addresses_build_ids_and_counts(busy, tmp_path):
