@@ -38,7 +38,7 @@ class DwarfUnwinder:
         self._debug_elves: dict[str, ElfFile | None] = {}
         self._tables: dict[int, tuple[ElfFile, object]] = {}  # id(elf) -> (elf, CompiledCfi | LazyCfi)
         self._vdsos: dict[tuple, Module | None] = {}
-        self._maps: LRUCache = LRUCache(16)  # module map -> ({absolute lookup address: rule}, walk suffixes)
+        self._maps: LRUCache = LRUCache(16)  # module map -> ({pc << 1 | return address?: rule}, walk suffixes)
         self._last: tuple[ModuleMap | None, tuple[dict, dict]] = (None, ({}, {}))
         self.lookups = self.cache_hits = 0
 
@@ -78,7 +78,7 @@ class DwarfUnwinder:
         return found
 
     def _caches_for_map(self, modules: ModuleMap) -> tuple[dict, dict]:
-        """(rule by lookup address, remembered walk suffixes) for one set of mappings."""
+        """(the walk's rule memo, its remembered suffixes) for one set of mappings."""
         last_map, caches = self._last
         if modules is last_map:
             return caches
@@ -127,7 +127,8 @@ class DwarfUnwinder:
         return self._vdsos[key]
 
     def clear_rule_cache(self) -> None:
-        """Forget the per-address rules (the module tables stay): for benchmarks and long-lived processes."""
+        """Forget the per-address rules and walk suffixes (the module tables stay): for benchmarks and
+        long-lived processes."""
         self._maps.clear()
         self._last = (None, ({}, {}))
 
