@@ -20,7 +20,7 @@ from cachetools import LRUCache
 from formats.elf import ElfFile
 from formats.errors import FormatError
 
-from .index import cache_dir
+from .index import cache_dir, write_atomically
 from .rules import CfaKind, CfaRule, FrameKind, RegKind, RegRule, UnwindRule
 
 if TYPE_CHECKING:  # the CFI parsers load only when a table is compiled, never on a warm run
@@ -318,7 +318,7 @@ class CfiCache:
         analyses = self.analyses(elf)
         analyses[vaddr] = key_of(rule) if rule is not None else None
         if self.persist and elf.build_id:
-            _write_atomically(self._analyses_path(elf), marshal.dumps(analyses))
+            write_atomically(self._analyses_path(elf), marshal.dumps(analyses))
 
     def _analyses_path(self, elf: ElfFile) -> str:
         return os.path.join(self._dir(), f"{elf.build_id.hex()}.frame0")
@@ -352,21 +352,7 @@ class CfiCache:
 
     @staticmethod
     def _save(path: str, table: CompiledCfi) -> None:
-        _write_atomically(path, marshal.dumps(table.to_state()))
-
-
-def _write_atomically(path: str, data: bytes) -> None:
-    """Temp file + rename, so readers never see half a file; a read-only cache only costs speed."""
-    import tempfile
-
-    try:
-        os.makedirs(os.path.dirname(path), exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
-        with os.fdopen(fd, "wb") as fh:
-            fh.write(data)
-        os.replace(tmp, path)
-    except OSError:
-        pass
+        write_atomically(path, marshal.dumps(table.to_state()))
 
 
 def _flavour(elf: ElfFile, debug_elf: ElfFile | None) -> str:

@@ -100,13 +100,22 @@ def open_index(path: str, key: bytes) -> IndexFile:
         trusted = False
     index = IndexFile(path, key, verify=not trusted)
     if not trusted:
-        try:
-            with open(stamp + ".tmp", "w") as fh:
-                fh.write(signature)
-            os.replace(stamp + ".tmp", stamp)
-        except OSError:
-            pass  # an unwritable cache only costs the check next time
+        write_atomically(stamp, signature.encode())
     return index
+
+
+def write_atomically(path: str, data: bytes) -> None:
+    """Temp file + rename, so readers never see half a file; a read-only cache only costs speed."""
+    import tempfile
+
+    try:
+        os.makedirs(os.path.dirname(path), exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+        with os.fdopen(fd, "wb") as fh:
+            fh.write(data)
+        os.replace(tmp, path)
+    except OSError:
+        pass
 
 
 def load_index(sources: IndexSources, directory: str | os.PathLike | None = None) -> IndexFile:
