@@ -69,25 +69,23 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
                     frames.extend(h_frames[h_at:])
                     return _remember(suffixes, frames, walked, unclean, stack, stack_lo, (r_lo, r_hi), h_stop)
         if len(frames) + 1 >= max_depth:
-            frames.append(Frame(pc, sp, None, frame_via, is_ra))
-            return Trace(tuple(frames), StopReason.DEPTH_LIMIT)
+            return _ends_here(frames, Frame(pc, sp, None, frame_via, is_ra), StopReason.DEPTH_LIMIT)
         address = pc - 1 if is_ra else pc
         found = memo.get(pc << 1 | is_ra, _MISSING) if memo is not None else _MISSING
         if found is _MISSING:
             try:
                 found = rule_for(address, Frame(pc, sp, None, frame_via, is_ra))
             except MemoryReadError:
-                frames.append(Frame(pc, sp, None, frame_via, is_ra))
-                return Trace(tuple(frames), StopReason.BAD_MEMORY)
+                return _ends_here(frames, Frame(pc, sp, None, frame_via, is_ra), StopReason.BAD_MEMORY)
             except UnwindError:
-                frames.append(Frame(pc, sp, None, frame_via, is_ra))
-                return Trace(tuple(frames), StopReason.BAD_RULE)
+                return _ends_here(frames, Frame(pc, sp, None, frame_via, is_ra), StopReason.BAD_RULE)
             if memo is not None:
                 memo[pc << 1 | is_ra] = found
         if found is None:
             frames.append(Frame(pc, sp, None, frame_via, is_ra))
             walked.append((values, NOTHING_READ))
-            return _remember(suffixes, frames, walked, unclean, stack, stack_lo, NOTHING_READ, StopReason.NO_UNWIND_INFO)
+            return _remember(suffixes, frames, walked, unclean, stack, stack_lo, NOTHING_READ,
+                             StopReason.NO_UNWIND_INFO)
         if type(found) is tuple:
             rule, next_via = found
         else:
@@ -98,8 +96,7 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
             cfa_reg, cfa_off, loads, keep, first, block, picks = fast
             base = values.get(cfa_reg)
             if base is None:
-                frames.append(Frame(pc, sp, None, frame_via, is_ra))
-                return Trace(tuple(frames), StopReason.BAD_RULE)
+                return _ends_here(frames, Frame(pc, sp, None, frame_via, is_ra), StopReason.BAD_RULE)
             cfa = (base + cfa_off) & MASK
             caller = {number: value for number in keep if (value := values.get(number)) is not None}
             lowest = cfa + first
@@ -123,8 +120,7 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
                     caller[number] = memory.read_u64(slot)
                 except MemoryReadError:
                     if number == RIP:  # only a missing return address ends the walk
-                        frames.append(Frame(pc, sp, None, frame_via, is_ra))
-                        return Trace(tuple(frames), StopReason.BAD_MEMORY)
+                        return _ends_here(frames, Frame(pc, sp, None, frame_via, is_ra), StopReason.BAD_MEMORY)
                     unreadable_slot(caller, values, number, slot)
             caller[RSP] = cfa
         else:
@@ -132,11 +128,9 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
             try:
                 cfa, caller = rule.step_values(values, memory)
             except MemoryReadError:
-                frames.append(Frame(pc, sp, None, frame_via, is_ra))
-                return Trace(tuple(frames), StopReason.BAD_MEMORY)
+                return _ends_here(frames, Frame(pc, sp, None, frame_via, is_ra), StopReason.BAD_MEMORY)
             except (UnwindError, ArithmeticError, ValueError, IndexError, KeyError, TypeError):
-                frames.append(Frame(pc, sp, None, frame_via, is_ra))
-                return Trace(tuple(frames), StopReason.BAD_RULE)
+                return _ends_here(frames, Frame(pc, sp, None, frame_via, is_ra), StopReason.BAD_RULE)
         frames.append(Frame(pc, sp, cfa, frame_via, is_ra))
         walked.append((values, (read_lo, read_hi)))
         if cfa is None:
@@ -159,6 +153,12 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
         pc = new_pc
         frame_via = next_via
         is_ra = rule.kind == _NORMAL
+
+
+def _ends_here(frames: list[Frame], frame: Frame, stop: StopReason) -> Trace:
+    """The trace when the walk stops at `frame`, which has no CFA (its step did not run or failed)."""
+    frames.append(frame)
+    return Trace(tuple(frames), stop)
 
 
 def _remember(suffixes: dict | None, frames: list[Frame], walked: list[tuple[dict, tuple[int, int]]],
