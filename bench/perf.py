@@ -5,6 +5,7 @@ Both symbolise without inlines and print perf-script text.  Interleaved runs, me
 our symbol index and CFI tables built (perf's own caches are warm after its first run too);
 cold = a fresh, empty cache directory for us.
 Usage: .venv/bin/python bench/perf.py [--workload python3.11] [--rounds 5] [--perf-data FILE]
+                                      [--frequency 1000] [--python-rounds 6]
 """
 
 from __future__ import annotations
@@ -36,11 +37,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--workload", default="python3.11", help="one of tests/data/perf/record.py's workloads")
     parser.add_argument("--perf-data", help="an existing recording instead")
+    parser.add_argument("--frequency", type=int, default=1000, help="perf record -F (default 1000)")
+    parser.add_argument("--python-rounds", type=int, default=6,
+                        help="how long the python workloads run (NOTES: 20 for BIG, 50 for HUGE at -F 4000)")
     parser.add_argument("--rounds", type=int, default=5)
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
-        data = Path(args.perf_data) if args.perf_data else record(tmp, args.workload, workloads(tmp)[args.workload])
+        data = Path(args.perf_data) if args.perf_data else record(
+            tmp, args.workload, workloads(tmp, args.python_rounds)[args.workload], args.frequency)
         perf = ["perf", "script", "-i", str(data), "-F", "comm,pid,tid,time,ip,sym,dso", "--no-inline"]
         ours = [UNWIND, "perf", str(data), "--unwinder", "dwarf"]
         one = [*ours, "--jobs", "1"]  # the same without forked workers

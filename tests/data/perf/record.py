@@ -27,14 +27,16 @@ int main() {
 """
 
 PY_WORK = "import json\nd=[{'k':i,'v':[j*j for j in range(50)]} for i in range(4000)]\n" \
-          "for _ in range(6): s=json.dumps(d); json.loads(s); sorted(d, key=lambda x: -x['k'])\n"
+          "for _ in range(ROUNDS): s=json.dumps(d); json.loads(s); sorted(d, key=lambda x: -x['k'])\n"
 
 SQL = "WITH RECURSIVE c(x) AS (SELECT 1 UNION ALL SELECT x+1 FROM c WHERE x<400000) " \
       "SELECT count(*), sum(x*x % 97), group_concat(substr(hex(x),1,2),'') IS NOT NULL FROM c;"
 
 
-def workloads(tmp: Path) -> dict[str, list[str]]:
-    """name -> argv of short CPU-bound runs of real Debian programs (and a C++ one on the debug libstdc++)."""
+def workloads(tmp: Path, rounds: int = 6) -> dict[str, list[str]]:
+    """name -> argv of short CPU-bound runs of real Debian programs (and a C++ one on the debug libstdc++);
+    `rounds` sets how long the python ones run."""
+    py_work = PY_WORK.replace("ROUNDS", str(rounds))
     data = tmp / "gzip-input"
     if not data.exists():
         data.write_bytes(Path("/usr/bin/python3.11d").read_bytes()[:6_000_000])
@@ -43,8 +45,8 @@ def workloads(tmp: Path) -> dict[str, list[str]]:
         (tmp / "cxx-sort.cc").write_text(CXX_PROGRAM)
         subprocess.run(["g++", "-O2", "-g", str(tmp / "cxx-sort.cc"), "-o", str(cxx)], check=True)
     return {
-        "python3.11": ["/usr/bin/python3.11", "-c", PY_WORK],
-        "python3.11d": ["/usr/bin/python3.11d", "-c", PY_WORK.replace("4000", "800")],
+        "python3.11": ["/usr/bin/python3.11", "-c", py_work],
+        "python3.11d": ["/usr/bin/python3.11d", "-c", py_work.replace("4000", "800")],
         "gzip": ["/usr/bin/gzip", "-6", "-c", str(data)],
         "sqlite3": ["/usr/bin/sqlite3", ":memory:", SQL],
         "cxx-debug-libstdc++": [str(cxx)],
