@@ -16,6 +16,7 @@ from enum import IntEnum
 from functools import cached_property
 from typing import Iterator, NamedTuple
 
+from . import decompress
 from .errors import FormatError, NotELFError, TruncatedError, parsing
 
 
@@ -146,16 +147,21 @@ class ElfFile:
             raise FormatError(f"unexpected section header size {self._shentsize}", path, self._shoff)
         shnum, shstrndx = self._shnum, self._shstrndx
         with parsing(path, self._shoff, "section headers"):
-            if shnum == 0:  # more than 0xff00 sections: the real count is in section 0
-                shnum = _SHDR.unpack_from(data, self._shoff)[5]
-            if shstrndx == 0xFFFF:
-                shstrndx = _SHDR.unpack_from(data, self._shoff)[6]
+            if shnum == 0 or shstrndx == 0xFFFF:  # more than 0xff00 sections: the real values are in section 0
+                first = _SHDR.unpack_from(data, self._shoff) if self._shoff + _SHDR.size <= len(data) else None
+                if first is None:
+                    raise TruncatedError("section header 0 lies past the end of the file", path, self._shoff)
+                shnum = first[5] if shnum == 0 else shnum
+                shstrndx = first[6] if shstrndx == 0xFFFF else shstrndx
+            if self._shoff + shnum * _SHDR.size > len(data):
+                raise TruncatedError(f"{shnum} section headers run past the end of the file", path, self._shoff)
             raw = [_SHDR.unpack_from(data, self._shoff + i * _SHDR.size) for i in range(shnum)]
-        names_off = raw[shstrndx][4] if shstrndx < len(raw) else 0
+        names = raw[shstrndx] if shstrndx < len(raw) else None
+        names_off, names_end = (names[4], min(names[4] + names[5], len(data))) if names else (0, 0)
         sections = []
         for i, (name, typ, flags, addr, off, size, link, info, align, entsize) in enumerate(raw):
-            sections.append(Section(i, _cstring(data, names_off + name) if names_off else "", typ, flags,
-                                    addr, off, size, link, info, align, entsize))
+            label = _cstring(data, names_off + name, names_end) if names_off else ""
+            sections.append(Section(i, label, typ, flags, addr, off, size, link, info, align, entsize))
         return tuple(sections)
 
     @cached_property
@@ -189,44 +195,61 @@ class ElfFile:
                 return None
             section = found
         raw = self.raw_section_bytes(section)
+        header = self._compression(section, raw)
+        if header is None:
+            return bytes(raw)
+        codec, declared, start = header
+        if self._declared_inflated_total > decompress.budget(len(self.data)):
+            raise decompress.TooLargeError(
+                f"compressed sections declare {self._declared_inflated_total} bytes in total, more than "
+                f"{decompress.budget(len(self.data))} for a file of {len(self.data)} bytes", self.path, section.offset)
+        return decompress.inflate(codec, raw[start:], declared, path=self.path, offset=section.offset,
+                                  what=f"compressed section {section.name}")
+
+    def _compression(self, section: Section, raw: memoryview) -> tuple[decompress.Codec, int, int] | None:
+        """(codec, declared inflated size, payload start) of a compressed section; None if it is stored plain."""
         if section.flags & SHF_COMPRESSED:
-            return self._decompress_chdr(section, raw)
-        if section.name.startswith(".zdebug") and bytes(raw[:4]) == b"ZLIB":
-            with parsing(self.path, section.offset, f"compressed section {section.name}"):
-                size = struct.unpack_from(">Q", raw, 4)[0]
-                out = zlib.decompress(raw[12:])
-            if len(out) != size:
-                raise FormatError(f"{section.name} decompressed to {len(out)} bytes, header says {size}",
-                                  self.path, section.offset)
-            return out
-        return bytes(raw)
-
-    def _decompress_chdr(self, section: Section, raw: memoryview) -> bytes:
-        with parsing(self.path, section.offset, f"compressed section {section.name}"):
+            if len(raw) < _CHDR.size:
+                raise TruncatedError(f"compression header of {section.name} is truncated", self.path, section.offset)
             kind, _, size, _ = _CHDR.unpack_from(raw, 0)
-            payload = raw[_CHDR.size:]
-            if kind == ELFCOMPRESS_ZLIB:
-                out = zlib.decompress(payload)
-            elif kind == ELFCOMPRESS_ZSTD:
-                import zstandard
-
-                out = zstandard.ZstdDecompressor().decompress(payload, max_output_size=size)
-            else:
+            if kind not in (ELFCOMPRESS_ZLIB, ELFCOMPRESS_ZSTD):
                 raise FormatError(f"unknown compression type {kind} in {section.name}", self.path, section.offset)
-        if len(out) != size:
-            raise FormatError(f"{section.name} decompressed to {len(out)} bytes, header says {size}",
-                              self.path, section.offset)
-        return out
+            return decompress.Codec(kind), size, _CHDR.size
+        if section.name.startswith(".zdebug") and bytes(raw[:4]) == b"ZLIB":
+            if len(raw) < 12:
+                raise TruncatedError(f"compression header of {section.name} is truncated", self.path, section.offset)
+            return decompress.Codec.ZLIB, int.from_bytes(raw[4:12], "big"), 12
+        return None
+
+    @cached_property
+    def _declared_inflated_total(self) -> int:
+        """The sum of the inflated sizes every compressed section declares (checked against the file's budget)."""
+        total = 0
+        for section in self.sections:
+            if section.type == SectionType.NOBITS or not (section.flags & SHF_COMPRESSED
+                                                           or section.name.startswith(".zdebug")):
+                continue
+            if section.offset + section.size > len(self.data):
+                continue  # reading it raises; it inflates nothing
+            try:
+                header = self._compression(section, self.raw_section_bytes(section))
+            except FormatError:
+                continue  # reading it raises; it inflates nothing
+            if header is not None:
+                total += header[1]
+        return total
 
     # ---- segments and notes ---------------------------------------------------------
 
     @cached_property
     def segments(self) -> tuple[Segment, ...]:
-        if not self._phoff:
+        if not self._phoff or not self._phnum:
             return ()
-        with parsing(self.path, self._phoff, "program headers"):
-            return tuple(Segment(*_PHDR.unpack_from(self.data, self._phoff + i * self._phentsize))
-                         for i in range(self._phnum))
+        if self._phentsize != _PHDR.size:
+            raise FormatError(f"unexpected program header size {self._phentsize}", self.path, self._phoff)
+        if self._phoff + self._phnum * _PHDR.size > len(self.data):
+            raise TruncatedError(f"{self._phnum} program headers run past the end of the file", self.path, self._phoff)
+        return tuple(Segment(*_PHDR.unpack_from(self.data, self._phoff + i * _PHDR.size)) for i in range(self._phnum))
 
     @cached_property
     def load_segments(self) -> tuple[Segment, ...]:
@@ -295,6 +318,8 @@ class ElfFile:
 def iter_notes(data, start: int, size: int, path: str | None = None) -> Iterator[Note]:
     """Notes in data[start:start+size] (4-byte aligned name and descriptor)."""
     pos, end = start, start + size
+    if end > len(data):
+        raise TruncatedError("note segment runs past the end of the file", path, start)
     while pos + _NHDR.size <= end:
         namesz, descsz, typ = _NHDR.unpack_from(data, pos)
         name_at = pos + _NHDR.size
@@ -306,11 +331,14 @@ def iter_notes(data, start: int, size: int, path: str | None = None) -> Iterator
         pos = nxt
 
 
-def _cstring(data, offset: int) -> str:
-    end = data.find(b"\0", offset)
-    if end < 0:
-        end = len(data)
-    return bytes(data[offset:end]).decode("utf-8", "replace")
+def _cstring(data, offset: int, end: int) -> str:
+    """The NUL-terminated name at `offset` inside a string table ending at `end`; readelf's <corrupt> if outside."""
+    if offset >= end:
+        return "<corrupt>"
+    stop = data.find(b"\0", offset, end)
+    if stop < 0:
+        stop = end
+    return bytes(data[offset:stop]).decode("utf-8", "replace")
 
 
 def gnu_debuglink_crc(path: str) -> int:

@@ -12,6 +12,7 @@ import hashlib
 import struct
 from dataclasses import dataclass
 
+from .. import decompress
 from ..elf import ElfFile, Section, SectionType
 from ..errors import FormatError
 from ..relocations import RELA_SIZE, read_relocations
@@ -161,23 +162,17 @@ def open_elf(path: str) -> ElfFile:
         magic = fh.read(6)
     if not magic.startswith((b"\xfd7zXZ", b"\x28\xb5\x2f\xfd", b"\x1f\x8b")):
         return ElfFile(path)
-    import gzip
-    import lzma
-    import zlib
-
-    import zstandard
-
     with open(path, "rb") as fh:
         raw = fh.read()
-    try:
-        if magic.startswith(b"\xfd7zXZ"):
-            data = lzma.decompress(raw)
-        elif magic.startswith(b"\x1f\x8b"):
-            data = gzip.decompress(raw)
-        else:
-            data = zstandard.ZstdDecompressor().decompressobj().decompress(raw)
-    except (lzma.LZMAError, zlib.error, gzip.BadGzipFile, EOFError, zstandard.ZstdError) as exc:
-        raise FormatError(f"cannot decompress ({exc})", path, 0) from exc
+    limit = decompress.budget(len(raw))
+    if magic.startswith(b"\xfd7zXZ"):
+        data = decompress.inflate(decompress.Codec.XZ, raw, None, limit=limit, path=path, offset=0, what="xz module")
+    elif magic.startswith(b"\x1f\x8b"):
+        data = decompress.inflate(decompress.Codec.GZIP, raw, None, limit=limit, path=path, offset=0,
+                                  what="gzip module")
+    else:
+        data = decompress.inflate(decompress.Codec.ZSTD, raw, None, limit=limit, path=path, offset=0,
+                                  what="zstd module")
     return ElfFile(path, data=data)
 
 

@@ -8,6 +8,7 @@ from collections import Counter
 from operator import itemgetter
 from typing import Iterator, NamedTuple
 
+from formats.decompress import ZstdStream
 from formats.errors import FormatError, parsing
 
 from .attr import EventAttr
@@ -18,7 +19,7 @@ from .records import (DECODERS, KERNEL_TYPES_MAX, AttrRecord, BuildIdRecord, Fea
                       SampleIdLayout)
 from .samplelayout import SampleLayout
 
-MAX_DECOMPRESSED = 256 << 20        # one COMPRESSED record never legitimately inflates beyond this
+MAX_DECOMPRESSED = 64 << 20         # one COMPRESSED record never legitimately inflates beyond this
 MAX_SKIP_NOTES = 1000
 _KNOWN_TYPES = frozenset(members(PERF_RECORD).values())
 _SAMPLE = PERF_RECORD.SAMPLE
@@ -253,25 +254,21 @@ class PerfDataReader:
 
     def _decompress(self, offset: int, rtype: int, body) -> bytes | None:
         """Feed one COMPRESSED record to the stream's zstd context (perf flushes, never ends, its frame)."""
-        import zstandard
-
+        if rtype == PERF_RECORD.COMPRESSED2:
+            if len(body) < 8:
+                self.stats.skip(offset, rtype, "COMPRESSED2 record too short for its data size")
+                return None
+            (size,) = layout(self.endian, "Q").unpack_from(body, 0)
+            body = body[8:8 + size]
+        if self._zstd is None:
+            self._zstd = ZstdStream()
         try:
-            if rtype == PERF_RECORD.COMPRESSED2:
-                (size,) = layout(self.endian, "Q").unpack_from(body, 0)
-                body = body[8:8 + size]
-            if self._zstd is None:
-                self._zstd = zstandard.ZstdDecompressor().decompressobj()
-            out = self._zstd.decompress(bytes(body))
-        except (zstandard.ZstdError, struct.error, ValueError, MemoryError) as exc:
+            out = self._zstd.feed(body, MAX_DECOMPRESSED, self.path, offset)
+        except FormatError as exc:
             self._zstd = None                    # the stream is lost; a later frame may still decode
-            self.stats.skip(offset, rtype, f"zstd: {exc}")
+            self.stats.skip(offset, rtype, f"zstd: {exc.message}")
             return None
-        if self._zstd.eof:                       # a writer that ends frames: start a new one next time
-            self._zstd = None
         self.stats.by_type[rtype] += 1
-        if len(out) > MAX_DECOMPRESSED:
-            self.stats.skip(offset, rtype, "decompressed record too large")
-            return None
         return out
 
     def _decode(self, offset: int, rtype: int, misc: int, body) -> object | None:
