@@ -104,3 +104,39 @@ def _libiberty():
                 continue
         _LIBIBERTY.append(found)
     return _LIBIBERTY[0]
+
+
+def demangle_cxa(name: str) -> str:
+    """The name eu-stack prints: libstdc++'s __cxa_demangle (full signature), for `_Z` names only."""
+    if not name.startswith("_Z"):
+        return name
+    return _cxa_demangle(name)
+
+
+@lru_cache(maxsize=65536)
+def _cxa_demangle(name: str) -> str:
+    import ctypes
+
+    lib, free = _libstdcxx()
+    status = ctypes.c_int(0)
+    result = lib.__cxa_demangle(name.encode(), None, None, ctypes.byref(status))
+    if not result or status.value != 0:
+        return name
+    try:
+        return ctypes.string_at(result).decode("utf-8", "replace")
+    finally:
+        free(result)
+
+
+@lru_cache(maxsize=1)
+def _libstdcxx():
+    """(libstdc++ with its __cxa_demangle, libc's free), loaded once."""
+    import ctypes
+    import ctypes.util
+
+    lib = ctypes.CDLL(ctypes.util.find_library("stdc++") or "libstdc++.so.6")
+    lib.__cxa_demangle.restype = ctypes.c_void_p
+    lib.__cxa_demangle.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
+    free = ctypes.CDLL(None).free
+    free.argtypes = [ctypes.c_void_p]
+    return lib, free
