@@ -6,6 +6,7 @@ from __future__ import annotations
 import json
 import os
 import re
+import shutil
 import subprocess
 import time
 
@@ -72,6 +73,20 @@ def test_frame_pointer_only_code_as_gdb(programs):
         pcs = [int(f["addr"], 16) for f in ours[tid]["frames"]]
         assert len(named) >= 2 and pcs[:len(named)] == named, (tid, frames)
         assert ours[tid]["stop"] == "end" and ours[tid]["frames"][-1]["symbol"] in ("_start", "clone3")
+
+
+def test_deleted_and_replaced_binary(programs, tmp_path):
+    """The executable is deleted and another file put at its path while it runs: the mapped inode
+    (/proc/PID/map_files) still names every frame as eu-stack did before the swap."""
+    exe = tmp_path / "parked"
+    shutil.copy(programs["c-nofp"][0], exe)
+    with targets.running([str(exe), "12"]) as proc:
+        theirs = eu_stack(proc.pid)
+        exe.unlink()
+        shutil.copy(programs["c-fp"][0], exe)  # same path, different code
+        ours = targets.unwind_pid(str(proc.pid))
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == theirs and " recurse\n" in theirs
 
 
 def test_raw_names_are_eu_stack_r(programs):
