@@ -256,10 +256,14 @@ class ElfFile:
         return tuple(s for s in self.segments if s.type == SegmentType.LOAD)
 
     def notes(self) -> Iterator[Note]:
-        """Every note in PT_NOTE segments, or in SHT_NOTE sections when there are no segments."""
-        spans = [(s.offset, s.filesz) for s in self.segments if s.type == SegmentType.NOTE]
+        """Every note in SHT_NOTE sections, or in PT_NOTE segments when there are no note sections.
+
+        Sections first, as LLVM reads them: in a debug-only file (`objcopy --only-keep-debug`,
+        `eu-strip -f`) the PT_NOTE segment may describe bytes the file no longer holds.
+        """
+        spans = [(s.offset, s.size) for s in self.sections if s.type == SectionType.NOTE]
         if not spans:
-            spans = [(s.offset, s.size) for s in self.sections if s.type == SectionType.NOTE]
+            spans = [(s.offset, s.filesz) for s in self.segments if s.type == SegmentType.NOTE]
         for start, size in spans:
             yield from iter_notes(self.data, start, size, self.path)
 

@@ -37,3 +37,89 @@ def read_relocations(elf: ElfFile, section: Section) -> list[Relocation]:
         raise FormatError(f"{section.name} size {len(raw)} is not a multiple of {_RELA.size}", elf.path,
                           section.offset)
     return [Relocation.from_bytes(raw, pos) for pos in range(0, len(raw), _RELA.size)]
+
+
+ET_REL = 1
+# R_X86_64_* type -> (width in bytes, pc-relative): the types LLVM's RelocationResolver resolves for
+# x86-64 (NONE, 64, PC32, 32, 32S, DTPOFF64, DTPOFF32, PC64) plus PLT32, which readelf applies in frames.
+X86_64_STATIC = {1: (8, False), 2: (4, True), 4: (4, True), 10: (4, False), 11: (4, False), 17: (8, False),
+                 21: (4, False), 24: (8, True)}
+
+
+def relocated_section_bytes(elf: ElfFile, section: Section, strict: bool = True) -> bytes:
+    """The section's bytes with every SHT_RELA section that targets it applied (ET_REL files only).
+
+    As LLVM and readelf resolve them: absolute types store S + A, pc-relative ones S + A - r_offset,
+    S being the symbol's value plus its section's address.  An unknown type raises FormatError, or
+    (`strict=False`, LLVM's choice for debug sections) leaves those bytes as they are.
+    """
+    from .symtab import SHN_LORESERVE, symbols_in
+
+    data = elf.section_bytes(section) or b""
+    if elf.type != ET_REL:
+        return data
+    sections = elf.sections
+    relas = [s for s in sections if s.type == SectionType.RELA and s.info == section.index]
+    if not relas:
+        return data
+    out = bytearray(data)
+    for rela in relas:
+        if rela.link >= len(sections):
+            raise FormatError(f"{rela.name} links to a missing symbol table", elf.path, rela.offset)
+        symbols = symbols_in(elf, sections[rela.link])
+        bases = [(s.value + sections[s.shndx].addr) if 0 < s.shndx < min(SHN_LORESERVE, len(sections)) else s.value
+                 for s in symbols]
+        raw = elf.section_bytes(rela) or b""
+        usable = len(raw) - len(raw) % _RELA.size
+        for k, (r_offset, r_info, addend) in enumerate(_RELA.iter_unpack(raw[:usable])):
+            kind, index = r_info & 0xFFFFFFFF, r_info >> 32
+            if kind == 0:
+                continue
+            where = rela.offset + k * _RELA.size
+            found = X86_64_STATIC.get(kind)
+            if found is None:
+                if strict:
+                    raise FormatError(f"unsupported relocation type {kind} in {rela.name}", elf.path, where)
+                continue
+            if index >= len(symbols):
+                raise FormatError(f"relocation names symbol {index} past the end of its table", elf.path, where)
+            size, pcrel = found
+            value = bases[index] + addend - (r_offset if pcrel else 0)
+            if r_offset + size > len(out):
+                raise FormatError(f"relocation at {r_offset:#x} is outside {section.name}", elf.path, where)
+            out[r_offset:r_offset + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
+    return bytes(out)
+
+
+def debug_section_bytes(elf: ElfFile, name: str) -> bytes | None:
+    """A DWARF section's bytes, decompressed, relocated when the file is relocatable (.o, .ko); None if absent."""
+    section = elf.section(name)
+    if section is None:
+        return None
+    if elf.type != ET_REL:
+        return elf.section_bytes(section)
+    return relocated_section_bytes(elf, section, strict=False)
+
+
+def relocation_sections(elf: ElfFile, section: Section) -> dict[int, int]:
+    """r_offset -> section index of the relocation's symbol, for every RELA entry aimed at `section` (ET_REL).
+
+    LLVM's DWARF reader tags a relocated address with that section (`SectionedAddress`): a relocatable
+    file's line sequences are told apart by it.
+    """
+    from .symtab import symbols_in
+
+    if elf.type != ET_REL:
+        return {}
+    sections = elf.sections
+    found: dict[int, int] = {}
+    for rela in sections:
+        if rela.type != SectionType.RELA or rela.info != section.index or rela.link >= len(sections):
+            continue
+        symbols = symbols_in(elf, sections[rela.link])
+        raw = elf.section_bytes(rela) or b""
+        for r_offset, r_info, _ in _RELA.iter_unpack(raw[:len(raw) - len(raw) % _RELA.size]):
+            index = r_info >> 32
+            if r_info & 0xFFFFFFFF and index < len(symbols):
+                found[r_offset] = symbols[index].shndx
+    return found

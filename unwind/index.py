@@ -12,14 +12,15 @@ import warnings
 from array import array
 from typing import NamedTuple
 
-from formats.elf import ElfFile
+from formats.elf import SHF_EXECINSTR, ElfFile, ElfType, SectionType
 from formats.errors import UnwindError
 from formats.symindex import CorruptIndexError, IndexFile, write_index
 
 
-SCHEMA = 7  # bump whenever the arrays below change meaning
+SCHEMA = 9  # bump whenever the arrays below change meaning
 NO_STRING = 0xFFFFFFFF
 NO_ADDRESS = 0xFFFFFFFFFFFFFFFF
+NO_SECTION = 0xFFFFFFFF  # LLVM's SectionedAddress::UndefSection, narrowed to the array's width
 
 
 def cache_dir() -> str:
@@ -165,6 +166,12 @@ def build_arrays(sources: IndexSources) -> dict[str, array | bytes]:
         arrays.update({f"{prefix}_addr": addrs, f"{prefix}_size": sizes, f"{prefix}_name": names,
                        f"{prefix}_file": files})
     dwarf = sources.dwarf
+    if dwarf is not None and dwarf.type == ElfType.REL:
+        # llvm-symbolizer looks a relocatable file's address up in the first code section holding it
+        texts = [s for s in sources.binary.sections
+                 if s.flags & SHF_EXECINSTR and s.type != SectionType.NOBITS and s.size]
+        arrays.update({"txt_lo": array("Q", (s.addr for s in texts)), "txt_hi": array("Q", (s.addr + s.size for s in texts)),
+                       "txt_sec": array("I", (s.index for s in texts))})
     if dwarf is not None:
         try:
             arrays.update(_dwarf_arrays(dwarf, strings))
@@ -184,12 +191,13 @@ def _narrowest(data):
 def _decode_line_programs(path: str) -> dict:
     """Child-process half of the build: every line program of `path`, keyed by section offset."""
     from formats.dwarf.line import iter_line_programs
+    from formats.relocations import debug_section_bytes
 
     elf = ElfFile(path)
-    debug_line = elf.section_bytes(".debug_line") or b""
+    debug_line = debug_section_bytes(elf, ".debug_line") or b""
     programs = {}
-    for program in iter_line_programs(debug_line, debug_str=elf.section_bytes(".debug_str"),
-                                      debug_line_str=elf.section_bytes(".debug_line_str"), path=path,
+    for program in iter_line_programs(debug_line, debug_str=debug_section_bytes(elf, ".debug_str"),
+                                      debug_line_str=debug_section_bytes(elf, ".debug_line_str"), path=path,
                                       on_error=lambda exc: warnings.warn(f"skipping line program: {exc}")):
         programs[program.header.offset] = program
     return programs
@@ -198,6 +206,7 @@ def _decode_line_programs(path: str) -> dict:
 def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
     from formats.dwarf.aranges import unit_address_ranges
     from formats.dwarf.info import DwarfSections, scan_units
+    from formats.relocations import relocation_sections
 
     import multiprocessing
 
@@ -213,6 +222,12 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
         pool.close()
 
     out = {name: array(code) for name, code in _DWARF_ARRAYS.items()}
+    # A relocatable file's sequences belong to sections (LLVM's SectionedAddress); others have none.
+    relocatable = elf.type == ElfType.REL
+    line_section = elf.section(".debug_line")
+    targets = relocation_sections(elf, line_section) if relocatable and line_section is not None else {}
+    if relocatable:
+        out["seq_sec"] = array("I")
     unit_index = {}
     for ui, uf in enumerate(units):
         unit = uf.unit
@@ -239,11 +254,18 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
             out["row_line"].extend(rows.line)
             out["row_col"].extend(rows.column)
             out["row_disc"].extend(rows.discriminator)
-            for lo, hi, first, end in program.sequences():
+            sequences = [(NO_SECTION, lo, hi, first, end) for lo, hi, first, end in program.sequences()]
+            if relocatable:
+                set_at = dict(zip(rows.end_rows, rows.set_address_at))
+                sequences = sorted(((targets.get(set_at[end - 1], NO_SECTION), lo, hi, first, end)
+                                    for _, lo, hi, first, end in sequences), key=lambda s: (s[0], s[2]))
+            for sec, lo, hi, first, end in sequences:
                 out["seq_lo"].append(lo)
                 out["seq_hi"].append(hi)
                 out["seq_first"].append(base + first)
                 out["seq_end"].append(base + end)
+                if relocatable:
+                    out["seq_sec"].append(sec)
         out["cu_seq_end"].append(len(out["seq_lo"]))
         # Subroutines (global numbering) and the unit's innermost-subroutine address map.
         sub_base = len(out["sub_name"])

@@ -7,13 +7,13 @@ llvm-symbolizer gives: innermost inline first, the outermost named from the symb
 from __future__ import annotations
 
 import os
-from bisect import bisect_right
+from bisect import bisect_left, bisect_right
 from formats.elf import ElfFile
 from formats.errors import UnwindError
 from formats.symindex import IndexFile
 
 from .demangle import demangle, demangle_perf
-from .index import NO_ADDRESS, NO_STRING, IndexSources, load_index
+from .index import NO_ADDRESS, NO_SECTION, NO_STRING, IndexSources, load_index
 from .symbolized import SymbolizedFrame
 from .debuginfo import DEFAULT_DEBUG_DIRS, find_debug_file
 
@@ -38,6 +38,10 @@ class ModuleSymbols:
                          "sub_call_disc", "sub_decl_line", "sub_low", "sub_start_file", "cu_adm_first", "cu_adm_end", "adm_start",
                          "adm_end", "adm_sub", "ar_lo", "ar_hi", "ar_cu"):
                 setattr(self, "_" + name, a(name))
+        names = index.names()
+        # relocatable files: sequences carry their section, addresses pick theirs from the code sections
+        self._seq_sec = a("seq_sec") if "seq_sec" in names else None
+        self._txt = (a("txt_lo"), a("txt_hi"), a("txt_sec")) if "txt_lo" in names else None
         self._strings: dict[int, str] = {}
 
     def string(self, sid: int) -> str | None:
@@ -92,6 +96,34 @@ class ModuleSymbols:
                     row[0] = self._demangle(row[0])
         return [SymbolizedFrame(*row) for row in rows]
 
+    def _sequence(self, unit: int, vaddr: int) -> int | None:
+        """The line sequence holding `vaddr`: LLVM 14's LineTable::lookupAddress.
+
+        Sequences are sorted by (section, high pc); the first above the address must hold it.  In a
+        relocatable file the address first belongs to the first code section that contains it
+        (SymbolizableObjectFile::getModuleSectionIndexForAddress), then to no section.
+        """
+        lo, hi = self._cu_seq_first[unit], self._cu_seq_end[unit]
+        if self._seq_sec is None:
+            k = bisect_right(self._seq_hi, vaddr, lo, hi)
+            return k if k < hi and self._seq_lo[k] <= vaddr else None
+        for section in (self._section_of(vaddr), NO_SECTION):
+            first = bisect_left(self._seq_sec, section, lo, hi)
+            end = bisect_right(self._seq_sec, section, first, hi)
+            k = bisect_right(self._seq_hi, vaddr, first, end)
+            if k < end and self._seq_lo[k] <= vaddr:
+                return k
+            if section == NO_SECTION:
+                break
+        return None
+
+    def _section_of(self, vaddr: int) -> int:
+        if self._txt is not None:
+            for lo, hi, index in zip(*self._txt):
+                if lo <= vaddr < hi:
+                    return index
+        return NO_SECTION
+
     def _dwarf_rows(self, vaddr: int, inlines: bool) -> list[list]:
         """[function, file, line, column, inlined, start_line, discriminator, start_address, start_file].
 
@@ -113,9 +145,8 @@ class ModuleSymbols:
                 sub = parent[sub]
         # line row
         row = None
-        lo, hi = self._cu_seq_first[unit], self._cu_seq_end[unit]
-        k = bisect_right(self._seq_hi, vaddr, lo, hi)
-        if k < hi and self._seq_lo[k] <= vaddr:
+        k = self._sequence(unit, vaddr)
+        if k is not None:
             row = bisect_right(self._row_addr, vaddr, self._seq_first[k] + 1, self._seq_end[k] - 1) - 1
         if row is None:
             top = [None, None, None, None, False, None, 0, None, None]

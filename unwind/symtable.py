@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from formats.elf import SHF_EXECINSTR, ElfFile
+from formats.elf import SHF_EXECINSTR, ElfFile, ElfType, SectionType
 from formats.relocations import read_relocations
 from formats.symtab import Symbol, SymbolBind, SymbolType, read_symbols
 
@@ -24,16 +24,23 @@ def name_table(elf: ElfFile) -> list[tuple[int, int, str, str | None]]:
             current = sym.name
         elif sym.bind == SymbolBind.LOCAL and current is not None:
             source[sym.index] = current
-    kept = [s for s in symbols if _counts(s)]
-    kept.sort(key=lambda s: (s.value, s.size))  # stable: equal keys keep table order
+    kept = [(_address(elf, s), s) for s in symbols if _counts(s)]
+    kept.sort(key=lambda e: (e[0], e[1].size))  # stable: equal keys keep table order
     table: list[tuple[int, int, str, str | None]] = []
-    for sym in kept:
-        entry = (sym.value, sym.size, sym.name, source.get(sym.index))
-        if table and table[-1][0] == sym.value:
+    for address, sym in kept:
+        entry = (address, sym.size, sym.name, source.get(sym.index))
+        if table and table[-1][0] == address:
             table[-1] = entry
         else:
             table.append(entry)
     return table
+
+
+def _address(elf: ElfFile, sym: Symbol) -> int:
+    """LLVM's ELFObjectFile::getSymbolAddress: st_value, plus the section's sh_addr in a relocatable file."""
+    if elf.type == ElfType.REL and sym.shndx < len(elf.sections):
+        return sym.value + elf.sections[sym.shndx].addr
+    return sym.value
 
 
 def _counts(sym: Symbol) -> bool:
@@ -89,8 +96,8 @@ def plt_symbols(elf: ElfFile) -> list[tuple[int, int, str, None]]:
     JUMP_SLOT/IRELATIVE relocations sorted by GOT address; a relocation without a symbol gives `@plt`.
     """
     plt, rela = elf.section(".plt"), elf.section(".rela.plt")
-    if plt is None or rela is None:
-        return []
+    if plt is None or rela is None or rela.type != SectionType.RELA:
+        return []  # a debug-only file keeps .rela.plt as NOBITS: no entries to name
     relocations = sorted(read_relocations(elf, rela), key=lambda r: r.offset)
     dynsym = read_symbols(elf, ".dynsym")
     names = [dynsym[r.symbol].name if 0 < r.symbol < len(dynsym) else "" for r in relocations]

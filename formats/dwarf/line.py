@@ -23,6 +23,7 @@ IS_STMT, END_SEQUENCE, BASIC_BLOCK, PROLOGUE_END, EPILOGUE_BEGIN = 1, 2, 4, 8, 1
 
 # DW_LNCT content types and the DW_FORM codes a DWARF 5 header may use (private on purpose).
 _LNCT_PATH, _LNCT_DIRECTORY_INDEX = 1, 2
+NO_OFFSET = 0xFFFFFFFFFFFFFFFF  # "no DW_LNE_set_address in this sequence"
 _FORM_FIXED = {0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8, 0x1E: 16, 0x0C: 1, 0x25: 1, 0x26: 2, 0x27: 3, 0x28: 4}
 _FORM_STRING, _FORM_STRP, _FORM_LINE_STRP, _FORM_STRX = 0x08, 0x0E, 0x1F, 0x1A
 _FORM_UDATA, _FORM_SDATA, _FORM_SEC_OFFSET = 0x0F, 0x0D, 0x17
@@ -117,6 +118,9 @@ class LineRows:
     discriminator: array
     flags: array
     end_rows: array  # index of every end_sequence row, in order
+    # per end_sequence row: section offset of the sequence's last DW_LNE_set_address operand (NO_OFFSET if
+    # none), so a relocatable file can tell which section a sequence's relocated addresses belong to
+    set_address_at: array = field(default_factory=lambda: array("Q"))
 
     def __len__(self) -> int:
         return len(self.address)
@@ -327,8 +331,9 @@ def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple,
     addrs, files, lines, cols, discs, flgs = [], [], [], [], [], []
     a_app, f_app, l_app = addrs.append, files.append, lines.append
     c_app, d_app, g_app = cols.append, discs.append, flgs.append
-    ends, defined = [], []
+    ends, defined, set_at = [], [], []
     address, file, line, column, disc, flags = 0, 1, 1, 0, 0, default_flags
+    last_set = NO_OFFSET
     while pos < end:
         op = data[pos]
         pos += 1
@@ -381,10 +386,13 @@ def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple,
                 a_app(address), f_app(file), l_app(line), c_app(column), d_app(disc)
                 g_app(flags | END_SEQUENCE)
                 ends.append(len(addrs) - 1)
+                set_at.append(last_set)
                 address, file, line, column, disc, flags = 0, 1, 1, 0, 0, default_flags
+                last_set = NO_OFFSET
             elif sub == 2:  # DW_LNE_set_address, operand size is length - 1
                 if length - 1 in (1, 2, 4, 8):
                     address = int.from_bytes(data[pos:pos + length - 1], "little")
+                    last_set = base + pos
                     if pos + length - 1 > len(data):
                         raise IndexError("set_address operand past the end")
             elif sub == 4:  # DW_LNE_set_discriminator
@@ -408,7 +416,7 @@ def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple,
             for _ in range(std_lengths[op - 1] if op != 12 else 1):
                 _, pos = read_uleb(data, pos)
     rows = LineRows(_column("Q", addrs), _column("I", files), _column("I", lines), _column("I", cols),
-                    _column("I", discs), array("B", flgs), array("I", ends))
+                    _column("I", discs), array("B", flgs), array("I", ends), array("Q", set_at))
     return rows, defined, pos
 
 

@@ -29,8 +29,10 @@ class DwarfSections:
 
     @classmethod
     def from_elf(cls, elf) -> "DwarfSections":
-        """Collect the sections from a formats.elf.ElfFile (decompressed)."""
-        found = {name: elf.section_bytes(".debug_" + name) or b"" for name in _SECTIONS}
+        """Collect the sections from a formats.elf.ElfFile (decompressed, and relocated in ET_REL files)."""
+        from ..relocations import debug_section_bytes  # relocated in .o/.ko files
+
+        found = {name: debug_section_bytes(elf, ".debug_" + name) or b"" for name in _SECTIONS}
         return cls(**found, path=elf.path)
 
 
