@@ -36,6 +36,10 @@ FPS = {"fp": ["-fno-omit-frame-pointer", "-mno-omit-leaf-frame-pointer"], "nofp"
 STATIC_GLIBC = {("O0", "fp"), ("O2", "nofp")}
 STATIC_GLIBC_ONLY = {"frames": ("O2", "nofp"), "libcalls": ("O2", "nofp"), "sysprobe": ("O2", "nofp"),
                      "siginfo": ("O0", "fp"), "threads": ("O0", "fp")}
+# The deep-stack programs of the stitching work (issue 14): simulated at several stack-copy sizes by
+# bench/stitch.py, so two builds each (frame pointers or not) are enough.
+DEEP_ONLY = {"deeprec", "interp", "pool"}
+DEEP_CONFIG = ("glibc", "dynamic", "O2")
 OBJTOOL = "/usr/lib/linux-kbuild-6.1/tools/objtool/objtool"
 ORC_CONFIGS = {("glibc", "dynamic", "O0"), ("glibc", "dynamic", "O2"), ("musl", "static", "O2")}
 
@@ -50,6 +54,8 @@ def compilers(source: Path) -> list[tuple[str, str]]:
 def configurations():
     for source in sorted(SRC.glob("*.c*")):
         for (libc, cc), link, opt, fp in itertools.product(compilers(source), ("static", "dynamic"), OPTS, FPS):
+            if source.stem in DEEP_ONLY and (libc, link, opt) != DEEP_CONFIG:
+                continue
             if libc == "glibc" and link == "static" and (opt, fp) not in STATIC_GLIBC:
                 continue
             if libc == "glibc" and link == "static" and STATIC_GLIBC_ONLY.get(source.stem, (opt, fp)) != (opt, fp):
@@ -59,7 +65,7 @@ def configurations():
             flags += ["-static"] if link == "static" else ["-pie", "-fPIE"]
             yield name, [[cc, *flags, "-o", str(BIN / name), str(source)]]
         for (libc, cc), link, opt in itertools.product(compilers(source), ("static", "dynamic"), OPTS):
-            if (libc, link, opt) not in ORC_CONFIGS:
+            if (libc, link, opt) not in ORC_CONFIGS or source.stem in DEEP_ONLY:
                 continue
             name = f"{source.stem}-{libc}-{link}-{opt}-orc"
             obj = str(BIN / f"{name}.o")

@@ -154,6 +154,7 @@ class Via(str, Enum):
     SCAN = "scan"
     KERNEL = "kernel"
     CALLCHAIN = "callchain"
+    STITCHED = "stitched"  # taken from another sample of the same thread (unwind.stitch)
 
     def __str__(self) -> str:
         return self.value
@@ -169,6 +170,12 @@ class StopReason(str, Enum):
     DEPTH_LIMIT = "depth-limit"
     BAD_RULE = "bad-rule"
     LBR_EXHAUSTED = "lbr-exhausted"
+    AMBIGUOUS_STITCH = "ambiguous-stitch"  # truncated, and other samples disagree on what lies beyond
+
+    @property
+    def truncated(self) -> bool:
+        """Whether the walk ended because the stack copy did (or stitching could not choose a way on)."""
+        return self in (StopReason.BAD_MEMORY, StopReason.AMBIGUOUS_STITCH)
 
     def __str__(self) -> str:
         return self.value

@@ -20,7 +20,7 @@ NOTHING_READ = (1 << 64, 0)  # (lowest, highest + 8) stack address read: none ye
 
 
 def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, memory=None,
-         memo: dict | None = None, suffixes: dict | None = None) -> Trace:
+         memo: dict | None = None, suffixes: dict | None = None, registers: list | None = None) -> Trace:
     """Unwind `sample` from its registers; never raises for bad data, ends with a typed stop reason.
 
     `rule_for(lookup_address, frame)` gets the absolute lookup address (pc for frame 0 and after a
@@ -33,6 +33,9 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
     with the same pc, registers and the same stack bytes under everything its walk read goes on
     exactly as before, so the walk stops there and takes the remembered frames. A profile's samples
     share their outer frames, whose stack is untouched while the inner ones run.
+
+    `registers` (a list) receives each frame's recovered register values ({DWARF number: value}),
+    one per frame, for stitching (unwind.stitch); the suffix cache is then not used.
     """
     if memory is None:
         from .memory import AddressSpace
@@ -46,7 +49,7 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
     stack, stack_lo = snapshot() if snapshot is not None else (b"", 0)
     stack_hi = stack_lo + len(stack)
     last_slot = stack_hi - 8
-    if not stack or memo is None:
+    if not stack or memo is None or registers is not None:
         suffixes = None
     frames: list[Frame] = []
     # For the suffix cache: per frame its registers and the (lowest, highest + 8) stack addresses
@@ -59,6 +62,8 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
     seen: set[tuple[int, int]] = set()
     while True:
         sp = values.get(RSP)
+        if registers is not None:  # every pass appends exactly one frame (suffix hits are off)
+            registers.append(values)
         if suffixes is not None and frames:
             hit = suffixes.get((pc, sp, is_ra))
             if hit is not None:

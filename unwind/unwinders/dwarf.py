@@ -42,12 +42,13 @@ class DwarfUnwinder:
         self._last: tuple[ModuleMap | None, tuple[dict, dict]] = (None, ({}, {}))
         self.lookups = self.cache_hits = 0
 
-    def unwind(self, sample: Sample, memory=None) -> Trace:
-        """`memory` (read/read_u64) replaces the sample's stack snapshot + files, e.g. a core file's dump."""
+    def unwind(self, sample: Sample, memory=None, registers: list | None = None) -> Trace:
+        """`memory` (read/read_u64) replaces the sample's stack snapshot + files, e.g. a core file's dump;
+        `registers` receives each frame's recovered registers (see walk())."""
         memory = memory if memory is not None else AddressSpace(sample, self.resolver)
         rules, suffixes = self._caches_for_map(sample.modules)
         return walk(sample, lambda address, frame: self._rule_for(memory, address, frame), via=Via.CFI,
-                    max_depth=self.max_depth, memory=memory, memo=rules, suffixes=suffixes)
+                    max_depth=self.max_depth, memory=memory, memo=rules, suffixes=suffixes, registers=registers)
 
     def _rule_for(self, memory: AddressSpace, address: int, frame: Frame):
         """The CFI rule; where no FDE covers frame 0 or an interrupted frame (_init/_fini, hand-written

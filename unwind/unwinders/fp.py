@@ -58,9 +58,11 @@ class FramePointerUnwinder:
     def memory_for(self, sample: Sample):
         return AddressSpace(sample, self.resolver)
 
-    def unwind(self, sample: Sample, memory=None) -> Trace:
+    def unwind(self, sample: Sample, memory=None, registers: list | None = None) -> Trace:
+        """`registers` receives each frame's recovered registers (see walk())."""
         memory = memory if memory is not None else self.memory_for(sample)
-        return walk(sample, RbpTracker(self, sample, memory), via=Via.FP, max_depth=self.max_depth, memory=memory)
+        return walk(sample, RbpTracker(self, sample, memory), via=Via.FP, max_depth=self.max_depth, memory=memory,
+                    registers=registers)
 
     def rule_for(self, frame: Frame, memory, rbp: int | None) -> UnwindRule:
         """The rule at `frame` given the frame's rbp; raises BadFramePointer / MemoryReadError when unusable."""

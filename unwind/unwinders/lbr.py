@@ -119,6 +119,7 @@ class LbrUnwinder:
             return Trace((), StopReason.BAD_RULE)
         frames = [Frame(regs.pc, regs.sp, None, Via.CONTEXT, False)]
         calls, replayed = call_entries(sample.lbr)
+        recorded = len(calls)  # entries past these come from the previous sample: via=stitched
         if self.stitch and calls and not self._reaches_entry(sample, calls):
             calls = self.stitched(sample.tid, calls)[:self.max_depth]
         outermost = calls[-1].source if calls else regs.pc
@@ -127,9 +128,9 @@ class LbrUnwinder:
         if self.stitch:
             self._previous[sample.tid] = (calls, complete)
         memory = memory if memory is not None else AddressSpace(sample, self.resolver)
-        for entry in calls:
+        for i, entry in enumerate(calls):
             length = self.call_length(memory, sample.modules, entry.source)
             if length is None:
                 return Trace(tuple(frames), StopReason.BAD_MEMORY)
-            frames.append(Frame(entry.source + length, None, None, Via.LBR, True))
+            frames.append(Frame(entry.source + length, None, None, Via.LBR if i < recorded else Via.STITCHED, True))
         return Trace(tuple(frames), stop)
