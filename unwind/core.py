@@ -12,7 +12,7 @@ import struct
 from dataclasses import dataclass
 
 from formats.core import CoreFile, FileMapping, ThreadNotes
-from formats.elf import NT_GNU_BUILD_ID, PF_W, ElfFile, SegmentType, iter_notes
+from formats.elf import NT_GNU_BUILD_ID, PF_R, PF_W, PF_X, ElfFile, SegmentType, iter_notes
 from formats.errors import UnwindError
 
 from .errors import MemoryReadError
@@ -154,12 +154,20 @@ def module_map(core: CoreFile, exe: str | None = None) -> ModuleMap:
     mappings = []
     for fm in core.files:
         path = exe if exe and fm.path == exe_path else fm.path
-        mappings.append(Mapping(fm.start, fm.end, fm.offset, path, build_ids.get(fm.path)))
+        mappings.append(Mapping(fm.start, fm.end, fm.offset, path, build_ids.get(fm.path), prot_at(core, fm.start)))
     base = core.vdso_base
     image = core.vdso_image
     if base and image and not any(base in m for m in mappings):
         mappings.append(Mapping(base, base + len(image), 0, VDSO, build_id_at(core, base)))
     return ModuleMap(mappings)
+
+
+def prot_at(core: CoreFile, address: int) -> int | None:
+    """PROT_* bits of the memory at `address`, from the flags of the core's PT_LOAD covering it."""
+    seg = core.segment_at(address)
+    if seg is None:
+        return None
+    return (1 if seg.flags & PF_R else 0) | (2 if seg.flags & PF_W else 0) | (4 if seg.flags & PF_X else 0)
 
 
 def _main_executable(core: CoreFile) -> str | None:

@@ -80,6 +80,7 @@ class Mapping:
     offset: int
     path: str | None
     build_id: bytes | None = None
+    prot: int | None = None         # PROT_READ | PROT_WRITE | PROT_EXEC (1, 2, 4) when the input says; None if unknown
 
     def __contains__(self, address: object) -> bool:
         return isinstance(address, int) and self.start <= address < self.end

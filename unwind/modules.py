@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from cachetools import LRUCache
 
-from formats.elf import ElfFile
+from formats.elf import ElfFile, Segment
 from formats.errors import UnwindError
 
 from .debuginfo import DEFAULT_DEBUG_DIRS, build_id_path, find_debug_file  # noqa: F401 (re-exported)
@@ -88,9 +88,36 @@ class ModuleResolver:
         return Module(path, elf, mapping_bias(elf, mapping), mapping)
 
 
+PAGE_SIZE = 4096                # the kernel maps each PT_LOAD from its page-aligned file offset
+PROT_EXEC = 4
+
+
+def mapped_segment(elf: ElfFile, mapping: Mapping) -> Segment | None:
+    """The PT_LOAD that `mapping` maps, as blazesym normalizes: among the segments whose file range
+    overlaps the mapping's, those with the mapping's execute permission (when known), then the one
+    the kernel mapped at exactly this page-aligned offset, else the one holding the mapping's offset.
+
+    The first segment holding the offset is not enough: lld, mold and `ld -z separate-code` layouts
+    put a read-only segment's tail and the code segment's head in one file page.
+    """
+    low, high = mapping.offset, mapping.offset + (mapping.end - mapping.start)
+    loads = [s for s in elf.load_segments if s.offset < high and low < s.offset + max(s.filesz, 1)]
+    if mapping.prot is not None:
+        executable = bool(mapping.prot & PROT_EXEC)
+        loads = [s for s in loads if s.is_executable == executable] or loads
+    for seg in loads:
+        if seg.offset & -PAGE_SIZE == low:
+            return seg
+    for seg in loads:
+        if seg.offset <= low < seg.offset + max(seg.filesz, 1):
+            return seg
+    return loads[0] if loads else None
+
+
 def mapping_bias(elf: ElfFile, mapping: Mapping) -> int:
-    """Load bias of `elf` mapped by `mapping`: the PT_LOAD holding the mapped file offset fixes it."""
-    for seg in elf.load_segments:
-        if seg.offset <= mapping.offset < seg.offset + max(seg.filesz, 1):
-            return mapping.start - (seg.vaddr + mapping.offset - seg.offset)
-    return mapping.start - mapping.offset - elf.first_load_vaddr
+    """Load bias of `elf` mapped by `mapping` (absolute address = ELF virtual address + bias): the
+    one address normalization every input (perf.data, cores, live processes, raw stacks) goes through."""
+    seg = mapped_segment(elf, mapping)
+    if seg is None:
+        return mapping.start - mapping.offset - elf.first_load_vaddr
+    return mapping.start - mapping.offset - (seg.vaddr - seg.offset)

@@ -29,6 +29,7 @@ _CPUMODE_MASK, _KERNEL, _USER = PERF_RECORD_MISC.CPUMODE_MASK, PERF_RECORD_MISC.
 _FORK, _FINISHED_ROUND = PERF_RECORD.FORK, PERF_RECORD.FINISHED_ROUND
 _CONTEXT_KERNEL, _CONTEXT_USER = PERF_CONTEXT.KERNEL, PERF_CONTEXT.USER
 _time_key = itemgetter(0)
+_PROT_READ_EXEC = 5
 _RSP = Reg.RSP
 
 
@@ -252,7 +253,9 @@ class PerfSession:
         if rec.misc & PERF_RECORD_MISC.MMAP_DATA or rec.length == 0:
             return                                      # data mappings never hold a pc
         path = None if rec.filename in _ANONYMOUS else rec.filename
-        mapping = Mapping(rec.start, rec.start + rec.length, rec.pgoff, path, getattr(rec, "build_id", None))
+        # MMAP2 says the protection; a plain MMAP without the data flag is an executable mapping
+        mapping = Mapping(rec.start, rec.start + rec.length, rec.pgoff, path, getattr(rec, "build_id", None),
+                          getattr(rec, "prot", _PROT_READ_EXEC))
         if rec.pid == -1 or (rec.misc & _CPUMODE_MASK) == _KERNEL:
             self._kernel = _overlay(self._kernel, mapping)
             for proc in self._procs.values():
@@ -269,7 +272,7 @@ class PerfSession:
         if not self._build_ids:
             self._build_ids = {b.filename: b.build_id for b in self.reader.build_ids}
         return [m if m.build_id is not None or m.path not in self._build_ids
-                else Mapping(m.start, m.end, m.offset, m.path, self._build_ids[m.path]) for m in mappings]
+                else Mapping(m.start, m.end, m.offset, m.path, self._build_ids[m.path], m.prot) for m in mappings]
 
 
 def _overlay(mappings: list[Mapping], new: Mapping) -> list[Mapping]:
@@ -280,9 +283,9 @@ def _overlay(mappings: list[Mapping], new: Mapping) -> list[Mapping]:
             out.append(m)
             continue
         if m.start < new.start:
-            out.append(Mapping(m.start, new.start, m.offset, m.path, m.build_id))
+            out.append(Mapping(m.start, new.start, m.offset, m.path, m.build_id, m.prot))
         if m.end > new.end:
-            out.append(Mapping(new.end, m.end, m.offset + (new.end - m.start), m.path, m.build_id))
+            out.append(Mapping(new.end, m.end, m.offset + (new.end - m.start), m.path, m.build_id, m.prot))
     out.append(new)
     return out
 
