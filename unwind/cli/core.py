@@ -16,11 +16,14 @@ def add_arguments(parser) -> None:
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--inlines", action="store_true", help="JSON: one frame per inlined function too")
     parser.add_argument("--scan", action="store_true", help="auto: fall back to a stack scan (call-checked)")
-    parser.add_argument("--max-depth", type=int, default=256, metavar="N", help="frames per thread at most")
+    parser.add_argument("--max-depth", "--max-stack", type=int, default=256, metavar="N",
+                        help="frames per thread at most")
+    parser.add_argument("-r", "--raw", action="store_true", help="text: mangled names, as eu-stack -r")
 
 
 def run(args) -> int:
     from ..core import FrameNamer, load_core
+    from ..demangle import demangle_cxa
     from ..unwinders import get_unwinder
 
     process = load_core(args.core, exe=args.exe, symfs=args.symfs, debug_dirs=args.debug_dir)
@@ -50,7 +53,8 @@ def run(args) -> int:
     for thread in threads:
         out.write(f"TID {thread['tid']}:\n")
         for i, frame in enumerate(thread["frames"]):
-            name = f" {frame['symbol']}" if frame["symbol"] else ""
+            symbol = frame["symbol"]
+            name = f" {symbol if args.raw else demangle_cxa(symbol)}" if symbol else ""
             out.write(f"#{i:<2d} 0x{int(frame['addr'], 16):016x}{name}\n")
     return 0
 
