@@ -22,7 +22,7 @@ from formats.procmaps import MapsEntry, parse_maps
 from .debuginfo import DEFAULT_DEBUG_DIRS
 from .errors import MemoryReadError, UnwindError
 from .model import Mapping, ModuleMap, Sample, Trace, Unwinder
-from .modules import Module, ModuleResolver, mapping_bias
+from .modules import Module, ModuleResolver, mapping_bias, maps_prot
 from .ptrace import ProcessError, StoppedThread, Tracer, process_state, stopped_threads
 
 _U64 = struct.Struct("<Q")
@@ -86,7 +86,7 @@ def module_map(entries: Sequence[MapsEntry], memory: ProcessMemory) -> ModuleMap
             mappings.append(Mapping(e.start, e.end, 0, VDSO, _build_id(memory.read(e.start, e.end - e.start))))
         elif e.path.startswith("/"):
             path = e.path.removesuffix(DELETED)
-            mappings.append(Mapping(e.start, e.end, e.offset, path))
+            mappings.append(Mapping(e.start, e.end, e.offset, path, None, maps_prot(e.perms)))
     return ModuleMap(mappings)
 
 

@@ -92,6 +92,11 @@ PAGE_SIZE = 4096                # the kernel maps each PT_LOAD from its page-ali
 PROT_EXEC = 4
 
 
+def maps_prot(perms: str) -> int:
+    """PROT_* bits of a /proc/PID/maps permission string such as `r-xp`."""
+    return (1 if "r" in perms else 0) | (2 if "w" in perms else 0) | (PROT_EXEC if "x" in perms else 0)
+
+
 def mapped_segment(elf: ElfFile, mapping: Mapping) -> Segment | None:
     """The PT_LOAD that `mapping` maps, as blazesym normalizes: among the segments whose file range
     overlaps the mapping's, those with the mapping's execute permission (when known), then the one

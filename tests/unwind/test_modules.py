@@ -13,7 +13,7 @@ from conftest import load_helper, need_tool
 from formats.elf import ElfFile
 from formats.procmaps import parse_maps
 from unwind.model import Mapping
-from unwind.modules import mapping_bias
+from unwind.modules import mapping_bias, maps_prot
 
 layouts = load_helper("data/layouts/layouts.py", "unwind_test_layouts")
 BUILDS = sorted(layouts.BUILDS)
@@ -24,10 +24,6 @@ def dumps(tmp_path_factory):
     for tool in ("gcore", "eu-stack", "clang++-14", "mold"):
         need_tool(tool)
     return str(tmp_path_factory.mktemp("layouts"))
-
-
-def _prot(perms: str) -> int:
-    return (1 if "r" in perms else 0) | (2 if "w" in perms else 0) | (4 if "x" in perms else 0)
 
 
 @pytest.mark.parametrize("name", BUILDS)
@@ -43,7 +39,7 @@ def test_every_mapping_of_a_module_gives_the_loaders_one_bias(dumps, name):
         elf = ElfFile(path)
         mine = [e for e in entries if e.path == path and ("x" in e.perms or e.offset == 0)]
         assert len(mine) >= 1 + ("x" not in mine[0].perms)
-        with_prot = {mapping_bias(elf, Mapping(e.start, e.end, e.offset, path, None, _prot(e.perms))) for e in mine}
+        with_prot = {mapping_bias(elf, Mapping(e.start, e.end, e.offset, path, None, maps_prot(e.perms))) for e in mine}
         without = {mapping_bias(elf, Mapping(e.start, e.end, e.offset, path)) for e in mine}
         assert len(with_prot) == 1 and with_prot == without, (path, [hex(b) for b in with_prot | without])
         if name.endswith("nopie") and path == str(dumped.exe):

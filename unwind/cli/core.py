@@ -23,7 +23,7 @@ def add_arguments(parser) -> None:
 
 def run(args) -> int:
     from ..core import FrameNamer, load_core
-    from ..demangle import demangle_cxa
+    from ..eustack import eu_stack_lines
     from ..unwinders import get_unwinder
 
     process = load_core(args.core, exe=args.exe, symfs=args.symfs, debug_dirs=args.debug_dir)
@@ -49,13 +49,7 @@ def run(args) -> int:
         json.dump({"threads": threads}, out)
         out.write("\n")
         return 0
-    out.write(f"PID {process.core.pid} - core\n")
-    for thread in threads:
-        out.write(f"TID {thread['tid']}:\n")
-        for i, frame in enumerate(thread["frames"]):
-            symbol = frame["symbol"]
-            name = f" {symbol if args.raw else demangle_cxa(symbol)}" if symbol else ""
-            out.write(f"#{i:<2d} 0x{int(frame['addr'], 16):016x}{name}\n")
+    out.writelines(eu_stack_lines(process.core.pid, "core", threads, args.raw))
     return 0
 
 
