@@ -45,9 +45,9 @@ class IndexSources(NamedTuple):
         return self.binary if self.binary.section(".debug_info") is not None else None
 
     def key(self) -> bytes:
-        """Identity of the inputs: build-id (or path, size, mtime) of the binary and of the debug file."""
+        """Identity of every input: build-id (or real path), size and mtime of the binary and of each debug file."""
         parts = [f"schema={SCHEMA}".encode()]
-        for elf in (self.binary, self.debug):
+        for elf in self:
             if elf is None:
                 parts.append(b"-")
                 continue
@@ -57,11 +57,17 @@ class IndexSources(NamedTuple):
         return b"|".join(parts)
 
     def file_name(self) -> str:
+        """`<build-id>-<digest of key()>.idx`: files sharing a build-id (the original, a stripped copy with
+        its debuglink file, a recompressed copy) each keep their own index instead of evicting each other."""
+        import zlib
+
+        key = self.key()
+        digest = f"{zlib.crc32(key):08x}{zlib.adler32(key):08x}"
         if self.binary.build_id:
-            return self.binary.build_id.hex() + ".idx"
+            return f"{self.binary.build_id.hex()}-{digest}.idx"
         import hashlib
 
-        return hashlib.sha1(os.path.realpath(self.binary.path).encode()).hexdigest() + ".path.idx"
+        return hashlib.sha1(os.path.realpath(self.binary.path).encode()).hexdigest() + f"-{digest}.path.idx"
 
 
 class StringTable:

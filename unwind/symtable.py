@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from formats.elf import SHF_EXECINSTR, ElfFile, ElfType, SectionType
+from formats.minidebuginfo import mini_debuginfo
 from formats.relocations import read_relocations
 from formats.symtab import Symbol, SymbolBind, SymbolType, read_symbols
 
@@ -16,15 +17,21 @@ def name_table(elf: ElfFile) -> list[tuple[int, int, str, str | None]]:
     section; among symbols at one address the largest size wins, ties going to the later one.
     A local symbol carries the name of the STT_FILE symbol before it (LLVM's fallback file name).
     """
-    symbols = read_symbols(elf, ".symtab") or read_symbols(elf, ".dynsym")
+    symbols = read_symbols(elf, ".symtab")
+    kept: list[tuple[int, Symbol]] = []
     source: dict[int, str] = {}
+    if not symbols:
+        symbols = read_symbols(elf, ".dynsym")
+        mini = mini_debuginfo(elf)  # MiniDebugInfo adds the local functions .dynsym lacks, as gdb reads them
+        if mini is not None:
+            kept = [(s.value, s) for s in read_symbols(mini, ".symtab") if _counts(s)]
     current = None
     for sym in symbols:
         if sym.type == SymbolType.FILE:
             current = sym.name
         elif sym.bind == SymbolBind.LOCAL and current is not None:
             source[sym.index] = current
-    kept = [(_address(elf, s), s) for s in symbols if _counts(s)]
+    kept = [(_address(elf, s), s) for s in symbols if _counts(s)] + kept
     kept.sort(key=lambda e: (e[0], e[1].size))  # stable: equal keys keep table order
     table: list[tuple[int, int, str, str | None]] = []
     for address, sym in kept:
@@ -62,6 +69,10 @@ def perf_name_table(binary: ElfFile, debug: ElfFile | None = None) -> list[tuple
             if symbols:
                 source = elf
                 break
+    if source is binary and not read_symbols(binary, ".symtab"):
+        mini = mini_debuginfo(binary)  # perf also reads .gnu_debugdata's symbol table
+        if mini is not None:
+            symbols = read_symbols(mini, ".symtab") + symbols
     executable = {s.index for s in source.sections if s.flags & SHF_EXECINSTR}
     kept = [s for s in symbols if s.name and s.is_defined_in_section and (
         s.type in (SymbolType.FUNC, SymbolType.GNU_IFUNC)

@@ -41,11 +41,34 @@ def test_index_is_built_once_then_reused(tmp_path):
     binary = build(tmp_path, "p")
     first = answer(binary, tmp_path / "idx", work_address(binary))
     files = list((tmp_path / "idx").glob("*.idx"))
-    assert len(files) == 1 and files[0].name == ElfFile(binary).build_id.hex() + ".idx"
+    assert len(files) == 1 and files[0].name.startswith(ElfFile(binary).build_id.hex() + "-")
     mtime = files[0].stat().st_mtime_ns
     assert answer(binary, tmp_path / "idx", work_address(binary)) == first
     assert files[0].stat().st_mtime_ns == mtime  # not rebuilt
     assert first[-1].function == "work" and first[-1].file.endswith("p.c")
+
+
+def test_files_sharing_a_build_id_keep_their_own_index(tmp_path):
+    """The original, a stripped copy + its debuglink file and a recompressed copy: one index each, no evictions."""
+    original = build(tmp_path, "p")
+    stripped = tmp_path / "stripped"
+    subprocess.run(["objcopy", "--only-keep-debug", str(original), str(tmp_path / "p.debug")], check=True)
+    subprocess.run(["objcopy", "--strip-debug", "--add-gnu-debuglink=p.debug", str(original), str(stripped)],
+                   cwd=tmp_path, check=True)
+    recompressed = tmp_path / "zlib"
+    subprocess.run(["objcopy", "--compress-debug-sections=zlib", str(original), str(recompressed)], check=True)
+    copies = (original, stripped, recompressed)
+    assert len({ElfFile(c).build_id for c in copies}) == 1
+    address = work_address(original)
+    first = [answer(c, tmp_path / "idx", address) for c in copies]
+    assert first[0] == first[1] == first[2] and first[0][-1].file.endswith("p.c")
+    files = sorted((tmp_path / "idx").glob("*.idx"))
+    assert len(files) == 3
+    stamps = [f.stat().st_mtime_ns for f in files]
+    for _ in range(2):  # alternating between them rebuilds nothing
+        assert [answer(c, tmp_path / "idx", address) for c in copies] == first
+    assert sorted((tmp_path / "idx").glob("*.idx")) == files
+    assert [f.stat().st_mtime_ns for f in files] == stamps
 
 
 @pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "garbage"])

@@ -196,3 +196,50 @@ def test_debian_kernel_modules(env, version):
         pytest.skip(f"Debian kernel {version} modules unavailable: {exc}")
     for module in modules:
         same_as_llvm(module, code_addresses(module, every=3), [], env)
+
+
+MINI_SOURCE = r"""
+#include <stdio.h>
+static __attribute__((noinline)) int hidden_helper(int x) { return x * 3 + 1; }
+static __attribute__((noinline)) int other_local(int x) { return hidden_helper(x) ^ 5; }
+__attribute__((noinline)) int visible(int x) { return other_local(x) + 2; }
+int main(int argc, char **argv) { printf("%d\n", visible(argc)); return 0; }
+"""
+
+# Fedora's recipe (gdb manual, "MiniDebugInfo"; rpm's find-debuginfo): keep the function symbols
+# .dynsym lacks, xz them, add them as .gnu_debugdata to the stripped binary.
+MINI_SCRIPT = r"""
+set -e
+gcc -O2 -g m.c -o m
+nm -D m --format=posix --defined-only | awk '{ print $1 }' | sort > dynsyms
+nm m --format=posix --defined-only | awk '{ if ($2 == "T" || $2 == "t" || $2 == "D") print $1 }' | sort > funcsyms
+comm -13 dynsyms funcsyms > keep_symbols
+objcopy --only-keep-debug m m.dbg
+objcopy -S --remove-section .gdb_index --remove-section .comment --keep-symbols=keep_symbols m.dbg mini_debuginfo
+strip --strip-all -R .comment m -o m.mdi
+xz -f mini_debuginfo
+objcopy --add-section .gnu_debugdata=mini_debuginfo.xz m.mdi
+"""
+
+
+def test_minidebuginfo_names_functions_as_gdb_does(tmp_path, env):
+    """llvm-symbolizer 14 does not read .gnu_debugdata (it prints ??); gdb does, and so do we.
+
+    The names must also be what llvm-symbolizer finds in the unstripped binary's full .symtab.
+    """
+    for tool in ("gdb", "xz", "llvm-symbolizer"):
+        need_tool(tool)
+    (tmp_path / "m.c").write_text(MINI_SOURCE)
+    subprocess.run(["bash", "-c", MINI_SCRIPT], cwd=tmp_path, check=True, capture_output=True)
+    nm = subprocess.run(["nm", "--defined-only", str(tmp_path / "m")], capture_output=True, text=True).stdout
+    functions = {int(a, 16): n for a, t, n in (line.split() for line in nm.splitlines()) if t in "Tt"}
+    assert {"hidden_helper", "other_local", "visible", "main"} <= set(functions.values())
+    addresses = [f"0x{a:x}" for a in sorted(functions)] + [f"0x{a + 2:x}" for a in sorted(functions)]
+    ours = run([*UNWIND, "symbolize", "--obj", str(tmp_path / "m.mdi"), "-f", "--output-style=GNU", *addresses],
+               env=env).stdout.splitlines()[::2]
+    gdb = run(["gdb", "-nx", "-batch", *[x for a in addresses for x in ("-ex", f"info symbol {a}")],
+               str(tmp_path / "m.mdi")]).stdout.splitlines()
+    assert ours == [re.sub(r"( \+ \d+)? in section .*", "", line) for line in gdb]
+    full = run(["llvm-symbolizer", "--obj", str(tmp_path / "m"), "-f", "--output-style=GNU", *addresses])
+    assert ours == full.stdout.splitlines()[::2]
+    assert "hidden_helper" in ours and "other_local" in ours
