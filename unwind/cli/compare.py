@@ -14,6 +14,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("perf_data", metavar="PERF.DATA")
     parser.add_argument("--unwinders", default=DEFAULT_UNWINDERS, metavar="LIST",
                         help=f"comma-separated unwinder names (default {DEFAULT_UNWINDERS}; also lbr-stitched, fp-naive)")
+    parser.add_argument("--stitch", action="store_true",
+                        help="also score each unwinder's stitched variant (dwarf-stitched, fp-stitched, lbr-stitched)")
     parser.add_argument("--reference", default=None, metavar="truth|callchain|NAME",
                         help="what is right: the truth file (default when present), the recorded callchain, "
                              "or an unwinder")
@@ -73,6 +75,10 @@ def run(args: argparse.Namespace) -> int:
     names = [n.strip() for n in args.unwinders.split(",") if n.strip()]
     if not names:
         raise UsageError("--unwinders names no unwinder")
+    if args.stitch:
+        from ..stitch import stitched_name
+
+        names = [m for n in names for m in (n, stitched_name(n)) if m and (m == n or m not in names)]
     samples = load_recording(args.perf_data, args.truth)
     if args.max_samples is not None:
         samples = samples[:args.max_samples]
