@@ -59,7 +59,11 @@ def demangle_perf(name: str) -> str:
     """The name `perf script` prints: libiberty's cplus_demangle(name, DMGL_NO_OPTS), as Debian's perf calls it.
 
     libiberty ships inside binutils' libbfd; without it names fall back to llvm-symbolizer's.
+    A PLT entry's `name@plt` is demangled without its suffix and given it back, as perf's
+    dso__synthesize_plt_symbols names it (`operator delete@plt`).
     """
+    if name.endswith("@plt") and name.startswith("_Z"):
+        return demangle_perf(name[:-4]) + "@plt"
     if not name.startswith("_Z"):
         return name
     if _libiberty() is None:

@@ -79,6 +79,8 @@ class ModuleResolver:
         return self._modules[key]
 
     def _resolve(self, mapping: Mapping) -> Module | None:
+        if mapping.path == "[vdso]":
+            return vdso_module(mapping)
         if not mapping.path or mapping.path.startswith("["):
             return None
         path = self.locate(mapping.path, mapping.build_id)
@@ -86,6 +88,21 @@ class ModuleResolver:
         if elf is None:
             return None
         return Module(path, elf, mapping_bias(elf, mapping), mapping)
+
+
+def vdso_module(mapping: Mapping) -> Module | None:
+    """A `[vdso]` mapping as a module, when its image is found (unwind/vdso.py: the running kernel's, or
+    perf's build-id cache); None otherwise (its frames stay `[vdso]` with their offset)."""
+    from .vdso import vdso_image
+
+    image = vdso_image(mapping.build_id)
+    if image is None:
+        return None
+    try:
+        elf = ElfFile(None, image)
+    except UnwindError:
+        return None
+    return Module("[vdso]", elf, mapping_bias(elf, mapping), mapping)
 
 
 PAGE_SIZE = 4096                # the kernel maps each PT_LOAD from its page-aligned file offset

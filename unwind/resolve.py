@@ -5,12 +5,14 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
+from formats.elf import ElfFile
 from formats.kallsyms import KernelSymbols
 from formats.profile import ProfileFrame, ProfileSample
 
 from .errors import UnwindError
 from .model import Frame, ModuleMap, Sample, Trace, Via
-from .modules import ModuleResolver
+from .modules import Module, ModuleResolver
+from .vdso import VDSO, VdsoNames
 from .symbolizer import Symbolizer
 
 KERNEL_START = 0xFFFF_8000_0000_0000
@@ -68,6 +70,7 @@ class FrameResolver:
         self._memo: dict[ModuleMap, dict[Via, dict[int, tuple[ResolvedFrame, ...]]]] = {}
         self._last: tuple[ModuleMap | None, dict] = (None, {})
         self._kernel_memo: dict[int, ResolvedFrame] = {}
+        self._vdso: dict[int, tuple[ElfFile, VdsoNames]] = {}   # vDSO image -> its names (one or two a run)
 
     def user_frames(self, sample: Sample, frames: Iterable[Frame]) -> list[ResolvedFrame]:
         out: list[ResolvedFrame] = []
@@ -111,6 +114,9 @@ class FrameResolver:
                                   map_offset=map_offset)]
         offset = module.to_vaddr(frame.pc)
         lookup_offset = module.to_vaddr(frame.lookup_pc)
+        if module.path == VDSO:
+            return [ResolvedFrame(frame.pc, mapping.path, offset, self._vdso_names(module).name_at(lookup_offset),
+                                  None, None, False, via, lookup=lookup, map_offset=map_offset)]
         try:
             symbolized = self.symbolizer.symbolize(module.path, [lookup_offset], inlines=self.inlines,
                                                    lines=self.lines)[0]
@@ -121,6 +127,12 @@ class FrameResolver:
                                   map_offset=map_offset)]
         return [ResolvedFrame(frame.pc, mapping.path, offset, s.function, s.file, s.line, s.inlined, via,
                               lookup=lookup, map_offset=map_offset) for s in symbolized]
+
+    def _vdso_names(self, module: Module) -> VdsoNames:
+        held = self._vdso.get(id(module.elf))
+        if held is None or held[0] is not module.elf:
+            held = self._vdso[id(module.elf)] = (module.elf, VdsoNames(module.elf))
+        return held[1]
 
     def kernel_frames(self, addresses: Sequence[int]) -> list[ResolvedFrame]:
         memo = self._kernel_memo

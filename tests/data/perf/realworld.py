@@ -148,3 +148,47 @@ def realworld_workloads(tmp: Path) -> dict[str, list[str]]:
         "go": go(tmp),
         "git": git(tmp),
     }
+
+
+VDSO_PROGRAM = r"""
+#include <time.h>
+int main(void) {
+    struct timespec ts;
+    long total = 0;
+    for (int i = 0; i < 4000000; i++) {
+        clock_gettime(CLOCK_MONOTONIC, &ts);
+        total += ts.tv_nsec & 1;
+    }
+    return total == -1;
+}
+"""
+
+PLT_PROGRAM = r"""
+#include <cstdio>
+int main() {
+    long total = 0;
+    for (int i = 0; i < 20000000; i++) {
+        long* p = new long(i);
+        __asm__ volatile("" : : "r"(p) : "memory");
+        total += *p;
+        delete p;
+    }
+    std::printf("%ld\n", total);
+}
+"""
+
+
+def vdso(tmp: Path) -> list[str]:
+    """A C loop over clock_gettime, which runs in the vDSO."""
+    src = tmp / "vdso.c"
+    src.write_text(VDSO_PROGRAM)
+    out = tmp / "vdso-clock"
+    return [str(_build(out, ["gcc", "-O2", "-g", str(src), "-o", str(out)]))]
+
+
+def plt(tmp: Path) -> list[str]:
+    """A C++ loop over new/delete: samples in the executable's PLT entries of `operator new`/`delete`."""
+    src = tmp / "plt.cc"
+    src.write_text(PLT_PROGRAM)
+    out = tmp / "plt-new-delete"
+    return [str(_build(out, ["g++", "-O2", "-g", str(src), "-o", str(out)]))]
