@@ -17,7 +17,7 @@ from formats.errors import UnwindError
 from formats.symindex import CorruptIndexError, IndexFile, write_index
 
 
-SCHEMA = 9  # bump whenever the arrays below change meaning
+SCHEMA = 10  # bump whenever the arrays below change meaning
 NO_STRING = 0xFFFFFFFF
 NO_ADDRESS = 0xFFFFFFFFFFFFFFFF
 NO_SECTION = 0xFFFFFFFF  # LLVM's SectionedAddress::UndefSection, narrowed to the array's width
@@ -242,13 +242,17 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
         # File table: local index -> string id of the absolute path LLVM prints.
         out["cu_file_base"].append(len(out["files"]))
         file_ids: list[int] = []
+        rel_ids: list[int] = []  # the same files as --relativenames prints them
         if program is not None:
             header = program.header
             count = len(header.file_names) + (1 if header.version < 5 else 0)
             for i in range(count):
                 path = header.file_path(i, unit.comp_dir)
                 file_ids.append(strings.intern(path) if path is not None else NO_STRING)
+                path = header.file_path(i, unit.comp_dir, relative=True)
+                rel_ids.append(strings.intern(path) if path is not None else NO_STRING)
         out["files"].extend(file_ids)
+        out["files_rel"].extend(rel_ids)
         out["cu_file_count"].append(len(file_ids))
         # Line rows and LLVM's sequences (sorted by high pc) for this unit.
         out["cu_seq_first"].append(len(out["seq_lo"]))
@@ -277,9 +281,11 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
         sub_base = len(out["sub_name"])
         for sub in uf.subroutines:
             out["sub_name"].append(strings.intern(sub.name) if sub.name else NO_STRING)
+            out["sub_short"].append(strings.intern(sub.short_name) if sub.short_name else NO_STRING)
             out["sub_parent"].append(sub.parent + sub_base if sub.is_inlined and sub.parent >= 0 else -1)
             call_path = file_ids[sub.call_file] if 0 <= sub.call_file < len(file_ids) else NO_STRING
             out["sub_call_file"].append(call_path)
+            out["sub_call_file_rel"].append(rel_ids[sub.call_file] if 0 <= sub.call_file < len(rel_ids) else NO_STRING)
             out["sub_call_line"].append(sub.call_line)
             out["sub_call_col"].append(sub.call_column)
             out["sub_call_disc"].append(sub.call_discriminator)
@@ -288,6 +294,8 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
             start_file = file_ids[sub.decl_file] if sub.decl_file is not None and sub.decl_file < len(file_ids) \
                 else NO_STRING
             out["sub_start_file"].append(start_file)
+            out["sub_start_file_rel"].append(rel_ids[sub.decl_file] if sub.decl_file is not None
+                                             and sub.decl_file < len(rel_ids) else NO_STRING)
         out["cu_adm_first"].append(len(out["adm_start"]))
         out["adm_start"].extend(uf.starts)
         out["adm_end"].extend(uf.ends)
@@ -303,7 +311,8 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
 
 
 _DWARF_ARRAYS = {
-    "cu_file_base": "I", "cu_file_count": "I", "files": "I",
+    "cu_file_base": "I", "cu_file_count": "I", "files": "I", "files_rel": "I", "sub_short": "I",
+    "sub_call_file_rel": "I", "sub_start_file_rel": "I",
     "cu_seq_first": "I", "cu_seq_end": "I", "seq_lo": "Q", "seq_hi": "Q", "seq_first": "I", "seq_end": "I",
     "row_addr": "Q", "row_file": "I", "row_line": "I", "row_col": "I", "row_disc": "I",
     "sub_name": "I", "sub_parent": "i", "sub_call_file": "I", "sub_call_line": "I", "sub_call_col": "I",

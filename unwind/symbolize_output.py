@@ -1,136 +1,215 @@
-"""llvm-symbolizer's input syntax and its LLVM, GNU and JSON output styles."""
+"""llvm-symbolizer 14's input syntax and its LLVM, GNU and JSON output styles (lib/DebugInfo/Symbolize/DIPrinter.cpp)."""
 
 from __future__ import annotations
 
+import math
 import os
+import re
 import sys
-from typing import TextIO
+from typing import NamedTuple, TextIO
 
 from .symbolized import SymbolizedFrame
 
+_DELIMITERS = " \n\r"
+_TOKEN = re.compile(r"[ \n\r]*([^ \n\r]*)")  # delimiters skipped, then the next token
+
+
+class Request(NamedTuple):
+    """One parsed input: CODE or DATA, the module, the address as written (before --adjust-vma)."""
+
+    command: str  # "CODE" | "DATA" | "FRAME"
+    module: str
+    address: int
+
+
+class Invalid(NamedTuple):
+    """An input line llvm-symbolizer cannot parse: echoed (JSON: an error object naming the module)."""
+
+    module: str
+    text: str
+
 
 def parse_address(token: str) -> int | None:
-    """An address as llvm-symbolizer reads it: 0x hex, leading-0 octal, else decimal."""
-    text = token.strip()
-    try:
-        if text[:2].lower() == "0x":
-            return int(text[2:], 16)
-        if len(text) > 1 and text[0] == "0":
-            return int(text[1:], 8)
-        return int(text, 10)
-    except ValueError:
-        return None
+    """An offset as llvm-symbolizer reads it: StringRef::getAsInteger with an auto-sensed radix."""
+    from .cli._llvm_options import parse_integer
+
+    return parse_integer(token)
 
 
-def parse_request(line: str, obj: str | None) -> tuple[str, int] | None:
-    """(file, address) from one input: `ADDR`, or `FILE ADDR` without --obj; optional CODE prefix."""
-    tokens = line.split()
-    if tokens and tokens[0] == "CODE":
-        tokens = tokens[1:]
-    if obj is not None:
-        if len(tokens) != 1:
-            return None
-        address = parse_address(tokens[0])
-        return (obj, address) if address is not None else None
-    if len(tokens) != 2:
-        return None
-    address = parse_address(tokens[1])
-    return (tokens[0].strip('"'), address) if address is not None else None
+def parse_request(line: str, obj: str | None) -> Request | Invalid:
+    """LLVM 14's parseCommand: optional `CODE `/`DATA `/`FRAME ` prefix, then `[FILE] OFFSET`.
+
+    FILE may be quoted ("..." or '...'); separators are space, CR and LF; text after the offset
+    is ignored.
+    """
+    command, text = "CODE", line
+    for prefix in ("CODE ", "DATA ", "FRAME "):
+        if line.startswith(prefix):
+            command, line = prefix[:-1], line[len(prefix):]
+            break
+    original, pos, module = text, 0, ""
+    if not obj:
+        pos = _skip(line, pos)
+        if pos < len(line) and line[pos] in "\"'":
+            end = line.find(line[pos], pos + 1)
+            if end < 0:
+                return Invalid("", original)
+            module, pos = line[pos + 1:end], end + 1
+        else:
+            end = _token_end(line, pos)
+            module, pos = line[pos:end], end
+    else:
+        module = obj
+    address = parse_address(_TOKEN.match(line, pos).group(1))
+    if address is None:
+        return Invalid(module, original)
+    return Request(command, module, address)
+
+
+def _skip(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] in _DELIMITERS:
+        pos += 1
+    return pos
+
+
+def _token_end(text: str, pos: int) -> int:
+    while pos < len(text) and text[pos] not in _DELIMITERS:
+        pos += 1
+    return pos
+
+
+class PrintOptions(NamedTuple):
+    """What the printer needs from llvm-symbolizer's flags."""
+
+    style: str = "LLVM"  # LLVM | GNU | JSON
+    functions: str = "linkage"  # linkage | short | none
+    pretty: bool = False
+    print_address: bool = False
+    verbose: bool = False
+    basenames: bool = False
+    context_lines: int = 0
+    listed: bool = False  # addresses came from the command line: JSON prints one array
 
 
 class Printer:
-    """Writes results in the style the flags ask for."""
+    """Writes results exactly as LLVM 14's PlainPrinterBase / LLVMPrinter / GNUPrinter / JSONPrinter."""
 
-    def __init__(self, args, out: TextIO):
-        self.args = args
+    def __init__(self, options: PrintOptions, out: TextIO, err: TextIO | None = None):
+        self.options = options
         self.out = out
-        self.style = args.output_style
-        self._batch: list[str] | None = [] if self.style == "JSON" and args.addresses else None
+        self.err = err if err is not None else sys.stderr
+        self.style = options.style
+        self._batch: list[str] | None = [] if self.style == "JSON" and options.listed else None
 
     # ---- names and paths ----------------------------------------------------------------
-
-    def _function(self, frame: SymbolizedFrame) -> str:
-        name = frame.function or "??"
-        if self.args.functions == "short" and frame.function:
-            name = _short_name(name)
-        return name
 
     def _path(self, path: str | None) -> str:
         if path is None:
             return "??"
-        if self.args.basenames:
-            return os.path.basename(path)
-        return path
+        return os.path.basename(path) if self.options.basenames else path
 
-    def _start_file(self, frame: SymbolizedFrame) -> str:
-        return self._path(frame.start_file) if frame.start_file else ""
-
-    def _location(self, frame: SymbolizedFrame) -> str:
-        path = self._path(frame.file)
-        line = frame.line or 0
-        if self.style == "GNU":
-            text = f"{path}:{line}"
-            if frame.discriminator:
-                text += f" (discriminator {frame.discriminator})"
-            return text
-        return f"{path}:{line}:{frame.column or 0}"
-
-    # ---- outputs ------------------------------------------------------------------------
+    # ---- CODE answers -------------------------------------------------------------------
 
     def frames(self, module: str, address: int, frames: list[SymbolizedFrame]) -> None:
+        """One address's frames (innermost first); an empty list prints one unknown frame."""
         if self.style == "JSON":
             self._json(module, address, frames)
             return
-        out = []
-        pretty = self.args.pretty_print
-        if self.args.print_address:
-            out.append(f"0x{address:x}: " if pretty else f"0x{address:x}\n")
-        for i, frame in enumerate(frames):
-            if pretty:
-                prefix = " (inlined by) " if i else ""
-                if self.args.functions == "none":
-                    out.append(f"{prefix}{self._location(frame)}\n")
-                else:
-                    out.append(f"{prefix}{self._function(frame)} at {self._location(frame)}\n")
-            elif self.args.verbose:
-                out.append(self._verbose(frame))
-            else:
-                if self.args.functions != "none":
-                    out.append(self._function(frame) + "\n")
-                out.append(self._location(frame) + "\n")
+        out: list[str] = [self._header(address)]
+        for i, frame in enumerate(frames or [SymbolizedFrame(None)]):
+            self._frame(out, frame, i > 0)
         if self.style == "LLVM":
             out.append("\n")
         self.out.write("".join(out))
 
-    def _verbose(self, frame: SymbolizedFrame) -> str:
-        lines = [self._function(frame), f"  Filename: {self._path(frame.file)}"]
-        if frame.start_line:
-            lines += [f"  Function start filename: {self._start_file(frame)}",
-                      f"  Function start line: {frame.start_line}"]
-        if frame.start_address is not None:
-            lines.append(f"  Function start address: 0x{frame.start_address:x}")
-        lines += [f"  Line: {frame.line or 0}", f"  Column: {frame.column or 0}"]
-        if frame.discriminator:
-            lines.append(f"  Discriminator: {frame.discriminator}")
-        return "\n".join(lines) + "\n"
+    def _header(self, address: int) -> str:
+        if not self.options.print_address:
+            return ""
+        return f"0x{address:x}: " if self.options.pretty else f"0x{address:x}\n"
+
+    def _frame(self, out: list[str], frame: SymbolizedFrame, inlined: bool) -> None:
+        o = self.options
+        if o.functions != "none":
+            prefix = " (inlined by) " if o.pretty and inlined else ""
+            out.append(f"{prefix}{frame.function or '??'}{' at ' if o.pretty else chr(10)}")
+        filename = self._path(frame.file)
+        line = frame.line or 0
+        if o.verbose:
+            out.append(f"  Filename: {filename}\n")
+            if frame.start_line:
+                out.append(f"  Function start filename: {self._path(frame.start_file) if frame.start_file else ''}\n"
+                           f"  Function start line: {frame.start_line}\n")
+            if frame.start_address is not None and self.style == "LLVM":  # GNUPrinter prints no start address
+                out.append(f"  Function start address: 0x{frame.start_address:x}\n")
+            out.append(f"  Line: {line}\n  Column: {frame.column or 0}\n")
+            if frame.discriminator:
+                out.append(f"  Discriminator: {frame.discriminator}\n")
+            return
+        if self.style == "GNU":
+            out.append(f"{filename}:{line}")
+            if frame.discriminator:
+                out.append(f" (discriminator {frame.discriminator})")
+            out.append("\n")
+        else:
+            out.append(f"{filename}:{line}:{frame.column or 0}\n")
+        out.append(source_context(filename, line, o.context_lines))
 
     def _json(self, module: str, address: int, frames: list[SymbolizedFrame]) -> None:
-        symbols = [{
-            "Column": f.column or 0,
-            "Discriminator": f.discriminator,
-            "FileName": self._path(f.file) if f.file else "",
-            "FunctionName": (self._function(f) if f.function else "") if self.args.functions != "none" else "",
-            "Line": f.line or 0,
-            "StartAddress": f"0x{f.start_address:x}" if f.start_address is not None else "",
-            "StartFileName": self._start_file(f),
-            "StartLine": f.start_line or 0,
-        } for f in frames]
+        symbols = []
+        for f in frames:
+            entry: dict[str, object] = {
+                "Column": f.column or 0,
+                "Discriminator": f.discriminator,
+                "FileName": self._path(f.file) if f.file else "",
+                "FunctionName": (f.function or "") if self.options.functions != "none" else "",
+                "Line": f.line or 0,
+                "StartAddress": f"0x{f.start_address:x}" if f.start_address is not None else "",
+                "StartFileName": self._path(f.start_file) if f.start_file else "",
+                "StartLine": f.start_line or 0,
+            }
+            source = source_context(self._path(f.file) if f.file else "<invalid>", f.line or 0,
+                                    self.options.context_lines)
+            if source:
+                entry["Source"] = source
+            symbols.append(entry)
         self._emit_json({"Address": f"0x{address:x}", "ModuleName": module, "Symbol": symbols})
+
+    # ---- DATA answers -------------------------------------------------------------------
+
+    def data(self, module: str, address: int, name: str | None, start: int, size: int) -> None:
+        """A DATA request: the symbol-table entry holding the address (DIGlobal: name, start, size)."""
+        if self.style == "JSON":
+            self._emit_json({"Address": f"0x{address:x}", "Data": {"Name": name or "", "Size": f"0x{size:x}",
+                                                                   "Start": f"0x{start:x}"}, "ModuleName": module})
+            return
+        tail = "\n" if self.style == "LLVM" else ""
+        self.out.write(f"{self._header(address)}{name or '??'}\n{start} {size}\n{tail}")
+
+    # ---- errors and the rest ------------------------------------------------------------
+
+    def failure(self, request: Request, message: str) -> None:
+        """The module could not be read: the error once, then (plain styles) an empty answer."""
+        if self.style == "JSON":
+            self._emit_json({"Address": f"0x{request.address:x}", "Error": {"Message": message},
+                             "ModuleName": request.module})
+            return
+        print(f"LLVMSymbolizer: error reading file: {message}", file=self.err)
+        if request.command == "DATA":
+            self.data(request.module, request.address, None, 0, 0)
+        else:
+            self.frames(request.module, request.address, [])
+
+    def unparsable(self, invalid: Invalid) -> None:
+        if self.style == "JSON":
+            self._emit_json({"Error": {"Message": f"unable to parse arguments: {invalid.text}"},
+                             "ModuleName": invalid.module})
+        else:
+            self.out.write(invalid.text + "\n")
 
     def _emit_json(self, obj: dict) -> None:
         import json
 
-        text = json.dumps(obj, separators=(",", ":"))
+        text = json.dumps(obj, separators=(",", ":"), sort_keys=True)
         if self._batch is not None:
             self._batch.append(text)
         else:
@@ -142,31 +221,41 @@ class Printer:
             self.out.write("[" + ",".join(self._batch) + "]\n")
             self._batch = None
 
-    def failure(self, module: str, address: int, message: str) -> None:
-        if self.style == "JSON":
-            self._emit_json({"Address": f"0x{address:x}", "Error": {"Message": message}, "ModuleName": module})
-        else:
-            print(f"LLVMSymbolizer: error reading file: {message}", file=sys.stderr)
-            self.frames(module, address, [SymbolizedFrame(None)])
 
-    def unparsable(self, text: str, module: str | None) -> None:
-        if self.style == "JSON":
-            obj = {"Error": {"Message": f"unable to parse arguments: {text}"}}
-            if module is not None:
-                obj["ModuleName"] = module
-            self._emit_json(obj)
-        else:
-            self.out.write(text + "\n")
+def source_context(path: str | None, line: int, lines: int) -> str:
+    """LLVM 14's SourceCode + printContext: `lines` lines around `line` read from `path` as printed.
 
-
-def _short_name(name: str) -> str:
-    """LLVM's --functions=short: the name without parameters (and return type)."""
-    depth = 0
-    for i, ch in enumerate(name):
-        if ch == "<":
-            depth += 1
-        elif ch == ">":
-            depth -= 1
-        elif ch == "(" and depth == 0 and i:
-            return name[:i]
-    return name
+    FirstLine = max(1, line - lines / 2); each line numbered to ceil(log10(LastLine)) digits, the
+    asked line marked `>`; nothing when the file cannot be read or is shorter than FirstLine.
+    """
+    if lines <= 0 or path is None:
+        return ""
+    first = max(1, line - lines // 2)
+    last = first + lines - 1
+    try:
+        with open(path, "rb") as fh:
+            text = fh.read().decode("utf-8", "surrogateescape")
+    except OSError:
+        return ""
+    first_pos, pos, number = -1, 0, 1
+    while number <= last:  # SourceCode::pruneSource
+        if number == first:
+            first_pos = pos
+        pos = text.find("\n", pos)
+        if pos < 0:
+            break
+        number += 1
+        pos += 1
+    if first_pos < 0:
+        return ""
+    pruned = text[first_pos:] if pos < 0 else text[first_pos:pos]
+    rows = pruned.split("\n")
+    if rows and not rows[-1]:
+        rows.pop()  # line_iterator: a final newline ends the last line, it does not start one
+    width = math.ceil(math.log10(last)) if last > 0 else 0
+    out = []
+    for k, content in enumerate(rows):
+        number = first + k
+        content = content[:-1] if content.endswith("\r") else content
+        out.append(f"{number:>{width}}{' >: ' if number == line else '  : '}{content}\n")
+    return "".join(out)

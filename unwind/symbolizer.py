@@ -36,7 +36,8 @@ class ModuleSymbols:
                          "seq_hi", "seq_first", "seq_end", "row_addr", "row_file", "row_line", "row_col",
                          "row_disc", "sub_name", "sub_parent", "sub_call_file", "sub_call_line", "sub_call_col",
                          "sub_call_disc", "sub_decl_line", "sub_low", "sub_start_file", "cu_adm_first", "cu_adm_end", "adm_start",
-                         "adm_end", "adm_sub", "ar_lo", "ar_hi", "ar_cu"):
+                         "adm_end", "adm_sub", "ar_lo", "ar_hi", "ar_cu", "files_rel", "sub_short",
+                         "sub_call_file_rel", "sub_start_file_rel"):
                 setattr(self, "_" + name, a(name))
         names = index.names()
         # relocatable files: sequences carry their section, addresses pick theirs from the code sections
@@ -63,17 +64,20 @@ class ModuleSymbols:
             return None
         return self.string(self._sym_name[i]), self._sym_addr[i], size, self.string(self._sym_file[i])
 
-    def _file(self, unit: int, local: int) -> str | None:
+    def _file(self, unit: int, local: int, relative: bool = False) -> str | None:
         if local >= self._cu_file_count[unit]:
             return None
-        return self.string(self._files[self._cu_file_base[unit] + local])
+        return self.string((self._files_rel if relative else self._files)[self._cu_file_base[unit] + local])
 
     def lookup(self, vaddr: int, inlines: bool = True, symbol_table: bool = True,
-               demangle: bool = False, lines: bool = True) -> list[SymbolizedFrame]:
+               demangle: bool = False, lines: bool = True, short: bool = False,
+               relative: bool = False) -> list[SymbolizedFrame]:
         """Frames for one address, innermost first (one frame unless `inlines`).
 
         With `symbol_table` the outermost frame is named from the ELF symbol table, as llvm-symbolizer does.
         Without `lines` (and without inlines) a symbol-table hit answers alone: no file or line.
+        `short` names functions by DW_AT_name alone (--functions=short); `relative` gives file names
+        without the compilation directory (--relativenames).
         """
         symbol = self.symbol_at(vaddr) if symbol_table else None
         if not lines and not inlines and symbol is not None:
@@ -81,7 +85,7 @@ class ModuleSymbols:
             if demangle and rows[0][0]:
                 rows[0][0] = self._demangle(rows[0][0])
             return [SymbolizedFrame(*rows[0])]
-        rows = self._dwarf_rows(vaddr, inlines) if self.has_dwarf else []
+        rows = self._dwarf_rows(vaddr, inlines, short, relative) if self.has_dwarf else []
         if not rows:
             rows = [[None, None, None, None, False, None, 0, None, None]]
         if symbol is not None:
@@ -124,7 +128,7 @@ class ModuleSymbols:
                     return index
         return NO_SECTION
 
-    def _dwarf_rows(self, vaddr: int, inlines: bool) -> list[list]:
+    def _dwarf_rows(self, vaddr: int, inlines: bool, short: bool = False, relative: bool = False) -> list[list]:
         """[function, file, line, column, inlined, start_line, discriminator, start_address, start_file].
 
         Unit (aranges), innermost subroutine (the unit's address map) and line row (the unit's
@@ -151,26 +155,29 @@ class ModuleSymbols:
         if row is None:
             top = [None, None, None, None, False, None, 0, None, None]
         else:
-            top = [None, self._file(unit, self._row_file[row]), self._row_line[row], self._row_col[row], False,
+            top = [None, self._file(unit, self._row_file[row], relative), self._row_line[row], self._row_col[row], False,
                    None, self._row_disc[row], None, None]
         if not chain:
             return [top] if row is not None else []
         if not inlines:  # llvm's getLineInfoForAddress: innermost function name, line-table location
             chain = chain[:1]
-        string, names, decl, low = self.string, self._sub_name, self._sub_decl_line, self._sub_low
+        string, decl, low = self.string, self._sub_decl_line, self._sub_low
+        names = self._sub_short if short else self._sub_name
+        call_files = self._sub_call_file_rel if relative else self._sub_call_file
+        start_files = self._sub_start_file_rel if relative else self._sub_start_file
         last = len(chain) - 1
         frames = []
         for depth, sub in enumerate(chain):
             if depth:
                 inner = chain[depth - 1]
-                frame = [None, string(self._sub_call_file[inner]), self._sub_call_line[inner],
+                frame = [None, string(call_files[inner]), self._sub_call_line[inner],
                          self._sub_call_col[inner], False, None, self._sub_call_disc[inner], None, None]
             else:
                 frame = top
             start = low[sub]
             frame[0], frame[4], frame[5] = string(names[sub]), depth < last, decl[sub]
             frame[7] = None if start == NO_ADDRESS else start
-            frame[8] = string(self._sub_start_file[sub])
+            frame[8] = string(start_files[sub])
             frames.append(frame)
         return frames
 
@@ -179,7 +186,10 @@ class Symbolizer:
     """Symbolises ELF virtual addresses of any number of files; indexes are built on first use."""
 
     def __init__(self, symfs: str | None = None, debug_dirs=(), demangle: bool = True, inlines: bool = True,
-                 symbol_table: bool = True, naming: str = "llvm", cache_size: int = 1 << 16, index_dir=None):
+                 symbol_table: bool = True, naming: str = "llvm", cache_size: int = 1 << 16, index_dir=None,
+                 short_names: bool = False, relative_names: bool = False):
+        """`short_names`: functions named by DW_AT_name alone; `relative_names`: paths without the
+        compilation directory (llvm-symbolizer's --functions=short and --relativenames)."""
         self.symfs = symfs
         self.debug_dirs = tuple(debug_dirs) or DEFAULT_DEBUG_DIRS
         self.demangle = demangle
@@ -187,6 +197,8 @@ class Symbolizer:
         self.symbol_table = symbol_table
         self.naming = naming
         self.index_dir = index_dir
+        self.short_names = short_names
+        self.relative_names = relative_names
         self._modules: dict[str, ModuleSymbols | UnwindError | OSError] = {}
         self._hot = None  # hot-address LRU (cachetools), none when cache_size is 0
         if cache_size:
@@ -227,13 +239,16 @@ class Symbolizer:
         inlines = self.inlines if inlines is None else inlines
         module = self.module(path)
         hot = self._hot
+        short, relative = self.short_names, self.relative_names
         if hot is None:
-            return [module.lookup(vaddr, inlines, self.symbol_table, self.demangle, lines) for vaddr in vaddrs]
+            return [module.lookup(vaddr, inlines, self.symbol_table, self.demangle, lines, short, relative)
+                    for vaddr in vaddrs]
         out = []
         for vaddr in vaddrs:
             key = (path, vaddr, inlines, lines)
             frames = hot.get(key)
             if frames is None:
-                frames = hot[key] = module.lookup(vaddr, inlines, self.symbol_table, self.demangle, lines)
+                frames = hot[key] = module.lookup(vaddr, inlines, self.symbol_table, self.demangle, lines, short,
+                                                  relative)
             out.append(frames)
         return out

@@ -63,8 +63,9 @@ class LineProgramHeader:
     program_start: int
     program_end: int
 
-    def file_path(self, index: int, comp_dir: str | None) -> str | None:
-        """The absolute path of file `index` as LLVM 14's getFileNameByIndex(AbsoluteFilePath) builds it."""
+    def file_path(self, index: int, comp_dir: str | None, relative: bool = False) -> str | None:
+        """The path of file `index` as LLVM 14's getFileNameByIndex builds it: AbsoluteFilePath, or
+        with `relative` RelativeFilePath (no compilation directory, nor DWARF 5's directory 0)."""
         files = self.file_names
         if self.version >= 5:
             if not 0 <= index < len(files):
@@ -79,12 +80,12 @@ class LineProgramHeader:
         dirs = self.include_directories
         include_dir = ""
         if self.version >= 5:
-            if entry.dir_index < len(dirs):
+            if (entry.dir_index or not relative) and entry.dir_index < len(dirs):
                 include_dir = dirs[entry.dir_index]
         elif 0 < entry.dir_index <= len(dirs):
             include_dir = dirs[entry.dir_index - 1]
         parts = [include_dir, entry.name]
-        if comp_dir and not _is_absolute(include_dir):
+        if comp_dir and not relative and not _is_absolute(include_dir):
             parts.insert(0, comp_dir)
         return _path_append(parts)
 

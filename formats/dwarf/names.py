@@ -110,10 +110,16 @@ class DieResolver:
 
     def subroutine_name(self, offset: int) -> str | None:
         """getSubroutineName(LinkageName): linkage name (MIPS first) else DW_AT_name, through origins."""
-        name = self.find_recursively(offset, (MIPS, LINKAGE))
-        if name is None or name is BAD:
-            name = self.find_recursively(offset, (NAME,))
-        return None if name is BAD else name
+        return self.subroutine_names(offset)[0]
+
+    def subroutine_names(self, offset: int) -> tuple[str | None, str | None]:
+        """(getSubroutineName(LinkageName), getSubroutineName(ShortName)): the second is DW_AT_name alone."""
+        linkage = self.find_recursively(offset, (MIPS, LINKAGE))
+        short = self.find_recursively(offset, (NAME,))
+        short = None if short is BAD else short
+        if linkage is None or linkage is BAD:
+            return short, short
+        return linkage, short
 
     def decl_file(self, offset: int) -> int | None:
         """File index llvm-symbolizer 14 reports as StartFileName: findRecursively(DW_AT_decl_file).

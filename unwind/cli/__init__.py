@@ -1,6 +1,7 @@
 """The `unwind` command: one module per subcommand in this package, found by name.
 
-A subcommand module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`.
+A subcommand module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`;
+one that imitates another tool's command line (symbolize) also defines `parse_argv(argv) -> Namespace`.
 It keeps heavy imports inside `run` so that `unwind symbolize` starts fast.
 """
 
@@ -48,8 +49,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
     first = argv[0] if argv else None
-    parser = build_parser(first if first in _command_names() else None)
-    args = parser.parse_args(argv)
+    known = first in _command_names()
+    own_parser = getattr(_load(first), "parse_argv", None) if known else None
+    if own_parser is not None:  # a drop-in for another tool parses its arguments by that tool's rules
+        args = own_parser(argv[1:])
+    else:
+        args = build_parser(first if known else None).parse_args(argv)
     warnings.showwarning = lambda message, *_: print(f"unwind {args.command}: warning: {message}", file=sys.stderr)
     try:
         return args.run(args) or 0

@@ -1,4 +1,4 @@
-"""`unwind symbolize`: a drop-in for llvm-symbolizer (same flags, same LLVM/GNU/JSON output)."""
+"""`unwind symbolize`: a drop-in for llvm-symbolizer 14 (same options, parsed by LLVM's rules; same output)."""
 
 from __future__ import annotations
 
@@ -7,72 +7,115 @@ import os
 import sys
 
 HELP = "symbolise ELF virtual addresses like llvm-symbolizer"
+VERSION = "unwind symbolize (llvm-symbolizer 14 compatible)"
+_MASK = (1 << 64) - 1
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    """For `unwind --help` only: the real parsing is LLVM's (parse_argv)."""
     parser.add_argument("addresses", nargs="*", metavar="ADDR",
-                        help="addresses (0x hex, 0 octal, else decimal); read from stdin when none")
-    parser.add_argument("--obj", "--exe", "-e", dest="obj", metavar="FILE", help="object file to symbolise")
-    parser.add_argument("--inlines", "--inlining", "-i", dest="inlines", nargs="?", const="true", default="true",
-                        choices=["true", "false"], help="print all inlined frames (default)")
-    parser.add_argument("--no-inlines", dest="inlines", action="store_const", const="false")
-    parser.add_argument("--demangle", "-C", dest="demangle", action="store_true", default=True)
-    parser.add_argument("--no-demangle", dest="demangle", action="store_false")
-    parser.add_argument("--functions", "-f", nargs="?", const="linkage", default="linkage",
-                        choices=["none", "short", "linkage"], help="print function names")
-    parser.add_argument("--output-style", type=str.upper, default="LLVM", choices=["LLVM", "GNU", "JSON"])
-    parser.add_argument("--addresses", "--print-address", "-a", dest="print_address", action="store_true")
-    parser.add_argument("--pretty-print", "-p", action="store_true")
-    parser.add_argument("--basenames", "-s", action="store_true", help="strip directories from paths")
-    parser.add_argument("--relativenames", action="store_true", help="strip the compilation directory")
-    parser.add_argument("--debug-file-directory", action="append", default=[], metavar="DIR")
-    parser.add_argument("--adjust-vma", type=lambda s: int(s, 0), default=0, metavar="OFFSET")
-    parser.add_argument("--verbose", action="store_true")
+                        help="addresses, or FILE ADDR / CODE / DATA lines on stdin; every llvm-symbolizer 14 option")
+
+
+def parse_argv(argv: list[str]) -> argparse.Namespace:
+    """The subcommand's arguments, parsed as llvm-symbolizer 14 parses its own (unwind/cli/_llvm_options.py)."""
+    from ._llvm_options import parse
+
+    return argparse.Namespace(command="symbolize", run=run, llvm=parse(argv))
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..symbolize_output import Printer, parse_request
+    from ..symbolize_output import Invalid, PrintOptions, Printer, parse_request
     from ..symbolizer import Symbolizer
+    from ._llvm_options import SymbolizeArgs
 
-    symbolizer = Symbolizer(symfs=args.symfs, debug_dirs=args.debug_file_directory + args.debug_dir,
-                            demangle=args.demangle, inlines=args.inlines == "true",
-                            symbol_table=args.functions == "linkage",  # LLVM overrides only linkage names
+    o: SymbolizeArgs = args.llvm
+    if o.errors or o.fatal:
+        for message in o.errors:
+            print(f"error: {message}", file=sys.stderr)
+        if o.fatal and not o.errors:
+            sys.stderr.write(o.fatal)
+        return 1
+    if o.help:
+        sys.stdout.write(_help())
+        return 0
+    if o.version:
+        sys.stdout.write(f"unwind symbolize\n{VERSION}\n")
+        return 0
+    for hint in o.dsym_hints:
+        if not hint.endswith(".dSYM"):
+            print(f'Warning: invalid dSYM hint: "{hint}" (must have the \'.dSYM\' extension).', file=sys.stderr)
+    symbolizer = Symbolizer(symfs=o.symfs, debug_dirs=o.debug_file_directory + o.debug_dir,
+                            demangle=o.demangle, inlines=o.inlines,
+                            symbol_table=o.functions == "linkage",  # LLVM overrides only linkage names
+                            short_names=o.functions == "short",
+                            relative_names=o.relativenames,
                             cache_size=0)  # addresses on a command line rarely repeat
-    printer = Printer(args, sys.stdout)
-    batches = [args.addresses] if args.addresses else _stdin_batches()
+    printer = Printer(PrintOptions(o.output_style, o.functions, o.pretty_print, o.print_address, o.verbose,
+                                   o.basenames, o.context_lines, listed=bool(o.inputs)), sys.stdout)
+    failed: set[str] = set()  # modules whose error was printed: later requests answer empty, as LLVM
+    batches = [list(o.inputs)] if o.inputs else _stdin_batches()
     for batch in batches:
-        requests = [parse_request(text, args.obj) for text in batch]
-        answers = _symbolize_batch(symbolizer, [r for r in requests if r is not None], args.adjust_vma)
-        for text, request in zip(batch, requests):
-            if request is None:
-                printer.unparsable(text, args.obj)
+        requests = [parse_request(text, o.obj) for text in batch]
+        answers = _symbolize_batch(symbolizer, [r for r in requests if not isinstance(r, Invalid)], o)
+        for request in requests:
+            if isinstance(request, Invalid):
+                printer.unparsable(request)
                 continue
-            path, address = request
-            frames = answers[request]
-            if isinstance(frames, Exception):
-                printer.failure(path, address, _describe(frames))
+            answer = answers[request]
+            if isinstance(answer, Exception):
+                if request.module in failed:
+                    answer = None
+                else:
+                    failed.add(request.module)
+                    printer.failure(request, _describe(answer))
+                    continue
+            if request.command == "DATA":
+                name, start, size = answer if answer is not None else (None, 0, 0)
+                printer.data(request.module, request.address, name, start, size)
             else:
-                printer.frames(path, address, frames)
+                printer.frames(request.module, request.address, answer or [])
         sys.stdout.flush()  # a driver waiting for this batch's answers gets them now
     printer.close()
     return 0
 
 
-def _symbolize_batch(symbolizer, requests, adjust: int) -> dict:
-    """(path, address) -> frames, or the error that file gives; one symbolizer call per file."""
+def _symbolize_batch(symbolizer, requests, o) -> dict:
+    """request -> frames (CODE), (name, start, size) (DATA), or the error its file gives; one call per file."""
     from ..errors import UnwindError
 
-    by_path: dict[str, list[int]] = {}
-    for path, address in requests:
-        by_path.setdefault(path, []).append(address)
     answers: dict = {}
-    for path, addresses in by_path.items():
+    by_path: dict[str, list] = {}
+    for request in requests:
+        by_path.setdefault(request.module, []).append(request)
+    gnu_innermost = not o.inlines and o.output_style == "GNU"  # LLVM 14: frame 0 of the inlined answer
+    for path, group in by_path.items():
+        code = [r for r in group if r.command != "DATA"]
         try:
-            results = symbolizer.symbolize(path, [a - adjust for a in addresses])
+            if code:
+                results = symbolizer.symbolize(path, [(r.address - o.adjust_vma) & _MASK for r in code],
+                                               inlines=o.inlines or gnu_innermost)
+                for request, frames in zip(code, results):
+                    answers[request] = frames[:1] if gnu_innermost else frames
+            for request in group:
+                if request.command == "DATA":
+                    answers[request] = _data(symbolizer, path, (request.address - o.adjust_vma) & _MASK)
         except (OSError, UnwindError) as exc:
-            results = [exc] * len(addresses)
-        answers.update(((path, a), r) for a, r in zip(addresses, results))
+            answers.update((r, exc) for r in group)
     return answers
+
+
+def _data(symbolizer, path: str, address: int) -> tuple[str | None, int, int]:
+    """A DATA request: the symbol-table entry covering `address`, LLVM's DIGlobal (name, start, size)."""
+    found = symbolizer.module(path).symbol_at(address)
+    if found is None:
+        return None, 0, 0
+    name, start, size, _ = found
+    if name and symbolizer.demangle:
+        from ..demangle import demangle
+
+        name = demangle(name)
+    return name, start, size
 
 
 def _stdin_batches():
@@ -80,14 +123,21 @@ def _stdin_batches():
     pending = b""
     while chunk := os.read(sys.stdin.fileno(), 1 << 16):
         *lines, pending = (pending + chunk).split(b"\n")
-        yield [line.decode("utf-8", "surrogateescape").rstrip("\r") for line in lines]
+        yield [_line(raw) for raw in lines]
     if pending:
-        yield [pending.decode("utf-8", "surrogateescape").rstrip("\r")]
+        yield [_line(pending)]
+
+
+def _line(raw: bytes) -> str:
+    """LLVM strips every CR and LF of the line it read."""
+    return raw.decode("utf-8", "surrogateescape").replace("\r", "")
 
 
 def _describe(exc: Exception) -> str:
     if isinstance(exc, FileNotFoundError):
         return "No such file or directory"
+    if isinstance(exc, IsADirectoryError):
+        return "Is a directory"
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
     from formats.errors import NotELFError
@@ -95,3 +145,13 @@ def _describe(exc: Exception) -> str:
     if isinstance(exc, NotELFError):
         return "The file was not recognized as a valid object file"
     return str(exc)
+
+
+def _help() -> str:
+    from ._llvm_options import OPTIONS
+
+    spellings = sorted({spelling for spelling, _, _ in OPTIONS}, key=lambda s: s.lstrip("-").lower())
+    return ("OVERVIEW: unwind symbolize (llvm-symbolizer 14 compatible)\n\n"
+            "USAGE: unwind symbolize [options] addresses...\n\nOPTIONS:\n"
+            + "".join(f"  {s}\n" for s in spellings)
+            + "\nPass @FILE as argument to read options from FILE.\n")
