@@ -10,6 +10,7 @@ from formats.kallsyms import KernelSymbols
 from formats.profile import ProfileFrame, ProfileSample
 
 from .errors import UnwindError
+from .jit import JitSymbols, perf_map_path
 from .model import Frame, ModuleMap, Sample, Trace, Via
 from .modules import Module, ModuleResolver
 from .vdso import VDSO, VdsoNames
@@ -58,9 +59,11 @@ class FrameResolver:
     """Symbolises user frames through their mappings and kernel frames through kallsyms."""
 
     def __init__(self, symbolizer: Symbolizer, resolver: ModuleResolver, kernel: KernelSymbols | None = None,
-                 inlines: bool = False, lines: bool = True):
-        """`lines=False` leaves file and line out where the symbol table names the function (faster)."""
+                 inlines: bool = False, lines: bool = True, jit: JitSymbols | None = None):
+        """`lines=False` leaves file and line out where the symbol table names the function (faster);
+        `jit` names code in anonymous executable mappings from perf map files."""
         self.symbolizer = symbolizer
+        self.jit = jit if jit is not None else JitSymbols(resolver.symfs)
         self.resolver = resolver
         self.kernel = kernel
         self.inlines = inlines
@@ -109,6 +112,10 @@ class FrameResolver:
         module = self.resolver.module_for(mapping) if mapping is not None else None
         map_offset = mapping.file_offset(frame.pc) if mapping is not None else None
         if module is None:
+            if mapping is not None and mapping.path is None:  # anonymous executable memory: JIT code
+                entry = self.jit.find(sample.pid, frame.lookup_pc)
+                return [ResolvedFrame(frame.pc, perf_map_path(sample.pid), None, entry.name if entry else None,
+                                      None, None, False, via, lookup=lookup, map_offset=map_offset)]
             path = mapping.path if mapping is not None else None
             return [ResolvedFrame(frame.pc, path, None, None, None, None, False, via, lookup=lookup,
                                   map_offset=map_offset)]

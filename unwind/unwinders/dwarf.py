@@ -10,12 +10,13 @@ from ..cfi_tables import CfiCache, LazyCfi, rule_from_key
 from ..memory import AddressSpace
 from ..model import Frame, Mapping, ModuleMap, Sample, Trace, Via
 from ..modules import DEFAULT_DEBUG_DIRS, Module, ModuleResolver, find_debug_file, mapping_bias
-from ..rules import SIGNAL_FRAME, FrameKind, UnwindRule
+from ..rules import SIGNAL_FRAME, FrameKind, UnwindRule, offset_rule
 from ..walk import walk
 from formats.elf import ElfFile
 from formats.errors import UnwindError
 
 VDSO = "[vdso]"
+FP_RULE = offset_rule(6, 16, {6: -16})  # (cfa, ra, rbp) = (rbp + 16, [rbp + 8], [rbp]): the frame-pointer chain
 # glibc's __restore_rt (and musl's): mov $0xf,%rax (rt_sigreturn); syscall
 SIGRETURN_BYTES = bytes.fromhex("48c7c00f0000000f05")
 
@@ -27,13 +28,16 @@ class DwarfUnwinder:
 
     def __init__(self, resolver: ModuleResolver | None = None, *, symfs: str | None = None,
                  debug_dirs=DEFAULT_DEBUG_DIRS, max_depth: int = 256, debug_frame: bool = True,
-                 cache: CfiCache | None = None, cache_dir: str | None = None, frame0: bool = True, **_ignored):
-        """`frame0=False` keeps to CFI alone, also where no FDE covers the sampled pc."""
+                 cache: CfiCache | None = None, cache_dir: str | None = None, frame0: bool = True,
+                 fp_chain: bool | None = None, **_ignored):
+        """`frame0=False` keeps to CFI alone, also where no FDE covers the sampled pc; `fp_chain` (default:
+        as `frame0`) follows the frame pointer where a module's CFI does not cover an address."""
         self.resolver = resolver or ModuleResolver(symfs=symfs, debug_dirs=debug_dirs)
         self.max_depth = max_depth
         self.debug_frame = debug_frame
         self.cache = cache or CfiCache(cache_dir)
         self.frame0 = frame0
+        self.fp_chain = frame0 if fp_chain is None else fp_chain
         self._fp = None  # the fp unwinder whose frame-0 analysis fills in where no FDE covers the pc
         self._debug_elves: dict[str, ElfFile | None] = {}
         self._tables: dict[int, tuple[ElfFile, object]] = {}  # id(elf) -> (elf, CompiledCfi | LazyCfi)
@@ -52,12 +56,26 @@ class DwarfUnwinder:
 
     def _rule_for(self, memory: AddressSpace, address: int, frame: Frame):
         """The CFI rule; where no FDE covers frame 0 or an interrupted frame (_init/_fini, hand-written
-        stubs), the fp unwinder's exact code analysis, as libunwind and libdw fall back to heuristics."""
+        stubs), the fp unwinder's exact code analysis, as libunwind and libdw fall back to heuristics.
+        Where that does not help either, in a module whose CFI covers other code but not this address
+        (V8's builtins, JIT trampolines), the frame-pointer chain, as perf's libunwind goes on there
+        (unw_step's frame-chain fallback on -UNW_ENOINFO); not in code without any table (JIT code), where
+        perf stops. Both fallbacks record their caller frame with via=fp."""
         rule = self.rule_at(memory, address, frame)
-        if rule is not None or frame.is_return_address or not self.frame0:
+        if rule is not None:
             return rule
-        found = self._frame0_rule(memory, frame)
-        return (found, Via.FP) if found is not None else None
+        if not frame.is_return_address and self.frame0:
+            found = self._frame0_rule(memory, frame)
+            if found is not None:
+                return found, Via.FP
+        if self.fp_chain and self._has_table(memory, address):
+            return FP_RULE, Via.FP
+        return None
+
+    def _has_table(self, memory: AddressSpace, address: int) -> bool:
+        """Does the module at `address` have CFI at all (whether or not it covers the address)?"""
+        module = memory.module_at(address)
+        return module is not None and self._table(module.elf) is not None
 
     def _frame0_rule(self, memory: AddressSpace, frame: Frame) -> UnwindRule | None:
         """The fp unwinder's analysis of the code at frame.pc, persisted per module by the CFI cache

@@ -103,4 +103,26 @@ def explained_difference(ours: list, perfs: list) -> str | None:
         return "perf ends in a bogus [unknown] frame"
     if perfs and perfs[-1][0] in ("[stack]", "[heap]") and perfs[:len(ours)] == ours:
         return "perf guesses past code without CFI and ends in a frame inside [stack]"
+    if skips_callers_of_frame0(ours, perfs):
+        return "perf follows rbp from a frame 0 without CFI that has no frame of its own, skipping its caller"
     return None
+
+
+def skips_callers_of_frame0(ours: list, perfs: list) -> bool:
+    """Frame 0 alike, then perf's frames are ours minus one or more callers of frame 0 (perf's libunwind
+    takes the frame-chain guess [rbp + 8] where no FDE covers frame 0 — a frameless function such as
+    crti's _fini or V8's Builtins_GrowFastSmiOrObjectElements — so it lands in the caller's caller;
+    the code analysis reads the return address at [rsp]). perf may stop earlier than us after that."""
+    if len(perfs) < 2 or ours[:1] != perfs[:1] or perfs[1] not in ours[2:]:
+        return False
+    at = ours.index(perfs[1], 2)
+    if any(module is None for module, _ in ours[1:at]):  # what we found in between must be code
+        return False
+    rest = ours[at:]
+    return rest[:len(perfs) - 1] == perfs[1:] and all(module is not None for module, _ in rest[len(perfs) - 1:])
+
+
+def goes_on_past_perf(ours: list, perfs: list) -> bool:
+    """perf stopped early (its libunwind ends at the first frame in code without any unwind table, such as
+    JIT code) and ours goes on through mapped code: the acceptance counts this as agreement."""
+    return len(ours) > len(perfs) and ours[:len(perfs)] == perfs and all(m is not None for m, _ in ours[len(perfs):])

@@ -126,17 +126,22 @@ def test_auto_mixes_cfi_and_frame_pointers_without_unwind_tables(built):
     want = [gdb_names(reference, gdb[s.tid], "nocfi") for s in reference.samples]
     process = load_core(str(built / "nocfi.core"))
     traces = {u: run_all(process, get_unwinder(u, resolver=process.resolver)) for u in ("auto", "fp", "dwarf")}
-    short = {"fp": 0, "dwarf": 0}
+    # dwarf with CFI alone; by default it follows the frame pointer through code its module's CFI misses,
+    # as perf's libunwind does
+    traces["cfi"] = run_all(process, get_unwinder("dwarf", resolver=process.resolver, fp_chain=False))
+    short = {"fp": 0, "dwarf": 0, "cfi": 0}
     for i, sample in enumerate(process.samples):
         got = {u: describe(process, traces[u][sample.tid]) for u in traces}
         assert got["auto"] == want[i], f"thread {i}"
-        for u in ("fp", "dwarf"):
+        for u in ("fp", "dwarf", "cfi"):
             short[u] += len(want[i]) - common(got[u], want[i])
             assert common(got[u], want[i]) <= common(got["auto"], want[i])
         vias = [f.via for f in traces["auto"][sample.tid].frames[1:]]
         assert Via.FP in vias and (Via.CFI in vias)
         assert traces["auto"][sample.tid].stop == StopReason.END
-    assert short["fp"] > 10 and short["dwarf"] > 60  # neither alone gets these stacks
+    assert short["fp"] > 10 and short["cfi"] > 60  # neither alone gets these stacks
+    assert short["dwarf"] < 10  # CFI + the frame-pointer chain where the executable's CFI says nothing
+    assert all(Via.FP in {f.via for f in trace.frames} for trace in traces["dwarf"].values())
     # each caller frame comes from its callee's source: frame pointer inside our code, CFI in libc
     exe = [m for m in process.modules if m.path.endswith("/nocfi")]
     for trace in traces["auto"].values():

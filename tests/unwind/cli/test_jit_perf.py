@@ -1,0 +1,107 @@
+"""JIT code: node recorded with `perf record --call-graph dwarf`, its frames named from /tmp/perf-PID.map as
+`perf script` names them, and unwound through JIT code by frame pointers (auto) where perf stops."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+from conftest import ROOT, load_helper, need_tool
+
+record = load_helper("data/perf/record.py", "unwind_test_perf_record")
+WORKLOAD = ROOT / "tests" / "data" / "jit" / "work.js"
+UNWIND = [sys.executable, "-m", "unwind", "perf"]
+
+
+@pytest.fixture(scope="module")
+def node_recording(tmp_path_factory):
+    """(perf.data, pid, perf script text); the map file stays at /tmp/perf-PID.map (where perf script
+    looks for it) while the tests run, and is removed after."""
+    out = tmp_path_factory.mktemp("jit") / "node.perf.data"
+    subprocess.run([need_tool("perf"), "record", "-q", "-e", "cpu-clock", "-F", "500", "--call-graph", "dwarf",
+                    "-o", str(out), "--", need_tool("node"), "--perf-basic-prof", "--interpreted-frames-native-stack",
+                    str(WORKLOAD)], check=True, stdout=subprocess.DEVNULL)
+    theirs = record.perf_script_text(out)
+    pid = int(re.search(r"^node\s+(\d+)/", theirs, re.MULTILINE).group(1))
+    perf_map = Path(f"/tmp/perf-{pid}.map")
+    assert perf_map.exists()
+    yield out, pid, theirs
+    perf_map.unlink(missing_ok=True)
+
+
+def unwind_perf(path: Path, *argv: str) -> str:
+    return subprocess.run([*UNWIND, str(path), *argv], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+
+
+def score(ours_text: str, theirs_text: str) -> tuple[int, int, int, list]:
+    """(samples agreeing as the acceptance counts them, explained differences, samples, the rest)."""
+    from formats.perfscript import parse_perf_script
+
+    ours, theirs = list(parse_perf_script(ours_text)), list(parse_perf_script(theirs_text))
+    assert len(ours) == len(theirs) > 20
+    agree = explained = 0
+    rest = []
+    for a, b in zip(ours, theirs):
+        mine, perfs = record.user_frames(a), record.user_frames(b)
+        if mine == perfs or record.goes_on_past_perf(mine, perfs):
+            agree += 1
+        elif record.explained_difference(mine, perfs):
+            explained += 1
+        else:
+            rest.append((mine, perfs))
+    return agree, explained, len(theirs), rest
+
+
+def test_auto_names_jit_frames_and_goes_on_through_them(node_recording):
+    path, pid, theirs = node_recording
+    ours = unwind_perf(path, "--unwinder", "auto")
+    agree, explained, total, rest = score(ours, theirs)
+    assert agree / total >= 0.85 and (agree + explained) / total >= 0.95, rest[:3]
+    jit = set(re.findall(rf"JS:\S+ \S*work\.js:\d+:\d+ \(/tmp/perf-{pid}\.map\)", ours))
+    assert {"fib", "middle", "outer"} <= {re.match(r"JS:[*^~]?(\w*)", name).group(1) for name in jit}
+    # the frames after the JIT ones: back into node's C++ through V8's entry trampolines
+    assert re.search(rf"perf-{pid}\.map\)\n(?:.*perf-{pid}\.map\)\n)*.*Builtins_JSEntryTrampoline", ours)
+
+
+def test_dwarf_follows_frame_pointers_where_the_modules_cfi_says_nothing(node_recording):
+    """V8's builtins live in node's .text without FDEs: perf's libunwind goes on there by the frame chain,
+    and so do we (via=fp); JIT code has no table at all and both stop after its first frame."""
+    path, _pid, theirs = node_recording
+    ours = unwind_perf(path, "--unwinder", "dwarf")
+    agree, _explained, total, rest = score(ours, theirs)
+    assert agree / total >= 0.85, rest[:3]
+    samples = [json.loads(line) for line in unwind_perf(path, "--unwinder", "dwarf", "--format", "json").splitlines()]
+    builtin_callers = [s["frames"][i + 1] for s in samples for i, f in enumerate(s["frames"][:-1])
+                       if (f["symbol"] or "").startswith("Builtins_") and i > 0]
+    assert builtin_callers and all(f["via"] == "fp" for f in builtin_callers)
+
+
+def test_jdk_style_map_entries_as_perf_reads_them(node_recording, tmp_path):
+    """The same recording with its map rewritten as newer JDKs write it (`0x`-prefixed start and size)
+    under --symfs, and perf given the same file: both name the same frames."""
+    path, pid, _ = node_recording
+    original = Path(f"/tmp/perf-{pid}.map")
+    text = original.read_text()
+    lines = [line.split(" ", 2) for line in text.splitlines()]
+    jdk = "".join(f"0x{int(a, 16):016x} 0x{int(b, 16):x} {name}\n" for a, b, name in lines)
+    symfs = tmp_path / "symfs"
+    (symfs / "tmp").mkdir(parents=True)
+    (symfs / "tmp" / original.name).write_text(jdk.replace("JS:", "JDK:"))
+    os.replace(original, tmp_path / "saved.map")
+    try:
+        original.write_text(jdk.replace("JS:", "JDK:"))
+        theirs = record.perf_script_text(path)
+        original.unlink()
+        ours = unwind_perf(path, "--unwinder", "dwarf", "--symfs", str(symfs))
+    finally:
+        os.replace(tmp_path / "saved.map", original)
+    assert "JDK:" in theirs
+    names = lambda text: dict(re.findall(r"^\s+([0-9a-f]+) (JDK:.*) \(/tmp/perf-\d+\.map\)$", text, re.MULTILINE))
+    mine, perfs = names(ours), names(theirs)
+    common = mine.keys() & perfs.keys()
+    assert len(common) >= 5 and all(mine[address] == perfs[address] for address in common)
