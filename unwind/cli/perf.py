@@ -33,6 +33,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                              "thread (the unwinder's -stitched variant; one process)")
     parser.add_argument("--no-truncated-marker", action="store_true",
                         help="no synthetic [truncated] root frame in folded/pprof/speedscope/svg output")
+    parser.add_argument("--max-stack", "--max-depth", type=int, default=127, metavar="N", dest="max_stack",
+                        help="user frames per sample at most (default 127, perf's kernel.perf_event_max_stack)")
     parser.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
     parser.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
                         help="processes for perf-script/json output (default: the usable CPUs, up to "
@@ -60,7 +62,9 @@ def run(args: argparse.Namespace) -> int:
         name = stitched_name(args.unwinder) or ""
         if not name:
             raise UsageError(f"--stitch: unwinder {args.unwinder!r} has no stitched variant (dwarf, fp, lbr have)")
-    unwinder = get_unwinder(name, resolver=resolver)
+    if args.max_stack < 1:
+        raise UsageError(f"--max-stack {args.max_stack}: must be at least 1")
+    unwinder = get_unwinder(name, resolver=resolver, max_depth=args.max_stack)
     symbolizer = Symbolizer(debug_dirs=args.debug_dir, inlines=args.inlines, naming="perf")
     pipeline = SampleResolver(unwinder, symbolizer, resolver, load_kernel_symbols(args.kallsyms), args.inlines,
                               like_perf=args.like_perf, lines=args.format not in WITHOUT_LINES,

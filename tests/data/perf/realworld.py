@@ -192,3 +192,23 @@ def plt(tmp: Path) -> list[str]:
     src.write_text(PLT_PROGRAM)
     out = tmp / "plt-new-delete"
     return [str(_build(out, ["g++", "-O2", "-g", str(src), "-o", str(out)]))]
+
+
+DEEP_PROGRAM = r"""
+#include <stdio.h>
+__attribute__((noinline)) long rec(int n, long x) {
+    if (n == 0) { for (long i = 0; i < 300000; i++) x = x * 31 + i; return x; }
+    long r = rec(n - 1, x + n);
+    __asm__ volatile("" : "+r"(r));
+    return r + 1;
+}
+int main(void) { long t = 0; for (int i = 0; i < 150; i++) t += rec(200, i); printf("%ld\n", t); }
+"""
+
+
+def deep(tmp: Path) -> list[str]:
+    """200-deep recursion: more user frames than perf's default --max-stack of 127 (record with a 64 KiB copy)."""
+    src = tmp / "deep.c"
+    src.write_text(DEEP_PROGRAM)
+    out = tmp / "deep-recursion"
+    return [str(_build(out, ["gcc", "-O2", "-g", str(src), "-o", str(out)]))]

@@ -13,7 +13,7 @@ import pytest
 from conftest import ROOT, need_tool
 
 sys.path.append(str(ROOT / "tests" / "data" / "perf"))
-from realworld import cxx, git, go, plt, rust, vdso  # noqa: E402
+from realworld import cxx, deep, git, go, plt, rust, vdso  # noqa: E402
 from record import agreement, explained_difference, perf_script_text, record  # noqa: E402
 
 UNWIND = [sys.executable, "-m", "unwind"]
@@ -86,3 +86,22 @@ def test_cxx_plt_entries_named_as_perf_synthesizes_them(recorded):
         assert len(mine) == len(perfs), (mine, perfs)
         for a, b in zip(mine, perfs):
             assert a == b or (b[1] == "_init" and a[1] in ("operator new", "operator delete")), (mine, perfs)
+
+
+@pytest.mark.slow
+def test_max_stack_cuts_user_frames_as_perf(tmp_path):
+    """perf script's default --max-stack 127 keeps 127 user frames of a 200-deep recursion; so do we by
+    default, and --max-stack / --max-depth N set the bound."""
+    need_tool("perf")
+    data = tmp_path / "deep.perf.data"
+    subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "1000", "--call-graph", "dwarf,65528", "-o",
+                    str(data), "--", *deep(tmp_path)], check=True, stdout=subprocess.DEVNULL)
+    env = dict(os.environ, UNWIND_CACHE_DIR=str(tmp_path / "cache"))
+    ours = subprocess.run([*UNWIND, "perf", str(data)], capture_output=True, text=True, check=True, env=env).stdout
+    theirs = perf_script_text(data)
+    equal, total, diffs = agreement(ours, theirs)
+    assert total > 20 and equal == total, diffs[:1]
+    deeper = subprocess.run([*UNWIND, "perf", str(data), "--max-depth", "300"], capture_output=True, text=True,
+                            check=True, env=env).stdout
+    lengths = {len(mine) for mine, _ in agreement(deeper, theirs)[2]}
+    assert lengths and min(lengths) > 200
