@@ -14,6 +14,7 @@ from conftest import ROOT, need_tool
 
 sys.path.append(str(ROOT / "tests" / "data" / "perf"))
 from realworld import cxx, deep, git, go, plt, rust, vdso  # noqa: E402
+from formats.perfscript import parse_perf_script  # noqa: E402
 from record import agreement, explained_difference, perf_script_text, record  # noqa: E402
 
 UNWIND = [sys.executable, "-m", "unwind"]
@@ -100,7 +101,9 @@ def test_max_stack_cuts_user_frames_as_perf(tmp_path):
     ours = subprocess.run([*UNWIND, "perf", str(data)], capture_output=True, text=True, check=True, env=env).stdout
     theirs = perf_script_text(data)
     equal, total, diffs = agreement(ours, theirs)
-    assert total > 20 and equal == total, diffs[:1]
+    unexplained = [d for d in diffs if not explained_difference(*d)]
+    assert total > 20 and len(unexplained) <= 0.01 * total, unexplained[:1]
+    assert sum(len(s.frames) == 127 for s in parse_perf_script(ours)) >= 0.5 * total
     deeper = subprocess.run([*UNWIND, "perf", str(data), "--max-depth", "300"], capture_output=True, text=True,
                             check=True, env=env).stdout
     lengths = {len(mine) for mine, _ in agreement(deeper, theirs)[2]}
