@@ -25,7 +25,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT / "tests" / "data" / "perf"))
 
 from realworld import node, realworld_workloads  # noqa: E402
-from record import agreement, explained_difference, our_shortfall, perf_script_text, record  # noqa: E402
+from record import agreement, explained_difference, perf_script_text, record  # noqa: E402
 
 UNWIND = str(Path(sys.executable).with_name("unwind"))
 
@@ -55,9 +55,8 @@ def main() -> None:
             ours = subprocess.run([UNWIND, "perf", str(data), "--unwinder", unwinder], capture_output=True,
                                   text=True, check=True, env=env).stdout
             equal, total, diffs = agreement(ours, theirs)
-            reasons = Counter(perf_wrong(a, b) or (our_shortfall(a, b) and "OURS SHORT: " + our_shortfall(a, b))
-                              for a, b in diffs)
-            explained = sum(n for reason, n in reasons.items() if reason and not reason.startswith("OURS"))
+            reasons = Counter(perf_wrong(a, b) for a, b in diffs)
+            explained = sum(n for reason, n in reasons.items() if reason)
             print(f"{name:<16} {total:>7} {equal:>7} {explained:>9} {(equal + explained) / max(total, 1):>7.1%}")
             for reason, n in sorted(reasons.items(), key=lambda item: -item[1]):
                 print(f"    {n:>5}  {reason or 'UNEXPLAINED'}")

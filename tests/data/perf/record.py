@@ -126,16 +126,3 @@ def goes_on_past_perf(ours: list, perfs: list) -> bool:
     """perf stopped early (its libunwind ends at the first frame in code without any unwind table, such as
     JIT code) and ours goes on through mapped code: the acceptance counts this as agreement."""
     return len(ours) > len(perfs) and ours[:len(perfs)] == perfs and all(m is not None for m, _ in ours[len(perfs):])
-
-
-def our_shortfall(ours: list, perfs: list) -> str | None:
-    """Why two user-frame lists differ where perf is right and we stop early, or None.
-
-    Our dwarf unwinder stops (no-unwind-info) at a return address in code that has no FDE and no
-    symbol to analyse from — crtstuff's `__do_global_dtors_aux` in a stripped binary (gzip), called
-    by `_dl_call_fini` at exit — where perf's libunwind goes on by the frame-pointer chain that this
-    function does set up, through `_dl_fini`, `exit` and main to `_start`.
-    """
-    if len(ours) < len(perfs) and perfs[:len(ours)] == ours and ours[-1][1] is None:
-        return "we stop at a return address in code without CFI or symbol; perf's rbp fallback goes on"
-    return None
