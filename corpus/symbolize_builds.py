@@ -31,6 +31,7 @@ sys.path.insert(0, str(HERE.parent))
 
 CXX = ("shapes_main.cpp", "shapes_lib.cpp")
 C = ("cprog_main.c", "cprog_lib.c")
+REUSE: list[bool] = [False]  # --reuse: the builds under --out are already made
 ENV = {**os.environ, "PATH": "/usr/bin:" + os.environ.get("PATH", "")}
 
 
@@ -42,6 +43,8 @@ class Variant(NamedTuple):
 
 
 def run(cmd: list[str], cwd: Path) -> None:
+    if REUSE[0]:
+        return
     subprocess.run(cmd, cwd=cwd, check=True, env=ENV, stdout=subprocess.DEVNULL, timeout=300)
 
 
@@ -49,6 +52,8 @@ def compile_c(out: Path, name: str, cc: str, sources: tuple[str, ...], flags: li
               link: list[str] = ()) -> Path:
     """Compile each source into `out/name/` (objects and .dwo files stay there) and link `out/name/prog`."""
     work = out / name
+    if REUSE[0]:
+        return work / "prog"
     shutil.rmtree(work, ignore_errors=True)
     work.mkdir(parents=True)
     objects = []
@@ -97,6 +102,10 @@ def build(out: Path) -> list[Variant]:
             run(["dwz", "-m", str(multi), "-M", str(multi), str(first), str(second)], out)
             variants.append(Variant("cxx gcc dwz -m", first, out / "cxx-gcc-ref" / "prog"))
             variants.append(Variant("c gcc dwz -m", second, out / "c-gcc-ref" / "prog"))
+    if REUSE[0]:
+        variants.append(Variant("rust (rustc -g -O)", out / "rust" / "prog", out / "rust" / "prog"))
+        variants.append(Variant("go (compressed DWARF)", out / "go" / "prog", out / "go" / "ref"))
+        return variants
     rust = out / "rust"
     shutil.rmtree(rust, ignore_errors=True)
     rust.mkdir()
@@ -176,9 +185,11 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--out", default=os.path.join(tempfile.gettempdir(), "unwind-symbolize-builds"))
     parser.add_argument("--count", type=int, default=1000, help="addresses per variant")
     parser.add_argument("--only", help="substring of the variant names to run")
+    parser.add_argument("--reuse", action="store_true", help="score the builds already under --out")
     parser.add_argument("--show", type=int, default=3, help="differences printed per variant")
     args = parser.parse_args(argv)
     out = Path(args.out)
+    REUSE[0] = args.reuse
     out.mkdir(parents=True, exist_ok=True)
     variants = build(out)
     print("| variant | agree | rate |")

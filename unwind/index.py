@@ -17,7 +17,7 @@ from formats.errors import UnwindError
 from formats.symindex import CorruptIndexError, IndexFile, write_index
 
 
-SCHEMA = 10  # bump whenever the arrays below change meaning
+SCHEMA = 11  # bump whenever the arrays below change meaning
 NO_STRING = 0xFFFFFFFF
 NO_ADDRESS = 0xFFFFFFFFFFFFFFFF
 NO_SECTION = 0xFFFFFFFF  # LLVM's SectionedAddress::UndefSection, narrowed to the array's width
@@ -235,22 +235,16 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
     if relocatable:
         out["seq_sec"] = array("I")
     unit_index = {}
+    # File tables first (local index -> string ids of the absolute and relative paths LLVM prints):
+    # a subroutine's DW_AT_decl_file indexes the table of the unit owning the declaration DIE,
+    # which may be any unit (LTO, dwz).
+    tables = {uf.unit.offset: _file_table(uf.unit, programs, strings) for uf in units}
     for ui, uf in enumerate(units):
         unit = uf.unit
         unit_index[unit.offset] = ui
         program = programs.get(unit.stmt_list) if unit.stmt_list is not None else None
-        # File table: local index -> string id of the absolute path LLVM prints.
         out["cu_file_base"].append(len(out["files"]))
-        file_ids: list[int] = []
-        rel_ids: list[int] = []  # the same files as --relativenames prints them
-        if program is not None:
-            header = program.header
-            count = len(header.file_names) + (1 if header.version < 5 else 0)
-            for i in range(count):
-                path = header.file_path(i, unit.comp_dir)
-                file_ids.append(strings.intern(path) if path is not None else NO_STRING)
-                path = header.file_path(i, unit.comp_dir, relative=True)
-                rel_ids.append(strings.intern(path) if path is not None else NO_STRING)
+        file_ids, rel_ids = tables[unit.offset]
         out["files"].extend(file_ids)
         out["files_rel"].extend(rel_ids)
         out["cu_file_count"].append(len(file_ids))
@@ -291,11 +285,11 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
             out["sub_call_disc"].append(sub.call_discriminator)
             out["sub_decl_line"].append(sub.decl_line)
             out["sub_low"].append(sub.low_pc if sub.low_pc is not None else NO_ADDRESS)
-            start_file = file_ids[sub.decl_file] if sub.decl_file is not None and sub.decl_file < len(file_ids) \
-                else NO_STRING
-            out["sub_start_file"].append(start_file)
-            out["sub_start_file_rel"].append(rel_ids[sub.decl_file] if sub.decl_file is not None
-                                             and sub.decl_file < len(rel_ids) else NO_STRING)
+            decl_ids, decl_rel = tables.get(sub.decl_unit, (file_ids, rel_ids)) if sub.decl_unit is not None \
+                else (file_ids, rel_ids)
+            known = sub.decl_file is not None and sub.decl_file < len(decl_ids)
+            out["sub_start_file"].append(decl_ids[sub.decl_file] if known else NO_STRING)
+            out["sub_start_file_rel"].append(decl_rel[sub.decl_file] if known else NO_STRING)
         out["cu_adm_first"].append(len(out["adm_start"]))
         out["adm_start"].extend(uf.starts)
         out["adm_end"].extend(uf.ends)
@@ -308,6 +302,22 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
             out["ar_hi"].append(hi)
             out["ar_cu"].append(unit_index[unit_offset])
     return out
+
+
+def _file_table(unit, programs: dict, strings: StringTable) -> tuple[list[int], list[int]]:
+    """String ids of a unit's line-table files: absolute paths, and as --relativenames prints them."""
+    program = programs.get(unit.stmt_list) if unit.stmt_list is not None else None
+    file_ids: list[int] = []
+    rel_ids: list[int] = []
+    if program is not None:
+        header = program.header
+        count = len(header.file_names) + (1 if header.version < 5 else 0)
+        for i in range(count):
+            path = header.file_path(i, unit.comp_dir)
+            file_ids.append(strings.intern(path) if path is not None else NO_STRING)
+            path = header.file_path(i, unit.comp_dir, relative=True)
+            rel_ids.append(strings.intern(path) if path is not None else NO_STRING)
+    return file_ids, rel_ids
 
 
 _DWARF_ARRAYS = {

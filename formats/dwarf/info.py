@@ -55,9 +55,10 @@ class Subroutine:
     call_column: int
     call_discriminator: int
     parent: int  # index of the nearest enclosing subroutine in the same unit, -1 at top level
-    decl_file: int | None = None  # findRecursively(DW_AT_decl_file), in this unit's file table
+    decl_file: int | None = None  # findRecursively(DW_AT_decl_file), in the file table of unit `decl_unit`
     low_pc: int | None = None  # the DIE's own DW_AT_low_pc (absent for DW_AT_ranges-only DIEs)
     short_name: str | None = None  # DW_AT_name alone, through origin/specification (--functions=short)
+    decl_unit: int | None = None  # offset of the unit whose line table `decl_file` indexes (None: this one)
 
 
 @dataclass
@@ -228,12 +229,13 @@ def _scan_unit(ctx: UnitContext, resolver: DieResolver, stats: ScanStats) -> Uni
             index = len(subs)
             infos[die_offset] = resolver.make_info(ctx, attrs)
             name, short_name = resolver.subroutine_names(die_offset)
+            decl_file, decl_unit = resolver.decl_file_unit(die_offset)
             subs.append(Subroutine(
                 die_offset, tag == DW_TAG.inlined_subroutine, name,
                 resolver.decl_line(die_offset), unsigned(attrs.get(DW_AT.call_file)),
                 unsigned(attrs.get(DW_AT.call_line)), unsigned(attrs.get(DW_AT.call_column)),
-                unsigned(attrs.get(DW_AT.GNU_discriminator)), parent, resolver.decl_file(die_offset),
-                ctx.address(attrs.get(DW_AT.low_pc)), short_name))
+                unsigned(attrs.get(DW_AT.GNU_discriminator)), parent, decl_file,
+                ctx.address(attrs.get(DW_AT.low_pc)), short_name, decl_unit))
             for low, high in ctx.die_ranges(attrs):
                 if low != high:
                     amap.add(low, high, index)

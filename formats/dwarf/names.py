@@ -88,6 +88,10 @@ class DieResolver:
 
     def find_recursively(self, offset: int, slots: tuple[int, ...]):
         """LLVM DWARFDie::findRecursively: first of `slots` present in the DIE, then origin/specification DIEs."""
+        return self.find_recursively_at(offset, slots)[0]
+
+    def find_recursively_at(self, offset: int, slots: tuple[int, ...]) -> tuple[object, int | None]:
+        """find_recursively's value and the offset of the DIE that holds it (None, None when absent)."""
         worklist = [offset]
         seen = {offset}
         infos = self.infos
@@ -98,7 +102,7 @@ class DieResolver:
                 continue
             for slot in slots:
                 if info[slot] is not None:
-                    return info[slot]
+                    return info[slot], current
             origin, spec = info[ORIGIN], info[SPEC]
             if origin is not None and origin not in seen and self.info(origin) is not None:
                 seen.add(origin)
@@ -106,7 +110,7 @@ class DieResolver:
             if spec is not None and spec not in seen and self.info(spec) is not None:
                 seen.add(spec)
                 worklist.append(spec)
-        return None
+        return None, None
 
     def subroutine_name(self, offset: int) -> str | None:
         """getSubroutineName(LinkageName): linkage name (MIPS first) else DW_AT_name, through origins."""
@@ -128,6 +132,18 @@ class DieResolver:
         """
         found = self.find_recursively(offset, (DECL_FILE,))
         return None if found is None or found is BAD else found
+
+    def decl_file_unit(self, offset: int) -> tuple[int | None, int | None]:
+        """(file index, offset of the unit that owns the DIE holding DW_AT_decl_file).
+
+        The index means an entry of *that* unit's line table (LLVM's getAsFile reads the form
+        value's own unit): with LTO or dwz the declaration often sits in another unit.
+        """
+        found, holder = self.find_recursively_at(offset, (DECL_FILE,))
+        if found is None or found is BAD or holder is None:
+            return None, None
+        header = self._header_for(holder)
+        return found, None if header is None else header.offset
 
     def decl_line(self, offset: int) -> int:
         """getDeclLine(): findRecursively(DW_AT_decl_line) as unsigned, 0 when absent."""
