@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import math
-import os
 import re
 import sys
 from typing import NamedTuple, TextIO
@@ -86,7 +85,7 @@ class PrintOptions(NamedTuple):
     pretty: bool = False
     print_address: bool = False
     verbose: bool = False
-    basenames: bool = False
+    basenames: bool = False  # applied by the Symbolizer (base_names); kept for callers that set it
     context_lines: int = 0
     listed: bool = False  # addresses came from the command line: JSON prints one array
 
@@ -106,7 +105,7 @@ class Printer:
     def _path(self, path: str | None) -> str:
         if path is None:
             return "??"
-        return os.path.basename(path) if self.options.basenames else path
+        return path
 
     # ---- CODE answers -------------------------------------------------------------------
 

@@ -71,13 +71,14 @@ class ModuleSymbols:
 
     def lookup(self, vaddr: int, inlines: bool = True, symbol_table: bool = True,
                demangle: bool = False, lines: bool = True, short: bool = False,
-               relative: bool = False) -> list[SymbolizedFrame]:
+               relative: bool = False, basename: bool = False) -> list[SymbolizedFrame]:
         """Frames for one address, innermost first (one frame unless `inlines`).
 
         With `symbol_table` the outermost frame is named from the ELF symbol table, as llvm-symbolizer does.
         Without `lines` (and without inlines) a symbol-table hit answers alone: no file or line.
         `short` names functions by DW_AT_name alone (--functions=short); `relative` gives file names
-        without the compilation directory (--relativenames).
+        without the compilation directory (--relativenames), `basename` only their last component
+        (--basenames: DWARF names only, a symbol-table file name stays as it is, as in LLVM).
         """
         symbol = self.symbol_at(vaddr) if symbol_table else None
         if not lines and not inlines and symbol is not None:
@@ -86,13 +87,17 @@ class ModuleSymbols:
                 rows[0][0] = self._demangle(rows[0][0])
             return [SymbolizedFrame(*rows[0])]
         rows = self._dwarf_rows(vaddr, inlines, short, relative) if self.has_dwarf else []
+        if basename:
+            for row in rows:
+                row[1] = row[1] and os.path.basename(row[1])
+                row[8] = row[8] and os.path.basename(row[8])
         if not rows:
             rows = [[None, None, None, None, False, None, 0, None, None]]
         if symbol is not None:
             name, start, _, source = symbol
             outer = rows[-1]
             outer[0], outer[7] = name, start
-            if outer[1] is None:
+            if outer[1] is None and source:  # LLVM: an empty STT_FILE name is no file name
                 outer[1] = source
         if demangle:
             for row in rows:
@@ -187,7 +192,7 @@ class Symbolizer:
 
     def __init__(self, symfs: str | None = None, debug_dirs=(), demangle: bool = True, inlines: bool = True,
                  symbol_table: bool = True, naming: str = "llvm", cache_size: int = 1 << 16, index_dir=None,
-                 short_names: bool = False, relative_names: bool = False):
+                 short_names: bool = False, relative_names: bool = False, base_names: bool = False):
         """`short_names`: functions named by DW_AT_name alone; `relative_names`: paths without the
         compilation directory (llvm-symbolizer's --functions=short and --relativenames)."""
         self.symfs = symfs
@@ -199,6 +204,7 @@ class Symbolizer:
         self.index_dir = index_dir
         self.short_names = short_names
         self.relative_names = relative_names
+        self.base_names = base_names
         self._modules: dict[str, ModuleSymbols | UnwindError | OSError] = {}
         self._hot = None  # hot-address LRU (cachetools), none when cache_size is 0
         if cache_size:
@@ -239,9 +245,9 @@ class Symbolizer:
         inlines = self.inlines if inlines is None else inlines
         module = self.module(path)
         hot = self._hot
-        short, relative = self.short_names, self.relative_names
+        short, relative, base = self.short_names, self.relative_names, self.base_names
         if hot is None:
-            return [module.lookup(vaddr, inlines, self.symbol_table, self.demangle, lines, short, relative)
+            return [module.lookup(vaddr, inlines, self.symbol_table, self.demangle, lines, short, relative, base)
                     for vaddr in vaddrs]
         out = []
         for vaddr in vaddrs:
@@ -249,6 +255,6 @@ class Symbolizer:
             frames = hot.get(key)
             if frames is None:
                 frames = hot[key] = module.lookup(vaddr, inlines, self.symbol_table, self.demangle, lines, short,
-                                                  relative)
+                                                  relative, base)
             out.append(frames)
         return out

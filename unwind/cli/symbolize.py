@@ -49,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
                             demangle=o.demangle, inlines=o.inlines,
                             symbol_table=o.functions == "linkage",  # LLVM overrides only linkage names
                             short_names=o.functions == "short",
-                            relative_names=o.relativenames,
+                            relative_names=o.relativenames, base_names=o.basenames,
                             cache_size=0)  # addresses on a command line rarely repeat
     printer = Printer(PrintOptions(o.output_style, o.functions, o.pretty_print, o.print_address, o.verbose,
                                    o.basenames, o.context_lines, listed=bool(o.inputs)), sys.stdout)
