@@ -17,6 +17,7 @@ from google.protobuf.message import DecodeError
 
 from .errors import FormatError
 from .profile import ProfileFrame, ProfileSample, physical_groups
+from .text import valid_text
 
 _T = descriptor_pb2.FieldDescriptorProto
 _U64, _I64, _BOOL, _STR, _MSG = _T.TYPE_UINT64, _T.TYPE_INT64, _T.TYPE_BOOL, _T.TYPE_STRING, _T.TYPE_MESSAGE
@@ -84,7 +85,7 @@ class _Strings:
     def __call__(self, text: str | None) -> int:
         if not text:
             return 0
-        return self.index.setdefault(text, len(self.index))
+        return self.index.setdefault(valid_text(text), len(self.index))
 
 
 def build_profile(

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 
 from .errors import FormatError
 
-_LINE = re.compile(r"^([0-9a-f]+)-([0-9a-f]+)\s+(\S{4})\s+([0-9a-f]+)\s+\S+\s+\d+\s*(.*)$")
+_LINE = re.compile(r"^([0-9a-f]{1,16})-([0-9a-f]{1,16})\s+(\S{4})\s+([0-9a-f]{1,16})\s+\S+\s+\d+\s*(.*)$")
 
 
 @dataclass(frozen=True, slots=True)

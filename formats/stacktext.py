@@ -18,7 +18,7 @@ from .errors import FormatError
 
 KERNEL_START = 0xFFFF_8000_0000_0000
 _HEX = re.compile(r"^(?:0x)?([0-9a-fA-F]{1,16})$")
-_BUILD_ID_TOKEN = re.compile(r"^([0-9a-fA-F]{2,64})[+:@](?:0x)?([0-9a-fA-F]{1,16})$")
+_BUILD_ID_TOKEN = re.compile(r"^((?:[0-9a-fA-F]{2}){1,32})[+:@](?:0x)?([0-9a-fA-F]{1,16})$")  # whole bytes only
 _FRAME_BUILD_ID = re.compile(r"^([0-9a-f]{40}) 0x([0-9a-f]{1,16})$")
 _FRAME_PERF = re.compile(r"^\t *([0-9a-f]{1,16}) (.+?)(?: \(([^()]*)\))?$")
 _FRAME_RAW = re.compile(r"^([0-9a-f]{1,16})$")
@@ -79,7 +79,7 @@ def parse_bpftrace_frame(line: str, kernel_hint: bool = False) -> RawFrame:
 def _owner(scalars: list[str]) -> tuple[str | None, int | None, int | None]:
     """comm = the first non-numeric key part, pid and tid = the first two integers."""
     comm = next((s for s in scalars if not _INTEGER.match(s)), None)
-    numbers = [int(s) for s in scalars if _INTEGER.match(s)]
+    numbers = [n for n in (int(s) for s in scalars if _INTEGER.match(s)) if 0 <= n < 1 << 32]  # pids are u32
     return comm, (numbers[0] if numbers else None), (numbers[1] if len(numbers) > 1 else None)
 
 

@@ -80,7 +80,7 @@ class LineProgramHeader:
         dirs = self.include_directories
         include_dir = ""
         if self.version >= 5:
-            if (entry.dir_index or not relative) and entry.dir_index < len(dirs):
+            if (entry.dir_index or not relative) and 0 <= entry.dir_index < len(dirs):  # DW_FORM_sdata can be negative
                 include_dir = dirs[entry.dir_index]
         elif 0 < entry.dir_index <= len(dirs):
             include_dir = dirs[entry.dir_index - 1]

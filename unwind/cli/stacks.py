@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
     stacks = parse_stacks(text, args.input)
     modules = None
     if args.maps:
-        modules = module_map_from_maps(open(args.maps).read(), args.maps)
+        with open(args.maps, encoding="utf-8", errors="surrogateescape") as fh:  # paths are bytes, kept as given
+            modules = module_map_from_maps(fh.read(), args.maps)
     elif args.obj:
         modules = module_map_for_object(args.obj)
     resolver = ModuleResolver(symfs=args.symfs, debug_dirs=args.debug_dir)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import io
 import os
 import sys
 
@@ -51,6 +52,10 @@ def run(args: argparse.Namespace) -> int:
                             short_names=o.functions == "short",
                             relative_names=o.relativenames, base_names=o.basenames,
                             cache_size=0)  # addresses on a command line rarely repeat
+    if isinstance(sys.stdout, io.TextIOWrapper):
+        # llvm-symbolizer prints a name's bytes as the binary holds them, whatever the locale: so do we
+        # (formats/text.py: names keep undecodable bytes as surrogateescape).
+        sys.stdout.reconfigure(encoding="utf-8", errors="surrogateescape")
     printer = Printer(PrintOptions(o.output_style, o.functions, o.pretty_print, o.print_address, o.verbose,
                                    o.basenames, o.context_lines, listed=bool(o.inputs)), sys.stdout)
     failed: set[str] = set()  # modules whose error was printed: later requests answer empty, as LLVM

@@ -1,0 +1,183 @@
+#!/usr/bin/env python3
+"""Make the fuzz seed corpora (tests/fuzz/seeds/<corpus>/) from real files; run once, commit the output.
+
+    .venv/bin/python tests/fuzz/make_seeds.py
+
+Every seed is a real artefact cut down to size: a small C program built by gcc (DWARF 5 and 4,
+split into its sections), the same program compressed by objcopy (zlib, zlib-gnu, zstd), a
+recording `unwind simulate` makes of it, a gcore dump of it under gdb, an objtool-processed
+corpus binary and a Debian kernel module with ORC (linux-image-6.1, GPL-2.0, fetched by
+tests/data/orc/fixtures.py), the first lines of the running kernel's /proc/kallsyms, stack text
+in bpftrace's and BCC's formats over /usr/bin/true's mapping, and the persistent index the
+symbolizer builds for the program.  Nothing here is hand-crafted bytes.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+HERE = Path(__file__).resolve().parent
+ROOT = HERE.parent.parent
+sys.path[:0] = [str(ROOT), str(HERE)]
+
+from targets import INDEX_KEY, join  # noqa: E402
+
+SEEDS = HERE / "seeds"
+PROGRAM = r"""
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+static inline int square(int x) { return x * x; }
+__attribute__((noinline)) int leaf(int n) { volatile int v = square(n); return v + 1; }
+__attribute__((noinline)) int middle(int n) { char buf[64]; memset(buf, n, sizeof buf); return leaf(n) + buf[3]; }
+int main(int argc, char **argv) {
+    long total = 0;
+    for (int i = 0; i < 2000; i++) total += middle(i + argc);
+    printf("%ld\n", total);
+    return argv[0][0] == 0;
+}
+"""
+
+
+def run(*argv: str | Path, **kw) -> subprocess.CompletedProcess:
+    return subprocess.run([str(a) for a in argv], check=True, capture_output=True, **kw)
+
+
+def put(corpus: str, name: str, data: bytes) -> None:
+    folder = SEEDS / corpus
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / name).write_bytes(data)
+
+
+def section(path: Path, name: str) -> tuple[bytes, int]:
+    """(bytes, address) of a section, as objcopy dumps it (empty if absent)."""
+    from formats.elf import ElfFile
+
+    elf = ElfFile(path)
+    found = elf.section(name)
+    return (elf.section_bytes(found) or b"", found.addr) if found else (b"", 0)
+
+
+def main() -> int:
+    if SEEDS.exists():
+        shutil.rmtree(SEEDS)
+    work = Path(tempfile.mkdtemp(prefix="unwind-seeds-"))
+    (work / "p.c").write_text(PROGRAM)
+    builds = {}
+    for name, flags in (("dwarf5-O1", ["-g", "-O1"]), ("dwarf4-O2", ["-gdwarf-4", "-O2"]),
+                        ("static-O0", ["-g", "-O0", "-static"])):
+        builds[name] = work / name
+        run("gcc", *flags, work / "p.c", "-o", builds[name])
+    small = builds["dwarf5-O1"]
+    run("gcc", "-g", "-O1", "-c", work / "p.c", "-o", work / "p.o")
+    run("gcc", "-g", "-O1", "-fno-asynchronous-unwind-tables", work / "p.c", "-o", work / "debugframe")
+    # elf: plain, relocatable, and compressed three ways.
+    put("elf", "dwarf5-O1", small.read_bytes())
+    put("elf", "relocatable.o", (work / "p.o").read_bytes())
+    for style in ("zlib", "zlib-gnu", "zstd"):
+        run("objcopy", f"--compress-debug-sections={style}", small, work / style)
+        put("elf", f"compressed-{style}", (work / style).read_bytes())
+    # cfi / eh_frame_hdr: flag byte (1 = .eh_frame) + load address + section bytes.
+    for name, path, sec in (("eh_frame", small, ".eh_frame"), ("debug_frame", work / "debugframe", ".debug_frame"),
+                            ("eh_frame-O2", builds["dwarf4-O2"], ".eh_frame")):
+        data, addr = section(path, sec)
+        put("cfi", name, bytes([sec == ".eh_frame"]) + addr.to_bytes(8, "little") + data)
+    data, addr = section(small, ".eh_frame_hdr")
+    put("eh_frame_hdr", "dwarf5-O1", addr.to_bytes(8, "little") + data)
+    # line and dwarf: section sets of the DWARF 5 and DWARF 4 builds.
+    for name in ("dwarf5-O1", "dwarf4-O2"):
+        get = lambda s: section(builds[name], s)[0]  # noqa: E731
+        put("line", name, join([get(".debug_line"), get(".debug_str"), get(".debug_line_str")]))
+        put("dwarf", name, join([get(".debug_" + part) for part in
+                                 ("info", "abbrev", "str", "line_str", "str_offsets", "addr", "ranges", "rnglists",
+                                  "aranges")]))
+    # dwop: every DW_OP expression the program's DWARF holds (locations, frame bases, CFA expressions).
+    for i, expr in enumerate(_expressions(builds["dwarf4-O2"]) + _expressions(small)):
+        put("dwop", f"expr{i:02d}", bytes(range(64)) + expr)
+    # orc: an objtool-processed corpus binary and a Debian kernel module.
+    put("orc", "recursion-O0-orc", (ROOT / "corpus/bin/recursion-glibc-dynamic-O0-orc").read_bytes())
+    module = Path.home() / ".cache/unwind-tests/orc/6.1/vmw_balloon.ko"
+    if module.exists():
+        put("orc", "vmw_balloon.ko", module.read_bytes())
+    # perfdata: a short simulated recording of the program (and the corpus' own capture format).
+    recording = work / "p.perf.data"
+    run(sys.executable, "-m", "unwind", "simulate", small, "--period", "20000", "--max-samples", "4", "-o", recording)
+    put("perfdata", "simulated", recording.read_bytes())
+    # core: gcore of the program stopped in leaf().
+    core = work / "core"
+    run("gdb", "-batch", "-nx", "-ex", "break leaf", "-ex", "run", "-ex", f"gcore {core}", small)
+    put("core", "gcore-leaf", core.read_bytes())
+    # kallsyms: the head and tail (modules) of this machine's table.
+    lines = Path("/proc/kallsyms").read_text().splitlines()
+    put("kallsyms", "proc-kallsyms", "\n".join(lines[:300] + lines[-100:]).encode() + b"\n")
+    # stacktext: bpftrace ustack/kstack text, BCC folded, address lines, and /usr/bin/true's mapping.
+    put("stacktext", "bpftrace", join([_BPFTRACE.encode(), _MAPS.encode()]))
+    put("stacktext", "folded", join([b"true;0x555555556123;0x555555557456 12\nother;main 3\n", _MAPS.encode()]))
+    put("stacktext", "addresses", join([b"0x555555556123 0x555555557456\n0xffffffff81000000\n", _MAPS.encode()]))
+    # symindex: the index the symbolizer builds for the program.
+    put("symindex", "dwarf5-O1.idx", _index(small, work))
+    shutil.rmtree(work)
+    total = sum(p.stat().st_size for p in SEEDS.rglob("*") if p.is_file())
+    print(f"{sum(1 for p in SEEDS.rglob('*') if p.is_file())} seeds, {total} bytes in {SEEDS}")
+    return 0
+
+
+_MAPS = ("555555554000-555555556000 r--p 00000000 08:01 1 /usr/bin/true\n"
+         "555555556000-55555555a000 r-xp 00002000 08:01 1 /usr/bin/true\n"
+         "7ffffffde000-7ffffffff000 rw-p 00000000 00:00 0 [stack]\n")
+_BPFTRACE = """@[
+    0x555555556123
+    0x555555557456
+    0x7ffff7dd1234
+]: 42
+@[
+    leaf+12
+    main+80
+    __libc_start_call_main+128
+]: 7
+"""
+
+
+def _expressions(path: Path) -> list[bytes]:
+    """DW_AT_location / DW_AT_frame_base expressions from the DIEs (pyelftools), and CFA expressions."""
+    from elftools.elf.elffile import ELFFile
+
+    out: list[bytes] = []
+    with open(path, "rb") as fh:
+        elf = ELFFile(fh)
+        for cu in elf.get_dwarf_info().iter_CUs():
+            for die in cu.iter_DIEs():
+                for attr in ("DW_AT_location", "DW_AT_frame_base", "DW_AT_GNU_call_site_value",
+                             "DW_AT_call_value"):
+                    if attr in die.attributes and die.attributes[attr].form == "DW_FORM_exprloc":
+                        out.append(bytes(die.attributes[attr].value))
+        if elf.has_ehabi_info() if hasattr(elf, "has_ehabi_info") else False:
+            pass
+        for entry in elf.get_dwarf_info().EH_CFI_entries():
+            for inst in getattr(entry, "instructions", []):
+                if inst.args and isinstance(inst.args[-1], list):
+                    out.append(bytes(inst.args[-1]))
+    unique = list(dict.fromkeys(e for e in out if e))
+    return unique[:12]
+
+
+def _index(binary: Path, work: Path) -> bytes:
+    from formats.elf import ElfFile
+    from unwind.index import IndexSources, load_index
+
+    cache = work / "cache"
+    sources = IndexSources(ElfFile(binary), None)
+    load_index(sources, cache)
+    data = (cache / sources.file_name()).read_bytes()
+    from targets import seal_index
+
+    return seal_index(data, INDEX_KEY)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

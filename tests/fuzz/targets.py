@@ -1,0 +1,362 @@
+"""Fuzz targets: one function per parser and per command, bytes in, a typed UnwindError or nothing out.
+
+A target raises nothing but `UnwindError` on any input; anything else (a `TypeError`, an
+`IndexError`, a `MemoryError`, ...) is a bug the campaign (`tests/fuzz/run.py`) saves as a
+regression input and the test suite (`tests/fuzz/test_regressions.py`) replays.
+
+Parser targets call the library directly.  Inputs that hold several byte strings (a DWARF
+section set, stack text plus a maps file) use `split`: little-endian u32 length + bytes,
+repeated, so a mutation can change one part alone.  Command targets write the input to a
+temporary file and run `unwind.cli.main` in-process with UNWIND_DEBUG=1, so an `internal error`
+surfaces as the exception it is.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import io
+import os
+import struct
+import tempfile
+import zlib
+from collections.abc import Callable
+
+from formats.errors import UnwindError
+
+Target = Callable[[bytes], None]
+PARSERS: dict[str, Target] = {}
+COMMANDS: dict[str, Target] = {}
+TARGETS: dict[str, Target] = {}
+_U32 = struct.Struct("<I")
+
+
+def _parser(name: str) -> Callable[[Target], Target]:
+    def register(fn: Target) -> Target:
+        PARSERS[name] = TARGETS[name] = fn
+        return fn
+    return register
+
+
+def _command(name: str) -> Callable[[Target], Target]:
+    def register(fn: Target) -> Target:
+        COMMANDS[name] = TARGETS[name] = fn
+        return fn
+    return register
+
+
+def split(data: bytes, parts: int) -> list[bytes]:
+    """`parts` byte strings from a u32-length-prefixed container (missing ones are empty)."""
+    out: list[bytes] = []
+    pos = 0
+    while len(out) < parts and pos + 4 <= len(data):
+        (size,) = _U32.unpack_from(data, pos)
+        out.append(data[pos + 4:pos + 4 + size])
+        pos += 4 + size
+    return out + [b""] * (parts - len(out))
+
+
+def join(parts: list[bytes]) -> bytes:
+    """The container `split` reads."""
+    return b"".join(_U32.pack(len(p)) + p for p in parts)
+
+
+def _u64(data: bytes, at: int) -> int:
+    return int.from_bytes(data[at:at + 8].ljust(8, b"\0"), "little")
+
+
+# ---- parsers ----------------------------------------------------------------------------
+
+
+@_parser("elf")
+def fuzz_elf(data: bytes) -> None:
+    from formats.elf import ElfFile
+    from formats.symtab import read_symbols
+
+    elf = ElfFile(None, data=data)
+    _ = elf.segments, elf.build_id, elf.debuglink, elf.first_load_vaddr
+    for section in elf.sections:
+        try:
+            elf.section_bytes(section)
+        except UnwindError:
+            pass
+    for table in (".symtab", ".dynsym"):
+        try:
+            read_symbols(elf, table)
+        except UnwindError:
+            pass
+    elf.read_vaddr(elf.entry, 16)
+    elf.vaddr_to_offset(elf.entry)
+
+
+@_parser("cfi")
+def fuzz_cfi(data: bytes) -> None:
+    """An .eh_frame (first byte odd) or .debug_frame, then every FDE's rule table."""
+    from formats.cfi.parse import CfiSection, Fde
+    from formats.cfi.table import interpret
+
+    if not data:
+        return
+    section = CfiSection(data[9:], _u64(data, 1), is_eh=bool(data[0] & 1), path="fuzz")
+    for count, entry in enumerate(section):
+        if count > 200:
+            break
+        if isinstance(entry, Fde):
+            interpret(section, entry)
+
+
+@_parser("eh_frame_hdr")
+def fuzz_eh_frame_hdr(data: bytes) -> None:
+    from formats.cfi.hdr import EhFrameHdr
+
+    address = _u64(data, 0)
+    hdr = EhFrameHdr.from_bytes(data[8:], address, "fuzz")
+    for probe in (0, address, address + 0x1000, (1 << 64) - 1):
+        hdr.lookup(probe)
+
+
+@_parser("dwop")
+def fuzz_dwop(data: bytes) -> None:
+    """A DW_OP expression over registers and memory taken from the input's first 64 bytes."""
+    from unwind.dwarfexpr import evaluate
+    from unwind.errors import MemoryReadError
+
+    seed = data[:64].ljust(64, b"\0")
+    regs = {i: _u64(seed, 8 * (i % 8)) for i in range(17) if seed[i % 64] & 1}
+
+    class Memory:
+        def read(self, address: int, size: int) -> bytes:
+            if size > 8 or address & 0xF000:
+                raise MemoryReadError(address, size)
+            return ((address * 0x9E3779B97F4A7C15) & ((1 << 64) - 1)).to_bytes(8, "little")[:size]
+
+    evaluate(data[64:], regs, Memory(), initial=(_u64(seed, 0),) if seed[1] & 1 else ())
+
+
+@_parser("line")
+def fuzz_line(data: bytes) -> None:
+    """.debug_line (+ .debug_str, .debug_line_str): every program decoded, every row looked up."""
+    from formats.dwarf.line import iter_line_programs
+
+    line, strs, line_strs = split(data, 3)
+    for program in iter_line_programs(line, debug_str=strs, debug_line_str=line_strs, path="fuzz"):
+        for lo, hi, _, _ in program.sequences()[:20]:
+            program.lookup(lo)
+            program.lookup(hi - 1)
+        for index in range(-1, len(program.header.file_names) + 1):
+            program.header.file_path(index, "/comp")
+
+
+_DWARF_PARTS = ("info", "abbrev", "str", "line_str", "str_offsets", "addr", "ranges", "rnglists", "aranges")
+
+
+@_parser("dwarf")
+def fuzz_dwarf(data: bytes) -> None:
+    """DIEs, abbrevs, ranges, str_offsets, aranges: the scanner and unit lookups the index builder runs."""
+    from formats.dwarf.aranges import parse_aranges, unit_address_ranges
+    from formats.dwarf.info import compile_units, scan_units
+    from formats.dwarf.units import DwarfSections
+
+    sections = DwarfSections(**dict(zip(_DWARF_PARTS, split(data, len(_DWARF_PARTS)), strict=True)), path="fuzz")
+    units = compile_units(sections)
+    for functions in scan_units(sections):
+        for probe in (0, 0x1000, 0x401000):
+            functions.chain(probe)
+    unit_address_ranges(sections, units)
+    parse_aranges(sections.aranges, "fuzz")
+
+
+@_parser("orc")
+def fuzz_orc(data: bytes) -> None:
+    from formats.elf import ElfFile
+    from formats.orc.table import read_orc
+
+    table = read_orc(ElfFile(None, data=data))
+    if table is not None:
+        index = table.index()
+        for address in table.addresses[:50]:
+            index.find(address)
+        index.find(0)
+
+
+@_parser("perfdata")
+def fuzz_perfdata(data: bytes) -> None:
+    from formats.perfdata.reader import PerfDataReader
+
+    reader = PerfDataReader(data, path="fuzz")
+    for count, _record in enumerate(reader.records()):
+        if count > 5000:
+            break
+
+
+@_parser("core")
+def fuzz_core(data: bytes) -> None:
+    from formats.core import CoreFile
+
+    core = CoreFile(None, data=data)
+    for thread in core.threads:
+        _ = thread.tid
+    _ = core.pid, core.command, core.vdso_image
+    for segment in core.segments[:20]:
+        core.read(segment.vaddr, 64)
+
+
+@_parser("kallsyms")
+def fuzz_kallsyms(data: bytes) -> None:
+    """/proc/kallsyms or System.map text (read as the loader reads it: UTF-8, bad bytes replaced)."""
+    from formats.kallsyms import parse_kallsyms
+
+    table = parse_kallsyms(data.decode("utf-8", "replace"), "fuzz")
+    for probe in (0, 0xFFFFFFFF81000000, (1 << 64) - 1):
+        table.lookup(probe)
+    table.module_names()
+
+
+@_parser("stacktext")
+def fuzz_stacktext(data: bytes) -> None:
+    from formats.procmaps import parse_maps
+    from formats.stacktext import parse_stacks
+
+    text, maps = split(data, 2)
+    parse_stacks(text.decode("utf-8", "surrogateescape"), "fuzz")
+    parse_maps(maps.decode("utf-8", "surrogateescape"), "fuzz.maps")
+
+
+INDEX_KEY = b"fuzz-index-key"
+
+
+def seal_index(data: bytes, key: bytes = INDEX_KEY) -> bytes:
+    """The index file `data` with our key and a valid checksum: what a planted or half-written index looks like."""
+    from formats.symindex import _HEADER, CONTAINER_VERSION, MAGIC
+
+    if len(data) < _HEADER.size:
+        return data
+    _, _, old_key_len, count, _ = _HEADER.unpack_from(data, 0)
+    old_key_len = min(old_key_len, len(data) - _HEADER.size)
+    rest = data[_HEADER.size + old_key_len + (-old_key_len % 8):]
+    body = key + b"\0" * (-len(key) % 8) + rest
+    return _HEADER.pack(MAGIC, CONTAINER_VERSION, len(key), count, zlib.crc32(body)) + body
+
+
+@_parser("symindex")
+def fuzz_symindex(data: bytes) -> None:
+    """An index file under a valid checksum: opened, then every lookup a symbolizer does."""
+    from unwind.index import open_index
+    from unwind.symbolizer import ModuleSymbols
+
+    with _Files(seal_index(data)) as (path,):
+        index = open_index(path, INDEX_KEY)
+        for naming in ("llvm", "perf"):
+            module = ModuleSymbols(index, naming)
+            for probe in (0, 0x1000, 0x1139, 0x401000, 0x401136, (1 << 64) - 1):
+                module.lookup(probe)
+
+
+# ---- commands ---------------------------------------------------------------------------
+
+
+def run_command(argv: list[str]) -> tuple[int, str, str]:
+    """unwind.cli.main in-process with UNWIND_DEBUG=1: (exit code, stdout, stderr)."""
+    from unwind.cli import main
+
+    out = io.TextIOWrapper(io.BytesIO(), encoding="utf-8", errors="strict", write_through=True)
+    err = io.StringIO()
+    old = os.environ.get("UNWIND_DEBUG")
+    os.environ["UNWIND_DEBUG"] = "1"
+    try:
+        with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+            try:
+                code = main(argv)
+            except SystemExit as exc:  # argparse
+                code = exc.code if isinstance(exc.code, int) else 2
+    finally:
+        if old is None:
+            del os.environ["UNWIND_DEBUG"]
+        else:
+            os.environ["UNWIND_DEBUG"] = old
+    if "internal error" in err.getvalue():
+        raise AssertionError(f"internal error: {err.getvalue()}")
+    out.flush()
+    return code, out.buffer.getvalue().decode("utf-8", "replace"), err.getvalue()
+
+
+class _Files:
+    """A private directory with the input's parts as files, removed afterwards."""
+
+    def __init__(self, *parts: bytes):
+        self.parts = parts
+
+    def __enter__(self) -> list[str]:
+        self._dir = tempfile.TemporaryDirectory(prefix="unwind-fuzz-")
+        paths = []
+        for i, part in enumerate(self.parts):
+            path = os.path.join(self._dir.name, f"in{i}")
+            with open(path, "wb") as fh:
+                fh.write(part)
+            paths.append(path)
+        return paths
+
+    def __exit__(self, *exc: object) -> None:
+        self._dir.cleanup()
+
+
+def _cache_env() -> contextlib.AbstractContextManager[None]:
+    """A private, empty UNWIND_CACHE_DIR: a mutated binary must not leave indexes behind."""
+    return _environ(UNWIND_CACHE_DIR=tempfile.mkdtemp(prefix="unwind-fuzz-cache-"))
+
+
+@contextlib.contextmanager
+def _environ(**values: str):  # type: ignore[no-untyped-def]
+    old = {k: os.environ.get(k) for k in values}
+    os.environ.update(values)
+    try:
+        yield
+    finally:
+        import shutil
+
+        for key, value in old.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        if "UNWIND_CACHE_DIR" in values:
+            shutil.rmtree(values["UNWIND_CACHE_DIR"], ignore_errors=True)
+
+
+@_command("cmd-symbolize")
+def cmd_symbolize(data: bytes) -> None:
+    with _Files(data) as (obj,), _cache_env():
+        for style in ("LLVM", "JSON"):
+            run_command(["symbolize", "--obj", obj, "--output-style", style, "0x401000", "0x1139", "0x10"])
+
+
+@_command("cmd-perf")
+def cmd_perf(data: bytes) -> None:
+    with _Files(data) as (recording,), _cache_env():
+        for fmt in ("perf-script", "json", "pprof"):
+            run_command(["perf", recording, "--format", fmt, "-j", "1", "--kallsyms", os.devnull])
+
+
+@_command("cmd-core")
+def cmd_core(data: bytes) -> None:
+    with _Files(data) as (core,), _cache_env():
+        run_command(["core", core, "--format", "json"])
+
+
+@_command("cmd-stacks")
+def cmd_stacks(data: bytes) -> None:
+    text, maps = split(data, 2)
+    with _Files(text, maps) as (stacks, maps_file), _cache_env():
+        for fmt in ("perf-script", "folded", "pprof", "json"):
+            run_command(["stacks", stacks, "--maps", maps_file, "--format", fmt, "--kallsyms", os.devnull])
+
+
+@_command("cmd-dump-cfi")
+def cmd_dump_cfi(data: bytes) -> None:
+    with _Files(data) as (path,):
+        run_command(["dump-cfi", path])
+
+
+@_command("cmd-dump-orc")
+def cmd_dump_orc(data: bytes) -> None:
+    with _Files(data) as (path,):
+        run_command(["dump-orc", path])
