@@ -20,6 +20,7 @@ MAGIC = b"UNWIDX01"
 _HEADER = struct.Struct("<8sIIII")  # magic, container version, key length, entry count, crc32
 _ENTRY = struct.Struct("<24scxxxxxxxQQ")  # name, typecode, offset, byte length
 CONTAINER_VERSION = 1
+_TYPECODES = {"B": 1, "b": 1, "H": 2, "h": 2, "I": 4, "i": 4, "Q": 8, "q": 8}  # what write_index stores: item sizes
 
 
 class CorruptIndexError(FormatError):
@@ -80,14 +81,19 @@ class IndexFile:
         if bytes(view[pos:pos + key_len]) != key:
             raise CorruptIndexError("index was built for another file or schema", path, pos)
         pos += key_len + (-key_len % 8)
+        self._payload = pos + count * _ENTRY.size
+        if self._payload > size:
+            raise CorruptIndexError(f"directory of {count} arrays runs past the end", path, pos)
         self._entries: dict[str, _Entry] = {}
         for i in range(count):
-            name, code, offset, length = _ENTRY.unpack_from(self._map, pos + i * _ENTRY.size)
-            self._entries[name.rstrip(b"\0").decode()] = _Entry(code.decode(), offset, length)
-        self._payload = pos + count * _ENTRY.size
-        for name, entry in self._entries.items():
-            if self._payload + entry.offset + entry.length > size:
-                raise CorruptIndexError(f"array {name} runs past the end", path, self._payload + entry.offset)
+            at = pos + i * _ENTRY.size
+            raw_name, raw_code, offset, length = _ENTRY.unpack_from(self._map, at)
+            name, code = raw_name.rstrip(b"\0"), raw_code.decode("latin-1")
+            if not name.isascii() or code not in _TYPECODES or length % _TYPECODES[code]:
+                raise CorruptIndexError(f"directory entry {i} is malformed", path, at)
+            if self._payload + offset + length > size:
+                raise CorruptIndexError(f"array {name.decode()} runs past the end", path, at)
+            self._entries[name.decode()] = _Entry(code, offset, length)
         self._view = view
 
     def names(self) -> list[str]:

@@ -10,11 +10,14 @@ from __future__ import annotations
 import os
 import warnings
 from array import array
+from collections.abc import Callable
 from typing import NamedTuple
 
 from formats.elf import SHF_EXECINSTR, ElfFile, ElfType, SectionType
 from formats.errors import UnwindError
 from formats.symindex import CorruptIndexError, IndexFile, write_index
+
+from .index_check import check_symbol_index
 
 
 SCHEMA = 11  # bump whenever the arrays below change meaning
@@ -90,12 +93,13 @@ class StringTable:
         return {"str_off": self._offsets, "str_blob": bytes(self._blob)}
 
 
-def open_index(path: str, key: bytes) -> IndexFile:
+def open_index(path: str, key: bytes, check: Callable[[IndexFile], None] | None = None) -> IndexFile:
     """IndexFile(path, key) with its checksum checked once per version of the file, not per run.
 
     A stamp beside the index records the (inode, size, mtime, ctime) the check passed for; any
     rewrite or replacement changes them, so the next open checks again (~10 ms saved per run and
-    large index).
+    large index).  `check` validates the arrays against each other (unwind/index_check.py) each time
+    the checksum is checked: a checksum-valid but inconsistent file raises CorruptIndexError.
     """
     st = os.stat(path)
     signature = f"{st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
@@ -107,6 +111,8 @@ def open_index(path: str, key: bytes) -> IndexFile:
         trusted = False
     index = IndexFile(path, key, verify=not trusted)
     if not trusted:
+        if check is not None:
+            check(index)
         write_atomically(stamp, signature.encode())
     return index
 
@@ -130,7 +136,7 @@ def load_index(sources: IndexSources, directory: str | os.PathLike | None = None
     path = os.path.join(directory or cache_dir(), sources.file_name())
     key = sources.key()
     try:
-        return open_index(path, key)
+        return open_index(path, key, check_symbol_index)
     except FileNotFoundError:
         pass
     except (CorruptIndexError, OSError):
@@ -138,7 +144,7 @@ def load_index(sources: IndexSources, directory: str | os.PathLike | None = None
     arrays = build_arrays(sources)
     try:
         write_index(path, key, arrays)
-        return open_index(path, key)
+        return open_index(path, key, check_symbol_index)
     except OSError:
         # An unwritable cache must not stop symbolisation: use a private temporary file.
         import tempfile

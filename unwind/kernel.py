@@ -12,6 +12,7 @@ from formats.kallsyms import KernelSymbols, load_kallsyms
 from formats.symindex import CorruptIndexError, IndexFile, write_index
 
 from .index import NO_STRING, StringTable, cache_dir, open_index
+from .index_check import check_kernel_index
 
 PROC_KALLSYMS = "/proc/kallsyms"
 
@@ -30,7 +31,7 @@ def load_kernel_symbols(path: str | None = None, directory: str | None = None) -
     key = _source_key(source)
     cached = os.path.join(directory or cache_dir(), f"kallsyms-{zlib.crc32(key):08x}.idx")  # the key is inside
     try:
-        return _from_index(open_index(cached, key), source)
+        return _from_index(open_index(cached, key, check_kernel_index), source)
     except (OSError, CorruptIndexError):
         pass
     table = load_kallsyms(source)

@@ -241,10 +241,11 @@ def seal_index(data: bytes, key: bytes = INDEX_KEY) -> bytes:
 def fuzz_symindex(data: bytes) -> None:
     """An index file under a valid checksum: opened, then every lookup a symbolizer does."""
     from unwind.index import open_index
+    from unwind.index_check import check_symbol_index
     from unwind.symbolizer import ModuleSymbols
 
     with _Files(seal_index(data)) as (path,):
-        index = open_index(path, INDEX_KEY)
+        index = open_index(path, INDEX_KEY, check_symbol_index)  # as load_index opens it
         for naming in ("llvm", "perf"):
             module = ModuleSymbols(index, naming)
             for probe in (0, 0x1000, 0x1139, 0x401000, 0x401136, (1 << 64) - 1):
