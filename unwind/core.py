@@ -16,6 +16,7 @@ from formats.elf import NT_GNU_BUILD_ID, PF_R, PF_W, PF_X, ElfFile, SegmentType,
 from formats.errors import UnwindError
 
 from .errors import MemoryReadError
+from .linkmap import link_map_mappings
 from .memory import AddressSpace
 from .model import Frame, Mapping, ModuleMap, Reg, Registers, Sample, SymbolizedFrame
 from .modules import Module, ModuleResolver, mapping_bias
@@ -155,6 +156,8 @@ def module_map(core: CoreFile, exe: str | None = None) -> ModuleMap:
     for fm in core.files:
         path = exe if exe and fm.path == exe_path else fm.path
         mappings.append(Mapping(fm.start, fm.end, fm.offset, path, build_ids.get(fm.path), prot_at(core, fm.start)))
+    # libraries the NT_FILE note lacks (or all, without one), from ld.so's link_map in the dumped memory
+    mappings += link_map_mappings(core, exe, mappings)
     base = core.vdso_base
     image = core.vdso_image
     if base and image and not any(base in m for m in mappings):
