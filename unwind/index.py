@@ -228,7 +228,7 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
         pool = multiprocessing.get_context("fork").Pool(1)
         pending = pool.apply_async(_decode_line_programs, (elf.path,))
     sections = DwarfSections.from_elf(elf)
-    units = list(scan_units(sections))
+    units = [_split_unit(uf, elf, sections) if uf.unit.dwo_name else uf for uf in scan_units(sections)]
     programs = pending.get() if pool else _decode_line_programs(elf.path)
     if pool:
         pool.close()
@@ -308,6 +308,35 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
             out["ar_hi"].append(hi)
             out["ar_cu"].append(unit_index[unit_offset])
     return out
+
+
+def dwo_candidates(dwo_name: str, comp_dir: str | None, binary_path: str | None) -> list[str]:
+    """Where llvm looks for a skeleton's .dwo: DW_AT_dwo_name (under DW_AT_comp_dir when relative), then
+    the binary's directory."""
+    out = [dwo_name if os.path.isabs(dwo_name) or not comp_dir else os.path.join(comp_dir, dwo_name)]
+    if binary_path:
+        out.append(os.path.join(os.path.dirname(binary_path), os.path.basename(dwo_name)))
+    return out
+
+
+def _split_unit(uf, elf: ElfFile, sections):
+    """The skeleton unit `uf` with its split unit's subroutines from the .dwo (unchanged when none is found)."""
+    from formats.dwarf.split import dwo_sections, scan_split_unit
+
+    for candidate in dwo_candidates(uf.unit.dwo_name, uf.unit.comp_dir, elf.path):
+        if not os.path.isfile(candidate):
+            continue
+        try:
+            dwo = ElfFile(candidate)
+        except (UnwindError, OSError) as exc:
+            warnings.warn(f"{candidate}: unreadable split DWARF file: {exc}")
+            continue
+        problems: list = []
+        found = scan_split_unit(uf.unit, dwo_sections(dwo, sections), problems)
+        if found is not None:
+            return found
+    warnings.warn(f"{elf.path}: split DWARF unit {uf.unit.dwo_name} not found; no inline frames for it")
+    return uf
 
 
 def _file_table(unit, programs: dict, strings: StringTable) -> tuple[list[int], list[int]]:

@@ -137,6 +137,7 @@ class UnitContext:
         self.rnglists_base: int | None = None
         self.loclists_base: int | None = None
         self.base_address: int | None = None
+        self.ranges_base = 0  # split DWARF 4: the skeleton's DW_AT_GNU_ranges_base, added to .debug_ranges offsets
         self.unit_tag = 0
         self.unit_attrs: dict = {}
         self.unit_has_children = False
@@ -246,7 +247,7 @@ class UnitContext:
                 if offset is None:
                     return []
             else:
-                offset = value
+                offset = value + (self.ranges_base if form == DW_FORM.sec_offset else 0)
             if self.enc.version <= 4:
                 return debug_ranges(self.sections.ranges, offset, self.enc.address_size, self.base_address, path)
             return rnglist_ranges(self.sections.rnglists, offset, self.enc.address_size, self.base_address,

@@ -40,6 +40,8 @@ class CompileUnit:
     loclists_base: int | None
     end: int = 0  # offset of the next unit
     tag: int = DW_TAG.compile_unit  # of the unit DIE: compile_unit, partial_unit (dwz), skeleton_unit
+    dwo_name: str | None = None  # DW_AT_dwo_name / DW_AT_GNU_dwo_name of a skeleton unit (split DWARF)
+    ranges_base: int = 0  # DW_AT_GNU_ranges_base (split DWARF 4): added to the .dwo's DW_AT_ranges
 
 
 @dataclass(frozen=True, slots=True)
@@ -176,7 +178,17 @@ def compile_unit(ctx: UnitContext) -> CompileUnit:
         header.abbrev_offset, None if name is BAD else name, None if comp_dir is BAD else comp_dir,
         stmt[1] if stmt is not None and isinstance(stmt[1], int) else None,
         ctx.address(attrs.get(DW_AT.low_pc)), tuple(ctx.die_ranges(attrs)),
-        ctx.str_offsets_base, ctx.addr_base, ctx.rnglists_base, ctx.loclists_base, header.end, ctx.unit_tag)
+        ctx.str_offsets_base, ctx.addr_base, ctx.rnglists_base, ctx.loclists_base, header.end, ctx.unit_tag,
+        _plain(ctx.string(attrs.get(DW_AT.dwo_name) or attrs.get(DW_AT.GNU_dwo_name))),
+        _offset(attrs.get(DW_AT.GNU_ranges_base)))
+
+
+def _offset(item: tuple | None) -> int:
+    return item[1] if item is not None and isinstance(item[1], int) else 0
+
+
+def _plain(text: object) -> str | None:
+    return text if isinstance(text, str) else None
 
 
 def _scan_unit(ctx: UnitContext, resolver: DieResolver, stats: ScanStats) -> UnitFunctions:

@@ -26,3 +26,31 @@ def test_lto_start_file_from_declaring_unit(build_dir, compiler, sources, monkey
     same, total, diffs = builds.score(builds.Variant("lto", prog, prog), 150)
     assert total > 100
     assert same == total, diffs[:3]
+
+
+@pytest.mark.parametrize("compiler, sources", [("g++", builds.CXX), ("clang-14", builds.C)])
+@pytest.mark.parametrize("dwarf", ["4", "5"])
+def test_split_dwarf_dwo_as_reference_build(build_dir, compiler, sources, dwarf, monkeypatch, tmp_path):
+    """-gsplit-dwarf with .dwo files beside the objects: the inline frames come back from the .dwo."""
+    monkeypatch.setenv("UNWIND_CACHE_DIR", str(tmp_path))
+    flags = ["-O2", "-g", f"-gdwarf-{dwarf}"]
+    ref = builds.compile_c(build_dir, f"ref{dwarf}-{compiler}", compiler, sources, flags)
+    split = builds.compile_c(build_dir, f"split{dwarf}-{compiler}", compiler, sources, [*flags, "-gsplit-dwarf"])
+    same, total, diffs = builds.score(builds.Variant("split", split, ref), 150)
+    assert total > 100
+    assert same == total, diffs[:3]
+
+
+def test_missing_dwo_warns_and_keeps_lines(build_dir, monkeypatch, tmp_path):
+    """A .dwo that is gone: one warning, and the skeleton's line table still answers file and line."""
+    monkeypatch.setenv("UNWIND_CACHE_DIR", str(tmp_path))
+    split = builds.compile_c(build_dir, "split-missing", "gcc", builds.C, ["-O2", "-g", "-gsplit-dwarf"])
+    for dwo in split.parent.glob("*.dwo"):
+        dwo.unlink()
+    from unwind.symbolizer import Symbolizer
+
+    addresses = builds.addresses_in(split, [("main", 4)])
+    with pytest.warns(UserWarning, match="split DWARF unit .* not found"):
+        frames = Symbolizer(index_dir=str(tmp_path)).symbolize(str(split), addresses)
+    theirs = builds.llvm_json(split, addresses)
+    assert frames[0][-1].file == theirs[0][-1]["FileName"] and frames[0][-1].line == theirs[0][-1]["Line"]
