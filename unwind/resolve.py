@@ -10,7 +10,7 @@ from formats.kallsyms import KernelSymbols
 from formats.profile import ProfileFrame, ProfileSample
 
 from .errors import UnwindError
-from .jit import JitSymbols, perf_map_path
+from .jit import JitSymbols
 from .model import Frame, ModuleMap, Sample, Trace, Via
 from .modules import Module, ModuleResolver
 from .vdso import VDSO, VdsoNames
@@ -113,9 +113,9 @@ class FrameResolver:
         map_offset = mapping.file_offset(frame.pc) if mapping is not None else None
         if module is None:
             if mapping is not None and mapping.path is None:  # anonymous executable memory: JIT code
-                entry = self.jit.find(sample.pid, frame.lookup_pc)
-                return [ResolvedFrame(frame.pc, perf_map_path(sample.pid), None, entry.name if entry else None,
-                                      None, None, False, via, lookup=lookup, map_offset=map_offset)]
+                where, name = self.jit.name(sample.pid, frame.lookup_pc, sample.modules)
+                return [ResolvedFrame(frame.pc, where, None, name, None, None, False, via, lookup=lookup,
+                                      map_offset=map_offset)]
             path = mapping.path if mapping is not None else None
             return [ResolvedFrame(frame.pc, path, None, None, None, None, False, via, lookup=lookup,
                                   map_offset=map_offset)]

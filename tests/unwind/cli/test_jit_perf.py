@@ -105,3 +105,30 @@ def test_jdk_style_map_entries_as_perf_reads_them(node_recording, tmp_path):
     mine, perfs = names(ours), names(theirs)
     common = mine.keys() & perfs.keys()
     assert len(common) >= 5 and all(mine[address] == perfs[address] for address in common)
+
+
+def test_jitdump_names_as_perf_inject_gives_them(tmp_path):
+    """node --perf-prof writes jit-PID.dump (and maps it, so perf records where it is): our names for JIT
+    frames from its code-load records equal those `perf inject --jit` puts into its jitted-PID-N.so files."""
+    data = tmp_path / "rec.data"
+    subprocess.run([need_tool("perf"), "record", "-q", "-k", "1", "-e", "cpu-clock", "-F", "500", "--call-graph",
+                    "dwarf", "-o", str(data), "--", need_tool("node"), "--perf-prof",
+                    "--interpreted-frames-native-stack", str(WORKLOAD)],
+                   check=True, stdout=subprocess.DEVNULL, cwd=tmp_path)
+    assert list(tmp_path.glob("jit-*.dump"))
+    injected = tmp_path / "injected.data"
+    subprocess.run([need_tool("perf"), "inject", "--jit", "-i", str(data), "-o", str(injected)], check=True,
+                   capture_output=True)
+    from formats.perfscript import parse_perf_script
+
+    theirs = list(parse_perf_script(record.perf_script_text(injected)))
+    ours = list(parse_perf_script(unwind_perf(data, "--unwinder", "auto")))
+    assert len(ours) == len(theirs)
+    compared = 0
+    for a, b in zip(ours, theirs):  # frame 0 (the sampled pc, no unwinding involved) in JIT code
+        leaf = [f for f in b.frames if not f.kernel][:1]
+        if leaf and "/jitted-" in (leaf[0].module or ""):
+            compared += 1
+            mine = next(f for f in a.frames if not f.kernel)
+            assert (mine.symbol, mine.module) == (leaf[0].symbol, str(next(tmp_path.glob("jit-*.dump"))))
+    assert compared >= 5
