@@ -40,6 +40,7 @@ class IndexSources(NamedTuple):
 
     binary: ElfFile
     debug: ElfFile | None
+    dwp: str | None = None  # a DWARF package named by the user (--dwp), tried before <binary>.dwp
 
     @property
     def dwarf(self) -> ElfFile | None:
@@ -50,7 +51,9 @@ class IndexSources(NamedTuple):
     def key(self) -> bytes:
         """Identity of every input: build-id (or real path), size and mtime of the binary and of each debug file."""
         parts = [f"schema={SCHEMA}".encode()]
-        for elf in self:
+        if self.dwp is not None:
+            parts.append(f"dwp={os.path.realpath(self.dwp)}".encode())
+        for elf in (self.binary, self.debug):
             if elf is None:
                 parts.append(b"-")
                 continue
@@ -186,7 +189,7 @@ def build_arrays(sources: IndexSources) -> dict[str, array | bytes]:
                        "txt_sec": array("I", (s.index for s in texts))})
     if dwarf is not None:
         try:
-            arrays.update(_dwarf_arrays(dwarf, strings))
+            arrays.update(_dwarf_arrays(dwarf, strings, sources.dwp))
         except UnwindError as exc:
             warnings.warn(f"{dwarf.path}: DWARF unusable, symbols only: {exc}")
     arrays.update(strings.arrays())
@@ -215,7 +218,7 @@ def _decode_line_programs(path: str) -> dict:
     return programs
 
 
-def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
+def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None) -> dict[str, array]:
     from formats.dwarf.aranges import unit_address_ranges
     from formats.dwarf.info import DwarfSections, scan_units
     from formats.relocations import relocation_sections
@@ -228,7 +231,10 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable) -> dict[str, array]:
         pool = multiprocessing.get_context("fork").Pool(1)
         pending = pool.apply_async(_decode_line_programs, (elf.path,))
     sections = DwarfSections.from_elf(elf)
-    units = [_split_unit(uf, elf, sections) if uf.unit.dwo_name else uf for uf in scan_units(sections)]
+    packages: dict = {}  # .dwp path -> (ElfFile, unit index) or None, read once per build
+    dwps = ((dwp,) if dwp else ()) + (elf.path + ".dwp",)
+    units = [_split_unit(uf, elf, sections, packages, dwps) if uf.unit.dwo_name or uf.unit.dwo_id is not None else uf
+             for uf in scan_units(sections)]
     programs = pending.get() if pool else _decode_line_programs(elf.path)
     if pool:
         pool.close()
@@ -319,11 +325,35 @@ def dwo_candidates(dwo_name: str, comp_dir: str | None, binary_path: str | None)
     return out
 
 
-def _split_unit(uf, elf: ElfFile, sections):
-    """The skeleton unit `uf` with its split unit's subroutines from the .dwo (unchanged when none is found)."""
+def _package(path: str, packages: dict):
+    """(ElfFile, {dwo id: contributions}) of the .dwp at `path`, None when absent or unreadable (cached)."""
+    if path not in packages:
+        from formats.dwarf.dwp import parse_unit_index
+
+        packages[path] = None
+        if os.path.isfile(path):
+            try:
+                dwp = ElfFile(path)
+                packages[path] = (dwp, parse_unit_index(dwp.section_bytes(".debug_cu_index") or b"", path))
+            except (UnwindError, OSError) as exc:
+                warnings.warn(f"{path}: unreadable DWARF package: {exc}")
+    return packages[path]
+
+
+def _split_unit(uf, elf: ElfFile, sections, packages: dict, dwps: tuple[str, ...]):
+    """The skeleton unit `uf` with its split unit's subroutines from the .dwp or .dwo (unchanged when none)."""
+    from formats.dwarf.dwp import package_sections
     from formats.dwarf.split import dwo_sections, scan_split_unit
 
-    for candidate in dwo_candidates(uf.unit.dwo_name, uf.unit.comp_dir, elf.path):
+    problems: list = []
+    for dwp_path in dwps:
+        package = _package(dwp_path, packages)
+        if package is not None and uf.unit.dwo_id in package[1]:
+            found = scan_split_unit(uf.unit, package_sections(package[0], package[1][uf.unit.dwo_id], sections),
+                                    problems)
+            if found is not None:
+                return found
+    for candidate in dwo_candidates(uf.unit.dwo_name or "", uf.unit.comp_dir, elf.path):
         if not os.path.isfile(candidate):
             continue
         try:
@@ -331,7 +361,6 @@ def _split_unit(uf, elf: ElfFile, sections):
         except (UnwindError, OSError) as exc:
             warnings.warn(f"{candidate}: unreadable split DWARF file: {exc}")
             continue
-        problems: list = []
         found = scan_split_unit(uf.unit, dwo_sections(dwo, sections), problems)
         if found is not None:
             return found

@@ -192,10 +192,13 @@ class Symbolizer:
 
     def __init__(self, symfs: str | None = None, debug_dirs=(), demangle: bool = True, inlines: bool = True,
                  symbol_table: bool = True, naming: str = "llvm", cache_size: int = 1 << 16, index_dir=None,
-                 short_names: bool = False, relative_names: bool = False, base_names: bool = False):
+                 short_names: bool = False, relative_names: bool = False, base_names: bool = False,
+                 dwp: str | None = None):
         """`short_names`: functions named by DW_AT_name alone; `relative_names`: paths without the
-        compilation directory (llvm-symbolizer's --functions=short and --relativenames)."""
+        compilation directory (llvm-symbolizer's --functions=short and --relativenames); `dwp`: the
+        DWARF package of split units (--dwp), tried before `<binary>.dwp`."""
         self.symfs = symfs
+        self.dwp = dwp
         self.debug_dirs = tuple(debug_dirs) or DEFAULT_DEBUG_DIRS
         self.demangle = demangle
         self.inlines = inlines
@@ -234,7 +237,7 @@ class Symbolizer:
         binary = ElfFile(real)
         debug_path = find_debug_file(binary, self.debug_dirs)
         debug = ElfFile(debug_path) if debug_path else None
-        return ModuleSymbols(load_index(IndexSources(binary, debug), self.index_dir), self.naming)
+        return ModuleSymbols(load_index(IndexSources(binary, debug, self.dwp), self.index_dir), self.naming)
 
     def symbolize(self, path: str, vaddrs, inlines: bool | None = None,
                   lines: bool = True) -> list[list[SymbolizedFrame]]:

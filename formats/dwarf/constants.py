@@ -228,6 +228,7 @@ class DW_AT(IntEnum):
     GNU_locviews = 0x2137
     GNU_entry_view = 0x2138
     GNU_dwo_name = 0x2130
+    GNU_dwo_id = 0x2131
     GNU_ranges_base = 0x2132
     GNU_addr_base = 0x2133
 

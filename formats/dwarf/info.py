@@ -42,6 +42,7 @@ class CompileUnit:
     tag: int = DW_TAG.compile_unit  # of the unit DIE: compile_unit, partial_unit (dwz), skeleton_unit
     dwo_name: str | None = None  # DW_AT_dwo_name / DW_AT_GNU_dwo_name of a skeleton unit (split DWARF)
     ranges_base: int = 0  # DW_AT_GNU_ranges_base (split DWARF 4): added to the .dwo's DW_AT_ranges
+    dwo_id: int | None = None  # the split unit's id: DWARF 5 unit header, else DW_AT_GNU_dwo_id
 
 
 @dataclass(frozen=True, slots=True)
@@ -180,7 +181,12 @@ def compile_unit(ctx: UnitContext) -> CompileUnit:
         ctx.address(attrs.get(DW_AT.low_pc)), tuple(ctx.die_ranges(attrs)),
         ctx.str_offsets_base, ctx.addr_base, ctx.rnglists_base, ctx.loclists_base, header.end, ctx.unit_tag,
         _plain(ctx.string(attrs.get(DW_AT.dwo_name) or attrs.get(DW_AT.GNU_dwo_name))),
-        _offset(attrs.get(DW_AT.GNU_ranges_base)))
+        _offset(attrs.get(DW_AT.GNU_ranges_base)),
+        header.dwo_id if header.dwo_id is not None else _id(attrs.get(DW_AT.GNU_dwo_id)))
+
+
+def _id(item: tuple | None) -> int | None:
+    return item[1] if item is not None and isinstance(item[1], int) else None
 
 
 def _offset(item: tuple | None) -> int:

@@ -48,6 +48,7 @@ class UnitHeader:
     address_size: int
     offset_size: int
     abbrev_offset: int
+    dwo_id: int | None = None  # DWARF 5 skeleton and split units: the id that pairs them
 
     @property
     def encoding(self) -> UnitEncoding:
@@ -79,6 +80,7 @@ def parse_unit_header(data: bytes, offset: int, path: str | None = None) -> Unit
     pos += 2
     if not 2 <= version <= 5:
         raise FormatError(f"unsupported DWARF version {version}", path, offset)
+    dwo_id = None
     if version >= 5:
         need = 2 + offset_size
         if pos + need > end:
@@ -89,6 +91,7 @@ def parse_unit_header(data: bytes, offset: int, path: str | None = None) -> Unit
         if unit_type in (DW_UT.type, DW_UT.split_type):
             pos += 8 + offset_size
         elif unit_type in (DW_UT.skeleton, DW_UT.split_compile):
+            dwo_id = int.from_bytes(data[pos:pos + 8], "little")
             pos += 8
         elif unit_type not in (DW_UT.compile, DW_UT.partial):
             raise FormatError(f"unknown unit type {unit_type:#x}", path, offset)
@@ -103,7 +106,7 @@ def parse_unit_header(data: bytes, offset: int, path: str | None = None) -> Unit
         raise FormatError(f"unsupported address size {address_size}", path, offset)
     if pos > end:
         raise TruncatedError("unit header is cut short", path, offset)
-    return UnitHeader(offset, end, pos, version, unit_type, address_size, offset_size, abbrev_offset)
+    return UnitHeader(offset, end, pos, version, unit_type, address_size, offset_size, abbrev_offset, dwo_id)
 
 
 def iter_unit_headers(data: bytes, path: str | None = None,

@@ -50,7 +50,7 @@ def run(args: argparse.Namespace) -> int:
                             demangle=o.demangle, inlines=o.inlines,
                             symbol_table=o.functions == "linkage",  # LLVM overrides only linkage names
                             short_names=o.functions == "short",
-                            relative_names=o.relativenames, base_names=o.basenames,
+                            relative_names=o.relativenames, base_names=o.basenames, dwp=o.dwp,
                             cache_size=0)  # addresses on a command line rarely repeat
     if isinstance(sys.stdout, io.TextIOWrapper):
         # llvm-symbolizer prints a name's bytes as the binary holds them, whatever the locale: so do we
