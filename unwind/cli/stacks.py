@@ -6,6 +6,7 @@ import argparse
 import sys
 
 HELP = "symbolise raw address stacks from bpftrace, BCC or plain address lists"
+MAX_EXPANDED_SAMPLES = 4_000_000
 FORMATS = ("perf-script", "json", "folded", "pprof", "speedscope", "svg")
 
 
@@ -21,6 +22,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
+    from formats.errors import FormatError
     from formats.profile import ProfileSample, write_profile
     from formats.stacktext import parse_stacks
 
@@ -57,6 +59,12 @@ def run(args: argparse.Namespace) -> int:
                 out.write(json.dumps(obj, separators=(",", ":")).encode() + b"\n")
         else:
             # A stack seen `count` times is `count` samples, so every writer weighs it right.
+            # Until stacks carry their count to the writers, the expansion is bounded: a hostile count
+            # (`a;b 2147483648`) is a typed error, not a 16 GiB list.
+            total = sum(max(r.stack.count, 1) for r in results)
+            if total > MAX_EXPANDED_SAMPLES:
+                raise FormatError(f"stack counts add up to {total} samples, more than the {MAX_EXPANDED_SAMPLES} "
+                                  f"this output expands", args.input)
             samples = []
             for r in results:
                 s = r.stack
