@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import subprocess
+import shutil
 import sys
 from pathlib import Path
 
@@ -19,6 +20,7 @@ HERE = Path(__file__).resolve().parent
 SRC = HERE / "src"
 BIN = HERE / "bin"
 SAMPLES = HERE / "samples"
+SYSROOT = HERE / "sysroot"  # pinned host files the emulated loader reads (etc/ld.so.cache)
 # --capture: (binary, period, program args) recorded with `unwind simulate` into samples/NAME.perf.data
 # (+ .truth.jsonl); about 40 samples each so the committed sets stay near 0.35 MB apiece.
 CAPTURES = [
@@ -86,11 +88,15 @@ def main(argv: list[str] | None = None) -> int:
     args = parser.parse_args(argv)
     if args.capture:
         SAMPLES.mkdir(exist_ok=True)
+        # The emulated loader reads /etc/ld.so.cache, which any apt-get install rewrites (and the samples
+        # with it): the recording and tests/corpus/test_samples.py read a copy pinned under SYSROOT.
+        (SYSROOT / "etc").mkdir(parents=True, exist_ok=True)
+        shutil.copyfile("/etc/ld.so.cache", SYSROOT / "etc" / "ld.so.cache")
         for name, period, program_args in CAPTURES:
             # The recording names /corpus/bin/NAME, not this checkout's path: reproducible anywhere,
             # found again with --symfs <repository>.
             command = [sys.executable, "-m", "unwind", "simulate", str(BIN / name), "--period", str(period),
-                       "--seed", "1", "--exec-path", f"/corpus/bin/{name}",
+                       "--seed", "1", "--exec-path", f"/corpus/bin/{name}", "--symfs", str(SYSROOT),
                        "-o", str(SAMPLES / f"{name}.perf.data"), "--", *program_args]
             print(" ".join(command), flush=True)
             subprocess.run(command, check=True, cwd=HERE.parent, stdout=subprocess.DEVNULL)

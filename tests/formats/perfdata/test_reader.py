@@ -152,7 +152,9 @@ def test_build_id_feature_equals_perf_buildid_list(dwarf_data):
 
 def test_pipe_mode_tracepoint_raw_and_tracing_data(perf_dir, loop_exe):
     """A tracepoint in pipe mode: TRACING_DATA carries a payload past its header size; samples carry RAW."""
-    path = record(perf_dir / "tp.data", [str(loop_exe), "300"], "-e", "sched:sched_switch", "-e", "cpu-clock",
+    # sched_process_exit fires exactly once, when the workload ends (sched_switch needs the scheduler to
+    # switch it out while recorded, which a quiet machine may never do)
+    path = record(perf_dir / "tp.data", [str(loop_exe), "300"], "-e", "sched:sched_process_exit", "-e", "cpu-clock",
                   pipe=True)
     reader, ours = _samples_by_offset(path)
     assert reader.stats.by_type[RecordType.HEADER_TRACING_DATA] == 1 and reader.stats.skipped == 0
