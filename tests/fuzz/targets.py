@@ -333,8 +333,8 @@ def cmd_symbolize(data: bytes) -> None:
 @_command("cmd-perf")
 def cmd_perf(data: bytes) -> None:
     with _Files(data) as (recording,), _cache_env():
-        for fmt in ("perf-script", "json", "pprof"):
-            run_command(["perf", recording, "--format", fmt, "-j", "1", "--kallsyms", os.devnull])
+        fmt = ("perf-script", "json", "pprof", "folded")[zlib.crc32(data) % 4]  # one writer per input: 4x the inputs
+        run_command(["perf", recording, "--format", fmt, "-j", "1", "--kallsyms", os.devnull])
 
 
 @_command("cmd-core")
