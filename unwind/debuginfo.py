@@ -19,8 +19,12 @@ def build_id_path(debug_dir: str | os.PathLike, build_id: bytes, suffix: str = "
     return os.path.join(debug_dir, ".build-id", hexid[:2], f"{hexid[2:]}{suffix}")
 
 
-def find_debug_file(elf: ElfFile, debug_dirs=DEFAULT_DEBUG_DIRS) -> str | None:
-    """The separate debug file of `elf`: by build-id under each debug dir, then by .gnu_debuglink (CRC checked)."""
+def find_debug_file(elf: ElfFile, debug_dirs=DEFAULT_DEBUG_DIRS, fallback: str | None = None) -> str | None:
+    """The separate debug file of `elf`: by build-id under each debug dir, then by .gnu_debuglink (CRC checked).
+
+    `fallback` (llvm-symbolizer --fallback-debug-path) is tried as `<fallback>/<binary's dir>/<debuglink>`
+    before the debug directories, as LLVM puts it in place of /usr/lib/debug.
+    """
     if elf.build_id:
         for directory in debug_dirs:
             candidate = build_id_path(directory, elf.build_id)
@@ -31,7 +35,8 @@ def find_debug_file(elf: ElfFile, debug_dirs=DEFAULT_DEBUG_DIRS) -> str | None:
         name, crc = link
         here = os.path.dirname(os.path.realpath(elf.path))
         candidates = [os.path.join(here, name), os.path.join(here, ".debug", name)]
-        candidates += [os.path.join(d, here.lstrip("/"), name) for d in debug_dirs]
+        roots = ((fallback,) if fallback else ()) + tuple(debug_dirs)
+        candidates += [os.path.join(d, here.lstrip("/"), name) for d in roots]
         for candidate in candidates:
             if os.path.isfile(candidate) and candidate != elf.path and gnu_debuglink_crc(candidate) == crc:
                 return candidate

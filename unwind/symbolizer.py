@@ -193,11 +193,13 @@ class Symbolizer:
     def __init__(self, symfs: str | None = None, debug_dirs=(), demangle: bool = True, inlines: bool = True,
                  symbol_table: bool = True, naming: str = "llvm", cache_size: int = 1 << 16, index_dir=None,
                  short_names: bool = False, relative_names: bool = False, base_names: bool = False,
-                 dwp: str | None = None):
+                 dwp: str | None = None, fallback_debug_path: str | None = None):
         """`short_names`: functions named by DW_AT_name alone; `relative_names`: paths without the
         compilation directory (llvm-symbolizer's --functions=short and --relativenames); `dwp`: the
-        DWARF package of split units (--dwp), tried before `<binary>.dwp`."""
+        DWARF package of split units (--dwp), tried before `<binary>.dwp`; `fallback_debug_path`: where
+        .gnu_debuglink files are looked for in place of the debug directories (--fallback-debug-path)."""
         self.symfs = symfs
+        self.fallback_debug_path = fallback_debug_path
         self.dwp = dwp
         self.debug_dirs = tuple(debug_dirs) or DEFAULT_DEBUG_DIRS
         self.demangle = demangle
@@ -235,7 +237,7 @@ class Symbolizer:
             if os.path.isfile(candidate):
                 real = candidate
         binary = ElfFile(real)
-        debug_path = find_debug_file(binary, self.debug_dirs)
+        debug_path = find_debug_file(binary, self.debug_dirs, self.fallback_debug_path)
         debug = ElfFile(debug_path) if debug_path else None
         return ModuleSymbols(load_index(IndexSources(binary, debug, self.dwp), self.index_dir), self.naming)
 

@@ -93,3 +93,31 @@ def test_dwp_option_names_the_package(build_dir, tmp_path, monkeypatch):
     assert same == total, diffs[:3]
     without, _, _ = builds.score(builds.Variant("no dwp", prog, ref), 150)
     assert without < total  # the package is what made the difference
+
+
+def test_fallback_debug_path_finds_debuglink_file(build_dir, tmp_path, monkeypatch):
+    """--fallback-debug-path DIR: a stripped binary's .gnu_debuglink file under DIR/<binary's dir>/, as llvm finds it."""
+    import json
+    import os
+    import subprocess
+    import sys
+
+    monkeypatch.setenv("UNWIND_CACHE_DIR", str(tmp_path / "cache"))
+    prog = builds.compile_c(build_dir, "fallback", "gcc", builds.C, ["-O2", "-g"])
+    debug = prog.parent / "prog.debug"
+    builds.run(["objcopy", "--only-keep-debug", str(prog), str(debug)], prog.parent)
+    builds.run(["objcopy", "--strip-debug", f"--add-gnu-debuglink={debug}", str(prog)], prog.parent)
+    fallback = tmp_path / "fallback"
+    target = fallback / str(prog.parent.resolve()).lstrip("/")
+    target.mkdir(parents=True)
+    debug.rename(target / "prog.debug")
+    addresses = [a for a in builds.addresses_in(prog, builds.function_offsets(prog, 40, 5)) if a]
+    extra = (f"--fallback-debug-path={fallback}",)
+    theirs = builds.llvm_json(prog, addresses, extra)
+    unwind = str(Path(sys.executable).parent / "unwind")
+    out = subprocess.run([unwind, "symbolize", "--inlines", "--output-style=JSON", f"--obj={prog}", *extra],
+                         input="".join(f"0x{a:x}\n" for a in addresses), capture_output=True, text=True,
+                         check=True, env=os.environ).stdout
+    ours = [json.loads(line)["Symbol"] for line in out.splitlines()]
+    assert ours == theirs
+    assert any(f["Line"] for frames in theirs for f in frames)  # lines came from the debug file

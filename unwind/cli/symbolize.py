@@ -51,6 +51,7 @@ def run(args: argparse.Namespace) -> int:
                             symbol_table=o.functions == "linkage",  # LLVM overrides only linkage names
                             short_names=o.functions == "short",
                             relative_names=o.relativenames, base_names=o.basenames, dwp=o.dwp,
+                            fallback_debug_path=o.fallback_debug_path,
                             cache_size=0)  # addresses on a command line rarely repeat
     if isinstance(sys.stdout, io.TextIOWrapper):
         # llvm-symbolizer prints a name's bytes as the binary holds them, whatever the locale: so do we
