@@ -77,7 +77,10 @@ class SampleResolver:
         if trace is None:
             trace = self.user_trace(sample)
         frames = self.frames.kernel_frames(sample.kernel_callchain) + self.frames.user_frames(sample, trace.frames)
-        truncated = trace.stop is StopReason.AMBIGUOUS_STITCH or truncated_by_copy(self._cut(sample), trace)
+        # cut short by this sample's copy, by an ambiguous join, or by the copy of the sample it was stitched to
+        truncated = (trace.stop is StopReason.AMBIGUOUS_STITCH or truncated_by_copy(self._cut(sample), trace)
+                     or (trace.stop is StopReason.BAD_MEMORY and bool(trace.frames)
+                         and trace.frames[-1].via is Via.STITCHED))
         return ResolvedSample(sample, tuple(frames), str(trace.stop), truncated, self.marker)
 
     def resolve_all(self, samples: Iterable[Sample]) -> Iterator[ResolvedSample]:

@@ -15,7 +15,7 @@ from typing import NamedTuple
 from .errors import MemoryReadError
 from .model import Registers
 
-RIP, RSP = 16, 7
+RIP, RSP, RBP = 16, 7, 6
 MASK = (1 << 64) - 1
 # Callee-saved registers (rbx, rbp, r12-r15) keep their value when no rule mentions them;
 # caller-saved ones become unknown (absent), as gdb and libunwind treat unspecified registers.
@@ -323,3 +323,7 @@ def offset_rule(cfa_reg: int, cfa_offset: int, saved: dict[int, int] | None = No
 
 
 SIGNAL_FRAME = UnwindRule(CfaRule(CfaKind.UNDEFINED), (), RIP, FrameKind.SIGNAL)
+# The frame-pointer chain as a table-driven unwinder's fallback where its tables say nothing:
+# (cfa, ra, rbp) = (rbp + 16, [rbp + 8], [rbp]). A distinct object: the walk takes it only while rbp
+# looks like a frame pointer (non-zero, aligned, above sp); rbp = 0 is the outermost frame.
+FRAME_CHAIN = offset_rule(RBP, 16, {RBP: -16})

@@ -9,7 +9,7 @@ from formats.errors import UnwindError
 
 from .errors import MemoryReadError
 from .model import Frame, Sample, StopReason, Trace, Via
-from .rules import MASK, RIP, RSP, FrameKind, UnwindRule, unreadable_slot
+from .rules import FRAME_CHAIN, MASK, RBP, RIP, RSP, FrameKind, UnwindRule, unreadable_slot
 
 RuleFor = Callable[[int, Frame], "UnwindRule | tuple[UnwindRule, Via] | None"]
 _NORMAL = FrameKind.NORMAL
@@ -95,6 +95,11 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
             rule, next_via = found
         else:
             rule, next_via = found, via
+        if rule is FRAME_CHAIN:  # a fallback: only while rbp can be a frame pointer
+            rbp = values.get(RBP)
+            if not rbp or rbp & 7 or sp is None or rbp < sp:
+                return _ends_here(frames, Frame(pc, sp, None, frame_via, is_ra),
+                                  StopReason.END if rbp == 0 else StopReason.NO_UNWIND_INFO)
         fast = rule._offsets
         read_lo, read_hi = NOTHING_READ
         if fast is not None:  # CFA = reg + offset, registers at CFA + n: UnwindRule.step_values inlined

@@ -10,13 +10,12 @@ from ..cfi_tables import CfiCache, LazyCfi, rule_from_key
 from ..memory import AddressSpace
 from ..model import Frame, Mapping, ModuleMap, Sample, Trace, Via
 from ..modules import DEFAULT_DEBUG_DIRS, Module, ModuleResolver, find_debug_file, mapping_bias
-from ..rules import SIGNAL_FRAME, FrameKind, UnwindRule, offset_rule
+from ..rules import FRAME_CHAIN, SIGNAL_FRAME, FrameKind, UnwindRule
 from ..walk import walk
 from formats.elf import ElfFile
 from formats.errors import UnwindError
 
 VDSO = "[vdso]"
-FP_RULE = offset_rule(6, 16, {6: -16})  # (cfa, ra, rbp) = (rbp + 16, [rbp + 8], [rbp]): the frame-pointer chain
 # glibc's __restore_rt (and musl's): mov $0xf,%rax (rt_sigreturn); syscall
 SIGRETURN_BYTES = bytes.fromhex("48c7c00f0000000f05")
 
@@ -69,7 +68,7 @@ class DwarfUnwinder:
             if found is not None:
                 return found, Via.FP
         if self.fp_chain and self._has_table(memory, address):
-            return FP_RULE, Via.FP
+            return FRAME_CHAIN, Via.FP
         return None
 
     def _has_table(self, memory: AddressSpace, address: int) -> bool:

@@ -38,10 +38,14 @@ def test_stitch_completes_truncated_samples_and_says_how_many(recording):
     assert f"unwind perf: {truncated} samples truncated by the stack copy" in plain.stderr
     assert f"unwind perf: {truncated} samples truncated by the stack copy, " in stitched.stderr
     completed = int(stitched.stderr.split(" now complete")[0].rsplit("(", 1)[1])
-    assert completed > truncated * 0.9
-    # every stack is the truth's (frame pcs, leaf first), stitched frames included
+    # deeprec's recursion: two in three truncated walks meet a deeper-reaching sample of the same frame
+    # (the loader's samples end at ld.so's _start, rbp = 0: not truncated)
+    assert completed > truncated * 0.6
+    # every complete stack is the truth's (frame pcs, leaf first), stitched frames included; the others
+    # are a leading part of it
     for sample, real in zip(after, truth):
-        assert [f["addr"] for f in sample["frames"] if not f["inlined"]] == real["frames"]
+        pcs = [f["addr"] for f in sample["frames"] if not f["inlined"]]
+        assert pcs == real["frames"] if sample["stop"] == "end" else pcs == real["frames"][:len(pcs)]
     assert sum(any(f["via"] == "stitched" for f in s["frames"]) for s in after) >= completed
 
 
@@ -53,8 +57,13 @@ def test_profiles_mark_truncated_stacks_unless_told_not_to(recording):
     assert sum(int(line.rsplit(" ", 1)[1]) for line in marked) == truncated
     assert all(line.split(";")[1] == "[truncated]" for line in marked)  # the root, right under the comm
     assert "[truncated]" not in perf(recording, "--format", "folded", "--no-truncated-marker").stdout
-    assert "[truncated]" not in perf(recording, "--format", "folded", "--stitch").stdout
-
+    # stitched: what is still cut short (an ambiguous join; none here ends on a donor's copy) keeps
+    # the marker; stacks stitched up to --max-stack (depth-limit) are as complete as perf shows any
+    stops = [json.loads(line)["stop"] for line in perf(recording, "--format", "json", "--stitch").stdout.splitlines()]
+    left = [line for line in perf(recording, "--format", "folded", "--stitch").stdout.splitlines()
+            if "[truncated]" in line]
+    assert 0 < sum(int(line.rsplit(" ", 1)[1]) for line in left) == sum(
+        stop in ("bad-memory", "ambiguous-stitch") for stop in stops) < truncated // 2
 
 def test_stitch_needs_a_stitchable_unwinder(recording):
     run = subprocess.run([*UNWIND, "perf", str(recording), "--stitch", "--unwinder", "orc"], capture_output=True,
