@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import struct
+from types import TracebackType
 
 
 class UnwindError(Exception):
@@ -12,7 +13,7 @@ class UnwindError(Exception):
 class FormatError(UnwindError):
     """Input bytes do not follow their format; says which file and where."""
 
-    def __init__(self, message: str, path: str | None = None, offset: int | None = None):
+    def __init__(self, message: str, path: str | None = None, offset: int | None = None) -> None:
         self.message = message
         self.path = path
         self.offset = offset
@@ -31,21 +32,37 @@ class NotELFError(FormatError):
 
 
 class parsing:  # noqa: N801 - used as a function: `with parsing(path, offset, "what"):`
-    """Turn low-level decoding faults inside the block into a FormatError naming file and offset."""
+    """Name the file and offset of a decoding fault raised inside the block.
+
+    A FormatError from a helper that did not know the file (a LEB128 reader) gets the path.
+    Otherwise only data conditions are mapped: `struct.error` (an `unpack_from` past the end of the
+    bytes) becomes TruncatedError; `UnicodeDecodeError` (a name that is not text) and
+    `OverflowError` (a size or offset too large for the machine) become FormatError.
+    Everything else propagates unchanged: an IndexError, KeyError, ValueError or
+    AssertionError inside a parser is a bug (the parser must check its data and raise
+    TruncatedError/FormatError itself), and tests and fuzzers must see it.
+    """
 
     __slots__ = ("path", "offset", "what")
 
-    def __init__(self, path: str | None, offset: int | None = None, what: str = "data"):
+    def __init__(self, path: str | None, offset: int | None = None, what: str = "data") -> None:
         self.path, self.offset, self.what = path, offset, what
 
     def __enter__(self) -> None:
         return None
 
-    def __exit__(self, kind, exc, tb) -> bool:
-        if exc is None or isinstance(exc, FormatError):
+    def __exit__(
+        self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
+    ) -> bool:
+        if exc is None:
             return False
-        if isinstance(exc, (struct.error, IndexError)):
+        if isinstance(exc, FormatError):
+            if exc.path is None and self.path is not None and type(exc) in (FormatError, TruncatedError):
+                offset = self.offset if exc.offset is None else exc.offset
+                raise type(exc)(exc.message, self.path, offset) from exc  # a helper's error, now naming the file
+            return False
+        if isinstance(exc, struct.error):
             raise TruncatedError(f"truncated {self.what} ({exc})", self.path, self.offset) from exc
-        if isinstance(exc, (ValueError, KeyError, OverflowError, UnicodeDecodeError, AssertionError)):
+        if isinstance(exc, (UnicodeDecodeError, OverflowError)):
             raise FormatError(f"corrupt {self.what} ({exc})", self.path, self.offset) from exc
         return False

@@ -6,14 +6,23 @@ from .errors import TruncatedError
 
 
 def read_uleb(data: bytes | memoryview, pos: int) -> tuple[int, int]:
-    """Decode an unsigned LEB128 at `pos`; returns (value, next position)."""
+    """Decode an unsigned LEB128 at `pos`; returns (value, next position).
+
+    Raises TruncatedError (with the offset) when the number runs past the end of `data`.
+    """
+    end = len(data)
+    if pos >= end:
+        raise TruncatedError("ULEB128 runs past the end", None, pos)
     byte = data[pos]
     if byte < 0x80:
         return byte, pos + 1
+    start = pos
     result = byte & 0x7F
     shift = 7
     while True:
         pos += 1
+        if pos >= end:
+            raise TruncatedError("ULEB128 runs past the end", None, start)
         byte = data[pos]
         result |= (byte & 0x7F) << shift
         if byte < 0x80:
@@ -22,10 +31,17 @@ def read_uleb(data: bytes | memoryview, pos: int) -> tuple[int, int]:
 
 
 def read_sleb(data: bytes | memoryview, pos: int) -> tuple[int, int]:
-    """Decode a signed LEB128 at `pos`; returns (value, next position)."""
+    """Decode a signed LEB128 at `pos`; returns (value, next position).
+
+    Raises TruncatedError (with the offset) when the number runs past the end of `data`.
+    """
+    end = len(data)
+    start = pos
     result = 0
     shift = 0
     while True:
+        if pos >= end:
+            raise TruncatedError("SLEB128 runs past the end", None, start)
         byte = data[pos]
         pos += 1
         result |= (byte & 0x7F) << shift
@@ -61,11 +77,3 @@ def encode_sleb(value: int) -> bytes:
         out.append(byte if done else byte | 0x80)
         if done:
             return bytes(out)
-
-
-def checked_uleb(data: bytes | memoryview, pos: int, path: str | None = None) -> tuple[int, int]:
-    """read_uleb that raises TruncatedError (with the offset) instead of IndexError."""
-    try:
-        return read_uleb(data, pos)
-    except IndexError:
-        raise TruncatedError("ULEB128 runs past the end", path, pos) from None

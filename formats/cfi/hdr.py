@@ -24,6 +24,8 @@ class EhFrameHdr:
     @classmethod
     def from_bytes(cls, data: bytes, address: int, path: str | None = None) -> "EhFrameHdr":
         """Decode the section at ELF virtual address `address`."""
+        if len(data) < 4:
+            raise TruncatedError(f".eh_frame_hdr of {len(data)} bytes is shorter than its 4-byte header", path, 0)
         with parsing(path, 0, ".eh_frame_hdr"):
             version, ptr_enc, count_enc, table_enc = data[0], data[1], data[2], data[3]
             if version != 1:

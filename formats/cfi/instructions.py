@@ -57,7 +57,7 @@ def decode(data: bytes, base_offset: int = 0, *, fde_encoding: int = 0, address_
             elif high == 0x80:
                 try:
                     value, pos = read_uleb(data, pos)
-                except IndexError:
+                except TruncatedError:
                     raise TruncatedError("DW_CFA_offset operand runs past the end", path, base_offset + start) from None
                 append(Instruction(DW_CFA.offset, byte & 0x3F, value, b"", base_offset + start))
             else:
@@ -82,7 +82,7 @@ def decode(data: bytes, base_offset: int = 0, *, fde_encoding: int = 0, address_
                 elif kind == "E":
                     size, pos = read_uleb(data, pos)
                     if pos + size > end:
-                        raise IndexError
+                        raise TruncatedError("expression runs past the end", path, base_offset + pos)
                     expr = bytes(data[pos:pos + size])
                     pos += size
                 elif kind == "A":
@@ -95,10 +95,10 @@ def decode(data: bytes, base_offset: int = 0, *, fde_encoding: int = 0, address_
                 else:
                     size = int(kind)
                     if pos + size > end:
-                        raise IndexError
+                        raise TruncatedError("operand runs past the end", path, base_offset + pos)
                     value = int.from_bytes(data[pos:pos + size], "little")
                     pos += size
-        except (IndexError, TruncatedError):
+        except TruncatedError:
             raise TruncatedError(f"operand of DW_CFA_{op.name} runs past the end", path, base_offset + start) from None
         append(Instruction(op, reg, value, expr, base_offset + start))
     return out

@@ -213,7 +213,9 @@ class CfiSection:
             version = data[body]
             if version not in (1, 2, 3, 4):
                 raise FormatError(f"unsupported CIE version {version}", path, pos)
-            nul = data.index(b"\0", body + 1, end)
+            nul = data.find(b"\0", body + 1, end)
+            if nul < 0:
+                raise TruncatedError("CIE augmentation string has no NUL terminator", path, pos)
             augmentation = bytes(data[body + 1:nul]).decode("ascii")
             p = nul + 1
             if augmentation == "eh":

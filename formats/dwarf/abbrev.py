@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import FormatError, parsing
+from ..errors import FormatError, TruncatedError, parsing
 from ..leb128 import read_sleb, read_uleb
 from .constants import DW_FORM
 
@@ -45,6 +45,8 @@ def parse_abbrev_table(data: bytes, offset: int, path: str | None = None) -> dic
             if code == 0:
                 return table
             tag, pos = read_uleb(data, pos)
+            if pos >= len(data):
+                raise TruncatedError("abbreviation runs past the end of .debug_abbrev", path, start)
             has_children = data[pos] != 0
             pos += 1
             attrs = []

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from ..errors import FormatError
+from ..errors import FormatError, TruncatedError
 from ..leb128 import read_uleb
 from .abbrev import Abbrev, parse_abbrev_table
 from .constants import DW_AT, DW_FORM, DW_TAG
@@ -92,7 +92,7 @@ def decode_fields(data: bytes, pos: int, fields: tuple, enc: UnitEncoding) -> tu
         if attr not in out:
             out[attr] = (form, value)
     if pos > len(data):
-        raise IndexError("DIE runs past the end of .debug_info")
+        raise TruncatedError("DIE runs past the end of .debug_info")
     return out, pos
 
 
@@ -146,10 +146,11 @@ class UnitContext:
 
     def abbrev(self, code: int, offset: int) -> tuple:
         """Compiled abbreviation `code`; FormatError naming the DIE offset when the table lacks it."""
-        try:
-            entry = self.abbrevs[code]
-        except (IndexError, KeyError):
-            entry = None
+        table = self.abbrevs
+        if isinstance(table, dict):
+            entry = table.get(code)
+        else:
+            entry = table[code] if code < len(table) else None
         if entry is None:
             raise FormatError(f"DIE uses undefined abbreviation code {code}", self.sections.path, offset)
         return entry
@@ -282,7 +283,8 @@ def _cstring(section: bytes, offset: int):
 
 
 def _uleb(data: bytes, pos: int) -> tuple[int, int]:
-    byte = data[pos]
-    if byte < 0x80:
-        return byte, pos + 1
+    if pos < len(data):
+        byte = data[pos]
+        if byte < 0x80:
+            return byte, pos + 1
     return read_uleb(data, pos)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..errors import FormatError
+from ..errors import FormatError, TruncatedError
 from ..leb128 import read_sleb, read_uleb
 from .constants import DW_FORM
 
@@ -117,7 +117,7 @@ def read_value(data: bytes, pos: int, form: int, enc: UnitEncoding) -> tuple[int
             return data[pos:pos + 16], pos + 16, form
         end = pos + size
         if end > len(data):
-            raise IndexError("value runs past the end of the section")
+            raise TruncatedError("value runs past the end of the section")
         return int.from_bytes(data[pos:end], "little"), end, form
     if form == DW_FORM.sdata:
         value, pos = read_sleb(data, pos)
@@ -141,5 +141,5 @@ def read_value(data: bytes, pos: int, form: int, enc: UnitEncoding) -> tuple[int
         length = int.from_bytes(data[pos:pos + width], "little")
         pos += width
     if pos + length > len(data):
-        raise IndexError("block runs past the end of the section")
+        raise TruncatedError("block runs past the end of the section")
     return data[pos:pos + length], pos + length, form

@@ -155,9 +155,9 @@ def _guarded(sections: DwarfSections, header, problems: list, stats: ScanStats, 
         return work()
     except FormatError as exc:
         _report(exc, problems, stats)
-    except (IndexError, struct.error) as exc:
+    except struct.error as exc:
         _report(TruncatedError(f"unit DIEs run past the end ({exc})", sections.path, header.offset), problems, stats)
-    except (ValueError, KeyError, OverflowError) as exc:
+    except OverflowError as exc:
         _report(FormatError(f"corrupt unit ({exc})", sections.path, header.offset), problems, stats)
     return None
 
@@ -206,6 +206,8 @@ def _scan_unit(ctx: UnitContext, resolver: DieResolver, stats: ScanStats) -> Uni
     unit_offset = header.offset
     enc = ctx.enc
     abbrevs = ctx.abbrevs
+    sparse = isinstance(abbrevs, dict)
+    dense_size = len(abbrevs)
     infos = resolver.infos
     subs: list[Subroutine] = []
     amap = AddressDieMap()
@@ -224,10 +226,10 @@ def _scan_unit(ctx: UnitContext, resolver: DieResolver, stats: ScanStats) -> Uni
             parent = stack.pop()
             continue
         dies += 1
-        try:
-            entry = abbrevs[code]
-        except (IndexError, KeyError):
-            entry = None
+        if sparse:
+            entry = abbrevs.get(code)
+        else:
+            entry = abbrevs[code] if code < dense_size else None
         if entry is None:
             raise FormatError(f"DIE uses undefined abbreviation code {code}", ctx.sections.path, die_offset)
         action, has_children, tail, plan, sibling_at, sibling_size, fields, tag = entry

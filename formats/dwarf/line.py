@@ -323,6 +323,7 @@ def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple,
                  base: int) -> tuple[LineRows, list[FileEntry], int]:
     """Run the line-number state machine over the program; every register is a local, rows go to lists."""
     pos, end = header.program_start - base, header.program_end - base
+    size = len(data)
     opcode_base = header.opcode_base
     special_base = opcode_base or 1  # opcode 0 is always DW_LNS_extended
     min_inst, line_range = header.min_inst_length, header.line_range
@@ -345,6 +346,8 @@ def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple,
             disc = 0
             flags &= IS_STMT
         elif op == 5:  # DW_LNS_set_column
+            if pos >= size:
+                raise TruncatedError("DW_LNS_set_column operand runs past the end", None, pos + base)
             column = data[pos]
             if column < 0x80:
                 pos += 1
@@ -356,6 +359,8 @@ def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple,
             disc = 0
             flags &= IS_STMT
         elif op == 3:  # DW_LNS_advance_line
+            if pos >= size:
+                raise TruncatedError("DW_LNS_advance_line operand runs past the end", None, pos + base)
             delta = data[pos]
             if delta < 0x40:
                 line += delta
@@ -381,6 +386,8 @@ def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple,
             if not length:  # LLVM: "badly formed extended line op", nothing more is read
                 continue
             ext_end = pos + length
+            if pos >= size:
+                raise TruncatedError("extended line opcode runs past the end", None, pos + base)
             sub = data[pos]
             pos += 1
             if sub == 1:  # DW_LNE_end_sequence
@@ -394,8 +401,8 @@ def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple,
                 if length - 1 in (1, 2, 4, 8):
                     address = int.from_bytes(data[pos:pos + length - 1], "little")
                     last_set = base + pos
-                    if pos + length - 1 > len(data):
-                        raise IndexError("set_address operand past the end")
+                    if pos + length - 1 > size:
+                        raise TruncatedError("DW_LNE_set_address operand runs past the end", None, pos + base)
             elif sub == 4:  # DW_LNE_set_discriminator
                 disc, pos = read_uleb(data, pos)
                 disc &= 0xFFFFFFFF
@@ -407,6 +414,8 @@ def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple,
         elif op == 7:  # DW_LNS_set_basic_block
             flags |= BASIC_BLOCK
         elif op == 9:  # DW_LNS_fixed_advance_pc
+            if pos + 2 > size:
+                raise TruncatedError("DW_LNS_fixed_advance_pc operand runs past the end", None, pos + base)
             address += data[pos] | data[pos + 1] << 8
             pos += 2
         elif op == 10:  # DW_LNS_set_prologue_end
@@ -441,7 +450,7 @@ def _read_v5_entries(data: bytes, pos: int, end: int, offset_size: int, strings)
         formats.append((kind, form))
     entries, pos = read_uleb(data, pos)
     if entries > end - pos:  # every entry of a non-empty format takes at least one byte
-        raise ValueError(f"{entries} entries cannot fit in the header")
+        raise FormatError(f"{entries} entries cannot fit in the header")
     out = []
     for _ in range(entries):
         name, dir_index = "", 0
@@ -453,7 +462,7 @@ def _read_v5_entries(data: bytes, pos: int, end: int, offset_size: int, strings)
                 dir_index = value
         out.append((name, dir_index))
         if pos > end:
-            raise ValueError("entry table runs past the unit end")
+            raise TruncatedError("entry table runs past the unit end")
     return out, pos
 
 
@@ -483,12 +492,12 @@ def _read_form(data: bytes, pos: int, form: int, offset_size: int, strings) -> t
         else:
             length, pos = read_uleb(data, pos)
         return bytes(data[pos:pos + length]), pos + length
-    raise ValueError(f"unsupported form {form:#x} in line table header")
+    raise FormatError(f"unsupported form {form:#x} in line table header")
 
 
 def _cstring(data: bytes, pos: int, end: int) -> tuple[str, int]:
     """A NUL-terminated string inside data[pos:end] (undecodable bytes kept as surrogates), and the next position."""
     stop = data.find(b"\0", pos, end)
     if stop < 0:
-        raise ValueError(f"string at {pos:#x} has no NUL terminator")
+        raise TruncatedError(f"string at {pos:#x} has no NUL terminator")
     return data[pos:stop].decode("utf-8", "surrogateescape"), stop + 1

@@ -81,7 +81,7 @@ class DieResolver:
                     entry = ctx.abbrev(code, offset)
                     attrs, _ = decode_fields(data, pos, entry[6], ctx.enc)
                     found = self.make_info(ctx, attrs)
-            except (FormatError, IndexError, ValueError, KeyError, struct.error):
+            except (FormatError, struct.error):
                 found = None
         self.infos[offset] = found
         return found

@@ -73,6 +73,8 @@ def rnglist_ranges(data: bytes, offset: int, address_size: int, base: int | None
     size = len(data)
     try:
         while True:
+            if pos >= size:
+                raise TruncatedError("range list runs past the end of .debug_rnglists", path, offset)
             kind = data[pos]
             pos += 1
             if kind == DW_RLE.end_of_list:
@@ -102,7 +104,7 @@ def rnglist_ranges(data: bytes, offset: int, address_size: int, base: int | None
             entries.append((kind, v0, v1))
             if len(entries) > MAX_ENTRIES:
                 raise FormatError("range list too long", path, offset)
-    except IndexError:
+    except TruncatedError:
         raise TruncatedError("range list runs past the end of .debug_rnglists", path, offset) from None
     dead = tombstone(address_size)
     mask = (1 << 64) - 1

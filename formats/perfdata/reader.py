@@ -9,7 +9,7 @@ from operator import itemgetter
 from typing import Iterator, NamedTuple
 
 from formats.decompress import ZstdStream
-from formats.errors import FormatError, parsing
+from formats.errors import FormatError, TruncatedError, parsing
 
 from .attr import EventAttr
 from .codec import layout
@@ -26,9 +26,9 @@ _SAMPLE = PERF_RECORD.SAMPLE
 _COMPRESSED = frozenset((PERF_RECORD.COMPRESSED, PERF_RECORD.COMPRESSED2))
 _TRACING_DATA, _AUXTRACE = PERF_RECORD.HEADER_TRACING_DATA, PERF_RECORD.AUXTRACE
 _second = itemgetter(1)
-# What `parsing` turns into a FormatError; a record that raises one of these is skipped with its reason.
-_DECODE_ERRORS = (FormatError, struct.error, IndexError, ValueError, KeyError, OverflowError, UnicodeDecodeError,
-                  AssertionError)
+# The data errors a record decoder raises (FormatError, or what `parsing` maps to one); a record that
+# raises one is skipped with its reason. Anything else is a bug and propagates.
+_DECODE_ERRORS = (FormatError, struct.error, OverflowError, UnicodeDecodeError)
 
 
 class Skip(NamedTuple):
@@ -78,9 +78,9 @@ class PerfDataReader:
 
             self.path = os.fspath(source)
             with open(source, "rb") as fh:
-                try:
+                if os.fstat(fh.fileno()).st_size:
                     self._data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-                except ValueError:          # empty file
+                else:                       # an empty file cannot be mapped
                     self._data = b""
         else:
             self.path, self._data = path, bytes(source)
@@ -173,7 +173,7 @@ class PerfDataReader:
         if feat == HEADER_FEATURE.BUILD_ID:
             try:
                 entries, problem = parse_build_ids(blob, self.endian)
-            except (struct.error, ValueError, IndexError) as exc:
+            except (struct.error, FormatError) as exc:
                 entries, problem = [], str(exc)
             self.build_ids.extend(entries)
             if problem:
@@ -300,7 +300,7 @@ class PerfDataReader:
             if trailer is not None:
                 size = trailer.size
                 if size > len(body):
-                    raise ValueError(f"sample_id trailer of {size} bytes longer than the record")
+                    raise TruncatedError(f"sample_id trailer of {size} bytes longer than the record")
                 sample_id = trailer.decode(body, len(body) - size)
                 body = body[:len(body) - size]
             decoder = DECODERS.get(t)

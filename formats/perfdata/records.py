@@ -10,6 +10,7 @@ import struct
 from operator import itemgetter
 from typing import NamedTuple
 
+from ..errors import TruncatedError
 from .attr import EventAttr
 from .codec import LITTLE, cstring, layout, padded
 from .constants import MISC_BUILD_ID_SIZE, MISC_MMAP_BUILD_ID, NAME_ALIGN, PERF_RECORD, PERF_SAMPLE
@@ -227,7 +228,7 @@ class BuildIdRecord(NamedTuple):
         (pid,) = layout(endian, "i").unpack_from(body, 0)
         raw = bytes(body[4:28])
         if len(raw) < 24:
-            raise ValueError("build-id record shorter than its 24-byte id field")
+            raise TruncatedError("build-id record shorter than its 24-byte id field")
         build_id = raw[:min(raw[20], 20)] if misc & MISC_BUILD_ID_SIZE else raw[:20].rstrip(b"\0")
         return cls(pid, build_id, cstring(body[28:]), misc)
 
@@ -248,7 +249,7 @@ class AttrRecord(NamedTuple):
     def from_body(cls, body, misc: int, endian: str) -> "AttrRecord":
         attr = EventAttr.from_bytes(body, 0, endian)
         if attr.size > len(body):
-            raise ValueError(f"attr size {attr.size} beyond its record")
+            raise TruncatedError(f"attr size {attr.size} beyond its record")
         count = (len(body) - attr.size) // 8
         return cls(attr.with_ids(layout(endian, f"{count}Q").unpack_from(body, attr.size)), misc)
 

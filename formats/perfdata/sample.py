@@ -8,6 +8,7 @@ the reader uses, compiled once per attr, and must decode exactly what this one d
 
 from typing import NamedTuple
 
+from ..errors import TruncatedError
 from .attr import EventAttr
 from .codec import LITTLE, branch_flags_to_word, branch_flags_word, layout
 from .constants import PERF_FORMAT, PERF_RECORD, PERF_SAMPLE_BRANCH
@@ -88,7 +89,7 @@ class SampleRecord(NamedTuple):
 
 
 class _Cursor:
-    """Bounded reader over one record body; running past the end raises IndexError."""
+    """Bounded reader over one record body; running past the end raises TruncatedError."""
 
     __slots__ = ("data", "pos", "end", "endian")
 
@@ -97,14 +98,14 @@ class _Cursor:
 
     def take(self, size: int) -> bytes:
         if size < 0 or self.pos + size > self.end:
-            raise IndexError(f"sample field of {size} bytes at {self.pos:#x} overruns the record")
+            raise TruncatedError(f"sample field of {size} bytes at {self.pos:#x} overruns the record")
         self.pos += size
         return bytes(self.data[self.pos - size:self.pos])
 
     def view(self, size: int):
         """`size` bytes as a slice of the body (a view, not a copy, when the body is a memoryview)."""
         if size < 0 or self.pos + size > self.end:
-            raise IndexError(f"sample field of {size} bytes at {self.pos:#x} overruns the record")
+            raise TruncatedError(f"sample field of {size} bytes at {self.pos:#x} overruns the record")
         self.pos += size
         return self.data[self.pos - size:self.pos]
 
@@ -117,7 +118,7 @@ class _Cursor:
 
     def u64s(self, count: int) -> tuple[int, ...]:
         if count < 0 or count * 8 > self.end - self.pos:
-            raise IndexError(f"{count} u64 words at {self.pos:#x} overrun the record")
+            raise TruncatedError(f"{count} u64 words at {self.pos:#x} overrun the record")
         return self.unpack(f"{count}Q")
 
 
@@ -133,7 +134,7 @@ def _read_values(cur: _Cursor, fmt: int) -> ReadValues:
         enabled = cur.u64() if fmt & PERF_FORMAT.TOTAL_TIME_ENABLED else None
         running = cur.u64() if fmt & PERF_FORMAT.TOTAL_TIME_RUNNING else None
         if nr * 8 > cur.end - cur.pos:
-            raise IndexError(f"read group of {nr} counters overruns the record")
+            raise TruncatedError(f"read group of {nr} counters overruns the record")
         return ReadValues(tuple(one() for _ in range(nr)), enabled, running)
     value = cur.u64()
     enabled = cur.u64() if fmt & PERF_FORMAT.TOTAL_TIME_ENABLED else None

@@ -12,6 +12,7 @@ import struct
 from itertools import repeat
 from operator import itemgetter
 
+from ..errors import TruncatedError
 from .attr import EventAttr
 from .codec import branch_flags_word
 from .constants import PERF_SAMPLE as S
@@ -31,8 +32,8 @@ _GENERAL = S.READ | S.RAW | S.REGS_INTR | S.AUX
 _new = tuple.__new__
 
 
-def _overrun(what: str, size: int, pos: int, end: int) -> IndexError:
-    return IndexError(f"sample {what} of {size} bytes at {pos:#x} overruns the record of {end} bytes")
+def _overrun(what: str, size: int, pos: int, end: int) -> TruncatedError:
+    return TruncatedError(f"sample {what} of {size} bytes at {pos:#x} overruns the record of {end} bytes")
 
 
 class SampleLayout:
@@ -73,7 +74,7 @@ class SampleLayout:
                       self.tail.unpack_from, self.pick)
 
     def decode(self, body, misc: int = 0, attr_index: int = 0) -> SampleRecord:
-        """The SAMPLE body (header excluded) as decode_sample decodes it; IndexError or struct.error when it overruns.
+        """The SAMPLE body (header excluded) as decode_sample decodes it; TruncatedError or struct.error when it overruns.
 
         A counted field's size is checked before it is read; fixed-size reads past the end fail in struct.
         """

@@ -7,6 +7,7 @@ import struct
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from formats.errors import TruncatedError
 from formats.perfdata import (RegsDump, SampleId, SampleLayout, SampleRecord, SampleType, decode_sample,
                               encode_sample)
 from formats.perfdata.records import SampleIdLayout
@@ -30,7 +31,7 @@ def _typed(value):
 def _outcome(decode, *args):
     try:
         return _typed(decode(*args))
-    except (IndexError, struct.error):
+    except (TruncatedError, struct.error):
         return "overrun"
 
 
