@@ -9,7 +9,7 @@ from typing import Callable, Iterable, Iterator
 
 from formats.perfdata import (BuildIdRecord, CommRecord, Mmap2Record, MmapRecord, OtherRecord, PerfDataReader,
                               RegsDump, SampleRecord, TaskRecord)
-from formats.perfdata.constants import (MISC_COMM_EXEC, PERF_CONTEXT, PERF_CONTEXT_MAX, PERF_RECORD,
+from formats.perfdata.constants import (PERF_CONTEXT, PERF_CONTEXT_MAX, PERF_RECORD,
                                         PERF_RECORD_MISC, PERF_REG_X86)
 
 from .model import BranchEntry, Mapping, ModuleMap, Reg, Registers, Sample
@@ -235,8 +235,9 @@ class PerfSession:
         if isinstance(record, (MmapRecord, Mmap2Record)):
             self._map(record)
         elif isinstance(record, CommRecord):
-            if record.misc & MISC_COMM_EXEC and record.pid == record.tid and record.pid in self._procs:
-                self._procs[record.pid] = _Process()     # exec: the old image is gone
+            # exec keeps the process's mappings, as perf 6.1 does (thread__set_comm only flushes its unwind
+            # state): a sample inside execve holds the old image's pc, and the new image's mmaps, when
+            # they arrive, overlay the old ones (_overlay) as perf's maps__fixup_overlappings does
             self._comms[record.tid] = record.comm
         elif isinstance(record, TaskRecord) and record.kind == _FORK:
             parent = self._procs.get(record.ppid)

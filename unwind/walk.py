@@ -152,7 +152,9 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
         if new_sp is None:
             return Trace(tuple(frames), StopReason.BAD_RULE)
         if rule.kind == _NORMAL and sp is not None:
-            if new_sp <= sp:
+            # a called frame's CFA lies above its return address; an interrupted frame (frame 0, after a
+            # signal) may have popped it already (__vfork keeps it in rdi across the syscall): CFA = sp
+            if new_sp < sp or (new_sp == sp and is_ra):
                 return Trace(tuple(frames), StopReason.LOOP)
         else:  # signal / pt_regs frames may switch stacks: only an exact repeat is a loop
             key = (new_pc, new_sp)

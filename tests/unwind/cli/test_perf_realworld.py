@@ -15,7 +15,7 @@ from conftest import ROOT, need_tool
 sys.path.append(str(ROOT / "tests" / "data" / "perf"))
 from realworld import cxx, deep, git, go, plt, rust, vdso  # noqa: E402
 from formats.perfscript import parse_perf_script  # noqa: E402
-from record import agreement, explained_difference, perf_script_text, record  # noqa: E402
+from record import agreement, explained_difference, perf_script_text, record, user_frames  # noqa: E402
 
 UNWIND = [sys.executable, "-m", "unwind"]
 PROGRAMS = {"rust-lld": lambda t: rust(t, "lld", rounds=6), "cxx-clang-lld": lambda t: cxx(t, "lld"),
@@ -108,3 +108,20 @@ def test_max_stack_cuts_user_frames_as_perf(tmp_path):
                             check=True, env=env).stdout
     lengths = {len(mine) for mine, _ in agreement(deeper, theirs)[2]}
     assert lengths and min(lengths) > 200
+
+
+def test_vfork_frames_go_on_as_perf(tmp_path):
+    """dash starts each command with vfork: glibc's __vfork pops its return address into rdi across the
+    syscall (CFI: CFA = rsp, ra in rdi), so the sampled frame's CFA equals its sp. That is no loop for
+    an interrupted frame; the walk goes on into dash as perf's does."""
+    need_tool("perf")
+    loop = "i=0; while [ $i -lt 400 ]; do /bin/true; i=$((i+1)); done"
+    data = record(tmp_path, "shloop", ["/bin/sh", "-c", loop], frequency=4000)
+    ours = list(parse_perf_script(subprocess.run([*UNWIND, "perf", str(data), "--unwinder", "dwarf"],
+                                                 capture_output=True, text=True, check=True).stdout))
+    theirs = list(parse_perf_script(perf_script_text(data)))
+    assert len(ours) == len(theirs)
+    vforks = [(user_frames(a), user_frames(b)) for a, b in zip(ours, theirs)
+              if user_frames(b)[:1] and user_frames(b)[0][1] == "__vfork"]
+    assert vforks, "no sample inside vfork"
+    assert all(len(mine) > 2 and mine == perfs for mine, perfs in vforks), vforks[:1]
