@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import struct
+from typing import Callable
 
-from formats.errors import UnwindError
+from formats.errors import TruncatedError, UnwindError
 from formats.leb128 import read_sleb, read_uleb
 
 MASK = (1 << 64) - 1
@@ -17,6 +18,14 @@ _FIXED = {  # const ops: opcode -> (size, signed)
     0x0C: (4, False), 0x0D: (4, True), 0x0E: (8, False), 0x0F: (8, True),
 }
 _S16 = struct.Struct("<h")
+# Stack entries each opcode consumes (checked before it runs): deref, deref_size, dup, drop, over,
+# swap, rot, abs, neg, not, plus_uconst, bra; the binary arithmetic/comparison ops take two.
+_NEEDS = {0x06: 1, 0x94: 1, 0x12: 1, 0x13: 1, 0x14: 2, 0x16: 2, 0x17: 3, 0x19: 1, 0x1F: 1, 0x20: 1,
+          0x23: 1, 0x28: 1}
+_UNARY = (0x1F, 0x20, 0x23, 0x28)  # in the binary range 0x1a-0x2e but not binary ops
+_BINARY_NEEDS = 2
+_BYTE_OPERAND = (0x94, 0x15)  # deref_size, pick: one operand byte
+LebReader = Callable[[bytes, int], "tuple[int, int]"]
 
 
 class ExpressionError(UnwindError):
@@ -40,99 +49,107 @@ def evaluate(expr: bytes, regs, memory, initial: tuple[int, ...] = (), max_steps
     pos = 0
     end = len(expr)
     steps = 0
-    try:
-        while pos < end:
-            steps += 1
-            if steps > max_steps:
-                raise ExpressionError("expression runs too long (loop?)", pos)
-            if len(stack) > MAX_STACK:
-                raise ExpressionError("expression stack overflow", pos)
-            start = pos
-            op = expr[pos]
+    while pos < end:
+        steps += 1
+        if steps > max_steps:
+            raise ExpressionError("expression runs too long (loop?)", pos)
+        if len(stack) > MAX_STACK:
+            raise ExpressionError("expression stack overflow", pos)
+        start = pos
+        op = expr[pos]
+        pos += 1
+        need = _BINARY_NEEDS if 0x1A <= op <= 0x2E and op not in _UNARY else _NEEDS.get(op, 0)
+        if len(stack) < need:
+            raise ExpressionError(f"stack underflow: opcode {op:#04x} needs {need} entries, has {len(stack)}", start)
+        if op in _BYTE_OPERAND and pos >= end:
+            raise ExpressionError("operand runs past the end", start)
+        if 0x30 <= op <= 0x4F:  # lit0..lit31
+            stack.append(op - 0x30)
+        elif 0x70 <= op <= 0x8F:  # breg0..breg31
+            off, pos = _leb(read_sleb, expr, pos, start)
+            stack.append((_reg(regs, op - 0x70, start) + off) & MASK)
+        elif op == 0x92:  # bregx
+            reg, pos = _leb(read_uleb, expr, pos, start)
+            off, pos = _leb(read_sleb, expr, pos, start)
+            stack.append((_reg(regs, reg, start) + off) & MASK)
+        elif op in _FIXED:
+            size, signed = _FIXED[op]
+            if pos + size > end:
+                raise ExpressionError("constant runs past the end", start)
+            stack.append(int.from_bytes(expr[pos:pos + size], "little", signed=signed) & MASK)
+            pos += size
+        elif op == 0x03:  # addr
+            if pos + 8 > end:
+                raise ExpressionError("address runs past the end", start)
+            stack.append(int.from_bytes(expr[pos:pos + 8], "little"))
+            pos += 8
+        elif op == 0x10:  # constu
+            value, pos = _leb(read_uleb, expr, pos, start)
+            stack.append(value & MASK)
+        elif op == 0x11:  # consts
+            value, pos = _leb(read_sleb, expr, pos, start)
+            stack.append(value & MASK)
+        elif op == 0x06:  # deref
+            stack.append(int.from_bytes(memory.read(stack.pop(), 8), "little"))
+        elif op == 0x94:  # deref_size
+            size = expr[pos]
             pos += 1
-            if 0x30 <= op <= 0x4F:  # lit0..lit31
-                stack.append(op - 0x30)
-            elif 0x70 <= op <= 0x8F:  # breg0..breg31
-                off, pos = read_sleb(expr, pos)
-                stack.append((_reg(regs, op - 0x70, start) + off) & MASK)
-            elif op == 0x92:  # bregx
-                reg, pos = read_uleb(expr, pos)
-                off, pos = read_sleb(expr, pos)
-                stack.append((_reg(regs, reg, start) + off) & MASK)
-            elif op in _FIXED:
-                size, signed = _FIXED[op]
-                if pos + size > end:
-                    raise ExpressionError("constant runs past the end", start)
-                stack.append(int.from_bytes(expr[pos:pos + size], "little", signed=signed) & MASK)
-                pos += size
-            elif op == 0x03:  # addr
-                if pos + 8 > end:
-                    raise ExpressionError("address runs past the end", start)
-                stack.append(int.from_bytes(expr[pos:pos + 8], "little"))
-                pos += 8
-            elif op == 0x10:  # constu
-                value, pos = read_uleb(expr, pos)
-                stack.append(value & MASK)
-            elif op == 0x11:  # consts
-                value, pos = read_sleb(expr, pos)
-                stack.append(value & MASK)
-            elif op == 0x06:  # deref
-                stack.append(int.from_bytes(memory.read(stack.pop(), 8), "little"))
-            elif op == 0x94:  # deref_size
-                size = expr[pos]
-                pos += 1
-                if not 1 <= size <= 8:
-                    raise ExpressionError(f"bad DW_OP_deref_size size {size}", start)
-                stack.append(int.from_bytes(memory.read(stack.pop(), size), "little"))
-            elif op == 0x12:  # dup
-                stack.append(stack[-1])
-            elif op == 0x13:  # drop
-                stack.pop()
-            elif op == 0x14:  # over
-                stack.append(stack[-2])
-            elif op == 0x15:  # pick
-                index = expr[pos]
-                pos += 1
-                if index >= len(stack):
-                    raise ExpressionError(f"DW_OP_pick {index} below the stack", start)
-                stack.append(stack[-1 - index])
-            elif op == 0x16:  # swap
-                stack[-1], stack[-2] = stack[-2], stack[-1]
-            elif op == 0x17:  # rot: top three (a b c) -> (c a b)
-                if len(stack) < 3:
-                    raise IndexError
-                stack[-1], stack[-2], stack[-3] = stack[-2], stack[-3], stack[-1]
-            elif op == 0x19:  # abs
-                stack.append(abs(_signed(stack.pop())) & MASK)
-            elif op == 0x1F:  # neg
-                stack.append(-stack.pop() & MASK)
-            elif op == 0x20:  # not
-                stack.append(~stack.pop() & MASK)
-            elif op == 0x23:  # plus_uconst
-                value, pos = read_uleb(expr, pos)
-                stack.append((stack.pop() + value) & MASK)
-            elif 0x1A <= op <= 0x2E and op not in (0x1F, 0x20, 0x23, 0x28):
-                b = stack.pop()
-                a = stack.pop()
-                stack.append(_binary(op, a, b, start))
-            elif op == 0x2F:  # skip
-                if pos + 2 > end:
-                    raise ExpressionError("branch offset runs past the end", start)
-                pos = _jump(pos + 2, _S16.unpack_from(expr, pos)[0], end, start)
-            elif op == 0x28:  # bra
-                if pos + 2 > end:
-                    raise ExpressionError("branch offset runs past the end", start)
-                delta = _S16.unpack_from(expr, pos)[0]
-                pos = _jump(pos + 2, delta, end, start) if stack.pop() else pos + 2
-            elif op == 0x96:  # nop
-                pass
-            else:
-                raise ExpressionError(f"opcode {op:#04x} is not valid in a CFI expression", start)
-    except IndexError:
-        raise ExpressionError("expression stack underflow or truncated operand", pos) from None
+            if not 1 <= size <= 8:
+                raise ExpressionError(f"bad DW_OP_deref_size size {size}", start)
+            stack.append(int.from_bytes(memory.read(stack.pop(), size), "little"))
+        elif op == 0x12:  # dup
+            stack.append(stack[-1])
+        elif op == 0x13:  # drop
+            stack.pop()
+        elif op == 0x14:  # over
+            stack.append(stack[-2])
+        elif op == 0x15:  # pick
+            index = expr[pos]
+            pos += 1
+            if index >= len(stack):
+                raise ExpressionError(f"DW_OP_pick {index} below the stack", start)
+            stack.append(stack[-1 - index])
+        elif op == 0x16:  # swap
+            stack[-1], stack[-2] = stack[-2], stack[-1]
+        elif op == 0x17:  # rot: top three (a b c) -> (c a b)
+            stack[-1], stack[-2], stack[-3] = stack[-2], stack[-3], stack[-1]
+        elif op == 0x19:  # abs
+            stack.append(abs(_signed(stack.pop())) & MASK)
+        elif op == 0x1F:  # neg
+            stack.append(-stack.pop() & MASK)
+        elif op == 0x20:  # not
+            stack.append(~stack.pop() & MASK)
+        elif op == 0x23:  # plus_uconst
+            value, pos = _leb(read_uleb, expr, pos, start)
+            stack.append((stack.pop() + value) & MASK)
+        elif 0x1A <= op <= 0x2E and op not in _UNARY:
+            b = stack.pop()
+            a = stack.pop()
+            stack.append(_binary(op, a, b, start))
+        elif op == 0x2F:  # skip
+            if pos + 2 > end:
+                raise ExpressionError("branch offset runs past the end", start)
+            pos = _jump(pos + 2, _S16.unpack_from(expr, pos)[0], end, start)
+        elif op == 0x28:  # bra
+            if pos + 2 > end:
+                raise ExpressionError("branch offset runs past the end", start)
+            delta = _S16.unpack_from(expr, pos)[0]
+            pos = _jump(pos + 2, delta, end, start) if stack.pop() else pos + 2
+        elif op == 0x96:  # nop
+            pass
+        else:
+            raise ExpressionError(f"opcode {op:#04x} is not valid in a CFI expression", start)
     if not stack:
         raise ExpressionError("expression leaves an empty stack", pos)
     return stack[-1]
+
+
+def _leb(reader: LebReader, expr: bytes, pos: int, offset: int) -> tuple[int, int]:
+    """A LEB128 operand; one that runs past the end is this expression's error."""
+    try:
+        return reader(expr, pos)
+    except TruncatedError:
+        raise ExpressionError("LEB128 operand runs past the end", offset) from None
 
 
 def _reg(regs, number: int, offset: int) -> int:

@@ -58,10 +58,11 @@ def _simple_breg(expr: bytes) -> tuple[int, int, bool] | None:
     """(reg, offset, deref) for `DW_OP_bregN off [DW_OP_deref]` (signal frames, PLT-free stubs), else None."""
     if not expr or not 0x70 <= expr[0] <= 0x8F:
         return None
+    from formats.errors import TruncatedError
     from formats.leb128 import read_sleb
     try:
         offset, pos = read_sleb(expr, 1)
-    except IndexError:
+    except TruncatedError:  # not a simple breg: the stack machine reports it where it runs
         return None
     if pos == len(expr):
         return expr[0] - 0x70, offset, False

@@ -139,7 +139,7 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
                 cfa, caller = rule.step_values(values, memory)
             except MemoryReadError:
                 return _ends_here(frames, Frame(pc, sp, None, frame_via, is_ra), StopReason.BAD_MEMORY)
-            except (UnwindError, ArithmeticError, ValueError, IndexError, KeyError, TypeError):
+            except UnwindError:  # a DW_OP expression that cannot run (ExpressionError), corrupt rule data
                 return _ends_here(frames, Frame(pc, sp, None, frame_via, is_ra), StopReason.BAD_RULE)
         frames.append(Frame(pc, sp, cfa, frame_via, is_ra))
         walked.append((values, (read_lo, read_hi)))

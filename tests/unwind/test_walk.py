@@ -17,10 +17,21 @@ for _name in [n for n, m in list(sys.modules.items())
 
 import struct
 
-from hypothesis import given, settings, strategies as st
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from trace_invariants import assert_consistent
 
 from unwind.model import Registers, Sample, StopReason, Via
-from unwind.rules import CfaKind, CfaRule, SIGNAL_FRAME, UnwindRule, offset_rule
+from unwind.rules import (
+    SIGNAL_FRAME,
+    CfaKind,
+    CfaRule,
+    FrameKind,
+    RegKind,
+    RegRule,
+    UnwindRule,
+    offset_rule,
+)
 from unwind.walk import walk
 
 BASE = 0x7FFF0000
@@ -72,11 +83,54 @@ def test_frame_after_signal_frame_is_looked_up_at_pc():
     assert trace.stop == StopReason.NO_UNWIND_INFO
 
 
-@settings(max_examples=200, deadline=None)
-@given(st.lists(st.integers(0, 2**64 - 1), max_size=64), st.integers(-32, 32), st.integers(-32, 32),
-       st.booleans())
-def test_random_stacks_always_terminate(words, cfa_off, ra_off, signal):
-    rule = SIGNAL_FRAME if signal else offset_rule(7, cfa_off, {6: ra_off - 8}, ra_offset=ra_off)
-    trace = walk(sample(*words), lambda a, f: rule, via=Via.CFI, max_depth=100)
-    assert 1 <= len(trace.frames) <= 100
-    assert isinstance(trace.stop, StopReason)
+_OFFSETS = st.integers(-48, 48)
+_EXPR = st.binary(max_size=12) | st.sampled_from([b"\x77\x08", b"\x77\x08\x06", b"\x76\x10", b"\x77\x00\x06\x23\x08"])
+_RULES = st.one_of(
+    st.builds(lambda reg, off, ra, saved: offset_rule(reg, off, {6: saved}, ra_offset=ra),
+              st.sampled_from([6, 7]), _OFFSETS, _OFFSETS, _OFFSETS),
+    st.builds(lambda expr, ra: UnwindRule(CfaRule(CfaKind.EXPRESSION, expr=expr), ((16, RegRule(RegKind.OFFSET, ra)),)),
+              _EXPR, _OFFSETS),
+    st.builds(lambda off, kind, expr: UnwindRule(CfaRule(CfaKind.REG_OFFSET, 7, off), ((16, RegRule(kind, -8, 6, expr)),)),
+              _OFFSETS, st.sampled_from(list(RegKind)), _EXPR),
+    st.builds(lambda off: UnwindRule(CfaRule(CfaKind.DEREF, 7, off), ((16, RegRule(RegKind.OFFSET, -8)),)), _OFFSETS),
+    st.just(SIGNAL_FRAME),
+    st.none(),
+)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.lists(st.integers(0, 2**64 - 1) | st.integers(BASE, BASE + 0x300) | st.integers(0x400000, 0x400400),
+                max_size=64),
+       st.lists(_RULES, min_size=1, max_size=6), st.integers(2, 100))
+def test_hostile_stacks_and_rules_keep_the_walk_invariants(words, rules, depth):
+    """Random stack words and rules (offsets, DEREF, random DW_OP bytes, signal frames): the walk never
+    raises, and the trace is consistent: each caller's sp is the CFA its callee computed, sp grows
+    strictly across normal frames, only the last frame may lack a CFA, and the stop says why."""
+    used = []
+
+    def rule_for(address, frame):
+        rule = rules[(address >> 2) % len(rules)]
+        used.append(rule)
+        return rule
+
+    snapshot = sample(*words)
+    trace = walk(snapshot, rule_for, via=Via.CFI, max_depth=depth)
+    assert_consistent(trace, snapshot, depth)
+    frames = trace.frames
+    assert 1 <= len(frames) <= depth
+    assert (frames[0].pc, frames[0].sp, frames[0].is_return_address) == (0x400100, BASE, False)
+    for callee, caller, rule in zip(frames, frames[1:], used):
+        assert callee.cfa is not None and caller.sp == callee.cfa and caller.pc != 0
+        assert caller.is_return_address == (rule.kind == FrameKind.NORMAL)
+        if rule.kind == FrameKind.NORMAL:
+            assert caller.sp > callee.sp
+    last = frames[-1]
+    if trace.stop in (StopReason.BAD_MEMORY, StopReason.BAD_RULE, StopReason.NO_UNWIND_INFO,
+                      StopReason.DEPTH_LIMIT):
+        assert last.cfa is None
+    else:
+        assert trace.stop in (StopReason.END, StopReason.LOOP) and last.cfa is not None
+    if trace.stop == StopReason.DEPTH_LIMIT:
+        assert len(frames) == depth
+    if trace.stop == StopReason.NO_UNWIND_INFO:
+        assert used[-1] is None and len(used) == len(frames)

@@ -13,7 +13,7 @@ from cachetools import LRUCache
 
 from formats.errors import UnwindError
 
-from ..errors import MemoryReadError, UsageError
+from ..errors import MemoryReadError
 from ..memory import AddressSpace
 from ..model import Frame, Sample, Trace, Via
 from ..modules import ModuleResolver
@@ -66,11 +66,8 @@ class AutoUnwinder:
     def _load_sources(self, options):
         from . import get_unwinder
 
-        for name, via in TABLE_SOURCES:
-            try:
-                yield name, via, get_unwinder(name, resolver=self.resolver, max_depth=self.max_depth, **options)
-            except (UsageError, TypeError, ImportError):
-                continue
+        for name, via in TABLE_SOURCES:  # built-ins: an error building one is a bug and propagates
+            yield name, via, get_unwinder(name, resolver=self.resolver, max_depth=self.max_depth, **options)
 
     def memory_for(self, sample: Sample):
         return AddressSpace(sample, self.resolver)

@@ -28,6 +28,7 @@ OUTERMOST = UnwindRule(CfaRule(CfaKind.REG_OFFSET, RSP, 8), ((RIP, UNDEF),))
 # __restore_rt: mov $15, %rax; syscall  (rt_sigreturn), what gdb's amd64_linux_sigtramp_p matches.
 SIGRETURN = bytes.fromhex("48c7c00f0000000f05")
 PROLOGUE_WINDOW = 16  # bytes read past the pc so the instruction there decodes
+_UNCACHED = object()  # a cache miss (None is a cached answer)
 
 
 class BadFramePointer(UnwindError):
@@ -83,10 +84,9 @@ class FramePointerUnwinder:
         sigreturn trampoline, the prologue rule for frame 0 / an interrupted frame, else None."""
         sample = getattr(memory, "sample", None)
         key = (sample.modules if sample is not None else None, frame.pc, frame.is_return_address)
-        try:
-            return self._code_cache[key]
-        except KeyError:
-            pass
+        cached = self._code_cache.get(key, _UNCACHED)
+        if cached is not _UNCACHED:
+            return cached
         if is_sigreturn(memory, frame.pc):
             rule = SIGNAL_FRAME
         elif not frame.is_return_address and self.prologue:

@@ -29,6 +29,7 @@ RBP = 6
 # ORC base registers that hold the previous sp directly -> DWARF register numbers.
 _DIRECT = {OrcReg.SP: RSP, OrcReg.BP: RBP, OrcReg.DX: 1, OrcReg.DI: 5, OrcReg.R10: 10, OrcReg.R13: 13}
 END_RULE = UnwindRule(CfaRule(CfaKind.REG_OFFSET, RSP, 0), ((RIP, UNDEF),))
+_UNCACHED = object()  # a cache miss
 _DW_OP_DEREF, _DW_OP_CONSTS, _DW_OP_PLUS, _DW_OP_BREG = 0x06, 0x11, 0x22, 0x70
 
 
@@ -128,11 +129,10 @@ class OrcUnwinder:
         return None if entry is None else self.rule(entry)
 
     def rule(self, entry: OrcEntry) -> UnwindRule | None:
-        try:
-            return self._rules[entry]
-        except KeyError:
+        rule = self._rules.get(entry, _UNCACHED)
+        if rule is _UNCACHED:
             rule = self._rules[entry] = entry_rule(entry)
-            return rule
+        return rule
 
     def table_for(self, module: Module) -> ModuleOrc | None:
         """The module's ORC table, parsed once; None (cached too) when it has none or it is corrupt."""

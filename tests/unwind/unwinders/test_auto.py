@@ -6,7 +6,10 @@ import functools
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from conftest import cores_helpers
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from trace_invariants import assert_consistent
 
 from formats.elf import ElfFile
 from unwind.core import load_core
@@ -16,7 +19,6 @@ from unwind.unwinders import get_unwinder
 from unwind.unwinders.auto import AutoUnwinder
 from unwind.unwinders.fp import FramePointerUnwinder
 from unwind.unwinders.scan import CallChecker
-from conftest import cores_helpers
 
 LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
 
@@ -184,8 +186,8 @@ def test_garbage_registers_terminate():
     mods = ModuleMap([Mapping(0x7F0000000000, 0x7F0000200000, 0, LIBC)])
     for regs in (Registers.of(rip=0x7F0000001234, rsp=8, rbp=0xFFFFFFFFFFFFFFF8),
                  Registers.of(rip=0, rsp=0), Registers.of(rsp=0x1000)):
-        trace = AutoUnwinder(scan=True).unwind(Sample(regs, b"\xff" * 64, 0x1000, mods))
-        assert isinstance(trace.stop, StopReason) and len(trace.frames) <= 256
+        sample = Sample(regs, b"\xff" * 64, 0x1000, mods)
+        assert_consistent(AutoUnwinder(scan=True).unwind(sample), sample, 256)
 
 
 @settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -198,8 +200,7 @@ def test_random_stacks_always_terminate(words, rip, rsp, rbp):
     mods = ModuleMap([Mapping(0x7F0000000000, 0x7F0000200000, 0, LIBC)])
     sample = Sample(Registers.of(rip=rip, rsp=rsp, rbp=rbp), b"".join(w.to_bytes(8, "little") for w in words),
                     0x1000, mods)
-    trace = AUTO_SCAN.unwind(sample)
-    assert isinstance(trace.stop, StopReason) and len(trace.frames) <= 64
+    assert_consistent(AUTO_SCAN.unwind(sample), sample, 64)
 
 
 AUTO_SCAN = AutoUnwinder(scan=True, max_depth=64)

@@ -7,7 +7,10 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from hypothesis import HealthCheck, given, settings, strategies as st
+from conftest import cores_helpers
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from trace_invariants import assert_consistent
 
 from formats.elf import ElfFile
 from unwind.core import load_core
@@ -15,7 +18,6 @@ from unwind.model import Mapping, ModuleMap, Registers, Sample, StopReason, Via
 from unwind.prologue import FunctionIndex, analyze
 from unwind.unwinders import get_unwinder
 from unwind.unwinders.fp import FramePointerUnwinder
-from conftest import cores_helpers
 
 LIBC = "/usr/lib/x86_64-linux-gnu/libc.so.6"
 
@@ -213,9 +215,7 @@ def test_random_stacks_always_terminate(words, rip, rsp, rbp):
     mods = ModuleMap([Mapping(0x400000, 0x500000, 0, "/nonexistent/binary")])
     sample = Sample(Registers.of(rip=rip, rsp=rsp, rbp=rbp),
                     b"".join(w.to_bytes(8, "little") for w in words), STACK, mods)
-    trace = FramePointerUnwinder(max_depth=64).unwind(sample)
-    assert len(trace.frames) <= 64
-    assert isinstance(trace.stop, StopReason)
+    assert_consistent(FramePointerUnwinder(max_depth=64).unwind(sample), sample, 64)
 
 
 @settings(max_examples=300, deadline=None)
