@@ -3,7 +3,8 @@
 
 Programs (corpus/src/symbolize/): a C++ program with templates and inlining over two units, a C
 program, a Rust crate (Debian's /usr/bin/rustc) and a Go program.  Variants: split DWARF (.dwo and
-.dwp, DWARF 4 GNU and DWARF 5, gcc and clang), dwz, dwz -m (one multifile shared by two binaries),
+.dwp, DWARF 4 GNU and DWARF 5, gcc and clang), dwz, dwz -m and dwz -5 -m (one multifile shared by
+three binaries),
 zstd-compressed sections, -flto.  Each variant is answered by `unwind` and compared with
 llvm-symbolizer's answer on the *reference* build of the same code (plain -g, nothing split,
 compressed or rewritten) at the same function + offset: function, file, line, StartFileName and
@@ -100,12 +101,20 @@ def build(out: Path) -> list[Variant]:
                 one = compile_c(out, f"{lang}-{tag}-dwz", compiler, sources, ["-O2", "-g"])
                 run(["dwz", str(one)], one.parent)
                 variants.append(Variant(f"{lang} {tag} dwz", one, out / f"{lang}-{tag}-ref" / "prog"))
-            first = compile_c(out, "cxx-gcc-dwzm", cxx, CXX, ["-O2", "-g"])
-            second = compile_c(out, "c-gcc-dwzm", cc, C, ["-O2", "-g"])
-            multi = out / "dwzm.multi"
-            run(["dwz", "-m", str(multi), "-M", str(multi), str(first), str(second)], out)
-            variants.append(Variant("cxx gcc dwz -m", first, out / "cxx-gcc-ref" / "prog"))
-            variants.append(Variant("c gcc dwz -m", second, out / "c-gcc-ref" / "prog"))
+            ref_o1 = compile_c(out, "cxx-gcc-refO1", cxx, CXX, ["-O1", "-g"])
+            # one multifile shared by three binaries (two builds of the C++ program share its
+            # headers' DIEs: inline origins, linkage names and declarations move into the multifile);
+            # .gnu_debugaltlink + DW_FORM_GNU_ref_alt/strp_alt, and with -5 .debug_sup + ref_sup4/strp_sup
+            for suffix, option in (("", ()), (" -5", ("-5",))):
+                tag5 = suffix.strip().strip("-")
+                first = compile_c(out, f"cxx-gcc-dwzm{tag5}", cxx, CXX, ["-O2", "-g"])
+                other = compile_c(out, f"cxx-gcc-dwzmO1{tag5}", cxx, CXX, ["-O1", "-g"])
+                second = compile_c(out, f"c-gcc-dwzm{tag5}", cc, C, ["-O2", "-g"])
+                multi = out / f"dwzm{tag5}.multi"
+                run(["dwz", *option, "-m", str(multi), "-M", str(multi), str(first), str(other), str(second)], out)
+                variants.append(Variant(f"cxx gcc dwz{suffix} -m", first, out / "cxx-gcc-ref" / "prog"))
+                variants.append(Variant(f"cxx gcc -O1 dwz{suffix} -m", other, ref_o1))
+                variants.append(Variant(f"c gcc dwz{suffix} -m", second, out / "c-gcc-ref" / "prog"))
     if REUSE[0]:
         variants.append(Variant("rust (rustc -g -O)", out / "rust" / "prog", out / "rust" / "prog"))
         variants.append(Variant("go (compressed DWARF)", out / "go" / "prog", out / "go" / "ref"))

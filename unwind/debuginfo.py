@@ -48,3 +48,47 @@ def _same_build_id(path: str, build_id: bytes) -> bool:
         return ElfFile(path).build_id == build_id
     except (UnwindError, OSError):
         return False
+
+
+def find_alt_file(elf: ElfFile, debug_dirs=DEFAULT_DEBUG_DIRS) -> str | None:
+    """The dwz alternate (DWARF 5 supplementary) file `elf` links to, with the build-id the link names.
+
+    Tried in order: the name as written (relative names from `elf`'s directory, as dwz -r writes
+    them), `DIR/.build-id/xx/rest.debug` and `DIR/.dwz/<name>` (Debian's and Fedora's layout) for
+    each debug directory, and an absolute `/usr/lib/debug/...` name re-rooted under each debug
+    directory.  A file whose build-id differs is skipped.  None when `elf` has no link or nothing fits.
+    """
+    from formats.dwarf.sup import read_alt_link
+
+    link = read_alt_link(elf)
+    if link is None or not link.name and not link.build_id:
+        return None
+    here = os.path.dirname(elf.path) if elf.path else "."
+    candidates = [link.name if os.path.isabs(link.name) else os.path.join(here, link.name)] if link.name else []
+    for directory in debug_dirs:
+        if link.build_id:
+            candidates.append(build_id_path(directory, link.build_id))
+        if link.name:
+            candidates.append(os.path.join(directory, ".dwz", os.path.basename(link.name)))
+            for root in DEFAULT_DEBUG_DIRS:
+                if link.name.startswith(root + "/"):
+                    candidates.append(os.path.join(directory, link.name[len(root) + 1:]))
+    for candidate in candidates:
+        if os.path.isfile(candidate) and (not link.build_id or _alt_identity(candidate) == link.build_id):
+            return candidate
+    import warnings
+
+    warnings.warn(f"{elf.path}: dwz alternate file {link.name or link.build_id.hex()} not found "
+                  f"({link.section}); names and declarations shared through it are missing")
+    return None
+
+
+def _alt_identity(path: str) -> bytes | None:
+    """An alternate file's build-id note, else its own `.debug_sup` checksum (dwz -5)."""
+    from formats.dwarf.sup import supplementary_identity
+
+    try:
+        elf = ElfFile(path)
+        return elf.build_id or supplementary_identity(elf)
+    except (UnwindError, OSError):
+        return None

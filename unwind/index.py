@@ -41,6 +41,7 @@ class IndexSources(NamedTuple):
     binary: ElfFile
     debug: ElfFile | None
     dwp: str | None = None  # a DWARF package named by the user (--dwp), tried before <binary>.dwp
+    alt: ElfFile | None = None  # the dwz alternate / DWARF 5 supplementary file of the DWARF file
 
     @property
     def dwarf(self) -> ElfFile | None:
@@ -49,11 +50,12 @@ class IndexSources(NamedTuple):
         return self.binary if self.binary.section(".debug_info") is not None else None
 
     def key(self) -> bytes:
-        """Identity of every input: build-id (or real path), size and mtime of the binary and of each debug file."""
+        """Identity of every input: build-id (or real path), size and mtime of the binary, its debug file and the
+        dwz alternate file (a rewritten multifile rebuilds every index that read it)."""
         parts = [f"schema={SCHEMA}".encode()]
         if self.dwp is not None:
             parts.append(f"dwp={os.path.realpath(self.dwp)}".encode())
-        for elf in (self.binary, self.debug):
+        for elf in (self.binary, self.debug) + ((self.alt,) if self.alt is not None else ()):
             if elf is None:
                 parts.append(b"-")
                 continue
@@ -189,7 +191,7 @@ def build_arrays(sources: IndexSources) -> dict[str, array | bytes]:
                        "txt_sec": array("I", (s.index for s in texts))})
     if dwarf is not None:
         try:
-            arrays.update(_dwarf_arrays(dwarf, strings, sources.dwp))
+            arrays.update(_dwarf_arrays(dwarf, strings, sources.dwp, sources.alt))
         except UnwindError as exc:
             warnings.warn(f"{dwarf.path}: DWARF unusable, symbols only: {exc}")
     arrays.update(strings.arrays())
@@ -218,9 +220,13 @@ def _decode_line_programs(path: str) -> dict:
     return programs
 
 
-def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None) -> dict[str, array]:
+def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
+                  alt: ElfFile | None = None) -> dict[str, array]:
+    from dataclasses import replace
+
     from formats.dwarf.aranges import unit_address_ranges
     from formats.dwarf.info import DwarfSections, scan_units
+    from formats.dwarf.names import ALT_TAG
     from formats.relocations import relocation_sections
 
     import multiprocessing
@@ -231,6 +237,8 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None) ->
         pool = multiprocessing.get_context("fork").Pool(1)
         pending = pool.apply_async(_decode_line_programs, (elf.path,))
     sections = DwarfSections.from_elf(elf)
+    if alt is not None:
+        sections = replace(sections, alt=DwarfSections.from_elf(alt))
     packages: dict = {}  # .dwp path -> (ElfFile, unit index) or None, read once per build
     dwps = ((dwp,) if dwp else ()) + (elf.path + ".dwp",)
     units = [_split_unit(uf, elf, sections, packages, dwps) if uf.unit.dwo_name or uf.unit.dwo_id is not None else uf
@@ -251,6 +259,9 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None) ->
     # a subroutine's DW_AT_decl_file indexes the table of the unit owning the declaration DIE,
     # which may be any unit (LTO, dwz).
     tables = {uf.unit.offset: _file_table(uf.unit, programs, strings) for uf in units}
+    if alt is not None and any(sub.decl_unit is not None and sub.decl_unit & ALT_TAG
+                               for uf in units for sub in uf.subroutines):
+        tables.update(_alt_file_tables(sections.alt, strings))
     for ui, uf in enumerate(units):
         unit = uf.unit
         unit_index[unit.offset] = ui
@@ -366,6 +377,15 @@ def _split_unit(uf, elf: ElfFile, sections, packages: dict, dwps: tuple[str, ...
             return found
     warnings.warn(f"{elf.path}: split DWARF unit {uf.unit.dwo_name} not found; no inline frames for it")
     return uf
+
+
+def _alt_file_tables(alt, strings: StringTable) -> dict[int, tuple[list[int], list[int]]]:
+    """File tables of the alternate file's (partial) units, keyed by ALT_TAG | unit offset."""
+    from formats.dwarf.info import compile_units
+    from formats.dwarf.names import ALT_TAG
+
+    programs = _decode_line_programs(alt.path)
+    return {ALT_TAG | unit.offset: _file_table(unit, programs, strings) for unit in compile_units(alt)}
 
 
 def _file_table(unit, programs: dict, strings: StringTable) -> tuple[list[int], list[int]]:

@@ -15,7 +15,7 @@ from formats.symindex import IndexFile
 from .demangle import demangle, demangle_perf
 from .index import NO_ADDRESS, NO_SECTION, NO_STRING, IndexSources, load_index
 from .symbolized import SymbolizedFrame
-from .debuginfo import DEFAULT_DEBUG_DIRS, find_debug_file
+from .debuginfo import DEFAULT_DEBUG_DIRS, find_alt_file, find_debug_file
 
 
 class ModuleSymbols:
@@ -239,7 +239,12 @@ class Symbolizer:
         binary = ElfFile(real)
         debug_path = find_debug_file(binary, self.debug_dirs, self.fallback_debug_path)
         debug = ElfFile(debug_path) if debug_path else None
-        return ModuleSymbols(load_index(IndexSources(binary, debug, self.dwp), self.index_dir), self.naming)
+        sources = IndexSources(binary, debug, self.dwp)
+        dwarf = sources.dwarf
+        alt_path = find_alt_file(dwarf, self.debug_dirs) if dwarf is not None else None
+        if alt_path is not None:
+            sources = sources._replace(alt=ElfFile(alt_path))
+        return ModuleSymbols(load_index(sources, self.index_dir), self.naming)
 
     def symbolize(self, path: str, vaddrs, inlines: bool | None = None,
                   lines: bool = True) -> list[list[SymbolizedFrame]]:

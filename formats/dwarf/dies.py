@@ -184,6 +184,9 @@ class UnitContext:
             return _cstring(self.sections.str, value)
         if form == DW_FORM.line_strp:
             return _cstring(self.sections.line_str, value)
+        if form == DW_FORM.GNU_strp_alt or form == DW_FORM.strp_sup:
+            alt = self.sections.alt
+            return BAD if alt is None else _cstring(alt.str, value)
         if form in STRX_FORMS:
             if self.str_offsets_base is None:
                 return BAD

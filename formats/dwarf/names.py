@@ -9,18 +9,28 @@ from ..errors import FormatError
 from .constants import DW_AT, DW_FORM
 from .dies import BAD, UnitContext, _uleb, decode_fields, unsigned
 from .forms import UNIT_REF_FORMS
-from .units import DwarfSections, UnitHeader
+from .units import DwarfSections, UnitHeader, iter_unit_headers
 
 # DieInfo tuple slots: what findRecursively looks at in one DIE.
 MIPS, LINKAGE, NAME, DECL_LINE, ORIGIN, SPEC, DECL_FILE = range(7)
+# DIE (and unit) offsets in the dwz alternate / supplementary file carry this bit, so one integer
+# names a DIE in either file (.debug_info offsets stay far below it).
+ALT_TAG = 1 << 62
+_ALT_REF_FORMS = frozenset({DW_FORM.GNU_ref_alt, DW_FORM.ref_sup4, DW_FORM.ref_sup8})
 
 
 class DieResolver:
-    """Reads single DIEs on demand anywhere in .debug_info (cross-unit DW_FORM_ref_addr too), cached by offset."""
+    """Reads single DIEs on demand anywhere in .debug_info (cross-unit DW_FORM_ref_addr too), cached by offset.
+
+    References into the dwz alternate file (DW_FORM_GNU_ref_alt, DW_FORM_ref_sup4/8) are followed
+    through a second resolver over `sections.alt`, whose offsets carry ALT_TAG (`tag`).
+    """
 
     def __init__(self, sections: DwarfSections, headers: list[UnitHeader], skip_types: bool = True,
-                 abbrev_cache: dict | None = None):
+                 abbrev_cache: dict | None = None, tag: int = 0):
         self.sections = sections
+        self.tag = tag
+        self._alt: DieResolver | None = None
         self.headers = headers
         self._starts = [h.offset for h in headers]
         self.skip_types = skip_types
@@ -35,6 +45,24 @@ class DieResolver:
             ctx = UnitContext(self.sections, header, self.skip_types, self.abbrev_cache)
             self.contexts[header.offset] = ctx
         return ctx
+
+    def alt_resolver(self) -> DieResolver | None:
+        """The resolver of the alternate file's DIEs (built on first use), None when there is none."""
+        alt = self.sections.alt
+        if alt is None or self.tag:
+            return None
+        if self._alt is None:
+            headers = list(iter_unit_headers(alt.info, alt.path, []))
+            self._alt = DieResolver(alt, headers, self.skip_types, {}, ALT_TAG)
+        return self._alt
+
+    def unit_of(self, offset: int) -> int | None:
+        """Offset (ALT_TAG set in the alternate file) of the unit holding the DIE at `offset`."""
+        if offset & ALT_TAG and not self.tag:
+            alt = self.alt_resolver()
+            return None if alt is None else alt.unit_of(offset)
+        header = self._header_for(offset & ~ALT_TAG)
+        return None if header is None else self.tag | header.offset
 
     def _header_for(self, offset: int) -> UnitHeader | None:
         i = bisect_right(self._starts, offset) - 1
@@ -61,22 +89,27 @@ class DieResolver:
         form, value = item
         if form in UNIT_REF_FORMS:
             target = ctx.header.offset + value
-            return target if target < ctx.header.end else None
+            return self.tag | target if target < ctx.header.end else None
         if form == DW_FORM.ref_addr:
-            return value
-        return None  # ref_sig8, dwz alternate file: not resolvable here
+            return self.tag | value
+        if form in _ALT_REF_FORMS and not self.tag and self.sections.alt is not None:
+            return ALT_TAG | value
+        return None  # ref_sig8, or an alternate-file reference with no alternate file
 
     def info(self, offset: int) -> tuple | None:
         """The DieInfo of the DIE at `offset`, or None when no valid DIE is there (cached)."""
+        if offset & ALT_TAG and not self.tag:
+            alt = self.alt_resolver()
+            return None if alt is None else alt.info(offset)
         if offset in self.infos:
             return self.infos[offset]
         found = None
-        header = self._header_for(offset)
+        header = self._header_for(offset & ~ALT_TAG)
         if header is not None:
             try:
                 ctx = self.context(header)
                 data = self.sections.info
-                code, pos = _uleb(data, offset)
+                code, pos = _uleb(data, offset & ~ALT_TAG)
                 if code:
                     entry = ctx.abbrev(code, offset)
                     attrs, _ = decode_fields(data, pos, entry[6], ctx.enc)
@@ -142,8 +175,7 @@ class DieResolver:
         found, holder = self.find_recursively_at(offset, (DECL_FILE,))
         if found is None or found is BAD or holder is None:
             return None, None
-        header = self._header_for(holder)
-        return found, None if header is None else header.offset
+        return found, self.unit_of(holder)
 
     def decl_line(self, offset: int) -> int:
         """getDeclLine(): findRecursively(DW_AT_decl_line) as unsigned, 0 when absent."""

@@ -26,6 +26,7 @@ class DwarfSections:
     rnglists: bytes = b""
     aranges: bytes = b""
     path: str | None = None
+    alt: DwarfSections | None = None  # the dwz alternate / DWARF 5 supplementary file's sections
 
     @classmethod
     def from_elf(cls, elf) -> "DwarfSections":
