@@ -5,11 +5,34 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import subprocess
 from dataclasses import dataclass
+from pathlib import Path
 
 from formats.elf import ElfFile
 from formats.symtab import SymbolType, read_symbols
+
+
+def objdump_addresses(binary: Path, every: int = 1) -> list[str]:
+    """Every `every`-th instruction address objdump -d disassembles in `binary`, as `0x...` strings."""
+    text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(binary)], capture_output=True, text=True,
+                          check=True).stdout
+    return [f"0x{a}" for a in re.findall(r"^\s+([0-9a-f]+):", text, re.M)[::every]]
+
+
+def run(argv: list[str], stdin: str | None = None, env: dict | None = None,
+        cwd: Path | None = None) -> subprocess.CompletedProcess:
+    """A command's completed process, text in and out (never raises on its exit status)."""
+    return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env, cwd=cwd)
+
+
+def cache_env(cache_dir: Path) -> dict:
+    """The environment our commands run in beside llvm-symbolizer: our own cache directory, and no
+    LLVM_SYMBOLIZER_OPTS from the host that llvm-symbolizer would read (we read it too)."""
+    env = dict(os.environ, UNWIND_CACHE_DIR=str(cache_dir))
+    env.pop("LLVM_SYMBOLIZER_OPTS", None)
+    return env
 
 
 def random_function_addresses(elf_path: str, count: int, seed: int = 1) -> list[int]:

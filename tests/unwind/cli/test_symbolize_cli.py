@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -11,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import LIBC, need_tool
+from llvm_peer import cache_env, objdump_addresses, run
 
 UNWIND = [sys.executable, "-m", "unwind"]
 
@@ -64,19 +63,12 @@ def programs(tmp_path_factory) -> dict[str, Path]:
 
 
 def instruction_addresses(binary: Path, every: int = 3) -> list[str]:
-    text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(binary)], capture_output=True, text=True,
-                          check=True).stdout
-    addresses = re.findall(r"^\s+([0-9a-f]+):", text, re.M)
-    return [f"0x{a}" for a in addresses[::every]] + ["0x0", "0xffffffffff"]
-
-
-def run(argv: list[str], stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env)
+    return objdump_addresses(binary, every) + ["0x0", "0xffffffffff"]
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict:
-    return dict(os.environ, UNWIND_CACHE_DIR=str(tmp_path_factory.mktemp("cache")))
+    return cache_env(tmp_path_factory.mktemp("cache"))
 
 
 FLAG_SETS = [

@@ -6,8 +6,6 @@ compares stdout, stderr and the exit status byte for byte.  The programs are bui
 
 from __future__ import annotations
 
-import os
-import re
 import subprocess
 import sys
 from pathlib import Path
@@ -15,6 +13,7 @@ from pathlib import Path
 import pytest
 
 from conftest import need_tool
+from llvm_peer import cache_env, objdump_addresses, run
 
 UNWIND = [sys.executable, "-m", "unwind", "symbolize"]
 
@@ -58,15 +57,11 @@ def work(tmp_path_factory) -> Path:
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict:
-    env = dict(os.environ, UNWIND_CACHE_DIR=str(tmp_path_factory.mktemp("cache")))
-    env.pop("LLVM_SYMBOLIZER_OPTS", None)
-    return env
+    return cache_env(tmp_path_factory.mktemp("cache"))
 
 
 def addresses(binary: Path, every: int = 5) -> list[str]:
-    text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(binary)], capture_output=True, text=True,
-                          check=True).stdout
-    return [f"0x{a}" for a in re.findall(r"^\s+([0-9a-f]+):", text, re.M)[::every]]
+    return objdump_addresses(binary, every)
 
 
 def symbol(binary: Path, name: str) -> str:
@@ -77,9 +72,8 @@ def symbol(binary: Path, name: str) -> str:
 def same(work: Path, env: dict, argv: list[str], stdin: str | None = None, extra_env: dict | None = None) -> str:
     need_tool("llvm-symbolizer")
     full_env = dict(env, **(extra_env or {}))
-    theirs = subprocess.run(["llvm-symbolizer", *argv], input=stdin, capture_output=True, text=True, cwd=work,
-                            env=full_env)
-    ours = subprocess.run([*UNWIND, *argv], input=stdin, capture_output=True, text=True, cwd=work, env=full_env)
+    theirs = run(["llvm-symbolizer", *argv], stdin, full_env, work)
+    ours = run([*UNWIND, *argv], stdin, full_env, work)
     assert (ours.stdout, ours.stderr, ours.returncode) == (theirs.stdout, theirs.stderr, theirs.returncode)
     return ours.stdout
 

@@ -8,7 +8,6 @@ Debian's kernel packages.
 from __future__ import annotations
 
 import glob
-import os
 import re
 import shutil
 import subprocess
@@ -18,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from conftest import need_tool, orc_fixtures
+from llvm_peer import cache_env, objdump_addresses, run
 
 UNWIND = [sys.executable, "-m", "unwind"]
 
@@ -63,19 +63,13 @@ MODULE_LICENSE("GPL");
 FLAG_SETS = [[], ["--output-style=JSON"], ["--output-style=GNU", "-a", "-p", "-s"], ["--no-inlines"], ["--verbose"]]
 
 
-def run(argv: list[str], stdin: str | None = None, env: dict | None = None) -> subprocess.CompletedProcess:
-    return subprocess.run(argv, input=stdin, capture_output=True, text=True, env=env)
-
-
 def code_addresses(binary: Path, every: int = 2) -> list[str]:
-    text = subprocess.run(["objdump", "-d", "--no-show-raw-insn", str(binary)], capture_output=True, text=True,
-                          check=True).stdout
-    return [f"0x{a}" for a in re.findall(r"^\s+([0-9a-f]+):", text, re.M)[::every]]
+    return objdump_addresses(binary, every)
 
 
 @pytest.fixture(scope="module")
 def env(tmp_path_factory) -> dict:
-    return dict(os.environ, UNWIND_CACHE_DIR=str(tmp_path_factory.mktemp("cache")))
+    return cache_env(tmp_path_factory.mktemp("cache"))
 
 
 @pytest.fixture(scope="module")
