@@ -24,7 +24,7 @@ from __future__ import annotations
 import lzma
 import zlib
 from enum import IntEnum
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
     from zstandard import ZstdDecompressionWriter
@@ -85,14 +85,8 @@ def inflate(codec: Codec, payload: bytes | memoryview, declared: int | None, *, 
 
 def _zlib(payload: bytes | memoryview, cap: int, path: str | None, offset: int | None, what: str,
           wbits: int) -> bytes:
-    engine = zlib.decompressobj(wbits)
-    try:
-        out = engine.decompress(payload, cap + 1)
-    except zlib.error as exc:
-        raise DecompressError(f"corrupt {'gzip' if wbits > 15 else 'zlib'} stream in {what} ({exc})", path, offset) from exc
-    if len(out) <= cap and not engine.eof:
-        raise DecompressError(f"zlib stream in {what} ends early", path, offset)
-    return out
+    name = "gzip" if wbits > 15 else "zlib"
+    return _bounded(zlib.decompressobj(wbits), zlib.error, name, payload, cap, path, offset, what)
 
 
 def _zstd(payload: bytes | memoryview, cap: int, path: str | None, offset: int | None, what: str) -> bytes:
@@ -107,12 +101,19 @@ def _zstd(payload: bytes | memoryview, cap: int, path: str | None, offset: int |
 
 def _xz(payload: bytes | memoryview, cap: int, path: str | None, offset: int | None, what: str) -> bytes:
     engine = lzma.LZMADecompressor(format=lzma.FORMAT_AUTO, memlimit=128 << 20)
+    return _bounded(engine, lzma.LZMAError, "xz", payload, cap, path, offset, what)
+
+
+def _bounded(engine: Any, error: type[Exception], name: str, payload: bytes | memoryview, cap: int,
+             path: str | None, offset: int | None, what: str) -> bytes:
+    """At most cap + 1 bytes out of a zlib/lzma decompressor object (whose decompress takes a limit);
+    its own error and a stream that ends before its end marker become DecompressError."""
     try:
-        out = engine.decompress(payload, cap + 1)
-    except lzma.LZMAError as exc:
-        raise DecompressError(f"corrupt xz stream in {what} ({exc})", path, offset) from exc
+        out: bytes = engine.decompress(payload, cap + 1)
+    except error as exc:
+        raise DecompressError(f"corrupt {name} stream in {what} ({exc})", path, offset) from exc
     if len(out) <= cap and not engine.eof:
-        raise DecompressError(f"xz stream in {what} ends early", path, offset)
+        raise DecompressError(f"{name} stream in {what} ends early", path, offset)
     return out
 
 
