@@ -9,8 +9,8 @@ report against perf's; what differs is listed in NOTES.md ("unwind report").
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
-from typing import Iterator, Sequence
 
 # Sort keys perf has for stack samples: name -> (column header, width source)
 SORT_KEYS = ("comm", "pid", "dso", "sym")
@@ -36,7 +36,7 @@ class ChainNode:
 
     items: list[ChainItem]
     hit: int = 0
-    children: list["ChainNode"] = field(default_factory=list)
+    children: list[ChainNode] = field(default_factory=list)
     children_hit: int = 0
 
     @property
@@ -130,7 +130,7 @@ def _stdio_lines(report: Report, header: bool) -> Iterator[str]:
     if header:
         yield "# To display the perf.data header info, please use --header/--header-only options.\n#\n#\n"
         yield f"# Total Lost Samples: {report.lost}\n#\n"
-        yield f"# Samples: {_samples_text(report.samples)}  of event '{report.event}'\n"
+        yield f"# Samples: {_samples_text(report.samples)} of event '{report.event}'\n"
         yield f"# Event count (approx.): {report.total_period}\n#\n"
     heads = ["Children", "    Self"] if opts.children else ["Overhead"]
     cols = [f"{HEADERS[key]:<{w}.{w}}" for key, w in zip(opts.sort, report.widths)]
@@ -148,14 +148,14 @@ def _stdio_lines(report: Report, header: bool) -> Iterator[str]:
 
 
 def _samples_text(n: int) -> str:
-    """perf prints the sample count scaled: 431, 12K, 3M."""
-    if n < 10_000:
-        return str(n)
-    for unit in ("K", "M", "G"):
-        n = n // 1000 if unit == "K" else n // 1000
-        if n < 10_000:
-            return f"{n}{unit}"
-    return f"{n}T"
+    """perf's convert_unit (util/units.c): divided by 1000 while above 1000, then the unit letter or a space
+    (`431 `, `3K`, `12M`); the header line adds ` of event`."""
+    unit = " "
+    for letter in "KMG":
+        if n > 1000:
+            n //= 1000
+            unit = letter
+    return f"{n}{unit}"
 
 
 def _entry_line(entry: Entry, report: Report, total: int) -> str:

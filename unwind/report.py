@@ -13,22 +13,24 @@ The rules are perf 6.1's (util/hist.c, util/callchain.c), so that our report rea
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import Iterable, Mapping, Protocol, Sequence
+from functools import cmp_to_key, partial
+from typing import NamedTuple, Protocol
 
-from formats.perfreport import (CHAIN_MODES, SORT_ALIASES, SORT_KEYS, ChainItem, ChainNode, Entry, Report,
-                                ReportOptions)
+from formats.perfreport import CHAIN_MODES, SORT_ALIASES, SORT_KEYS, ChainItem, ChainNode, Entry, Report, ReportOptions
 
 from .errors import UsageError
 
 UNRESOLVED_WIDTH = 16  # perf: BITS_PER_LONG / 4
+UNKNOWN_COMM = "[unknown]"
 
 
 class FrameLike(Protocol):
     """What the report needs of a symbolised frame."""
 
     @property
-    def address(self) -> int: ...
+    def shown_addr(self) -> int: ...
     @property
     def symbol(self) -> str | None: ...
     @property
@@ -38,18 +40,29 @@ class FrameLike(Protocol):
     @property
     def kernel(self) -> bool: ...
     @property
-    def offset(self) -> int | None: ...
+    def map_offset(self) -> int | None: ...
 
 
 class StackLike(Protocol):
+    """What the report needs of a stack (`unwind.Stack`): who, its weight (period x count), its frames."""
+
     @property
-    def comm(self) -> str: ...
+    def comm(self) -> str | None: ...
     @property
-    def tid(self) -> int: ...
+    def tid(self) -> int | None: ...
     @property
     def period(self) -> int: ...
     @property
+    def count(self) -> int: ...
+    @property
     def frames(self) -> Sequence[FrameLike]: ...
+
+
+class _Who(NamedTuple):
+    """The thread a stack belongs to (raw address arrays have none: `[unknown]`, -1)."""
+
+    comm: str
+    tid: int
 
 
 def parse_sort(text: str | None) -> tuple[str, ...]:
@@ -94,6 +107,18 @@ def parse_call_graph(text: str | None, children: bool) -> tuple[str, str, float]
     return mode, order or ("caller" if children else "callee"), threshold
 
 
+def report_options(children: bool = True, sort: str | None = None, call_graph: str | None = None,
+                   percent_limit: float = 0.0, inline: bool = True) -> ReportOptions:
+    """perf report's options (`--children`, `--sort`, `-g`, `--percent-limit`, `--inline`) as ReportOptions;
+    as in perf, a percent limit also becomes the call-graph threshold."""
+    mode, order, threshold = parse_call_graph(call_graph, children)
+    if percent_limit < 0 or threshold < 0:
+        raise UsageError("percentages must not be negative")
+    return ReportOptions(sort=parse_sort(sort), sort_given=sort is not None, children=children, chain_mode=mode,
+                         order=order, min_percent=percent_limit or threshold, percent_limit=percent_limit,
+                         inline=inline)
+
+
 @dataclass(slots=True)
 class _Acc:
     comm: str
@@ -111,7 +136,7 @@ class _Acc:
 class _Node:
     """One cursor node of a sample: a function (or an unnamed address) at one frame."""
 
-    __slots__ = ("item", "key", "frame")
+    __slots__ = ("frame", "item", "key")
 
     def __init__(self, frame: FrameLike, dso_ranks: dict[str, int]):
         self.frame = frame
@@ -122,13 +147,17 @@ class _Node:
             self.key: tuple[object, ...] = (dso, frame.symbol, frame.inlined)
             name = frame.symbol + (" (inlined)" if frame.inlined else "")
         else:
-            self.key = (dso, frame.address)
-            name = f"{frame.address:#x}"
-        self.item = ChainItem(self.key, name, (rank, frame.address))
+            self.key = (dso, frame.shown_addr)
+            name = f"{frame.shown_addr:#x}" if frame.shown_addr else "0"  # C's %#llx prints 0 bare
+        self.item = ChainItem(self.key, name, (rank, frame.shown_addr))
 
 
 def _dso(frame: FrameLike) -> str:
-    module = frame.module
+    return _dso_name(frame.module)
+
+
+def _dso_name(module: str | None) -> str:
+    """perf's short dso name: the file name, `[kernel.kallsyms]` and `[vdso]` as they are."""
     if not module:
         return "[unknown]"
     if module.startswith("["):
@@ -137,27 +166,33 @@ def _dso(frame: FrameLike) -> str:
 
 
 def build_report(stacks: Iterable[StackLike], options: ReportOptions, event: str = "cpu-clock",
-                 lost: int = 0, thread_comms: Mapping[int, str] | None = None) -> Report:
+                 lost: int = 0, thread_comms: Mapping[int, str] | None = None,
+                 dso_order: Sequence[str] = ()) -> Report:
     """Every stack into perf's histogram; `stacks` may be a stream (kept: one entry per key, and trees).
 
     `thread_comms` gives each thread's last comm (after every exec), which perf uses for the `pid`
-    column and to size the `comm` column; by default the comm of the thread's last stack."""
+    column and to size the `comm` column; by default the comm of the thread's last stack. `dso_order`:
+    the recording's modules in the order perf met them (its mmap events), which orders equal siblings
+    of a call graph as perf does; modules not in it rank after, in the order the stacks show them."""
     entries: dict[tuple[object, ...], _Acc] = {}
     total = samples = 0
     last_comm: dict[int, str] = {}
     use_chain = options.chain_mode != "none"
-    dso_ranks: dict[str, int] = {}
+    dso_ranks = {name: rank for rank, name in enumerate(dict.fromkeys(_dso_name(d) for d in dso_order))}
     for stack in stacks:
-        period = stack.period
+        count = max(stack.count, 1)
+        period = stack.period * count
         total += period
-        samples += 1
-        last_comm[stack.tid] = stack.comm
+        samples += count
+        who = _Who(UNKNOWN_COMM if stack.comm is None else stack.comm, -1 if stack.tid is None else stack.tid)
+        last_comm[who.tid] = who.comm
         nodes = [_Node(f, dso_ranks) for f in stack.frames if options.inline or not f.inlined]
         if not nodes:
             continue
         leaf = _leaf(stack.frames)
         cursor = nodes if options.order == "callee" else nodes[::-1]
-        own = _entry(entries, options, stack, leaf, True)
+        level = "k" if leaf.kernel else "."
+        own = _entry(entries, options, who, leaf, True, level)
         own.self_period += period
         if options.children:
             own.children_period += period
@@ -167,7 +202,11 @@ def build_report(stacks: Iterable[StackLike], options: ReportOptions, event: str
             continue
         seen = {id(own)}
         for i, node in enumerate(cursor):
-            acc = _entry(entries, options, stack, node.frame, False)
+            # perf (fill_callchain_info) leaves the level of an address in no map and no symbol as the
+            # previous chain entry's (or the sample's) left it
+            if node.frame.module or node.frame.symbol:
+                level = "k" if node.frame.kernel else "."
+            acc = _entry(entries, options, who, node.frame, False, level)
             if id(acc) in seen:
                 continue
             seen.add(id(acc))
@@ -177,6 +216,7 @@ def build_report(stacks: Iterable[StackLike], options: ReportOptions, event: str
     comms = dict(last_comm)
     comms.update(thread_comms or {})
     ordered = sorted(entries.values(), key=lambda a: _order(a, options))
+    ordered.sort(key=cmp_to_key(partial(_perf_cmp, options=options)))
     widths = _widths(options, ordered, comms)
     rows = []
     for acc in ordered:
@@ -194,8 +234,8 @@ def _leaf(frames: Sequence[FrameLike]) -> FrameLike:
     return frames[0]
 
 
-def _entry(entries: dict[tuple[object, ...], _Acc], options: ReportOptions, stack: StackLike, frame: FrameLike,
-           own: bool) -> _Acc:
+def _entry(entries: dict[tuple[object, ...], _Acc], options: ReportOptions, stack: _Who, frame: FrameLike,
+           own: bool, level: str) -> _Acc:
     key: list[object] = []
     for name in options.sort:
         if name == "comm":
@@ -211,15 +251,15 @@ def _entry(entries: dict[tuple[object, ...], _Acc], options: ReportOptions, stac
     ident = tuple(key)
     acc = entries.get(ident)
     if acc is None:
-        acc = entries[ident] = _Acc(stack.comm, stack.tid, frame, own, "k" if frame.kernel else ".",
+        acc = entries[ident] = _Acc(stack.comm, stack.tid, frame, own, level,
                                     sort_key=tuple(_sort_value(name, stack, frame, own) for name in options.sort))
     return acc
 
 
 def _unnamed_ip(frame: FrameLike, own: bool) -> int:
-    if own and frame.offset is not None:
-        return frame.offset
-    return frame.address
+    if own and frame.map_offset is not None:
+        return frame.map_offset
+    return frame.shown_addr
 
 
 def _column(name: str, acc: _Acc, comms: Mapping[int, str], width: int) -> str:
@@ -233,10 +273,11 @@ def _column(name: str, acc: _Acc, comms: Mapping[int, str], width: int) -> str:
         return _dso(frame)
     if frame.symbol:
         return f"[{acc.level}] {frame.symbol}" + (" (inlined)" if frame.inlined else "")
-    return f"[{acc.level}] {_unnamed_ip(frame, acc.own):#0{UNRESOLVED_WIDTH + 2}x}"
+    ip = _unnamed_ip(frame, acc.own)  # C's %-#.16llx: 0x and 16 digits, but no 0x for zero
+    return f"[{acc.level}] " + (f"{ip:#0{UNRESOLVED_WIDTH + 2}x}" if ip else "0" * UNRESOLVED_WIDTH)
 
 
-def _sort_value(name: str, stack: StackLike, frame: FrameLike, own: bool) -> object:
+def _sort_value(name: str, stack: _Who, frame: FrameLike, own: bool) -> object:
     if name == "comm":
         return stack.comm
     if name == "pid":
@@ -270,6 +311,21 @@ def _widths(options: ReportOptions, entries: Sequence[_Acc], comms: Mapping[int,
                 width = max(width, len(frame.symbol) + 4 if frame.symbol else UNRESOLVED_WIDTH + 6)
         widths.append(width)
     return tuple(widths)
+
+
+def _perf_cmp(a: _Acc, b: _Acc, options: ReportOptions) -> int:
+    """perf's hist_entry__sort: children period, then (same thread only) the longer chain first in caller
+    order, then self period, then the sort keys. Not a total order (the depth counts only within one
+    thread), so it refines `_order`'s total order; on our recordings this is perf's order."""
+    if options.children:
+        if a.children_period != b.children_period:
+            return -1 if a.children_period > b.children_period else 1
+        if a.tid == b.tid and options.chain_mode != "none" and a.max_depth != b.max_depth:
+            r = -1 if a.max_depth > b.max_depth else 1
+            return r if options.order == "caller" else -r
+    if a.self_period != b.self_period:
+        return -1 if a.self_period > b.self_period else 1
+    return -1 if a.sort_key < b.sort_key else (1 if a.sort_key > b.sort_key else 0)
 
 
 def _order(acc: _Acc, options: ReportOptions) -> tuple[object, ...]:
