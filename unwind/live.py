@@ -11,21 +11,20 @@ from __future__ import annotations
 
 import inspect
 import os
-import struct
 from collections.abc import Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Self
 
 from formats.elf import ElfFile
 from formats.procmaps import MapsEntry, parse_maps
 
 from .debuginfo import DEFAULT_DEBUG_DIRS
-from .errors import MemoryReadError, UnwindError
+from .errors import UnwindError
+from .memory import AddressSpace
 from .model import Mapping, ModuleMap, Sample, Trace, Unwinder
 from .modules import Module, ModuleResolver, mapping_bias, maps_prot
 from .ptrace import ProcessError, StoppedThread, Tracer, process_state, stopped_threads
 
-_U64 = struct.Struct("<Q")
 MAX_STACK = 8 << 20  # stack bytes copied per thread at most (the default thread stack size)
 MAX_READ = 1 << 20  # one read from the live process at most
 ADDRESS_LIMIT = 1 << 63  # /proc/PID/mem offsets are signed
@@ -140,50 +139,25 @@ class LiveModuleResolver(ModuleResolver):
         return [c for c in out if os.path.isfile(c)]
 
 
-@dataclass
-class LiveMemory:
-    """read/read_u64/in_stack over one thread: its stack copy, then the live process, then the files."""
+class LiveMemory(AddressSpace):
+    """One thread's address space: its stack copy, then the live process, then the files."""
 
-    sample: Sample
-    resolver: LiveModuleResolver
-    process: ProcessMemory
-    writable: tuple[tuple[int, int], ...] = ()  # anonymous writable ranges (stacks, heap): in_stack accepts them
-    _stack: bytes = field(init=False, repr=False)
-    _lo: int = field(init=False, repr=False)
-    _hi: int = field(init=False, repr=False)
-
-    def __post_init__(self) -> None:
-        self._stack, self._lo = bytes(self.sample.stack), self.sample.stack_base
-        self._hi = self._lo + len(self._stack)
-
-    def snapshot(self) -> tuple[bytes, int]:
-        return self._stack, self._lo
-
-    def module_at(self, address: int) -> Module | None:
-        mapping = self.sample.modules.find(address)
-        return self.resolver.module_for(mapping) if mapping else None
+    def __init__(self, sample: Sample, resolver: LiveModuleResolver, process: ProcessMemory,
+                 writable: tuple[tuple[int, int], ...] = ()):
+        """`writable`: anonymous writable ranges (stacks, heap), which in_stack accepts too."""
+        super().__init__(sample, resolver)
+        self.process = process
+        self.writable = writable
 
     def in_stack(self, address: int, size: int = 8) -> bool:
-        if self._lo <= address and address + size <= self._hi:
-            return True
-        return any(lo <= address and address + size <= hi for lo, hi in self.writable)
+        return super().in_stack(address, size) or any(lo <= address and address + size <= hi
+                                                      for lo, hi in self.writable)
 
     def read(self, address: int, size: int) -> bytes:
-        if self._lo <= address and address + size <= self._hi:
-            return self._stack[address - self._lo:address - self._lo + size]
+        if self.in_snapshot(address, size):
+            return super().read(address, size)
         data = self.process.read(address, size)
-        if data is not None:
-            return data
-        module = self.module_at(address)
-        if module is not None:
-            found = module.elf.read_vaddr(module.to_vaddr(address), size)
-            if found is not None:
-                return found
-        raise MemoryReadError(address, size)
-
-    def read_u64(self, address: int) -> int:
-        value: int = _U64.unpack(self.read(address, 8))[0]
-        return value
+        return data if data is not None else self.read_files(address, size)
 
 
 @dataclass(frozen=True, slots=True)

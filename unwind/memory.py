@@ -29,6 +29,10 @@ class AddressSpace:
     def in_stack(self, address: int, size: int = 8) -> bool:
         return self._stack_lo <= address and address + size <= self._stack_hi
 
+    def in_snapshot(self, address: int, size: int = 8) -> bool:
+        """Whether the stack snapshot holds the `size` bytes at `address` (in_stack may accept more)."""
+        return self._stack_lo <= address and address + size <= self._stack_hi
+
     def module_at(self, address: int) -> Module | None:
         mapping = self.sample.modules.find(address)
         return self.resolver.module_for(mapping) if mapping else None
@@ -37,6 +41,10 @@ class AddressSpace:
         if self._stack_lo <= address and address + size <= self._stack_hi:
             start = address - self._stack_lo
             return bytes(self._stack[start:start + size])
+        return self.read_files(address, size)
+
+    def read_files(self, address: int, size: int) -> bytes:
+        """The loaded bytes of the file mapped at `address`, or MemoryReadError."""
         module = self.module_at(address)
         if module is not None:
             data = module.elf.read_vaddr(module.to_vaddr(address), size)
