@@ -1,0 +1,140 @@
+"""unwind/batch.py and unwind/batch_inputs.py: the plan's build-ids against `perf buildid-list`, partial
+profiles, corrupt inputs skipped and reported, missing binaries counted, and a LocalCluster run equal to
+the single-file outputs."""
+
+from __future__ import annotations
+
+import io
+import os
+import pickle
+import shutil
+import subprocess
+from collections import Counter
+from dataclasses import replace
+from pathlib import Path
+
+import pytest
+from batch_cluster import BIN, UNWIND, folded_sum, need, parse_folded, run
+
+from formats.merged import write_merged
+from unwind.batch import entries, expand_inputs, plan, run_batch, shards, summary
+from unwind.batch_inputs import BatchOptions, InputProfiler, plan_input
+from unwind.errors import UsageError
+
+FOLDED = BatchOptions(lines=False)  # what `unwind perf --format folded` does
+
+
+@pytest.fixture(scope="module")
+def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
+    """Two simulated recordings, one real `perf record -g` recording, and one of a binary deleted after."""
+    directory = tmp_path_factory.mktemp("batch-inputs")
+    made: dict[str, Path] = {}
+    for name in ("recursion-glibc-dynamic-O2-nofp", "libcalls-musl-static-O2-nofp"):
+        made[name] = directory / f"{name}.perf.data"
+        run([*UNWIND, "simulate", str(BIN / name), "--period", "1000", "--max-samples", "50", "-o", str(made[name])])
+    gone = directory / "gone"
+    shutil.copy(BIN / "frames-glibc-static-O2-nofp", gone)
+    made["gone"] = directory / "gone.perf.data"
+    run([*UNWIND, "simulate", str(gone), "--period", "1000", "--max-samples", "50", "-o", str(made["gone"])])
+    gone.unlink()
+    need("perf")
+    made["perf"] = directory / "ls.perf.data"
+    run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-g", "-o", str(made["perf"]), "--",
+         "sh", "-c", "ls -lR /usr/lib/x86_64-linux-gnu > /dev/null"])
+    return made
+
+
+def test_plan_reads_the_build_ids_perf_buildid_list_prints(inputs):
+    listed = subprocess.run(["perf", "buildid-list", "-i", str(inputs["perf"])], capture_output=True, text=True,
+                            check=True).stdout
+    theirs = {tuple(line.split(None, 1)) for line in listed.splitlines() if " /" in line}
+    planned = plan_input(0, str(inputs["perf"]))
+    assert planned.kind == "perf" and set(planned.build_ids) == theirs and theirs
+    hostname = subprocess.run(["perf", "report", "--header-only", "-i", str(inputs["perf"])], capture_output=True,
+                              text=True, check=True).stdout
+    assert f"# hostname : {planned.host}\n" in hostname
+
+
+def test_inputs_expand_from_directories_and_globs(inputs, tmp_path):
+    directory = inputs["gone"].parent
+    assert expand_inputs([str(directory)]) == sorted(str(p) for p in directory.glob("*.perf.data"))
+    assert expand_inputs([str(directory / "rec*.perf.data"), str(inputs["perf"])]) == [
+        str(inputs["recursion-glibc-dynamic-O2-nofp"]), str(inputs["perf"])]
+    with pytest.raises(UsageError):
+        expand_inputs([str(tmp_path / "nothing*.perf.data")])
+
+
+def test_shards_group_inputs_by_build_id(inputs):
+    plans, failures = plan([str(inputs["recursion-glibc-dynamic-O2-nofp"]), str(inputs["perf"])])
+    assert not failures
+    groups = shards(plans)
+    # every binary once; a library both recordings map (libc) is one shard with both inputs
+    assert len(groups) == len({k for p in plans for k in p.build_ids})
+    shared = [key for key, users in groups.items() if len(users) == 2]
+    assert any(name.endswith("libc.so.6") for _, name in shared)
+
+
+def test_a_missing_binary_is_counted_by_build_id_and_left_unknown(inputs):
+    profiler = InputProfiler(FOLDED)
+    planned = plan_input(0, str(inputs["gone"]))
+    part = profiler.profile(planned)
+    (build_id, name), = planned.build_ids
+    assert part.missing[(build_id, name)] > 0 and not part.failures
+    ours = write_merged(entries_of(part, planned), "folded").decode()
+    single = run([*UNWIND, "perf", str(inputs["gone"]), "--format", "folded"]).stdout
+    assert parse_folded(ours) == parse_folded(single) and "[unknown]" in ours
+
+
+def entries_of(part, planned):  # type: ignore[no-untyped-def]
+    from unwind.batch import BatchResult
+
+    return entries(BatchResult(part, (planned,), (), 1.0, 1))
+
+
+def test_partial_profiles_merge_and_pickle(inputs):
+    profiler = InputProfiler(FOLDED)
+    a = profiler.profile(plan_input(0, str(inputs["recursion-glibc-dynamic-O2-nofp"])))
+    b = profiler.profile(plan_input(1, str(inputs["libcalls-musl-static-O2-nofp"])))
+    merged = pickle.loads(pickle.dumps(a.merge(b)))
+    assert merged.samples == a.samples + b.samples == 100
+    assert merged.counts == a.counts + b.counts and merged.done == 2
+
+
+def test_corrupt_inputs_are_reported_and_skipped(inputs, tmp_path):
+    good = inputs["recursion-glibc-dynamic-O2-nofp"]
+    cut = tmp_path / "cut.perf.data"
+    cut.write_bytes(good.read_bytes()[:300])  # inside the attribute section
+    garbage = tmp_path / "garbage.perf.data"
+    garbage.write_bytes(b"PERFILE2" + bytes(range(200)))
+    plans, failures = plan([str(good), str(cut), str(garbage)])
+    assert [p.path for p in plans] == [str(good)]
+    assert {f.path for f in failures} == {str(cut), str(garbage)}
+    assert "truncated" in next(f.reason for f in failures if f.path == str(cut))
+    # damaged records in the data section (what the plan cannot see): the input is skipped whole, with the reason
+    data = bytearray(good.read_bytes())
+    header = plan_input(0, str(good))
+    damaged = tmp_path / "damaged.perf.data"
+    from formats.perfdata import PerfDataReader
+
+    start = PerfDataReader(str(good)).header.data.offset
+    data[start + 6:start + 8] = b"\xff\xff"  # the first record's size: far past the data section
+    damaged.write_bytes(bytes(data))
+    part = InputProfiler(FOLDED).profile(replace(header, path=str(damaged)))
+    assert not part.counts and part.failures[0].path == str(damaged) and "skipped" in part.failures[0].reason
+
+
+def test_local_cluster_run_equals_the_single_file_outputs(inputs, tmp_path):
+    garbage = tmp_path / "garbage.perf.data"
+    garbage.write_bytes(b"PERFILE2" + b"\xff" * 300)
+    paths = [inputs["recursion-glibc-dynamic-O2-nofp"], inputs["perf"], inputs["gone"]]
+    log = io.StringIO()
+    result = run_batch([*map(str, paths), str(garbage)], FOLDED, workers=2, stream=log)
+    assert result.workers == 2
+    folded = parse_folded(write_merged(entries(result), "folded").decode())
+    assert folded == folded_sum(paths, dict(os.environ))
+    lines = summary(result)
+    assert lines[0].startswith(f"3 of 4 inputs merged, {sum(folded.values())} samples")
+    assert any(line.startswith(f"skipped {garbage}: ") for line in lines)
+    assert any(line.startswith("binary not found: ") and str(inputs["gone"].parent / "gone") in line
+               for line in lines)
+    assert Counter(e.file for e in entries(result)).keys() == {str(p) for p in paths}

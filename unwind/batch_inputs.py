@@ -1,0 +1,227 @@
+"""One input of `unwind batch`, on a worker: its build-ids (the plan's cheap first pass), its binaries'
+tables built into the shared cache directory, and its samples unwound and symbolised into a partial
+profile (identical stacks summed).
+
+A worker keeps one `InputProfiler` per option set (the Dask worker plugin of unwind/batch.py owns
+it), so every input a worker takes reuses the ELF files, symbol indexes and CFI tables it opened.
+"""
+
+from __future__ import annotations
+
+import os
+from collections import Counter
+from dataclasses import dataclass, field, replace
+from typing import Any, Iterator
+
+from formats.errors import UnwindError
+from formats.profile import ProfileFrame, ProfileSample
+
+PERF_MAGIC = b"PERFILE2"
+MAPS_SUFFIX = ".maps"  # a stack file's saved /proc/PID/maps lies beside it as FILE.maps
+
+
+@dataclass(frozen=True, slots=True)
+class BatchOptions:
+    """How every input is unwound and symbolised (the same on every worker)."""
+
+    unwinder: str = "dwarf"
+    inlines: bool = False
+    max_depth: int = 127
+    lines: bool = True  # source lines where the symbol table names the function (not needed for folded)
+    truncated_marker: bool = True  # a stack the copy cut ends in a `[truncated]` root frame
+    symfs: str | None = None
+    debug_dirs: tuple[str, ...] = ()
+    cache_dir: str | None = None  # where indexes and CFI tables persist: shared by every worker
+    kallsyms: str | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class InputPlan:
+    """What the first pass learnt of one input: its kind, label and the build-ids it maps."""
+
+    index: int
+    path: str
+    kind: str  # "perf" or "stacks"
+    host: str | None
+    build_ids: tuple[tuple[str, str], ...]  # (build-id hex, file name) of every binary the recording names
+    size: int
+
+
+@dataclass(frozen=True, slots=True)
+class Failure:
+    """An input that could not be read: skipped, and reported with the reason."""
+
+    path: str
+    reason: str
+
+
+Key = tuple[int, ProfileSample]  # (input index, the sample with its time cleared)
+
+
+@dataclass(frozen=True, slots=True)
+class PartialProfile:
+    """Samples summed per identical (input, symbolised stack); small and picklable, merged pairwise."""
+
+    counts: Counter[Key]
+    samples: int = 0
+    failures: tuple[Failure, ...] = ()
+    warnings: tuple[Failure, ...] = ()
+    missing: Counter[tuple[str, str]] = field(default_factory=Counter)  # (build-id or "", module) -> frames left [unknown]
+    done: int = 0  # inputs merged in
+
+    def merge(self, other: PartialProfile) -> PartialProfile:
+        """The two profiles summed (neither is changed)."""
+        counts = self.counts.copy()
+        counts.update(other.counts)
+        missing = self.missing.copy()
+        missing.update(other.missing)
+        return PartialProfile(counts, self.samples + other.samples, self.failures + other.failures,
+                              self.warnings + other.warnings, missing, self.done + other.done)
+
+
+def input_kind(path: str) -> str:
+    """"perf" for a perf.data file (file or pipe mode), else "stacks" (raw stack text)."""
+    with open(path, "rb") as fh:
+        return "perf" if fh.read(8) == PERF_MAGIC else "stacks"
+
+
+def plan_input(index: int, path: str) -> InputPlan:
+    """The cheap first pass: the perf.data header (build-id table, host name); no record is decoded."""
+    size = os.stat(path).st_size
+    if input_kind(path) == "stacks":
+        return InputPlan(index, path, "stacks", None, (), size)
+    from formats.perfdata import PerfDataReader
+    from formats.perfdata.constants import HEADER_FEATURE
+    from formats.perfdata.header import parse_string
+
+    reader = PerfDataReader(path)
+    try:
+        if reader.header is not None and reader.header.data.end > size:
+            from formats.errors import TruncatedError
+
+            raise TruncatedError(f"truncated: the data section ends at {reader.header.data.end:#x}, past the end of "
+                                 f"the file ({size:#x} bytes)", path, size)
+        blob = reader.features.get(HEADER_FEATURE.HOSTNAME)
+        host = parse_string(blob, reader.endian) if blob else None
+        ids = tuple(dict.fromkeys((b.build_id.hex(), b.filename) for b in reader.build_ids
+                                  if b.filename.startswith("/")))
+    finally:
+        reader.close()
+    return InputPlan(index, path, "perf", host or None, ids, size)
+
+
+class InputProfiler:
+    """Unwinds and symbolises inputs with one option set; its resolver, symbolizer and CFI cache live as
+    long as the worker that owns it."""
+
+    def __init__(self, options: BatchOptions):
+        from .kernel import load_kernel_symbols
+        from .debuginfo import DEFAULT_DEBUG_DIRS
+        from .modules import ModuleResolver
+        from .pipeline import SampleResolver
+        from .symbolizer import Symbolizer
+        from .unwinders import get_unwinder
+
+        self.options = options
+        debug_dirs = options.debug_dirs or DEFAULT_DEBUG_DIRS
+        self.resolver = ModuleResolver(symfs=options.symfs, debug_dirs=debug_dirs)
+        self.symbolizer = Symbolizer(symfs=options.symfs, debug_dirs=debug_dirs, inlines=options.inlines,
+                                     naming="perf", index_dir=options.cache_dir)
+        self.kernel = load_kernel_symbols(options.kallsyms, options.cache_dir)
+        unwinder = get_unwinder(options.unwinder, resolver=self.resolver, max_depth=options.max_depth,
+                                cache_dir=options.cache_dir)
+        self.pipeline = SampleResolver(unwinder, self.symbolizer, self.resolver, self.kernel, options.inlines,
+                                       lines=options.lines, truncated_marker=options.truncated_marker)
+        self._missing: dict[tuple[str | None, str | None], bool] = {}
+
+    def warm(self, build_id: str, filename: str) -> bool:
+        """Build (or load) one binary's symbol index and CFI table into the cache directory; False when
+        the binary is not found."""
+        path = self.resolver.locate(filename, bytes.fromhex(build_id))
+        elf = self.resolver.open(path) if path else None
+        if path is None or elf is None:
+            return False
+        self.symbolizer.module(path)
+        cache = getattr(self.pipeline.unwinder, "cache", None)
+        if cache is not None and hasattr(cache, "get"):
+            cache.get(elf)
+        return True
+
+    def profile(self, plan: InputPlan) -> PartialProfile:
+        """One input's partial profile; an unreadable input gives an empty one with its failure."""
+        counts: Counter[Key] = Counter()
+        missing: Counter[tuple[str, str]] = Counter()
+        samples = 0
+        ids = {name: build_id for build_id, name in plan.build_ids}
+        try:
+            if plan.kind == "perf":
+                stream, skipped = self._perf_samples(plan.path)
+            else:
+                stream, skipped = self._stack_samples(plan.path), None
+            for sample, weight in stream:
+                samples += weight
+                counts[(plan.index, sample)] += weight
+                for frame in sample.frames:
+                    if frame.symbol is None and frame.module and not frame.kernel and self._is_missing(frame):
+                        missing[(frame.build_id or ids.get(frame.module, ""), frame.module)] += weight
+            problem = skipped() if skipped is not None else None
+            if problem:  # a damaged recording is skipped whole: its readable part would skew the merge
+                return PartialProfile(Counter(), 0, (Failure(plan.path, problem),), done=1)
+        except (UnwindError, OSError) as exc:
+            return PartialProfile(Counter(), 0, (Failure(plan.path, _reason(exc)),), done=1)
+        return PartialProfile(counts, samples, (), (), missing, 1)
+
+    def _perf_samples(self, path: str) -> tuple[Iterator[tuple[ProfileSample, int]], Any]:
+        from .perfsession import PerfSession
+
+        session = PerfSession(path)
+
+        def stream() -> Iterator[tuple[ProfileSample, int]]:
+            for sample in session.samples():
+                profile = self.pipeline.resolve(sample).profile
+                yield replace(profile, time_ns=0), 1
+
+        def skipped() -> str | None:
+            stats = session.reader.stats
+            if not stats.skipped:
+                return None
+            first = stats.skips[0]
+            return f"skipped {stats.skipped} damaged or unreadable records (first at offset {first.offset:#x}: " \
+                   f"{first.reason})"
+
+        return stream(), skipped
+
+    def _stack_samples(self, path: str) -> Iterator[tuple[ProfileSample, int]]:
+        from formats.stacktext import parse_stacks
+
+        from .rawstacks import RawStackResolver, module_map_from_maps
+        from .resolve import FrameResolver
+
+        with open(path, encoding="utf-8", errors="replace") as fh:
+            text = fh.read()
+        modules = None
+        if os.path.exists(path + MAPS_SUFFIX):
+            with open(path + MAPS_SUFFIX, encoding="utf-8", errors="surrogateescape") as fh:
+                modules = module_map_from_maps(fh.read(), path + MAPS_SUFFIX)
+        frames = FrameResolver(self.symbolizer, self.resolver, self.kernel, self.options.inlines)
+        raw = RawStackResolver(frames, self.resolver, modules, None)
+        for stack in parse_stacks(text, path):
+            resolved = raw.resolve(stack)
+            s = resolved.stack
+            yield (ProfileSample(s.comm or "", s.pid or 0, s.tid or 0, 0, 1,
+                                 tuple(f.to_profile() for f in resolved.frames)), max(s.count, 1))
+
+    def _is_missing(self, frame: ProfileFrame) -> bool:
+        """Whether the frame's binary cannot be found (its frames stay [unknown], named by module)."""
+        key = (frame.module, frame.build_id)
+        found = self._missing.get(key)
+        if found is None:
+            build_id = bytes.fromhex(frame.build_id) if frame.build_id else None
+            found = self._missing[key] = self.resolver.locate(frame.module, build_id) is None
+        return found
+
+
+def _reason(exc: BaseException) -> str:
+    if isinstance(exc, OSError):
+        return exc.strerror or str(exc)
+    return str(exc)
