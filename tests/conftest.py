@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import importlib.util
+import os
 import shutil
 import subprocess
 import sys
@@ -11,6 +12,9 @@ from pathlib import Path
 import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
+# Tests run offline: a login shell's DEBUGINFOD_URLS (Debian's libdebuginfod-common sets one) would send
+# us and the peers (llvm-symbolizer 14, eu-* tools) to the network for every stripped binary.
+os.environ.pop("DEBUGINFOD_URLS", None)
 PYTHON_DBG = Path("/usr/bin/python3.11d")
 PYTHON = Path("/usr/bin/python3.11")
 LIBC = Path("/usr/lib/x86_64-linux-gnu/libc.so.6")

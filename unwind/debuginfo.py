@@ -6,9 +6,13 @@ Kept apart from unwind.modules so that symbolising a file imports no more than i
 from __future__ import annotations
 
 import os
+from typing import TYPE_CHECKING
 
 from formats.elf import ElfFile, gnu_debuglink_crc
 from formats.errors import UnwindError
+
+if TYPE_CHECKING:
+    from .debuginfod import DebuginfodClient
 
 DEFAULT_DEBUG_DIRS = ("/usr/lib/debug",)
 
@@ -50,13 +54,14 @@ def _same_build_id(path: str, build_id: bytes) -> bool:
         return False
 
 
-def find_alt_file(elf: ElfFile, debug_dirs=DEFAULT_DEBUG_DIRS) -> str | None:
+def find_alt_file(elf: ElfFile, debug_dirs=DEFAULT_DEBUG_DIRS, debuginfod: DebuginfodClient | None = None) -> str | None:
     """The dwz alternate (DWARF 5 supplementary) file `elf` links to, with the build-id the link names.
 
     Tried in order: the name as written (relative names from `elf`'s directory, as dwz -r writes
     them), `DIR/.build-id/xx/rest.debug` and `DIR/.dwz/<name>` (Debian's and Fedora's layout) for
     each debug directory, and an absolute `/usr/lib/debug/...` name re-rooted under each debug
-    directory.  A file whose build-id differs is skipped.  None when `elf` has no link or nothing fits.
+    directory.  A file whose build-id differs is skipped; then `debuginfod` is asked for the build-id
+    (elfutils' servers index dwz files too).  None when `elf` has no link or nothing fits.
     """
     from formats.dwarf.sup import read_alt_link
 
@@ -76,6 +81,10 @@ def find_alt_file(elf: ElfFile, debug_dirs=DEFAULT_DEBUG_DIRS) -> str | None:
     for candidate in candidates:
         if os.path.isfile(candidate) and (not link.build_id or _alt_identity(candidate) == link.build_id):
             return candidate
+    if debuginfod is not None and link.build_id:
+        fetched = debuginfod.debuginfo(link.build_id)
+        if fetched is not None:
+            return fetched
     import warnings
 
     warnings.warn(f"{elf.path}: dwz alternate file {link.name or link.build_id.hex()} not found "

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left, bisect_right
+from typing import TYPE_CHECKING
+
 from formats.elf import ElfFile
 from formats.errors import UnwindError
 from formats.symindex import IndexFile
@@ -16,6 +18,9 @@ from .demangle import demangle, demangle_perf
 from .index import NO_ADDRESS, NO_SECTION, NO_STRING, IndexSources, load_index
 from .symbolized import SymbolizedFrame
 from .debuginfo import DEFAULT_DEBUG_DIRS, find_alt_file, find_debug_file
+
+if TYPE_CHECKING:
+    from .debuginfod import DebuginfodClient
 
 
 class ModuleSymbols:
@@ -193,11 +198,15 @@ class Symbolizer:
     def __init__(self, symfs: str | None = None, debug_dirs=(), demangle: bool = True, inlines: bool = True,
                  symbol_table: bool = True, naming: str = "llvm", cache_size: int = 1 << 16, index_dir=None,
                  short_names: bool = False, relative_names: bool = False, base_names: bool = False,
-                 dwp: str | None = None, fallback_debug_path: str | None = None):
+                 dwp: str | None = None, fallback_debug_path: str | None = None,
+                 debuginfod: DebuginfodClient | None = None):
         """`short_names`: functions named by DW_AT_name alone; `relative_names`: paths without the
         compilation directory (llvm-symbolizer's --functions=short and --relativenames); `dwp`: the
         DWARF package of split units (--dwp), tried before `<binary>.dwp`; `fallback_debug_path`: where
-        .gnu_debuglink files are looked for in place of the debug directories (--fallback-debug-path)."""
+        .gnu_debuglink files are looked for in place of the debug directories (--fallback-debug-path);
+        `debuginfod`: where debug files (and dwz alternate files) no local directory holds are fetched
+        by build-id."""
+        self.debuginfod = debuginfod
         self.symfs = symfs
         self.fallback_debug_path = fallback_debug_path
         self.dwp = dwp
@@ -238,10 +247,13 @@ class Symbolizer:
                 real = candidate
         binary = ElfFile(real)
         debug_path = find_debug_file(binary, self.debug_dirs, self.fallback_debug_path)
+        if (debug_path is None and self.debuginfod is not None and binary.build_id
+                and binary.section(".debug_info") is None):
+            debug_path = self.debuginfod.debuginfo(binary.build_id)
         debug = ElfFile(debug_path) if debug_path else None
         sources = IndexSources(binary, debug, self.dwp)
         dwarf = sources.dwarf
-        alt_path = find_alt_file(dwarf, self.debug_dirs) if dwarf is not None else None
+        alt_path = find_alt_file(dwarf, self.debug_dirs, self.debuginfod) if dwarf is not None else None
         if alt_path is not None:
             sources = sources._replace(alt=ElfFile(alt_path))
         return ModuleSymbols(load_index(sources, self.index_dir), self.naming)

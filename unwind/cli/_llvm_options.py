@@ -30,9 +30,9 @@ class Kind:
 
 
 # (spelling, kind, option id): every spelling of llvm-symbolizer 14, aliases resolved to their option,
-# plus our own --symfs and --debug-dir (the common options of every unwind subcommand).
+# plus our own --symfs, --debug-dir and --debuginfod (common options of the unwind subcommands).
 _EQ = ("adjust-vma", "debug-file-directory", "default-arch", "dsym-hint", "dwp", "fallback-debug-path", "obj",
-       "output-style", "print-source-context-lines", "symfs", "debug-dir")
+       "output-style", "print-source-context-lines", "symfs", "debug-dir", "debuginfod")
 _FLAGS = ("addresses", "basenames", "demangle", "no-demangle", "dia", "functions", "help", "inlines", "no-inlines",
           "pretty-print", "relative-address", "relativenames", "untag-addresses", "no-untag-addresses", "verbose",
           "version")
@@ -81,6 +81,7 @@ class SymbolizeArgs(NamedTuple):
     fallback_debug_path: str | None = None
     symfs: str | None = None
     debug_dir: tuple[str, ...] = ()
+    debuginfod: str | None = None  # server URL(s); None: $DEBUGINFOD_URLS
     dsym_hints: tuple[str, ...] = ()  # Mach-O only: checked for the .dSYM extension, then unused
     help: bool = False
     version: bool = False
@@ -259,7 +260,7 @@ def _fold(seen: list[tuple[str, str | None, str]], inputs: list[str], errors: li
         relativenames=paths == "relative", relative_address="relative-address" in present,
         verbose="verbose" in present, adjust_vma=adjust, context_lines=context, debug_file_directory=tuple(dirs),
         dwp=last.get("dwp"), fallback_debug_path=last.get("fallback-debug-path"), symfs=last.get("symfs"),
-        debug_dir=tuple(debug_dirs), dsym_hints=tuple(hints), help="help" in present, version="version" in present, errors=tuple(errors), fatal=fatal)
+        debug_dir=tuple(debug_dirs), debuginfod=last.get("debuginfod"), dsym_hints=tuple(hints), help="help" in present, version="version" in present, errors=tuple(errors), fatal=fatal)
 
 
 def _integer(text: str, signed: bool, what: str) -> int:

@@ -27,6 +27,7 @@ def parse_argv(argv: list[str]) -> argparse.Namespace:
 
 def run(args: argparse.Namespace) -> int:
     from ..symbolize_output import Invalid, PrintOptions, Printer, parse_request
+    from ..debuginfod import DebuginfodClient
     from ..symbolizer import Symbolizer
     from ._llvm_options import SymbolizeArgs
 
@@ -52,6 +53,7 @@ def run(args: argparse.Namespace) -> int:
                             short_names=o.functions == "short",
                             relative_names=o.relativenames, base_names=o.basenames, dwp=o.dwp,
                             fallback_debug_path=o.fallback_debug_path,
+                            debuginfod=DebuginfodClient.from_environment(o.debuginfod),
                             cache_size=0)  # addresses on a command line rarely repeat
     if isinstance(sys.stdout, io.TextIOWrapper):
         # llvm-symbolizer prints a name's bytes as the binary holds them, whatever the locale: so do we
