@@ -55,10 +55,9 @@ def write_index(path: str, key: bytes, arrays: dict[str, array | bytes]) -> None
             fh.write(header)
             fh.write(body)
         os.replace(tmp, path)
-    except BaseException:
+    finally:  # after os.replace the temporary name is gone; on any failure it is removed
         if os.path.exists(tmp):
             os.unlink(tmp)
-        raise
 
 
 class IndexFile:

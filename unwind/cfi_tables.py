@@ -20,6 +20,7 @@ from cachetools import LRUCache
 from formats.elf import ElfFile
 from formats.errors import FormatError
 
+from .cfi_state import CorruptCacheError, check_analyses, check_compiled, read_marshal
 from .index import cache_dir, write_atomically
 from .rules import CfaKind, CfaRule, FrameKind, RegKind, RegRule, UnwindRule
 
@@ -68,7 +69,7 @@ def key_of(rule: UnwindRule) -> tuple:
 class CompiledCfi:
     """One module's rules by ELF virtual address."""
 
-    __slots__ = ("starts", "ends", "row_slices", "row_locs", "row_rules", "keys", "rules", "errors")
+    __slots__ = ("ends", "errors", "keys", "row_locs", "row_rules", "row_slices", "rules", "starts")
 
     def __init__(self, starts, ends, row_slices, row_locs, row_rules, keys, errors=0):
         self.starts = starts
@@ -90,7 +91,7 @@ class CompiledCfi:
             return None
         lo, hi = self.row_slices[i], self.row_slices[i + 1]
         j = bisect_right(self.row_locs, vaddr, lo, hi) - 1
-        r = self.row_rules[j if j >= lo else lo]
+        r = self.row_rules[max(j, lo)]
         rule = self.rules[r]
         if rule is None:
             key = self.keys[r]
@@ -105,11 +106,10 @@ class CompiledCfi:
         return {"version": FORMAT_VERSION, **arrays, "keys": list(self.keys), "errors": self.errors}
 
     @classmethod
-    def from_state(cls, state: dict) -> "CompiledCfi":
-        if state.get("version") != FORMAT_VERSION:
-            raise ValueError("stale CFI cache format")
-        arrays = [array(*state[name]) for name in ("starts", "ends", "row_slices", "row_locs", "row_rules")]
-        return cls(*arrays, state["keys"], state["errors"])
+    def from_state(cls, state: object, path: str) -> CompiledCfi:
+        """The table stored as `state` (read from `path`); CorruptCacheError unless it is consistent."""
+        arrays, keys, errors = check_compiled(state, FORMAT_VERSION, path)
+        return cls(*arrays, keys, errors)
 
 
 def cfi_sections(elf: ElfFile, debug_elf: ElfFile | None = None) -> list[CfiSection]:
@@ -153,7 +153,7 @@ def compile_sections(sections: list[CfiSection]) -> CompiledCfi:
             except FormatError:
                 errors += 1
                 rows = [(fde.pc_begin, None)]
-            fdes.append((fde.pc_begin, priority, fde.pc_end, rows))
+            fdes.append((fde.pc_begin, priority, fde.pc_end, rows or [(fde.pc_begin, None)]))
     fdes.sort(key=lambda f: (f[0], f[1]))
     starts, ends, slices = array("Q"), array("Q"), array("I", [0])
     locs, rule_ids = array("Q"), array("I")
@@ -305,12 +305,10 @@ class CfiCache:
         if found is None:
             found = self._analyses[key] = {}
             if self.persist and elf.build_id:
+                path = self._analyses_path(elf)
                 try:
-                    with open(self._analyses_path(elf), "rb") as fh:
-                        loaded = marshal.loads(fh.read())
-                    if isinstance(loaded, dict):
-                        found.update(loaded)
-                except Exception:  # missing, stale or corrupt: start afresh  # noqa: BLE001
+                    found.update(check_analyses(read_marshal(path), path))
+                except (OSError, CorruptCacheError):  # missing, stale or corrupt: start afresh
                     pass
         return found
 
@@ -343,11 +341,8 @@ class CfiCache:
     @staticmethod
     def _load(path: str) -> CompiledCfi | None:
         try:
-            with open(path, "rb") as fh:
-                return CompiledCfi.from_state(marshal.loads(fh.read()))  # load(fh) reads in small pieces
-        except FileNotFoundError:
-            return None
-        except Exception:  # stale or corrupt cache file: rebuild it  # noqa: BLE001
+            return CompiledCfi.from_state(read_marshal(path), path)
+        except (OSError, CorruptCacheError):  # missing, unreadable, stale or corrupt: rebuild it
             return None
 
     @staticmethod
@@ -365,8 +360,10 @@ def _flavour(elf: ElfFile, debug_elf: ElfFile | None) -> str:
 
 
 def _file_key(path: str | None) -> str:
+    if path is None:
+        return "None"
     try:
         st = os.stat(path)
-        return f"{path}:{st.st_size}:{st.st_mtime_ns}"
-    except (OSError, TypeError):
-        return f"{path}"
+    except OSError:
+        return path
+    return f"{path}:{st.st_size}:{st.st_mtime_ns}"

@@ -13,10 +13,10 @@ import os
 import time
 import tracemalloc
 from collections import Counter
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
-from typing import Callable, Iterable, Iterator, Sequence
 
-from .errors import UsageError
+from .errors import FormatError, UnwindError, UsageError
 from .locations import Location, LocationClass, LocationClassifier
 from .model import Sample, Unwinder
 
@@ -53,7 +53,7 @@ class Group:
     reference: int = 0
     exact_to_main: int = 0
 
-    def add(self, score: SampleScore) -> "Group":
+    def add(self, score: SampleScore) -> Group:
         return Group(self.samples + 1, self.exact + score.exact, self.matched + score.matched,
                      self.reference + score.reference, self.exact_to_main + score.exact_to_main)
 
@@ -238,7 +238,7 @@ def reference_stacks(samples: Sequence[Sample], reference: str,
     for sample in samples:
         try:
             stacks.append(unwinder.unwind(sample).pcs)
-        except Exception:  # noqa: BLE001 - a reference that fails leaves the sample unscored
+        except UnwindError:  # a reference that cannot unwind this sample's data leaves it unscored
             stacks.append(None)
     return stacks
 
@@ -246,7 +246,7 @@ def reference_stacks(samples: Sequence[Sample], reference: str,
 def _run(unwinder: Unwinder, sample: Sample) -> tuple[tuple[int, ...] | None, str, str | None]:
     try:
         trace = unwinder.unwind(sample)
-    except Exception as exc:  # noqa: BLE001 - any failure of a strategy is a result, not a crash
+    except UnwindError as exc:  # a strategy's data error is a result; its bugs propagate
         return None, ERROR_STOP, f"{type(exc).__name__}: {exc}"
     return tuple(f.pc for f in trace.frames), str(trace.stop), None
 
@@ -371,8 +371,8 @@ def read_truth_file(path: str) -> list[tuple[int, int, tuple[int, ...]]]:
 
     try:
         return read_truth(path)
-    except (ValueError, KeyError, TypeError, AttributeError) as exc:
-        raise UsageError(f"{path}: not a truth file ({type(exc).__name__}: {exc})") from None
+    except FormatError as exc:
+        raise UsageError(f"{path}: not a truth file ({exc.message})") from None
 
 
 def load_recording(path: str, truth_path: str | None = None) -> list[Sample]:

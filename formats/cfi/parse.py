@@ -7,9 +7,9 @@ section's sh_addr, as readelf does.
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
-from typing import Iterator
 
 from ..errors import FormatError, TruncatedError, parsing
 from ..leb128 import read_sleb, read_uleb
@@ -123,6 +123,13 @@ def read_encoded(data, pos: int, encoding: int, *, address_size: int = 8, pc_bas
     return value & MASK64, pos
 
 
+def _byte(data: bytes | memoryview, at: int, end: int, path: str | None, entry: int) -> int:
+    """data[at], which must lie before `end` (the end of the entry or field being read)."""
+    if at >= end:
+        raise TruncatedError("CIE field runs past the end of its entry or augmentation data", path, entry)
+    return data[at]
+
+
 class CfiSection:
     """One .eh_frame or .debug_frame section: its bytes, load address and flavour; entries parsed on demand."""
 
@@ -137,7 +144,7 @@ class CfiSection:
         self._cies: dict[int, Cie | None] = {}
 
     @classmethod
-    def from_elf(cls, elf, name: str) -> "CfiSection | None":
+    def from_elf(cls, elf, name: str) -> CfiSection | None:
         """The named section of an ElfFile (.eh_frame or .debug_frame); None when absent or NOBITS."""
         from .relocate import relocated_section_bytes
 
@@ -210,7 +217,7 @@ class CfiSection:
     def _cie(self, pos, length, offset_size, cie_id, body, end) -> Cie:
         data, path = self.data, self.path
         with parsing(path, pos, "CIE"):
-            version = data[body]
+            version = _byte(data, body, end, path, pos)
             if version not in (1, 2, 3, 4):
                 raise FormatError(f"unsupported CIE version {version}", path, pos)
             nul = data.find(b"\0", body + 1, end)
@@ -222,14 +229,14 @@ class CfiSection:
                 p += self.address_size
             address_size, segment_size = self.address_size, 0
             if version >= 4:
-                address_size, segment_size = data[p], data[p + 1]
+                address_size, segment_size = _byte(data, p, end, path, pos), _byte(data, p + 1, end, path, pos)
                 p += 2
                 if not 1 <= address_size <= 8 or segment_size + address_size > 8:
                     raise FormatError(f"bad CIE address size {address_size}/{segment_size}", path, pos)
             code_align, p = read_uleb(data, p)
             data_align, p = read_sleb(data, p)
             if version == 1:
-                ra_register = data[p]
+                ra_register = _byte(data, p, end, path, pos)
                 p += 1
             else:
                 ra_register, p = read_uleb(data, p)
@@ -242,15 +249,15 @@ class CfiSection:
                 aug_data = bytes(data[p:p + size])
                 q = p
                 p += size
-                for letter in augmentation[1:]:
+                for letter in augmentation[1:]:  # each operand must lie inside the augmentation data
                     if letter == "L":
-                        lsda_encoding = data[q]
+                        lsda_encoding = _byte(data, q, p, path, pos)
                         q += 1
                     elif letter == "P":
-                        personality, q = read_encoded(data, q + 1, data[q], address_size=address_size,
-                                                      pc_base=self.address, path=path)
+                        personality, q = read_encoded(data, q + 1, _byte(data, q, p, path, pos),
+                                                      address_size=address_size, pc_base=self.address, path=path)
                     elif letter == "R":
-                        fde_encoding = data[q]
+                        fde_encoding = _byte(data, q, p, path, pos)
                         q += 1
                     elif letter == "S":
                         signal = True

@@ -10,7 +10,7 @@ from hypothesis import given, strategies as st
 
 from unwind.compare import (CALLCHAIN, LOCATION_CLASSES, TRUTH, attach_truth, compare, lbr_sweep, lcs_length,
                             read_truth_file, truncate_lbr)
-from unwind.errors import UsageError
+from unwind.errors import MemoryReadError, UsageError
 from unwind.locations import Location, LocationClass
 from unwind.model import BranchEntry, Frame, Registers, Sample, StopReason, Trace, Via
 
@@ -67,8 +67,8 @@ def unwinders():
                                     trace((0x11, 0x99, 0x21, 0x31)),
                                     trace((0x77, 0x22), StopReason.NO_UNWIND_INFO),
                                     trace(TRUTH_STACKS[3], StopReason.BAD_MEMORY)]),
-        # s1 raises; the others are complete.
-        "flaky": Scripted("flaky", [trace(TRUTH_STACKS[0]), RuntimeError("boom at 0x11"),
+        # s1 raises a data error; the others are complete.
+        "flaky": Scripted("flaky", [trace(TRUTH_STACKS[0]), MemoryReadError(0x11, 8),
                                     trace(TRUTH_STACKS[2]), trace(TRUTH_STACKS[3])]),
     }
 
@@ -108,12 +108,22 @@ def test_mixed_unwinder_by_hand(report):
 
 def test_a_raising_unwinder_is_a_counted_failure(report):
     r = report.unwinders["flaky"]
-    assert r.failures == 1 and r.errors == [(1, "RuntimeError: boom at 0x11")]
+    assert r.failures == 1 and r.errors == [(1, "MemoryReadError: cannot read 8 bytes at 0x11")]
     assert r.stops == {"end": 3, "error": 1}
     assert (r.exact, r.wrong_frames) == (3, 0)
     assert r.frame_recall == pytest.approx((4 + 2 + 5) / 14)
     assert r.prefix_depths == {0: 1, 2: 1, 4: 1, 5: 1}
     assert r.exact_to_main == 3
+
+
+def test_a_bug_in_an_unwinder_propagates():
+    """A data error is a counted failure; anything else is a bug and must not become a result."""
+    buggy = Scripted("buggy", [trace(TRUTH_STACKS[0]), KeyError(16), trace(TRUTH_STACKS[2]), trace(TRUTH_STACKS[3])])
+    with pytest.raises(KeyError):
+        compare(make_samples(), {"buggy": buggy}, classifier=FixedClassifier(), measure_memory=False)
+    with pytest.raises(KeyError):
+        compare(make_samples(truth=False), {"perfect": unwinders()["perfect"], "buggy": buggy}, reference="buggy",
+                classifier=FixedClassifier(), measure_memory=False)
 
 
 def test_json_is_the_contract_shape(report):
@@ -135,7 +145,7 @@ def test_json_is_the_contract_shape(report):
     assert mixed["by_location"]["prologue"]["exact_to_main_rate"] == 1.0
     assert (mixed["exact_to_main"], mixed["exact_to_main_rate"]) == (2, 0.5)
     assert mixed["by_location"]["leaf"]["samples"] == 0
-    assert data["unwinders"]["flaky"]["errors"] == [{"sample": 1, "message": "RuntimeError: boom at 0x11"}]
+    assert data["unwinders"]["flaky"]["errors"] == [{"sample": 1, "message": "MemoryReadError: cannot read 8 bytes at 0x11"}]
     assert data["locations"] == {c: {"prologue": 1, "body": 2, "signal": 1}.get(c, 0) for c in LOCATION_CLASSES}
 
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 from typing import IO, Iterable, Iterator
 
 from unicorn.x86_const import (UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_R10, UC_X86_REG_R11, UC_X86_REG_R12,
@@ -12,7 +13,7 @@ from unicorn.x86_const import (UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_R10, UC_
                                UC_X86_REG_RBX, UC_X86_REG_RCX, UC_X86_REG_RDI, UC_X86_REG_RDX, UC_X86_REG_RIP,
                                UC_X86_REG_RSI, UC_X86_REG_RSP)
 
-from ..errors import UsageError
+from ..errors import FormatError, UsageError
 from ..model import Registers, Sample
 from .lbr import LbrModel, LbrMode
 from .machine import Process
@@ -96,11 +97,30 @@ def write_truth(samples: Iterable[Sample], out: str | os.PathLike | IO[str]) -> 
 
 
 def read_truth(path: str | os.PathLike) -> list[tuple[int, int, tuple[int, ...]]]:
-    """(time, tid, frames) per line of a truth sidecar."""
+    """(time, tid, frames) per line of a truth sidecar; a line that is not one raises FormatError."""
     out = []
-    with open(path) as fh:
-        for line in fh:
-            if line.strip():
-                rec = json.loads(line)
-                out.append((rec["time"], rec["tid"], tuple(int(a, 16) for a in rec["frames"])))
+    with open(path, "rb") as fh:
+        for number, raw in enumerate(fh, 1):
+            if raw.strip():
+                out.append(_truth_record(raw, os.fspath(path), number))
     return out
+
+
+_HEX = re.compile(r"(?:0x)?[0-9a-fA-F]{1,16}")
+
+
+def _truth_record(raw: bytes, path: str, number: int) -> tuple[int, int, tuple[int, ...]]:
+    try:
+        rec = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError:
+        raise FormatError(f"line {number}: not UTF-8", path) from None
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"line {number}: not JSON ({exc.msg})", path) from None
+    if not isinstance(rec, dict):
+        raise FormatError(f"line {number}: not a JSON object", path)
+    time, tid, frames = rec.get("time"), rec.get("tid"), rec.get("frames")
+    if type(time) is not int or type(tid) is not int or not isinstance(frames, list):
+        raise FormatError(f"line {number}: needs integer time and tid and a frames list", path)
+    if not all(isinstance(a, str) and _HEX.fullmatch(a) for a in frames):
+        raise FormatError(f"line {number}: frames must be hexadecimal addresses", path)
+    return time, tid, tuple(int(a, 16) for a in frames)

@@ -9,6 +9,7 @@ import sys
 import pytest
 from conftest import ROOT, need_tool
 
+from formats.errors import FormatError
 from unwind.cli import main
 from unwind.perfsession import read_samples
 from unwind.unwinders import get_unwinder, register
@@ -121,7 +122,7 @@ def test_a_raising_unwinder_is_counted(recording, capsys):
         def unwind(self, sample):
             self.n += 1
             if self.n % 3 == 0:
-                raise ValueError(f"boom {self.n}")
+                raise FormatError(f"boom {self.n}", "boom.so", self.n)
             return get_unwinder("dwarf").unwind(sample)
 
     register("boom-test", Boom)
@@ -131,7 +132,7 @@ def test_a_raising_unwinder_is_counted(recording, capsys):
     boom, n = data["unwinders"]["boom-test"], data["samples"]
     # The scoring pass is the first n calls: every third one raised.
     assert boom["failures"] == n // 3 == boom["stops"]["error"]
-    assert boom["errors"][0] == {"sample": 2, "message": "ValueError: boom 3"}
+    assert boom["errors"][0] == {"sample": 2, "message": "FormatError: boom.so+0x3: boom 3"}
     dwarf = get_unwinder("dwarf")
     exact = [list(dwarf.unwind(s).pcs) == t for s, t in zip(read_samples(str(recording)), truth_lines(recording))]
     assert boom["exact"] == sum(ok for i, ok in enumerate(exact) if i % 3 != 2)

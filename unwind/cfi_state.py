@@ -1,0 +1,120 @@
+"""The persisted forms of compiled CFI tables and frame-0 analyses (marshal data), checked on load.
+
+A cache file may be stale, truncated, written by an older version or planted in a shared cache
+directory: whatever it holds, loading either returns data every lookup can index safely or raises
+`CorruptCacheError` (the caller then rebuilds). Nothing read from disk is trusted unchecked.
+"""
+
+from __future__ import annotations
+
+import marshal
+from array import array
+from itertools import pairwise
+
+from formats.errors import FormatError
+
+from .rules import CfaKind, FrameKind, RegKind
+
+# (typecode, name) of each array of a compiled table, in CompiledCfi's constructor order.
+ARRAYS = (("starts", "Q"), ("ends", "Q"), ("row_slices", "I"), ("row_locs", "Q"), ("row_rules", "I"))
+RuleKey = tuple[tuple[int, int, int, bytes], tuple[tuple[int, int, int, int, bytes], ...], int, int]
+_CFA_KINDS = frozenset(int(k) for k in CfaKind)
+_REG_KINDS = frozenset(int(k) for k in RegKind)
+_FRAME_KINDS = frozenset(int(k) for k in FrameKind)
+
+
+class CorruptCacheError(FormatError):
+    """A cache file that cannot be used (not marshal data, wrong version, inconsistent contents)."""
+
+
+def read_marshal(path: str) -> object:
+    """The marshal value stored in `path` (OSError passes through).
+
+    marshal signals bad data with EOFError, ValueError or TypeError (its documented errors); this
+    call on bytes read from disk is the one place they mean corrupt data, not a bug.
+    """
+    with open(path, "rb") as fh:
+        data = fh.read()
+    try:
+        return marshal.loads(data)
+    except (EOFError, ValueError, TypeError) as exc:  # marshal's data errors (NOTES.md, error discipline)
+        raise CorruptCacheError(f"not a marshal stream ({exc})", path) from exc
+
+
+def _int(value: object, path: str, what: str, lo: int = -(1 << 64), hi: int = 1 << 64) -> int:
+    if type(value) is not int or not lo <= value < hi:
+        raise CorruptCacheError(f"{what} is not an integer in [{lo:#x}, {hi:#x})", path)
+    return value
+
+
+def _bytes(value: object, path: str, what: str) -> bytes:
+    if type(value) is not bytes:
+        raise CorruptCacheError(f"{what} is not bytes", path)
+    return value
+
+
+def check_rule_key(key: object, path: str) -> RuleKey:
+    """A rule key (cfi_tables.key_of's shape) whose every field rule_from_key accepts."""
+    if type(key) is not tuple or len(key) != 4:
+        raise CorruptCacheError("rule key is not a 4-tuple", path)
+    cfa, regs, ra, kind = key
+    if type(cfa) is not tuple or len(cfa) != 4 or type(regs) is not tuple:
+        raise CorruptCacheError("rule key has a malformed CFA or register list", path)
+    if _int(cfa[0], path, "CFA kind") not in _CFA_KINDS or _int(kind, path, "frame kind") not in _FRAME_KINDS:
+        raise CorruptCacheError("rule key names an unknown CFA or frame kind", path)
+    _int(cfa[1], path, "CFA register", 0, 1 << 16)
+    _int(cfa[2], path, "CFA offset")
+    _bytes(cfa[3], path, "CFA expression")
+    _int(ra, path, "return address register", 0, 1 << 16)
+    for reg in regs:
+        if type(reg) is not tuple or len(reg) != 5:
+            raise CorruptCacheError("register rule is not a 5-tuple", path)
+        _int(reg[0], path, "register", 0, 1 << 16)
+        if _int(reg[1], path, "register rule kind") not in _REG_KINDS:
+            raise CorruptCacheError("register rule of an unknown kind", path)
+        _int(reg[2], path, "register offset")
+        _int(reg[3], path, "source register", 0, 1 << 16)
+        _bytes(reg[4], path, "register expression")
+    return key  # type: ignore[return-value]  # checked field by field above
+
+
+def _array(value: object, typecode: str, path: str, name: str) -> array[int]:
+    if type(value) is not tuple or len(value) != 2 or value[0] != typecode:
+        raise CorruptCacheError(f"array {name} is not ({typecode!r}, bytes)", path)
+    data = _bytes(value[1], path, f"array {name}")
+    out = array(typecode)
+    if len(data) % out.itemsize:
+        raise CorruptCacheError(f"array {name} is not a whole number of items", path)
+    out.frombytes(data)
+    return out
+
+
+def check_compiled(state: object, version: int, path: str) -> tuple[list[array[int]], list[RuleKey | None], int]:
+    """(arrays in ARRAYS order, rule keys, error count) of a compiled table's state, all consistent:
+    sorted FDE starts, one non-empty row slice per FDE, every row's rule index inside the keys."""
+    if type(state) is not dict or state.get("version") != version:
+        raise CorruptCacheError("stale or foreign CFI cache format", path)
+    arrays = [_array(state.get(name), code, path, name) for name, code in ARRAYS]
+    starts, ends, slices, locs, rules = arrays
+    keys = state.get("keys")
+    if type(keys) is not list:
+        raise CorruptCacheError("rule keys are not a list", path)
+    checked = [None if key is None else check_rule_key(key, path) for key in keys]
+    errors = _int(state.get("errors"), path, "error count", 0)
+    if len(ends) != len(starts) or len(slices) != len(starts) + 1 or len(rules) != len(locs):
+        raise CorruptCacheError("array lengths disagree", path)
+    if list(starts) != sorted(starts) or slices[0] != 0 or slices[-1] != len(locs):
+        raise CorruptCacheError("FDE starts unsorted or row slices do not cover the rows", path)
+    if any(lo >= hi for lo, hi in pairwise(slices)):
+        raise CorruptCacheError("an FDE with no rows", path)
+    if rules and max(rules) >= len(keys):
+        raise CorruptCacheError("a row names a rule past the rule table", path)
+    return arrays, checked, errors
+
+
+def check_analyses(state: object, path: str) -> dict[int, RuleKey | None]:
+    """Frame-0 analyses: {virtual address: rule key or None}."""
+    if type(state) is not dict:
+        raise CorruptCacheError("frame-0 analyses are not a dict", path)
+    return {_int(vaddr, path, "analysis address", 0): None if key is None else check_rule_key(key, path)
+            for vaddr, key in state.items()}
