@@ -8,7 +8,6 @@ importing dataclasses.
 
 from __future__ import annotations
 
-import mmap
 import os
 import struct
 import zlib
@@ -18,6 +17,7 @@ from typing import Iterator, NamedTuple
 
 from . import decompress
 from .errors import FormatError, NotELFError, TruncatedError, parsing
+from .files import map_file
 
 
 class ElfType(IntEnum):
@@ -120,9 +120,7 @@ class ElfFile:
         if data is None:
             if self.path is None:
                 raise ValueError("ElfFile needs a path or data")
-            with open(self.path, "rb") as fh:
-                size = os.fstat(fh.fileno()).st_size
-                data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ) if size else b""
+            data = map_file(self.path)
         self.data = data
         if len(data) < 16 or data[:4] != b"\x7fELF":
             raise NotELFError("not an ELF file", self.path)

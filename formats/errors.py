@@ -23,6 +23,20 @@ class FormatError(UnwindError):
         super().__init__(f"{where}: {message}")
 
 
+class FileError(UnwindError):
+    """An input file that cannot be opened or read: missing, a directory, no permission.
+
+    Wraps the OSError (kept as `__cause__`); `errno` and `strerror` are the OS's, `path` the file's.
+    """
+
+    def __init__(self, path: str, error: OSError) -> None:
+        self.path = path
+        self.errno = error.errno
+        self.strerror = error.strerror or str(error)
+        self.message = f"cannot read ({self.strerror})"
+        super().__init__(f"{path}: {self.message}")
+
+
 class TruncatedError(FormatError):
     """The input ends before a record it announces."""
 

@@ -17,6 +17,7 @@ from array import array
 from dataclasses import dataclass
 
 from .errors import FormatError
+from .files import read_file
 
 PERF_TYPES = frozenset("TWDB")
 PAGE = 4096
@@ -143,9 +144,5 @@ def _table(entries: list[tuple[int, str, str, str | None]], seen: int, all_zero:
 def load_kallsyms(path: str | os.PathLike = "/proc/kallsyms",
                   types: frozenset[str] | None = PERF_TYPES) -> KernelSymbols:
     """Read and parse a kallsyms or System.map file."""
-    try:
-        with open(path, encoding="utf-8", errors="replace") as fh:
-            text = fh.read()
-    except OSError as exc:
-        raise FormatError(f"cannot read ({exc.strerror})", str(path)) from exc
+    text = read_file(os.fspath(path)).decode("utf-8", "replace")
     return parse_kallsyms(text, str(path), types)

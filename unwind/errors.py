@@ -1,6 +1,6 @@
 """Errors the engine raises; all derive from the one `UnwindError` root in formats.errors."""
 
-from formats.errors import FormatError, NotELFError, TruncatedError, UnwindError
+from formats.errors import FileError, FormatError, NotELFError, TruncatedError, UnwindError
 
 
 class UsageError(UnwindError):
@@ -16,4 +16,4 @@ class MemoryReadError(UnwindError):
         super().__init__(f"cannot read {size} bytes at {address:#x}")
 
 
-__all__ = ["UnwindError", "FormatError", "NotELFError", "TruncatedError", "UsageError", "MemoryReadError"]
+__all__ = ["UnwindError", "FileError", "FormatError", "NotELFError", "TruncatedError", "UsageError", "MemoryReadError"]

@@ -9,6 +9,7 @@ from operator import itemgetter
 from typing import Iterator, NamedTuple
 
 from formats.decompress import ZstdStream
+from formats.files import map_file
 from formats.errors import FormatError, TruncatedError, parsing
 
 from .attr import EventAttr
@@ -74,14 +75,8 @@ class PerfDataReader:
 
     def __init__(self, source: str | os.PathLike | bytes | bytearray | memoryview, path: str | None = None):
         if isinstance(source, (str, os.PathLike)):
-            import mmap
-
             self.path = os.fspath(source)
-            with open(source, "rb") as fh:
-                if os.fstat(fh.fileno()).st_size:
-                    self._data = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
-                else:                       # an empty file cannot be mapped
-                    self._data = b""
+            self._data = map_file(self.path)
         else:
             self.path, self._data = path, bytes(source)
         self.endian, self.pipe = detect(self._data, self.path)

@@ -142,14 +142,16 @@ def _line(raw: bytes) -> str:
 
 
 def _describe(exc: Exception) -> str:
+    from formats.errors import FileError, NotELFError
+
+    if isinstance(exc, FileError):
+        return exc.strerror
     if isinstance(exc, FileNotFoundError):
         return "No such file or directory"
     if isinstance(exc, IsADirectoryError):
         return "Is a directory"
     if isinstance(exc, OSError):
         return exc.strerror or str(exc)
-    from formats.errors import NotELFError
-
     if isinstance(exc, NotELFError):
         return "The file was not recognized as a valid object file"
     return str(exc)
