@@ -132,16 +132,13 @@ def _stdio_lines(report: Report, header: bool) -> Iterator[str]:
         yield f"# Total Lost Samples: {report.lost}\n#\n"
         yield f"# Samples: {_samples_text(report.samples)} of event '{report.event}'\n"
         yield f"# Event count (approx.): {report.total_period}\n#\n"
-    heads = ["Children", "    Self"] if opts.children else ["Overhead"]
-    cols = [f"{HEADERS[key]:<{w}.{w}}" for key, w in zip(opts.sort, report.widths)]
-    yield "# " + "  ".join(heads + cols) + "\n"
-    yield "# " + "  ".join(["." * 8] * len(heads) + ["." * w for w in report.widths]) + "\n#\n"
+    yield column_header(report)
     total = report.total_period or 1
     for entry in report.entries:
         shown = entry.children_period if opts.children else entry.self_period
         if shown * 100.0 / total < opts.percent_limit:
             continue
-        yield _entry_line(entry, report, total) + "\n"
+        yield entry_line(entry, report) + "\n"
         if opts.chain_mode != "none":
             yield from _chain_lines(entry, report, total)
     yield "\n\n#\n#\n" if header else "\n\n"
@@ -158,8 +155,19 @@ def _samples_text(n: int) -> str:
     return f"{n}{unit}"
 
 
-def _entry_line(entry: Entry, report: Report, total: int) -> str:
+def column_header(report: Report) -> str:
+    """The three lines above the entries: column names, dots as wide as each column, `#`."""
     opts = report.options
+    heads = ["Children", "    Self"] if opts.children else ["Overhead"]
+    cols = [f"{HEADERS[key]:<{w}.{w}}" for key, w in zip(opts.sort, report.widths)]
+    return ("# " + "  ".join(heads + cols) + "\n"
+            + "# " + "  ".join(["." * 8] * len(heads) + ["." * w for w in report.widths]) + "\n#\n")
+
+
+def entry_line(entry: Entry, report: Report) -> str:
+    """One entry's line: its percentages and sort-key columns (no newline)."""
+    opts = report.options
+    total = report.total_period or 1
     parts = []
     if opts.children:
         parts.append(f"{entry.children_period * 100.0 / total:7.2f}%")

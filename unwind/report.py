@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from functools import cmp_to_key, partial
 from typing import NamedTuple, Protocol
 
-from formats.perfreport import CHAIN_MODES, SORT_ALIASES, SORT_KEYS, ChainItem, ChainNode, Entry, Report, ReportOptions
+from formats.perfreport import HEADERS, ChainItem, ChainNode, Entry, Report, ReportOptions
 
-from .errors import UsageError
+from .calltree import append_chain, sort_tree
 
 UNRESOLVED_WIDTH = 16  # perf: BITS_PER_LONG / 4
 UNKNOWN_COMM = "[unknown]"
@@ -65,60 +65,6 @@ class _Who(NamedTuple):
     tid: int
 
 
-def parse_sort(text: str | None) -> tuple[str, ...]:
-    """perf's --sort list (`dso,sym`, `comm`, `pid` ...) -> our key names; unknown keys are a UsageError."""
-    if not text:
-        return ("comm", "dso", "sym")
-    keys = []
-    for raw in text.split(","):
-        key = SORT_ALIASES.get(raw.strip(), raw.strip())
-        if key not in SORT_KEYS:
-            raise UsageError(f"unknown sort key {raw!r} (unwind report knows {', '.join(SORT_KEYS)})")
-        if key not in keys:
-            keys.append(key)
-    return tuple(keys)
-
-
-def parse_call_graph(text: str | None, children: bool) -> tuple[str, str, float]:
-    """perf's -g/--call-graph value (`graph,0.5,caller`, `caller`, `none`, `fractal,1`) ->
-    (mode, order, threshold); the order defaults to caller with --children and callee without, as in perf."""
-    mode, order, threshold = "graph", "", 0.5
-    numbers = 0
-    for token in (text or "").split(","):
-        token = token.strip()
-        if not token:
-            continue
-        if token in CHAIN_MODES:
-            mode = token
-        elif token in ("caller", "callee"):
-            order = token
-        elif token in ("function", "address", "percent", "period", "count", "branch", "srcline"):
-            if token not in ("function", "percent"):
-                raise UsageError(f"-g {token}: unwind report keys call graphs by function and shows percent")
-        else:
-            try:
-                value = float(token)
-            except ValueError:
-                raise UsageError(f"-g: cannot parse {token!r} (expected graph|fractal|flat|folded|none, "
-                                 "caller|callee, a threshold)") from None
-            if numbers == 0:
-                threshold = value
-            numbers += 1
-    return mode, order or ("caller" if children else "callee"), threshold
-
-
-def report_options(children: bool = True, sort: str | None = None, call_graph: str | None = None,
-                   percent_limit: float = 0.0, inline: bool = True) -> ReportOptions:
-    """perf report's options (`--children`, `--sort`, `-g`, `--percent-limit`, `--inline`) as ReportOptions;
-    as in perf, a percent limit also becomes the call-graph threshold."""
-    mode, order, threshold = parse_call_graph(call_graph, children)
-    if percent_limit < 0 or threshold < 0:
-        raise UsageError("percentages must not be negative")
-    return ReportOptions(sort=parse_sort(sort), sort_given=sort is not None, children=children, chain_mode=mode,
-                         order=order, min_percent=percent_limit or threshold, percent_limit=percent_limit,
-                         inline=inline)
-
-
 @dataclass(slots=True)
 class _Acc:
     comm: str
@@ -133,16 +79,34 @@ class _Acc:
     sort_key: tuple[object, ...] = ()
 
 
+class _DsoRanks:
+    """The order perf made its dso objects in: the recording's mapped files as met (`order` may still grow
+    while the stacks stream: a file is mapped before a sample is in it), then files only the stacks show."""
+
+    __slots__ = ("order", "ranks", "seen")
+
+    def __init__(self, order: Sequence[str]):
+        self.order = order
+        self.ranks: dict[str, int] = {}
+        self.seen = 0
+
+    def rank(self, dso: str) -> int:
+        while dso not in self.ranks and self.seen < len(self.order):
+            self.ranks.setdefault(_dso_name(self.order[self.seen]), len(self.ranks))
+            self.seen += 1
+        return self.ranks.setdefault(dso, len(self.ranks))
+
+
 class _Node:
     """One cursor node of a sample: a function (or an unnamed address) at one frame."""
 
     __slots__ = ("frame", "item", "key")
 
-    def __init__(self, frame: FrameLike, dso_ranks: dict[str, int]):
+    def __init__(self, frame: FrameLike, dso_ranks: _DsoRanks):
         self.frame = frame
         dso = _dso(frame)
         # perf orders equal siblings by `struct dso *` (no dso: NULL, last), then by address
-        rank = dso_ranks.setdefault(dso, len(dso_ranks)) if frame.module else -1
+        rank = dso_ranks.rank(dso) if frame.module else -1
         if frame.symbol:
             self.key: tuple[object, ...] = (dso, frame.symbol, frame.inlined)
             name = frame.symbol + (" (inlined)" if frame.inlined else "")
@@ -178,7 +142,7 @@ def build_report(stacks: Iterable[StackLike], options: ReportOptions, event: str
     total = samples = 0
     last_comm: dict[int, str] = {}
     use_chain = options.chain_mode != "none"
-    dso_ranks = {name: rank for rank, name in enumerate(dict.fromkeys(_dso_name(d) for d in dso_order))}
+    dso_ranks = _DsoRanks(dso_order)
     for stack in stacks:
         count = max(stack.count, 1)
         period = stack.period * count
@@ -220,7 +184,7 @@ def build_report(stacks: Iterable[StackLike], options: ReportOptions, event: str
     widths = _widths(options, ordered, comms)
     rows = []
     for acc in ordered:
-        _sort_tree(acc.chain)
+        sort_tree(acc.chain)
         columns = tuple(_column(name, acc, comms, width) for name, width in zip(options.sort, widths))
         rows.append(Entry(columns, acc.level, acc.self_period, acc.children_period, acc.chain, acc.max_depth))
     return Report(tuple(rows), total, samples, event, lost, options, widths)
@@ -292,8 +256,6 @@ def _sort_value(name: str, stack: _Who, frame: FrameLike, own: bool) -> object:
 def _widths(options: ReportOptions, entries: Sequence[_Acc], comms: Mapping[int, str]) -> tuple[int, ...]:
     """perf's hists__calc_col_len over every entry (shown or not): the threads' last comms, the dso names,
     the symbols (+4 for '[.] ', without ' (inlined)'), at least each header."""
-    from formats.perfreport import HEADERS
-
     widths = []
     for name in options.sort:
         width = len(HEADERS[name])
@@ -338,51 +300,5 @@ def _order(acc: _Acc, options: ReportOptions) -> tuple[object, ...]:
 
 
 def _append(acc: _Acc, items: list[ChainItem], period: int) -> None:
-    """perf's callchain_append: add one chain to the entry's radix tree (splitting a node where it diverges)."""
     acc.max_depth = max(acc.max_depth, len(items))
-    node = acc.chain
-    pos = 0
-    while True:
-        if pos == len(items):
-            node.hit += period
-            return
-        node.children_hit += period
-        child = _find_child(node, items[pos].key)
-        if child is None:
-            node.children.append(ChainNode(items[pos:], hit=period))
-            return
-        matched = 0
-        while matched < len(child.items) and pos + matched < len(items) \
-                and child.items[matched].key == items[pos + matched].key:
-            matched += 1
-        if matched < len(child.items):
-            _split(child, matched)
-        node = child
-        pos += matched
-
-
-def _find_child(node: ChainNode, key: tuple[object, ...]) -> ChainNode | None:
-    for child in node.children:
-        if child.items[0].key == key:
-            return child
-    return None
-
-
-def _split(node: ChainNode, at: int) -> None:
-    """Cut `node` after `at` items: the tail (with node's hit and children) becomes its only child."""
-    tail = ChainNode(node.items[at:], node.hit, node.children, node.children_hit)
-    node.items = node.items[:at]
-    node.children = [tail]
-    node.children_hit = tail.cumul
-    node.hit = 0
-
-
-def _sort_tree(root: ChainNode) -> None:
-    """Children by cumulative period, largest first. perf breaks ties by the order of its unsorted tree:
-    descending function address within a dso, the dso loaded last first (its `struct dso` pointers)."""
-    stack = [root]
-    while stack:
-        node = stack.pop()
-        node.children.sort(key=lambda c: c.items[0].rank, reverse=True)
-        node.children.sort(key=lambda c: -c.cumul)
-        stack.extend(node.children)
+    append_chain(acc.chain, items, period)

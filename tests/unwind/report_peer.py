@@ -178,3 +178,68 @@ def _inline_dsos(frames: tuple[PeerFrame, ...]) -> tuple[PeerFrame, ...]:
         else:
             module = out[i].module
     return tuple(out)
+
+
+_ROW = re.compile(r"^ {3,5}(\d+\.\d\d)%(?: {2,6}(\d+\.\d\d)%)?  (.*?)\s*$")
+
+
+def report_rows(text: str) -> dict[str, tuple[float, float | None]]:
+    """Entry rows of a `-g none` report: the key columns (spaces squeezed) -> (first, second percentage)."""
+    rows: dict[str, tuple[float, float | None]] = {}
+    for line in text.splitlines():
+        match = _ROW.match(line)
+        if match:
+            rows[re.sub(" +", " ", match[3])] = (float(match[1]), float(match[2]) if match[2] else None)
+    return rows
+
+
+def user_functions(frames: tuple) -> list[tuple[str, str | None]]:
+    """(dso name, function) of each frame that is no inline frame, as perf names the dso."""
+    return [((f.module or "[unknown]").rsplit("/", 1)[-1], f.symbol) for f in frames if not f.inlined]
+
+
+BOGUS = ("[unknown]", None)  # perf's libunwind ends some stacks in a frame for return address 0 (prints -1)
+
+
+def disagreeing_period(ours: list, theirs: list[PeerStack]) -> tuple[int, int]:
+    """(period of the samples whose frames differ between our stacks and perf's, total period); a stack perf
+    ends in its bogus [unknown] frame agrees when the rest does."""
+    assert len(ours) == len(theirs)
+    differ = total = 0
+    for a, b in zip(ours, theirs):
+        total += b.period
+        mine, perfs = user_functions(a.frames), user_functions(b.frames)
+        if perfs and perfs[-1] == BOGUS and b.frames[-1].shown_addr == (1 << 64) - 1:
+            perfs = perfs[:-1]
+        if mine != perfs:
+            differ += b.period
+    return differ, total
+
+
+ENTRY = re.compile(r"^ {3,5}\d+\.\d\d% ")  # "  %7.2f%" starts an entry line; graph lines start with 12 columns
+
+
+def entry_blocks(text: str) -> list[str]:
+    """The report cut into the header and one block per entry (its line and its call graph)."""
+    blocks: list[str] = []
+    for line in text.splitlines(keepends=True):
+        if ENTRY.match(line) or not blocks:
+            blocks.append(line)
+        else:
+            blocks[-1] += line
+    return blocks
+
+
+def ties_sorted(text: str) -> list[str]:
+    """Entry blocks with every run of entries of equal first percentage sorted (perf orders such entries of
+    different threads by its rb-tree's shape, not by a total order)."""
+    blocks = entry_blocks(text)
+    out: list[str] = []
+    run: list[str] = []
+    for block in blocks:
+        if run and block[:10] != run[0][:10]:  # the first column: children, or overhead
+            out.extend(sorted(run))
+            run = []
+        run.append(block)
+    out.extend(sorted(run))
+    return out

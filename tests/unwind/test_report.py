@@ -9,16 +9,15 @@ mode's "[...] (inlined)" (an uninitialised flag in perf).
 
 from __future__ import annotations
 
-import re
-import shutil
 from pathlib import Path
 
 import pytest
-from report_peer import perf_dso_order, perf_report, perf_stacks, record_all
+from report_peer import entry_blocks, perf_dso_order, perf_report, perf_stacks, ties_sorted
 
 from formats.perfreport import render_stdio
 from unwind.errors import UsageError
-from unwind.report import build_report, parse_call_graph, parse_sort, report_options
+from unwind.report import build_report
+from unwind.reportoptions import parse_call_graph, parse_sort, report_options
 
 RECORDINGS = ("tree.dwarf", "tree.fp", "threads.fp", "python.dwarf")
 
@@ -34,10 +33,8 @@ OPTION_SETS = [
 
 
 @pytest.fixture(scope="session")
-def recordings(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
-    if shutil.which("perf") is None:
-        pytest.fail("perf is not installed (run bash .ci/setup)")
-    return record_all(tmp_path_factory.mktemp("report"))
+def recordings(report_recordings: dict[str, Path]) -> dict[str, Path]:
+    return report_recordings
 
 
 @pytest.fixture(scope="session")
@@ -51,35 +48,6 @@ def options_of(args: tuple[str, ...], inline: bool = False):
 
     return report_options(children="--no-children" not in args, sort=value("--sort"), call_graph=value("-g"),
                           percent_limit=float(value("--percent-limit") or 0), inline=inline)
-
-
-ENTRY = re.compile(r"^ {3,5}\d+\.\d\d% ")  # "  %7.2f%" starts an entry line; graph lines start with 12 columns
-
-
-def entry_blocks(text: str) -> list[str]:
-    """The report cut into the header and one block per entry (its line and its call graph)."""
-    blocks: list[str] = []
-    for line in text.splitlines(keepends=True):
-        if ENTRY.match(line) or not blocks:
-            blocks.append(line)
-        else:
-            blocks[-1] += line
-    return blocks
-
-
-def ties_sorted(text: str) -> list[str]:
-    """Entry blocks with every run of entries of equal first percentage sorted (perf orders such entries of
-    different threads by its rb-tree's shape, not by a total order)."""
-    blocks = entry_blocks(text)
-    out: list[str] = []
-    run: list[str] = []
-    for block in blocks:
-        if run and block[:10] != run[0][:10]:  # the first column: children, or overhead
-            out.extend(sorted(run))
-            run = []
-        run.append(block)
-    out.extend(sorted(run))
-    return out
 
 
 @pytest.mark.parametrize("args", OPTION_SETS, ids=lambda a: " ".join(a) or "default")
