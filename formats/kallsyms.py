@@ -63,10 +63,7 @@ class KernelSymbols:
 
     def address_of(self, name: str) -> int | None:
         """Start address of a symbol by name (first match), as bpftrace's resolve_kname does."""
-        try:
-            return self.starts[self.names.index(name)]
-        except ValueError:
-            return None
+        return self.starts[self.names.index(name)] if name in self.names else None
 
     def module_names(self) -> list[str]:
         return sorted({m for m in self.modules if m})

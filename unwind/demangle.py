@@ -98,14 +98,16 @@ def _libiberty():
         for path in sorted(glob.glob("/usr/lib/x86_64-linux-gnu/libbfd-*.so")):
             try:
                 lib = ctypes.CDLL(path)
-                lib.cplus_demangle.restype = ctypes.c_void_p
-                lib.cplus_demangle.argtypes = [ctypes.c_char_p, ctypes.c_int]
-                free = ctypes.CDLL(None).free
-                free.argtypes = [ctypes.c_void_p]
-                found = (lib, free)
-                break
-            except (OSError, AttributeError):
+            except OSError:  # not loadable on this machine
                 continue
+            if not hasattr(lib, "cplus_demangle"):
+                continue
+            lib.cplus_demangle.restype = ctypes.c_void_p
+            lib.cplus_demangle.argtypes = [ctypes.c_char_p, ctypes.c_int]
+            free = ctypes.CDLL(None).free
+            free.argtypes = [ctypes.c_void_p]
+            found = (lib, free)
+            break
         _LIBIBERTY.append(found)
     return _LIBIBERTY[0]
 

@@ -21,10 +21,9 @@ _F_SETPIPE_SZ = 1031  # fcntl: a bigger pipe lets a child run further ahead
 
 
 def usable_cpus() -> int:
-    try:
+    if hasattr(os, "sched_getaffinity"):  # Linux
         return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):
-        return os.cpu_count() or 1
+    return os.cpu_count() or 1
 
 
 def fan_out(chunks: Iterable[T], render: Callable[[T], bytes], workers: int, warmup: int = 0) -> Iterator[bytes]:

@@ -10,6 +10,7 @@ give: at entry `cfa = rsp+8`; after `push rbp` `cfa = rsp+16, rbp at cfa-16`; in
 from __future__ import annotations
 
 import bisect
+import re
 from dataclasses import dataclass, replace
 
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
@@ -182,17 +183,11 @@ def _apply(state: _State, body: _State, mnemonic: str, ops: str, start: int, end
 def _rsp_write(state: _State, mnemonic: str, src: str) -> _State | None:
     framed = state.frame_depth is not None
     if mnemonic in ("sub", "add"):
-        try:
-            imm = int(src, 0)
-        except ValueError:
-            imm = None
+        imm = _integer(src)
         if imm is not None:
             return replace(state, depth=state.depth + (imm if mnemonic == "sub" else -imm))
     if mnemonic == "lea" and framed and src.startswith("[rbp"):
-        try:
-            disp = int(src[4:-1].replace(" ", ""), 0) if src != "[rbp]" else 0
-        except ValueError:
-            disp = None
+        disp = _integer(src[4:-1].replace(" ", "")) if src != "[rbp]" else 0
         if disp is not None:
             return replace(state, depth=state.frame_depth - disp)
     if mnemonic in ("cmp", "test"):
@@ -202,11 +197,18 @@ def _rsp_write(state: _State, mnemonic: str, src: str) -> _State | None:
 
 def _leaves(ops: str, start: int, end: int, state: _State) -> bool:
     """Is this jmp a tail call (target outside the function, or everything already popped)?"""
-    try:
-        target = int(ops, 0)
-    except ValueError:
+    target = _integer(ops)
+    if target is None:
         return state.depth == 0 and state.frame_depth is None
     return not start <= target < end
+
+
+_INTEGER = re.compile(r"[+-]?(?:0x[0-9a-f]+|[0-9]+)")
+
+
+def _integer(text: str) -> int | None:
+    """An integer operand as capstone prints it (`0x18`, `-0x8`, `8`), None for anything else."""
+    return int(text, 0) if _INTEGER.fullmatch(text) else None
 
 
 def _rule(state: _State) -> UnwindRule | None:

@@ -133,6 +133,8 @@ class DW_OP(IntEnum):
     GNU_entry_value = 0xF3
 
 
+_DW_OP_NAMES = {int(op): op.name.rstrip("_") for op in DW_OP}  # DW_OP_and, not DW_OP_and_
+
 # DW_OP names as readelf prints them (DW_OP_and, not DW_OP_and_).
 def op_name(op: int) -> str:
     """`DW_OP_lit3`, `DW_OP_breg7 (rsp)`-style base names for an opcode byte."""
@@ -142,7 +144,5 @@ def op_name(op: int) -> str:
         return f"DW_OP_reg{op - 0x50}"
     if 0x70 <= op <= 0x8F:
         return f"DW_OP_breg{op - 0x70}"
-    try:
-        return "DW_OP_" + DW_OP(op).name.rstrip("_")
-    except ValueError:
-        return f"DW_OP_<unknown {op:#x}>"
+    known = _DW_OP_NAMES.get(op)
+    return f"DW_OP_<unknown {op:#x}>" if known is None else "DW_OP_" + known

@@ -105,8 +105,8 @@ def table_to_json(table: OrcTable) -> dict:
     }
 
 
+_REG_JSON = {int(r): r.name.lower() for r in OrcReg}
+
+
 def _reg_json(reg: int) -> str:
-    try:
-        return OrcReg(reg).name.lower()
-    except ValueError:
-        return str(reg)
+    return _REG_JSON.get(reg, str(reg))

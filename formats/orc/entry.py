@@ -14,6 +14,8 @@ import struct
 from dataclasses import dataclass
 from enum import IntEnum
 
+from ..errors import FormatError
+
 ENTRY = struct.Struct("<hhH")
 ENTRY_SIZE = ENTRY.size
 
@@ -122,10 +124,10 @@ _VERSION = re.compile(r"^\s*(?:v|<=|>=)?\s*(\d+)\.(\d+)")
 
 
 def layout_for_version(text: str) -> OrcLayout:
-    """The layout of kernel version `text` ("6.1", "6.3", "6.12.117", "<=6.2", ">=6.4"); ValueError if unreadable."""
+    """The layout of kernel version `text` ("6.1", "6.3", "6.12.117", "<=6.2", ">=6.4"); FormatError if unreadable."""
     match = _VERSION.match(text)
     if not match:
-        raise ValueError(f"not a kernel version: {text!r}")
+        raise FormatError(f"not a kernel version: {text!r}")
     version = (int(match[1]), int(match[2]))
     if version <= (6, 2):
         return OrcLayout.V6_1

@@ -175,7 +175,7 @@ def test_layout_for_version(text, layout):
 
 
 def test_layout_for_bad_version():
-    with pytest.raises(ValueError):
+    with pytest.raises(FormatError, match="not a kernel version"):
         layout_for_version("new")
 
 

@@ -19,6 +19,7 @@ def run(args) -> int:
     import os
     import sys
 
+    from formats.errors import FormatError
     from formats.orc import describe_table, layout_for_version, open_elf, read_orc, table_to_json
 
     from ..errors import UsageError
@@ -27,8 +28,8 @@ def run(args) -> int:
     if args.orc_version:
         try:
             layout = layout_for_version(args.orc_version)
-        except ValueError as exc:
-            raise UsageError(str(exc)) from None
+        except FormatError as exc:
+            raise UsageError(exc.message) from None
     path = args.file
     if args.symfs and os.path.isfile(os.path.join(args.symfs, path.lstrip("/"))):
         path = os.path.join(args.symfs, path.lstrip("/"))
