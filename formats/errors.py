@@ -41,6 +41,10 @@ class TruncatedError(FormatError):
     """The input ends before a record it announces."""
 
 
+class StringTableError(FormatError):
+    """A symbol table's string table cannot be read as ELF says (empty, or no terminating NUL)."""
+
+
 class NotELFError(FormatError):
     """The file is not an ELF file (or not a 64-bit little-endian x86-64 one)."""
 

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 from enum import IntEnum
 
 from .elf import ElfFile, Section, SectionType
-from .errors import FormatError
+from .errors import FormatError, StringTableError
 
 _SYM = struct.Struct("<IBBHQQ")
 SHN_UNDEF = 0
@@ -57,6 +57,25 @@ def read_symbols(elf: ElfFile, table: str = ".symtab") -> list[Symbol]:
     if section is None or section.type not in (SectionType.SYMTAB, SectionType.DYNSYM):
         return []
     return symbols_in(elf, section)
+
+
+def check_string_table(elf: ElfFile, table: str = ".symtab") -> None:
+    """StringTableError, worded as LLVM 14's ELFFile::getStringTable words it, when the names of
+    `table` (one with a symbol past the null one) sit in a string table that is empty or does not end
+    with NUL: llvm-symbolizer then refuses the whole file."""
+    section = elf.section(table)
+    if section is None or section.type not in (SectionType.SYMTAB, SectionType.DYNSYM) or \
+            section.size < 2 * _SYM.size or section.link >= len(elf.sections):
+        return
+    strtab = elf.sections[section.link]
+    if strtab.type != SectionType.STRTAB:
+        return
+    data = elf.raw_section_bytes(strtab) if strtab.size else b""
+    if not data:
+        raise StringTableError(f"SHT_STRTAB string table section [index {strtab.index}] is empty", elf.path)
+    if data[-1] != 0:
+        raise StringTableError(f"SHT_STRTAB string table section [index {strtab.index}] is non-null terminated",
+                               elf.path)
 
 
 def symbols_in(elf: ElfFile, section: Section) -> list[Symbol]:

@@ -246,6 +246,10 @@ class Symbolizer:
             if os.path.isfile(candidate):
                 real = candidate
         binary = ElfFile(real)
+        if self.naming == "llvm":
+            from formats.symtab import check_string_table
+
+            check_string_table(binary)  # llvm-symbolizer refuses such a file whole: so do we
         debug_path = find_debug_file(binary, self.debug_dirs, self.fallback_debug_path)
         if (debug_path is None and self.debuginfod is not None and binary.build_id
                 and binary.section(".debug_info") is None):

@@ -142,7 +142,7 @@ def _line(raw: bytes) -> str:
 
 
 def _describe(exc: Exception) -> str:
-    from formats.errors import FileError, NotELFError
+    from formats.errors import FileError, NotELFError, StringTableError
 
     if isinstance(exc, FileError):
         return exc.strerror
@@ -154,6 +154,8 @@ def _describe(exc: Exception) -> str:
         return exc.strerror or str(exc)
     if isinstance(exc, NotELFError):
         return "The file was not recognized as a valid object file"
+    if isinstance(exc, StringTableError):
+        return exc.message  # LLVM's words, without our file prefix
     return str(exc)
 
 
