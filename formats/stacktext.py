@@ -55,7 +55,7 @@ class RawStack:
 def _hex(text: str) -> int:
     value = int(text, 16)
     if value >= 1 << 64:
-        raise ValueError("address wider than 64 bits")
+        raise FormatError(f"address {text} wider than 64 bits")
     return value
 
 
@@ -72,7 +72,7 @@ def parse_bpftrace_frame(line: str, kernel_hint: bool = False) -> RawFrame:
         return RawFrame(address=address, kernel=address >= KERNEL_START)
     text = line.strip()
     if not text:
-        raise ValueError("empty frame line")
+        raise FormatError("empty frame line")
     return RawFrame(symbol_text=text, kernel=kernel_hint)
 
 
@@ -141,8 +141,8 @@ def parse_bpftrace(text: str, path: str | None = None, kinds: Sequence[str] = ("
             continue  # a scalar-keyed entry such as @[comm]: 3 holds no stack
         try:
             stacks.append(_map_entry(key, int(end[2]), kinds))
-        except ValueError as exc:
-            raise FormatError(f"line {first + 1}: bad stack ({exc})", path, offsets[first]) from exc
+        except FormatError as exc:  # a frame line's fault, reported at its entry's line
+            raise FormatError(f"line {first + 1}: bad stack ({exc.message})", path, offsets[first]) from exc
     return stacks
 
 
