@@ -441,6 +441,8 @@ def _column(code: str, values: list) -> array:
 
 def _read_v5_entries(data: bytes, pos: int, end: int, offset_size: int, strings) -> tuple[list, int]:
     """A DWARF 5 directory or file-name table: format descriptors, then (path, directory_index) per entry."""
+    if pos >= end:
+        raise TruncatedError("entry format count past the header's end")
     count = data[pos]
     pos += 1
     formats = []
