@@ -215,7 +215,7 @@ class LoadSegment:
 class CoreFile:
     """An x86-64 ELF core file: threads, process info, file mappings, auxv and the dumped memory."""
 
-    def __init__(self, path: str | os.PathLike | None = None, data: bytes | None = None):
+    def __init__(self, path: str | os.PathLike[str] | None = None, data: bytes | None = None):
         self.elf = ElfFile(path, data)
         self.path = self.elf.path
         if self.elf.type != ElfType.CORE:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import struct
 from types import TracebackType
+from typing import Literal
 
 
 class UnwindError(Exception):
@@ -71,7 +72,7 @@ class parsing:  # noqa: N801 - used as a function: `with parsing(path, offset, "
 
     def __exit__(
         self, kind: type[BaseException] | None, exc: BaseException | None, tb: TracebackType | None
-    ) -> bool:
+    ) -> Literal[False]:
         if exc is None:
             return False
         if isinstance(exc, FormatError):

@@ -41,8 +41,8 @@ class KernelSymbol:
 class KernelSymbols:
     """Sorted, de-duplicated symbol starts and ends with their names, types and modules."""
 
-    starts: array
-    ends: array
+    starts: array[int]
+    ends: array[int]
     names: tuple[str, ...]
     types: str
     modules: tuple[str | None, ...]
@@ -88,8 +88,7 @@ def parse_kallsyms(text: str, path: str | None = None, types: frozenset[str] | N
     """Parse kallsyms / System.map text; `types` keeps only those symbol types (case-insensitive; None keeps all)."""
     fast = _entries_fast(text, types)
     if fast is not None:
-        entries, seen, all_zero = fast
-        return _table(entries, seen, all_zero, path)
+        return _table(*fast, path)
     entries: list[tuple[int, str, str, str | None]] = []
     all_zero, seen = True, 0
     offset = 0
@@ -138,7 +137,7 @@ def _table(entries: list[tuple[int, str, str, str | None]], seen: int, all_zero:
     )
 
 
-def load_kallsyms(path: str | os.PathLike = "/proc/kallsyms",
+def load_kallsyms(path: str | os.PathLike[str] = "/proc/kallsyms",
                   types: frozenset[str] | None = PERF_TYPES) -> KernelSymbols:
     """Read and parse a kallsyms or System.map file."""
     text = read_file(os.fspath(path)).decode("utf-8", "replace")

@@ -33,7 +33,7 @@ class _Entry(NamedTuple):
     length: int
 
 
-def write_index(path: str, key: bytes, arrays: dict[str, array | bytes]) -> None:
+def write_index(path: str, key: bytes, arrays: dict[str, array[int] | bytes]) -> None:
     """Write the arrays atomically (temp file + rename) so readers never see half a file."""
     import tempfile
 

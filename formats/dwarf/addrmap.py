@@ -38,7 +38,7 @@ class AddressDieMap:
                     values[start] = (low, owner)
         self._set(low, (high, which))
 
-    def arrays(self) -> tuple[array, array, array]:
+    def arrays(self) -> tuple[array[int], array[int], array[int]]:
         """(starts 'Q', ends 'Q', which 'i'), sorted by start."""
         values = self._values
         starts = array("Q", self._keys)
@@ -47,7 +47,7 @@ class AddressDieMap:
         return starts, ends, which
 
 
-def lookup(starts: array, ends: array, which: array, address: int) -> int | None:
+def lookup(starts: array[int], ends: array[int], which: array[int], address: int) -> int | None:
     """LLVM getSubroutineForAddress: the entry with the greatest start <= address, if address < its end."""
     i = bisect_right(starts, address)
     if i == 0:

@@ -24,7 +24,7 @@ __all__ = [
 ]
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     if name in _ENUMS:
         return getattr(constants, name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -63,7 +63,7 @@ class EventAttr:
         for name in self.__dataclass_fields__:
             object.__setattr__(self, name, given[name])
 
-    def _values(self) -> tuple:
+    def _values(self) -> tuple[int, ...]:
         return tuple(getattr(self, name) for name in self.__dataclass_fields__)
 
     def __eq__(self, other: object) -> bool:

@@ -156,8 +156,8 @@ class PERF_BRANCH_ENTRY:
     ABORT = 1 << 3
 
 
-BRANCH_CYCLES_SHIFT = 4             # cycles:16
-BRANCH_TYPE_SHIFT = 20              # type:4
+BRANCH_CYCLES_SHIFT = 4             # cycles, 16 bits
+BRANCH_TYPE_SHIFT = 20              # branch type, 4 bits
 
 
 class PERF_ATTR_FLAG:
@@ -339,7 +339,7 @@ def members(group: type) -> dict[str, int]:
     return {name: value for name, value in vars(group).items() if not name.startswith("_")}
 
 
-def __getattr__(name: str):
+def __getattr__(name: str) -> object:
     """Make (once) the IntEnum/IntFlag view of a group: `RecordType`, `SampleType`, `X86Reg`, ..."""
     spec = _ENUMS.get(name)
     if spec is None:
