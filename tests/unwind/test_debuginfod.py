@@ -56,14 +56,22 @@ def programs(tmp_path_factory) -> dict[str, Path]:
     builds.run(["objcopy", "--strip-all", str(prog), str(stripped)], out)
     builds.run(["objcopy", "--strip-debug", str(prog), str(nodebug)], out)
     builds.run(["objcopy", "--strip-debug", str(other), str(other_nodebug)], out)
+    # two builds sharing a dwz multifile that only the server has (its recorded name leads nowhere)
+    second = builds.compile_c(out, "cxx-O1", "g++", builds.CXX, ["-O1", "-g"])
+    dwz_a, dwz_b = out / "dwz-a", out / "dwz-b"
+    dwz_a.write_bytes(prog.read_bytes())
+    dwz_b.write_bytes(second.read_bytes())
+    builds.run(["dwz", "-m", str(served / "common.multi"), "-M", "/nonexistent/unwind-tests/common.multi",
+                str(dwz_a), str(dwz_b)], out)
     return {"prog": prog, "stripped": stripped, "nodebug": nodebug, "debug": debug, "served": served,
-            "other": other, "other-nodebug": other_nodebug}
+            "other": other, "other-nodebug": other_nodebug, "dwz": dwz_a}
 
 
 @pytest.fixture(scope="module")
 def server(programs, tmp_path_factory) -> str:
     """The real elfutils debuginfod over the directory of debug files; its URL once it serves ours."""
     need_tool("debuginfod")
+    need_tool("dwz")
     work = tmp_path_factory.mktemp("debuginfod-server")
     port = free_port()
     log = open(work / "log", "wb")
@@ -262,3 +270,17 @@ def test_session_and_client_api(programs, server, env, monkeypatch):
                                                                                     [address])
     want = Symbolizer(index_dir=env["UNWIND_CACHE_DIR"]).symbolize(str(programs["prog"]), [address])
     assert [(f.file, f.line) for f in got[0]] == [(f.file, f.line) for f in want[0]]
+
+
+def test_dwz_multifile_fetched_by_its_build_id(programs, server, env):
+    """A dwz -m binary whose multifile no local path or debug directory holds: the multifile comes from
+    the server by the build-id in .gnu_debugaltlink, and every address answers as llvm-symbolizer 14 on
+    the build before dwz (without the server: one warning naming the missing file)."""
+    need_tool("llvm-symbolizer")
+    addresses = every_address(programs["prog"])
+    ours = run_ours(programs["dwz"], addresses, f"--debuginfod={server}", env=env)
+    theirs = frames(run_llvm(programs["prog"], addresses, env))
+    assert [builds.key(f) for f in frames(ours.stdout)] == [builds.key(f) for f in theirs]
+    assert ours.stderr == ""
+    alone = run_ours(programs["dwz"], addresses[:5], env={**env, "UNWIND_CACHE_DIR": env["UNWIND_CACHE_DIR"] + "2"})
+    assert "common.multi not found" in alone.stderr and len(alone.stderr.splitlines()) == 1
