@@ -9,6 +9,7 @@ from typing import NamedTuple, TextIO
 
 from .symbolized import SymbolizedFrame
 
+BAD_STRING = "<invalid>"  # LLVM's DILineInfo::BadString: "no name" / "no file" inside a DILineInfo
 _DELIMITERS = " \n\r"
 _TOKEN = re.compile(r"[ \n\r]*([^ \n\r]*)")  # delimiters skipped, then the next token
 
@@ -103,7 +104,8 @@ class Printer:
     # ---- names and paths ----------------------------------------------------------------
 
     def _path(self, path: str | None) -> str:
-        if path is None:
+        """A file name as the plain printers show it: LLVM's "no file" string, BadString, as `??`."""
+        if path is None or path == BAD_STRING:
             return "??"
         return path
 
@@ -130,13 +132,14 @@ class Printer:
         o = self.options
         if o.functions != "none":
             prefix = " (inlined by) " if o.pretty and inlined else ""
-            out.append(f"{prefix}{frame.function or '??'}{' at ' if o.pretty else chr(10)}")
+            name = frame.function if frame.function and frame.function != BAD_STRING else "??"
+            out.append(f"{prefix}{name}{' at ' if o.pretty else chr(10)}")
         filename = self._path(frame.file)
         line = frame.line or 0
         if o.verbose:
             out.append(f"  Filename: {filename}\n")
             if frame.start_line:
-                out.append(f"  Function start filename: {self._path(frame.start_file) if frame.start_file else ''}\n"
+                out.append(f"  Function start filename: {frame.start_file or ''}\n"  # as LLVM: unreplaced
                            f"  Function start line: {frame.start_line}\n")
             if frame.start_address is not None and self.style == "LLVM":  # GNUPrinter prints no start address
                 out.append(f"  Function start address: 0x{frame.start_address:x}\n")
@@ -159,11 +162,11 @@ class Printer:
             entry: dict[str, object] = {
                 "Column": f.column or 0,
                 "Discriminator": f.discriminator,
-                "FileName": self._path(f.file) if f.file else "",
-                "FunctionName": (f.function or "") if self.options.functions != "none" else "",
+                "FileName": _json_name(f.file),
+                "FunctionName": _json_name(f.function) if self.options.functions != "none" else "",
                 "Line": f.line or 0,
                 "StartAddress": f"0x{f.start_address:x}" if f.start_address is not None else "",
-                "StartFileName": self._path(f.start_file) if f.start_file else "",
+                "StartFileName": _json_name(f.start_file),
                 "StartLine": f.start_line or 0,
             }
             source = source_context(self._path(f.file) if f.file else "<invalid>", f.line or 0,
@@ -219,6 +222,11 @@ class Printer:
         if self._batch is not None:
             self.out.write("[" + ",".join(self._batch) + "]\n")
             self._batch = None
+
+
+def _json_name(name: str | None) -> str:
+    """A name or file name in LLVM 14's JSON: absent and BadString ("<invalid>") both print as ""."""
+    return name if name and name != BAD_STRING else ""
 
 
 def source_context(path: str | None, line: int, lines: int) -> str:

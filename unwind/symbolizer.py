@@ -16,6 +16,7 @@ from formats.symindex import IndexFile
 
 from .demangle import demangle, demangle_perf
 from .index import NO_ADDRESS, NO_SECTION, NO_STRING, IndexSources, load_index
+from .symbolize_output import BAD_STRING
 from .symbolized import SymbolizedFrame
 from .debuginfo import DEFAULT_DEBUG_DIRS, find_alt_file, find_debug_file
 
@@ -102,7 +103,10 @@ class ModuleSymbols:
             name, start, _, source = symbol
             outer = rows[-1]
             outer[0], outer[7] = name, start
-            if outer[1] is None and source:  # LLVM: an empty STT_FILE name is no file name
+            # LLVM 14 takes the STT_FILE name when the line table gave none or gave its own "no file"
+            # string, DILineInfo::BadString ("<invalid>"), even when DWARF names that file so; an empty
+            # STT_FILE name is no file name.
+            if (outer[1] is None or outer[1] == BAD_STRING) and source:
                 outer[1] = source
         if demangle:
             for row in rows:
