@@ -231,7 +231,7 @@ def object_kind(path: Path) -> str:
     for magic, kind in MAGICS:
         if head.startswith(magic):
             if kind == "elf":
-                return "x86" if len(head) > 20 and head[18:20] == b"\x3e\x00" else "other"
+                return "x86" if len(head) > 20 and head[18:20] in (b"\x3e\x00", b"\x03\x00") else "other"
             if kind == "archive":
                 return archive_kind(path.read_bytes())
             return kind
