@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import re
+
 from formats.perfreport import CHAIN_MODES, SORT_ALIASES, SORT_KEYS, ReportOptions
 
 from .errors import UsageError
+
+_NUMBER = re.compile(r"[+-]?(?:[0-9]+\.?[0-9]*|\.[0-9]+)(?:[eE][+-]?[0-9]+)?")  # what perf's strtod reads
 
 
 def parse_sort(text: str | None) -> tuple[str, ...]:
@@ -38,11 +42,10 @@ def parse_call_graph(text: str | None, children: bool) -> tuple[str, str, float]
             if token not in ("function", "percent"):
                 raise UsageError(f"-g {token}: unwind report keys call graphs by function and shows percent")
         else:
-            try:
-                value = float(token)
-            except ValueError:
+            if not _NUMBER.fullmatch(token):
                 raise UsageError(f"-g: cannot parse {token!r} (expected graph|fractal|flat|folded|none, "
-                                 "caller|callee, a threshold)") from None
+                                 "caller|callee, a threshold)")
+            value = float(token)
             if numbers == 0:
                 threshold = value
             numbers += 1
