@@ -98,11 +98,16 @@ def decode_fields(data: bytes, pos: int, fields: tuple, enc: UnitEncoding) -> tu
 
 def skip_plan(data: bytes, pos: int, plan: tuple, tail: int, enc: UnitEncoding) -> int:
     """Step over attributes with a compiled plan (the slow path for rare variable forms)."""
+    end = len(data)
     for pre, kind in plan:
         pos += pre
+        if kind in (SKIP_LEB, SKIP_BLOCK) and pos >= end:
+            raise TruncatedError("DIE attribute runs past the end of .debug_info")
         if kind == SKIP_LEB:
             while data[pos] & 0x80:
                 pos += 1
+                if pos >= end:
+                    raise TruncatedError("LEB128 attribute runs past the end of .debug_info")
             pos += 1
         elif kind == SKIP_BLOCK:
             length = data[pos]

@@ -256,6 +256,8 @@ def _parse_header(data: bytes, offset: int, base: int, address_size: int, string
     if not 2 <= version <= 5:
         raise FormatError(f"unsupported line table version {version}", path, base + pos - 2)
     if version >= 5:
+        if pos + 2 > end:
+            raise TruncatedError("line program header runs past its unit end", path, base + pos)
         address_size, _seg_sel = data[pos], data[pos + 1]
         pos += 2
     header_length = (_U32 if offset_size == 4 else _U64).unpack_from(data, pos)[0]
