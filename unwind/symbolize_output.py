@@ -5,7 +5,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from typing import NamedTuple, TextIO
+from typing import Callable, NamedTuple, TextIO
 
 from .symbolized import SymbolizedFrame
 
@@ -94,10 +94,14 @@ class PrintOptions(NamedTuple):
 class Printer:
     """Writes results exactly as LLVM 14's PlainPrinterBase / LLVMPrinter / GNUPrinter / JSONPrinter."""
 
-    def __init__(self, options: PrintOptions, out: TextIO, err: TextIO | None = None):
+    def __init__(self, options: PrintOptions, out: TextIO, err: TextIO | None = None,
+                 embedded: Callable[[str, str], str | None] | None = None):
+        """`embedded(module, file)`: the file's text embedded in the module's DWARF, for source context."""
         self.options = options
         self.out = out
         self.err = err if err is not None else sys.stderr
+        self._embedded = embedded
+        self._module = ""
         self.style = options.style
         self._batch: list[str] | None = [] if self.style == "JSON" and options.listed else None
 
@@ -113,6 +117,7 @@ class Printer:
 
     def frames(self, module: str, address: int, frames: list[SymbolizedFrame]) -> None:
         """One address's frames (innermost first); an empty list prints one unknown frame."""
+        self._module = module
         if self.style == "JSON":
             self._json(module, address, frames)
             return
@@ -154,7 +159,7 @@ class Printer:
             out.append("\n")
         else:
             out.append(f"{filename}:{line}:{frame.column or 0}\n")
-        out.append(source_context(filename, line, o.context_lines))
+        out.append(source_context(filename, line, o.context_lines, self._embedded_text(frame.file)))
 
     def _json(self, module: str, address: int, frames: list[SymbolizedFrame]) -> None:
         symbols = []
@@ -170,11 +175,16 @@ class Printer:
                 "StartLine": f.start_line or 0,
             }
             source = source_context(self._path(f.file) if f.file else "<invalid>", f.line or 0,
-                                    self.options.context_lines)
+                                    self.options.context_lines, self._embedded_text(f.file))
             if source:
                 entry["Source"] = source
             symbols.append(entry)
         self._emit_json({"Address": f"0x{address:x}", "ModuleName": module, "Symbol": symbols})
+
+    def _embedded_text(self, file: str | None) -> str | None:
+        if not self.options.context_lines or self._embedded is None or not file:
+            return None
+        return self._embedded(self._module, file)
 
     # ---- DATA answers -------------------------------------------------------------------
 
@@ -229,7 +239,7 @@ def _json_name(name: str | None) -> str:
     return name if name and name != BAD_STRING else ""
 
 
-def source_context(path: str | None, line: int, lines: int) -> str:
+def source_context(path: str | None, line: int, lines: int, embedded: str | None = None) -> str:
     """LLVM 14's SourceCode + printContext: `lines` lines around `line` read from `path` as printed.
 
     FirstLine = max(1, line - lines / 2); each line numbered to ceil(log10(LastLine)) digits, the
@@ -239,11 +249,14 @@ def source_context(path: str | None, line: int, lines: int) -> str:
         return ""
     first = max(1, line - lines // 2)
     last = first + lines - 1
-    try:
-        with open(path, "rb") as fh:
-            text = fh.read().decode("utf-8", "surrogateescape")
-    except OSError:
-        return ""
+    if embedded is not None:  # the line table's own copy wins over the file on disk, as in LLVM
+        text = embedded
+    else:
+        try:
+            with open(path, "rb") as fh:
+                text = fh.read().decode("utf-8", "surrogateescape")
+        except OSError:
+            return ""
     first_pos, pos, number = -1, 0, 1
     while number <= last:  # SourceCode::pruneSource
         if number == first:

@@ -23,6 +23,7 @@ IS_STMT, END_SEQUENCE, BASIC_BLOCK, PROLOGUE_END, EPILOGUE_BEGIN = 1, 2, 4, 8, 1
 
 # DW_LNCT content types and the DW_FORM codes a DWARF 5 header may use (private on purpose).
 _LNCT_PATH, _LNCT_DIRECTORY_INDEX = 1, 2
+_LNCT_LLVM_SOURCE = 0x2001  # the file's text, embedded by clang -gembed-source
 NO_OFFSET = 0xFFFFFFFFFFFFFFFF  # "no DW_LNE_set_address in this sequence"
 _FORM_FIXED = {0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8, 0x1E: 16, 0x0C: 1, 0x25: 1, 0x26: 2, 0x27: 3, 0x28: 4}
 _FORM_STRING, _FORM_STRP, _FORM_LINE_STRP, _FORM_STRX = 0x08, 0x0E, 0x1F, 0x1A
@@ -42,6 +43,7 @@ class FileEntry:
 
     name: str
     dir_index: int
+    source: str | None = None  # DW_LNCT_LLVM_source: the file's text embedded in the line table
 
 
 @dataclass(frozen=True, slots=True)
@@ -278,9 +280,9 @@ def _parse_header(data: bytes, offset: int, base: int, address_size: int, string
         raise TruncatedError("standard_opcode_lengths run past the unit end", path, base + pos)
     if version >= 5:
         dirs, pos = _read_v5_entries(data, pos, end, offset_size, strings)
-        dirs = tuple(name for name, _ in dirs)
+        dirs = tuple(name for name, _, _ in dirs)
         files, pos = _read_v5_entries(data, pos, end, offset_size, strings)
-        files = tuple(FileEntry(name, index) for name, index in files)
+        files = tuple(FileEntry(name, index, source) for name, index, source in files)
     else:
         dir_list = []
         while True:
@@ -442,7 +444,8 @@ def _column(code: str, values: list) -> array:
 
 
 def _read_v5_entries(data: bytes, pos: int, end: int, offset_size: int, strings) -> tuple[list, int]:
-    """A DWARF 5 directory or file-name table: format descriptors, then (path, directory_index) per entry."""
+    """A DWARF 5 directory or file-name table: format descriptors, then (path, directory_index, embedded
+    source or None) per entry."""
     if pos >= end:
         raise TruncatedError("entry format count past the header's end")
     count = data[pos]
@@ -457,14 +460,16 @@ def _read_v5_entries(data: bytes, pos: int, end: int, offset_size: int, strings)
         raise FormatError(f"{entries} entries cannot fit in the header")
     out = []
     for _ in range(entries):
-        name, dir_index = "", 0
+        name, dir_index, source = "", 0, None
         for kind, form in formats:
             value, pos = _read_form(data, pos, form, offset_size, strings)
             if kind == _LNCT_PATH and isinstance(value, str):
                 name = value
             elif kind == _LNCT_DIRECTORY_INDEX and isinstance(value, int):
                 dir_index = value
-        out.append((name, dir_index))
+            elif kind == _LNCT_LLVM_SOURCE and isinstance(value, str):
+                source = value
+        out.append((name, dir_index, source))
         if pos > end:
             raise TruncatedError("entry table runs past the unit end")
     return out, pos

@@ -41,3 +41,18 @@ def test_bad_string_file_name_takes_the_stt_file_name(compiler, style, tmp_path)
     foo = next(int(line.split()[0], 16) for line in nm if line.endswith(" foo"))
     out = _same_as_llvm(obj, [style, f"0x{foo + 4:x}"], tmp_path)
     assert "t.c" in out  # the peer itself took the STT_FILE name: the case is exercised
+
+
+@pytest.mark.parametrize("style", ["--output-style=LLVM", "--output-style=GNU", "--output-style=JSON"])
+def test_source_context_from_embedded_source(style, tmp_path):
+    """clang -gembed-source puts the file's text in the DWARF 5 line table (DW_LNCT_LLVM_source); LLVM 14
+    prints the context from it, not from the disk, whose copy here was changed after the build
+    (lit: source.ll)."""
+    source = tmp_path / "embedded.c"
+    source.write_text("// Line 1\n// Line 2\nint foo(int x) { return x + 1; }\n// Line 4\n// Line 5\n")
+    obj = tmp_path / "embedded.o"
+    subprocess.run([need_tool("clang-14"), "-gdwarf-5", "-gembed-source", "-O0", "-c", str(source), "-o", str(obj)],
+                   check=True, cwd=tmp_path)
+    source.write_text("changed on disk\n" * 5)
+    out = _same_as_llvm(obj, [style, "--print-source-context-lines=3", "0x4"], tmp_path)
+    assert "int foo(int x)" in out  # the peer read the embedded copy: the case is exercised

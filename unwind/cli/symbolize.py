@@ -26,6 +26,7 @@ def parse_argv(argv: list[str]) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
+    from ..embedded_source import EmbeddedSources
     from ..symbolize_output import Invalid, PrintOptions, Printer, parse_request
     from ..debuginfod import DebuginfodClient
     from ..symbolizer import Symbolizer
@@ -60,7 +61,8 @@ def run(args: argparse.Namespace) -> int:
         # (formats/text.py: names keep undecodable bytes as surrogateescape).
         sys.stdout.reconfigure(encoding="utf-8", errors="surrogateescape")
     printer = Printer(PrintOptions(o.output_style, o.functions, o.pretty_print, o.print_address, o.verbose,
-                                   o.basenames, o.context_lines, listed=bool(o.inputs)), sys.stdout)
+                                   o.basenames, o.context_lines, listed=bool(o.inputs)), sys.stdout,
+                      embedded=EmbeddedSources().lookup if o.context_lines > 0 else None)
     failed: set[str] = set()  # modules whose error was printed: later requests answer empty, as LLVM
     batches = [list(o.inputs)] if o.inputs else _stdin_batches()
     for batch in batches:
