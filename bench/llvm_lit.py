@@ -252,7 +252,7 @@ def archive_kind(data: bytes) -> str:
     return "text"
 
 
-NON_X86 = re.compile(r"--- !(XCOFF|WASM|COFF|mach-o|minidump)\b|(triple|target)[= ]+(wasm|powerpc|ppc|aarch64|arm|"
+NON_X86 = re.compile(r"--- !(XCOFF|WASM|COFF|mach-o|minidump)\b|(triple|target)[= ]+\"?(wasm|powerpc|ppc|aarch64|arm|"
                      r"\S*-aix|\S*-windows|\S*-darwin)|\.pdb\b|\.gsym\b|\.wasm\b")
 X86_ELF = re.compile(r"--- !ELF[\s\S]*?Machine:\s+EM_X86_64|(triple|target)[= ]+x86_64-\S*linux|\.elf-x86-64|"
                      r"triple[= ]+x86_64-(unknown-unknown|pc-linux|linux)")
@@ -308,8 +308,13 @@ def compare_file(source: Path, root: Path, compare_addr2line: bool) -> FileResul
     diffs: list[str] = []
     run_variant(lines, workdir, base / "llvm", ours=False, compare_addr2line=compare_addr2line)
     kinds: dict[int, str] = {}
+    # A preparation line that copies or strips a binary of Inputs/ we do not have: what it would have made
+    # is missing too, so a later line that finds no object file lacks its input as well.
+    derived_missing = False
     for index, line in enumerate(lines):
         if line.kind == "prep":
+            line.stage = line.command
+            derived_missing = derived_missing or bool(line_inputs(line, workdir, source)[1])
             continue
         if line.kind == "addr2line" and not compare_addr2line:
             counts["llvm-addr2line"] += 1
@@ -318,7 +323,7 @@ def compare_file(source: Path, root: Path, compare_addr2line: bool) -> FileResul
         cwd = Path(cwd_file.read_text().strip()) if cwd_file.exists() else workdir
         present, missing = line_inputs(line, cwd, source)
         objects = [object_kind(p) for p in present]
-        if missing:
+        if missing or (derived_missing and not present):
             kinds[index] = "input not available"
         elif "other" in objects or (not present and declares_other_target(text)):
             kinds[index] = "other target"
