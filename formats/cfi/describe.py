@@ -6,7 +6,7 @@ from typing import Iterable, Iterator
 
 from ..errors import FormatError
 from .parse import Cie, CfiSection, Fde, Terminator
-from .table import Row, RuleKind, Table, tables
+from .table import RegState, Row, RuleKind, Table, tables
 
 # binutils dwarf.c dwarf_regnames_x86_64; None where the table has a hole.
 _X86_64 = (
@@ -52,7 +52,7 @@ def describe_column_header(columns: Iterable[int], ra: int, address_size: int = 
     return head + "".join("ra    " if r == ra else f"{regname(r):<5} " for r in columns) + "\n"
 
 
-def describe_rule(state) -> str:
+def describe_rule(state: RegState) -> str:
     kind, value, _ = state
     if kind == RuleKind.UNDEFINED or kind == RuleKind.UNSPECIFIED:
         return "u"
@@ -116,14 +116,14 @@ def _s32(value: int) -> int:
     return value - (1 << 32) if value & 0x80000000 else value
 
 
-def section_to_json(section: CfiSection, loaded_from: str) -> dict:
+def section_to_json(section: CfiSection, loaded_from: str) -> dict[str, object]:
     """{"name", "file", "entries": [...]}; an entry that fails to decode carries "error" instead of rows."""
     entries = []
     for entry, table in tables(section):
         if isinstance(entry, Terminator):
             entries.append({"type": "terminator", "offset": entry.offset})
             continue
-        item: dict = {"offset": entry.offset, "length": entry.length}
+        item: dict[str, object] = {"offset": entry.offset, "length": entry.length}
         if isinstance(entry, Cie):
             item.update(type="CIE", version=entry.version, augmentation=entry.augmentation,
                         code_align=entry.code_align, data_align=entry.data_align, ra=entry.ra_register,

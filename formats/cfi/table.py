@@ -29,7 +29,7 @@ class RuleKind(IntEnum):
 
 
 
-RegState = tuple  # (RuleKind, value, expr bytes)
+RegState = tuple[RuleKind, int, bytes]  # (RuleKind, value, expr bytes)
 _UNDEF: RegState = (RuleKind.UNDEFINED, 0, b"")
 _UNSPEC: RegState = (RuleKind.UNSPECIFIED, 0, b"")
 MISMATCHED_RESTORE = "Mismatched DW_CFA_restore_state"

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from typing import Iterable
+from typing import Any, Iterable
 
 from ..errors import FormatError, TruncatedError
 from .units import DwarfSections
@@ -12,7 +12,7 @@ from .units import DwarfSections
 _MASK = (1 << 64) - 1
 
 
-def parse_aranges(data: bytes, path: str | None = None) -> tuple[list[tuple[int, int, int]], set[int], list]:
+def parse_aranges(data: bytes, path: str | None = None) -> tuple[list[tuple[int, int, int]], set[int], list[FormatError]]:
     """Sets of .debug_aranges: ([(low, high, cu_offset)], offsets of the CUs they cover, problems).
 
     Like LLVM's extract, the first malformed set ends the walk (earlier sets stay).
@@ -67,7 +67,7 @@ def _parse_set(data: bytes, offset: int, path: str | None) -> tuple[list[tuple[i
     if full_length < first or (full_length - first) % tuple_size:
         raise FormatError("address range table length is not a multiple of the tuple size", path, offset)
     pos = offset + first
-    descriptors = []
+    descriptors: list[tuple[int, int]] = []
     while pos < end:
         address = int.from_bytes(data[pos:pos + address_size], "little")
         length = int.from_bytes(data[pos + address_size:pos + tuple_size], "little")
@@ -78,7 +78,7 @@ def _parse_set(data: bytes, offset: int, path: str | None) -> tuple[list[tuple[i
     raise FormatError("address range table is not terminated by a null entry", path, offset)
 
 
-def unit_address_ranges(sections: DwarfSections, units: Iterable) -> list[tuple[int, int, int]]:
+def unit_address_ranges(sections: DwarfSections, units: Iterable[Any]) -> list[tuple[int, int, int]]:
     """Sorted disjoint (low, high, unit_offset): .debug_aranges, plus unit-DIE ranges of CUs it lacks.
 
     `units` holds CompileUnit or UnitFunctions records, in .debug_info order.
@@ -104,7 +104,7 @@ def unit_address_ranges(sections: DwarfSections, units: Iterable) -> list[tuple[
 def _construct(endpoints: list[tuple[int, int, bool]]) -> list[tuple[int, int, int]]:
     """LLVM DWARFDebugAranges::construct: sweep the endpoints, the lowest live CU offset owns each piece."""
     endpoints.sort(key=lambda e: e[0])
-    live: Counter = Counter()
+    live: Counter[int] = Counter()
     out: list[list[int]] = []
     previous = _MASK
     for address, cu, is_start in endpoints:

@@ -13,7 +13,7 @@ from typing import Iterator
 from .entry import OrcEntry, OrcLayout, OrcReg
 from .table import MASK, OrcRow, OrcTable
 
-_REG_NAMES = {
+_REG_NAMES: dict[int, str] = {
     OrcReg.PREV_SP: "prevsp", OrcReg.DX: "dx", OrcReg.DI: "di", OrcReg.BP: "bp", OrcReg.SP: "sp",
     OrcReg.R10: "r10", OrcReg.R13: "r13", OrcReg.BP_INDIRECT: "bp(ind)", OrcReg.SP_INDIRECT: "sp(ind)",
 }
@@ -73,7 +73,7 @@ def describe_table(table: OrcTable) -> Iterator[str]:
             yield f"{reloc.symbol}+{reloc.addend & MASK:x}:{text}"
 
 
-def table_to_json(table: OrcTable) -> dict:
+def table_to_json(table: OrcTable) -> dict[str, object]:
     """The table as plain JSON-able data (addresses as hex strings)."""
     rows = []
     for row in table.rows:

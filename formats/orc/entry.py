@@ -84,7 +84,7 @@ class OrcEntry:
     spare: int = 0
 
     @classmethod
-    def from_bytes(cls, data, offset: int = 0, layout: OrcLayout = OrcLayout.V6_4) -> "OrcEntry":
+    def from_bytes(cls, data: bytes | memoryview, offset: int = 0, layout: OrcLayout = OrcLayout.V6_4) -> OrcEntry:
         sp_offset, bp_offset, bits = ENTRY.unpack_from(data, offset)
         return cls.from_fields(sp_offset, bp_offset, bits, layout)
 
