@@ -7,6 +7,9 @@ import os
 
 from .errors import FileError
 
+# The bytes a parser reads: a file's mapping, or bytes from a caller, a section or a record.
+Data = bytes | bytearray | memoryview | mmap.mmap
+
 
 def map_file(path: str) -> bytes | mmap.mmap:
     """The contents of `path`, memory-mapped read-only (b"" for an empty file, which cannot be mapped).

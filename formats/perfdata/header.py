@@ -5,6 +5,7 @@
 from typing import NamedTuple
 
 from formats.errors import FormatError
+from formats.files import Data
 
 from .attr import EventAttr
 from .codec import BIG, LITTLE, layout, padded
@@ -37,7 +38,7 @@ class FileHeader(NamedTuple):
     endian: str = LITTLE
 
     @classmethod
-    def from_bytes(cls, data, endian: str) -> "FileHeader":
+    def from_bytes(cls, data: Data, endian: str) -> "FileHeader":
         w = layout(endian, "8x2Q6Q4Q").unpack_from(data, 0)
         bitmap = sum(word << (64 * i) for i, word in enumerate(w[8:12]))
         return cls(w[0], w[1], FileSection(w[2], w[3]), FileSection(w[4], w[5]), FileSection(w[6], w[7]),
@@ -55,7 +56,7 @@ class FileHeader(NamedTuple):
         return [bit for bit in range(256) if self.features >> bit & 1]
 
 
-def detect(data, path: str | None = None) -> tuple[str, bool]:
+def detect(data: Data, path: str | None = None) -> tuple[str, bool]:
     """(byte order, pipe mode) from the magic and the header size word; FormatError when neither fits."""
     if len(data) < PIPE_HEADER_SIZE:
         raise FormatError("too short for a perf.data header", path, 0)
@@ -74,7 +75,7 @@ def detect(data, path: str | None = None) -> tuple[str, bool]:
     return endian, False
 
 
-def read_attrs(data, header: FileHeader, path: str | None = None) -> list[EventAttr]:
+def read_attrs(data: Data, header: FileHeader, path: str | None = None) -> list[EventAttr]:
     """The attr table with each attr's sample ids."""
     entry = header.attr_size
     if entry < 64 + 16 or header.attrs.end > len(data) or header.attrs.size % entry:
@@ -92,7 +93,7 @@ def read_attrs(data, header: FileHeader, path: str | None = None) -> list[EventA
     return attrs
 
 
-def read_feature_sections(data, header: FileHeader) -> dict[int, FileSection]:
+def read_feature_sections(data: Data, header: FileHeader) -> dict[int, FileSection]:
     """feature id -> section, from the index that follows the data section (sections past EOF dropped)."""
     ids = header.feature_ids
     index_at = header.data.end
@@ -106,9 +107,10 @@ def read_feature_sections(data, header: FileHeader) -> dict[int, FileSection]:
     return out
 
 
-def parse_build_ids(blob, endian: str) -> tuple[list[BuildIdRecord], str | None]:
+def parse_build_ids(blob: Data, endian: str) -> tuple[list[BuildIdRecord], str | None]:
     """Entries of a HEADER_BUILD_ID section; stops at the first bad entry and says why."""
-    out, pos = [], 0
+    out: list[BuildIdRecord] = []
+    pos = 0
     while pos + 8 <= len(blob):
         head = RecordHeader.from_bytes(blob, pos, endian)
         if head.size < 8 + 28 or pos + head.size > len(blob):
@@ -126,7 +128,7 @@ def encode_build_ids(entries: list[BuildIdRecord], endian: str = LITTLE) -> byte
     return out
 
 
-def parse_string(blob, endian: str) -> str:
+def parse_string(blob: Data, endian: str) -> str:
     """A perf_header_string: u32 length (padding included), then the NUL-padded text."""
     (size,) = layout(endian, "I").unpack_from(blob, 0)
     raw = bytes(blob[4:4 + size])
@@ -140,6 +142,7 @@ def encode_string(text: str, endian: str = LITTLE) -> bytes:
 
 def describe_features(header: FileHeader) -> list[str]:
     """Feature names present in the header, unknown bits as numbers."""
-    from .constants import HeaderFeature
+    from .constants import HEADER_FEATURE, members
 
-    return [HeaderFeature(b).name if b in HeaderFeature._value2member_map_ else str(b) for b in header.feature_ids]
+    names = {value: name for name, value in members(HEADER_FEATURE).items()}
+    return [names.get(b, str(b)) for b in header.feature_ids]
