@@ -7,6 +7,7 @@ Layouts are the x86-64 Linux ones (`struct elf_prstatus`, `struct elf_prpsinfo`,
 from __future__ import annotations
 
 import bisect
+from typing import Any
 import os
 import struct
 from dataclasses import dataclass
@@ -234,7 +235,7 @@ class CoreFile:
         self._starts = [s.vaddr for s in self.segments]
 
     def _read_notes(self) -> None:
-        current: list = []
+        current: list[Any] = []  # the thread's notes, in ThreadNotes field order
         with parsing(self.path, None, "core notes"):  # a PT_NOTE running past the file end
             notes = list(self.elf.notes())
         for note in notes:
@@ -242,7 +243,7 @@ class CoreFile:
         if current:
             self.threads.append(ThreadNotes(*current))
 
-    def _note(self, note: Note, current: list) -> None:
+    def _note(self, note: Note, current: list[Any]) -> None:
         if note.name != b"CORE":
             return
         what = f"{NoteType(note.type).name if note.type in NoteType._value2member_map_ else note.type} note"

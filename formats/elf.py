@@ -17,7 +17,7 @@ from typing import Iterator, NamedTuple
 
 from . import decompress
 from .errors import FormatError, NotELFError, TruncatedError, parsing
-from .files import map_file
+from .files import Data, map_file
 
 
 class ElfType(IntEnum):
@@ -73,7 +73,7 @@ _NHDR = struct.Struct("<III")
 
 
 class Section(NamedTuple):
-    index: int
+    index: int  # type: ignore[assignment]  # the field shadows tuple.index (readelf calls the column Nr)
     name: str
     type: int
     flags: int
@@ -115,13 +115,13 @@ class Note(NamedTuple):
 class ElfFile:
     """One ELF file, memory-mapped; sections and segments parsed on first use."""
 
-    def __init__(self, path: str | os.PathLike | None = None, data: bytes | None = None):
+    def __init__(self, path: str | os.PathLike[str] | None = None, data: Data | None = None) -> None:
         self.path = os.fspath(path) if path is not None else None
         if data is None:
             if self.path is None:
                 raise ValueError("ElfFile needs a path or data")
             data = map_file(self.path)
-        self.data = data
+        self.data: Data = data
         if len(data) < 16 or data[:4] != b"\x7fELF":
             raise NotELFError("not an ELF file", self.path)
         if data[4] != 2 or data[5] != 1:
@@ -317,7 +317,7 @@ class ElfFile:
         return min((s.vaddr - s.offset for s in loads), default=0)
 
 
-def iter_notes(data, start: int, size: int, path: str | None = None) -> Iterator[Note]:
+def iter_notes(data: Data, start: int, size: int, path: str | None = None) -> Iterator[Note]:
     """Notes in data[start:start+size] (4-byte aligned name and descriptor)."""
     pos, end = start, start + size
     if end > len(data):
@@ -333,7 +333,7 @@ def iter_notes(data, start: int, size: int, path: str | None = None) -> Iterator
         pos = nxt
 
 
-def _cstring(data, offset: int, end: int) -> str:
+def _cstring(data: Data, offset: int, end: int) -> str:
     """The NUL-terminated name at `offset` inside a string table ending at `end`; readelf's <corrupt> if outside."""
     if offset >= end:
         return "<corrupt>"

@@ -7,8 +7,10 @@ import os
 
 from .errors import FileError
 
-# The bytes a parser reads: a file's mapping, or bytes from a caller, a section or a record.
-Data = bytes | bytearray | memoryview | mmap.mmap
+# The bytes a parser reads: a file's mapping, or bytes from a caller or a section (all have .find);
+# View adds memoryviews (perf.data records are read in place).
+Data = bytes | bytearray | mmap.mmap
+View = Data | memoryview
 
 
 def map_file(path: str) -> bytes | mmap.mmap:

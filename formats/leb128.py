@@ -3,9 +3,10 @@
 from __future__ import annotations
 
 from .errors import TruncatedError
+from .files import View
 
 
-def read_uleb(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+def read_uleb(data: View, pos: int) -> tuple[int, int]:
     """Decode an unsigned LEB128 at `pos`; returns (value, next position).
 
     Raises TruncatedError (with the offset) when the number runs past the end of `data`.
@@ -30,7 +31,7 @@ def read_uleb(data: bytes | memoryview, pos: int) -> tuple[int, int]:
         shift += 7
 
 
-def read_sleb(data: bytes | memoryview, pos: int) -> tuple[int, int]:
+def read_sleb(data: View, pos: int) -> tuple[int, int]:
     """Decode a signed LEB128 at `pos`; returns (value, next position).
 
     Raises TruncatedError (with the offset) when the number runs past the end of `data`.

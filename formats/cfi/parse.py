@@ -10,10 +10,15 @@ import struct
 from collections.abc import Iterator
 from dataclasses import dataclass
 from functools import cached_property
+from typing import TYPE_CHECKING
 
 from ..errors import FormatError, TruncatedError, parsing
 from ..leb128 import read_sleb, read_uleb
 from .constants import DW_EH_PE
+
+if TYPE_CHECKING:
+    from ..elf import ElfFile
+    from ..files import View
 
 MASK64 = (1 << 64) - 1
 DW_CIE_ID = 0xFFFFFFFF
@@ -84,7 +89,7 @@ def encoded_size(encoding: int, address_size: int = 8) -> int:
     return address_size if low in (0x00, 0x08) else 0
 
 
-def read_encoded(data, pos: int, encoding: int, *, address_size: int = 8, pc_base: int = 0,
+def read_encoded(data: View, pos: int, encoding: int, *, address_size: int = 8, pc_base: int = 0,
                  data_base: int = 0, func_base: int = 0, path: str | None = None) -> tuple[int | None, int]:
     """Decode a DW_EH_PE pointer at data[pos]; pc_base is the address of data[0]. Returns (value, next pos)."""
     if encoding == DW_EH_PE.omit:
@@ -144,7 +149,7 @@ class CfiSection:
         self._cies: dict[int, Cie | None] = {}
 
     @classmethod
-    def from_elf(cls, elf, name: str) -> CfiSection | None:
+    def from_elf(cls, elf: ElfFile, name: str) -> CfiSection | None:
         """The named section of an ElfFile (.eh_frame or .debug_frame); None when absent or NOBITS."""
         from .relocate import relocated_section_bytes
 
@@ -214,7 +219,7 @@ class CfiSection:
             self._cies[pos] = found
         return self._cies[pos]
 
-    def _cie(self, pos, length, offset_size, cie_id, body, end) -> Cie:
+    def _cie(self, pos: int, length: int, offset_size: int, cie_id: int, body: int, end: int) -> Cie:
         data, path = self.data, self.path
         with parsing(path, pos, "CIE"):
             version = _byte(data, body, end, path, pos)
@@ -281,7 +286,7 @@ class CfiSection:
         sign = 1 << (offset_size * 8 - 1)
         return field - ((cie_id ^ sign) - sign)
 
-    def _fde(self, pos, length, offset_size, cie_id, body, end) -> Fde:
+    def _fde(self, pos: int, length: int, offset_size: int, cie_id: int, body: int, end: int) -> Fde:
         data, path = self.data, self.path
         cie = self.cie_at(self.cie_offset_of(pos, offset_size, cie_id))
         with parsing(path, pos, "FDE"):

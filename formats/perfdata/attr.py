@@ -5,7 +5,7 @@
 from dataclasses import dataclass, replace
 
 from formats.errors import FormatError
-from formats.files import Data
+from formats.files import View
 
 from .codec import LITTLE, bitfield_word, layout
 from .constants import PERF_ATTR_FLAG, PERF_SAMPLE, PERF_SAMPLE_BRANCH
@@ -79,7 +79,7 @@ class EventAttr:
         return f"EventAttr({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__dataclass_fields__)})"
 
     @classmethod
-    def from_bytes(cls, data: Data, offset: int = 0, endian: str = LITTLE,
+    def from_bytes(cls, data: View, offset: int = 0, endian: str = LITTLE,
                    size: int | None = None) -> "EventAttr":
         """Decode an attr; `size` overrides the attr's own size field (as the file header's attr_size does)."""
         (type_, own_size, config, period, sample_type, read_format, flags, wakeup, bp_type,

@@ -5,7 +5,7 @@
 from typing import NamedTuple
 
 from formats.errors import FormatError
-from formats.files import Data
+from formats.files import View
 
 from .attr import EventAttr
 from .codec import BIG, LITTLE, layout, padded
@@ -38,7 +38,7 @@ class FileHeader(NamedTuple):
     endian: str = LITTLE
 
     @classmethod
-    def from_bytes(cls, data: Data, endian: str) -> "FileHeader":
+    def from_bytes(cls, data: View, endian: str) -> "FileHeader":
         w = layout(endian, "8x2Q6Q4Q").unpack_from(data, 0)
         bitmap = sum(word << (64 * i) for i, word in enumerate(w[8:12]))
         return cls(w[0], w[1], FileSection(w[2], w[3]), FileSection(w[4], w[5]), FileSection(w[6], w[7]),
@@ -56,7 +56,7 @@ class FileHeader(NamedTuple):
         return [bit for bit in range(256) if self.features >> bit & 1]
 
 
-def detect(data: Data, path: str | None = None) -> tuple[str, bool]:
+def detect(data: View, path: str | None = None) -> tuple[str, bool]:
     """(byte order, pipe mode) from the magic and the header size word; FormatError when neither fits."""
     if len(data) < PIPE_HEADER_SIZE:
         raise FormatError("too short for a perf.data header", path, 0)
@@ -75,7 +75,7 @@ def detect(data: Data, path: str | None = None) -> tuple[str, bool]:
     return endian, False
 
 
-def read_attrs(data: Data, header: FileHeader, path: str | None = None) -> list[EventAttr]:
+def read_attrs(data: View, header: FileHeader, path: str | None = None) -> list[EventAttr]:
     """The attr table with each attr's sample ids."""
     entry = header.attr_size
     if entry < 64 + 16 or header.attrs.end > len(data) or header.attrs.size % entry:
@@ -93,7 +93,7 @@ def read_attrs(data: Data, header: FileHeader, path: str | None = None) -> list[
     return attrs
 
 
-def read_feature_sections(data: Data, header: FileHeader) -> dict[int, FileSection]:
+def read_feature_sections(data: View, header: FileHeader) -> dict[int, FileSection]:
     """feature id -> section, from the index that follows the data section (sections past EOF dropped)."""
     ids = header.feature_ids
     index_at = header.data.end
@@ -107,7 +107,7 @@ def read_feature_sections(data: Data, header: FileHeader) -> dict[int, FileSecti
     return out
 
 
-def parse_build_ids(blob: Data, endian: str) -> tuple[list[BuildIdRecord], str | None]:
+def parse_build_ids(blob: View, endian: str) -> tuple[list[BuildIdRecord], str | None]:
     """Entries of a HEADER_BUILD_ID section; stops at the first bad entry and says why."""
     out: list[BuildIdRecord] = []
     pos = 0
@@ -128,7 +128,7 @@ def encode_build_ids(entries: list[BuildIdRecord], endian: str = LITTLE) -> byte
     return out
 
 
-def parse_string(blob: Data, endian: str) -> str:
+def parse_string(blob: View, endian: str) -> str:
     """A perf_header_string: u32 length (padding included), then the NUL-padded text."""
     (size,) = layout(endian, "I").unpack_from(blob, 0)
     raw = bytes(blob[4:4 + size])
