@@ -11,7 +11,7 @@
 Dask is the only parallel mechanism: a `distributed.LocalCluster` sized to the machine (processes, one
 thread each) by default, or a running `dask scheduler` by address. Dask retries a task whose worker
 died, and recomputes lost results from their inputs, so a killed worker leaves the output unchanged.
-A worker's `InputProfiler` (its open ELF files and tables) is owned by the worker plugin below.
+The tasks and the worker plugin that owns each worker's `InputProfiler` live in unwind/batch_worker.py.
 """
 
 from __future__ import annotations
@@ -24,7 +24,7 @@ from collections import Counter
 from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Iterable, Sequence
 
-from .batch_inputs import BatchOptions, Failure, InputPlan, InputProfiler, PartialProfile, input_kind, plan_input
+from .batch_inputs import BatchOptions, Failure, InputPlan, PartialProfile, input_kind, plan_input
 from .errors import UsageError
 
 if TYPE_CHECKING:
@@ -32,7 +32,6 @@ if TYPE_CHECKING:
 
     from formats.merged import Entry
 
-PLUGIN = "unwind-batch"
 STACK_SUFFIXES = (".stacks", ".folded", ".bt", ".txt")  # raw stack files a directory contributes
 FAN_IN = 2  # partial profiles per merge task
 
@@ -140,70 +139,6 @@ def shards(plans: Iterable[InputPlan]) -> dict[tuple[str, str], list[int]]:
     return dict(sorted(by_id.items(), key=lambda item: -len(item[1])))
 
 
-# ---- the worker side ---------------------------------------------------------------------------
-
-
-def _profiler(options: BatchOptions) -> InputProfiler:
-    """This worker's profiler for `options` (made once per worker by the plugin)."""
-    from distributed import get_worker
-
-    plugin = get_worker().plugins.get(PLUGIN)
-    if not isinstance(plugin, ProfilerPlugin):  # a worker that joined without the plugin: make its own
-        return InputProfiler(options)
-    return plugin.profiler(options)
-
-
-def warm_task(options: BatchOptions, build_id: str, filename: str) -> bool:
-    """Build one binary's index and CFI table into the cache directory (False: binary not found)."""
-    return _profiler(options).warm(build_id, filename)
-
-
-def profile_task(options: BatchOptions, plan: InputPlan, *warmed: bool) -> PartialProfile:
-    """One input's partial profile (`warmed` only orders this task after its binaries' warm tasks)."""
-    return _profiler(options).profile(plan)
-
-
-def merge_task(*parts: PartialProfile) -> PartialProfile:
-    merged = parts[0]
-    for part in parts[1:]:
-        merged = merged.merge(part)
-    return merged
-
-
-def samples_task(part: PartialProfile) -> int:
-    return part.samples
-
-
-def _plugin_base() -> type:
-    from distributed.diagnostics.plugin import WorkerPlugin
-
-    base: type = WorkerPlugin
-    return base
-
-
-class ProfilerPlugin:
-    """Holds a worker's InputProfilers (one per option set, a few at most) for the worker's lifetime."""
-
-    name = PLUGIN
-
-    def __init__(self) -> None:
-        self._profilers: dict[BatchOptions, InputProfiler] = {}
-
-    def setup(self, worker: Any) -> None:
-        self._profilers = {}
-
-    def teardown(self, worker: Any) -> None:
-        self._profilers.clear()
-
-    def profiler(self, options: BatchOptions) -> InputProfiler:
-        found = self._profilers.get(options)
-        if found is None:
-            if len(self._profilers) >= 4:
-                self._profilers.pop(next(iter(self._profilers)))
-            found = self._profilers[options] = InputProfiler(options)
-        return found
-
-
 # ---- the client side ---------------------------------------------------------------------------
 
 
@@ -248,17 +183,13 @@ def _connect(scheduler: str | None, workers: int | None, stream: IO[str]) -> tup
                                dashboard_address=":0", worker_dashboard_address=None,
                                silence_logs=logging.ERROR)
         client = Client(cluster)
-    client.register_plugin(_plugin(), name=PLUGIN)
+    from .batch_worker import PLUGIN, ProfilerPlugin
+
+    client.register_plugin(ProfilerPlugin(), name=PLUGIN)
     link = client.dashboard_link if _has_dashboard(client) else None
     if link:
         print(f"unwind batch: Dask dashboard at {link}", file=stream)
     return client, cluster
-
-
-def _plugin() -> Any:
-    """A ProfilerPlugin that is also a distributed WorkerPlugin (the base imported only here)."""
-    base = _plugin_base()
-    return type("UnwindProfilerPlugin", (ProfilerPlugin, base), {"__module__": __name__})()
 
 
 def _has_dashboard(client: Client) -> bool:
@@ -271,6 +202,8 @@ def _has_dashboard(client: Client) -> bool:
 
 def _run(client: Client, plans: list[InputPlan], options: BatchOptions, stream: IO[str]) -> PartialProfile:
     from distributed import as_completed
+
+    from .batch_worker import merge_task, profile_task, samples_task, warm_task
 
     if not plans:
         return PartialProfile(Counter())

@@ -8,6 +8,7 @@ import io
 import os
 import pickle
 import shutil
+import signal
 import subprocess
 from collections import Counter
 from dataclasses import replace
@@ -42,6 +43,34 @@ def inputs(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Path]:
     run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "4000", "-g", "-o", str(made["perf"]), "--",
          "sh", "-c", "ls -lR /usr/lib/x86_64-linux-gnu > /dev/null"])
     return made
+
+
+BUSY = r"""
+volatile long sink;
+__attribute__((noinline)) long inner(long n) { long s = 0; for (long i = 0; i < n; i++) s += i * i % 7 + sink; return s; }
+__attribute__((noinline)) long outer(long n) { return inner(n) + inner(n / 2); }
+int main(void) { volatile long total = 0; for (;;) total += outer(2000000); }
+"""
+
+
+@pytest.fixture(scope="module")
+def bpftrace_stacks(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A real `bpftrace` ustack(perf) recording of a busy program, its /proc/PID/maps saved beside it."""
+    need("bpftrace")
+    tmp = tmp_path_factory.mktemp("bpftrace")
+    run(["gcc", "-O1", "-g", "-fno-omit-frame-pointer", "-o", str(tmp / "busy"), "-x", "c", "-"], input=BUSY)
+    proc = subprocess.Popen([str(tmp / "busy")], stdout=subprocess.DEVNULL)
+    try:
+        script = f"profile:hz:499 /pid == {proc.pid}/ {{ @[ustack(perf)] = count(); }} interval:s:1 {{ exit(); }}"
+        recorded = run(["bpftrace", "-e", script], timeout=60)
+        maps = Path(f"/proc/{proc.pid}/maps").read_text()
+    finally:
+        proc.send_signal(signal.SIGKILL)
+        proc.wait()
+    path = tmp / "busy.bt"
+    path.write_text(recorded.stdout)
+    Path(f"{path}.maps").write_text(maps)
+    return path
 
 
 def test_plan_reads_the_build_ids_perf_buildid_list_prints(inputs):
@@ -123,18 +152,23 @@ def test_corrupt_inputs_are_reported_and_skipped(inputs, tmp_path):
     assert not part.counts and part.failures[0].path == str(damaged) and "skipped" in part.failures[0].reason
 
 
-def test_local_cluster_run_equals_the_single_file_outputs(inputs, tmp_path):
+def test_local_cluster_run_equals_the_single_file_outputs(inputs, bpftrace_stacks, tmp_path):
+    """perf.data files and a bpftrace stack file with its maps, on a LocalCluster: the merged profile is
+    the sum of `unwind perf` and `unwind stacks --maps` outputs; a corrupt input is named and skipped."""
     garbage = tmp_path / "garbage.perf.data"
     garbage.write_bytes(b"PERFILE2" + b"\xff" * 300)
     paths = [inputs["recursion-glibc-dynamic-O2-nofp"], inputs["perf"], inputs["gone"]]
     log = io.StringIO()
-    result = run_batch([*map(str, paths), str(garbage)], FOLDED, workers=2, stream=log)
+    result = run_batch([*map(str, paths), str(bpftrace_stacks), str(garbage)], FOLDED, workers=2, stream=log)
     assert result.workers == 2
     folded = parse_folded(write_merged(entries(result), "folded").decode())
-    assert folded == folded_sum(paths, dict(os.environ))
+    stacks = run([*UNWIND, "stacks", str(bpftrace_stacks), "--maps", f"{bpftrace_stacks}.maps", "--format",
+                  "folded"]).stdout
+    assert "main;inner " in stacks  # symbolised through the saved maps
+    assert folded == folded_sum(paths, dict(os.environ)) + parse_folded(stacks)
     lines = summary(result)
-    assert lines[0].startswith(f"3 of 4 inputs merged, {sum(folded.values())} samples")
+    assert lines[0].startswith(f"4 of 5 inputs merged, {sum(folded.values())} samples")
     assert any(line.startswith(f"skipped {garbage}: ") for line in lines)
     assert any(line.startswith("binary not found: ") and str(inputs["gone"].parent / "gone") in line
                for line in lines)
-    assert Counter(e.file for e in entries(result)).keys() == {str(p) for p in paths}
+    assert Counter(e.file for e in entries(result)).keys() == {str(p) for p in [*paths, bpftrace_stacks]}
