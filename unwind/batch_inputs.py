@@ -142,9 +142,9 @@ class InputProfiler:
         if path is None or elf is None:
             return False
         self.symbolizer.module(path)
-        cache = getattr(self.pipeline.unwinder, "cache", None)
-        if cache is not None and hasattr(cache, "get"):
-            cache.get(elf)
+        prepare = getattr(self.pipeline.unwinder, "prepare", None)  # unwinders with persisted tables have it
+        if prepare is not None:
+            prepare(elf)
         return True
 
     def profile(self, plan: InputPlan) -> PartialProfile:

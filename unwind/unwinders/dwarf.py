@@ -150,6 +150,10 @@ class DwarfUnwinder:
         self._maps.clear()
         self._last = (None, ({}, {}))
 
+    def prepare(self, elf: ElfFile) -> None:
+        """Load (or build and persist) `elf`'s CFI table now, as a walk through it would (unwind batch's warm-up)."""
+        self._table(elf)
+
     def _table(self, elf: ElfFile):
         held = self._tables.get(id(elf))
         if held is not None and held[0] is elf and not (isinstance(held[1], LazyCfi)
