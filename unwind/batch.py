@@ -53,13 +53,12 @@ def entries(result: BatchResult) -> list[Entry]:
     from formats.merged import Entry
 
     by_index = {p.index: p for p in result.inputs}
-    keyed = sorted(result.profile.counts.items(), key=lambda item: (item[0][0], _stack_key(item[0][1])))
-    return [Entry(by_index[index].path, by_index[index].host, sample, weight)
-            for (index, sample), weight in keyed]
+    keyed = sorted(result.profile.stacks(), key=lambda item: (item[0], _stack_key(item[1])))
+    return [Entry(by_index[index].path, by_index[index].host, stack, weight) for index, stack, weight in keyed]
 
 
 def _stack_key(s: Any) -> tuple[Any, ...]:
-    return (s.comm, s.pid, s.tid, s.period, tuple((f.symbol or "", f.address) for f in s.frames))
+    return (s.comm or "", s.pid or 0, s.tid or 0, s.period, tuple((f.symbol or "", f.address) for f in s.frames))
 
 
 def summary(result: BatchResult) -> list[str]:
@@ -69,8 +68,7 @@ def summary(result: BatchResult) -> list[str]:
     total = len(result.inputs) + len(result.failures) - len(p.failures)
     lines = [(f"{p.done - len(p.failures)} of {total} inputs merged, {p.samples} samples, {len(p.counts)} distinct "
               f"stacks in {result.seconds:.1f} s on {result.workers} workers ({rate:,.0f} samples/s)")]
-    lines += [f"skipped {f.path}: {f.reason}" for f in result.failures]
-    lines += [f"{w.path}: {w.reason}" for w in p.warnings]
+    lines += [f"skipped {f.path}: {f.reason}" for f in sorted(result.failures, key=lambda f: f.path)]
     by_id: Counter[str] = Counter()
     modules: dict[str, str] = {}
     for (build_id, module), n in p.missing.items():
@@ -206,7 +204,7 @@ def _run(client: Client, plans: list[InputPlan], options: BatchOptions, stream: 
     from .batch_worker import merge_task, profile_task, samples_task, warm_task
 
     if not plans:
-        return PartialProfile(Counter())
+        return PartialProfile()
     warm = {key: client.submit(warm_task, options, *key, priority=10, pure=False) for key in shards(plans)}
     inputs = [client.submit(profile_task, options, p, *(warm[k] for k in p.build_ids), pure=False)
               for p in plans]

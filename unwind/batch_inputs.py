@@ -10,8 +10,8 @@ from __future__ import annotations
 
 import os
 from collections import Counter
-from dataclasses import dataclass, field, replace
-from typing import Any, Iterator
+from dataclasses import dataclass, field
+from typing import Any, Callable, Iterable, Iterator
 
 from formats.errors import UnwindError
 from formats.profile import ProfileFrame, ProfileSample
@@ -55,28 +55,86 @@ class Failure:
     reason: str
 
 
-Key = tuple[int, ProfileSample]  # (input index, the sample with its time cleared)
+Head = tuple[Any, ...]  # a stack without its frames and time: what `stack_head` keeps
+Key = tuple[int, Head, tuple[int, ...]]  # (input index, head, frame ids into the profile's frame table)
+
+
+def stack_head(sample: ProfileSample) -> Head:
+    """What identifies a stack besides its frames (its time is dropped: samples merge across time)."""
+    return (sample.comm, sample.pid, sample.tid, sample.period)
+
+
+def make_stack(head: Head, frames: tuple[ProfileFrame, ...]) -> ProfileSample:
+    """The stack a head and its frames stand for (the inverse of `stack_head`, time 0)."""
+    comm, pid, tid, period = head
+    return ProfileSample(comm, pid, tid, 0, period, frames)
 
 
 @dataclass(frozen=True, slots=True)
 class PartialProfile:
-    """Samples summed per identical (input, symbolised stack); small and picklable, merged pairwise."""
+    """Samples summed per identical (input, symbolised stack); small and picklable, merged pairwise.
 
-    counts: Counter[Key]
+    Frames are interned: each distinct frame is once in `frames`, and a stack is a tuple of indexes into
+    it, so keys hash, compare and pickle as small integers."""
+
+    frames: tuple[ProfileFrame, ...] = ()
+    counts: Counter[Key] = field(default_factory=Counter)
     samples: int = 0
     failures: tuple[Failure, ...] = ()
-    warnings: tuple[Failure, ...] = ()
     missing: Counter[tuple[str, str]] = field(default_factory=Counter)  # (build-id or "", module) -> frames left [unknown]
     done: int = 0  # inputs merged in
 
     def merge(self, other: PartialProfile) -> PartialProfile:
-        """The two profiles summed (neither is changed)."""
+        """The two profiles summed (neither is changed); `other`'s frame ids are mapped into this table."""
+        if len(other.counts) > len(self.counts):  # remap the smaller side
+            return other.merge(self)
+        index = {frame: i for i, frame in enumerate(self.frames)}
+        frames = list(self.frames)
+        remap: list[int] = []
+        for frame in other.frames:
+            i = index.get(frame)
+            if i is None:
+                i = index[frame] = len(frames)
+                frames.append(frame)
+            remap.append(i)
         counts = self.counts.copy()
-        counts.update(other.counts)
+        for (input_index, head, ids), n in other.counts.items():
+            counts[(input_index, head, tuple([remap[i] for i in ids]))] += n
         missing = self.missing.copy()
         missing.update(other.missing)
-        return PartialProfile(counts, self.samples + other.samples, self.failures + other.failures,
-                              self.warnings + other.warnings, missing, self.done + other.done)
+        return PartialProfile(tuple(frames), counts, self.samples + other.samples, self.failures + other.failures,
+                              missing, self.done + other.done)
+
+    def stacks(self) -> list[tuple[int, ProfileSample, int]]:
+        """(input index, stack, samples) of every distinct stack."""
+        return [(index, make_stack(head, tuple(self.frames[i] for i in ids)), n)
+                for (index, head, ids), n in self.counts.items()]
+
+
+class _FrameTable:
+    """Interns an input's frames; the resolver hands out the same frame object for the same address, so
+    most lookups are by identity."""
+
+    def __init__(self, missing: Callable[[ProfileFrame], bool]) -> None:
+        self.frames: list[ProfileFrame] = []
+        self.missing: list[bool] = []
+        self._by_id: dict[int, int] = {}
+        self._by_value: dict[ProfileFrame, int] = {}
+        self._is_missing = missing
+
+    def ids(self, frames: Iterable[ProfileFrame]) -> tuple[int, ...]:
+        out = []
+        for frame in frames:
+            i = self._by_id.get(id(frame))
+            if i is None:
+                i = self._by_value.get(frame)
+                if i is None:
+                    i = self._by_value[frame] = len(self.frames)
+                    self.frames.append(frame)
+                    self.missing.append(self._is_missing(frame))
+                self._by_id[id(frame)] = i  # the frame stays alive in self.frames or the caller's stack
+            out.append(i)
+        return tuple(out)
 
 
 def input_kind(path: str) -> str:
@@ -115,8 +173,8 @@ class InputProfiler:
     long as the worker that owns it."""
 
     def __init__(self, options: BatchOptions):
-        from .kernel import load_kernel_symbols
         from .debuginfo import DEFAULT_DEBUG_DIRS
+        from .kernel import load_kernel_symbols
         from .modules import ModuleResolver
         from .pipeline import SampleResolver
         from .symbolizer import Symbolizer
@@ -150,9 +208,9 @@ class InputProfiler:
     def profile(self, plan: InputPlan) -> PartialProfile:
         """One input's partial profile; an unreadable input gives an empty one with its failure."""
         counts: Counter[Key] = Counter()
-        missing: Counter[tuple[str, str]] = Counter()
+        lost: Counter[int] = Counter()  # frame id -> samples, of frames whose binary is missing
+        table = _FrameTable(self._is_missing)
         samples = 0
-        ids = {name: build_id for build_id, name in plan.build_ids}
         try:
             if plan.kind == "perf":
                 stream, skipped = self._perf_samples(plan.path)
@@ -160,16 +218,22 @@ class InputProfiler:
                 stream, skipped = self._stack_samples(plan.path), None
             for sample, weight in stream:
                 samples += weight
-                counts[(plan.index, sample)] += weight
-                for frame in sample.frames:
-                    if frame.symbol is None and frame.module and not frame.kernel and self._is_missing(frame):
-                        missing[(frame.build_id or ids.get(frame.module, ""), frame.module)] += weight
+                ids = table.ids(sample.frames)
+                counts[(plan.index, stack_head(sample), ids)] += weight
+                for i in ids:
+                    if table.missing[i]:
+                        lost[i] += weight
             problem = skipped() if skipped is not None else None
             if problem:  # a damaged recording is skipped whole: its readable part would skew the merge
-                return PartialProfile(Counter(), 0, (Failure(plan.path, problem),), done=1)
+                return PartialProfile(failures=(Failure(plan.path, problem),), done=1)
         except (UnwindError, OSError) as exc:
-            return PartialProfile(Counter(), 0, (Failure(plan.path, _reason(exc)),), done=1)
-        return PartialProfile(counts, samples, (), (), missing, 1)
+            return PartialProfile(failures=(Failure(plan.path, _reason(exc)),), done=1)
+        build_ids = {name: build_id for build_id, name in plan.build_ids}
+        missing: Counter[tuple[str, str]] = Counter()
+        for i, n in lost.items():
+            module = table.frames[i].module or ""
+            missing[(table.frames[i].build_id or build_ids.get(module, ""), module)] += n
+        return PartialProfile(tuple(table.frames), counts, samples, (), missing, 1)
 
     def _perf_samples(self, path: str) -> tuple[Iterator[tuple[ProfileSample, int]], Any]:
         from .perfsession import PerfSession
@@ -178,8 +242,7 @@ class InputProfiler:
 
         def stream() -> Iterator[tuple[ProfileSample, int]]:
             for sample in session.samples():
-                profile = self.pipeline.resolve(sample).profile
-                yield replace(profile, time_ns=0), 1
+                yield self.pipeline.resolve(sample).profile, 1
 
         def skipped() -> str | None:
             stats = session.reader.stats
@@ -213,6 +276,8 @@ class InputProfiler:
 
     def _is_missing(self, frame: ProfileFrame) -> bool:
         """Whether the frame's binary cannot be found (its frames stay [unknown], named by module)."""
+        if frame.symbol is not None or not frame.module or frame.kernel:
+            return False
         key = (frame.module, frame.build_id)
         found = self._missing.get(key)
         if found is None:
