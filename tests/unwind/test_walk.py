@@ -105,7 +105,7 @@ _RULES = st.one_of(
 def test_hostile_stacks_and_rules_keep_the_walk_invariants(words, rules, depth):
     """Random stack words and rules (offsets, DEREF, random DW_OP bytes, signal frames): the walk never
     raises, and the trace is consistent: each caller's sp is the CFA its callee computed, sp grows
-    strictly across normal frames, only the last frame may lack a CFA, and the stop says why."""
+    strictly across normal frames (or stays, once, above an interrupted frame), only the last frame may lack a CFA, and the stop says why."""
     used = []
 
     def rule_for(address, frame):
@@ -122,8 +122,8 @@ def test_hostile_stacks_and_rules_keep_the_walk_invariants(words, rules, depth):
     for callee, caller, rule in zip(frames, frames[1:], used):
         assert callee.cfa is not None and caller.sp == callee.cfa and caller.pc != 0
         assert caller.is_return_address == (rule.kind == FrameKind.NORMAL)
-        if rule.kind == FrameKind.NORMAL:
-            assert caller.sp > callee.sp
+        if rule.kind == FrameKind.NORMAL:  # equal only for an interrupted frame (its ra popped, as __vfork)
+            assert caller.sp > callee.sp or (caller.sp == callee.sp and not callee.is_return_address)
     last = frames[-1]
     if trace.stop in (StopReason.BAD_MEMORY, StopReason.BAD_RULE, StopReason.NO_UNWIND_INFO,
                       StopReason.DEPTH_LIMIT):

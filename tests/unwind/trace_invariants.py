@@ -18,7 +18,9 @@ def assert_consistent(trace: Trace, sample: Sample, max_depth: int, *, tables_on
 
     - frame 0 is the sample's pc and sp; at most `max_depth` frames;
     - every frame but the last has a CFA; a return-address caller's sp is its callee's CFA and lies
-      strictly above the callee's sp (the stack grows towards lower addresses);
+      strictly above the callee's sp (the stack grows towards lower addresses), or at it where the
+      callee was interrupted (frame 0, or after a signal frame) with its return address already
+      popped into a register (glibc's __vfork: CFA = rsp, ra in rdi);
     - the stop agrees with the last frame: DEPTH_LIMIT exactly at `max_depth` frames; a stop that
       means "this frame could not be stepped" leaves it without a CFA; LOOP follows a step;
     - with `tables_only` (dwarf, orc: a rule comes only from a mapped module's tables), every frame
@@ -37,7 +39,8 @@ def assert_consistent(trace: Trace, sample: Sample, max_depth: int, *, tables_on
         assert caller.pc != 0
         if caller.is_return_address:
             assert caller.sp == callee.cfa, (callee, caller)
-            assert callee.sp is None or caller.sp > callee.sp, (callee, caller)
+            assert callee.sp is None or caller.sp > callee.sp or (
+                caller.sp == callee.sp and not callee.is_return_address), (callee, caller)
     last = frames[-1]
     if trace.stop == StopReason.DEPTH_LIMIT:
         assert len(frames) == max_depth
