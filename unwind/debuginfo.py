@@ -54,7 +54,8 @@ def _same_build_id(path: str, build_id: bytes) -> bool:
         return False
 
 
-def find_alt_file(elf: ElfFile, debug_dirs=DEFAULT_DEBUG_DIRS, debuginfod: DebuginfodClient | None = None) -> str | None:
+def find_alt_file(elf: ElfFile, debug_dirs=DEFAULT_DEBUG_DIRS,
+                  debuginfod: DebuginfodClient | None = None) -> str | None:
     """The dwz alternate (DWARF 5 supplementary) file `elf` links to, with the build-id the link names.
 
     Tried in order: the name as written (relative names from `elf`'s directory, as dwz -r writes

@@ -173,7 +173,8 @@ def build_arrays(sources: IndexSources) -> dict[str, array | bytes]:
     strings = StringTable()
     arrays: dict[str, array | bytes] = {}
     # Two function-name tables: llvm-symbolizer's choice ("sym") and perf's ("psym").
-    for prefix, table in (("sym", name_table(sources.binary)), ("psym", perf_name_table(sources.binary, sources.debug))):
+    for prefix, table in (("sym", name_table(sources.binary)),
+                          ("psym", perf_name_table(sources.binary, sources.debug))):
         addrs, sizes, names, files = array("Q"), array("Q"), array("I"), array("I")
         for addr, size, name, source in table:
             addrs.append(addr)
@@ -187,7 +188,8 @@ def build_arrays(sources: IndexSources) -> dict[str, array | bytes]:
         # llvm-symbolizer looks a relocatable file's address up in the first code section holding it
         texts = [s for s in sources.binary.sections
                  if s.flags & SHF_EXECINSTR and s.type != SectionType.NOBITS and s.size]
-        arrays.update({"txt_lo": array("Q", (s.addr for s in texts)), "txt_hi": array("Q", (s.addr + s.size for s in texts)),
+        arrays.update({"txt_lo": array("Q", (s.addr for s in texts)),
+                       "txt_hi": array("Q", (s.addr + s.size for s in texts)),
                        "txt_sec": array("I", (s.index for s in texts))})
     if dwarf is not None:
         try:
@@ -233,7 +235,8 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
 
     # The line programs decode in a forked child while this process scans the DIEs.
     pool = None
-    if os.cpu_count() and os.cpu_count() > 1 and (elf.section(".debug_line") or 0) and elf.section(".debug_line").size > 1 << 20:
+    line_section = elf.section(".debug_line")
+    if (os.cpu_count() or 1) > 1 and line_section is not None and line_section.size > 1 << 20:
         pool = multiprocessing.get_context("fork").Pool(1)
         pending = pool.apply_async(_decode_line_programs, (elf.path,))
     sections = DwarfSections.from_elf(elf)

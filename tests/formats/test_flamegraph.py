@@ -32,7 +32,8 @@ def test_known_input_geometry():
     groups = frame_groups(svg)
     per_sample = (1200 - 2 * XPAD) / 10
     expected = {  # name: (depth, first sample, samples) for every merged frame
-        "all": (0, 0, 10), "a": (1, 0, 8), "x": (1, 8, 2), "b": (2, 0, 4), "e": (2, 4, 4), "c": (3, 0, 3), "d": (3, 3, 1),
+        "all": (0, 0, 10), "a": (1, 0, 8), "x": (1, 8, 2), "b": (2, 0, 4), "e": (2, 4, 4), "c": (3, 0, 3),
+        "d": (3, 3, 1),
     }
     assert sorted(g.get("data-name") for g in groups) == sorted(expected)
     height = int(ElementTree.fromstring(svg).get("height"))

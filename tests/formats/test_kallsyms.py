@@ -41,7 +41,8 @@ def perf_kernel_frames(tmp_path_factory) -> set[tuple[int, str, int]]:
 
 def test_lookup_matches_perf_for_real_kernel_frames(kallsyms, perf_kernel_frames):
     assert len(perf_kernel_frames) > 20
-    ours = {(a, *(lambda s: (s.name, s.offset) if s else (None, None))(kallsyms.lookup(a))) for a, _, _ in perf_kernel_frames}
+    ours = {(a, *(lambda s: (s.name, s.offset) if s else (None, None))(kallsyms.lookup(a)))
+            for a, _, _ in perf_kernel_frames}
     assert ours == perf_kernel_frames
 
 
@@ -121,7 +122,8 @@ def test_random_text_only_raises_format_error(text):
 
 
 line = st.tuples(st.integers(0, 2**64 - 1), st.sampled_from("tTwWdDbBrRaA"),
-                 st.text(st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters="["), min_size=1, max_size=8),
+                 st.text(st.characters(min_codepoint=33, max_codepoint=126, blacklist_characters="["),
+                         min_size=1, max_size=8),
                  st.none() | st.text(st.sampled_from("abc_xyz"), min_size=1, max_size=5))
 
 

@@ -145,7 +145,8 @@ def test_json_is_the_contract_shape(report):
     assert mixed["by_location"]["prologue"]["exact_to_main_rate"] == 1.0
     assert (mixed["exact_to_main"], mixed["exact_to_main_rate"]) == (2, 0.5)
     assert mixed["by_location"]["leaf"]["samples"] == 0
-    assert data["unwinders"]["flaky"]["errors"] == [{"sample": 1, "message": "MemoryReadError: cannot read 8 bytes at 0x11"}]
+    assert data["unwinders"]["flaky"]["errors"] == [{"sample": 1,
+                                                     "message": "MemoryReadError: cannot read 8 bytes at 0x11"}]
     assert data["locations"] == {c: {"prologue": 1, "body": 2, "signal": 1}.get(c, 0) for c in LOCATION_CLASSES}
 
 

@@ -247,7 +247,8 @@ def _fold(seen: list[tuple[str, str | None, str]], inputs: list[str], errors: li
     adjust, context, fatal = 0, 0, None
     try:
         if "adjust-vma" in last:
-            adjust = _integer(last["adjust-vma"] or "", signed=False, what="--adjust-vma=")  # the joined spelling, whatever was typed
+            adjust = _integer(last["adjust-vma"] or "", signed=False,
+                              what="--adjust-vma=")  # the joined spelling, whatever was typed
         if "print-source-context-lines" in last:
             context = _integer(last["print-source-context-lines"] or "", signed=True,
                                what="--print-source-context-lines=")
@@ -260,7 +261,8 @@ def _fold(seen: list[tuple[str, str | None, str]], inputs: list[str], errors: li
         relativenames=paths == "relative", relative_address="relative-address" in present,
         verbose="verbose" in present, adjust_vma=adjust, context_lines=context, debug_file_directory=tuple(dirs),
         dwp=last.get("dwp"), fallback_debug_path=last.get("fallback-debug-path"), symfs=last.get("symfs"),
-        debug_dir=tuple(debug_dirs), debuginfod=last.get("debuginfod"), dsym_hints=tuple(hints), help="help" in present, version="version" in present, errors=tuple(errors), fatal=fatal)
+        debug_dir=tuple(debug_dirs), debuginfod=last.get("debuginfod"), dsym_hints=tuple(hints),
+        help="help" in present, version="version" in present, errors=tuple(errors), fatal=fatal)
 
 
 def _integer(text: str, signed: bool, what: str) -> int:

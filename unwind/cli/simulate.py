@@ -23,9 +23,11 @@ def _options(parser, defaults: bool = True) -> None:
     parser.add_argument("--seed", type=int, default=d(0), metavar="S", help="seeds the period jitter and getrandom")
     parser.add_argument("--env", action="append", default=d([]), metavar="NAME=VALUE",
                         help="the program's environment, repeatable (default: only LC_ALL=C, so runs repeat)")
-    parser.add_argument("--stdin", default=d(None), metavar="FILE", help="what the program reads on fd 0 (default: EOF)")
+    parser.add_argument("--stdin", default=d(None), metavar="FILE",
+                        help="what the program reads on fd 0 (default: EOF)")
     parser.add_argument("--vdso", action="store_true", default=d(False),
-                        help="map this host's vDSO (clock calls fall back to syscalls); samples then depend on the host")
+                        help="map this host's vDSO (clock calls fall back to syscalls); "
+                             "samples then depend on the host")
     parser.add_argument("--exec-path", default=d(None), metavar="PATH",
                         help="the path the program sees as its own and the recording names (default: the file's "
                              "absolute path); find the file again with --symfs, as perf does")

@@ -24,5 +24,6 @@ def test_dump_cfi_equals_readelf(path):
     fdes = expected.count(" FDE cie=")
     assert fdes > 1000  # the whole table, not a sample
     if ours != expected:
-        diff = "".join(list(difflib.unified_diff(expected.splitlines(True), ours.splitlines(True), "readelf", "ours"))[:60])
+        diff = "".join(list(difflib.unified_diff(expected.splitlines(True), ours.splitlines(True), "readelf",
+                                                 "ours"))[:60])
         pytest.fail(f"dump-cfi differs from readelf on {path}:\n{diff}")

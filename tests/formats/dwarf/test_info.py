@@ -487,7 +487,8 @@ def test_die_ranges_match_llvm_dwarfdump(programs, variant):
     """Every DW_AT_ranges / low_pc+high_pc DIE: our absolute ranges equal the ones llvm-dwarfdump prints."""
     binary = programs[variant]
     text = _dwarfdump_info(binary)
-    verbose = {int(b[:b.index(":")], 16): b for b in re.split(r"\n(?=0x[0-9a-f]+:\s+DW_TAG)", _dwarfdump_info(binary, "-v"))
+    verbose = {int(b[:b.index(":")], 16): b for b in re.split(r"\n(?=0x[0-9a-f]+:\s+DW_TAG)",
+                                                              _dwarfdump_info(binary, "-v"))
                if b.startswith("0x")}
     sections = _sections(binary)
     headers = list(iter_unit_headers(sections.info))

@@ -147,7 +147,8 @@ def test_every_sample_field_as_perf_parses_it(tmp_path, endian):
              ".. code page size: 2M", "... transaction: 55", "...... time enabled 00000000000003e8",
              "...... time running 0000000000000384"]
     if endian == "<":   # perf 6.1 forgets to byte-swap attr.sample_regs_intr of a big-endian file
-        lines += ["... intr regs: mask 0x3 ABI 64-bit", ".... AX    0x000000000000000a", ".... BX    0x000000000000000b"]
+        lines += ["... intr regs: mask 0x3 ABI 64-bit", ".... AX    0x000000000000000a",
+                  ".... BX    0x000000000000000b"]
     for line in lines:
         assert any(d.startswith(line) for d in ev.details), line
 

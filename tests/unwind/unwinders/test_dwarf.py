@@ -91,7 +91,8 @@ f = gdb.newest_frame()
 while f is not None:
     frames.append([f.pc(), int(f.type())])
     f = f.older()
-json.dump({"regs": regs, "maps": maps, "sp": sp, "bt": frames, "normal": int(gdb.NORMAL_FRAME), "sigtramp": int(gdb.SIGTRAMP_FRAME)}, open(OUT + ".json", "w"))
+json.dump({"regs": regs, "maps": maps, "sp": sp, "bt": frames, "normal": int(gdb.NORMAL_FRAME),
+           "sigtramp": int(gdb.SIGTRAMP_FRAME)}, open(OUT + ".json", "w"))
 gdb.execute("kill")
 """
 
@@ -190,7 +191,8 @@ def test_musl_sigreturn_trampoline_without_cfi(tmp_path, cache_env):
     script = tmp_path / "cap.py"
     script.write_text(GDB_SCRIPT)
     out = str(tmp_path / "cap")
-    subprocess.run([need_tool("gdb"), "-q", "-batch", "-nx", "-ex", f"python OUT={out!r}; ARGS=' x'; BREAK='leaf'; THEN=None",
+    subprocess.run([need_tool("gdb"), "-q", "-batch", "-nx", "-ex",
+                    f"python OUT={out!r}; ARGS=' x'; BREAK='leaf'; THEN=None",
                     "-x", str(script), str(exe)], check=True, capture_output=True)
     with open(out + ".json") as fh:
         data = json.load(fh)
@@ -216,7 +218,8 @@ def test_musl_sigreturn_trampoline_without_cfi(tmp_path, cache_env):
 VDSO_PROGRAM = r"""
 #include <stdio.h>
 #include <time.h>
-__attribute__((noinline)) long work(void) { struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_nsec; }
+__attribute__((noinline)) long work(void) {
+    struct timespec ts; clock_gettime(CLOCK_MONOTONIC, &ts); return ts.tv_nsec; }
 __attribute__((noinline)) long outer(void) { return work() + 1; }
 int main(void) { printf("%ld\n", outer()); return 0; }
 """
@@ -298,7 +301,8 @@ def test_lazy_tables_agree_with_compiled_and_then_compile(cache_env):
     cache = CfiCache(persist=False, lazy_limit=40)
     lazy = cache.get(elf)
     assert cache.lazy == 1 and cache.compiles == 0
-    addresses = [a for start, end in zip(compiled.starts[::50], compiled.ends[::50]) for a in (start, (start + end) // 2, end - 1)]
+    addresses = [a for start, end in zip(compiled.starts[::50], compiled.ends[::50])
+                 for a in (start, (start + end) // 2, end - 1)]
     addresses += [compiled.starts[0] - 1, compiled.ends[-1] + 16]
     for address in addresses:
         assert lazy.rule_at(address) == compiled.rule_at(address), hex(address)

@@ -161,7 +161,8 @@ def test_call_with_bp_saved_at_prev_sp():
     assert trace.pcs == (0x401000, 0x402222)
     assert trace.frames[1].sp == SP0 + 24
     entry = make_entry(OrcType.CALL, OrcReg.SP, 24, OrcReg.PREV_SP, -16)
-    caller = entry_rule(entry).step(Registers({RIP: 1, RSP: SP0}), AddressSpace(Sample(Registers(), words(0, 0xB0B0, 5), SP0)))
+    caller = entry_rule(entry).step(Registers({RIP: 1, RSP: SP0}),
+                                    AddressSpace(Sample(Registers(), words(0, 0xB0B0, 5), SP0)))
     assert (caller[RBP], caller[RSP], caller[RIP]) == (0xB0B0, SP0 + 24, 5)
 
 
@@ -238,7 +239,8 @@ def test_random_stacks_never_raise(stops, stack, pc_index, regs):
 
 # ---- the kernel proper: pt_regs and iret frames at entry-code addresses --------------------------
 
-_ROW = re.compile(r"^([0-9a-f]+): ?(?:type:(\S+(?: \(partial\))?) )?sp:sp\+(\d+) bp:\(und\)(?: type:(\S+(?: \(partial\))?))?")
+_ROW = re.compile(r"^([0-9a-f]+): ?(?:type:(\S+(?: \(partial\))?) )?sp:sp\+(\d+) bp:\(und\)"
+                  r"(?: type:(\S+(?: \(partial\))?))?")
 
 
 @pytest.fixture(scope="module")
