@@ -2,7 +2,8 @@
 """Accuracy of every unwinder on the whole corpus against the emulator's exact truth, as Markdown tables for NOTES.md.
 
 Every binary in corpus/bin runs under the emulator with fixed arguments, period and seed (at most
---max-samples samples each); every sample is unwound by fp-naive (no frame-0 analysis), fp, dwarf, orc, lbr, lbr-stitched and auto
+--max-samples samples each); every sample is unwound by fp-naive (no frame-0 analysis), fp, dwarf, orc, lbr,
+lbr-stitched and auto
 and scored with unwind.compare. Tables: overall, by build configuration, by location class of the
 leaf pc (frame-pointer and no-frame-pointer builds apart), the LBR depth sweep, ORC on objtool builds,
 dwarf where CFI covers every true frame (its misses sorted by known cause).
@@ -122,7 +123,8 @@ CFI = CfiCache()
 
 
 def has_cfi(sample, address: int) -> bool:
-    """Whether the module mapped at `address` has a CFI row for it (.eh_frame, or .debug_frame of it or its debug file)."""
+    """Whether the module mapped at `address` has a CFI row for it (.eh_frame, or .debug_frame of it or of its
+    debug file)."""
     mapping = sample.modules.find(address)
     module = RESOLVER.module_for(mapping) if mapping else None
     if module is None:

@@ -48,10 +48,12 @@ def main() -> int:
         runs = [ours(path, args.skip_types) for _ in range(args.repeat)]
         seconds, stats, entries = min(runs, key=lambda r: r[0])
         print(f"{path}: units {stats.units}  DIEs visited {stats.dies}  subroutines {stats.subroutines}  "
-              f"address-map entries {entries}  problems {len(stats.problems)}  scan {seconds:.2f} s (best of {args.repeat})")
+              f"address-map entries {entries}  problems {len(stats.problems)}  "
+              f"scan {seconds:.2f} s (best of {args.repeat})")
         if not args.no_pyelftools:
             ref_seconds, ref_dies = pyelftools(path)
-            print(f"  pyelftools iter_DIEs: {ref_dies} DIEs  {ref_seconds:.2f} s  -> ratio {ref_seconds / seconds:.1f}x")
+            print(f"  pyelftools iter_DIEs: {ref_dies} DIEs  {ref_seconds:.2f} s  "
+                  f"-> ratio {ref_seconds / seconds:.1f}x")
     return 0
 
 

@@ -57,7 +57,8 @@ def main() -> None:
                 2 if explained_difference(mine, perfs) else 3
             counts[kind] += 1
         n = len(theirs)
-        print(f"| {unwinder} | {counts[0]} | {counts[1]} | {(counts[0] + counts[1]) / n:.1%} | {counts[2]} | {counts[3]} |")
+        share = (counts[0] + counts[1]) / n
+        print(f"| {unwinder} | {counts[0]} | {counts[1]} | {share:.1%} | {counts[2]} | {counts[3]} |")
     if not args and "--keep" not in sys.argv:
         Path(f"/tmp/perf-{pid}.map").unlink(missing_ok=True)
 

@@ -43,7 +43,8 @@ _CHUNK = 1 << 16
 
 
 def default_cache_path() -> str:
-    """elfutils' cache directory: $DEBUGINFOD_CACHE_PATH, ~/.debuginfod_client_cache, $XDG_CACHE_HOME/debuginfod_client."""
+    """elfutils' cache directory: $DEBUGINFOD_CACHE_PATH, ~/.debuginfod_client_cache,
+    $XDG_CACHE_HOME/debuginfod_client."""
     explicit = os.environ.get("DEBUGINFOD_CACHE_PATH")
     if explicit:
         return explicit

@@ -74,7 +74,8 @@ class SampleLayout:
                       self.tail.unpack_from, self.pick)
 
     def decode(self, body, misc: int = 0, attr_index: int = 0) -> SampleRecord:
-        """The SAMPLE body (header excluded) as decode_sample decodes it; TruncatedError or struct.error when it overruns.
+        """The SAMPLE body (header excluded) as decode_sample decodes it; TruncatedError or struct.error when it
+        overruns.
 
         A counted field's size is checked before it is read; fixed-size reads past the end fail in struct.
         """

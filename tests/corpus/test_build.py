@@ -1,4 +1,5 @@
-"""The committed corpus matches its build script, and each binary has the properties its name claims (per readelf/objtool)."""
+"""The committed corpus matches its build script, and each binary has the properties its name claims
+(per readelf/objtool)."""
 
 from __future__ import annotations
 

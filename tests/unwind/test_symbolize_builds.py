@@ -96,7 +96,8 @@ def test_dwp_option_names_the_package(build_dir, tmp_path, monkeypatch):
 
 
 def test_fallback_debug_path_finds_debuglink_file(build_dir, tmp_path, monkeypatch):
-    """--fallback-debug-path DIR: a stripped binary's .gnu_debuglink file under DIR/<binary's dir>/, as llvm finds it."""
+    """--fallback-debug-path DIR: a stripped binary's .gnu_debuglink file under DIR/<binary's dir>/, as llvm
+    finds it."""
     import json
     import os
     import subprocess

@@ -90,7 +90,8 @@ _RULES = st.one_of(
               st.sampled_from([6, 7]), _OFFSETS, _OFFSETS, _OFFSETS),
     st.builds(lambda expr, ra: UnwindRule(CfaRule(CfaKind.EXPRESSION, expr=expr), ((16, RegRule(RegKind.OFFSET, ra)),)),
               _EXPR, _OFFSETS),
-    st.builds(lambda off, kind, expr: UnwindRule(CfaRule(CfaKind.REG_OFFSET, 7, off), ((16, RegRule(kind, -8, 6, expr)),)),
+    st.builds(lambda off, kind, expr: UnwindRule(CfaRule(CfaKind.REG_OFFSET, 7, off),
+                                                 ((16, RegRule(kind, -8, 6, expr)),)),
               _OFFSETS, st.sampled_from(list(RegKind)), _EXPR),
     st.builds(lambda off: UnwindRule(CfaRule(CfaKind.DEREF, 7, off), ((16, RegRule(RegKind.OFFSET, -8)),)), _OFFSETS),
     st.just(SIGNAL_FRAME),
@@ -105,7 +106,8 @@ _RULES = st.one_of(
 def test_hostile_stacks_and_rules_keep_the_walk_invariants(words, rules, depth):
     """Random stack words and rules (offsets, DEREF, random DW_OP bytes, signal frames): the walk never
     raises, and the trace is consistent: each caller's sp is the CFA its callee computed, sp grows
-    strictly across normal frames (or stays, once, above an interrupted frame), only the last frame may lack a CFA, and the stop says why."""
+    strictly across normal frames (or stays, once, above an interrupted frame), only the last frame may lack a
+    CFA, and the stop says why."""
     used = []
 
     def rule_for(address, frame):

@@ -13,7 +13,8 @@ DEFAULT_UNWINDERS = "fp,dwarf,orc,lbr,auto"
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("perf_data", metavar="PERF.DATA")
     parser.add_argument("--unwinders", default=DEFAULT_UNWINDERS, metavar="LIST",
-                        help=f"comma-separated unwinder names (default {DEFAULT_UNWINDERS}; also lbr-stitched, fp-naive)")
+                        help=f"comma-separated unwinder names (default {DEFAULT_UNWINDERS}; "
+                             "also lbr-stitched, fp-naive)")
     parser.add_argument("--stitch", action="store_true",
                         help="also score each unwinder's stitched variant (dwarf-stitched, fp-stitched, lbr-stitched)")
     parser.add_argument("--reference", default=None, metavar="truth|callchain|NAME",

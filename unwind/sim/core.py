@@ -68,7 +68,8 @@ def write_core(proc: Process, path: str | os.PathLike) -> None:
         start = v.start
         if v.path == "[stack]" and v.start <= sp < v.end:
             start = max(v.start, page_down(sp) - STACK_BELOW_SP)
-        flags = (4 if v.perms & PROT_READ else 0) | (2 if v.perms & PROT_WRITE else 0) | (1 if v.perms & PROT_EXEC else 0)
+        flags = ((4 if v.perms & PROT_READ else 0) | (2 if v.perms & PROT_WRITE else 0)
+                 | (1 if v.perms & PROT_EXEC else 0))
         segments.append((start, v.end, flags))
     phnum = 1 + len(segments)
     offset = EHDR.size + phnum * PHDR.size

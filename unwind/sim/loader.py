@@ -12,7 +12,8 @@ from unicorn import UcError
 
 from ..errors import UsageError
 from ..vdso import own_vdso
-from .memory import PAGE, PIE_BASE, PROT_EXEC, PROT_READ, PROT_WRITE, STACK_SIZE, STACK_TOP, AddressSpace, page_down, page_up
+from .memory import (PAGE, PIE_BASE, PROT_EXEC, PROT_READ, PROT_WRITE, STACK_SIZE, STACK_TOP, AddressSpace,
+                     page_down, page_up)
 
 ET_EXEC, ET_DYN = 2, 3
 EM_X86_64 = 62
@@ -125,7 +126,8 @@ def host_vdso() -> tuple[int, bytes] | None:
 
 
 def map_vdso(space: AddressSpace) -> tuple[int, bytes | None] | None:
-    """Map the host's vDSO below the loader with zeroed data pages: clock_mode NONE, so its calls fall back to syscalls."""
+    """Map the host's vDSO below the loader with zeroed data pages: clock_mode NONE, so its calls fall back to
+    syscalls."""
     found = host_vdso()
     if found is None:
         return None

@@ -1,4 +1,5 @@
-"""The `lbr` unwinder: the call stack read off a sample's LBR call-stack buffer, optionally stitched as perf --stitch-lbr.
+"""The `lbr` unwinder: the call stack read off a sample's LBR call-stack buffer, optionally stitched as
+perf --stitch-lbr.
 
 Each call entry (source = the call instruction) gives the return address source + the call's
 length (decoded with capstone from the mapped file). In call-stack mode every entry is a live

@@ -1,4 +1,5 @@
-"""Deep programs recorded with `perf record --call-graph dwarf[,SIZE]` for the stitching test and bench/stitch_perf.py."""
+"""Deep programs recorded with `perf record --call-graph dwarf[,SIZE]` for the stitching test and
+bench/stitch_perf.py."""
 
 from __future__ import annotations
 

@@ -121,7 +121,8 @@ def git(tmp: Path) -> list[str]:
     if not (repo / ".git").exists():
         repo.mkdir()
         env = dict(os.environ, GIT_AUTHOR_NAME="t", GIT_AUTHOR_EMAIL="t@t", GIT_COMMITTER_NAME="t",
-                   GIT_COMMITTER_EMAIL="t@t", GIT_AUTHOR_DATE="2020-01-01T00:00:00", GIT_COMMITTER_DATE="2020-01-01T00:00:00")
+                   GIT_COMMITTER_EMAIL="t@t", GIT_AUTHOR_DATE="2020-01-01T00:00:00",
+                   GIT_COMMITTER_DATE="2020-01-01T00:00:00")
         subprocess.run(["git", "init", "-q", str(repo)], check=True, env=env)
         for i in range(40):
             lines = [f"line {j} {(j * 7919 + i * (j % 13 == 0)) % 100003}\n" for j in range(20000)]

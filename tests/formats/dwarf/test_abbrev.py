@@ -27,7 +27,8 @@ def _render(table) -> list[str]:
     """The table in llvm-dwarfdump's layout (implicit_const values included)."""
     lines = []
     for ab in table.values():
-        lines.append(f"[{ab.code}] {_name(DW_TAG, 'DW_TAG_', ab.tag)}\tDW_CHILDREN_{'yes' if ab.has_children else 'no'}")
+        children = "yes" if ab.has_children else "no"
+        lines.append(f"[{ab.code}] {_name(DW_TAG, 'DW_TAG_', ab.tag)}\tDW_CHILDREN_{children}")
         for spec in ab.attrs:
             line = f"\t{_name(DW_AT, 'DW_AT_', spec.attr)}\t{_name(DW_FORM, 'DW_FORM_', spec.form)}"
             if spec.form == DW_FORM.implicit_const:

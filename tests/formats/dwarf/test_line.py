@@ -427,7 +427,7 @@ HAND = {
                    ext(2, struct.pack("<I", 0x2000))                         # set_address, 4-byte operand
                    + b"\x0a\x17" + b"\x02" + uleb(3) + b"\x01"                # specials, advance_pc 3*4, copy
                    + b"\x08\x20" + b"\x09" + struct.pack("<H", 0x102)         # const_add_pc, special, fixed_advance_pc
-                   + b"\x03" + sleb(-2) + b"\x06\x07\x01"                     # advance_line -2, negate_stmt, basic_block, copy
+                   + b"\x03" + sleb(-2) + b"\x06\x07\x01"  # advance_line -2, negate_stmt, basic_block, copy
                    + ext(3, b"def.c\0" + uleb(2) + uleb(0) + uleb(0))         # define_file def.c in /abs
                    + b"\x04" + uleb(4) + b"\x01"                              # set_file 4 (the defined one), copy
                    + ext(0x80, b"xyz") + b"\x05" + uleb(9) + b"\x01"          # unknown DW_LNE skipped, set_column, copy
@@ -439,7 +439,8 @@ HAND = {
     # DWARF 4, opcode_base 14: opcode 13 is unknown with 2 ULEB operands; 16-bit file and column registers
     "v4-wide": unit(4, bytes([1, 1, 0]) + struct.pack("<bBB", -5, 14, 14) + STD13 + b"\x02",
                     b"\0" b"x.c\0\0\0\0" b"\0",
-                    ext(2, struct.pack("<Q", 0x401000)) + b"\x0a\x0b" + b"\x0c" + uleb(5)  # prologue_end, epilogue_begin, set_isa
+                    ext(2, struct.pack("<Q", 0x401000))
+                    + b"\x0a\x0b" + b"\x0c" + uleb(5)  # prologue_end, epilogue_begin, set_isa
                     + b"\x0d" + uleb(300) + uleb(1) + b"\x20"                 # unknown standard opcode 13, special
                     + b"\x05" + uleb(70001) + b"\x04" + uleb(65538) + b"\x01"  # column/file above 16 bits
                     + b"\x03" + sleb(-10) + b"\x2f" + b"\x03" + sleb(123456) + b"\xf0"

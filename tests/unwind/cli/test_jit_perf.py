@@ -24,7 +24,8 @@ def node_recording(tmp_path_factory):
     looks for it) while the tests run, and is removed after."""
     out = tmp_path_factory.mktemp("jit") / "node.perf.data"
     subprocess.run([need_tool("perf"), "record", "-q", "-e", "cpu-clock", "-F", "500", "--call-graph", "dwarf",
-                    "-o", str(out), "--", need_tool("node"), "--perf-basic-prof", "--interpreted-frames-native-stack", "--no-turbo-inlining",
+                    "-o", str(out), "--", need_tool("node"), "--perf-basic-prof", "--interpreted-frames-native-stack",
+                    "--no-turbo-inlining",
                     str(WORKLOAD)], check=True, stdout=subprocess.DEVNULL)
     theirs = record.perf_script_text(out)
     pid = int(re.search(r"^node\s+(\d+)/", theirs, re.MULTILINE).group(1))

@@ -1,4 +1,5 @@
-"""Cores written at sample instants: gdb's backtrace of the core equals the truth (checks registers, memory, sigframes)."""
+"""Cores written at sample instants: gdb's backtrace of the core equals the truth (checks registers, memory,
+sigframes)."""
 
 from __future__ import annotations
 

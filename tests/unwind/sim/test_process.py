@@ -1,4 +1,5 @@
-"""The emulated process behaves like a native run: same stdout, stderr and exit status; unknown syscalls are reported."""
+"""The emulated process behaves like a native run: same stdout, stderr and exit status; unknown syscalls are
+reported."""
 
 from __future__ import annotations
 

@@ -7,7 +7,8 @@ import os
 import struct
 
 from ..files import open_host_file
-from . import AT_EMPTY_PATH, AT_FDCWD, O_ACCMODE, O_CREAT, S_IFDIR, S_IFIFO, S_IFREG, STAT, c_int, read_cstring, signed64, syscall
+from . import (AT_EMPTY_PATH, AT_FDCWD, O_ACCMODE, O_CREAT, S_IFDIR, S_IFIFO, S_IFREG, STAT, c_int, read_cstring,
+               signed64, syscall)
 
 
 def _open(proc, dirfd, path_ptr, flags):
@@ -117,7 +118,8 @@ def sys_newfstatat(proc, dirfd, path_ptr, buf, flags, *_):
     return 0
 
 
-STATX = struct.Struct("<IIQIIIH2xQQQQ")  # mask, blksize, attributes, nlink, uid, gid, mode, ino, size, blocks, attr_mask
+# mask, blksize, attributes, nlink, uid, gid, mode, ino, size, blocks, attr_mask
+STATX = struct.Struct("<IIQIIIH2xQQQQ")
 STATX_BASIC_STATS = 0x7FF
 DIRENT64 = struct.Struct("<QqHB")  # d_ino, d_off, d_reclen, d_type; then the name, NUL, padding to 8
 DT_DIR, DT_REG, DT_LNK = 4, 8, 10
