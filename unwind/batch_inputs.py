@@ -125,6 +125,8 @@ class _FrameTable:
     def ids(self, frames: Iterable[ProfileFrame]) -> tuple[int, ...]:
         out = []
         for frame in frames:
+            # only the table's own frame objects are looked up by identity: they stay alive, so their ids
+            # are never reused by another object
             i = self._by_id.get(id(frame))
             if i is None:
                 i = self._by_value.get(frame)
@@ -132,7 +134,7 @@ class _FrameTable:
                     i = self._by_value[frame] = len(self.frames)
                     self.frames.append(frame)
                     self.missing.append(self._is_missing(frame))
-                self._by_id[id(frame)] = i  # the frame stays alive in self.frames or the caller's stack
+                    self._by_id[id(frame)] = i
             out.append(i)
         return tuple(out)
 

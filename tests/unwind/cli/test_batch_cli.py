@@ -11,6 +11,7 @@ import signal
 import subprocess
 import time
 from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import pytest
@@ -99,13 +100,17 @@ def test_pprof_read_back_by_go_tool_pprof(recordings, cluster, env, tmp_path):
     want_stacks: Counter[tuple[str, ...]] = Counter()
     want_cpu: Counter[str] = Counter()
     want_files: Counter[str] = Counter()
-    for path in recordings:
-        single = tmp_path / f"{path.name}.pb.gz"
-        run([*UNWIND, "perf", str(path), "--format", "pprof", "-o", str(single)], env=env)
-        one, _, one_cpu = raw_totals(go_pprof_raw(single, tmp_path))
-        want_stacks.update(one)
-        want_cpu.update(one_cpu)
-        want_files[str(path)] = sum(one.values())
+    def single(path: Path) -> tuple[Counter[tuple[str, ...]], Counter[str]]:
+        out = tmp_path / f"{path.name}.pb.gz"
+        run([*UNWIND, "perf", str(path), "--format", "pprof", "-o", str(out)], env=env)
+        one, _, one_cpu = raw_totals(go_pprof_raw(out, tmp_path))
+        return one, one_cpu
+
+    with ThreadPoolExecutor(2) as pool:
+        for path, (one, one_cpu) in zip(recordings, pool.map(single, recordings)):
+            want_stacks.update(one)
+            want_cpu.update(one_cpu)
+            want_files[str(path)] = sum(one.values())
     assert stacks == want_stacks
     assert cpu == want_cpu
     assert files == want_files
