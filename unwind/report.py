@@ -41,6 +41,8 @@ class FrameLike(Protocol):
     def kernel(self) -> bool: ...
     @property
     def map_offset(self) -> int | None: ...
+    @property
+    def start_address(self) -> int | None: ...
 
 
 class StackLike(Protocol):
@@ -108,7 +110,7 @@ class _Node:
         # perf orders equal siblings by `struct dso *` (no dso: NULL, last), then by address
         rank = dso_ranks.rank(dso) if frame.module else -1
         if frame.symbol:
-            self.key: tuple[object, ...] = (dso, frame.symbol, frame.inlined)
+            self.key: tuple[object, ...] = _function(frame)
             name = frame.symbol + (" (inlined)" if frame.inlined else "")
         else:
             self.key = (dso, frame.shown_addr)
@@ -118,6 +120,15 @@ class _Node:
 
 def _dso(frame: FrameLike) -> str:
     return _dso_name(frame.module)
+
+
+def _function(frame: FrameLike) -> tuple[object, ...]:
+    """What perf tells named functions apart by (sort__sym_cmp, match_chain): the dso and the symbol's start
+    address (two static functions of one name are two entries), the name for an inlined function (or
+    where the start is not known)."""
+    if frame.inlined or frame.start_address is None:
+        return (_dso(frame), frame.symbol, frame.inlined)
+    return (_dso(frame), frame.start_address)
 
 
 def _dso_name(module: str | None) -> str:
@@ -209,7 +220,7 @@ def _entry(entries: dict[tuple[object, ...], _Acc], options: ReportOptions, stac
         elif name == "dso":
             key.append(_dso(frame))
         elif frame.symbol:
-            key.append((_dso(frame), frame.symbol, frame.inlined))
+            key.append(_function(frame))
         else:   # unnamed: perf keys and prints the sample's map-relative ip, a chain node's absolute ip
             key.append((_dso(frame), _unnamed_ip(frame, own)))
     ident = tuple(key)

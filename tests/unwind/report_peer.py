@@ -110,6 +110,7 @@ class PeerFrame(NamedTuple):
     inlined: bool
     kernel: bool
     map_offset: int | None
+    start_address: int | None = None   # perf script does not say: functions are told apart by name
 
 
 class PeerStack(NamedTuple):
@@ -180,17 +181,34 @@ def _inline_dsos(frames: tuple[PeerFrame, ...]) -> tuple[PeerFrame, ...]:
     return tuple(out)
 
 
+Row = tuple[float, float | None]
 _ROW = re.compile(r"^ {3,5}(\d+\.\d\d)%(?: {2,6}(\d+\.\d\d)%)?  (.*?)\s*$")
 
 
-def report_rows(text: str) -> dict[str, tuple[float, float | None]]:
-    """Entry rows of a `-g none` report: the key columns (spaces squeezed) -> (first, second percentage)."""
-    rows: dict[str, tuple[float, float | None]] = {}
+def report_rows(text: str) -> dict[str, list[Row]]:
+    """Entry rows of a report: the key columns (spaces squeezed) -> [(first, second percentage)], one item per
+    row (two static functions of one name are two rows)."""
+    rows: dict[str, list[Row]] = {}
     for line in text.splitlines():
         match = _ROW.match(line)
         if match:
-            rows[re.sub(" +", " ", match[3])] = (float(match[1]), float(match[2]) if match[2] else None)
+            value = (float(match[1]), float(match[2]) if match[2] else None)
+            rows.setdefault(re.sub(" +", " ", match[3]), []).append(value)
     return rows
+
+
+def take_row(candidates: list[Row], want: Row, slack: float) -> Row | None:
+    """Remove and return the row of `candidates` nearest to `want` if both its percentages are within `slack`."""
+    def distance(row: Row) -> float:
+        return max(abs(row[0] - want[0]), abs((row[1] or 0.0) - (want[1] or 0.0)))
+
+    if not candidates:
+        return None
+    best = min(candidates, key=distance)
+    if distance(best) > slack or (best[1] is None) != (want[1] is None):
+        return None
+    candidates.remove(best)
+    return best
 
 
 def user_functions(frames: tuple) -> list[tuple[str, str | None]]:
@@ -233,7 +251,9 @@ def entry_blocks(text: str) -> list[str]:
 def ties_sorted(text: str) -> list[str]:
     """Entry blocks with every run of entries of equal first percentage sorted (perf orders such entries of
     different threads by its rb-tree's shape, not by a total order)."""
-    blocks = entry_blocks(text)
+    footer = "\n\n#\n#\n"
+    body, tail = (text[:-len(footer)], [footer]) if text.endswith(footer) else (text, [])
+    blocks = entry_blocks(body)
     out: list[str] = []
     run: list[str] = []
     for block in blocks:
@@ -242,4 +262,4 @@ def ties_sorted(text: str) -> list[str]:
             run = []
         run.append(block)
     out.extend(sorted(run))
-    return out
+    return out + tail

@@ -39,7 +39,10 @@ def recordings(report_recordings: dict[str, Path]) -> dict[str, Path]:
 
 @pytest.fixture(scope="session")
 def peer_stacks(recordings: dict[str, Path]) -> dict[str, tuple[list, list[str]]]:
-    return {name: (perf_stacks(path), perf_dso_order(path)) for name, path in recordings.items()}
+    out = {name: (perf_stacks(path), perf_dso_order(path)) for name, path in recordings.items()}
+    for name, (stacks, _) in out.items():   # every recording runs for a few hundred milliseconds at 4 kHz
+        assert len(stacks) > 100, f"perf script gave {len(stacks)} stacks for {recordings[name]}"
+    return out
 
 
 def options_of(args: tuple[str, ...], inline: bool = False):
