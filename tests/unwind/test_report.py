@@ -1,14 +1,15 @@
 """unwind/report.py + formats/perfreport.py against `perf report --stdio` (perf 6.1).
 
 The builder is fed perf's own stacks of each recording (read back from `perf script`), so both reports
-count exactly the same samples: the text must be perf's, line for line, for every option set. Two
-things are normalised, both perf's and explained in NOTES.md ("unwind report"): the order of entries
-of equal percentages from different threads (perf's comparator is no total order there) and fractal
-mode's "[...] (inlined)" (an uninitialised flag in perf).
+count exactly the same samples (and the lost samples perf counted): the text must be perf's, line for
+line, for every option set. Two things are normalised, both perf's and explained in NOTES.md ("unwind
+report"): the order of entries of equal percentages from different threads (perf's comparator is no
+total order there) and fractal mode's "[...] (inlined)" (an uninitialised flag in perf).
 """
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -58,7 +59,9 @@ def options_of(args: tuple[str, ...], inline: bool = False):
 def test_layout_is_perfs_on_perfs_stacks(recordings, peer_stacks, name: str, args: tuple[str, ...]) -> None:
     stacks, dso_order = peer_stacks[name]
     theirs = perf_report(recordings[name], "--no-inline", *args)
-    ours = render_stdio(build_report(stacks, options_of(args), dso_order=dso_order))
+    # perf's inputs, as the stacks: the samples the kernel lost under load (PERF_RECORD_LOST_SAMPLES)
+    lost = int(re.search(r"^# Total Lost Samples: (\d+)$", theirs, re.MULTILINE)[1])
+    ours = render_stdio(build_report(stacks, options_of(args), lost=lost, dso_order=dso_order))
     assert len(entry_blocks(theirs)) > 1  # the header and entries
     if name.startswith("threads"):
         assert ties_sorted(ours) == ties_sorted(theirs)
