@@ -157,14 +157,20 @@ def test_corrupt_inputs_are_reported_and_skipped(inputs, tmp_path):
     assert not part.counts and part.failures[0].path == str(damaged) and "skipped" in part.failures[0].reason
 
 
-def test_local_cluster_run_equals_the_single_file_outputs(inputs, bpftrace_stacks, tmp_path):
-    """perf.data files and a bpftrace stack file with its maps, on a LocalCluster: the merged profile is
-    the sum of `unwind perf` and `unwind stacks --maps` outputs; a corrupt input is named and skipped."""
-    garbage = tmp_path / "garbage.perf.data"
+@pytest.fixture(scope="module")
+def local_run(inputs, bpftrace_stacks, tmp_path_factory):  # type: ignore[no-untyped-def]
+    """perf.data files, a bpftrace stack file with its maps and a corrupt file, on a 2-worker LocalCluster."""
+    garbage = tmp_path_factory.mktemp("garbage") / "garbage.perf.data"
     garbage.write_bytes(b"PERFILE2" + b"\xff" * 300)
     paths = [inputs["recursion-glibc-dynamic-O2-nofp"], inputs["perf"], inputs["gone"]]
-    log = io.StringIO()
-    result = run_batch([*map(str, paths), str(bpftrace_stacks), str(garbage)], FOLDED, workers=2, stream=log)
+    result = run_batch([*map(str, paths), str(bpftrace_stacks), str(garbage)], FOLDED, workers=2, stream=io.StringIO())
+    return paths, garbage, result
+
+
+def test_local_cluster_run_equals_the_single_file_outputs(inputs, bpftrace_stacks, local_run):
+    """The merged profile is the sum of `unwind perf` and `unwind stacks --maps` outputs; a corrupt input is
+    named and skipped."""
+    paths, garbage, result = local_run
     assert result.workers == 2
     folded = parse_folded(write_merged(entries(result), "folded").decode())
     stacks = run([*UNWIND, "stacks", str(bpftrace_stacks), "--maps", f"{bpftrace_stacks}.maps", "--format",
@@ -177,3 +183,35 @@ def test_local_cluster_run_equals_the_single_file_outputs(inputs, bpftrace_stack
     assert any(line.startswith("binary not found: ") and str(inputs["gone"].parent / "gone") in line
                for line in lines)
     assert Counter(e.file for e in entries(result)).keys() == {str(p) for p in [*paths, bpftrace_stacks]}
+
+
+def test_every_format_keeps_each_input_apart_where_it_has_a_place(local_run, bpftrace_stacks):
+    """speedscope: one profile per input, valid against speedscope's own schema, weights summing to
+    samples x period; json: one line per (input, stack) whose counts sum to the input's samples;
+    svg: an SVG document whose title counts every sample."""
+    import json
+    import xml.etree.ElementTree as ET
+
+    jsonschema = pytest.importorskip("jsonschema")
+    _, _, result = local_run
+    merged = entries(result)
+    per_file = Counter()
+    for e in merged:
+        per_file[e.file] += e.weight
+    schema = json.loads((Path(__file__).resolve().parents[2] / ".cache/npm/node_modules/speedscope/dist/release/"
+                         "file-format-schema.json").read_text())
+    document = json.loads(write_merged(merged, "speedscope"))
+    jsonschema.Draft7Validator(schema).validate(document)
+    names = [p["name"] for p in document["profiles"]]
+    assert len(names) == len(per_file) and all(any(n.endswith(f) for n in names) for f in per_file)
+    periods = {e.file: e.sample.period for e in merged}
+    for profile in document["profiles"]:
+        file = next(f for f in per_file if profile["name"].endswith(f))
+        assert sum(profile["weights"]) == per_file[file] * max(periods[file], 1) == profile["endValue"]
+    lines = [json.loads(line) for line in write_merged(merged, "json").decode().splitlines()]
+    counts = Counter()
+    for line in lines:
+        counts[line["file"]] += line["count"]
+    assert counts == per_file and all(line["frames"] for line in lines)
+    svg = ET.fromstring(write_merged(merged, "svg"))
+    assert svg.tag.endswith("svg") and f"{result.profile.samples:,}" in ET.tostring(svg, encoding="unicode")
