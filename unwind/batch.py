@@ -147,6 +147,8 @@ def run_batch(inputs: Iterable[str], options: BatchOptions | None = None, schedu
     `stream` (default stderr; the bar only when it is a terminal)."""
     stream = stream or sys.stderr
     options = options or BatchOptions()
+    if options.unwinder.endswith("-stitched"):  # stitching needs one recording's samples in order, on one unwinder
+        raise UsageError(f"unwind batch does not stitch (unwinder {options.unwinder!r}); use unwind perf --stitch")
     started = time.monotonic()
     plans, failures = plan(expand_inputs(inputs))
     client, cluster = _connect(scheduler, workers, stream)
