@@ -274,8 +274,12 @@ def line_inputs(line: Line, cwd: Path, source: Path) -> tuple[list[Path], list[P
         words = line.stage.split()
     present, missing = [], []
     for word in words:
+        if word.startswith("--debug-file-directory=") and word.endswith("/Inputs"):
+            missing.append(Path(word.split("=", 1)[1]))  # its .build-id tree holds binaries: not in the cache
+            continue
         for value in re.split(r"[\s=]", word):
-            value = re.sub(r"^-e(?=/)", "", value)
+            if str(source.parent) in value:  # a path glued to a flag group: -apCie/path/Inputs/addr.exe
+                value = value[value.index(str(source.parent)):]
             value = re.sub(r"\(.*\)(:\w+)?$", "", value).strip("'\"<@")
             if not value or value.startswith("-") and not value.startswith("-e/"):
                 continue
