@@ -342,6 +342,8 @@ def compare_file(source: Path, root: Path, compare_addr2line: bool) -> FileResul
         counts["compared"] += 1
         if theirs == ours:
             counts["identical"] += 1
+            if "unknown argument" in theirs.get(".err", "") + theirs.get(".out", ""):
+                counts["identical, option unknown to llvm-symbolizer 14"] += 1
         else:
             line = lines[index]
             detail = [f"{source.name}:{line.number}: RUN: {line.raw}"]
@@ -383,6 +385,8 @@ def main() -> None:
     print(f"\n{len(files)} files: {total['identical']} of {total['compared']} compared RUN lines identical "
           f"({share:.1%}); not compared: {total['llvm-addr2line']} llvm-addr2line, "
           f"{total['input not available']} input not available, {total['other target']} other target")
+    print(f"of the identical lines, {total['identical, option unknown to llvm-symbolizer 14']} pass an option "
+          "newer than llvm-symbolizer 14, which both tools reject with the same message")
     for diff in diffs[:args.show]:
         print("\n" + diff)
 
