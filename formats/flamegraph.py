@@ -16,7 +16,7 @@ from typing import Iterable, Mapping
 from xml.sax.saxutils import escape
 
 from .folded import fold
-from .profile import ProfileSample
+from .stack import Stack
 
 IMAGE_WIDTH = 1200
 FRAME_HEIGHT = 16
@@ -213,7 +213,7 @@ def write_flamegraph(counts: Mapping[str, int], title: str = "Flame Graph", widt
     return "\n".join(out)
 
 
-def write_flamegraph_samples(samples: Iterable[ProfileSample], title: str = "Flame Graph", **fold_options: bool) -> str:
+def write_flamegraph_samples(samples: Iterable[Stack], title: str = "Flame Graph", **fold_options: bool) -> str:
     """Fold samples (kernel and inline frames annotated by default) and draw them."""
     fold_options.setdefault("annotate_kernel", True)
     fold_options.setdefault("annotate_inline", True)

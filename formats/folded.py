@@ -14,7 +14,7 @@ from dataclasses import dataclass
 from typing import Iterable, Mapping
 
 from .errors import FormatError
-from .profile import ProfileFrame, ProfileSample
+from .stack import Frame, Stack
 
 
 @dataclass(frozen=True, slots=True)
@@ -32,7 +32,7 @@ def tidy_name(name: str | None) -> str:
     return name.replace(";", ":").replace("\n", " ")
 
 
-def frame_label(frame: ProfileFrame, annotate_kernel: bool = False, annotate_inline: bool = False) -> str:
+def frame_label(frame: Frame, annotate_kernel: bool = False, annotate_inline: bool = False) -> str:
     name = tidy_name(frame.symbol)
     if annotate_inline and frame.inlined:
         return name + "_[i]"
@@ -41,20 +41,20 @@ def frame_label(frame: ProfileFrame, annotate_kernel: bool = False, annotate_inl
     return name
 
 
-def root_label(sample: ProfileSample, include_pid: bool = False, include_tid: bool = False) -> str:
+def root_label(sample: Stack, include_pid: bool = False, include_tid: bool = False) -> str:
     """The comm root frame: spaces to `_`, then `-pid` and `/tid` as stackcollapse.py --include-pid/--include-tid."""
-    label = sample.comm.replace(" ", "_").replace(";", ":").replace("\n", "_")
+    label = (sample.comm or "").replace(" ", "_").replace(";", ":").replace("\n", "_")
     sep = "-"
     if include_pid:
-        label += f"{sep}{sample.pid}"
+        label += f"{sep}{sample.pid or 0}"
         sep = "/"
     if include_tid:
-        label += f"{sep}{sample.tid}"
+        label += f"{sep}{sample.tid or 0}"
     return label
 
 
 def fold(
-    samples: Iterable[ProfileSample],
+    samples: Iterable[Stack],
     *,
     include_comm: bool = True,
     include_pid: bool = False,
@@ -63,7 +63,7 @@ def fold(
     annotate_inline: bool = False,
     use_period: bool = False,
 ) -> Counter[str]:
-    """Aggregate samples into folded stack strings -> count (sample count, or summed periods)."""
+    """Aggregate stacks into folded stack strings -> count (samples, or summed periods; a stack weighs `count`)."""
     counts: Counter[str] = Counter()
     for sample in samples:
         names = [frame_label(f, annotate_kernel, annotate_inline) for f in reversed(sample.frames)]
@@ -71,7 +71,7 @@ def fold(
             names.insert(0, root_label(sample, include_pid, include_tid))
         if not names:
             continue
-        counts[";".join(names)] += sample.period if use_period else 1
+        counts[";".join(names)] += (sample.period if use_period else 1) * max(sample.count, 1)
     return counts
 
 
@@ -80,7 +80,7 @@ def format_folded(counts: Mapping[str, int]) -> str:
     return "".join(f"{stack} {counts[stack]}\n" for stack in sorted(counts))
 
 
-def write_folded(samples: Iterable[ProfileSample], **options: bool) -> str:
+def write_folded(samples: Iterable[Stack], **options: bool) -> str:
     """Fold the samples and print them (options as for `fold`)."""
     return format_folded(fold(samples, **options))
 

@@ -12,11 +12,10 @@ symbol or dso; a blank line after each sample. perf prints the map-relative addr
 from __future__ import annotations
 
 import re
-from operator import attrgetter
 from typing import Iterable, Iterator
 
 from .errors import FormatError
-from .profile import ProfileFrame, ProfileSample
+from .stack import Frame, Stack, expand
 
 UNKNOWN = "[unknown]"
 KERNEL_START = 0xFFFF_8000_0000_0000
@@ -30,40 +29,56 @@ def format_time(time_ns: int, nanoseconds: bool = False) -> str:
     return f"{sec}.{rem // 1000:06d}".rjust(12) + ":"
 
 
-def format_header(sample: ProfileSample, nanoseconds: bool = False, callchain: bool = True) -> str:
-    comm = f"{sample.comm} " if callchain else f"{sample.comm:>16} "
-    return f"{comm}{sample.pid:5d}/{sample.tid:<5d} {format_time(sample.time_ns, nanoseconds)} "
+def format_header(sample: Stack, nanoseconds: bool = False, callchain: bool = True) -> str:
+    comm = sample.comm or ""
+    comm = f"{comm} " if callchain else f"{comm:>16} "
+    return f"{comm}{sample.pid or 0:5d}/{sample.tid or 0:<5d} {format_time(sample.time, nanoseconds)} "
 
 
-def format_frame(frame: ProfileFrame) -> str:
-    """One callchain line; the printed address is the map-relative `offset` when known."""
-    address = frame.offset if frame.offset is not None else frame.address
+def format_frame(frame: Frame) -> str:
+    """One callchain line; the printed address is the map-relative `map_offset` when known."""
+    address = frame.map_offset if frame.map_offset is not None else frame.shown_addr
     symbol = frame.symbol or UNKNOWN
     where = "inlined" if frame.inlined else (frame.module or UNKNOWN)
     return f"\t{address:16x} {symbol} ({where})"
 
 
-def write_perf_script(samples: Iterable[ProfileSample], nanoseconds: bool = False) -> str:
-    """The whole `perf script` text for the samples, in the order given."""
-    out = []
-    for sample in samples:
-        out.append(format_header(sample, nanoseconds))
-        lines = list(map(_line_of, sample.frames))
-        if None in lines:  # frames printed for the first time: each line is made once and kept on the frame
-            lines = [line if line is not None else _remember_line(frame)
-                     for frame, line in zip(sample.frames, lines)]
-        out.extend(lines)
-        out.append("\n\n")
-    return "".join(out)
+class PerfScriptWriter:
+    """Writes stacks as perf script text, remembering each frame object's line.
+
+    A profile repeats the same frame objects (the resolver memoises them), so each line is made
+    once: the memo maps the frame's identity to its line and keeps the frame alive so that the
+    identity stays its own. Bounded: emptied past `memo_size` frames.
+    """
+
+    def __init__(self, nanoseconds: bool = False, memo_size: int = 1 << 17) -> None:
+        self.nanoseconds = nanoseconds
+        self.memo_size = memo_size
+        self._lines: dict[int, tuple[Frame, str]] = {}
+
+    def write(self, stacks: Iterable[Stack]) -> str:
+        """The `perf script` text of the stacks, in the order given (a stack seen N times, N times)."""
+        out = []
+        get = self._lines.get
+        for sample in expand(stacks):
+            out.append(format_header(sample, self.nanoseconds))
+            for frame in sample.frames:
+                known = get(id(frame))
+                out.append(known[1] if known is not None else self._remember(frame))
+            out.append("\n\n")
+        return "".join(out)
+
+    def _remember(self, frame: Frame) -> str:
+        if len(self._lines) >= self.memo_size:
+            self._lines.clear()
+        line = "\n" + format_frame(frame)
+        self._lines[id(frame)] = (frame, line)
+        return line
 
 
-_line_of = attrgetter("_perf_script_line")
-
-
-def _remember_line(frame: ProfileFrame) -> str:
-    line = "\n" + format_frame(frame)
-    object.__setattr__(frame, "_perf_script_line", line)
-    return line
+def write_perf_script(samples: Iterable[Stack], nanoseconds: bool = False) -> str:
+    """The whole `perf script` text for the stacks, in the order given."""
+    return PerfScriptWriter(nanoseconds).write(samples)
 
 
 _HEADER = re.compile(
@@ -74,7 +89,7 @@ _REST = re.compile(r"^(?:(?P<period>\d+) +)?(?:(?P<event>\S+:) *)?(?P<frame>[0-9
 _FRAME = re.compile(r"^ *(?P<ip>[0-9a-f]+)(?: (?P<sym>.*?))?(?: \((?P<dso>[^()]*(?:\([^()]*\)[^()]*)*)\))?$")
 
 
-def _parse_frame(text: str, path: str | None, lineno: int) -> ProfileFrame:
+def _parse_frame(text: str, path: str | None, lineno: int) -> Frame:
     match = _FRAME.match(text)
     if match is None:
         raise FormatError(f"line {lineno}: not a callchain line: {text[:80]!r}", path)
@@ -86,17 +101,17 @@ def _parse_frame(text: str, path: str | None, lineno: int) -> ProfileFrame:
     inlined = dso == "inlined"
     module = None if inlined or dso == UNKNOWN else dso
     kernel = address >= KERNEL_START or dso.startswith("[kernel")
-    return ProfileFrame(address=address, symbol=symbol, module=module, inlined=inlined, kernel=kernel)
+    return Frame(addr=address, symbol=symbol, module=module, inlined=inlined, kernel=kernel)
 
 
-def parse_perf_script(text: str, path: str | None = None) -> Iterator[ProfileSample]:
+def parse_perf_script(text: str, path: str | None = None) -> Iterator[Stack]:
     """Read `perf script` text back into samples, addresses as printed (pid -1 when only the tid is shown).
 
     Exact for `-F comm,pid,tid,time,ip,sym,dso`; also reads perf's default layout (tid, [cpu], period, event,
     sym+off), one-line samples of recordings without callchains, and skips srcline lines.
     """
     header: re.Match[str] | None = None
-    frames: list[ProfileFrame] = []
+    frames: list[Frame] = []
     at = 0
     for lineno, line in enumerate(text.split("\n"), 1):
         if line.startswith("#"):
@@ -120,7 +135,7 @@ def parse_perf_script(text: str, path: str | None = None) -> Iterator[ProfileSam
         yield _sample(header, frames, path, at)
 
 
-def _sample(header: re.Match[str], frames: list[ProfileFrame], path: str | None, lineno: int) -> ProfileSample:
+def _sample(header: re.Match[str], frames: list[Frame], path: str | None, lineno: int) -> Stack:
     frac = header["frac"]
     ns = int(frac) * (1000 if len(frac) == 6 else 1)
     rest = _REST.match(header["rest"].rstrip())
@@ -128,11 +143,11 @@ def _sample(header: re.Match[str], frames: list[ProfileFrame], path: str | None,
         raise FormatError(f"line {lineno}: cannot read {header['rest'][:60]!r} after the time", path)
     if rest["frame"] and not frames:
         frames = [_parse_frame(rest["frame"], path, lineno)]
-    return ProfileSample(
+    return Stack(
         comm=header["comm"].strip(),
         pid=int(header["pid"]) if header["pid"] is not None else -1,
         tid=int(header["tid"]),
-        time_ns=int(header["sec"]) * 1_000_000_000 + ns,
+        time=int(header["sec"]) * 1_000_000_000 + ns,
         period=int(rest["period"]) if rest["period"] else 1,
         frames=tuple(frames),
     )

@@ -16,7 +16,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from .errors import FormatError
-from .profile import ProfileFrame, ProfileSample, physical_groups
+from .stack import Frame, Stack, expand, physical_groups
 from .text import valid_text
 
 _T = descriptor_pb2.FieldDescriptorProto
@@ -89,7 +89,7 @@ class _Strings:
 
 
 def build_profile(
-    samples: Iterable[ProfileSample],
+    samples: Iterable[Stack],
     sample_types: tuple[tuple[str, str], ...] = (("samples", "count"), ("cpu", "nanoseconds")),
 ) -> Any:
     """A Profile message: values [1, period] per sample, one Location per physical address, inline Lines innermost first."""
@@ -99,22 +99,22 @@ def build_profile(
         profile.sample_type.add(type=strings(kind), unit=strings(unit))
     functions: dict[tuple[str, str | None], int] = {}
     locations: dict[tuple, int] = {}
-    modules: dict[str | None, list[ProfileFrame]] = {}
+    modules: dict[str | None, list[Frame]] = {}
     periods: Counter[int] = Counter()
     times: list[int] = []
-    pending: list[tuple[ProfileSample, list[int]]] = []
-    for sample in samples:
+    pending: list[tuple[Stack, list[int]]] = []
+    for sample in expand(samples):
         ids = []
         for group in physical_groups(sample.frames):
             outer = group[-1]
-            key = (outer.address, outer.module, tuple((f.symbol, f.file, f.line) for f in group))
+            key = (outer.shown_addr, outer.module, tuple((f.symbol, f.file, f.line) for f in group))
             if key not in locations:
                 locations[key] = len(locations) + 1
                 modules.setdefault(outer.module, []).append(outer)
-                location = profile.location.add(id=locations[key], address=outer.address)
+                location = profile.location.add(id=locations[key], address=outer.shown_addr)
                 location.mapping_id = 0  # filled in once every mapping is known
                 for frame in group:
-                    fkey = (frame.symbol or f"0x{frame.address:x}", frame.file)
+                    fkey = (frame.symbol or f"0x{frame.shown_addr:x}", frame.file)
                     if fkey not in functions:
                         functions[fkey] = len(functions) + 1
                         profile.function.add(id=functions[fkey], name=strings(fkey[0]),
@@ -123,15 +123,15 @@ def build_profile(
             ids.append(locations[key])
         pending.append((sample, ids))
         periods[sample.period] += 1
-        times.append(sample.time_ns)
+        times.append(sample.time)
     mapping_ids = _add_mappings(profile, modules, strings)
     for key, location in zip(locations, profile.location):
         location.mapping_id = mapping_ids.get(key[1], 0)
     for sample, ids in pending:
         values = [1, sample.period][: len(sample_types)] + [0] * (len(sample_types) - 2)
         entry = profile.sample.add(location_id=ids, value=values)
-        entry.label.add(key=strings("pid"), num=sample.pid)
-        entry.label.add(key=strings("tid"), num=sample.tid)
+        entry.label.add(key=strings("pid"), num=sample.pid or 0)
+        entry.label.add(key=strings("tid"), num=sample.tid or 0)
         if sample.comm:
             entry.label.add(key=strings("comm"), str=strings(sample.comm))
     if len(sample_types) > 1:
@@ -145,18 +145,19 @@ def build_profile(
     return profile
 
 
-def _add_mappings(profile: Any, modules: dict[str | None, list[ProfileFrame]], strings: _Strings) -> dict[str | None, int]:
+def _add_mappings(profile: Any, modules: dict[str | None, list[Frame]], strings: _Strings) -> dict[str | None, int]:
     """One Mapping per module spanning the addresses seen; file_offset makes address -> offset exact when known."""
     ids: dict[str | None, int] = {}
     for module, frames in modules.items():
         if module is None:
             continue
-        low = min(frames, key=lambda f: f.address)
-        high = max(f.address for f in frames)
+        low = min(frames, key=lambda f: f.shown_addr)
+        high = max(f.shown_addr for f in frames)
         ids[module] = len(ids) + 1
         has_lines = any(f.line for f in frames)
         profile.mapping.add(
-            id=ids[module], memory_start=low.address, memory_limit=min(high + 1, 2**64 - 1), file_offset=low.offset or 0,
+            id=ids[module], memory_start=low.shown_addr, memory_limit=min(high + 1, 2**64 - 1),
+            file_offset=low.map_offset or 0,
             filename=strings(module), build_id=strings(next((f.build_id for f in frames if f.build_id), None)),
             has_functions=any(f.symbol for f in frames), has_filenames=any(f.file for f in frames),
             has_line_numbers=has_lines, has_inline_frames=has_lines,
@@ -164,7 +165,7 @@ def _add_mappings(profile: Any, modules: dict[str | None, list[ProfileFrame]], s
     return ids
 
 
-def write_pprof(samples: Iterable[ProfileSample], **options: Any) -> bytes:
+def write_pprof(samples: Iterable[Stack], **options: Any) -> bytes:
     """The gzipped profile bytes (mtime 0, so equal input gives equal bytes)."""
     return gzip.compress(build_profile(samples, **options).SerializeToString(), mtime=0)
 
@@ -183,7 +184,7 @@ def parse_pprof(data: bytes, path: str | None = None) -> Any:
     return profile
 
 
-def read_samples(profile: Any, path: str | None = None) -> list[ProfileSample]:
+def read_samples(profile: Any, path: str | None = None) -> list[Stack]:
     """Turn a Profile back into samples (values[-1] as the period, labels pid/tid/comm)."""
     table = list(profile.string_table)
 
@@ -203,12 +204,12 @@ def read_samples(profile: Any, path: str | None = None) -> list[ProfileSample]:
             function = functions.get(line.function_id)
             if function is None:
                 raise FormatError(f"location {location.id} names unknown function {line.function_id}", path)
-            frames.append(ProfileFrame(
-                address=location.address, symbol=text(function.name) or None, module=module,
+            frames.append(Frame(
+                addr=location.address, symbol=text(function.name) or None, module=module,
                 file=text(function.filename) or None, line=line.line or None,
                 inlined=n < len(location.line) - 1,
             ))
-        locations[location.id] = frames or [ProfileFrame(address=location.address, module=module)]
+        locations[location.id] = frames or [Frame(addr=location.address, module=module)]
     samples = []
     for sample in profile.sample:
         numbers = {text(label.key): label.num for label in sample.label if not label.str}
@@ -218,8 +219,8 @@ def read_samples(profile: Any, path: str | None = None) -> list[ProfileSample]:
             if location_id not in locations:
                 raise FormatError(f"sample names unknown location {location_id}", path)
             frames.extend(locations[location_id])
-        samples.append(ProfileSample(
+        samples.append(Stack(
             comm=words.get("comm", ""), pid=numbers.get("pid", 0), tid=numbers.get("tid", 0),
-            time_ns=0, period=sample.value[-1] if sample.value else 0, frames=tuple(frames),
+            time=0, period=sample.value[-1] if sample.value else 0, frames=tuple(frames),
         ))
     return samples

@@ -1,60 +1,18 @@
-"""Neutral symbolised-sample records that every profile writer (folded, pprof, speedscope, SVG, perf-script) takes."""
+"""Every profile writer by name: stacks in, the format's bytes out (writers are imported on use)."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+import json
+from importlib import import_module
+from typing import Any, Iterable
 
-
-@dataclass(frozen=True, slots=True)
-class ProfileFrame:
-    """One frame of a symbolised stack; inline frames of one address share `address`, innermost first.
-
-    `address` is absolute; `offset` is the module-relative address perf prints (ip - map start + pgoff),
-    None when unknown. `inlined` marks every frame of an inline chain except the outermost one.
-    """
-
-    address: int
-    symbol: str | None = None
-    module: str | None = None
-    file: str | None = None
-    line: int | None = None
-    inlined: bool = False
-    kernel: bool = False
-    offset: int | None = None
-    build_id: str | None = None
-    # The perf-script writer's line for this frame, made on first print: profiles repeat frame objects.
-    _perf_script_line: str | None = field(default=None, init=False, repr=False, compare=False)
-
-
-@dataclass(frozen=True, slots=True)
-class ProfileSample:
-    """One sample: who, when, weight, and its frames leaf first."""
-
-    comm: str
-    pid: int
-    tid: int
-    time_ns: int
-    period: int
-    frames: tuple[ProfileFrame, ...]
-
-
-def physical_groups(frames: Iterable[ProfileFrame]) -> Iterator[tuple[ProfileFrame, ...]]:
-    """Group a leaf-first frame list into one tuple per physical address (inline chain, innermost first)."""
-    group: list[ProfileFrame] = []
-    for frame in frames:
-        if group and not (group[-1].inlined and group[-1].address == frame.address):
-            yield tuple(group)
-            group = []
-        group.append(frame)
-    if group:
-        yield tuple(group)
-
-
+from .errors import UnwindError
+from .stack import Stack
 
 # format name -> "module:function" of its writer, imported on use (pprof pulls in protobuf).
 WRITERS = {
     "perf-script": "perfscript:write_perf_script",
+    "json": "profile:write_json",
     "folded": "folded:write_folded",
     "pprof": "pprof:write_pprof",
     "speedscope": "speedscope:write_speedscope",
@@ -63,13 +21,24 @@ WRITERS = {
 OUTPUT_FORMATS = tuple(WRITERS)
 
 
-def write_profile(samples: Iterable[ProfileSample], fmt: str, **options: object) -> bytes:
-    """Render samples in one of OUTPUT_FORMATS."""
-    from importlib import import_module
+def stack_json(stack: Stack) -> dict[str, Any]:
+    """One JSON line's object: an unwound sample (it has a stop reason), or a raw stack and its count."""
+    if stack.stop is None:
+        return {"comm": stack.comm, "pid": stack.pid, "tid": stack.tid, "count": stack.count,
+                "frames": [f.to_json() for f in stack.frames]}
+    return stack.to_json()
 
+
+def write_json(stacks: Iterable[Stack]) -> str:
+    """One compact JSON object per stack and line (DESIGN.md's sample shape)."""
+    return "".join(json.dumps(stack_json(s), separators=(",", ":")) + "\n" for s in stacks)
+
+
+def write_profile(stacks: Iterable[Stack], fmt: str, **options: Any) -> bytes:
+    """Render stacks in one of OUTPUT_FORMATS."""
     target = WRITERS.get(fmt)
     if target is None:
-        raise ValueError(f"unknown profile format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
+        raise UnwindError(f"unknown output format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
     module, function = target.split(":")
-    result = getattr(import_module(f"{__package__}.{module}"), function)(list(samples), **options)
+    result = getattr(import_module(f"{__package__}.{module}"), function)(stacks, **options)
     return result if isinstance(result, bytes) else result.encode()

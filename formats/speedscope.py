@@ -11,15 +11,15 @@ import json
 from typing import Any, Iterable
 
 from .errors import FormatError
-from .profile import ProfileFrame, ProfileSample
+from .stack import Frame, Stack, expand
 
 SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 UNITS = ("none", "nanoseconds", "microseconds", "milliseconds", "seconds", "bytes")
 
 
-def frame_record(frame: ProfileFrame) -> dict[str, Any]:
+def frame_record(frame: Frame) -> dict[str, Any]:
     """The shared-frame object of one frame; unnamed frames are shown by address."""
-    record: dict[str, Any] = {"name": frame.symbol or f"0x{frame.address:x}"}
+    record: dict[str, Any] = {"name": frame.symbol or f"0x{frame.shown_addr:x}"}
     if frame.file:
         record["file"] = frame.file
     if frame.line:
@@ -28,7 +28,7 @@ def frame_record(frame: ProfileFrame) -> dict[str, Any]:
 
 
 def build_speedscope(
-    samples: Iterable[ProfileSample], name: str = "unwind", unit: str = "nanoseconds", use_period: bool = True
+    samples: Iterable[Stack], name: str = "unwind", unit: str = "nanoseconds", use_period: bool = True
 ) -> dict[str, Any]:
     """The speedscope document: weights are periods (in `unit`), or 1 per sample when use_period is false."""
     if unit not in UNITS:
@@ -36,7 +36,7 @@ def build_speedscope(
     frames: list[dict[str, Any]] = []
     index: dict[tuple, int] = {}
     profiles: dict[tuple[int, int], dict[str, Any]] = {}
-    for sample in samples:
+    for sample in expand(samples):
         stack = []
         for frame in reversed(sample.frames):
             record = frame_record(frame)
@@ -46,10 +46,11 @@ def build_speedscope(
                 frames.append(record)
             stack.append(index[key])
         weight = max(sample.period, 1) if use_period else 1
-        profile = profiles.get((sample.pid, sample.tid))
+        owner = (sample.pid or 0, sample.tid or 0)
+        profile = profiles.get(owner)
         if profile is None:
-            profile = profiles[(sample.pid, sample.tid)] = {
-                "type": "sampled", "name": f"{sample.comm} {sample.pid}/{sample.tid}",
+            profile = profiles[owner] = {
+                "type": "sampled", "name": f"{sample.comm or ''} {owner[0]}/{owner[1]}",
                 "unit": unit if use_period else "none", "startValue": 0, "endValue": 0,
                 "samples": [], "weights": [],
             }
@@ -66,11 +67,11 @@ def build_speedscope(
     }
 
 
-def write_speedscope(samples: Iterable[ProfileSample], **options: Any) -> str:
+def write_speedscope(samples: Iterable[Stack], **options: Any) -> str:
     return json.dumps(build_speedscope(samples, **options), separators=(",", ":"), ensure_ascii=False) + "\n"
 
 
-def parse_speedscope(text: str | bytes, path: str | None = None) -> list[ProfileSample]:
+def parse_speedscope(text: str | bytes, path: str | None = None) -> list[Stack]:
     """Read sampled profiles back into samples (comm/pid/tid from our profile names when present)."""
     try:
         document = json.loads(text)
@@ -86,7 +87,7 @@ def parse_speedscope(text: str | bytes, path: str | None = None) -> list[Profile
             for stack, weight in zip(stacks, weights):
                 if any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(frames) for i in stack):
                     raise FormatError("sample names a frame index outside shared.frames", path)
-                samples.append(ProfileSample(comm, pid, tid, 0, int(weight), tuple(frames[i] for i in reversed(stack))))
+                samples.append(Stack(comm, pid, tid, 0, int(weight), tuple(frames[i] for i in reversed(stack))))
         return samples
     except FormatError:
         raise
@@ -94,12 +95,12 @@ def parse_speedscope(text: str | bytes, path: str | None = None) -> list[Profile
         raise FormatError(f"not a speedscope sampled profile ({exc.__class__.__name__}: {exc})", path) from exc
 
 
-def _frame(record: dict[str, Any]) -> ProfileFrame:
+def _frame(record: dict[str, Any]) -> Frame:
     name = record["name"]
     if not isinstance(name, str):
         raise TypeError("frame name is not a string")
     line = record.get("line")
-    return ProfileFrame(address=0, symbol=name, file=record.get("file"), line=int(line) if line else None)
+    return Frame(addr=0, symbol=name, file=record.get("file"), line=int(line) if line else None)
 
 
 def _owner(name: str) -> tuple[str, int, int]:

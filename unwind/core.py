@@ -18,9 +18,12 @@ from formats.errors import UnwindError
 from .errors import MemoryReadError
 from .linkmap import link_map_mappings
 from .memory import AddressSpace
-from .model import Frame, Mapping, ModuleMap, Reg, Registers, Sample, SymbolizedFrame
+from formats.stack import Frame as SymFrame
+
+from .model import Frame, Mapping, ModuleMap, Reg, Registers, Sample
 from .modules import Module, ModuleResolver, mapping_bias
 from .prologue import FunctionIndexCache
+from .symbolizer import Symbolizer
 from .unwinders.fp import SIGRETURN
 
 _U64 = struct.Struct("<Q")
@@ -214,52 +217,49 @@ def build_id_at(core: CoreFile, base: int) -> bytes | None:
 
 
 class FrameNamer:
-    """Frames -> the JSON frame dicts of DESIGN.md: module, ELF offset, symbol (symbolizer, else ELF symbols)."""
+    """Physical frames -> symbolised frames (`unwind.Frame`): module, ELF offset, build-id, symbol (symbolizer,
+    else ELF symbols), as eu-stack names them."""
 
-    def __init__(self, resolver: ModuleResolver, symfs: str | None = None, debug_dirs=()):
+    def __init__(self, resolver: ModuleResolver, symbolizer: Symbolizer | None = None):
+        """`symbolizer` names frames from debug info; without one, from the ELF symbol tables only."""
         self.resolver = resolver
         self.functions = FunctionIndexCache()
-        try:
-            from .symbolizer import Symbolizer
+        self.symbolizer = symbolizer
 
-            self.symbolizer = Symbolizer(symfs=symfs, debug_dirs=tuple(debug_dirs))
-        except ImportError:  # the symbolizer is optional: ELF symbol names still work
-            self.symbolizer = None
-
-    def describe(self, frame: Frame, modules: ModuleMap, inlines: bool = False, debug_info: bool = True) -> list[dict]:
-        """One dict per function at the frame (several with `inlines`); `debug_info=False` names
-        frames from the ELF symbol tables only, as eu-stack does."""
+    def describe(self, frame: Frame, modules: ModuleMap, inlines: bool = False,
+                 debug_info: bool = True) -> list[SymFrame]:
+        """One frame per function at the physical frame (several with `inlines`); `debug_info=False`
+        names frames from the ELF symbol tables only, as eu-stack does."""
         mapping = modules.find(frame.pc)
-        module = self.resolver.module_for(mapping) if mapping else None
-        base = {"addr": f"{frame.pc:#x}", "module": mapping.path if mapping else None, "offset": None,
-                "symbol": None, "file": None, "line": None, "inlined": False, "via": str(frame.via)}
+        via = str(frame.via)
+        if mapping is None:
+            return [SymFrame(frame.pc, via=via)]
+        build_id = mapping.build_id.hex() if mapping.build_id else None
+        module = self.resolver.module_for(mapping)
         if module is None:
-            return [base]
-        base["offset"] = f"{module.to_vaddr(frame.pc):#x}"
+            return [SymFrame(frame.pc, mapping.path, None, build_id, via=via)]
+        offset = module.to_vaddr(frame.pc)
         lookup = module.to_vaddr(frame.lookup_pc)
         if frame.is_return_address and module.elf.read_vaddr(lookup + 1, len(SIGRETURN)) == SIGRETURN:
             lookup += 1  # the sigreturn trampoline: named at its own address, as gdb and eu-stack do
         found = self._symbolize(module, lookup, inlines) if debug_info else []
         if not found:
             func = self.functions.get(module.elf, self.resolver.debug_dirs).find(lookup)
-            return [dict(base, symbol=func.name if func else None)]
-        out = []
-        for i, sym in enumerate(found):
-            out.append(dict(base, symbol=sym.function, file=sym.file, line=sym.line,
-                            inlined=i < len(found) - 1))
-        return out
+            return [SymFrame(frame.pc, mapping.path, offset, build_id, func.name if func else None, via=via)]
+        last = len(found) - 1
+        return [SymFrame(frame.pc, mapping.path, offset, build_id, sym.symbol, sym.file, sym.line, sym.column,
+                         i < last, via, start_line=sym.start_line, start_file=sym.start_file,
+                         start_address=sym.start_address, discriminator=sym.discriminator)
+                for i, sym in enumerate(found)]
 
-    def _symbolize(self, module: Module, vaddr: int, inlines: bool) -> list[SymbolizedFrame]:
+    def _symbolize(self, module: Module, vaddr: int, inlines: bool) -> list[SymFrame]:
         if self.symbolizer is None or module.path == VDSO:
             return []
         try:
             frames = self.symbolizer.symbolize(module.path, [vaddr], inlines=inlines)[0]
         except (UnwindError, OSError):
             return []
-        except ImportError:  # a symbolizer whose back end is not installed: ELF symbols only
-            self.symbolizer = None
-            return []
-        return [f for f in frames if f.function] if any(f.function for f in frames) else []
+        return [f for f in frames if f.symbol] if any(f.symbol for f in frames) else []
 
 
 __all__ = ["FrameNamer", "CoreMemory", "CoreProcess", "CoreModuleResolver", "FileMapping", "load_core", "module_map",

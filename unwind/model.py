@@ -7,7 +7,10 @@ from dataclasses import dataclass, field
 from enum import Enum, IntEnum
 from typing import Iterable, Mapping as TMapping, Protocol, runtime_checkable
 
-from .symbolized import SymbolizedFrame  # noqa: F401 (part of the core model)
+from formats.stack import StopReason
+
+__all__ = ["Reg", "Registers", "Mapping", "ModuleMap", "BranchEntry", "Sample", "Via", "StopReason", "Frame",
+           "Trace", "Unwinder"]
 
 
 class Reg(IntEnum):
@@ -156,27 +159,6 @@ class Via(str, Enum):
     KERNEL = "kernel"
     CALLCHAIN = "callchain"
     STITCHED = "stitched"  # taken from another sample of the same thread (unwind.stitch)
-
-    def __str__(self) -> str:
-        return self.value
-
-
-class StopReason(str, Enum):
-    """Why a walk ended."""
-
-    END = "end"
-    NO_UNWIND_INFO = "no-unwind-info"
-    BAD_MEMORY = "bad-memory"
-    LOOP = "loop"
-    DEPTH_LIMIT = "depth-limit"
-    BAD_RULE = "bad-rule"
-    LBR_EXHAUSTED = "lbr-exhausted"
-    AMBIGUOUS_STITCH = "ambiguous-stitch"  # truncated, and other samples disagree on what lies beyond
-
-    @property
-    def truncated(self) -> bool:
-        """Whether the walk ended because the stack copy did (or stitching could not choose a way on)."""
-        return self in (StopReason.BAD_MEMORY, StopReason.AMBIGUOUS_STITCH)
 
     def __str__(self) -> str:
         return self.value

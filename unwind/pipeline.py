@@ -3,41 +3,22 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import replace
+from struct import Struct
 from typing import Iterable, Iterator
 
 from formats.kallsyms import KernelSymbols
-from formats.profile import ProfileFrame, ProfileSample
+from formats.stack import Frame as SymFrame, Stack
 
 from .model import Frame, Sample, StopReason, Trace, Unwinder, Via
 from .modules import ModuleResolver
+from .perfsession import PerfSession, SessionStats
+from .resolve import FrameResolver, callchain_trace
 from .stitch import truncated_by_copy
-from .resolve import FrameResolver, ResolvedFrame, callchain_trace, to_profile_sample
 from .symbolizer import Symbolizer
 
 
-TRUNCATED = ProfileFrame(0, "[truncated]")  # the synthetic root of a stack that lost its outer frames
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedSample:
-    sample: Sample
-    frames: tuple[ResolvedFrame, ...]  # kernel part first (leaf first), then the user part
-    stop: str
-    truncated: bool = False  # the user stack ends where the stack copy did (or stitching was ambiguous)
-    marker: bool = True  # profiles give a truncated stack a `[truncated]` root frame
-
-    def to_json(self) -> dict:
-        s = self.sample
-        return {"comm": s.comm, "pid": s.pid, "tid": s.tid, "time": s.time, "period": s.period,
-                "frames": [f.to_json() for f in self.frames], "stop": self.stop}
-
-    @property
-    def profile(self) -> ProfileSample:
-        profile = to_profile_sample(self.sample, self.frames)
-        if self.truncated and self.marker:
-            return replace(profile, frames=profile.frames + (TRUNCATED,))
-        return profile
+TRUNCATED = SymFrame(0, symbol="[truncated]")  # the synthetic root of a stack that lost its outer frames
 
 
 class SampleResolver:
@@ -72,8 +53,9 @@ class SampleResolver:
     def _cut(self, sample: Sample) -> Sample:
         return replace(sample, stack=sample.stack[:-8]) if self.like_perf else sample
 
-    def resolve(self, sample: Sample, trace: Trace | None = None) -> ResolvedSample:
-        """One sample's symbolised stack; `trace` is its user stack when already unwound."""
+    def resolve(self, sample: Sample, trace: Trace | None = None) -> Stack:
+        """One sample's symbolised stack; `trace` is its user stack when already unwound. A stack the copy
+        (or an ambiguous stitch) cut is `truncated`, and ends in a `[truncated]` frame with the marker on."""
         if trace is None:
             trace = self.user_trace(sample)
         frames = self.frames.kernel_frames(sample.kernel_callchain) + self.frames.user_frames(sample, trace.frames)
@@ -81,9 +63,12 @@ class SampleResolver:
         truncated = (trace.stop is StopReason.AMBIGUOUS_STITCH or truncated_by_copy(self._cut(sample), trace)
                      or (trace.stop is StopReason.BAD_MEMORY and bool(trace.frames)
                          and trace.frames[-1].via is Via.STITCHED))
-        return ResolvedSample(sample, tuple(frames), str(trace.stop), truncated, self.marker)
+        if truncated and self.marker:
+            frames.append(TRUNCATED)
+        return Stack(sample.comm, sample.pid, sample.tid, sample.time, sample.period, tuple(frames), trace.stop,
+                     truncated=truncated)
 
-    def resolve_all(self, samples: Iterable[Sample]) -> Iterator[ResolvedSample]:
+    def resolve_all(self, samples: Iterable[Sample]) -> Iterator[Stack]:
         """Every sample in order; an unwinder with `unwind_all` (stitching) gets the stream of unwound samples."""
         unwind_all = getattr(self.unwinder, "unwind_all", None)
         if unwind_all is None:
@@ -104,3 +89,86 @@ class SampleResolver:
             yield self.resolve(pending.popleft(), trace)
         while pending:
             yield self.resolve(pending.popleft())
+
+
+CHUNK = 64  # samples per chunk of parallel work
+STREAMED = ("perf-script", "json")  # one sample's text after another: chunks can be rendered in parallel
+_COUNT = Struct("<Q")  # a chunk rendered in a worker ends with its number of truncated samples
+
+
+class PerfRun:
+    """The stacks of one perf.data recording: iterate for `Stack`s (streamed, in file order), or `render`
+    them in a format, perf-script and JSON on several processes (`unwind.write` does so when given `jobs`).
+
+    After the run, `stats` counts the records skipped as damaged and `truncated` the stacks the stack
+    copy cut; `stitcher` is the stitching unwinder's (None without stitching)."""
+
+    def __init__(self, session: PerfSession, pipeline: SampleResolver, progress_label: str | None = "unwinding"):
+        self.session = session
+        self.pipeline = pipeline
+        self.progress_label = progress_label
+        self.truncated = 0
+        self.stitcher = getattr(pipeline.unwinder, "stitcher", None)
+
+    @property
+    def stats(self) -> SessionStats:
+        return self.session.reader.stats
+
+    def samples(self) -> Iterator[Sample]:
+        samples = self.session.samples()
+        if self.progress_label is None:
+            return samples
+        from .progress import progress
+
+        return progress(samples, self.progress_label)
+
+    def __iter__(self) -> Iterator[Stack]:
+        for stack in self.pipeline.resolve_all(self.samples()):
+            self.truncated += stack.truncated
+            yield stack
+
+    def render(self, fmt: str, jobs: int) -> Iterator[bytes]:
+        """The output in `fmt`, in pieces: perf-script and JSON in chunks, rendered on up to `jobs`
+        processes unless the unwinder stitches (one stream: each thread's samples complete each other)."""
+        from formats.profile import write_profile
+
+        if fmt not in STREAMED:
+            yield write_profile(iter(self), fmt)
+            return
+        render = _ChunkRenderer(self.pipeline, fmt)
+        if self.stitcher is not None or jobs < 2:
+            for stacks in _batched(iter(self), CHUNK):
+                yield render.write(stacks).encode()
+            return
+        from .fanout import fan_out
+
+        for data in fan_out(_batched(self.samples(), CHUNK), render, jobs):
+            self.truncated += _COUNT.unpack_from(data, len(data) - _COUNT.size)[0]
+            yield data[:-_COUNT.size]
+
+
+class _ChunkRenderer:
+    """One chunk of samples unwound, symbolised and printed, then its count of truncated samples; the
+    writer (and its memo) lives as long as the run."""
+
+    def __init__(self, pipeline: SampleResolver, fmt: str):
+        from formats.perfscript import PerfScriptWriter
+        from formats.profile import write_json
+
+        self.resolve = pipeline.resolve
+        self.write = PerfScriptWriter().write if fmt == "perf-script" else write_json
+
+    def __call__(self, samples: list[Sample]) -> bytes:
+        stacks = [self.resolve(sample) for sample in samples]
+        return self.write(stacks).encode() + _COUNT.pack(sum(s.truncated for s in stacks))
+
+
+def _batched(items: Iterable[Sample] | Iterable[Stack], size: int) -> Iterator[list]:  # type: ignore[type-arg]
+    batch: list = []  # type: ignore[type-arg]
+    for item in items:
+        batch.append(item)
+        if len(batch) == size:
+            yield batch
+            batch = []
+    if batch:
+        yield batch

@@ -2,16 +2,15 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
 from formats.elf import ElfFile
 from formats.errors import UnwindError
 from formats.procmaps import parse_maps
+from formats.stack import Frame as SymFrame, Stack
 from formats.stacktext import RawFrame, RawStack
 
 from .model import Frame, Mapping, ModuleMap, Registers, Sample, Via
 from .modules import ModuleResolver
-from .resolve import FrameResolver, ResolvedFrame
+from .resolve import FrameResolver
 
 
 def module_map_from_maps(text: str, path: str | None = None) -> ModuleMap:
@@ -26,12 +25,6 @@ def module_map_for_object(path: str) -> ModuleMap:
     return ModuleMap(Mapping(s.vaddr, s.vaddr + max(s.memsz, 1), s.offset, path) for s in elf.load_segments)
 
 
-@dataclass(frozen=True, slots=True)
-class StackSample:
-    stack: RawStack
-    frames: tuple[ResolvedFrame, ...]
-
-
 class RawStackResolver:
     """Symbolises each RawFrame by what it carries: an address, a build-id + file offset, or text."""
 
@@ -42,13 +35,14 @@ class RawStackResolver:
         self.modules = modules
         self.maps_for_pid = maps_for_pid  # pid -> ModuleMap | None (live /proc lookups)
 
-    def resolve(self, stack: RawStack) -> StackSample:
+    def resolve(self, stack: RawStack) -> Stack:
+        """The symbolised stack, with the raw stack's owner (None where unknown) and count."""
         modules = self.modules
         if modules is None and stack.pid is not None and self.maps_for_pid is not None:
             modules = self.maps_for_pid(stack.pid)
         sample = Sample(registers=Registers(), modules=modules or ModuleMap(), pid=stack.pid or 0, tid=stack.tid or 0,
                         comm=stack.comm or "")
-        out: list[ResolvedFrame] = []
+        out: list[SymFrame] = []
         user_depth = 0
         for raw in stack.frames:
             if raw.kernel and raw.address is not None:
@@ -61,18 +55,17 @@ class RawStackResolver:
                 out += self.frames.user_frames(sample, [frame])
                 user_depth += 1
             else:
-                out.append(ResolvedFrame(0, raw.module, None, raw.symbol_text, None, None, False,
-                                         str(Via.CALLCHAIN), kernel=raw.kernel))
-        return StackSample(stack, tuple(out))
+                out.append(SymFrame(0, raw.module, symbol=raw.symbol_text, via=Via.CALLCHAIN.value,
+                                    kernel=raw.kernel))
+        return Stack(stack.comm, stack.pid, stack.tid, 0, 1, tuple(out), None, stack.count)
 
-    def _by_build_id(self, raw: RawFrame, is_return_address: bool) -> list[ResolvedFrame]:
+    def _by_build_id(self, raw: RawFrame, is_return_address: bool) -> list[SymFrame]:
         """BPF_F_USER_BUILD_ID entries: find the file by build-id, file offset -> ELF vaddr through PT_LOAD."""
         path = self.resolver.locate(None, bytes.fromhex(raw.build_id))
         elf = self.resolver.open(path) if path else None
         vaddr = elf.offset_to_vaddr(raw.file_offset) if elf is not None else None
         if vaddr is None:
-            return [ResolvedFrame(raw.file_offset, f"[build-id {raw.build_id}]", None, None, None, None, False,
-                                  str(Via.CALLCHAIN))]
+            return [SymFrame(raw.file_offset, f"[build-id {raw.build_id}]", via=Via.CALLCHAIN.value)]
         # Map the file at its own addresses so the common path symbolises it.
         sample = Sample(registers=Registers(), modules=module_map_for_object(path))
         frame = Frame(vaddr, via=Via.CALLCHAIN, is_return_address=is_return_address)

@@ -1,13 +1,12 @@
-"""Traces and recorded address arrays -> symbolised frames: the step between unwinding and every output."""
+"""Traces and recorded address arrays -> symbolised frames (`unwind.Frame`): the step between unwinding and every output."""
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from typing import Iterable, Sequence
 
 from formats.elf import ElfFile
 from formats.kallsyms import KernelSymbols
-from formats.profile import ProfileFrame, ProfileSample
+from formats.stack import Frame as SymFrame
 
 from .errors import UnwindError
 from .jit import JitSymbols
@@ -17,42 +16,6 @@ from .vdso import VDSO, VdsoNames
 from .symbolizer import Symbolizer
 
 KERNEL_START = 0xFFFF_8000_0000_0000
-
-
-@dataclass(frozen=True, slots=True)
-class ResolvedFrame:
-    """A frame ready for output: where it is (module, ELF vaddr), what it is, and how it was found."""
-
-    address: int
-    module: str | None
-    offset: int | None  # ELF virtual address inside the module (what addr2line takes)
-    symbol: str | None
-    file: str | None
-    line: int | None
-    inlined: bool
-    via: str
-    kernel: bool = False
-    lookup: int | None = None  # address used for lookup (ra - 1 for unwound return addresses)
-    map_offset: int | None = None  # file offset of `address` in its mapping (what perf script prints)
-    _profile: ProfileFrame | None = field(default=None, init=False, repr=False, compare=False)
-
-    def __post_init__(self) -> None:
-        object.__setattr__(self, "_profile", self._make_profile())  # frames are memoised: build it once
-
-    def to_json(self) -> dict:
-        return {"addr": f"{self.address:#x}", "module": self.module,
-                "offset": f"{self.offset:#x}" if self.offset is not None else None, "symbol": self.symbol,
-                "file": self.file, "line": self.line, "inlined": self.inlined, "via": self.via}
-
-    def to_profile(self) -> ProfileFrame:
-        return self._profile
-
-    def _make_profile(self) -> ProfileFrame:
-        """As profilers show it: perf prints the lookup address (ra - 1) of frames it unwound itself."""
-        shift = self.address - self.lookup if self.lookup is not None else 0
-        offset = self.map_offset - shift if self.map_offset is not None else None
-        return ProfileFrame(self.address - shift, self.symbol, self.module, self.file, self.line, self.inlined,
-                            self.kernel, offset)
 
 
 class FrameResolver:
@@ -70,13 +33,13 @@ class FrameResolver:
         self.lines = lines
         # module map -> via -> (pc << 1 | return address?) -> resolved frames: a profile repeats the same
         # few thousand addresses, so each is symbolised once.
-        self._memo: dict[ModuleMap, dict[Via, dict[int, tuple[ResolvedFrame, ...]]]] = {}
+        self._memo: dict[ModuleMap, dict[Via, dict[int, tuple[SymFrame, ...]]]] = {}
         self._last: tuple[ModuleMap | None, dict] = (None, {})
-        self._kernel_memo: dict[int, ResolvedFrame] = {}
+        self._kernel_memo: dict[int, SymFrame] = {}
         self._vdso: dict[int, tuple[ElfFile, VdsoNames]] = {}   # vDSO image -> its names (one or two a run)
 
-    def user_frames(self, sample: Sample, frames: Iterable[Frame]) -> list[ResolvedFrame]:
-        out: list[ResolvedFrame] = []
+    def user_frames(self, sample: Sample, frames: Iterable[Frame]) -> list[SymFrame]:
+        out: list[SymFrame] = []
         by_via = self._memo_for(sample.modules)
         via = memo = None
         for frame in frames:
@@ -104,36 +67,38 @@ class FrameResolver:
         self._last = (modules, memo)
         return memo
 
-    def _user_frame(self, sample: Sample, frame: Frame) -> list[ResolvedFrame]:
+    def _user_frame(self, sample: Sample, frame: Frame) -> list[SymFrame]:
+        """The frames of one physical frame; as profilers show it, perf prints the lookup address
+        (ra - 1) and its file offset for frames it unwound itself (`lookup`, `map_offset`)."""
         via = frame.via.value
         unwound = frame.is_return_address and frame.via != Via.CALLCHAIN
         lookup = frame.lookup_pc if unwound else None
         mapping = sample.modules.find(frame.pc)
-        module = self.resolver.module_for(mapping) if mapping is not None else None
-        map_offset = mapping.file_offset(frame.pc) if mapping is not None else None
+        if mapping is None:
+            return [SymFrame(frame.pc, None, via=via, lookup=lookup)]
+        map_offset = mapping.file_offset(frame.lookup_pc if unwound else frame.pc)
+        build_id = mapping.build_id.hex() if mapping.build_id else None
+        module = self.resolver.module_for(mapping)
         if module is None:
-            if mapping is not None and mapping.path is None:  # anonymous executable memory: JIT code
+            if mapping.path is None:  # anonymous executable memory: JIT code
                 where, name = self.jit.name(sample.pid, frame.lookup_pc, sample.modules)
-                return [ResolvedFrame(frame.pc, where, None, name, None, None, False, via, lookup=lookup,
-                                      map_offset=map_offset)]
-            path = mapping.path if mapping is not None else None
-            return [ResolvedFrame(frame.pc, path, None, None, None, None, False, via, lookup=lookup,
-                                  map_offset=map_offset)]
+                return [SymFrame(frame.pc, where, symbol=name, via=via, lookup=lookup, map_offset=map_offset)]
+            return [SymFrame(frame.pc, mapping.path, None, build_id, via=via, lookup=lookup, map_offset=map_offset)]
         offset = module.to_vaddr(frame.pc)
         lookup_offset = module.to_vaddr(frame.lookup_pc)
         if module.path == VDSO:
-            return [ResolvedFrame(frame.pc, mapping.path, offset, self._vdso_names(module).name_at(lookup_offset),
-                                  None, None, False, via, lookup=lookup, map_offset=map_offset)]
+            return [SymFrame(frame.pc, mapping.path, offset, build_id, self._vdso_names(module).name_at(lookup_offset),
+                             via=via, lookup=lookup, map_offset=map_offset)]
         try:
             symbolized = self.symbolizer.symbolize(module.path, [lookup_offset], inlines=self.inlines,
                                                    lines=self.lines)[0]
         except (UnwindError, OSError):
             symbolized = []
         if not symbolized:
-            return [ResolvedFrame(frame.pc, mapping.path, offset, None, None, None, False, via, lookup=lookup,
-                                  map_offset=map_offset)]
-        return [ResolvedFrame(frame.pc, mapping.path, offset, s.function, s.file, s.line, s.inlined, via,
-                              lookup=lookup, map_offset=map_offset) for s in symbolized]
+            return [SymFrame(frame.pc, mapping.path, offset, build_id, via=via, lookup=lookup, map_offset=map_offset)]
+        return [SymFrame(frame.pc, mapping.path, offset, build_id, s.symbol, s.file, s.line, s.column, s.inlined, via,
+                         False, lookup, map_offset, s.start_line, s.start_file, s.start_address, s.discriminator)
+                for s in symbolized]
 
     def _vdso_names(self, module: Module) -> VdsoNames:
         held = self._vdso.get(id(module.elf))
@@ -141,7 +106,7 @@ class FrameResolver:
             held = self._vdso[id(module.elf)] = (module.elf, VdsoNames(module.elf))
         return held[1]
 
-    def kernel_frames(self, addresses: Sequence[int]) -> list[ResolvedFrame]:
+    def kernel_frames(self, addresses: Sequence[int]) -> list[SymFrame]:
         memo = self._kernel_memo
         out = []
         for address in addresses:
@@ -149,8 +114,8 @@ class FrameResolver:
             if resolved is None:
                 symbol = self.kernel.lookup(address) if self.kernel is not None else None
                 module = f"[{symbol.module}]" if symbol and symbol.module else "[kernel.kallsyms]"
-                resolved = memo[address] = ResolvedFrame(address, module, None, symbol.name if symbol else None,
-                                                         None, None, False, Via.KERNEL.value, kernel=True)
+                resolved = memo[address] = SymFrame(address, module, symbol=symbol.name if symbol else None,
+                                                    via=Via.KERNEL.value, kernel=True)
             out.append(resolved)
         return out
 
@@ -161,11 +126,3 @@ def callchain_trace(addresses: Sequence[int]) -> Trace:
 
     frames = tuple(Frame(pc, via=Via.CALLCHAIN, is_return_address=i > 0) for i, pc in enumerate(addresses))
     return Trace(frames, StopReason.END)
-
-
-def to_profile_sample(sample: Sample, frames: Sequence[ResolvedFrame]) -> ProfileSample:
-    return ProfileSample(sample.comm, sample.pid, sample.tid, sample.time, sample.period,
-                         tuple(map(_profile_of, frames)))
-
-
-_profile_of = ResolvedFrame._profile.__get__  # slot reader: each frame's ProfileFrame, built once

@@ -7,7 +7,7 @@ import re
 import sys
 from typing import Callable, NamedTuple, TextIO
 
-from .symbolized import SymbolizedFrame
+from formats.stack import Frame
 
 BAD_STRING = "<invalid>"  # LLVM's DILineInfo::BadString: "no name" / "no file" inside a DILineInfo
 _DELIMITERS = " \n\r"
@@ -115,14 +115,14 @@ class Printer:
 
     # ---- CODE answers -------------------------------------------------------------------
 
-    def frames(self, module: str, address: int, frames: list[SymbolizedFrame]) -> None:
+    def frames(self, module: str, address: int, frames: list[Frame]) -> None:
         """One address's frames (innermost first); an empty list prints one unknown frame."""
         self._module = module
         if self.style == "JSON":
             self._json(module, address, frames)
             return
         out: list[str] = [self._header(address)]
-        for i, frame in enumerate(frames or [SymbolizedFrame(None)]):
+        for i, frame in enumerate(frames or [Frame(address)]):
             self._frame(out, frame, i > 0)
         if self.style == "LLVM":
             out.append("\n")
@@ -133,11 +133,11 @@ class Printer:
             return ""
         return f"0x{address:x}: " if self.options.pretty else f"0x{address:x}\n"
 
-    def _frame(self, out: list[str], frame: SymbolizedFrame, inlined: bool) -> None:
+    def _frame(self, out: list[str], frame: Frame, inlined: bool) -> None:
         o = self.options
         if o.functions != "none":
             prefix = " (inlined by) " if o.pretty and inlined else ""
-            name = frame.function if frame.function and frame.function != BAD_STRING else "??"
+            name = frame.symbol if frame.symbol and frame.symbol != BAD_STRING else "??"
             out.append(f"{prefix}{name}{' at ' if o.pretty else chr(10)}")
         filename = self._path(frame.file)
         line = frame.line or 0
@@ -161,14 +161,14 @@ class Printer:
             out.append(f"{filename}:{line}:{frame.column or 0}\n")
         out.append(source_context(filename, line, o.context_lines, self._embedded_text(frame.file)))
 
-    def _json(self, module: str, address: int, frames: list[SymbolizedFrame]) -> None:
+    def _json(self, module: str, address: int, frames: list[Frame]) -> None:
         symbols = []
         for f in frames:
             entry: dict[str, object] = {
                 "Column": f.column or 0,
                 "Discriminator": f.discriminator,
                 "FileName": _json_name(f.file),
-                "FunctionName": _json_name(f.function) if self.options.functions != "none" else "",
+                "FunctionName": _json_name(f.symbol) if self.options.functions != "none" else "",
                 "Line": f.line or 0,
                 "StartAddress": f"0x{f.start_address:x}" if f.start_address is not None else "",
                 "StartFileName": _json_name(f.start_file),

@@ -8,28 +8,32 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left, bisect_right
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from formats.elf import ElfFile
 from formats.errors import UnwindError
+from formats.stack import Frame
 from formats.symindex import IndexFile
 
 from .demangle import demangle, demangle_perf
 from .index import NO_ADDRESS, NO_SECTION, NO_STRING, IndexSources, load_index
 from .symbolize_output import BAD_STRING
-from .symbolized import SymbolizedFrame
 from .debuginfo import DEFAULT_DEBUG_DIRS, find_alt_file, find_debug_file
 
 if TYPE_CHECKING:
     from .debuginfod import DebuginfodClient
 
+_make = Frame._make  # a tuple from a row in field order: the cheapest way to build one
+
 
 class ModuleSymbols:
     """Lookups over one module's index; every method is a handful of bisects."""
 
-    def __init__(self, index: IndexFile, naming: str = "llvm"):
-        """`naming` picks whose symbol-table rules name the outermost frame: "llvm" or "perf"."""
+    def __init__(self, index: IndexFile, naming: str = "llvm", path: str | None = None):
+        """`naming` picks whose symbol-table rules name the outermost frame: "llvm" or "perf"; `path`
+        is the module the frames name."""
         self.index = index
+        self.path = path
         a = index.array
         self._str_off, self._str_blob = a("str_off"), a("str_blob")  # zero-copy views
         prefix = {"llvm": "sym", "perf": "psym"}[naming]
@@ -77,7 +81,7 @@ class ModuleSymbols:
 
     def lookup(self, vaddr: int, inlines: bool = True, symbol_table: bool = True,
                demangle: bool = False, lines: bool = True, short: bool = False,
-               relative: bool = False, basename: bool = False) -> list[SymbolizedFrame]:
+               relative: bool = False, basename: bool = False) -> list[Frame]:
         """Frames for one address, innermost first (one frame unless `inlines`).
 
         With `symbol_table` the outermost frame is named from the ELF symbol table, as llvm-symbolizer does.
@@ -88,31 +92,31 @@ class ModuleSymbols:
         """
         symbol = self.symbol_at(vaddr) if symbol_table else None
         if not lines and not inlines and symbol is not None:
-            rows = [[symbol[0], None, None, None, False, None, 0, symbol[1], None]]
-            if demangle and rows[0][0]:
-                rows[0][0] = self._demangle(rows[0][0])
-            return [SymbolizedFrame(*rows[0])]
+            name = self._demangle(symbol[0]) if demangle and symbol[0] else symbol[0]
+            return [_make((vaddr, self.path, vaddr, None, name, None, None, None, False, None, False, None, None, None,
+                           None, symbol[1], 0))]
         rows = self._dwarf_rows(vaddr, inlines, short, relative) if self.has_dwarf else []
         if basename:
             for row in rows:
-                row[1] = row[1] and os.path.basename(row[1])
-                row[8] = row[8] and os.path.basename(row[8])
+                row[5] = row[5] and os.path.basename(row[5])
+                row[14] = row[14] and os.path.basename(row[14])
         if not rows:
-            rows = [[None, None, None, None, False, None, 0, None, None]]
+            rows = [[vaddr, self.path, vaddr, None, None, None, None, None, False, None, False, None, None, None, None,
+                     None, 0]]
         if symbol is not None:
             name, start, _, source = symbol
             outer = rows[-1]
-            outer[0], outer[7] = name, start
+            outer[4], outer[15] = name, start
             # LLVM 14 takes the STT_FILE name when the line table gave none or gave its own "no file"
             # string, DILineInfo::BadString ("<invalid>"), even when DWARF names that file so; an empty
             # STT_FILE name is no file name.
-            if (outer[1] is None or outer[1] == BAD_STRING) and source:
-                outer[1] = source
+            if (outer[5] is None or outer[5] == BAD_STRING) and source:
+                outer[5] = source
         if demangle:
             for row in rows:
-                if row[0]:
-                    row[0] = self._demangle(row[0])
-        return [SymbolizedFrame(*row) for row in rows]
+                if row[4]:
+                    row[4] = self._demangle(row[4])
+        return [_make(row) for row in rows]
 
     def _sequence(self, unit: int, vaddr: int) -> int | None:
         """The line sequence holding `vaddr`: LLVM 14's LineTable::lookupAddress.
@@ -142,8 +146,9 @@ class ModuleSymbols:
                     return index
         return NO_SECTION
 
-    def _dwarf_rows(self, vaddr: int, inlines: bool, short: bool = False, relative: bool = False) -> list[list]:
-        """[function, file, line, column, inlined, start_line, discriminator, start_address, start_file].
+    def _dwarf_rows(self, vaddr: int, inlines: bool, short: bool = False,
+                    relative: bool = False) -> list[list[Any]]:
+        """Rows in `Frame`'s field order (addr and offset `vaddr`, module the path; build-id, via, lookup unset).
 
         Unit (aranges), innermost subroutine (the unit's address map) and line row (the unit's
         sequences, then the last row at or before the address): three bisect steps, LLVM's rules.
@@ -152,6 +157,7 @@ class ModuleSymbols:
         if i < 0 or vaddr >= self._ar_hi[i]:
             return []
         unit = self._ar_cu[i]
+        path = self.path
         # innermost subroutine, then its parents up to the subprogram
         chain = []
         lo, hi = self._cu_adm_first[unit], self._cu_adm_end[unit]
@@ -167,10 +173,11 @@ class ModuleSymbols:
         if k is not None:
             row = bisect_right(self._row_addr, vaddr, self._seq_first[k] + 1, self._seq_end[k] - 1) - 1
         if row is None:
-            top = [None, None, None, None, False, None, 0, None, None]
+            top = [vaddr, path, vaddr, None, None, None, None, None, False, None, False, None, None, None, None,
+                   None, 0]
         else:
-            top = [None, self._file(unit, self._row_file[row], relative), self._row_line[row], self._row_col[row], False,
-                   None, self._row_disc[row], None, None]
+            top = [vaddr, path, vaddr, None, None, self._file(unit, self._row_file[row], relative), self._row_line[row],
+                   self._row_col[row], False, None, False, None, None, None, None, None, self._row_disc[row]]
         if not chain:
             return [top] if row is not None else []
         if not inlines:  # llvm's getLineInfoForAddress: innermost function name, line-table location
@@ -184,14 +191,15 @@ class ModuleSymbols:
         for depth, sub in enumerate(chain):
             if depth:
                 inner = chain[depth - 1]
-                frame = [None, string(call_files[inner]), self._sub_call_line[inner],
-                         self._sub_call_col[inner], False, None, self._sub_call_disc[inner], None, None]
+                frame = [vaddr, path, vaddr, None, None, string(call_files[inner]), self._sub_call_line[inner],
+                         self._sub_call_col[inner], False, None, False, None, None, None, None, None,
+                         self._sub_call_disc[inner]]
             else:
                 frame = top
             start = low[sub]
-            frame[0], frame[4], frame[5] = string(names[sub]), depth < last, decl[sub]
-            frame[7] = None if start == NO_ADDRESS else start
-            frame[8] = string(start_files[sub])
+            frame[4], frame[8], frame[13] = string(names[sub]), depth < last, decl[sub]
+            frame[15] = None if start == NO_ADDRESS else start
+            frame[14] = string(start_files[sub])
             frames.append(frame)
         return frames
 
@@ -264,10 +272,10 @@ class Symbolizer:
         alt_path = find_alt_file(dwarf, self.debug_dirs, self.debuginfod) if dwarf is not None else None
         if alt_path is not None:
             sources = sources._replace(alt=ElfFile(alt_path))
-        return ModuleSymbols(load_index(sources, self.index_dir), self.naming)
+        return ModuleSymbols(load_index(sources, self.index_dir), self.naming, path)
 
     def symbolize(self, path: str, vaddrs, inlines: bool | None = None,
-                  lines: bool = True) -> list[list[SymbolizedFrame]]:
+                  lines: bool = True) -> list[list[Frame]]:
         """One list of frames per address (innermost first); unknown parts are None.
 
         `lines=False` is for callers that print no file or line (perf-script, folded): see ModuleSymbols.lookup.

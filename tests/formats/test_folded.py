@@ -11,10 +11,10 @@ import pytest
 from hypothesis import given, settings, strategies as st
 
 from conftest import need_tool
-from formats.errors import FormatError
+from formats.errors import FormatError, UnwindError
 from formats.folded import FoldedStack, fold, format_folded, merge_folded, parse_folded, write_folded
 from formats.perfscript import parse_perf_script
-from formats.profile import ProfileFrame, ProfileSample
+from formats.stack import Frame, Stack
 
 
 def _sibling(name: str):
@@ -62,12 +62,12 @@ def test_matches_perf_stackcollapse(recording, options, kwargs):
 
 
 def test_conventions_on_a_known_input():
-    user = ProfileFrame(0x401000, "main", "/bin/x")
-    inline = ProfileFrame(0x401010, "helper<a;b>", "/bin/x", inlined=True)
-    caller = ProfileFrame(0x401010, "work", "/bin/x")
-    kernel = ProfileFrame(0xFFFFFFFF81000000, "do_syscall_64", "[kernel.kallsyms]", kernel=True)
-    one = ProfileSample("my prog", 5, 6, 0, 250, (kernel, inline, caller, user))
-    two = ProfileSample("my prog", 5, 7, 1, 250, (ProfileFrame(0x9, None),))
+    user = Frame(addr=0x401000, symbol="main", module="/bin/x")
+    inline = Frame(addr=0x401010, symbol="helper<a;b>", module="/bin/x", inlined=True)
+    caller = Frame(addr=0x401010, symbol="work", module="/bin/x")
+    kernel = Frame(addr=0xFFFFFFFF81000000, symbol="do_syscall_64", module="[kernel.kallsyms]", kernel=True)
+    one = Stack("my prog", 5, 6, 0, 250, (kernel, inline, caller, user))
+    two = Stack("my prog", 5, 7, 1, 250, (Frame(addr=0x9, symbol=None),))
     text = write_folded([one, one, two], annotate_kernel=True, annotate_inline=True)
     assert text == (
         "my_prog;[unknown] 1\n"
@@ -87,13 +87,13 @@ def test_parse_and_errors():
 
 name = st.text(st.characters(blacklist_characters="\n\r"), min_size=1, max_size=8)
 samples = st.builds(
-    ProfileSample,
+    Stack,
     comm=name,
     pid=st.integers(0, 99),
     tid=st.integers(0, 99),
-    time_ns=st.just(0),
+    time=st.just(0),
     period=st.integers(1, 1000),
-    frames=st.lists(st.builds(ProfileFrame, address=st.integers(0, 2**64 - 1), symbol=st.none() | name,
+    frames=st.lists(st.builds(Frame, addr=st.integers(0, 2**64 - 1), symbol=st.none() | name,
                               inlined=st.booleans(), kernel=st.booleans()), max_size=6).map(tuple),
 )
 
@@ -104,7 +104,7 @@ def test_round_trip(batch, annotate, use_period):
     counts = fold(batch, annotate_kernel=annotate, annotate_inline=annotate, use_period=use_period)
     parsed = parse_folded(format_folded(counts))
     assert merge_folded(parsed) == counts
-    assert sum(s.count for s in parsed) == sum(s.period if use_period else 1 for s in batch)
+    assert sum(s.count for s in parsed) == sum((s.period if use_period else 1) * max(s.count, 1) for s in batch)
 
 
 @settings(max_examples=300, deadline=None)
@@ -121,11 +121,11 @@ def test_write_profile_dispatches_every_format():
     from formats.pprof import parse_pprof, read_samples
     from formats.profile import OUTPUT_FORMATS, write_profile
 
-    sample = ProfileSample("p", 1, 1, 0, 10, (ProfileFrame(0x10, "leaf", "/x"), ProfileFrame(0x20, "main", "/x")))
+    sample = Stack("p", 1, 1, 0, 10, (Frame(addr=0x10, symbol="leaf", module="/x"), Frame(addr=0x20, symbol="main", module="/x")))
     outputs = {fmt: write_profile([sample], fmt) for fmt in OUTPUT_FORMATS}
     assert outputs["folded"] == b"p;main;leaf 1\n"
     assert outputs["perf-script"] == write_perf_script([sample]).encode()
     assert [f.symbol for f in read_samples(parse_pprof(outputs["pprof"]))[0].frames] == ["leaf", "main"]
     assert b'"name":"leaf"' in outputs["speedscope"] and outputs["svg"].startswith(b"<?xml")
-    with pytest.raises(ValueError):
+    with pytest.raises(UnwindError):
         write_profile([sample], "nope")

@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 from conftest import need_tool
 from formats.errors import FormatError
 from formats.perfscript import format_time, parse_perf_script, write_perf_script
-from formats.profile import ProfileFrame, ProfileSample
+from formats.stack import Frame, Stack
 
 FIELDS = "comm,pid,tid,time,ip,sym,dso"
 
@@ -80,7 +80,7 @@ def test_reader_takes_perf_default_and_srcline_layouts(recording):
     for text in (default, srcline):
         samples = list(parse_perf_script(text))
         assert [s.tid for s in samples] == [s.tid for s in exact]
-        assert [[f.address for f in s.frames] for s in samples] == [[f.address for f in s.frames] for s in exact]
+        assert [[f.addr for f in s.frames] for s in samples] == [[f.addr for f in s.frames] for s in exact]
     samples = list(parse_perf_script(default))
     assert {s.period for s in samples} == {500000} and all(s.pid == -1 for s in samples)  # cpu-clock at 2000 Hz
     # perf's default layout prints sym+0xoff: the symbol part equals the -F sym column.
@@ -99,7 +99,7 @@ def test_reader_takes_one_line_samples_without_callchain(tmp_path):
                          text=True).stdout.split()
     samples = list(parse_perf_script(text))
     assert exe_data.exists() and len(samples) == len(ips) > 10
-    assert [s.frames[0].address for s in samples] == [int(ip, 16) for ip in ips]
+    assert [s.frames[0].addr for s in samples] == [int(ip, 16) for ip in ips]
 
 
 def test_time_columns():
@@ -109,7 +109,7 @@ def test_time_columns():
 
 
 def test_header_pads_pid_and_tid_like_perf():
-    sample = ProfileSample("a b", 7, 12345678, 5_000_000_000, 1, (ProfileFrame(0x10, None, None),))
+    sample = Stack("a b", 7, 12345678, 5_000_000_000, 1, (Frame(addr=0x10, symbol=None, module=None),))
     assert write_perf_script([sample]) == "a b     7/12345678     5.000000: \n\t              10 [unknown] ([unknown])\n\n"
 
 
@@ -122,18 +122,18 @@ def test_bad_text_is_a_format_error():
 
 names = st.text(st.characters(blacklist_characters="()\n\r\t\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"), max_size=12)
 frames = st.builds(
-    ProfileFrame,
-    address=st.integers(0, 2**64 - 1),
+    Frame,
+    addr=st.integers(0, 2**64 - 1),
     symbol=st.none() | names.filter(lambda s: s.strip() == s and s),
     module=st.none() | names.filter(lambda s: s.strip() == s and s and s != "inlined"),
     inlined=st.booleans(),
 )
 samples = st.builds(
-    ProfileSample,
+    Stack,
     comm=st.text(st.sampled_from("abcXYZ09_-.: "), min_size=1, max_size=15).filter(lambda s: s.strip() == s),
     pid=st.integers(0, 2**31 - 1),
     tid=st.integers(0, 2**31 - 1),
-    time_ns=st.integers(0, 2**63 - 1),
+    time=st.integers(0, 2**63 - 1),
     period=st.just(1),
     frames=st.lists(frames, max_size=5).map(tuple),
 )

@@ -17,7 +17,7 @@ from conftest import need_tool
 from formats.errors import FormatError
 from formats.perfscript import parse_perf_script
 from formats.pprof import build_profile, parse_pprof, read_samples, write_pprof
-from formats.profile import ProfileFrame, ProfileSample, physical_groups
+from formats.stack import Frame, Stack, physical_groups
 
 
 def _sibling(name: str):
@@ -40,15 +40,15 @@ def go_pprof(tmp: Path, *argv: str) -> str:
                           capture_output=True, text=True).stdout
 
 
-def known_samples() -> list[ProfileSample]:
-    inner = ProfileFrame(0x401010, "inner", "/bin/x", "a.c", 3, inlined=True, offset=0x1010)
-    outer = ProfileFrame(0x401010, "outer", "/bin/x", "a.c", 9, offset=0x1010)
-    main = ProfileFrame(0x401100, "main", "/bin/x", "b.c", 20, offset=0x1100)
-    kernel = ProfileFrame(0xFFFFFFFF81000130, "entry_SYSCALL_64", "[kernel.kallsyms]", kernel=True)
+def known_samples() -> list[Stack]:
+    inner = Frame(addr=0x401010, symbol="inner", module="/bin/x", file="a.c", line=3, inlined=True, map_offset=0x1010)
+    outer = Frame(addr=0x401010, symbol="outer", module="/bin/x", file="a.c", line=9, map_offset=0x1010)
+    main = Frame(addr=0x401100, symbol="main", module="/bin/x", file="b.c", line=20, map_offset=0x1100)
+    kernel = Frame(addr=0xFFFFFFFF81000130, symbol="entry_SYSCALL_64", module="[kernel.kallsyms]", kernel=True)
     return [
-        ProfileSample("x", 1, 2, 1000, 250000, (inner, outer, main)),
-        ProfileSample("x", 1, 2, 2000, 250000, (inner, outer, main)),
-        ProfileSample("x", 1, 3, 5000, 250000, (kernel, main)),
+        Stack("x", 1, 2, 1000, 250000, (inner, outer, main)),
+        Stack("x", 1, 2, 2000, 250000, (inner, outer, main)),
+        Stack("x", 1, 3, 5000, 250000, (kernel, main)),
     ]
 
 
@@ -118,11 +118,11 @@ def test_bad_bytes_are_format_errors():
 
 
 name = st.text(max_size=6)
-frame = st.builds(ProfileFrame, address=st.integers(0, 2**64 - 1), symbol=st.none() | name.filter(bool),
+frame = st.builds(Frame, addr=st.integers(0, 2**64 - 1), symbol=st.none() | name.filter(bool),
                   module=st.none() | st.sampled_from(["/a", "/b", "[kernel.kallsyms]"]),
                   file=st.none() | name.filter(bool), line=st.none() | st.integers(1, 10**6), inlined=st.booleans())
-sample = st.builds(ProfileSample, comm=name, pid=st.integers(0, 2**31), tid=st.integers(0, 2**31),
-                   time_ns=st.integers(0, 2**62), period=st.integers(1, 2**40), frames=st.lists(frame, max_size=6).map(tuple))
+sample = st.builds(Stack, comm=name, pid=st.integers(0, 2**31), tid=st.integers(0, 2**31),
+                   time=st.integers(0, 2**62), period=st.integers(1, 2**40), frames=st.lists(frame, max_size=6).map(tuple))
 
 
 @settings(max_examples=100, deadline=None)
@@ -131,9 +131,9 @@ def test_round_trip_keeps_every_frame(batch):
     back = read_samples(parse_pprof(write_pprof(batch)))
     assert len(back) == len(batch)
     for ours, theirs in zip(batch, back):
-        assert [f.address for f in theirs.frames] == [f.address for f in ours.frames]
-        assert [(f.symbol or f"0x{f.address:x}", f.file, f.line or None) for f in theirs.frames] == [
-            (f.symbol or f"0x{f.address:x}", f.file, f.line) for f in ours.frames]
+        assert [f.addr for f in theirs.frames] == [f.addr for f in ours.frames]
+        assert [(f.symbol or f"0x{f.addr:x}", f.file, f.line or None) for f in theirs.frames] == [
+            (f.symbol or f"0x{f.addr:x}", f.file, f.line) for f in ours.frames]
         assert (theirs.pid, theirs.tid, theirs.comm, theirs.period) == (ours.pid, ours.tid, ours.comm, ours.period)
 
 
@@ -161,7 +161,7 @@ def test_reader_takes_profiles_written_by_go_pprof(tmp_path):
     # Go merges the two identical samples into one with summed values.
     stacks = Counter()
     for sample in back:
-        stacks[tuple((f.symbol, f.file, f.line, f.inlined, f.address) for f in sample.frames)] += sample.period
+        stacks[tuple((f.symbol, f.file, f.line, f.inlined, f.addr) for f in sample.frames)] += sample.period
     assert stacks == Counter({
         (("inner", "a.c", 3, True, 0x401010), ("outer", "a.c", 9, False, 0x401010), ("main", "b.c", 20, False, 0x401100)): 500000,
         (("entry_SYSCALL_64", None, None, False, 0xFFFFFFFF81000130), ("main", "b.c", 20, False, 0x401100)): 250000,

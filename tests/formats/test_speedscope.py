@@ -11,7 +11,7 @@ from hypothesis import given, settings, strategies as st
 
 from formats.errors import FormatError
 from formats.perfscript import parse_perf_script
-from formats.profile import ProfileFrame, ProfileSample
+from formats.stack import Frame, Stack
 from formats.speedscope import build_speedscope, parse_speedscope, write_speedscope
 
 
@@ -39,14 +39,14 @@ def validator():
     return jsonschema.Draft7Validator(schema)
 
 
-def known() -> list[ProfileSample]:
-    inner = ProfileFrame(0x10, "inner", "/x", "a.c", 3, inlined=True)
-    outer = ProfileFrame(0x10, "outer", "/x", "a.c", 9)
-    main = ProfileFrame(0x20, "main", "/x", "b.c", 20)
+def known() -> list[Stack]:
+    inner = Frame(addr=0x10, symbol="inner", module="/x", file="a.c", line=3, inlined=True)
+    outer = Frame(addr=0x10, symbol="outer", module="/x", file="a.c", line=9)
+    main = Frame(addr=0x20, symbol="main", module="/x", file="b.c", line=20)
     return [
-        ProfileSample("x", 1, 1, 0, 1000, (inner, outer, main)),
-        ProfileSample("x", 1, 2, 0, 500, (ProfileFrame(0x30, None), main)),
-        ProfileSample("x", 1, 1, 0, 1000, (outer, main)),
+        Stack("x", 1, 1, 0, 1000, (inner, outer, main)),
+        Stack("x", 1, 2, 0, 500, (Frame(addr=0x30, symbol=None), main)),
+        Stack("x", 1, 1, 0, 1000, (outer, main)),
     ]
 
 
@@ -70,7 +70,7 @@ def test_real_recording_validates(validator, tmp_path):
     validator.validate(document)
     assert sum(len(p["samples"]) for p in document["profiles"]) == len(samples)
     back = parse_speedscope(json.dumps(document))
-    assert [[f.symbol for f in s.frames] for s in back] == [[f.symbol or f"0x{f.address:x}" for f in s.frames] for s in samples]
+    assert [[f.symbol for f in s.frames] for s in back] == [[f.symbol or f"0x{f.addr:x}" for f in s.frames] for s in samples]
 
 
 def test_schema_rejects_what_it_should(validator):
@@ -86,10 +86,10 @@ def test_bad_documents_are_format_errors():
             parse_speedscope(bad)
 
 
-frame = st.builds(ProfileFrame, address=st.integers(0, 2**64 - 1), symbol=st.none() | st.text(min_size=1, max_size=5),
+frame = st.builds(Frame, addr=st.integers(0, 2**64 - 1), symbol=st.none() | st.text(min_size=1, max_size=5),
                   file=st.none() | st.text(min_size=1, max_size=5), line=st.none() | st.integers(1, 10**6))
-sample = st.builds(ProfileSample, comm=st.text(max_size=5), pid=st.integers(0, 9), tid=st.integers(0, 9),
-                   time_ns=st.just(0), period=st.integers(1, 10**9), frames=st.lists(frame, max_size=5).map(tuple))
+sample = st.builds(Stack, comm=st.text(max_size=5), pid=st.integers(0, 9), tid=st.integers(0, 9),
+                   time=st.just(0), period=st.integers(1, 10**9), frames=st.lists(frame, max_size=5).map(tuple))
 
 
 @settings(max_examples=100, deadline=None)
@@ -105,7 +105,7 @@ def test_round_trip(validator, batch):
     assert [(s.comm, s.pid, s.tid, s.period) for s in back] == [
         (first_comm[(s.pid, s.tid)], s.pid, s.tid, s.period) for s in by_owner]
     assert [[(f.symbol, f.file, f.line) for f in s.frames] for s in back] == [
-        [(f.symbol or f"0x{f.address:x}", f.file, f.line) for f in s.frames] for s in by_owner]
+        [(f.symbol or f"0x{f.addr:x}", f.file, f.line) for f in s.frames] for s in by_owner]
 
 
 @settings(max_examples=200, deadline=None)

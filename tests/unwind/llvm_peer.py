@@ -70,7 +70,7 @@ def compare(obj: str, addresses: list[int], ours: list[list], theirs: list[list[
     """Agreement on function name, line, file basename and inline depth, per address."""
     same, diffs = 0, []
     for address, mine, peer in zip(addresses, ours, theirs):
-        a = [_key(f.function, f.line, f.file) for f in mine]
+        a = [_key(f.symbol, f.line, f.file) for f in mine]
         b = [_key(f["FunctionName"], f["Line"], f["FileName"]) for f in peer]
         if a == b:
             same += 1

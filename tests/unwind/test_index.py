@@ -45,7 +45,7 @@ def test_index_is_built_once_then_reused(tmp_path):
     mtime = files[0].stat().st_mtime_ns
     assert answer(binary, tmp_path / "idx", work_address(binary)) == first
     assert files[0].stat().st_mtime_ns == mtime  # not rebuilt
-    assert first[-1].function == "work" and first[-1].file.endswith("p.c")
+    assert first[-1].symbol == "work" and first[-1].file.endswith("p.c")
 
 
 def test_files_sharing_a_build_id_keep_their_own_index(tmp_path):
@@ -123,7 +123,7 @@ def test_stale_index_for_a_rebuilt_binary_is_replaced(tmp_path):
                    check=True)
     os.utime(binary, ns=(1, 1))
     after = answer(binary, tmp_path / "idx", work_address(binary))
-    assert after[-1].function == "work"
+    assert after[-1].symbol == "work"
     expected = subprocess.run(["llvm-symbolizer", f"--obj={binary}", hex(work_address(binary))],
                               capture_output=True, text=True, check=True).stdout.split("\n")
     assert f"{after[-1].file}:{after[-1].line}:{after[-1].column}" == expected[1]
@@ -135,7 +135,7 @@ def test_unwritable_cache_still_answers(tmp_path):
     blocked = tmp_path / "file-not-dir"
     blocked.write_text("x")
     frames = answer(binary, blocked / "idx", work_address(binary))
-    assert frames[-1].function == "work"
+    assert frames[-1].symbol == "work"
 
 
 @pytest.mark.parametrize("kind", ["zlib", "zstd", "zlib-gnu"])
@@ -161,7 +161,7 @@ def test_debuglink_with_crc_check(tmp_path):
     # A debug file whose CRC does not match is not used: only the symbol table answers.
     debug.write_bytes(debug.read_bytes() + b"\0")
     stale = answer(binary, tmp_path / "i2", address)
-    assert stale[-1].function == "work" and stale[-1].line is None
+    assert stale[-1].symbol == "work" and stale[-1].line is None
 
 
 @settings(max_examples=60, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])

@@ -13,6 +13,7 @@ import sys
 import warnings
 from importlib import import_module
 from types import ModuleType
+from typing import BinaryIO
 
 from ..errors import UnwindError
 
@@ -25,6 +26,16 @@ def _command_names() -> list[str]:
 
 def _load(name: str) -> ModuleType:
     return import_module(f"{__name__}.{name.replace('-', '_')}")
+
+
+def open_output(path: str | None) -> BinaryIO:
+    """The -o file (the caller closes it), or stdout's buffer."""
+    if path is None:
+        return sys.stdout.buffer
+    try:
+        return open(path, "wb")
+    except OSError as exc:
+        raise UnwindError(f"{path}: {exc.strerror or exc}") from exc
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:

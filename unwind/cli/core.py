@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import inspect
-import json
+import argparse
 import sys
 
 HELP = "unwind every thread of an ELF core file (text like eu-stack --core, or JSON)"
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("core", metavar="CORE", help="the core file (kernel dump or gdb gcore)")
     parser.add_argument("--exe", metavar="FILE", help="the executable, when the path recorded in the core is wrong")
     parser.add_argument("--unwinder", default="auto", help="fp, dwarf, orc, lbr, auto, scan (default: auto)")
@@ -21,45 +20,19 @@ def add_arguments(parser) -> None:
     parser.add_argument("-r", "--raw", action="store_true", help="text: mangled names, as eu-stack -r")
 
 
-def run(args) -> int:
-    from ..core import FrameNamer, load_core
-    from ..eustack import eu_stack_lines
-    from ..unwinders import get_unwinder
+def run(args: argparse.Namespace) -> int:
+    from ..session import Session
 
-    process = load_core(args.core, exe=args.exe, symfs=args.symfs, debug_dirs=args.debug_dir)
-    options = {"resolver": process.resolver, "max_depth": args.max_depth}
-    if args.scan:
-        options["scan"] = True
-    unwinder = _make(get_unwinder, args.unwinder, options)
-    takes_memory = "memory" in inspect.signature(unwinder.unwind).parameters
-    namer = FrameNamer(process.resolver, args.symfs, args.debug_dir)
-    threads = []
-    for sample in process.samples:
-        if takes_memory:
-            trace = unwinder.unwind(sample, memory=process.memory_for(sample))
-        else:
-            trace = unwinder.unwind(sample)
-        frames = []
-        for frame in trace.frames:
-            frames.extend(namer.describe(frame, sample.modules, args.inlines and args.format == "json",
-                                         debug_info=args.format == "json"))
-        threads.append({"tid": sample.tid, "frames": frames, "stop": str(trace.stop)})
-    out = sys.stdout
-    if args.format == "json":
-        json.dump({"threads": threads}, out)
-        out.write("\n")
-        return 0
-    out.writelines(eu_stack_lines(process.core.pid, "core", threads, args.raw))
+    json_out = args.format == "json"
+    session = Session(symfs=args.symfs, debug_dirs=args.debug_dir)
+    threads = session.core(args.core, exe=args.exe, unwinder=args.unwinder, inlines=args.inlines and json_out,
+                           max_depth=args.max_depth, scan=args.scan, debug_info=json_out)
+    if json_out:
+        from formats.stack import write_threads_json
+
+        sys.stdout.write(write_threads_json(threads))
+    else:
+        from ..eustack import eu_stack_lines
+
+        sys.stdout.writelines(eu_stack_lines(threads[0].pid if threads else None, "core", threads, args.raw))
     return 0
-
-
-def _make(get_unwinder, name: str, options: dict):
-    """The unwinder, given only the options its factory accepts."""
-    try:
-        return get_unwinder(name, **options)
-    except TypeError:
-        options = {k: v for k, v in options.items() if k != "scan"}
-        try:
-            return get_unwinder(name, **options)
-        except TypeError:
-            return get_unwinder(name)

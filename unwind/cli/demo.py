@@ -140,7 +140,7 @@ def run(args: argparse.Namespace) -> int:
 
     best = unwinders.get("auto") or next(iter(unwinders.values()))
     pipeline = SampleResolver(best, Symbolizer(symfs=args.symfs, debug_dirs=args.debug_dir), resolver)
-    profiles = [pipeline.resolve(s).profile for s in progress(samples, "symbolising")]
+    profiles = [pipeline.resolve(s) for s in progress(samples, "symbolising")]
     (outdir / "flamegraph.svg").write_text(write_flamegraph_samples(profiles, title="unwind demo (auto unwinder)"))
 
     sys.stdout.write(format_table(data))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import argparse
-import json
 import sys
 
 HELP = "unwind every thread of a running process (text like eu-stack -p, or JSON)"
@@ -24,18 +23,20 @@ def run(args: argparse.Namespace) -> int:
     from ..errors import UsageError
     from ..eustack import describe_threads, eu_stack_lines
     from ..live import unwind_process
+    from ..symbolizer import Symbolizer
 
     if args.max_depth < 1:
         raise UsageError(f"--max-depth must be at least 1, not {args.max_depth}")
     process = unwind_process(args.pid, args.unwinder, symfs=args.symfs, debug_dirs=args.debug_dir,
                              max_depth=args.max_depth)
-    namer = FrameNamer(process.resolver, args.symfs, args.debug_dir)
+    namer = FrameNamer(process.resolver, Symbolizer(symfs=args.symfs, debug_dirs=args.debug_dir))
     as_json = args.format == "json"
     threads = describe_threads(((t.sample, t.trace) for t in process.threads), namer,
                                inlines=args.inlines and as_json, debug_info=as_json)
     if as_json:
-        json.dump({"threads": threads}, sys.stdout)
-        sys.stdout.write("\n")
+        from formats.stack import write_threads_json
+
+        sys.stdout.write(write_threads_json(threads))
     else:
         sys.stdout.writelines(eu_stack_lines(process.pid, "process", threads, raw=args.raw))
     return 0

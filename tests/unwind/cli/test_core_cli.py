@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import re
 import subprocess
 import sys
@@ -53,8 +54,9 @@ def test_json_shape(built):
     assert out.returncode == 0, out.stderr
     doc = json.loads(out.stdout)
     assert set(doc) == {"threads"} and len(doc["threads"]) == 6
-    keys = {"addr", "module", "offset", "symbol", "file", "line", "inlined", "via"}
+    keys = {"addr", "module", "offset", "symbol", "file", "line", "inlined", "via", "build_id"}
     vias = set()
+    build_ids = {}
     for thread in doc["threads"]:
         assert set(thread) == {"tid", "frames", "stop"} and thread["stop"] == "end"
         for frame in thread["frames"]:
@@ -63,9 +65,16 @@ def test_json_shape(built):
             assert frame["offset"] is None or re.fullmatch(r"0x[0-9a-f]+", frame["offset"])
             assert isinstance(frame["inlined"], bool) and (frame["line"] is None or isinstance(frame["line"], int))
             vias.add(frame["via"])
+            assert frame["build_id"] is None or re.fullmatch(r"[0-9a-f]{40}", frame["build_id"])
+            build_ids.setdefault(frame["module"], set()).add(frame["build_id"])
         assert thread["frames"][0]["via"] == "context"
         assert thread["frames"][-1]["inlined"] is False
     assert vias == {"context", "cfi"}
+    # the build-ids read from the core's dumped ELF headers are the files' own (readelf -n prints them)
+    for module, ids in build_ids.items():
+        if module and module.startswith("/") and os.path.exists(module):
+            notes = subprocess.run(["readelf", "-n", module], capture_output=True, text=True, check=True).stdout
+            assert ids == {re.search(r"Build ID: ([0-9a-f]+)", notes)[1]}, module
     names = {f["symbol"] for t in doc["threads"] for f in t["frames"]}
     assert {"park", "recurse", "in_handler", "compare", "main"} <= names
     # --inlines: msort_with_tmp's recursion is inlined into itself in libc (gdb shows the same)

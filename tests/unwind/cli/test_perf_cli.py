@@ -14,7 +14,7 @@ from conftest import ROOT, need_tool
 sys.path.append(str(ROOT / "tests" / "data" / "perf"))
 from record import agreement, explained_difference, perf_script_text, record, workloads  # noqa: E402
 
-from unwind.cli.perf import CHUNK  # noqa: E402
+from unwind.pipeline import CHUNK  # noqa: E402
 
 UNWIND = [sys.executable, "-m", "unwind"]
 

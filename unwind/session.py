@@ -1,0 +1,233 @@
+"""`unwind.Session`: the library's entry point. It owns the caches; each verb is a few lines that
+delegate to the module doing the work.
+
+Where each verb lives:
+
+- `perf`       unwind/pipeline.py (SampleResolver, PerfRun) over unwind/perfsession.py
+- `core`       unwind/core.py (load_core, FrameNamer)
+- `symbolize`  unwind/symbolizer.py (Symbolizer over the persistent index of unwind/index.py)
+- `stacks`     unwind/rawstacks.py over formats/stacktext.py
+- `unwind`     unwind/pipeline.py (SampleResolver.resolve) with any registry unwinder
+- `pid`, `batch`, `report` are added next to these by their owners, in the same shape.
+
+Two Sessions share nothing: every resolver, symbolizer, kernel symbol table and unwinder a
+Session makes is its own, created on first use and dropped by `close()`.
+"""
+
+from __future__ import annotations
+
+import os
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Iterable, Sequence
+
+from formats.stack import Frame, Stack
+
+from .errors import UsageError
+
+if TYPE_CHECKING:
+    from formats.kallsyms import KernelSymbols
+
+    from .model import Sample, Unwinder
+    from .modules import ModuleResolver
+    from .pipeline import PerfRun
+    from .symbolizer import Symbolizer
+
+Thread = Stack  # `Session.core` gives one Stack per thread: tid, frames, stop
+
+
+class Session:
+    """Everything the commands do, as calls; every cache lives here (see the module docstring)."""
+
+    def __init__(self, symfs: str | None = None, debug_dirs: Sequence[str] = (), cache_dir: str | None = None,
+                 kallsyms: str | None = None, debuginfod: str | None = None) -> None:
+        """`symfs`: look binaries up under this directory first (as perf does); `debug_dirs`: build-id
+        debug trees (default /usr/lib/debug); `cache_dir`: where indexes and CFI tables persist
+        (default $UNWIND_CACHE_DIR, else ~/.cache/unwind); `kallsyms`: kernel symbols (kallsyms or
+        System.map; default /proc/kallsyms); `debuginfod`: a server URL for debug files by build-id."""
+        if isinstance(debug_dirs, str):
+            raise UsageError("debug_dirs is a sequence of directories, not one string")
+        self.symfs = symfs
+        self.debug_dirs = tuple(debug_dirs)
+        self.cache_dir = cache_dir
+        self.kallsyms = kallsyms
+        self.debuginfod = debuginfod
+        self._resolver: ModuleResolver | None = None
+        self._symbolizers: dict[tuple[Any, ...], Symbolizer] = {}
+        self._kernel: tuple[KernelSymbols | None] | None = None
+        self._closed = False
+
+    # ---- what the Session owns ----------------------------------------------------------------
+
+    @property
+    def resolver(self) -> ModuleResolver:
+        """The ELF files behind mappings (opened once, LRU-bounded)."""
+        self._check_open()
+        if self._resolver is None:
+            from .modules import ModuleResolver
+
+            self._resolver = ModuleResolver(symfs=self.symfs, debug_dirs=self.debug_dirs)
+        return self._resolver
+
+    def symbolizer(self, *, naming: str = "llvm", inlines: bool = True, demangle: bool = True,
+                   symbol_table: bool = True, remember: bool = True) -> Symbolizer:
+        """The Session's symbolizer for one naming configuration (made once per configuration)."""
+        self._check_open()
+        if naming not in ("llvm", "perf"):
+            raise UsageError(f"unknown naming {naming!r} (expected 'llvm' or 'perf')")
+        key = (naming, inlines, demangle, symbol_table, remember)
+        found = self._symbolizers.get(key)
+        if found is None:
+            from .symbolizer import Symbolizer
+
+            found = self._symbolizers[key] = Symbolizer(
+                symfs=self.symfs, debug_dirs=self.debug_dirs, demangle=demangle, inlines=inlines,
+                symbol_table=symbol_table, naming=naming, cache_size=(1 << 16) if remember else 0,
+                index_dir=self.cache_dir)
+        return found
+
+    def kernel_symbols(self) -> KernelSymbols | None:
+        """The kernel symbol table (`kallsyms`, else the running kernel's), loaded once; None if unreadable."""
+        self._check_open()
+        if self._kernel is None:
+            from .kernel import load_kernel_symbols
+
+            self._kernel = (load_kernel_symbols(self.kallsyms, self.cache_dir),)
+        return self._kernel[0]
+
+    def unwinder(self, name: str, resolver: ModuleResolver | None = None, **options: Any) -> Unwinder:
+        """A registry unwinder wired to this Session's resolver (and cache directory where it keeps one)."""
+        from .unwinders import get_unwinder
+
+        return get_unwinder(name, resolver=resolver or self.resolver, **options)
+
+    # ---- the verbs -----------------------------------------------------------------------------
+
+    def perf(self, path: str | os.PathLike[str], unwinder: str = "dwarf", inlines: bool = False,
+             max_depth: int | None = None, *, like_perf: bool = False, lines: bool = True,
+             stitch: bool = False, truncated_marker: bool = False, progress: bool = True) -> PerfRun:
+        """The stacks of a perf.data recording, streamed in file order (iterate the result).
+
+        User stacks are unwound from REGS_USER + STACK_USER (or taken from the recorded callchain),
+        the kernel part of the callchain is kept; every frame is symbolised. `like_perf` reproduces
+        perf 6.1's stack-copy bound; `lines=False` leaves out source lines where the symbol table
+        names the function (faster; for perf-script and folded output). `unwind.write(run, fmt, out,
+        jobs=N)` renders perf-script or JSON on N processes. `stitch` completes stacks the stack copy
+        cut from other samples of the same thread (the unwinder's stitched variant, unwind/stitch.py;
+        one process); `truncated_marker` ends a truncated stack in a `[truncated]` frame."""
+        from .perfsession import PerfSession
+        from .pipeline import PerfRun, SampleResolver
+
+        if stitch:
+            from .stitch import stitched_name
+
+            name = stitched_name(unwinder)
+            if not name:
+                raise UsageError(f"--stitch: unwinder {unwinder!r} has no stitched variant (dwarf, fp, lbr have)")
+            unwinder = name
+        if max_depth is not None and max_depth < 1:
+            raise UsageError(f"--max-stack {max_depth}: must be at least 1")
+        options = {} if max_depth is None else {"max_depth": max_depth}
+        pipeline = SampleResolver(self.unwinder(unwinder, **options),
+                                  self.symbolizer(naming="perf", inlines=inlines), self.resolver,
+                                  self.kernel_symbols(), inlines, like_perf=like_perf, lines=lines,
+                                  truncated_marker=truncated_marker)
+        return PerfRun(PerfSession(os.fspath(path)), pipeline, "unwinding" if progress else None)
+
+    def core(self, path: str | os.PathLike[str], exe: str | None = None, unwinder: str = "auto",
+             inlines: bool = False, max_depth: int = 256, *, scan: bool = False,
+             debug_info: bool = True) -> list[Stack]:
+        """Every thread of an ELF core file, in note order: one Stack each (pid, tid, comm, frames, stop).
+
+        `debug_info=False` names frames from the ELF symbol tables only, as eu-stack does;
+        `scan` lets the auto unwinder fall back to a call-checked stack scan."""
+        from .core import FrameNamer, load_core
+        from .eustack import describe_threads
+
+        self._check_open()
+        process = load_core(os.fspath(path), exe=exe, symfs=self.symfs, debug_dirs=self.debug_dirs)
+        options: dict[str, Any] = {"max_depth": max_depth}
+        if scan:
+            options["scan"] = True
+        walker = self.unwinder(unwinder, resolver=process.resolver, **options)
+        namer = FrameNamer(process.resolver, self.symbolizer(inlines=inlines))
+        walked = ((sample, walker.unwind(sample, memory=process.memory_for(sample))) for sample in process.samples)
+        return describe_threads(walked, namer, inlines, debug_info)
+
+    def symbolize(self, path: str | os.PathLike[str], addresses: Iterable[int], inlines: bool = True, *,
+                  demangle: bool = True, symbol_table: bool = True, naming: str = "llvm",
+                  remember: bool = True) -> list[list[Frame]]:
+        """One list of frames per ELF virtual address of `path`, innermost inline first, as
+        llvm-symbolizer gives them. `symbol_table` names the outermost frame from the ELF symbol
+        table (llvm-symbolizer's rule); `remember` keeps answers for repeated addresses."""
+        symbolizer = self.symbolizer(naming=naming, inlines=inlines, demangle=demangle,
+                                     symbol_table=symbol_table, remember=remember)
+        return symbolizer.symbolize(os.fspath(path), list(addresses), inlines=inlines)
+
+    def stacks(self, path: str | os.PathLike[str] | None = None, maps: str | None = None, *,
+               text: str | None = None, obj: str | None = None, inlines: bool = False) -> list[Stack]:
+        """Raw address arrays (bpftrace ustack/kstack, BCC folded, address lists, build-id + offset
+        entries) from a file, or from `text`, symbolised. `maps` is a saved /proc/PID/maps of the
+        traced process (else the live process's, when still there); with `obj` user addresses are
+        ELF virtual addresses of that file. Each Stack keeps the input's count."""
+        from formats.stacktext import parse_stacks
+
+        from .rawstacks import RawStackResolver, live_maps, module_map_for_object, module_map_from_maps
+        from .resolve import FrameResolver
+
+        if (path is None) == (text is None):
+            raise UsageError("give either a path or text")
+        if maps is not None and obj is not None:
+            raise UsageError("give maps or obj, not both")
+        name = os.fspath(path) if path is not None else "<text>"
+        if text is None:
+            text = _read_text(name)
+        modules = None
+        if maps is not None:
+            modules = module_map_from_maps(_read_text(maps, "surrogateescape"), maps)  # paths are bytes, kept
+        elif obj is not None:
+            modules = module_map_for_object(obj)
+        symbolizer = self.symbolizer(naming="llvm" if obj else "perf", inlines=inlines)
+        frames = FrameResolver(symbolizer, self.resolver, self.kernel_symbols(), inlines)
+        raw = RawStackResolver(frames, self.resolver, modules, live_maps)
+        return [raw.resolve(stack) for stack in parse_stacks(text, name)]
+
+    def unwind(self, sample: Sample, unwinder: str = "dwarf", inlines: bool = False, **options: Any) -> Stack:
+        """One `unwind.model.Sample` unwound with a registry unwinder (`options` are its options) and symbolised."""
+        from .pipeline import SampleResolver
+
+        pipeline = SampleResolver(self.unwinder(unwinder, **options), self.symbolizer(naming="perf", inlines=inlines),
+                                  self.resolver, self.kernel_symbols(), inlines, truncated_marker=False)
+        return pipeline.resolve(sample)
+
+    # ---- lifetime ----------------------------------------------------------------------------
+
+    def close(self) -> None:
+        """Drop every cache; the Session cannot be used afterwards."""
+        self._resolver = None
+        self._symbolizers.clear()
+        self._kernel = None
+        self._closed = True
+
+    def __enter__(self) -> Session:
+        return self
+
+    def __exit__(self, kind: type[BaseException] | None, value: BaseException | None,
+                 traceback: TracebackType | None) -> None:
+        self.close()
+
+    def _check_open(self) -> None:
+        if self._closed:
+            raise UsageError("this unwind.Session is closed")
+
+
+def _read_text(path: str, errors: str = "replace") -> str:
+    """A text file (undecodable bytes replaced), or stdin for "-"; a missing file is an UnwindError naming it."""
+    if path == "-":
+        import sys
+
+        return sys.stdin.read()
+    try:
+        with open(path, encoding="utf-8", errors=errors) as fh:
+            return fh.read()
+    except OSError as exc:
+        raise UsageError(f"{path}: {exc.strerror or exc}") from exc
