@@ -1,0 +1,109 @@
+"""The Python API gives exactly what the commands print: Session.perf/core/symbolize/stacks and unwind.write
+against `unwind perf`, `unwind core`, `unwind symbolize` and `unwind stacks` on a real recording and core."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pytest
+
+from conftest import ROOT, need_tool
+
+sys.path.append(str(ROOT / "tests" / "data" / "perf"))
+from record import record, workloads  # noqa: E402
+
+import unwind  # noqa: E402
+from unwind.eustack import eu_stack_lines  # noqa: E402
+
+UNWIND = [sys.executable, "-m", "unwind"]
+PYTHON = "/usr/bin/python3.11d"
+
+
+@pytest.fixture(scope="module")
+def recording(tmp_path_factory):
+    need_tool("perf")
+    tmp = tmp_path_factory.mktemp("session")
+    return record(tmp, "python3.11d", workloads(tmp, rounds=1)["python3.11d"])
+
+
+def command(*argv: str) -> bytes:
+    return subprocess.run([*UNWIND, *argv], capture_output=True, check=True, cwd=ROOT).stdout
+
+
+@pytest.mark.parametrize("fmt", ["perf-script", "json", "folded", "pprof"])
+def test_perf_equals_the_command(recording, fmt):
+    out = io.BytesIO()
+    with unwind.Session() as s:
+        run = s.perf(recording, "dwarf", lines=fmt not in ("perf-script", "folded"),
+                     truncated_marker=fmt in ("folded", "pprof"), progress=False)
+        unwind.write(run, fmt, out)
+    theirs = command("perf", str(recording), "--format", fmt, "-j", "1")
+    assert out.getvalue() == theirs
+    assert len(theirs) > 1000
+
+
+def test_perf_streams_stacks_with_the_contract_fields(recording):
+    with unwind.Session() as s:
+        stacks = iter(s.perf(recording, progress=False))
+        first = next(stacks)
+    assert isinstance(first, unwind.Stack) and isinstance(first.stop, unwind.StopReason)
+    assert first.comm == "python3.11d" and first.frames and all(isinstance(f, unwind.Frame) for f in first.frames)
+    lines = command("perf", str(recording), "--format", "json", "-j", "1").decode().splitlines()
+    assert first.to_json() == json.loads(lines[0])
+
+
+@pytest.mark.parametrize("fmt", ["text", "json"])
+def test_core_equals_the_command(built, fmt):
+    core = built / "fp.core"
+    with unwind.Session() as s:
+        threads = s.core(core, inlines=fmt == "json", debug_info=fmt == "json")
+    if fmt == "json":
+        from formats.stack import write_threads_json
+
+        ours = write_threads_json(threads)
+    else:
+        ours = "".join(eu_stack_lines(threads[0].pid, "core", threads))
+    args = ["--inlines"] if fmt == "json" else []
+    assert ours == command("core", str(core), "--format", fmt, *args).decode()
+    assert len(threads) == 6
+
+
+def test_symbolize_equals_the_command():
+    addresses = [0x50001F, 0x4A0000, 0x5AC000]
+    with unwind.Session() as s:
+        ours = s.symbolize(PYTHON, addresses, inlines=True)
+    theirs = json.loads(command("symbolize", "--obj", PYTHON, "--output-style=JSON", *map(hex, addresses)))
+    assert len(ours) == len(theirs) == 3
+    for frames, answer in zip(ours, theirs):
+        assert [(f.symbol or "", f.file or "", f.line or 0, f.column or 0) for f in frames] == [
+            (a["FunctionName"], a["FileName"], a["Line"], a["Column"]) for a in answer["Symbol"]]
+        assert [f.inlined for f in frames] == [True] * (len(frames) - 1) + [False]
+    assert any(len(frames) > 1 for frames in ours)  # an inline chain among them
+
+
+def test_stacks_equals_the_command(tmp_path):
+    text = tmp_path / "stacks.txt"
+    text.write_text("0x50001f 0x4a0000\n0x5ac000\n")
+    with unwind.Session() as s:
+        stacks = s.stacks(text, obj=PYTHON)
+    for fmt in ("json", "folded"):
+        out = io.BytesIO()
+        unwind.write(stacks, fmt, out)
+        assert out.getvalue() == command("stacks", str(text), "--obj", PYTHON, "--format", fmt)
+
+
+def test_two_sessions_share_nothing_and_bad_use_is_an_unwind_error(tmp_path):
+    a, b = unwind.Session(), unwind.Session()
+    assert a.symbolizer() is not b.symbolizer() and a.resolver is not b.resolver
+    a.close()
+    with pytest.raises(unwind.UnwindError):
+        a.symbolize(PYTHON, [0x50001F])
+    with pytest.raises(unwind.UnwindError):
+        b.stacks(tmp_path / "missing.txt")
+    with pytest.raises(unwind.UnwindError):
+        unwind.write([], "svgz", io.BytesIO())
+    with pytest.raises(unwind.UsageError):
+        unwind.get_unwinder("no-such-unwinder")
