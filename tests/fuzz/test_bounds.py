@@ -87,12 +87,19 @@ def test_decompression_bomb_is_refused_within_bounds(bombs, kind):
     assert "declares" in result["stderr"] or "inflate" in result["stderr"] or result["code"] == 0
 
 
-def test_huge_folded_count_is_bounded(tmp_path):
+@pytest.mark.parametrize("fmt", ["folded", "pprof"])
+def test_huge_folded_count_is_bounded(tmp_path, fmt):
+    """Folded output weighs a stack by its count (no expansion: the count is printed back); writers that
+    repeat a stack per sample (pprof, speedscope, perf-script) refuse more than 4M samples, a typed error."""
     stacks = tmp_path / "huge.folded"
     stacks.write_text("bash;main;work 2147483648\nbash;main 3\n")
-    result = measured("stacks", str(stacks), "--format", "folded", "--kallsyms", "/dev/null")
+    result = measured("stacks", str(stacks), "--format", fmt, "--kallsyms", "/dev/null", "-o", str(tmp_path / "out"))
     assert_bounded(result, stacks.stat().st_size)
-    assert result["code"] == 1
+    if fmt == "folded":
+        assert result["code"] == 0
+        assert "2147483648" in (tmp_path / "out").read_text()
+    else:
+        assert result["code"] == 1 and "4000000" in result["stderr"]
 
 
 def test_expression_loop_stops_in_time():
