@@ -8,7 +8,8 @@ Where each verb lives:
 - `symbolize`  unwind/symbolizer.py (Symbolizer over the persistent index of unwind/index.py)
 - `stacks`     unwind/rawstacks.py over formats/stacktext.py
 - `unwind`     unwind/pipeline.py (SampleResolver.resolve) with any registry unwinder
-- `pid`, `batch`, `report` are added next to these by their owners, in the same shape.
+- `pid`        unwind/live.py (unwind_process) named as `core`
+- `batch`, `report` are added next to these by their owners, in the same shape.
 
 Two Sessions share nothing: every resolver, symbolizer, kernel symbol table and unwinder a
 Session makes is its own, created on first use and dropped by `close()`.
@@ -152,6 +153,22 @@ class Session:
         namer = FrameNamer(process.resolver, self.symbolizer(inlines=inlines))
         walked = ((sample, walker.unwind(sample, memory=process.memory_for(sample))) for sample in process.samples)
         return describe_threads(walked, namer, inlines, debug_info)
+
+    def pid(self, pid: int, unwinder: str = "auto", inlines: bool = False, max_depth: int = 256, *,
+            debug_info: bool = True) -> list[Stack]:
+        """Every thread of a live process, walked while held stopped (unwind/live.py; ptrace rights needed):
+        one Stack each, as `Session.core` gives them. `debug_info=False` names frames from the ELF symbol
+        tables only, as eu-stack -p does."""
+        from .core import FrameNamer
+        from .eustack import describe_threads
+        from .live import unwind_process
+
+        self._check_open()
+        if max_depth < 1:
+            raise UsageError(f"--max-depth must be at least 1, not {max_depth}")
+        process = unwind_process(pid, unwinder, symfs=self.symfs, debug_dirs=self.debug_dirs, max_depth=max_depth)
+        namer = FrameNamer(process.resolver, self.symbolizer(inlines=inlines))
+        return describe_threads(((t.sample, t.trace) for t in process.threads), namer, inlines, debug_info)
 
     def symbolize(self, path: str | os.PathLike[str], addresses: Iterable[int], inlines: bool = True, *,
                   demangle: bool = True, symbol_table: bool = True, naming: str = "llvm",

@@ -19,24 +19,17 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..core import FrameNamer
-    from ..errors import UsageError
-    from ..eustack import describe_threads, eu_stack_lines
-    from ..live import unwind_process
-    from ..symbolizer import Symbolizer
+    from ..session import Session
 
-    if args.max_depth < 1:
-        raise UsageError(f"--max-depth must be at least 1, not {args.max_depth}")
-    process = unwind_process(args.pid, args.unwinder, symfs=args.symfs, debug_dirs=args.debug_dir,
-                             max_depth=args.max_depth)
-    namer = FrameNamer(process.resolver, Symbolizer(symfs=args.symfs, debug_dirs=args.debug_dir))
     as_json = args.format == "json"
-    threads = describe_threads(((t.sample, t.trace) for t in process.threads), namer,
-                               inlines=args.inlines and as_json, debug_info=as_json)
+    threads = Session(symfs=args.symfs, debug_dirs=args.debug_dir).pid(
+        args.pid, args.unwinder, inlines=args.inlines and as_json, max_depth=args.max_depth, debug_info=as_json)
     if as_json:
         from formats.stack import write_threads_json
 
         sys.stdout.write(write_threads_json(threads))
     else:
-        sys.stdout.writelines(eu_stack_lines(process.pid, "process", threads, raw=args.raw))
+        from ..eustack import eu_stack_lines
+
+        sys.stdout.writelines(eu_stack_lines(args.pid, "process", threads, raw=args.raw))
     return 0
