@@ -13,7 +13,7 @@ from collections import Counter
 from typing import Any, Iterable, NamedTuple
 
 from .errors import FormatError
-from .profile import ProfileSample
+from .stack import Stack
 
 FORMATS = ("folded", "pprof", "speedscope", "svg", "json")
 
@@ -23,7 +23,7 @@ class Entry(NamedTuple):
 
     file: str
     host: str | None
-    sample: ProfileSample
+    sample: Stack
     weight: int
 
 
@@ -116,5 +116,5 @@ def _json(entry: Entry) -> dict[str, Any]:
     s = entry.sample
     return {"file": entry.file, "host": entry.host, "comm": s.comm, "pid": s.pid, "tid": s.tid,
             "period": s.period, "count": entry.weight,
-            "frames": [{"addr": f"{f.address:#x}", "module": f.module, "symbol": f.symbol, "file": f.file,
+            "frames": [{"addr": f"{f.shown_addr:#x}", "module": f.module, "symbol": f.symbol, "file": f.file,
                         "line": f.line, "inlined": f.inlined} for f in s.frames]}

@@ -58,7 +58,7 @@ def entries(result: BatchResult) -> list[Entry]:
 
 
 def _stack_key(s: Any) -> tuple[Any, ...]:
-    return (s.comm or "", s.pid or 0, s.tid or 0, s.period, tuple((f.symbol or "", f.address) for f in s.frames))
+    return (s.comm or "", s.pid or 0, s.tid or 0, s.period, tuple((f.symbol or "", f.shown_addr) for f in s.frames))
 
 
 def summary(result: BatchResult) -> list[str]:

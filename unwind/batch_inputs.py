@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Iterator
 
 from formats.errors import UnwindError
-from formats.profile import ProfileFrame, ProfileSample
+from formats.stack import Frame, Stack
 
 PERF_MAGIC = b"PERFILE2"
 MAPS_SUFFIX = ".maps"  # a stack file's saved /proc/PID/maps lies beside it as FILE.maps
@@ -59,15 +59,15 @@ Head = tuple[Any, ...]  # a stack without its frames and time: what `stack_head`
 Key = tuple[int, Head, tuple[int, ...]]  # (input index, head, frame ids into the profile's frame table)
 
 
-def stack_head(sample: ProfileSample) -> Head:
+def stack_head(sample: Stack) -> Head:
     """What identifies a stack besides its frames (its time is dropped: samples merge across time)."""
     return (sample.comm, sample.pid, sample.tid, sample.period)
 
 
-def make_stack(head: Head, frames: tuple[ProfileFrame, ...]) -> ProfileSample:
+def make_stack(head: Head, frames: tuple[Frame, ...]) -> Stack:
     """The stack a head and its frames stand for (the inverse of `stack_head`, time 0)."""
     comm, pid, tid, period = head
-    return ProfileSample(comm, pid, tid, 0, period, frames)
+    return Stack(comm, pid, tid, 0, period, frames)
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,7 +77,7 @@ class PartialProfile:
     Frames are interned: each distinct frame is once in `frames`, and a stack is a tuple of indexes into
     it, so keys hash, compare and pickle as small integers."""
 
-    frames: tuple[ProfileFrame, ...] = ()
+    frames: tuple[Frame, ...] = ()
     counts: Counter[Key] = field(default_factory=Counter)
     samples: int = 0
     failures: tuple[Failure, ...] = ()
@@ -105,7 +105,7 @@ class PartialProfile:
         return PartialProfile(tuple(frames), counts, self.samples + other.samples, self.failures + other.failures,
                               missing, self.done + other.done)
 
-    def stacks(self) -> list[tuple[int, ProfileSample, int]]:
+    def stacks(self) -> list[tuple[int, Stack, int]]:
         """(input index, stack, samples) of every distinct stack."""
         return [(index, make_stack(head, tuple(self.frames[i] for i in ids)), n)
                 for (index, head, ids), n in self.counts.items()]
@@ -115,14 +115,14 @@ class _FrameTable:
     """Interns an input's frames; the resolver hands out the same frame object for the same address, so
     most lookups are by identity."""
 
-    def __init__(self, missing: Callable[[ProfileFrame], bool]) -> None:
-        self.frames: list[ProfileFrame] = []
+    def __init__(self, missing: Callable[[Frame], bool]) -> None:
+        self.frames: list[Frame] = []
         self.missing: list[bool] = []
         self._by_id: dict[int, int] = {}
-        self._by_value: dict[ProfileFrame, int] = {}
+        self._by_value: dict[Frame, int] = {}
         self._is_missing = missing
 
-    def ids(self, frames: Iterable[ProfileFrame]) -> tuple[int, ...]:
+    def ids(self, frames: Iterable[Frame]) -> tuple[int, ...]:
         out = []
         for frame in frames:
             # only the table's own frame objects are looked up by identity: they stay alive, so their ids
@@ -237,14 +237,14 @@ class InputProfiler:
             missing[(table.frames[i].build_id or build_ids.get(module, ""), module)] += n
         return PartialProfile(tuple(table.frames), counts, samples, (), missing, 1)
 
-    def _perf_samples(self, path: str) -> tuple[Iterator[tuple[ProfileSample, int]], Any]:
+    def _perf_samples(self, path: str) -> tuple[Iterator[tuple[Stack, int]], Any]:
         from .perfsession import PerfSession
 
         session = PerfSession(path)
 
-        def stream() -> Iterator[tuple[ProfileSample, int]]:
+        def stream() -> Iterator[tuple[Stack, int]]:
             for sample in session.samples():
-                yield self.pipeline.resolve(sample).profile, 1
+                yield self.pipeline.resolve(sample), 1
 
         def skipped() -> str | None:
             stats = session.reader.stats
@@ -256,7 +256,7 @@ class InputProfiler:
 
         return stream(), skipped
 
-    def _stack_samples(self, path: str) -> Iterator[tuple[ProfileSample, int]]:
+    def _stack_samples(self, path: str) -> Iterator[tuple[Stack, int]]:
         from formats.stacktext import parse_stacks
 
         from .rawstacks import RawStackResolver, module_map_from_maps
@@ -271,12 +271,10 @@ class InputProfiler:
         frames = FrameResolver(self.symbolizer, self.resolver, self.kernel, self.options.inlines)
         raw = RawStackResolver(frames, self.resolver, modules, None)
         for stack in parse_stacks(text, path):
-            resolved = raw.resolve(stack)
-            s = resolved.stack
-            yield (ProfileSample(s.comm or "", s.pid or 0, s.tid or 0, 0, 1,
-                                 tuple(f.to_profile() for f in resolved.frames)), max(s.count, 1))
+            s = raw.resolve(stack)
+            yield Stack(s.comm or "", s.pid or 0, s.tid or 0, 0, 1, s.frames), max(s.count, 1)
 
-    def _is_missing(self, frame: ProfileFrame) -> bool:
+    def _is_missing(self, frame: Frame) -> bool:
         """Whether the frame's binary cannot be found (its frames stay [unknown], named by module)."""
         if frame.symbol is not None or not frame.module or frame.kernel:
             return False
