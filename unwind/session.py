@@ -26,6 +26,7 @@ from formats.stack import Frame, Stack
 from .errors import UsageError
 
 if TYPE_CHECKING:
+    from .debuginfod import DebuginfodClient
     from formats.kallsyms import KernelSymbols
 
     from .model import Sample, Unwinder
@@ -44,7 +45,8 @@ class Session:
         """`symfs`: look binaries up under this directory first (as perf does); `debug_dirs`: build-id
         debug trees (default /usr/lib/debug); `cache_dir`: where indexes and CFI tables persist
         (default $UNWIND_CACHE_DIR, else ~/.cache/unwind); `kallsyms`: kernel symbols (kallsyms or
-        System.map; default /proc/kallsyms); `debuginfod`: a server URL for debug files by build-id."""
+        System.map; default /proc/kallsyms); `debuginfod`: debuginfod server URL(s), space separated, for
+        debug files (and dwz files) no local directory holds (default $DEBUGINFOD_URLS; "" for none)."""
         if isinstance(debug_dirs, str):
             raise UsageError("debug_dirs is a sequence of directories, not one string")
         self.symfs = symfs
@@ -52,6 +54,7 @@ class Session:
         self.cache_dir = cache_dir
         self.kallsyms = kallsyms
         self.debuginfod = debuginfod
+        self._debuginfod_client: tuple[DebuginfodClient | None] | None = None
         self._resolver: ModuleResolver | None = None
         self._symbolizers: dict[tuple[Any, ...], Symbolizer] = {}
         self._kernel: tuple[KernelSymbols | None] | None = None
@@ -83,8 +86,17 @@ class Session:
             found = self._symbolizers[key] = Symbolizer(
                 symfs=self.symfs, debug_dirs=self.debug_dirs, demangle=demangle, inlines=inlines,
                 symbol_table=symbol_table, naming=naming, cache_size=(1 << 16) if remember else 0,
-                index_dir=self.cache_dir)
+                index_dir=self.cache_dir, debuginfod=self.debuginfod_client())
         return found
+
+    def debuginfod_client(self) -> DebuginfodClient | None:
+        """The debuginfod client of `debuginfod` (else $DEBUGINFOD_URLS), made once; None without servers."""
+        self._check_open()
+        if self._debuginfod_client is None:
+            from .debuginfod import DebuginfodClient
+
+            self._debuginfod_client = (DebuginfodClient.from_environment(self.debuginfod),)
+        return self._debuginfod_client[0]
 
     def kernel_symbols(self) -> KernelSymbols | None:
         """The kernel symbol table (`kallsyms`, else the running kernel's), loaded once; None if unreadable."""

@@ -284,3 +284,34 @@ def test_dwz_multifile_fetched_by_its_build_id(programs, server, env):
     assert ours.stderr == ""
     alone = run_ours(programs["dwz"], addresses[:5], env={**env, "UNWIND_CACHE_DIR": env["UNWIND_CACHE_DIR"] + "2"})
     assert "common.multi not found" in alone.stderr and len(alone.stderr.splitlines()) == 1
+
+
+def test_session_and_stacks_command_fetch_through_the_server(programs, server, env, monkeypatch, tmp_path):
+    """Session(debuginfod=URL) and `unwind stacks --debuginfod URL` answer a stripped binary's addresses
+    with the lines llvm-symbolizer 14 gives on the unstripped one; Session(debuginfod="") asks no server
+    even when $DEBUGINFOD_URLS names one."""
+    from unwind import Session
+
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    addresses = every_address(programs["prog"])[::40]
+    theirs = frames(run_llvm(programs["prog"], addresses, env))
+    with Session(cache_dir=str(tmp_path / "s1"), debuginfod=server) as session:
+        got = session.symbolize(programs["stripped"], addresses)
+    assert [[(f.file or None, f.line or None) for f in answer] for answer in got] == \
+        [[(t["FileName"] or None, t["Line"] or None) for t in answer] for answer in theirs]  # llvm: "" and 0
+    monkeypatch.setenv("DEBUGINFOD_URLS", server)
+    monkeypatch.setenv("DEBUGINFOD_CACHE_PATH", str(tmp_path / "empty-cache"))
+    with Session(cache_dir=str(tmp_path / "s2"), debuginfod="") as session:
+        bare = session.symbolize(programs["stripped"], addresses)
+    assert not (tmp_path / "empty-cache").exists() and all(f.line in (None, 0) for a in bare for f in a)
+
+    stack = tmp_path / "stack.txt"  # one-frame stacks: each address is a pc, looked up as given
+    stack.write_text("".join(f"0x{a:x}\n\n" for a in addresses[:6]))
+    run = subprocess.run([UNWIND, "stacks", str(stack), f"--obj={programs['stripped']}", "--format=json",
+                          "--inlines", f"--debuginfod={server}"], capture_output=True, text=True, check=True,
+                         env={**env, "UNWIND_CACHE_DIR": str(tmp_path / "s3")})
+    chains = [[(f["file"] or None, f["line"] or None) for f in json.loads(line)["frames"]]
+              for line in run.stdout.splitlines()]
+    assert chains == [[(t["FileName"] or None, t["Line"] or None) for t in answer] for answer in theirs[:6]], \
+        run.stderr

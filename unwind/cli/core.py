@@ -9,6 +9,9 @@ HELP = "unwind every thread of an ELF core file (text like eu-stack --core, or J
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debuginfod", metavar="URL",
+                        help="debuginfod server(s), space separated, for debug files by build-id "
+                             "(default $DEBUGINFOD_URLS)")
     parser.add_argument("core", metavar="CORE", help="the core file (kernel dump or gdb gcore)")
     parser.add_argument("--exe", metavar="FILE", help="the executable, when the path recorded in the core is wrong")
     parser.add_argument("--unwinder", default="auto", help="fp, dwarf, orc, lbr, auto, scan (default: auto)")
@@ -24,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from ..session import Session
 
     json_out = args.format == "json"
-    session = Session(symfs=args.symfs, debug_dirs=args.debug_dir)
+    session = Session(symfs=args.symfs, debug_dirs=args.debug_dir, debuginfod=args.debuginfod)
     threads = session.core(args.core, exe=args.exe, unwinder=args.unwinder, inlines=args.inlines and json_out,
                            max_depth=args.max_depth, scan=args.scan, debug_info=json_out)
     if json_out:

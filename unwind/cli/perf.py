@@ -15,6 +15,9 @@ MARKED = ("folded", "pprof", "speedscope", "svg")  # profiles whose truncated st
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debuginfod", metavar="URL",
+                        help="debuginfod server(s), space separated, for debug files by build-id "
+                             "(default $DEBUGINFOD_URLS)")
     parser.add_argument("perf_data", metavar="PERF.DATA")
     parser.add_argument("--unwinder", default="dwarf", help="fp, dwarf, orc, lbr, auto (default dwarf)")
     parser.add_argument("--format", default="perf-script", choices=FORMATS)
@@ -43,7 +46,7 @@ def run(args: argparse.Namespace) -> int:
     from ..session import Session
     from . import open_output
 
-    session = Session(symfs=args.symfs, debug_dirs=args.debug_dir, kallsyms=args.kallsyms)
+    session = Session(symfs=args.symfs, debug_dirs=args.debug_dir, debuginfod=args.debuginfod, kallsyms=args.kallsyms)
     run = session.perf(args.perf_data, args.unwinder, args.inlines, args.max_stack, like_perf=args.like_perf,
                        lines=args.format not in WITHOUT_LINES, stitch=args.stitch,
                        truncated_marker=args.format in MARKED and not args.no_truncated_marker)

@@ -9,6 +9,9 @@ HELP = "unwind every thread of a running process (text like eu-stack -p, or JSON
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debuginfod", metavar="URL",
+                        help="debuginfod server(s), space separated, for debug files by build-id "
+                             "(default $DEBUGINFOD_URLS)")
     parser.add_argument("pid", metavar="PID", type=int, help="the process id")
     parser.add_argument("--unwinder", default="auto", help="fp, dwarf, orc, auto, scan (default: auto)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
@@ -22,7 +25,7 @@ def run(args: argparse.Namespace) -> int:
     from ..session import Session
 
     as_json = args.format == "json"
-    threads = Session(symfs=args.symfs, debug_dirs=args.debug_dir).pid(
+    threads = Session(symfs=args.symfs, debug_dirs=args.debug_dir, debuginfod=args.debuginfod).pid(
         args.pid, args.unwinder, inlines=args.inlines and as_json, max_depth=args.max_depth, debug_info=as_json)
     if as_json:
         from formats.stack import write_threads_json

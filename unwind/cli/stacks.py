@@ -9,6 +9,9 @@ FORMATS = ("perf-script", "json", "folded", "pprof", "speedscope", "svg")
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--debuginfod", metavar="URL",
+                        help="debuginfod server(s), space separated, for debug files by build-id "
+                             "(default $DEBUGINFOD_URLS)")
     parser.add_argument("input", metavar="FILE", help="stack text ('-' for stdin)")
     parser.add_argument("--format", default="perf-script", choices=FORMATS)
     parser.add_argument("--inlines", action="store_true", help="add inlined frames")
@@ -24,7 +27,7 @@ def run(args: argparse.Namespace) -> int:
     from ..session import Session
     from . import open_output
 
-    session = Session(symfs=args.symfs, debug_dirs=args.debug_dir, kallsyms=args.kallsyms)
+    session = Session(symfs=args.symfs, debug_dirs=args.debug_dir, debuginfod=args.debuginfod, kallsyms=args.kallsyms)
     stacks = session.stacks(args.input, maps=args.maps, obj=args.obj, inlines=args.inlines)
     out = open_output(args.output)
     try:
