@@ -16,7 +16,7 @@ from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
 from google.protobuf.message import DecodeError
 
 from .errors import FormatError
-from .stack import Frame, Stack, expand, physical_groups
+from .stack import Frame, Stack, physical_groups
 from .text import valid_text
 
 _T = descriptor_pb2.FieldDescriptorProto
@@ -103,7 +103,7 @@ def build_profile(
     periods: Counter[int] = Counter()
     times: list[int] = []
     pending: list[tuple[Stack, list[int]]] = []
-    for sample in expand(samples):
+    for sample in samples:
         ids = []
         for group in physical_groups(sample.frames):
             outer = group[-1]
@@ -122,13 +122,14 @@ def build_profile(
                     location.line.add(function_id=functions[fkey], line=frame.line or 0)
             ids.append(locations[key])
         pending.append((sample, ids))
-        periods[sample.period] += 1
+        periods[sample.period] += max(sample.count, 1)
         times.append(sample.time)
     mapping_ids = _add_mappings(profile, modules, strings)
     for key, location in zip(locations, profile.location):
         location.mapping_id = mapping_ids.get(key[1], 0)
     for sample, ids in pending:
-        values = [1, sample.period][: len(sample_types)] + [0] * (len(sample_types) - 2)
+        count = max(sample.count, 1)  # a raw stack seen `count` times is one sample of that weight
+        values = [count, sample.period * count][: len(sample_types)] + [0] * (len(sample_types) - 2)
         entry = profile.sample.add(location_id=ids, value=values)
         entry.label.add(key=strings("pid"), num=sample.pid or 0)
         entry.label.add(key=strings("tid"), num=sample.tid or 0)
@@ -177,7 +178,7 @@ def parse_pprof(data: bytes, path: str | None = None) -> Any:
             data = gzip.decompress(data)
         profile = profile_class()()
         profile.ParseFromString(data)
-    except (OSError, EOFError, zlib.error, DecodeError, RuntimeError, ValueError) as exc:
+    except (OSError, EOFError, zlib.error, DecodeError) as exc:  # gzip's (BadGzipFile is an OSError), protobuf's
         raise FormatError(f"not a pprof profile ({exc})", path) from exc
     if profile.string_table and profile.string_table[0] != "":
         raise FormatError("string table does not start with the empty string", path)

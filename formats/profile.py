@@ -8,6 +8,7 @@ from typing import Any, Iterable
 
 from .errors import UnwindError
 from .stack import Stack
+from .text import raw_bytes, valid_text
 
 # format name -> "module:function" of its writer, imported on use (pprof pulls in protobuf).
 WRITERS = {
@@ -19,6 +20,7 @@ WRITERS = {
     "svg": "flamegraph:write_flamegraph_samples",
 }
 OUTPUT_FORMATS = tuple(WRITERS)
+BYTE_FORMATS = ("perf-script", "folded")  # text of bytes, as perf script and stackcollapse print it; others are UTF-8
 
 
 def stack_json(stack: Stack) -> dict[str, Any]:
@@ -41,4 +43,8 @@ def write_profile(stacks: Iterable[Stack], fmt: str, **options: Any) -> bytes:
         raise UnwindError(f"unknown output format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
     module, function = target.split(":")
     result = getattr(import_module(f"{__package__}.{module}"), function)(stacks, **options)
-    return result if isinstance(result, bytes) else result.encode()
+    if isinstance(result, bytes):
+        return result
+    if fmt in BYTE_FORMATS:  # perf's convention: a name's undecodable bytes come out as they went in
+        return raw_bytes(result)
+    return valid_text(result).encode()

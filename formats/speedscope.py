@@ -11,7 +11,7 @@ import json
 from typing import Any, Iterable
 
 from .errors import FormatError
-from .stack import Frame, Stack, expand
+from .stack import Frame, Stack
 
 SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 UNITS = ("none", "nanoseconds", "microseconds", "milliseconds", "seconds", "bytes")
@@ -36,7 +36,7 @@ def build_speedscope(
     frames: list[dict[str, Any]] = []
     index: dict[tuple, int] = {}
     profiles: dict[tuple[int, int], dict[str, Any]] = {}
-    for sample in expand(samples):
+    for sample in samples:
         stack = []
         for frame in reversed(sample.frames):
             record = frame_record(frame)
@@ -45,7 +45,7 @@ def build_speedscope(
                 index[key] = len(frames)
                 frames.append(record)
             stack.append(index[key])
-        weight = max(sample.period, 1) if use_period else 1
+        weight = (max(sample.period, 1) if use_period else 1) * max(sample.count, 1)  # a raw stack's count weighs
         owner = (sample.pid or 0, sample.tid or 0)
         profile = profiles.get(owner)
         if profile is None:
@@ -75,32 +75,52 @@ def parse_speedscope(text: str | bytes, path: str | None = None) -> list[Stack]:
     """Read sampled profiles back into samples (comm/pid/tid from our profile names when present)."""
     try:
         document = json.loads(text)
-        frames = [_frame(record) for record in document["shared"]["frames"]]
-        samples = []
-        for profile in document["profiles"]:
-            if profile.get("type") != "sampled":
-                raise FormatError(f"profile type {profile.get('type')!r} is not 'sampled'", path)
-            comm, pid, tid = _owner(str(profile.get("name", "")))
-            stacks, weights = profile["samples"], profile["weights"]
-            if not isinstance(stacks, list) or not isinstance(weights, list) or len(stacks) != len(weights):
-                raise FormatError("samples and weights differ in length", path)
-            for stack, weight in zip(stacks, weights):
-                if any(not isinstance(i, int) or isinstance(i, bool) or not 0 <= i < len(frames) for i in stack):
-                    raise FormatError("sample names a frame index outside shared.frames", path)
-                samples.append(Stack(comm, pid, tid, 0, int(weight), tuple(frames[i] for i in reversed(stack))))
-        return samples
-    except FormatError:
-        raise
-    except (ValueError, KeyError, TypeError, AttributeError, OverflowError, RecursionError) as exc:
-        raise FormatError(f"not a speedscope sampled profile ({exc.__class__.__name__}: {exc})", path) from exc
+    except UnicodeDecodeError:
+        raise FormatError("not a speedscope profile (not UTF-8)", path) from None
+    except json.JSONDecodeError as exc:
+        raise FormatError(f"not a speedscope profile ({exc.msg} at {exc.pos})", path) from None
+    except RecursionError:  # nesting deeper than the interpreter's stack: not a profile we wrote
+        raise FormatError("not a speedscope profile (nested too deeply)", path) from None
+    shared = _field(document, "shared", dict, path)
+    frames = [_frame(record, path) for record in _field(shared, "frames", list, path)]
+    samples = []
+    for profile in _field(document, "profiles", list, path):
+        if not isinstance(profile, dict) or profile.get("type") != "sampled":
+            raise FormatError("a profile is not of type 'sampled'", path)
+        comm, pid, tid = _owner(str(profile.get("name", "")))
+        stacks, weights = _field(profile, "samples", list, path), _field(profile, "weights", list, path)
+        if len(stacks) != len(weights):
+            raise FormatError("samples and weights differ in length", path)
+        for stack, weight in zip(stacks, weights):
+            if not isinstance(stack, list) or any(not _index(i, len(frames)) for i in stack):
+                raise FormatError("sample names a frame index outside shared.frames", path)
+            if not isinstance(weight, (int, float)) or isinstance(weight, bool) or not 0 <= weight < 1 << 63:
+                raise FormatError(f"weight {weight!r} is not a non-negative number", path)
+            samples.append(Stack(comm, pid, tid, 0, int(weight), tuple(frames[i] for i in reversed(stack))))
+    return samples
 
 
-def _frame(record: dict[str, Any]) -> Frame:
-    name = record["name"]
-    if not isinstance(name, str):
-        raise TypeError("frame name is not a string")
-    line = record.get("line")
-    return Frame(addr=0, symbol=name, file=record.get("file"), line=int(line) if line else None)
+def _field(container: object, name: str, kind: type, path: str | None) -> Any:
+    """container[name], which must be a `kind`."""
+    value = container.get(name) if isinstance(container, dict) else None
+    if not isinstance(value, kind):
+        raise FormatError(f"{name!r} is missing or not a {kind.__name__}", path)
+    return value
+
+
+def _index(value: object, size: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and 0 <= value < size
+
+
+def _frame(record: object, path: str | None) -> Frame:
+    if not isinstance(record, dict) or not isinstance(record.get("name"), str):
+        raise FormatError("a shared frame has no string name", path)
+    file, line = record.get("file"), record.get("line")
+    if file is not None and not isinstance(file, str):
+        raise FormatError("a shared frame's file is not a string", path)
+    if line is not None and (not isinstance(line, int) or isinstance(line, bool) or not 0 <= line < 1 << 32):
+        raise FormatError("a shared frame's line is not a line number", path)
+    return Frame(addr=0, symbol=record["name"], file=file, line=line or None)
 
 
 def _owner(name: str) -> tuple[str, int, int]:

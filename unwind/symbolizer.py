@@ -19,12 +19,15 @@ from .demangle import demangle, demangle_perf
 from .index import NO_ADDRESS, NO_SECTION, NO_STRING, IndexSources, load_index
 from .symbolize_output import BAD_STRING
 from .debuginfo import DEFAULT_DEBUG_DIRS, find_alt_file, find_debug_file
+from .errors import UsageError
 
 if TYPE_CHECKING:
     from .debuginfod import DebuginfodClient
 
 _make = Frame._make  # a tuple from a row in field order: the cheapest way to build one
 
+
+NAMINGS = ("llvm", "perf")  # whose symbol-table rules name the outermost frame
 
 class ModuleSymbols:
     """Lookups over one module's index; every method is a handful of bisects."""
@@ -218,6 +221,8 @@ class Symbolizer:
         .gnu_debuglink files are looked for in place of the debug directories (--fallback-debug-path);
         `debuginfod`: where debug files (and dwz alternate files) no local directory holds are fetched
         by build-id."""
+        if naming not in NAMINGS:
+            raise UsageError(f"unknown naming {naming!r} (expected one of {', '.join(NAMINGS)})")
         self.debuginfod = debuginfod
         self.symfs = symfs
         self.fallback_debug_path = fallback_debug_path

@@ -87,19 +87,30 @@ def test_decompression_bomb_is_refused_within_bounds(bombs, kind):
     assert "declares" in result["stderr"] or "inflate" in result["stderr"] or result["code"] == 0
 
 
-@pytest.mark.parametrize("fmt", ["folded", "pprof"])
+@pytest.mark.parametrize("fmt", ["folded", "pprof", "speedscope", "perf-script"])
 def test_huge_folded_count_is_bounded(tmp_path, fmt):
-    """Folded output weighs a stack by its count (no expansion: the count is printed back); writers that
-    repeat a stack per sample (pprof, speedscope, perf-script) refuse more than 4M samples, a typed error."""
+    """A raw stack's count is a weight: folded prints it back, pprof makes it the sample's value, speedscope
+    its weight (no expansion anywhere); perf-script, which prints one event per sample, refuses more
+    than 4M samples with a typed error."""
     stacks = tmp_path / "huge.folded"
     stacks.write_text("bash;main;work 2147483648\nbash;main 3\n")
-    result = measured("stacks", str(stacks), "--format", fmt, "--kallsyms", "/dev/null", "-o", str(tmp_path / "out"))
+    out = tmp_path / "out"
+    result = measured("stacks", str(stacks), "--format", fmt, "--kallsyms", "/dev/null", "-o", str(out))
     assert_bounded(result, stacks.stat().st_size)
-    if fmt == "folded":
-        assert result["code"] == 0
-        assert "2147483648" in (tmp_path / "out").read_text()
-    else:
+    if fmt == "perf-script":
         assert result["code"] == 1 and "4000000" in result["stderr"]
+        return
+    assert result["code"] == 0, result["stderr"]
+    if fmt == "folded":
+        assert "2147483648" in out.read_text()
+    elif fmt == "pprof":
+        from formats.pprof import parse_pprof
+
+        assert sorted(s.value[0] for s in parse_pprof(out.read_bytes()).sample) == [3, 2147483648]
+    else:
+        import json
+
+        assert sorted(w for p in json.loads(out.read_text())["profiles"] for w in p["weights"]) == [3, 2147483648]
 
 
 def test_expression_loop_stops_in_time():
