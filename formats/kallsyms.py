@@ -59,7 +59,8 @@ class KernelSymbols:
         i = bisect.bisect_right(self.starts, address) - 1
         if i < 0 or address >= self.ends[i]:
             return None
-        return KernelSymbol(self.names[i], address - self.starts[i], self.ends[i] - self.starts[i], self.modules[i], self.types[i])
+        return KernelSymbol(self.names[i], address - self.starts[i], self.ends[i] - self.starts[i], self.modules[i],
+                            self.types[i])
 
     def address_of(self, name: str) -> int | None:
         """Start address of a symbol by name (first match), as bpftrace's resolve_kname does."""
@@ -69,7 +70,10 @@ class KernelSymbols:
         return sorted({m for m in self.modules if m})
 
 
-def _entries_fast(text: str, types: frozenset[str] | None) -> tuple[list[tuple[int, str, str, str | None]], int, bool] | None:
+Entry = tuple[int, str, str, str | None]  # (address, type, name, module)
+
+
+def _entries_fast(text: str, types: frozenset[str] | None) -> tuple[list[Entry], int, bool] | None:
     """One regex pass when every line has the canonical shape; None sends odd input to the line-by-line reader."""
     matches = re.findall(_LINE, text, re.M)
     lines = text.splitlines()
@@ -115,7 +119,7 @@ def parse_kallsyms(text: str, path: str | None = None, types: frozenset[str] | N
     return _table(entries, seen, all_zero, path)
 
 
-def _table(entries: list[tuple[int, str, str, str | None]], seen: int, all_zero: bool, path: str | None) -> KernelSymbols:
+def _table(entries: list[Entry], seen: int, all_zero: bool, path: str | None) -> KernelSymbols:
     """Sort, drop aliases and size the symbols (see the module docstring)."""
     if seen and all_zero:
         return KernelSymbols(array("Q"), array("Q"), (), "", (), restricted=True, path=path)

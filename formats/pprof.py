@@ -63,7 +63,8 @@ _SCHEMA: dict[str, tuple[tuple[str, int, int, bool, str | None], ...]] = {
 @lru_cache(maxsize=1)
 def profile_class() -> Any:
     """The perftools.profiles.Profile message class, built once from the descriptor above."""
-    proto = descriptor_pb2.FileDescriptorProto(name="unwind/profile.proto", package="perftools.profiles", syntax="proto3")
+    proto = descriptor_pb2.FileDescriptorProto(name="unwind/profile.proto", package="perftools.profiles",
+                                               syntax="proto3")
     for message, fields in _SCHEMA.items():
         desc = proto.message_type.add(name=message)
         for name, number, kind, repeated, type_name in fields:
@@ -92,7 +93,8 @@ def build_profile(
     samples: Iterable[Stack],
     sample_types: tuple[tuple[str, str], ...] = (("samples", "count"), ("cpu", "nanoseconds")),
 ) -> Any:
-    """A Profile message: values [1, period] per sample, one Location per physical address, inline Lines innermost first."""
+    """A Profile message: values [count, period x count] per stack, one Location per physical address, inline
+    Lines innermost first."""
     profile = profile_class()()
     strings = _Strings()
     for kind, unit in sample_types:

@@ -147,7 +147,8 @@ def parse_bpftrace(text: str, path: str | None = None, kinds: Sequence[str] = ("
 
 
 def parse_bcc_folded(text: str, path: str | None = None) -> list[RawStack]:
-    """BCC folded lines: comm first, user frames, an optional `-` delimiter, then kernel frames (`_[k]` marks them too)."""
+    """BCC folded lines: comm first, user frames, an optional `-` delimiter, then kernel frames (`_[k]` marks
+    them too)."""
     from .folded import parse_folded
 
     stacks: list[RawStack] = []
@@ -192,7 +193,8 @@ def parse_address_lines(text: str, path: str | None = None) -> list[RawStack]:
             elif match := _BUILD_ID_TOKEN.match(token):
                 frames.append(RawFrame(build_id=match[1].lower(), file_offset=int(match[2], 16)))
             else:
-                raise FormatError(f"line {lineno}: {token[:40]!r} is neither a hex address nor BUILDID+0xOFFSET", path, start)
+                raise FormatError(f"line {lineno}: {token[:40]!r} is neither a hex address nor BUILDID+0xOFFSET",
+                                  path, start)
         stacks.append(RawStack(None, None, None, 1, tuple(frames)))
     return stacks
 

@@ -90,6 +90,7 @@ def symbols_in(elf: ElfFile, section: Section) -> list[Symbol]:
     symbols = []
     for index, (name_off, info, _other, shndx, value, size) in enumerate(_SYM.iter_unpack(raw[:usable])):
         end = strtab.find(b"\0", name_off)
-        name = strtab[name_off:end if end >= 0 else len(strtab)].decode("utf-8", "replace") if name_off < len(strtab) else ""
+        stop = end if end >= 0 else len(strtab)
+        name = strtab[name_off:stop].decode("utf-8", "replace") if name_off < len(strtab) else ""
         symbols.append(Symbol(index, name, value, size, info & 0xF, info >> 4, shndx))
     return symbols

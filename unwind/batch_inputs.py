@@ -81,7 +81,8 @@ class PartialProfile:
     counts: Counter[Key] = field(default_factory=Counter)
     samples: int = 0
     failures: tuple[Failure, ...] = ()
-    missing: Counter[tuple[str, str]] = field(default_factory=Counter)  # (build-id or "", module) -> frames left [unknown]
+    # (build-id or "", module) -> frames left [unknown]
+    missing: Counter[tuple[str, str]] = field(default_factory=Counter)
     done: int = 0  # inputs merged in
 
     def merge(self, other: PartialProfile) -> PartialProfile:

@@ -1,4 +1,5 @@
-"""Traces and recorded address arrays -> symbolised frames (`unwind.Frame`): the step between unwinding and every output."""
+"""Traces and recorded address arrays -> symbolised frames (`unwind.Frame`): the step between unwinding and
+every output."""
 
 from __future__ import annotations
 

@@ -27,7 +27,7 @@ from typing import Any, Iterable, Iterator, Mapping, Sequence
 
 from cachetools import LRUCache
 
-from .model import Frame, Reg, Sample, StopReason, Trace, Via
+from .model import Reg, Sample, StopReason, Trace, Via
 
 CALLEE_SAVED: tuple[int, ...] = (Reg.RBX, Reg.RBP, Reg.R12, Reg.R13, Reg.R14, Reg.R15)
 FP_SAVED: tuple[int, ...] = (Reg.RBP,)

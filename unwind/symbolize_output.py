@@ -1,4 +1,5 @@
-"""llvm-symbolizer 14's input syntax and its LLVM, GNU and JSON output styles (lib/DebugInfo/Symbolize/DIPrinter.cpp)."""
+"""llvm-symbolizer 14's input syntax and its LLVM, GNU and JSON output styles
+(lib/DebugInfo/Symbolize/DIPrinter.cpp)."""
 
 from __future__ import annotations
 

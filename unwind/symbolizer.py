@@ -48,8 +48,8 @@ class ModuleSymbols:
             for name in ("cu_file_base", "cu_file_count", "files", "cu_seq_first", "cu_seq_end", "seq_lo",
                          "seq_hi", "seq_first", "seq_end", "row_addr", "row_file", "row_line", "row_col",
                          "row_disc", "sub_name", "sub_parent", "sub_call_file", "sub_call_line", "sub_call_col",
-                         "sub_call_disc", "sub_decl_line", "sub_low", "sub_start_file", "cu_adm_first", "cu_adm_end", "adm_start",
-                         "adm_end", "adm_sub", "ar_lo", "ar_hi", "ar_cu", "files_rel", "sub_short",
+                         "sub_call_disc", "sub_decl_line", "sub_low", "sub_start_file", "cu_adm_first", "cu_adm_end",
+                         "adm_start", "adm_end", "adm_sub", "ar_lo", "ar_hi", "ar_cu", "files_rel", "sub_short",
                          "sub_call_file_rel", "sub_start_file_rel"):
                 setattr(self, "_" + name, a(name))
         names = index.names()

@@ -36,7 +36,8 @@ def describe_intro(name: str, loaded_from: str | None) -> str:
 
 def describe_cie(cie: Cie) -> str:
     return (f"\n{cie.offset:08x} {_hex(cie.length, cie.address_size)} {_hex(cie.cie_id, cie.offset_size)} "
-            f'CIE "{cie.augmentation}" cf={_s32(cie.code_align)} df={_s32(cie.data_align)} ra={_s32(cie.ra_register)}\n')
+            f'CIE "{cie.augmentation}" cf={_s32(cie.code_align)} df={_s32(cie.data_align)} '
+            f'ra={_s32(cie.ra_register)}\n')
 
 
 def describe_fde(fde: Fde, section: CfiSection) -> str:

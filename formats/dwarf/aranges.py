@@ -12,7 +12,8 @@ from .units import DwarfSections
 _MASK = (1 << 64) - 1
 
 
-def parse_aranges(data: bytes, path: str | None = None) -> tuple[list[tuple[int, int, int]], set[int], list[FormatError]]:
+def parse_aranges(data: bytes, path: str | None = None
+                  ) -> tuple[list[tuple[int, int, int]], set[int], list[FormatError]]:
     """Sets of .debug_aranges: ([(low, high, cu_offset)], offsets of the CUs they cover, problems).
 
     Like LLVM's extract, the first malformed set ends the walk (earlier sets stay).

@@ -120,7 +120,7 @@ def scan_units(sections: DwarfSections, problems: list | None = None, stats: Sca
         if header.unit_type in _SKIPPED_UNIT_TYPES or (wanted is not None and header.offset not in wanted):
             continue
         result = _guarded(sections, header, problems, stats,
-                          lambda: _scan_unit(resolver.context(header), resolver, stats))
+                          lambda header=header: _scan_unit(resolver.context(header), resolver, stats))
         if result is not None:
             stats.units += 1
             yield result
@@ -135,7 +135,8 @@ def compile_units(sections: DwarfSections, problems: list | None = None) -> list
     for header in resolver.headers:
         if header.unit_type in _SKIPPED_UNIT_TYPES:
             continue
-        unit = _guarded(sections, header, problems, stats, lambda: compile_unit(resolver.context(header)))
+        unit = _guarded(sections, header, problems, stats,
+                        lambda header=header: compile_unit(resolver.context(header)))
         if unit is not None:
             out.append(unit)
     return out

@@ -36,8 +36,8 @@ def scan_split_unit(skeleton: CompileUnit, sections: DwarfSections, problems: li
     for header in resolver.headers:
         if header.version >= 5 and header.unit_type != DW_UT.split_compile:
             continue
-        ctx = _guarded(sections, header, problems, stats, lambda: UnitContext(sections, header, False,
-                                                                             resolver.abbrev_cache))
+        ctx = _guarded(sections, header, problems, stats,
+                       lambda header=header: UnitContext(sections, header, False, resolver.abbrev_cache))
         if ctx is None:
             continue
         ctx.addr_base = skeleton.addr_base if skeleton.addr_base is not None else 0
@@ -49,7 +49,7 @@ def scan_split_unit(skeleton: CompileUnit, sections: DwarfSections, problems: li
         if ctx.rnglists_base is None and header.version >= 5:
             ctx.rnglists_base = 12 if header.offset_size == 4 else 20
         resolver.contexts[header.offset] = ctx
-        found = _guarded(sections, header, problems, stats, lambda: _scan_unit(ctx, resolver, stats))
+        found = _guarded(sections, header, problems, stats, lambda ctx=ctx: _scan_unit(ctx, resolver, stats))
         if found is None:
             return None
         # file indexes of the split unit mean the skeleton's line table

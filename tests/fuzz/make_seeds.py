@@ -14,7 +14,6 @@ symbolizer builds for the program.  Nothing here is hand-crafted bytes.
 
 from __future__ import annotations
 
-import os
 import shutil
 import subprocess
 import sys
@@ -91,7 +90,7 @@ def main() -> int:
     put("eh_frame_hdr", "dwarf5-O1", addr.to_bytes(8, "little") + data)
     # line and dwarf: section sets of the DWARF 5 and DWARF 4 builds.
     for name in ("dwarf5-O1", "dwarf4-O2"):
-        get = lambda s: section(builds[name], s)[0]  # noqa: E731
+        get = lambda s, name=name: section(builds[name], s)[0]  # noqa: E731
         put("line", name, join([get(".debug_line"), get(".debug_str"), get(".debug_line_str")]))
         put("dwarf", name, join([get(".debug_" + part) for part in
                                  ("info", "abbrev", "str", "line_str", "str_offsets", "addr", "ranges", "rnglists",

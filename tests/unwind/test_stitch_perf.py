@@ -11,7 +11,7 @@ from __future__ import annotations
 import capstone
 import pytest
 
-from conftest import ROOT, load_helper, need_tool
+from conftest import load_helper, need_tool
 from formats.errors import UnwindError
 from unwind.memory import AddressSpace
 from unwind.model import StopReason, Via

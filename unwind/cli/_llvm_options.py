@@ -190,7 +190,7 @@ def _unknown_message(text: str) -> str:
 def _nearest(text: str) -> tuple[str, int]:
     """LLVM's OptTable::findNearest: the spelling within the fewest edits (a joined '=' value kept aside)."""
     best, best_distance = "", 1 << 30
-    for spelling, kind, _ in _BY_NAME:
+    for spelling, _kind, _ in _BY_NAME:
         if len(spelling.lstrip("-")) < 4:  # LLVM's MinimumLength: short names are never suggested
             continue
         lhs, rhs, normalized = text, "", text

@@ -48,7 +48,7 @@ def run(args) -> int:
     if args.format == "json":
         sections = []
         for source, loaded_from in files:
-            for record, section in frame_sections(source):
+            for _record, section in frame_sections(source):
                 if section is not None:
                     sections.append(section_to_json(section, loaded_from or args.file))
         json.dump({"file": args.file, "sections": sections}, out, indent=1)

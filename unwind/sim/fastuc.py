@@ -40,7 +40,7 @@ class RawBlockHook:
         def trampoline(_handle, address, size, _data):
             try:
                 func(address, size)
-            except BaseException as exc:  # a C callback cannot raise; report after emu_start returns
+            except BaseException as exc:  # noqa: BLE001 - a C callback cannot raise; kept, re-raised after emu_start
                 if self.error is None:
                     self.error = exc
                 uc.emu_stop()

@@ -59,7 +59,7 @@ class SignalState:
         return ss_size != 0 and ss_sp < sp <= ss_sp + ss_size
 
     def next_deliverable(self) -> tuple[int, int] | None:
-        for i, (signo, code) in enumerate(self.pending):
+        for i, (signo, _code) in enumerate(self.pending):
             if not self.mask & (1 << (signo - 1)) or signo in (SIGKILL, SIGSTOP):
                 return self.pending.pop(i)
         return None

@@ -58,7 +58,7 @@ class AutoUnwinder:
         self.checker = CallChecker() if scan else None
         self.table_cache: LRUCache = LRUCache(1 << 16)  # (module map, lookup address, pc) -> (rule, via) | None
         self.tables: list[tuple[Via, TableLookup]] = []
-        for name, via, unwinder in sources if sources is not None else self._load_sources(options):
+        for _name, via, unwinder in sources if sources is not None else self._load_sources(options):
             lookup = table_lookup(unwinder)
             if lookup is not None:
                 self.tables.append((via, lookup))

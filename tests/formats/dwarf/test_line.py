@@ -13,7 +13,7 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from conftest import LIBC, PYTHON_DBG, need_tool, run_tool
+from conftest import PYTHON_DBG, need_tool, run_tool
 from formats.dwarf.line import (BASIC_BLOCK, END_SEQUENCE, EPILOGUE_BEGIN, IS_STMT, PROLOGUE_END,
                                 LineProgram, iter_line_programs, parse_line_header, parse_line_program)
 from formats.elf import ElfFile

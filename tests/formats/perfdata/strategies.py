@@ -15,8 +15,11 @@ I32 = st.integers(-(2**31), 2**31 - 1)
 ALL_BITS = [m for m in SampleType if m is not SampleType.WEIGHT_STRUCT]
 
 
+_BITS = st.lists(st.sampled_from(ALL_BITS), unique=True)
+
+
 @st.composite
-def attr_and_sample(draw, bits=st.lists(st.sampled_from(ALL_BITS), unique=True)):
+def attr_and_sample(draw, bits=_BITS):
     """(attr, sample) over a random subset of the sample_type bits (`bits` draws the subset)."""
     bits = draw(bits)
     st_ = sum(int(b) for b in bits)

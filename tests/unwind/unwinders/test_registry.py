@@ -10,7 +10,7 @@ import textwrap
 import pytest
 
 from unwind.errors import UsageError
-from unwind.model import Frame, Registers, Sample, StopReason, Trace, Via
+from unwind.model import Frame, Registers, Sample, StopReason, Trace
 from unwind.unwinders import available, get_unwinder, register
 
 PLUGIN = textwrap.dedent('''

@@ -1,0 +1,60 @@
+"""The tree stays ruff-clean (configuration in pyproject.toml) and formats/ stays mypy --strict clean
+module by module: every module of formats/ but the ones still listed below is checked (a new module
+is checked from the start; a module leaves the list once it passes)."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+BIN = Path(sys.executable).parent
+# formats/ modules mypy --strict does not pass yet (263 errors in 23 files when this list was made).
+STILL_UNTYPED = {
+    "formats/cfi/instructions.py",
+    "formats/cfi/table.py",
+    "formats/dwarf/constants.py",
+    "formats/dwarf/dies.py",
+    "formats/dwarf/dwp.py",
+    "formats/dwarf/forms.py",
+    "formats/dwarf/info.py",
+    "formats/dwarf/line.py",
+    "formats/dwarf/names.py",
+    "formats/dwarf/split.py",
+    "formats/dwarf/units.py",
+    "formats/flamegraph.py",
+    "formats/orc/table.py",
+    "formats/perfdata/reader.py",
+    "formats/perfdata/records.py",
+    "formats/perfdata/sample.py",
+    "formats/perfdata/samplelayout.py",
+    "formats/perfdata/writer.py",
+    "formats/pprof.py",
+    "formats/report.py",
+    "formats/speedscope.py",
+    "formats/stack.py",
+    "formats/symindex.py",
+}
+
+
+def _run(tool: str, *args: str) -> subprocess.CompletedProcess[str]:
+    path = BIN / tool
+    if not path.exists():
+        pytest.fail(f"{tool} is not installed (bash .ci/setup installs the lint extra)")
+    return subprocess.run([str(path), *args], cwd=ROOT, capture_output=True, text=True)
+
+
+def test_ruff_clean():
+    done = _run("ruff", "check", "--no-cache", ".")
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_formats_typed_modules_pass_mypy_strict():
+    modules = sorted(str(p.relative_to(ROOT)) for p in (ROOT / "formats").rglob("*.py"))
+    checked = [m for m in modules if m not in STILL_UNTYPED]
+    assert len(checked) >= 41
+    done = _run("mypy", "--strict", "--follow-imports=silent", "--no-incremental", *checked)
+    assert done.returncode == 0, done.stdout + done.stderr
