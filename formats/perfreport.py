@@ -79,6 +79,7 @@ class Report:
     lost: int
     options: ReportOptions
     widths: tuple[int, ...]       # width of each sort-key column, over every entry (shown or not)
+    truncated: int = 0            # stacks that end where the stack copy did (not printed; perf has no such line)
 
 
 def event_name(attr_type: int, config: int) -> str:
@@ -134,10 +135,7 @@ def _stdio_lines(report: Report, header: bool) -> Iterator[str]:
         yield f"# Event count (approx.): {report.total_period}\n#\n"
     yield column_header(report)
     total = report.total_period or 1
-    for entry in report.entries:
-        shown = entry.children_period if opts.children else entry.self_period
-        if shown * 100.0 / total < opts.percent_limit:
-            continue
+    for entry in shown_entries(report):
         yield entry_line(entry, report) + "\n"
         if opts.chain_mode != "none":
             yield from _chain_lines(entry, report, total)
@@ -153,6 +151,22 @@ def _samples_text(n: int) -> str:
             n //= 1000
             unit = letter
     return f"{n}{unit}"
+
+
+def shown_entries(report: Report) -> Iterator[Entry]:
+    """The entries printed: those at or above --percent-limit (children with --children, else overhead)."""
+    total = report.total_period or 1
+    for entry in report.entries:
+        shown = entry.children_period if report.options.children else entry.self_period
+        if shown * 100.0 / total >= report.options.percent_limit:
+            yield entry
+
+
+def entry_percents(entry: Entry, report: Report) -> tuple[float, ...]:
+    """The percentages of an entry's line: (children, self) with --children, else (overhead,)."""
+    total = report.total_period or 1
+    own = entry.self_period * 100.0 / total
+    return (entry.children_period * 100.0 / total, own) if report.options.children else (own,)
 
 
 def column_header(report: Report) -> str:

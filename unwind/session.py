@@ -9,7 +9,8 @@ Where each verb lives:
 - `stacks`     unwind/rawstacks.py over formats/stacktext.py
 - `unwind`     unwind/pipeline.py (SampleResolver.resolve) with any registry unwinder
 - `pid`        unwind/live.py (unwind_process) named as `core`
-- `batch`, `report` are added next to these by their owners, in the same shape.
+- `report`     unwind/reportrun.py (perf.data facts) over unwind/report.py (perf report's histogram)
+- `batch` is added next to these by its owner, in the same shape.
 
 Two Sessions share nothing: every resolver, symbolizer, kernel symbol table and unwinder a
 Session makes is its own, created on first use and dropped by `close()`.
@@ -28,6 +29,7 @@ from .errors import UsageError
 if TYPE_CHECKING:
     from .debuginfod import DebuginfodClient
     from formats.kallsyms import KernelSymbols
+    from formats.perfreport import Report
 
     from .model import Sample, Unwinder
     from .modules import ModuleResolver
@@ -227,6 +229,29 @@ class Session:
         pipeline = SampleResolver(self.unwinder(unwinder, **options), self.symbolizer(naming="perf", inlines=inlines),
                                   self.resolver, self.kernel_symbols(), inlines, truncated_marker=False)
         return pipeline.resolve(sample)
+
+    def report(self, path: str | os.PathLike[str], *, children: bool = True, sort: str | None = None,
+               call_graph: str | None = None, percent_limit: float = 0.0, inline: bool = True,
+               unwinder: str = "dwarf", stitch: bool = False, like_perf: bool = False, max_depth: int | None = None,
+               maps: str | None = None, obj: str | None = None, progress: bool = False) -> Report:
+        """The call tree with percentages that `perf report` shows, from our stacks: a perf.data recording
+        (unwound as `perf`), a pprof profile (`unwind perf`/`batch` output) or raw stacks (as `stacks`,
+        with `maps`/`obj`: bpftrace, BCC folded, so also folded output). `sort`, `call_graph` and
+        `percent_limit` take perf report's values (`dso,sym`, `caller,0.5`, ...); render the result with
+        `formats.perfreport.render_stdio` or `formats.perfreport_tty`."""
+        from .reportoptions import report_options
+        from .reportrun import input_kind, report_of_pprof, report_of_run, report_of_stacks
+
+        options = report_options(children, sort, call_graph, percent_limit, inline)
+        name = os.fspath(path)
+        kind = input_kind(name)
+        if kind == "perf.data":
+            run = self.perf(name, unwinder, inline, max_depth, like_perf=like_perf, lines=False, stitch=stitch,
+                            progress=progress)
+            return report_of_run(run, options)
+        if kind == "pprof":
+            return report_of_pprof(name, options)
+        return report_of_stacks(self.stacks(name, maps=maps, obj=obj, inlines=inline), options)
 
     # ---- lifetime ----------------------------------------------------------------------------
 

@@ -19,24 +19,30 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="debuginfod server(s), space separated, for debug files by build-id "
                              "(default $DEBUGINFOD_URLS)")
     parser.add_argument("perf_data", metavar="PERF.DATA")
-    parser.add_argument("--unwinder", default="dwarf", help="fp, dwarf, orc, lbr, auto (default dwarf)")
     parser.add_argument("--format", default="perf-script", choices=FORMATS)
     parser.add_argument("--inlines", action="store_true", help="add inlined frames")
-    parser.add_argument("--kallsyms", metavar="FILE",
-                        help="kernel symbols (kallsyms or System.map; default /proc/kallsyms)")
-    parser.add_argument("--like-perf", action="store_true",
-                        help="reproduce perf 6.1's stack-copy bound (ignores the last 8 bytes) for diffable output")
-    parser.add_argument("--stitch", action="store_true",
-                        help="complete stacks cut by the end of the stack copy from other samples of the same "
-                             "thread (the unwinder's -stitched variant; one process)")
+    add_input_arguments(parser)
     parser.add_argument("--no-truncated-marker", action="store_true",
                         help="no synthetic [truncated] root frame in folded/pprof/speedscope/svg output")
-    parser.add_argument("--max-stack", "--max-depth", type=int, default=127, metavar="N", dest="max_stack",
-                        help="user frames per sample at most (default 127, perf's kernel.perf_event_max_stack)")
     parser.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
     parser.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
                         help="processes for perf-script/json output (default: the usable CPUs, up to "
                              f"{MAX_WORKERS}, for recordings of {PARALLEL_BYTES >> 20} MiB or more; 1 = no fork)")
+
+
+def add_input_arguments(parser: argparse.ArgumentParser) -> None:
+    """How a recording's stacks are made (shared with `unwind report`)."""
+    group = parser.add_argument_group("unwinding")
+    group.add_argument("--unwinder", default="dwarf", help="fp, dwarf, orc, lbr, auto (default dwarf)")
+    group.add_argument("--kallsyms", metavar="FILE",
+                       help="kernel symbols (kallsyms or System.map; default /proc/kallsyms)")
+    group.add_argument("--like-perf", action="store_true",
+                       help="reproduce perf 6.1's stack-copy bound (ignores the last 8 bytes) for diffable output")
+    group.add_argument("--stitch", action="store_true",
+                       help="complete stacks cut by the end of the stack copy from other samples of the same "
+                            "thread (the unwinder's -stitched variant; one process)")
+    group.add_argument("--max-stack", "--max-depth", type=int, default=127, metavar="N", dest="max_stack",
+                       help="user frames per sample at most (default 127, perf's kernel.perf_event_max_stack)")
 
 
 def run(args: argparse.Namespace) -> int:
