@@ -10,7 +10,7 @@ Where each verb lives:
 - `unwind`     unwind/pipeline.py (SampleResolver.resolve) with any registry unwinder
 - `pid`        unwind/live.py (unwind_process) named as `core`
 - `report`     unwind/reportrun.py (perf.data facts) over unwind/report.py (perf report's histogram)
-- `batch` is added next to these by its owner, in the same shape.
+- `batch`      unwind/batch.py (plan, shard by build-id, Dask tasks, tree merge) over unwind/batch_inputs.py
 
 Two Sessions share nothing: every resolver, symbolizer, kernel symbol table and unwinder a
 Session makes is its own, created on first use and dropped by `close()`.
@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from formats.kallsyms import KernelSymbols
     from formats.perfreport import Report
 
+    from .batch import BatchResult
     from .model import Sample, Unwinder
     from .modules import ModuleResolver
     from .pipeline import PerfRun
@@ -252,6 +253,24 @@ class Session:
         if kind == "pprof":
             return report_of_pprof(name, options)
         return report_of_stacks(self.stacks(name, maps=maps, obj=obj, inlines=inline), options)
+
+    def batch(self, inputs: Iterable[str], scheduler: str | None = None, *, unwinder: str = "dwarf",
+              inlines: bool = False, max_depth: int = 127, lines: bool = True, truncated_marker: bool = True,
+              workers: int | None = None) -> BatchResult:
+        """Many recordings (perf.data files, stack files with FILE.maps beside them, directories, globs)
+        unwound and merged on Dask: a LocalCluster of `workers` processes, or the running scheduler at
+        `scheduler` (tcp://host:8786). The workers use this Session's symfs, debug dirs, cache dir and
+        kernel symbols (their own caches: they are other processes). Write the result with
+        `formats.merged.write_merged(unwind.batch.entries(result), fmt)`."""
+        from .batch import run_batch
+        from .batch_inputs import BatchOptions
+
+        self._check_open()
+        options = BatchOptions(unwinder=unwinder, inlines=inlines, max_depth=max_depth, lines=lines,
+                               truncated_marker=truncated_marker, symfs=self.symfs, debug_dirs=self.debug_dirs,
+                               cache_dir=self.cache_dir, kallsyms=self.kallsyms)
+        return run_batch([inputs] if isinstance(inputs, str) else inputs, options, scheduler=scheduler,
+                         workers=workers)
 
     # ---- lifetime ----------------------------------------------------------------------------
 

@@ -215,3 +215,16 @@ def test_every_format_keeps_each_input_apart_where_it_has_a_place(local_run, bpf
     assert counts == per_file and all(line["frames"] for line in lines)
     svg = ET.fromstring(write_merged(merged, "svg"))
     assert svg.tag.endswith("svg") and f"{result.profile.samples:,}" in ET.tostring(svg, encoding="unicode")
+
+
+def test_session_batch_is_the_command(inputs, tmp_path):
+    """`unwind.Session(...).batch(...)` gives what `unwind batch` writes (the command is this call + a writer)."""
+    import unwind
+
+    paths = [str(inputs["recursion-glibc-dynamic-O2-nofp"]), str(inputs["libcalls-musl-static-O2-nofp"])]
+    with unwind.Session(cache_dir=str(tmp_path / "cache")) as session:
+        result = session.batch(paths, unwinder="dwarf", lines=False, workers=1)
+    out = tmp_path / "cli.folded"
+    run([*UNWIND, "batch", *paths, "--workers", "1", "--format", "folded", "-o", str(out)])
+    assert write_merged(entries(result), "folded").decode() == out.read_text()
+    assert parse_folded(out.read_text()) == folded_sum([Path(p) for p in paths], dict(os.environ))

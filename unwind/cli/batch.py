@@ -34,19 +34,18 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def run(args: argparse.Namespace) -> int:
     from formats.merged import write_merged
 
-    from ..batch import entries, run_batch, summary
-    from ..batch_inputs import BatchOptions
+    from ..batch import entries, summary
     from ..errors import UsageError
+    from ..session import Session
 
     if args.max_stack < 1:
         raise UsageError(f"--max-stack {args.max_stack}: must be at least 1")
     if args.workers is not None and args.workers < 1:
         raise UsageError(f"--workers {args.workers}: must be at least 1")
-    options = BatchOptions(unwinder=args.unwinder, inlines=args.inlines, max_depth=args.max_stack,
-                           lines=args.format not in WITHOUT_LINES, truncated_marker=not args.no_truncated_marker,
-                           symfs=args.symfs, debug_dirs=tuple(args.debug_dir), cache_dir=args.cache_dir,
-                           kallsyms=args.kallsyms)
-    result = run_batch(args.inputs, options, scheduler=args.scheduler, workers=args.workers)
+    session = Session(symfs=args.symfs, debug_dirs=args.debug_dir, cache_dir=args.cache_dir, kallsyms=args.kallsyms)
+    result = session.batch(args.inputs, args.scheduler, unwinder=args.unwinder, inlines=args.inlines,
+                           max_depth=args.max_stack, lines=args.format not in WITHOUT_LINES,
+                           truncated_marker=not args.no_truncated_marker, workers=args.workers)
     data = write_merged(entries(result), args.format)
     with open(args.output, "wb") as out:
         out.write(data)
