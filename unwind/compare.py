@@ -15,6 +15,7 @@ import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass, field, replace
+from typing import Any
 
 from .errors import FormatError, UnwindError, UsageError
 from .locations import Location, LocationClass, LocationClassifier
@@ -386,22 +387,8 @@ def load_recording(path: str, truth_path: str | None = None) -> list[Sample]:
     return samples
 
 
-ALIASES = {"lbr-stitched": ("lbr", {"stitch": True}), "fp-naive": ("fp", {"prologue": False})}
-
-
-def make_unwinder(name: str, **options) -> Unwinder:
-    """An unwinder by registry name, or an alias: `lbr-stitched` (perf-style stitching), `fp-naive` (RBP chain
-    without frame-0 prologue analysis, as the kernel's and perf's frame-pointer walkers do)."""
+def make_unwinder(name: str, **options: Any) -> Unwinder:
+    """An unwinder by registry name (`fp-naive` and `lbr-stitched` are registry names too)."""
     from .unwinders import get_unwinder
 
-    base, extra = ALIASES.get(name, (name, {}))
-    options = {**options, **extra}
-    try:
-        unwinder = get_unwinder(base, **options)
-    except UsageError:
-        if base != "lbr":
-            raise
-        from .unwinders.lbr import LbrUnwinder  # built in, but not (yet) in the registry's name list
-
-        unwinder = LbrUnwinder(**options)
-    return unwinder
+    return get_unwinder(name, **options)

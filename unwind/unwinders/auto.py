@@ -7,7 +7,7 @@ unwinders, used through their per-address rule lookup (`rule_at(address, frame, 
 
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from cachetools import LRUCache
 
@@ -21,6 +21,9 @@ from ..rules import UnwindRule
 from ..walk import walk
 from .fp import OUTERMOST, BadFramePointer, FramePointerUnwinder, caller_rbp
 from .scan import CallChecker, scan_rule
+
+if TYPE_CHECKING:
+    from ..cfi_tables import CfiCache
 
 TableLookup = Callable[[int, Frame, object], "UnwindRule | None"]
 TABLE_SOURCES = (("orc", Via.ORC), ("dwarf", Via.CFI))
@@ -51,23 +54,26 @@ class AutoUnwinder:
     name = "auto"
 
     def __init__(self, resolver: ModuleResolver | None = None, max_depth: int = 256, scan: bool = False,
-                 sources=None, **options):
+                 sources=None, cache_dir: str | None = None, cache: CfiCache | None = None) -> None:
+        """`cache_dir` and `cache` go to the table sources that keep tables (dwarf's CFI); `sources`
+        replaces those sources."""
         self.resolver = resolver or ModuleResolver()
         self.max_depth = max_depth
         self.fp = FramePointerUnwinder(resolver=self.resolver, max_depth=max_depth)
         self.checker = CallChecker() if scan else None
         self.table_cache: LRUCache = LRUCache(1 << 16)  # (module map, lookup address, pc) -> (rule, via) | None
         self.tables: list[tuple[Via, TableLookup]] = []
-        for _name, via, unwinder in sources if sources is not None else self._load_sources(options):
+        for _name, via, unwinder in sources if sources is not None else self._load_sources(cache_dir, cache):
             lookup = table_lookup(unwinder)
             if lookup is not None:
                 self.tables.append((via, lookup))
 
-    def _load_sources(self, options):
+    def _load_sources(self, cache_dir: str | None, cache: CfiCache | None):
         from . import get_unwinder
 
         for name, via in TABLE_SOURCES:  # built-ins: an error building one is a bug and propagates
-            yield name, via, get_unwinder(name, resolver=self.resolver, max_depth=self.max_depth, **options)
+            yield name, via, get_unwinder(name, resolver=self.resolver, max_depth=self.max_depth,
+                                          cache_dir=cache_dir, cache=cache)
 
     def memory_for(self, sample: Sample):
         return AddressSpace(sample, self.resolver)

@@ -10,6 +10,7 @@ from ..cfi_tables import CfiCache, LazyCfi, rule_from_key
 from ..memory import AddressSpace
 from ..model import Frame, Mapping, ModuleMap, Sample, Trace, Via
 from ..modules import DEFAULT_DEBUG_DIRS, Module, ModuleResolver, find_debug_file, mapping_bias
+from ..vdso import vdso_image
 from ..rules import FRAME_CHAIN, SIGNAL_FRAME, FrameKind, UnwindRule
 from ..walk import walk
 from formats.elf import ElfFile
@@ -28,7 +29,7 @@ class DwarfUnwinder:
     def __init__(self, resolver: ModuleResolver | None = None, *, symfs: str | None = None,
                  debug_dirs=DEFAULT_DEBUG_DIRS, max_depth: int = 256, debug_frame: bool = True,
                  cache: CfiCache | None = None, cache_dir: str | None = None, frame0: bool = True,
-                 fp_chain: bool | None = None, **_ignored):
+                 fp_chain: bool | None = None) -> None:
         """`frame0=False` keeps to CFI alone, also where no FDE covers the sampled pc; `fp_chain` (default:
         as `frame0`) follows the frame pointer where a module's CFI does not cover an address."""
         self.resolver = resolver or ModuleResolver(symfs=symfs, debug_dirs=debug_dirs)
@@ -177,36 +178,3 @@ class DwarfUnwinder:
                 found = None
             self._debug_elves[key] = found
         return self._debug_elves[key]
-
-
-_OWN_VDSO: list = []
-
-
-def vdso_image(build_id: bytes | None) -> bytes | None:
-    """A vDSO ELF image: perf's build-id cache ($PERF_BUILDID_DIR or ~/.debug, `[vdso]/<id>/vdso`),
-    else this process's own vDSO when its build-id agrees (same kernel) or none was recorded."""
-    if build_id:
-        for base in (os.environ.get("PERF_BUILDID_DIR"), os.path.join(os.path.expanduser("~"), ".debug")):
-            path = os.path.join(base, VDSO, build_id.hex(), "vdso") if base else None
-            if path and os.path.isfile(path):
-                with open(path, "rb") as fh:
-                    return fh.read()
-    if not _OWN_VDSO:
-        _OWN_VDSO.append(_read_own_vdso())
-    own = _OWN_VDSO[0]
-    if own is None:
-        return None
-    if build_id:
-        try:
-            if ElfFile(None, own).build_id != build_id:
-                return None
-        except UnwindError:
-            return None
-    return own
-
-
-def _read_own_vdso() -> bytes | None:
-    from ..vdso import own_vdso  # /proc/self/maps parsing: only when a sample is in the vDSO
-
-    found = own_vdso()
-    return found[2] if found is not None else None

@@ -49,7 +49,7 @@ class FramePointerUnwinder:
     name = "fp"
 
     def __init__(self, resolver: ModuleResolver | None = None, max_depth: int = 256, prologue: bool = True,
-                 functions: FunctionIndexCache | None = None, **_options):
+                 functions: FunctionIndexCache | None = None) -> None:
         self.resolver = resolver or ModuleResolver()
         self.max_depth = max_depth
         self.prologue = prologue
@@ -158,3 +158,12 @@ def caller_rbp(rule: UnwindRule, callee: Frame, caller: Frame, rbp: int | None, 
                 return memory.read_u64(caller.sp + reg_rule.offset)
             return None
     return rbp
+
+
+def fp_naive(resolver: ModuleResolver | None = None, max_depth: int = 256,
+             functions: FunctionIndexCache | None = None) -> FramePointerUnwinder:
+    """Registry factory `fp-naive`: the rbp chain without frame-0 prologue analysis, as the kernel's and
+    perf's frame-pointer walkers follow it."""
+    unwinder = FramePointerUnwinder(resolver, max_depth, prologue=False, functions=functions)
+    unwinder.name = "fp-naive"
+    return unwinder

@@ -57,7 +57,7 @@ class LbrUnwinder:
     name = "lbr"
 
     def __init__(self, resolver: ModuleResolver | None = None, depth: int = 32, stitch: bool = False,
-                 max_depth: int = 256, **_options):
+                 max_depth: int = 256) -> None:
         self.resolver = resolver or ModuleResolver()
         self.depth = depth
         self.max_depth = max_depth

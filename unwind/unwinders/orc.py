@@ -105,7 +105,7 @@ class OrcUnwinder:
     name = "orc"
 
     def __init__(self, resolver: ModuleResolver | None = None, max_depth: int = 256,
-                 orc_version: str | None = None, cache_size: int = 64, **_options):
+                 orc_version: str | None = None, cache_size: int = 64) -> None:
         self.resolver = resolver or ModuleResolver()
         self.max_depth = max_depth
         self.layout: OrcLayout | None = layout_for_version(orc_version) if orc_version else None

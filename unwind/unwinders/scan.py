@@ -73,8 +73,7 @@ class StackScanUnwinder:
 
     name = "scan"
 
-    def __init__(self, resolver: ModuleResolver | None = None, max_depth: int = 256, max_words: int = 512,
-                 **_options):
+    def __init__(self, resolver: ModuleResolver | None = None, max_depth: int = 256, max_words: int = 512) -> None:
         self.resolver = resolver or ModuleResolver()
         self.max_depth = max_depth
         self.max_words = max_words

@@ -66,3 +66,44 @@ def test_entry_point_plugin_is_found(tmp_path):
     env = dict(os.environ, PYTHONPATH=str(tmp_path))
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
     assert out.strip() == "(4660,)"
+
+
+def test_every_builtin_declares_exactly_the_options_its_factory_takes():
+    """The registry's option lists are the factories' own keyword parameters (typed by their annotations):
+    nothing a factory takes is refused, and no factory swallows unknown names in **options."""
+    import inspect
+    from importlib import import_module
+
+    from unwind.unwinders import BUILTINS
+    from unwind.unwinders.dwarf import DwarfUnwinder
+    from unwind.unwinders.fp import FramePointerUnwinder
+    from unwind.unwinders.lbr import LbrUnwinder
+
+    wrapped = {"dwarf-stitched": (DwarfUnwinder, {"lookahead"}, set()),
+               "fp-stitched": (FramePointerUnwinder, {"lookahead"}, set()),
+               "lbr-stitched": (LbrUnwinder, set(), {"stitch"})}
+    for name, entry in BUILTINS.items():
+        module, attr = entry.target.split(":")
+        factory = getattr(import_module(module, "unwind.unwinders"), attr)
+        base, added, fixed = wrapped.get(name, (factory, set(), set()))
+        params = inspect.signature(base).parameters
+        assert not any(p.kind is p.VAR_KEYWORD for p in params.values()), name
+        assert entry.options == (set(params) | added) - fixed, name
+
+
+@pytest.mark.parametrize("name", ["fp", "fp-naive", "dwarf", "dwarf-stitched", "orc", "lbr", "lbr-stitched",
+                                  "auto", "scan"])
+def test_a_misspelt_option_is_a_usage_error_naming_it(name):
+    with pytest.raises(UsageError, match="max_dept"):
+        get_unwinder(name, max_dept=3)
+    unwinder = get_unwinder(name, max_depth=3, cache_dir=None)  # the common options reach every one
+    assert getattr(unwinder, "base", unwinder).max_depth == 3
+
+
+def test_compare_names_are_registry_names():
+    from unwind.compare import make_unwinder
+
+    assert {"fp-naive", "lbr-stitched", "dwarf-stitched", "fp-stitched"} <= set(available())
+    naive = get_unwinder("fp-naive")
+    assert naive.prologue is False and naive.name == "fp-naive"
+    assert make_unwinder("lbr-stitched").stitch is True
