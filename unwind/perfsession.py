@@ -7,6 +7,8 @@ from bisect import bisect_right
 from operator import itemgetter
 from typing import Callable, Iterable, Iterator
 
+from cachetools import LRUCache
+
 from formats.perfdata import (BuildIdRecord, CommRecord, Mmap2Record, MmapRecord, OtherRecord, PerfDataReader,
                               RegsDump, SampleRecord, TaskRecord)
 from formats.perfdata.constants import (PERF_CONTEXT, PERF_CONTEXT_MAX, PERF_RECORD,
@@ -33,24 +35,24 @@ _PROT_READ_EXEC = 5
 _RSP = Reg.RSP
 
 
-# register mask -> (DWARF numbers of the dump values we keep, a getter of those values from the dump)
-_plans: dict[int, tuple[tuple[Reg, ...], Callable[[tuple[int, ...]], tuple[int, ...]]]] = {}
+Plan = tuple[tuple[Reg, ...], Callable[[tuple[int, ...]], tuple[int, ...]]]
 
 
-def _plan(mask: int) -> tuple[tuple[Reg, ...], Callable[[tuple[int, ...]], tuple[int, ...]]]:
+def _plan(mask: int) -> Plan:
+    """(DWARF numbers of the dump values we keep, a getter of those values from the dump) for a register
+    mask; a PerfSession keeps one per mask its recording uses."""
     bits = [b for b in range(64) if mask >> b & 1]
     kept = [(i, PERF_TO_DWARF[b]) for i, b in enumerate(bits) if b in PERF_TO_DWARF]
     indices = [i for i, _ in kept]
     pick = itemgetter(*indices) if len(indices) > 1 else (lambda values: tuple(values[i] for i in indices))
-    plan = _plans[mask] = (tuple(reg for _, reg in kept), pick)
-    return plan
+    return tuple(reg for _, reg in kept), pick
 
 
 def registers_from_dump(dump: RegsDump | None) -> Registers:
     """DWARF-numbered registers from a REGS_USER dump; an abi of NONE gives no registers."""
     if dump is None or not dump.abi:
         return Registers({})
-    regs, pick = _plans.get(dump.mask) or _plan(dump.mask)
+    regs, pick = _plan(dump.mask)
     return Registers(dict(zip(regs, pick(dump.values))))
 
 
@@ -117,6 +119,8 @@ class PerfSession:
         self._kernel: list[Mapping] = []
         self._comms: dict[int, str] = {}
         self._build_ids: dict[str, bytes] = {}
+        # register mask -> its plan: a recording uses one or two masks; bounded against hostile ones
+        self._plans: LRUCache[int, Plan] = LRUCache(16)
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -152,7 +156,10 @@ class PerfSession:
         pid, tid = rec.pid or 0, rec.tid or 0
         dump = rec.regs_user
         if dump is not None and dump.abi:
-            numbers, pick = _plans.get(dump.mask) or _plan(dump.mask)
+            plan = self._plans.get(dump.mask)
+            if plan is None:
+                plan = self._plans[dump.mask] = _plan(dump.mask)
+            numbers, pick = plan
             regs = Registers(dict(zip(numbers, pick(dump.values))))
         else:
             self.stats.samples_without_regs += 1

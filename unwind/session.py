@@ -12,8 +12,10 @@ Where each verb lives:
 - `report`     unwind/reportrun.py (perf.data facts) over unwind/report.py (perf report's histogram)
 - `batch`      unwind/batch.py (plan, shard by build-id, Dask tasks, tree merge) over unwind/batch_inputs.py
 
-Two Sessions share nothing: every resolver, symbolizer, kernel symbol table and unwinder a
-Session makes is its own, created on first use and dropped by `close()`.
+Two Sessions share nothing: every resolver, symbolizer, kernel symbol table, CFI table cache and
+unwinder a Session makes is its own, created on first use and dropped by `close()`; the CFI table
+cache is passed down to the unwinders that read CFI (dwarf, auto, dwarf-stitched), so a Session's
+second recording reuses the tables its first one compiled.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ if TYPE_CHECKING:
     from formats.perfreport import Report
 
     from .batch import BatchResult
+    from .cfi_tables import CfiCache
     from .model import Sample, Unwinder
     from .modules import ModuleResolver
     from .pipeline import PerfRun
@@ -61,6 +64,7 @@ class Session:
         self._resolver: ModuleResolver | None = None
         self._symbolizers: dict[tuple[Any, ...], Symbolizer] = {}
         self._kernel: tuple[KernelSymbols | None] | None = None
+        self._cfi: CfiCache | None = None
         self._closed = False
 
     # ---- what the Session owns ----------------------------------------------------------------
@@ -110,10 +114,24 @@ class Session:
             self._kernel = (load_kernel_symbols(self.kallsyms, self.cache_dir),)
         return self._kernel[0]
 
-    def unwinder(self, name: str, resolver: ModuleResolver | None = None, **options: Any) -> Unwinder:
-        """A registry unwinder wired to this Session's resolver (and cache directory where it keeps one)."""
-        from .unwinders import get_unwinder
+    @property
+    def cfi_cache(self) -> CfiCache:
+        """Compiled CFI tables (memory LRU over the persistent `cache_dir`), shared by this Session's unwinders."""
+        self._check_open()
+        if self._cfi is None:
+            from .cfi_tables import CfiCache
 
+            self._cfi = CfiCache(self.cache_dir)
+        return self._cfi
+
+    def unwinder(self, name: str, resolver: ModuleResolver | None = None, **options: Any) -> Unwinder:
+        """A registry unwinder wired to this Session's resolver, CFI table cache and cache directory
+        (unwinders that keep no tables are given neither)."""
+        from .unwinders import BUILTINS, get_unwinder
+
+        if name in BUILTINS:  # third-party unwinders get only what the caller gives
+            options.setdefault("cache", self.cfi_cache)
+            options.setdefault("cache_dir", self.cache_dir)
         return get_unwinder(name, resolver=resolver or self.resolver, **options)
 
     # ---- the verbs -----------------------------------------------------------------------------
@@ -279,6 +297,7 @@ class Session:
         self._resolver = None
         self._symbolizers.clear()
         self._kernel = None
+        self._cfi = None
         self._closed = True
 
     def __enter__(self) -> Session:

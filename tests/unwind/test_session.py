@@ -97,7 +97,8 @@ def test_stacks_equals_the_command(tmp_path):
 
 def test_two_sessions_share_nothing_and_bad_use_is_an_unwind_error(tmp_path):
     a, b = unwind.Session(), unwind.Session()
-    assert a.symbolizer() is not b.symbolizer() and a.resolver is not b.resolver
+    assert a.symbolizer() is not b.symbolizer() and a.resolver is not b.resolver and a.cfi_cache is not b.cfi_cache
+    assert a.unwinder("auto").resolver is a.resolver is not b.unwinder("auto").resolver
     a.close()
     with pytest.raises(unwind.UnwindError):
         a.symbolize(PYTHON, [0x50001F])
@@ -107,3 +108,20 @@ def test_two_sessions_share_nothing_and_bad_use_is_an_unwind_error(tmp_path):
         unwind.write([], "svgz", io.BytesIO())
     with pytest.raises(unwind.UsageError):
         unwind.get_unwinder("no-such-unwinder")
+
+
+def test_a_session_owns_its_cfi_tables_and_reuses_them(recording, tmp_path):
+    """The CFI table cache is the Session's: its unwinders share it (a second pass over the recording
+    compiles and loads nothing new), and another Session starts with its own, empty one."""
+    with unwind.Session(cache_dir=str(tmp_path / "cache")) as s:
+        assert s.unwinder("dwarf").cache is s.cfi_cache and s.unwinder("dwarf-stitched").base.cache is s.cfi_cache
+        first = [len(stack.frames) for stack in s.perf(recording, "dwarf", progress=False)]
+        cache = s.cfi_cache
+        built, hits = cache.compiles + cache.loads + cache.lazy, cache.hits
+        assert built > 0
+        again = [len(stack.frames) for stack in s.perf(recording, "dwarf", progress=False)]
+        assert again == first
+        assert cache.compiles + cache.loads + cache.lazy == built and cache.hits > hits
+        with unwind.Session(cache_dir=str(tmp_path / "cache")) as other:
+            assert other.cfi_cache is not cache
+            assert (other.cfi_cache.hits, other.cfi_cache.loads, other.cfi_cache.compiles) == (0, 0, 0)
