@@ -231,24 +231,27 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
     from formats.dwarf.names import ALT_TAG
     from formats.relocations import relocation_sections
 
-    import multiprocessing
+    from contextlib import ExitStack
 
-    # The line programs decode in a forked child while this process scans the DIEs.
-    pool = None
+    # The line programs decode in a forked child while this process scans the DIEs (concurrent.futures:
+    # the executor is shut down, and its child reaped, however the scan ends).
     line_section = elf.section(".debug_line")
-    if (os.cpu_count() or 1) > 1 and line_section is not None and line_section.size > 1 << 20:
-        pool = multiprocessing.get_context("fork").Pool(1)
-        pending = pool.apply_async(_decode_line_programs, (elf.path,))
-    sections = DwarfSections.from_elf(elf)
-    if alt is not None:
-        sections = replace(sections, alt=DwarfSections.from_elf(alt))
-    packages: dict = {}  # .dwp path -> (ElfFile, unit index) or None, read once per build
-    dwps = ((dwp,) if dwp else ()) + (elf.path + ".dwp",)
-    units = [_split_unit(uf, elf, sections, packages, dwps) if uf.unit.dwo_name or uf.unit.dwo_id is not None else uf
-             for uf in scan_units(sections)]
-    programs = pending.get() if pool else _decode_line_programs(elf.path)
-    if pool:
-        pool.close()
+    with ExitStack() as stack:
+        pending = None
+        if (os.cpu_count() or 1) > 1 and line_section is not None and line_section.size > 1 << 20:
+            import multiprocessing
+            from concurrent.futures import ProcessPoolExecutor
+
+            pool = stack.enter_context(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")))
+            pending = pool.submit(_decode_line_programs, elf.path)
+        sections = DwarfSections.from_elf(elf)
+        if alt is not None:
+            sections = replace(sections, alt=DwarfSections.from_elf(alt))
+        packages: dict = {}  # .dwp path -> (ElfFile, unit index) or None, read once per build
+        dwps = ((dwp,) if dwp else ()) + (elf.path + ".dwp",)
+        units = [_split_unit(uf, elf, sections, packages, dwps)
+                 if uf.unit.dwo_name or uf.unit.dwo_id is not None else uf for uf in scan_units(sections)]
+        programs = pending.result() if pending is not None else _decode_line_programs(elf.path)
 
     out = {name: array(code) for name, code in _DWARF_ARRAYS.items()}
     # A relocatable file's sequences belong to sections (LLVM's SectionedAddress); others have none.
