@@ -188,7 +188,7 @@ def _block_read(loads: list[tuple[int, int]]) -> tuple[int, Struct | None, tuple
     return first, _words(words), tuple((number, (offset - first) // 8) for number, offset in loads)
 
 
-@lru_cache(maxsize=None)
+@lru_cache(maxsize=256)  # Struct per word count: bounded, counts come from the CFI data
 def _words(count: int) -> Struct:
     return Struct(f"<{count}Q")
 
