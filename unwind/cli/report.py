@@ -19,7 +19,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--children", dest="children", action="store_true", default=True,
                         help="add each function's callees' time to it (Children column; the default)")
     parser.add_argument("--no-children", dest="children", action="store_false", help="self time only (Overhead)")
-    parser.add_argument("-s", "--sort", metavar="KEYS", help="comm, pid, dso, sym, comma-separated (default comm,dso,sym)")
+    parser.add_argument("-s", "--sort", metavar="KEYS",
+                        help="comm, pid, dso, sym, comma-separated (default comm,dso,sym)")
     parser.add_argument("-g", "--call-graph", metavar="MODE", dest="call_graph",
                         help="graph|fractal|flat|folded|none, caller|callee, THRESHOLD (perf's -g; default graph,0.5; "
                              "caller with --children, callee without)")

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-
 from cachetools import LRUCache
 
 from ..cfi_tables import CfiCache, LazyCfi, rule_from_key
