@@ -58,6 +58,9 @@ def options_of(args: tuple[str, ...], inline: bool = False):
 @pytest.mark.parametrize("name", RECORDINGS)
 def test_layout_is_perfs_on_perfs_stacks(recordings, peer_stacks, name: str, args: tuple[str, ...]) -> None:
     stacks, dso_order = peer_stacks[name]
+    if any(f.symbol is None and f.module and not f.kernel for s in stacks for f in s.frames):
+        # perf script prints an unnamed user frame's map-relative address, perf report the absolute one
+        pytest.skip(f"{name}: an unnamed frame in a mapped file (perf script gives no absolute address)")
     theirs = perf_report(recordings[name], "--no-inline", *args)
     # perf's inputs, as the stacks: the samples the kernel lost under load (PERF_RECORD_LOST_SAMPLES)
     lost = int(re.search(r"^# Total Lost Samples: (\d+)$", theirs, re.MULTILINE)[1])
