@@ -26,7 +26,7 @@ def node_recording(tmp_path_factory):
     subprocess.run([need_tool("perf"), "record", "-q", "-e", "cpu-clock", "-F", "500", "--call-graph", "dwarf",
                     "-o", str(out), "--", need_tool("node"), "--perf-basic-prof", "--interpreted-frames-native-stack",
                     "--no-turbo-inlining",
-                    str(WORKLOAD)], check=True, stdout=subprocess.DEVNULL)
+                    str(WORKLOAD)], check=True, stdout=subprocess.DEVNULL, cwd=out.parent)  # node's logs go there
     theirs = record.perf_script_text(out)
     pid = int(re.search(r"^node\s+(\d+)/", theirs, re.MULTILINE).group(1))
     perf_map = Path(f"/tmp/perf-{pid}.map")
