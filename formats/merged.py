@@ -85,20 +85,13 @@ def _pprof(entries: list[Entry]) -> bytes:
 
 def _speedscope(entries: list[Entry]) -> dict[str, Any]:
     """One sampled profile per input over one shared frame table; a stack's weight is samples x period."""
-    from .speedscope import SCHEMA_URL, frame_record
+    from .speedscope import SCHEMA_URL, frame_indices
 
     frames: list[dict[str, Any]] = []
     index: dict[tuple[Any, ...], int] = {}
     profiles: dict[str, dict[str, Any]] = {}
     for entry in entries:
-        stack = []
-        for frame in reversed(entry.sample.frames):
-            record = frame_record(frame)
-            key = (record["name"], record.get("file"), record.get("line"))
-            if key not in index:
-                index[key] = len(frames)
-                frames.append(record)
-            stack.append(index[key])
+        stack = frame_indices(entry.sample.frames, frames, index)
         profile = profiles.get(entry.file)
         if profile is None:
             name = f"{entry.host}:{entry.file}" if entry.host else entry.file

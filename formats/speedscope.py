@@ -27,6 +27,21 @@ def frame_record(frame: Frame) -> dict[str, Any]:
     return record
 
 
+def frame_indices(leaf_first: Iterable[Frame], frames: list[dict[str, Any]],
+                  index: dict[tuple[Any, ...], int]) -> list[int]:
+    """A stack as indices into the shared frame table (root first, as speedscope wants), adding the
+    frames not yet in `frames`; `index` maps (name, file, line) to a frame's index."""
+    stack = []
+    for frame in reversed(tuple(leaf_first)):
+        record = frame_record(frame)
+        key = (record["name"], record.get("file"), record.get("line"))
+        if key not in index:
+            index[key] = len(frames)
+            frames.append(record)
+        stack.append(index[key])
+    return stack
+
+
 def build_speedscope(
     samples: Iterable[Stack], name: str = "unwind", unit: str = "nanoseconds", use_period: bool = True
 ) -> dict[str, Any]:
@@ -37,14 +52,7 @@ def build_speedscope(
     index: dict[tuple, int] = {}
     profiles: dict[tuple[int, int], dict[str, Any]] = {}
     for sample in samples:
-        stack = []
-        for frame in reversed(sample.frames):
-            record = frame_record(frame)
-            key = (record["name"], record.get("file"), record.get("line"))
-            if key not in index:
-                index[key] = len(frames)
-                frames.append(record)
-            stack.append(index[key])
+        stack = frame_indices(sample.frames, frames, index)
         weight = (max(sample.period, 1) if use_period else 1) * max(sample.count, 1)  # a raw stack's count weighs
         owner = (sample.pid or 0, sample.tid or 0)
         profile = profiles.get(owner)
