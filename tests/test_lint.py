@@ -89,12 +89,6 @@ STILL_UNTYPED = {
     "unwind/symbolize_output.py",
     "unwind/symbolizer.py",
     "unwind/symtable.py",
-    "unwind/unwinders/auto.py",
-    "unwind/unwinders/dwarf.py",
-    "unwind/unwinders/fp.py",
-    "unwind/unwinders/lbr.py",
-    "unwind/unwinders/orc.py",
-    "unwind/unwinders/scan.py",
     "unwind/walk.py",
 }
 

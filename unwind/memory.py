@@ -3,12 +3,33 @@
 from __future__ import annotations
 
 import struct
+from typing import Protocol
 
 from .errors import MemoryReadError
 from .model import Sample
 from .modules import Module, ModuleResolver
 
 _U64 = struct.Struct("<Q")
+
+
+class MemoryReader(Protocol):
+    """What a rule reads through: bytes and little-endian words, MemoryReadError where none are known."""
+
+    def read(self, address: int, size: int) -> bytes: ...
+
+    def read_u64(self, address: int) -> int: ...
+
+
+class SampleMemory(MemoryReader, Protocol):
+    """What the built-in unwinders take as `memory=`: a sample's AddressSpace, a core's CoreMemory, a live
+    process's LiveMemory (the sample, the module at an address, whether an address is on a stack)."""
+
+    @property
+    def sample(self) -> Sample: ...
+
+    def module_at(self, address: int) -> Module | None: ...
+
+    def in_stack(self, address: int, size: int = 8) -> bool: ...
 
 
 class AddressSpace:

@@ -12,6 +12,12 @@ from .model import Frame, Sample, StopReason, Trace, Via
 from .rules import FRAME_CHAIN, MASK, RBP, RIP, RSP, FrameKind, UnwindRule, unreadable_slot
 
 RuleFor = Callable[[int, Frame], "UnwindRule | tuple[UnwindRule, Via] | None"]
+# `memo`: pc << 1 | is return address -> what rule_for answered there.
+RuleMemo = dict[int, "UnwindRule | tuple[UnwindRule, Via] | None"]
+# `suffixes`: (pc, sp, is return address) -> (registers, stack bytes, their address, lowest and highest + 8
+# stack address the rest of the walk read, its frames, the index of this frame among them, stop, via).
+Suffix = tuple[dict[int, int], bytes, int, int, int, tuple[Frame, ...], int, StopReason, Via]
+Suffixes = dict[tuple[int, "int | None", bool], Suffix]
 _NORMAL = FrameKind.NORMAL
 _MISSING = object()
 _u64_at = Struct("<Q").unpack_from

@@ -2,18 +2,25 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Iterable
+
 from cachetools import LRUCache
 
-from ..cfi_tables import CfiCache, LazyCfi, rule_from_key
-from ..memory import AddressSpace
+from ..cfi_tables import CfiCache, CompiledCfi, LazyCfi, rule_from_key
+from ..debuginfo import DEFAULT_DEBUG_DIRS, find_debug_file
+from ..memory import AddressSpace, SampleMemory
 from ..model import Frame, Mapping, ModuleMap, Sample, Trace, Via
-from ..modules import DEFAULT_DEBUG_DIRS, Module, ModuleResolver, find_debug_file, mapping_bias
+from ..modules import Module, ModuleResolver, mapping_bias
 from ..vdso import vdso_image
 from ..rules import FRAME_CHAIN, SIGNAL_FRAME, FrameKind, UnwindRule
-from ..walk import walk
+from ..walk import RuleMemo, Suffixes, walk
 from formats.elf import ElfFile
 from formats.errors import UnwindError
 
+if TYPE_CHECKING:
+    from .fp import FramePointerUnwinder
+
+CfiTable = CompiledCfi | LazyCfi
 VDSO = "[vdso]"
 # glibc's __restore_rt (and musl's): mov $0xf,%rax (rt_sigreturn); syscall
 SIGRETURN_BYTES = bytes.fromhex("48c7c00f0000000f05")
@@ -25,7 +32,7 @@ class DwarfUnwinder:
     name = "dwarf"
 
     def __init__(self, resolver: ModuleResolver | None = None, *, symfs: str | None = None,
-                 debug_dirs=DEFAULT_DEBUG_DIRS, max_depth: int = 256, debug_frame: bool = True,
+                 debug_dirs: Iterable[str] = DEFAULT_DEBUG_DIRS, max_depth: int = 256, debug_frame: bool = True,
                  cache: CfiCache | None = None, cache_dir: str | None = None, frame0: bool = True,
                  fp_chain: bool | None = None) -> None:
         """`frame0=False` keeps to CFI alone, also where no FDE covers the sampled pc; `fp_chain` (default:
@@ -36,23 +43,26 @@ class DwarfUnwinder:
         self.cache = cache or CfiCache(cache_dir)
         self.frame0 = frame0
         self.fp_chain = frame0 if fp_chain is None else fp_chain
-        self._fp = None  # the fp unwinder whose frame-0 analysis fills in where no FDE covers the pc
+        # the fp unwinder whose frame-0 analysis fills in where no FDE covers the pc
+        self._fp: FramePointerUnwinder | None = None
         self._debug_elves: dict[str, ElfFile | None] = {}
-        self._tables: dict[int, tuple[ElfFile, object]] = {}  # id(elf) -> (elf, CompiledCfi | LazyCfi)
-        self._vdsos: dict[tuple, Module | None] = {}
-        self._maps: LRUCache = LRUCache(16)  # module map -> ({pc << 1 | return address?: rule}, walk suffixes)
-        self._last: tuple[ModuleMap | None, tuple[dict, dict]] = (None, ({}, {}))
+        self._tables: dict[int, tuple[ElfFile, CfiTable | None]] = {}  # id(elf) -> (elf, its table)
+        self._vdsos: dict[tuple[int, int, bytes | None], Module | None] = {}  # (start, end, build-id) -> module
+        # module map (its mappings) -> (the walk's rule memo, its walk suffixes)
+        self._maps: LRUCache[tuple[Mapping, ...], tuple[RuleMemo, Suffixes]] = LRUCache(16)
+        self._last: tuple[ModuleMap | None, tuple[RuleMemo, Suffixes]] = (None, ({}, {}))
         self.lookups = self.cache_hits = 0
 
-    def unwind(self, sample: Sample, memory=None, registers: list | None = None) -> Trace:
+    def unwind(self, sample: Sample, memory: SampleMemory | None = None,
+               registers: list[dict[int, int]] | None = None) -> Trace:
         """`memory` (read/read_u64) replaces the sample's stack snapshot + files, e.g. a core file's dump;
         `registers` receives each frame's recovered registers (see walk())."""
-        memory = memory if memory is not None else AddressSpace(sample, self.resolver)
+        reader = memory if memory is not None else AddressSpace(sample, self.resolver)
         rules, suffixes = self._caches_for_map(sample.modules)
-        return walk(sample, lambda address, frame: self._rule_for(memory, address, frame), via=Via.CFI,
-                    max_depth=self.max_depth, memory=memory, memo=rules, suffixes=suffixes, registers=registers)
+        return walk(sample, lambda address, frame: self._rule_for(reader, address, frame), via=Via.CFI,
+                    max_depth=self.max_depth, memory=reader, memo=rules, suffixes=suffixes, registers=registers)
 
-    def _rule_for(self, memory: AddressSpace, address: int, frame: Frame):
+    def _rule_for(self, memory: SampleMemory, address: int, frame: Frame) -> UnwindRule | tuple[UnwindRule, Via] | None:
         """The CFI rule; where no FDE covers frame 0 or an interrupted frame (_init/_fini, hand-written
         stubs), the fp unwinder's exact code analysis, as libunwind and libdw fall back to heuristics.
         Where that does not help either, in a module whose CFI covers other code but not this address
@@ -70,12 +80,12 @@ class DwarfUnwinder:
             return FRAME_CHAIN, Via.FP
         return None
 
-    def _has_table(self, memory: AddressSpace, address: int) -> bool:
+    def _has_table(self, memory: SampleMemory, address: int) -> bool:
         """Does the module at `address` have CFI at all (whether or not it covers the address)?"""
         module = memory.module_at(address)
         return module is not None and self._table(module.elf) is not None
 
-    def _frame0_rule(self, memory: AddressSpace, frame: Frame) -> UnwindRule | None:
+    def _frame0_rule(self, memory: SampleMemory, frame: Frame) -> UnwindRule | None:
         """The fp unwinder's analysis of the code at frame.pc, persisted per module by the CFI cache
         (importing capstone alone costs a perf run ~25 ms)."""
         module = memory.module_at(frame.pc)
@@ -94,19 +104,19 @@ class DwarfUnwinder:
         self.cache.remember_analysis(module.elf, vaddr, found)
         return found
 
-    def _caches_for_map(self, modules: ModuleMap) -> tuple[dict, dict]:
+    def _caches_for_map(self, modules: ModuleMap) -> tuple[RuleMemo, Suffixes]:
         """(the walk's rule memo, its remembered suffixes) for one set of mappings."""
         last_map, caches = self._last
         if modules is last_map:
             return caches
         key = tuple(modules)
-        caches = self._maps.get(key)
-        if caches is None:
-            caches = self._maps[key] = ({}, {})
-        self._last = (modules, caches)
-        return caches
+        found = self._maps.get(key)
+        if found is None:
+            found = self._maps[key] = ({}, {})
+        self._last = (modules, found)
+        return found
 
-    def rule_at(self, memory: AddressSpace, address: int, frame: Frame) -> UnwindRule | None:
+    def rule_at(self, memory: SampleMemory, address: int, frame: Frame) -> UnwindRule | None:
         """The rule at absolute lookup `address` (pc, or pc - 1 for return addresses)."""
         self.lookups += 1
         module = memory.module_at(address)
@@ -153,11 +163,12 @@ class DwarfUnwinder:
         """Load (or build and persist) `elf`'s CFI table now, as a walk through it would (unwind batch's warm-up)."""
         self._table(elf)
 
-    def _table(self, elf: ElfFile):
+    def _table(self, elf: ElfFile) -> CfiTable | None:
         held = self._tables.get(id(elf))
         if held is not None and held[0] is elf and not (isinstance(held[1], LazyCfi)
                                                         and held[1].compiled >= self.cache.lazy_limit):
             return held[1]
+        table: CfiTable | None
         try:
             table = self.cache.get(elf, self._debug_elf(elf) if self.debug_frame else None)
         except (UnwindError, OSError):

@@ -9,13 +9,16 @@ trampoline crosses the signal frame through the saved ucontext, as gdb does.
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import Final
+
 from cachetools import LRUCache
 
 from formats.errors import UnwindError
 
 from ..errors import MemoryReadError
-from ..memory import AddressSpace
-from ..model import Frame, Sample, Trace, Via
+from ..memory import AddressSpace, MemoryReader
+from ..model import Frame, ModuleMap, Sample, Trace, Via
 from ..modules import ModuleResolver
 from ..prologue import FunctionIndexCache, analyze
 from ..rules import (RIP, RSP, SIGCONTEXT_REGS, SIGNAL_FRAME, UC_MCONTEXT, UNDEF, CfaKind, CfaRule, FrameKind,
@@ -28,14 +31,20 @@ OUTERMOST = UnwindRule(CfaRule(CfaKind.REG_OFFSET, RSP, 8), ((RIP, UNDEF),))
 # __restore_rt: mov $15, %rax; syscall  (rt_sigreturn), what gdb's amd64_linux_sigtramp_p matches.
 SIGRETURN = bytes.fromhex("48c7c00f0000000f05")
 PROLOGUE_WINDOW = 16  # bytes read past the pc so the instruction there decodes
-_UNCACHED = object()  # a cache miss (None is a cached answer)
+
+
+class _Miss(Enum):
+    MISS = 0
+
+
+_UNCACHED: Final = _Miss.MISS  # a cache miss (None is a cached answer)
 
 
 class BadFramePointer(UnwindError):
     """RBP does not look like a frame pointer (unknown, misaligned, outside the stack)."""
 
 
-def is_sigreturn(memory, pc: int) -> bool:
+def is_sigreturn(memory: MemoryReader, pc: int) -> bool:
     """Does `pc` point at the rt_sigreturn trampoline?"""
     try:
         return memory.read(pc, len(SIGRETURN)) == SIGRETURN
@@ -54,18 +63,20 @@ class FramePointerUnwinder:
         self.max_depth = max_depth
         self.prologue = prologue
         self.functions = functions or FunctionIndexCache()
-        self._code_cache: LRUCache = LRUCache(1 << 16)
+        # (module map, pc, is return address) -> the code's rule, None cached too
+        self._code_cache: LRUCache[tuple[ModuleMap | None, int, bool], UnwindRule | None] = LRUCache(1 << 16)
 
-    def memory_for(self, sample: Sample):
+    def memory_for(self, sample: Sample) -> AddressSpace:
         return AddressSpace(sample, self.resolver)
 
-    def unwind(self, sample: Sample, memory=None, registers: list | None = None) -> Trace:
+    def unwind(self, sample: Sample, memory: MemoryReader | None = None,
+               registers: list[dict[int, int]] | None = None) -> Trace:
         """`registers` receives each frame's recovered registers (see walk())."""
         memory = memory if memory is not None else self.memory_for(sample)
         return walk(sample, RbpTracker(self, sample, memory), via=Via.FP, max_depth=self.max_depth, memory=memory,
                     registers=registers)
 
-    def rule_for(self, frame: Frame, memory, rbp: int | None) -> UnwindRule:
+    def rule_for(self, frame: Frame, memory: MemoryReader, rbp: int | None) -> UnwindRule:
         """The rule at `frame` given the frame's rbp; raises BadFramePointer / MemoryReadError when unusable."""
         rule = self._code_rule(frame, memory)
         if rule is SIGNAL_FRAME:
@@ -79,7 +90,7 @@ class FramePointerUnwinder:
         check_rbp(frame, rbp, memory)
         return FP_RULE
 
-    def _code_rule(self, frame: Frame, memory) -> UnwindRule | None:
+    def _code_rule(self, frame: Frame, memory: MemoryReader) -> UnwindRule | None:
         """What the code at the pc says, cached per (module map, pc, kind of frame): SIGNAL_FRAME for the
         sigreturn trampoline, the prologue rule for frame 0 / an interrupted frame, else None."""
         sample = getattr(memory, "sample", None)
@@ -87,6 +98,7 @@ class FramePointerUnwinder:
         cached = self._code_cache.get(key, _UNCACHED)
         if cached is not _UNCACHED:
             return cached
+        rule: UnwindRule | None
         if is_sigreturn(memory, frame.pc):
             rule = SIGNAL_FRAME
         elif not frame.is_return_address and self.prologue:
@@ -97,7 +109,7 @@ class FramePointerUnwinder:
             self._code_cache[key] = rule
         return rule
 
-    def frame0_rule(self, pc: int, memory) -> UnwindRule | None:
+    def frame0_rule(self, pc: int, memory: MemoryReader) -> UnwindRule | None:
         """Prologue/epilogue analysis of the function holding `pc`, through its ELF symbol."""
         module_at = getattr(memory, "module_at", None)
         module = module_at(pc) if module_at else None
@@ -120,7 +132,7 @@ class FramePointerUnwinder:
         return analyze(code, start, pc, end)
 
 
-def check_rbp(frame: Frame, rbp: int | None, memory) -> None:
+def check_rbp(frame: Frame, rbp: int | None, memory: MemoryReader) -> None:
     """RBP must be known, 8-byte aligned and inside the stack snapshot (the walk then checks that SP grows)."""
     if rbp is None:
         raise BadFramePointer(f"rbp unknown at {frame.pc:#x}")
@@ -134,7 +146,7 @@ def check_rbp(frame: Frame, rbp: int | None, memory) -> None:
 class RbpTracker:
     """The `rule_for` callback of one walk: follows rbp through the rules it hands out, for the checks."""
 
-    def __init__(self, unwinder: FramePointerUnwinder, sample: Sample, memory):
+    def __init__(self, unwinder: FramePointerUnwinder, sample: Sample, memory: MemoryReader) -> None:
         self.unwinder = unwinder
         self.memory = memory
         self.rbp = sample.registers.get(RBP)
@@ -148,9 +160,11 @@ class RbpTracker:
         return rule
 
 
-def caller_rbp(rule: UnwindRule, callee: Frame, caller: Frame, rbp: int | None, memory) -> int | None:
+def caller_rbp(rule: UnwindRule, callee: Frame, caller: Frame, rbp: int | None, memory: MemoryReader) -> int | None:
     """The caller's rbp after `rule` ran on `callee` (caller.sp is the CFA)."""
     if rule.kind == FrameKind.SIGNAL:
+        if callee.sp is None:  # the signal rule stepped from the callee's rsp, so a caller means one is known
+            return None
         return memory.read_u64(callee.sp + UC_MCONTEXT + 8 * SIGCONTEXT_REGS.index(RBP))
     for number, reg_rule in rule.regs:
         if number == RBP:

@@ -18,9 +18,9 @@ from cachetools import LRUCache
 
 from formats.errors import UnwindError
 
-from ..memory import AddressSpace
-from ..model import BranchEntry, Frame, Sample, StopReason, Trace, Via
-from ..modules import ModuleResolver
+from ..memory import AddressSpace, MemoryReader
+from ..model import BranchEntry, Frame, ModuleMap, Sample, StopReason, Trace, Via
+from ..modules import Module, ModuleResolver
 from ..prologue import FunctionIndexCache
 
 # perf_branch_entry.type (bits 20-23): PERF_BR_CALL, PERF_BR_IND_CALL, PERF_BR_RET. A record without
@@ -62,18 +62,19 @@ class LbrUnwinder:
         self.depth = depth
         self.max_depth = max_depth
         self.stitch = stitch
-        self._lengths: LRUCache = LRUCache(maxsize=65536)
+        # (module path, file offset) or (None, address) -> length of the call instruction there
+        self._lengths: LRUCache[tuple[str | None, int], int | None] = LRUCache(maxsize=65536)
         self._previous: dict[int, tuple[list[BranchEntry], bool]] = {}  # tid -> (stitched calls, complete)
         self._functions = FunctionIndexCache()
         self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
 
-    def call_length(self, memory, modules, source: int) -> int | None:
+    def call_length(self, memory: MemoryReader, modules: ModuleMap, source: int) -> int | None:
         """Length of the call instruction at `source` (cached per module and address); memory has read(addr, n)."""
         module = modules.find(source)
         key = (module.path if module else None, module.file_offset(source) if module else source)
         if key in self._lengths:
             return self._lengths[key]
-        length = None
+        length: int | None = None
         for size in (16, 8, 7, 6, 5, 3, 2):
             try:
                 code = memory.read(source, size)
@@ -86,13 +87,14 @@ class LbrUnwinder:
         self._lengths[key] = length
         return length
 
-    def in_entry_function(self, modules, address: int) -> bool:
+    def in_entry_function(self, modules: ModuleMap, address: int) -> bool:
         """Whether `address` lies in the function holding its module's ELF entry point (`_start`)."""
         mapping = modules.find(address)
-        module = self.resolver.module_for(mapping) if mapping is not None else None
+        module: Module | None = self.resolver.module_for(mapping) if mapping is not None else None
         if module is None:
             return False
-        vaddr, entry = module.to_vaddr(address), module.elf.entry
+        vaddr = module.to_vaddr(address)
+        entry: int = module.elf.entry  # unpacked from the ELF header, so untyped there
         function = self._functions.get(module.elf, self.resolver.debug_dirs).find(vaddr)
         if function is not None and function.start <= vaddr < function.start + function.size:
             return function.start <= entry < function.start + max(function.size, 1)
@@ -113,7 +115,7 @@ class LbrUnwinder:
         matches = [i for i, entry in enumerate(previous) if entry == oldest]
         return calls + previous[matches[0] + 1:] if len(matches) == 1 else calls
 
-    def unwind(self, sample: Sample, memory=None) -> Trace:
+    def unwind(self, sample: Sample, memory: MemoryReader | None = None) -> Trace:
         """`memory` (optional, as fp/dwarf take it) is where call instructions are decoded from."""
         regs = sample.registers
         if regs.pc is None:
@@ -128,9 +130,9 @@ class LbrUnwinder:
         stop = StopReason.END if complete else StopReason.LBR_EXHAUSTED
         if self.stitch:
             self._previous[sample.tid] = (calls, complete)
-        memory = memory if memory is not None else AddressSpace(sample, self.resolver)
+        reader = memory if memory is not None else AddressSpace(sample, self.resolver)
         for i, entry in enumerate(calls):
-            length = self.call_length(memory, sample.modules, entry.source)
+            length = self.call_length(reader, sample.modules, entry.source)
             if length is None:
                 return Trace(tuple(frames), StopReason.BAD_MEMORY)
             frames.append(Frame(entry.source + length, None, None, Via.LBR if i < recorded else Via.STITCHED, True))

@@ -12,6 +12,9 @@ END_OF_STACK (or the <= 6.3 end bit) ends the walk; UNDEFINED entries mean no un
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import Final
+
 from cachetools import LRUCache
 
 from formats.elf import SHF_EXECINSTR, ElfFile, ElfType
@@ -19,7 +22,7 @@ from formats.errors import UnwindError
 from formats.leb128 import encode_sleb
 from formats.orc import OrcEntry, OrcIndex, OrcLayout, OrcReg, OrcType, layout_for_version, read_orc
 
-from ..memory import AddressSpace
+from ..memory import AddressSpace, SampleMemory
 from ..model import Frame, Sample, Trace, Via
 from ..modules import Module, ModuleResolver
 from ..rules import RIP, RSP, UNDEF, CfaKind, CfaRule, FrameKind, RegKind, RegRule, UnwindRule
@@ -27,9 +30,16 @@ from ..walk import walk
 
 RBP = 6
 # ORC base registers that hold the previous sp directly -> DWARF register numbers.
-_DIRECT = {OrcReg.SP: RSP, OrcReg.BP: RBP, OrcReg.DX: 1, OrcReg.DI: 5, OrcReg.R10: 10, OrcReg.R13: 13}
+_DIRECT: Final[dict[int, int]] = {OrcReg.SP: RSP, OrcReg.BP: RBP, OrcReg.DX: 1, OrcReg.DI: 5, OrcReg.R10: 10,
+                                  OrcReg.R13: 13}
 END_RULE = UnwindRule(CfaRule(CfaKind.REG_OFFSET, RSP, 0), ((RIP, UNDEF),))
-_UNCACHED = object()  # a cache miss
+
+
+class _Miss(Enum):
+    MISS = 0
+
+
+_UNCACHED: Final = _Miss.MISS  # a cache miss (None is a cached answer)
 _DW_OP_DEREF, _DW_OP_CONSTS, _DW_OP_PLUS, _DW_OP_BREG = 0x06, 0x11, 0x22, 0x70
 
 
@@ -79,11 +89,12 @@ class ModuleOrc:
 
     __slots__ = ("index", "text_sections")
 
-    def __init__(self, elf: ElfFile, index: OrcIndex):
+    def __init__(self, elf: ElfFile, index: OrcIndex) -> None:
         self.index = index
         # Relocatable files (.ko, .o) have no segments: a module address is a file offset, which
         # falls into one executable section; ORC rows of such files are section-relative.
-        self.text_sections = None
+        # (start offset, end offset, section index) of each executable section.
+        self.text_sections: list[tuple[int, int, int]] | None = None
         if elf.type == ElfType.REL:
             self.text_sections = sorted((s.offset, s.offset + s.size, s.index) for s in elf.sections
                                         if s.flags & SHF_EXECINSTR and s.size)
@@ -109,15 +120,15 @@ class OrcUnwinder:
         self.resolver = resolver or ModuleResolver()
         self.max_depth = max_depth
         self.layout: OrcLayout | None = layout_for_version(orc_version) if orc_version else None
-        self._tables: LRUCache = LRUCache(cache_size)
-        self._rules: LRUCache = LRUCache(4096)
+        self._tables: LRUCache[str, ModuleOrc | None] = LRUCache(cache_size)  # module path -> its table
+        self._rules: LRUCache[OrcEntry, UnwindRule | None] = LRUCache(4096)
 
-    def unwind(self, sample: Sample, memory=None) -> Trace:
-        memory = memory if memory is not None else AddressSpace(sample, self.resolver)
-        return walk(sample, lambda address, frame: self.rule_at(memory, address, frame), via=Via.ORC,
-                    max_depth=self.max_depth, memory=memory)
+    def unwind(self, sample: Sample, memory: SampleMemory | None = None) -> Trace:
+        reader = memory if memory is not None else AddressSpace(sample, self.resolver)
+        return walk(sample, lambda address, frame: self.rule_at(reader, address, frame), via=Via.ORC,
+                    max_depth=self.max_depth, memory=reader)
 
-    def rule_at(self, memory, address: int, frame: Frame | None = None) -> UnwindRule | None:
+    def rule_at(self, memory: SampleMemory, address: int, frame: Frame | None = None) -> UnwindRule | None:
         """The rule at absolute lookup `address` from the ORC table of the module mapped there."""
         module = memory.module_at(address)
         if module is None:

@@ -14,7 +14,7 @@ from cachetools import LRUCache
 from formats.errors import UnwindError
 
 from ..errors import MemoryReadError
-from ..memory import AddressSpace
+from ..memory import AddressSpace, MemoryReader
 from ..model import Frame, Sample, Trace, Via
 from ..modules import ModuleResolver
 from ..rules import RSP, UnwindRule, offset_rule
@@ -27,17 +27,17 @@ _disasm = Cs(CS_ARCH_X86, CS_MODE_64)
 class CallChecker:
     """Is `address` right after a call instruction? Cached per address."""
 
-    def __init__(self, size: int = 1 << 14):
-        self._cache: LRUCache = LRUCache(size)
+    def __init__(self, size: int = 1 << 14) -> None:
+        self._cache: LRUCache[int, bool] = LRUCache(size)
 
-    def after_call(self, memory, address: int) -> bool:
+    def after_call(self, memory: MemoryReader, address: int) -> bool:
         found = self._cache.get(address)
         if found is None:
             found = self._cache[address] = self._check(memory, address)
         return found
 
     @staticmethod
-    def _check(memory, address: int) -> bool:
+    def _check(memory: MemoryReader, address: int) -> bool:
         module_at = getattr(memory, "module_at", None)
         module = module_at(address) if module_at else None
         if module is None or address < 8:
@@ -55,7 +55,8 @@ class CallChecker:
         return False
 
 
-def scan_rule(memory, sp: int, checker: CallChecker, max_words: int = 512, skip: int = 0) -> UnwindRule | None:
+def scan_rule(memory: MemoryReader, sp: int, checker: CallChecker, max_words: int = 512,
+              skip: int = 0) -> UnwindRule | None:
     """The rule taking the first proven return address at or above sp + skip; None when none is found."""
     for i in range(skip // 8, max_words):
         slot = sp + 8 * i
@@ -79,15 +80,15 @@ class StackScanUnwinder:
         self.max_words = max_words
         self.checker = CallChecker()
 
-    def memory_for(self, sample: Sample):
+    def memory_for(self, sample: Sample) -> AddressSpace:
         return AddressSpace(sample, self.resolver)
 
-    def unwind(self, sample: Sample, memory=None) -> Trace:
-        memory = memory if memory is not None else self.memory_for(sample)
-        return walk(sample, lambda address, frame: self.rule_at(frame, memory), via=Via.SCAN,
-                    max_depth=self.max_depth, memory=memory)
+    def unwind(self, sample: Sample, memory: MemoryReader | None = None) -> Trace:
+        reader = memory if memory is not None else self.memory_for(sample)
+        return walk(sample, lambda address, frame: self.rule_at(frame, reader), via=Via.SCAN,
+                    max_depth=self.max_depth, memory=reader)
 
-    def rule_at(self, frame: Frame, memory) -> UnwindRule | None:
+    def rule_at(self, frame: Frame, memory: MemoryReader) -> UnwindRule | None:
         if frame.sp is None:
             return None
         return scan_rule(memory, frame.sp, self.checker, self.max_words)
