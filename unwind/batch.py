@@ -214,7 +214,7 @@ def _run(client: Client, plans: list[InputPlan], options: BatchOptions, stream: 
     counts = [client.submit(samples_task, f, pure=False) for f in inputs] if bar is not None else []
     counted = {f.key for f in counts}
     done = as_completed(inputs + counts)
-    pending: list[Future] = []
+    pending: list[Future[Any]] = []
     for future in done:
         if future.key in counted:
             bar.add(future.result())  # type: ignore[union-attr]

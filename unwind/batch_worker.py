@@ -14,7 +14,7 @@ PLUGIN = "unwind-batch"
 PROFILERS = 4  # option sets a worker keeps profilers for (a run uses one)
 
 
-class ProfilerPlugin(WorkerPlugin):  # type: ignore[misc]
+class ProfilerPlugin(WorkerPlugin):
     """Holds a worker's InputProfilers (its open ELF files, symbol indexes, CFI tables) for the worker's
     lifetime, one per option set."""
 

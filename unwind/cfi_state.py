@@ -75,7 +75,7 @@ def check_rule_key(key: object, path: str) -> RuleKey:
         _int(reg[2], path, "register offset")
         _int(reg[3], path, "source register", 0, 1 << 16)
         _bytes(reg[4], path, "register expression")
-    return key  # type: ignore[return-value]  # checked field by field above
+    return key  # checked field by field above
 
 
 def _array(value: object, typecode: str, path: str, name: str) -> array[int]:

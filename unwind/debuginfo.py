@@ -6,7 +6,7 @@ Kept apart from unwind.modules so that symbolising a file imports no more than i
 from __future__ import annotations
 
 import os
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from formats.elf import ElfFile, gnu_debuglink_crc
 from formats.errors import UnwindError
@@ -17,13 +17,14 @@ if TYPE_CHECKING:
 DEFAULT_DEBUG_DIRS = ("/usr/lib/debug",)
 
 
-def build_id_path(debug_dir: str | os.PathLike, build_id: bytes, suffix: str = ".debug") -> str:
+def build_id_path(debug_dir: str | os.PathLike[str], build_id: bytes, suffix: str = ".debug") -> str:
     """`DIR/.build-id/xx/rest.debug`, the layout of /usr/lib/debug."""
     hexid = build_id.hex()
     return os.path.join(debug_dir, ".build-id", hexid[:2], f"{hexid[2:]}{suffix}")
 
 
-def find_debug_file(elf: ElfFile, debug_dirs=DEFAULT_DEBUG_DIRS, fallback: str | None = None) -> str | None:
+def find_debug_file(elf: ElfFile, debug_dirs: Sequence[str] = DEFAULT_DEBUG_DIRS,
+                    fallback: str | None = None) -> str | None:
     """The separate debug file of `elf`: by build-id under each debug dir, then by .gnu_debuglink (CRC checked).
 
     `fallback` (llvm-symbolizer --fallback-debug-path) is tried as `<fallback>/<binary's dir>/<debuglink>`
@@ -54,7 +55,7 @@ def _same_build_id(path: str, build_id: bytes) -> bool:
         return False
 
 
-def find_alt_file(elf: ElfFile, debug_dirs=DEFAULT_DEBUG_DIRS,
+def find_alt_file(elf: ElfFile, debug_dirs: Iterable[str] = DEFAULT_DEBUG_DIRS,
                   debuginfod: DebuginfodClient | None = None) -> str | None:
     """The dwz alternate (DWARF 5 supplementary) file `elf` links to, with the build-id the link names.
 

@@ -169,9 +169,9 @@ class DebuginfodClient:
         done.set()
         if winner is not None:
             return winner
-        for url, exc in failures:
-            warnings.warn(f"debuginfod {url}: {build_id.hex()}: {exc}")
-        if failures and all(exc.missing for _, exc in failures):
+        for url, failure in failures:
+            warnings.warn(f"debuginfod {url}: {build_id.hex()}: {failure}")
+        if failures and all(failure.missing for _, failure in failures):
             _write_default(target, "")  # negative cache: no server has it
         return None
 
@@ -221,7 +221,7 @@ class DebuginfodClient:
             done.set()
         return target
 
-    def _copy(self, response, fd: int, address: str, total: int | None, started: float,
+    def _copy(self, response: http.client.HTTPResponse, fd: int, address: str, total: int | None, started: float,
               done: threading.Event) -> int:
         received = 0
         stream = self.progress

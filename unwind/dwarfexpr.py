@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import struct
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, Mapping
 
 from formats.errors import TruncatedError, UnwindError
 from formats.leb128 import read_sleb, read_uleb
+
+if TYPE_CHECKING:
+    from .memory import MemoryReader
 
 MASK = (1 << 64) - 1
 SIGN = 1 << 63
@@ -40,7 +43,8 @@ def _signed(value: int) -> int:
     return value - (1 << 64) if value & SIGN else value
 
 
-def evaluate(expr: bytes, regs, memory, initial: tuple[int, ...] = (), max_steps: int = MAX_STEPS) -> int:
+def evaluate(expr: bytes, regs: Mapping[int, int], memory: MemoryReader, initial: tuple[int, ...] = (),
+             max_steps: int = MAX_STEPS) -> int:
     """The value on top of the stack after running `expr`; `regs` maps DWARF numbers to values.
 
     `memory` has read(address, size) -> bytes (MemoryReadError passes through unchanged).
@@ -152,7 +156,7 @@ def _leb(reader: LebReader, expr: bytes, pos: int, offset: int) -> tuple[int, in
         raise ExpressionError("LEB128 operand runs past the end", offset) from None
 
 
-def _reg(regs, number: int, offset: int) -> int:
+def _reg(regs: Mapping[int, int], number: int, offset: int) -> int:
     value = regs.get(number)
     if value is None:
         raise ExpressionError(f"expression needs unknown register {number}", offset)

@@ -36,7 +36,9 @@ def link_map_entries(core: CoreFile) -> list[tuple[int, str]]:
     head = core.read(r_debug + 8, 8)
     if head is None:
         return []
-    node, out, seen = _U64.unpack(head)[0], [], set()
+    node: int = _U64.unpack(head)[0]
+    out: list[tuple[int, str]] = []
+    seen: set[int] = set()
     while node and node not in seen and len(seen) < MAX_LIBRARIES:
         seen.add(node)
         raw = core.read(node, _LINK_MAP.size)
@@ -49,7 +51,7 @@ def link_map_entries(core: CoreFile) -> list[tuple[int, str]]:
     return out
 
 
-def _exe_bias_and_phdrs(core: CoreFile) -> tuple[int, list[tuple]] | None:
+def _exe_bias_and_phdrs(core: CoreFile) -> tuple[int, list[tuple[int, ...]]] | None:
     phdr, phnum = core.auxv.get(AT_PHDR), core.auxv.get(AT_PHNUM)
     if not phdr or not phnum or phnum > 256:
         return None
@@ -73,6 +75,8 @@ def _r_debug(core: CoreFile) -> int | None:
     data = core.read(bias + dynamic[3], min(dynamic[5], 1 << 16))
     if data is None:
         return None
+    tag: int
+    value: int
     for tag, value in _DYN.iter_unpack(data[:len(data) - len(data) % _DYN.size]):
         if tag == DT_NULL:
             break

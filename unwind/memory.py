@@ -75,5 +75,7 @@ class AddressSpace:
 
     def read_u64(self, address: int) -> int:
         if self._stack_lo <= address and address + 8 <= self._stack_hi:
-            return _U64.unpack_from(self._stack, address - self._stack_lo)[0]
-        return _U64.unpack(self.read(address, 8))[0]
+            word: int = _U64.unpack_from(self._stack, address - self._stack_lo)[0]
+        else:
+            word = _U64.unpack(self.read(address, 8))[0]
+        return word

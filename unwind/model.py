@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from typing import Iterable, Mapping as TMapping, Protocol, runtime_checkable
+from typing import Iterable, Iterator, Mapping as TMapping, Protocol, runtime_checkable
 
 from formats.stack import StopReason
 
@@ -108,7 +108,7 @@ class ModuleMap:
             return self._mappings[i]
         return None
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[Mapping]:
         return iter(self._mappings)
 
     def __len__(self) -> int:
@@ -132,7 +132,7 @@ class Sample:
     """A register + stack snapshot (or a recorded callchain) of one thread at one instant."""
 
     registers: Registers
-    stack: bytes = b""
+    stack: bytes | memoryview = b""  # a perf.data sample's is a view into the recording
     stack_base: int = 0
     modules: ModuleMap = field(default_factory=ModuleMap)
     kernel_callchain: tuple[int, ...] = ()

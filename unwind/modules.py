@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
+from typing import Iterable
 
 from cachetools import LRUCache
 
@@ -33,11 +34,12 @@ class Module:
 class ModuleResolver:
     """Opens and caches the ELF files behind mappings; looks under --symfs first, as perf does."""
 
-    def __init__(self, symfs: str | None = None, debug_dirs=DEFAULT_DEBUG_DIRS, cache_size: int = 256):
+    def __init__(self, symfs: str | None = None, debug_dirs: Iterable[str] = DEFAULT_DEBUG_DIRS,
+                 cache_size: int = 256):
         self.symfs = symfs
         self.debug_dirs = tuple(debug_dirs) or DEFAULT_DEBUG_DIRS
-        self._files: LRUCache = LRUCache(cache_size)
-        self._modules: LRUCache = LRUCache(cache_size * 4)
+        self._files: LRUCache[str, ElfFile | None] = LRUCache(cache_size)
+        self._modules: LRUCache[tuple[int, int, str | None, bytes | None], Module | None] = LRUCache(cache_size * 4)
 
     def locate(self, path: str | None, build_id: bytes | None = None) -> str | None:
         """The file to open for a mapped `path`: symfs copy, the path itself, or a build-id match in a debug dir."""
@@ -85,7 +87,7 @@ class ModuleResolver:
             return None
         path = self.locate(mapping.path, mapping.build_id)
         elf = self.open(path) if path else None
-        if elf is None:
+        if path is None or elf is None:
             return None
         return Module(path, elf, mapping_bias(elf, mapping), mapping)
 

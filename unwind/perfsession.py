@@ -24,7 +24,7 @@ PERF_TO_DWARF = {
     X.R13: Reg.R13, X.R14: Reg.R14, X.R15: Reg.R15,
 }
 del X
-DWARF_TO_PERF = {dwarf: perf for perf, dwarf in PERF_TO_DWARF.items()}
+DWARF_TO_PERF: dict[int, int] = {dwarf: perf for perf, dwarf in PERF_TO_DWARF.items()}
 KERNEL_SPACE = 1 << 63              # x86-64 kernel addresses have the top bit set
 _ANONYMOUS = {"", "//anon"}
 _CPUMODE_MASK, _KERNEL, _USER = PERF_RECORD_MISC.CPUMODE_MASK, PERF_RECORD_MISC.KERNEL, PERF_RECORD_MISC.USER
@@ -111,7 +111,7 @@ class _Process:
 class PerfSession:
     """Records in perf's delivery order (sorted by time per FINISHED_ROUND) with process state applied."""
 
-    def __init__(self, source: str | os.PathLike | bytes | PerfDataReader, ordered: bool = True):
+    def __init__(self, source: str | os.PathLike[str] | bytes | PerfDataReader, ordered: bool = True):
         self.reader = source if isinstance(source, PerfDataReader) else PerfDataReader(source)
         self.ordered = ordered
         self.stats = SessionStats()
@@ -163,8 +163,8 @@ class PerfSession:
             regs = Registers(dict(zip(numbers, pick(dump.values))))
         else:
             self.stats.samples_without_regs += 1
-            user_ip = rec.ip is not None and (rec.misc & _CPUMODE_MASK) == _USER
-            regs = Registers({Reg.RIP: rec.ip} if user_ip else {})
+            ip = rec.ip
+            regs = Registers({Reg.RIP: ip} if ip is not None and (rec.misc & _CPUMODE_MASK) == _USER else {})
         stack = rec.stack_user[:rec.stack_user_dyn_size or 0] if rec.stack_user else b""
         kernel, user = split_callchain(rec.callchain, rec.misc) if rec.callchain else ((), ())
         proc = self._procs.get(pid)
@@ -212,8 +212,8 @@ class PerfSession:
                                 yield item[2]
                     else:
                         while queue and queue[0][0] <= limit:
-                            last_flushed, _, ready = heappop(queue)
-                            yield ready
+                            last_flushed, _, oldest = heappop(queue)
+                            yield oldest
                         in_order = not queue
                     limit = max_time
                 yield record
@@ -266,8 +266,8 @@ class PerfSession:
                           getattr(rec, "prot", _PROT_READ_EXEC))
         if rec.pid == -1 or (rec.misc & _CPUMODE_MASK) == _KERNEL:
             self._kernel = _overlay(self._kernel, mapping)
-            for proc in self._procs.values():
-                proc.snapshot = None
+            for other in self._procs.values():
+                other.snapshot = None
             return
         proc = self._procs.get(rec.pid)
         if proc is None:
@@ -305,6 +305,6 @@ def _time_of(record: object) -> int | None:
     return None if sample_id is None else sample_id.time
 
 
-def read_samples(source: str | os.PathLike | bytes) -> list[Sample]:
+def read_samples(source: str | os.PathLike[str] | bytes) -> list[Sample]:
     """Every sample of a recording, converted."""
     return list(PerfSession(source).samples())

@@ -8,11 +8,12 @@ from struct import Struct
 from typing import Iterable, Iterator
 
 from formats.kallsyms import KernelSymbols
+from formats.perfdata.reader import ReadStats
 from formats.stack import Frame as SymFrame, Stack
 
 from .model import Frame, Sample, StopReason, Trace, Unwinder, Via
 from .modules import ModuleResolver
-from .perfsession import PerfSession, SessionStats
+from .perfsession import PerfSession
 from .resolve import FrameResolver, callchain_trace
 from .stitch import truncated_by_copy
 from .symbolizer import Symbolizer
@@ -111,7 +112,7 @@ class PerfRun:
         self.stitcher = getattr(pipeline.unwinder, "stitcher", None)
 
     @property
-    def stats(self) -> SessionStats:
+    def stats(self) -> ReadStats:
         return self.session.reader.stats
 
     def samples(self) -> Iterator[Sample]:

@@ -5,12 +5,13 @@ from __future__ import annotations
 import os
 import sys
 import time
-from typing import Iterable, Iterator, TypeVar
+from typing import Iterable, Iterator, TextIO, TypeVar
 
 T = TypeVar("T")
 
 
-def progress(items: Iterable[T], label: str, total: int | None = None, stream=None) -> Iterator[T]:
+def progress(items: Iterable[T], label: str, total: int | None = None,
+             stream: TextIO | None = None) -> Iterator[T]:
     """Yield `items`, redrawing `label [####    ] n/total` at most ten times a second.
 
     Only the process that started the bar draws it (a forked worker iterating a copy stays quiet).
@@ -36,7 +37,7 @@ def progress(items: Iterable[T], label: str, total: int | None = None, stream=No
         stream.flush()
 
 
-def _draw(stream, label: str, count: int, total: int | None) -> None:
+def _draw(stream: TextIO, label: str, count: int, total: int | None) -> None:
     if total:
         filled = int(30 * min(count, total) / total)
         stream.write(f"\r{label} [{'#' * filled}{' ' * (30 - filled)}] {count}/{total}")

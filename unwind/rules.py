@@ -10,10 +10,13 @@ from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import lru_cache
 from struct import Struct
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Mapping, NamedTuple
 
 from .errors import MemoryReadError
 from .model import Registers
+
+if TYPE_CHECKING:
+    from .memory import MemoryReader
 
 RIP, RSP, RBP = 16, 7, 6
 MASK = (1 << 64) - 1
@@ -77,13 +80,13 @@ class CfaRule:
     reg: int = RSP
     offset: int = 0
     expr: bytes = b""
-    _simple: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    _simple: tuple[int, int, bool] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind == CfaKind.EXPRESSION:
             object.__setattr__(self, "_simple", _simple_breg(self.expr))
 
-    def compute(self, values, memory) -> int | None:
+    def compute(self, values: Mapping[int, int], memory: MemoryReader) -> int | None:
         """The CFA, or None when a needed register is unknown."""
         simple = self._simple
         if simple is not None:
@@ -118,13 +121,13 @@ class RegRule:
     offset: int = 0
     reg: int = 0
     expr: bytes = b""
-    _simple: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    _simple: tuple[int, int, bool] | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if self.kind in (RegKind.EXPRESSION, RegKind.VAL_EXPRESSION):
             object.__setattr__(self, "_simple", _simple_breg(self.expr))
 
-    def value(self, number: int, cfa: int, values, memory) -> int | None:
+    def value(self, number: int, cfa: int, values: Mapping[int, int], memory: MemoryReader) -> int | None:
         """The caller's value of register `number`, None when unknown."""
         simple = self._simple
         if simple is not None:  # DW_OP_bregN off [deref], evaluated without the stack machine
@@ -152,7 +155,7 @@ class RegRule:
         return None
 
 
-def unreadable_slot(out: dict, values, number: int, slot: int) -> None:
+def unreadable_slot(out: dict[int, int], values: Mapping[int, int], number: int, slot: int) -> None:
     """A callee-saved register whose save slot cannot be read.
 
     Below the stack pointer the save area has been popped, so the register already holds the
@@ -205,13 +208,15 @@ class UnwindRule:
     regs: tuple[tuple[int, RegRule], ...] = ()
     ra_reg: int = RIP
     kind: FrameKind = FrameKind.NORMAL
-    _offsets: tuple | None = field(default=None, init=False, repr=False, compare=False)
+    _offsets: OffsetStep | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         # Fast path: CFA = reg + off, RA in rip, every rule OFFSET/SAME/UNDEFINED -> plain tuples.
         if self.cfa.kind != CfaKind.REG_OFFSET or self.kind != FrameKind.NORMAL or self.ra_reg != RIP:
             return
-        loads, copies, drops = [], [], set()
+        loads: list[tuple[int, int]] = []
+        copies: list[int] = []
+        drops: set[int] = set()
         for number, rule in self.regs:
             if rule.kind == RegKind.OFFSET:
                 loads.append((number, rule.offset))
@@ -231,11 +236,11 @@ class UnwindRule:
     def return_address_undefined(self) -> bool:
         return any(n == self.ra_reg and r.kind == RegKind.UNDEFINED for n, r in self.regs)
 
-    def step(self, regs: Registers, memory) -> Registers:
+    def step(self, regs: Registers, memory: MemoryReader) -> Registers:
         """The caller's registers: RSP = CFA, RIP = return address, callee-saved per the rules."""
         return Registers(self.step_values(regs.values, memory)[1])
 
-    def step_values(self, values, memory) -> tuple[int | None, dict[int, int]]:
+    def step_values(self, values: Mapping[int, int], memory: MemoryReader) -> tuple[int | None, dict[int, int]]:
         """(CFA, caller's register dict); the walk's hot path. Raises MemoryReadError / ExpressionError."""
         fast = self._offsets
         if fast is not None:
@@ -244,7 +249,7 @@ class UnwindRule:
             if base is None:
                 return None, {}
             cfa = (base + cfa_off) & MASK
-            out = {}
+            out: dict[int, int] = {}
             for r in keep:
                 v = values.get(r)
                 if v is not None:
@@ -264,9 +269,10 @@ class UnwindRule:
             return self._from_context(values, memory, UC_MCONTEXT, SIGCONTEXT_REGS)
         if self.kind in (FrameKind.PT_REGS, FrameKind.PT_REGS_PARTIAL):
             return self._from_pt_regs(values, memory)
-        cfa = self.cfa.compute(values, memory)
-        if cfa is None:
+        computed = self.cfa.compute(values, memory)
+        if computed is None:
             return None, {}
+        cfa = computed
         out = {r: values[r] for r in CALLEE_SAVED if r in values}
         out.pop(RIP, None)
         for number, rule in self.regs:
@@ -291,7 +297,8 @@ class UnwindRule:
         out[RSP] = cfa
         return cfa, out
 
-    def _from_context(self, values, memory, base: int, layout) -> tuple[int | None, dict[int, int]]:
+    def _from_context(self, values: Mapping[int, int], memory: MemoryReader, base: int,
+                      layout: tuple[int, ...]) -> tuple[int | None, dict[int, int]]:
         sp = values.get(RSP)
         if sp is None:
             return None, {}
@@ -299,7 +306,7 @@ class UnwindRule:
         out = {reg: int.from_bytes(block[8 * i:8 * i + 8], "little") for i, reg in enumerate(layout) if reg is not None}
         return out[RSP], out
 
-    def _from_pt_regs(self, values, memory) -> tuple[int | None, dict[int, int]]:
+    def _from_pt_regs(self, values: Mapping[int, int], memory: MemoryReader) -> tuple[int | None, dict[int, int]]:
         addr = self.cfa.compute(values, memory)
         if addr is None:
             return None, {}

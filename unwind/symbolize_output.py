@@ -61,7 +61,9 @@ def parse_request(line: str, obj: str | None) -> Request | Invalid:
             module, pos = line[pos:end], end
     else:
         module = obj
-    address = parse_address(_TOKEN.match(line, pos).group(1))
+    token = _TOKEN.match(line, pos)
+    assert token is not None  # every part of the pattern may match empty
+    address = parse_address(token.group(1))
     if address is None:
         return Invalid(module, original)
     return Request(command, module, address)
@@ -219,7 +221,7 @@ class Printer:
         else:
             self.out.write(invalid.text + "\n")
 
-    def _emit_json(self, obj: dict) -> None:
+    def _emit_json(self, obj: dict[str, object]) -> None:
         import json
 
         text = json.dumps(obj, separators=(",", ":"), sort_keys=True)

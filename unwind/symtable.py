@@ -63,9 +63,9 @@ def perf_name_table(binary: ElfFile, debug: ElfFile | None = None) -> list[tuple
     """
     symbols: list[Symbol] = []
     source = binary
-    for elf, table in ((debug, ".symtab"), (binary, ".symtab"), (binary, ".dynsym")):
+    for elf, section in ((debug, ".symtab"), (binary, ".symtab"), (binary, ".dynsym")):
         if elf is not None:
-            symbols = read_symbols(elf, table)
+            symbols = read_symbols(elf, section)
             if symbols:
                 source = elf
                 break
@@ -85,7 +85,7 @@ def perf_name_table(binary: ElfFile, debug: ElfFile | None = None) -> list[tuple
                 best[-1] = sym
         else:
             best.append(sym)
-    table = []
+    table: list[tuple[int, int, str, str | None]] = []
     for i, sym in enumerate(best):
         size = sym.size or ((best[i + 1].value - sym.value) if i + 1 < len(best) else 0)
         table.append((sym.value, size, sym.name, None))
