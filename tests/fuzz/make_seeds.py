@@ -1,7 +1,8 @@
 #!/usr/bin/env python3
 """Make the fuzz seed corpora (tests/fuzz/seeds/<corpus>/) from real files; run once, commit the output.
 
-    .venv/bin/python tests/fuzz/make_seeds.py
+    .venv/bin/python tests/fuzz/make_seeds.py              # every corpus
+    .venv/bin/python tests/fuzz/make_seeds.py split dwz    # only these
 
 Every seed is a real artefact cut down to size: a small C program built by gcc (DWARF 5 and 4,
 split into its sections), the same program compressed by objcopy (zlib, zlib-gnu, zstd), a
@@ -9,7 +10,9 @@ recording `unwind simulate` makes of it, a gcore dump of it under gdb, an objtoo
 corpus binary and a Debian kernel module with ORC (linux-image-6.1, GPL-2.0, fetched by
 tests/data/orc/fixtures.py), the first lines of the running kernel's /proc/kallsyms, stack text
 in bpftrace's and BCC's formats over /usr/bin/true's mapping, and the persistent index the
-symbolizer builds for the program.  Nothing here is hand-crafted bytes.
+symbolizer builds for the program; for split DWARF, the program built with -gsplit-dwarf (its .dwo,
+packed by GNU dwp and llvm-dwp); for dwz, two builds of it sharing a `dwz -m` multifile and a
+`dwz -5` supplementary file.  Nothing here is hand-crafted bytes.
 """
 
 from __future__ import annotations
@@ -63,10 +66,74 @@ def section(path: Path, name: str) -> tuple[bytes, int]:
 
 
 def main() -> int:
-    if SEEDS.exists():
-        shutil.rmtree(SEEDS)
+    only = sys.argv[1:]  # corpora to remake (default: all of them)
     work = Path(tempfile.mkdtemp(prefix="unwind-seeds-"))
     (work / "p.c").write_text(PROGRAM)
+    for corpus, make in (("split", _split_seeds), ("dwz", _dwz_seeds)):
+        if not only or corpus in only:
+            shutil.rmtree(SEEDS / corpus, ignore_errors=True)
+            make(work)
+    if not only:
+        _parser_seeds(work)
+    shutil.rmtree(work)
+    total = sum(p.stat().st_size for p in SEEDS.rglob("*") if p.is_file())
+    print(f"{sum(1 for p in SEEDS.rglob('*') if p.is_file())} seeds, {total} bytes in {SEEDS}")
+    return 0
+
+
+def _sections(path: Path, names: tuple[str, ...], suffix: str = "") -> list[bytes]:
+    return [section(path, f".debug_{name}{suffix}")[0] for name in names]
+
+
+_DWARF = ("info", "abbrev", "str", "line_str", "str_offsets", "addr", "ranges", "rnglists", "aranges")
+_DWO = ("info", "abbrev", "str", "str_offsets", "rnglists")
+
+
+def _split_seeds(work: Path) -> None:
+    """split: skeleton sections + .dwo sections (+ cu/tu index of a .dwp): gcc -gsplit-dwarf with its .dwo
+    (DWARF 5 and 4), gcc's DWARF 4 packed by GNU dwp (index version 2), clang's DWARF 5 by llvm-dwp (version 5)."""
+    builds = (("gcc-dwarf5-dwo", "gcc", ["-gdwarf-5"], None), ("gcc-dwarf4-dwo", "gcc", ["-gdwarf-4"], None),
+              ("gcc-dwarf4-dwp", "gcc", ["-gdwarf-4"], "dwp"), ("clang-dwarf5-dwp", "clang-14", ["-gdwarf-5"],
+                                                                 "llvm-dwp-14"))
+    for name, compiler, flags, packer in builds:
+        folder = work / name
+        folder.mkdir()
+        shutil.copy(work / "p.c", folder / "p.c")
+        run(compiler, "-g", "-O1", "-gsplit-dwarf", *flags, "p.c", "-o", "prog", cwd=folder)
+        (dwo,) = folder.glob("*.dwo")
+        pieces = _sections(folder / "prog", _DWARF)
+        if packer is None:
+            pieces += _sections(dwo, _DWO, ".dwo") + [b"", b""]
+        else:
+            run(packer, "-o", "prog.dwp", dwo.name, cwd=folder)
+            package = folder / "prog.dwp"
+            pieces += _sections(package, _DWO, ".dwo") + [section(package, ".debug_cu_index")[0],
+                                                          section(package, ".debug_tu_index")[0]]
+        put("split", name, join(pieces))
+
+
+def _dwz_seeds(work: Path) -> None:
+    """dwz: the program built -O1 and -O2, their shared DIEs moved by `dwz -m` into a multifile
+    (.gnu_debugaltlink, DW_FORM_GNU_ref_alt/strp_alt) and by `dwz -5 -m` into a supplementary file
+    (.debug_sup, DW_FORM_ref_sup4/strp_sup); one seed per rewritten binary."""
+    for style, extra, link in (("gnu", [], ".gnu_debugaltlink"), ("sup", ["-5"], ".debug_sup")):
+        folder = work / f"dwz-{style}"
+        folder.mkdir()
+        for opt in ("O1", "O2"):
+            run("gcc", "-g", f"-{opt}", work / "p.c", "-o", folder / opt)
+        run("dwz", *extra, "-m", "common.debug", "-M", "common.debug", "O1", "O2", cwd=folder)
+        common = folder / "common.debug"
+        for opt in ("O1", "O2"):
+            pieces = _sections(folder / opt, _DWARF) + _sections(common, ("info", "abbrev", "str", "line"))
+            pieces += [section(folder / opt, link)[0], section(common, ".debug_sup")[0]]
+            put("dwz", f"{style}-{opt}", join(pieces))
+
+
+def _parser_seeds(work: Path) -> None:
+    """The corpora of the other parser targets (and, through run.SEEDS, of the commands)."""
+    for corpus in ("elf", "cfi", "eh_frame_hdr", "line", "dwarf", "dwop", "orc", "perfdata", "core", "kallsyms",
+                   "stacktext", "symindex"):
+        shutil.rmtree(SEEDS / corpus, ignore_errors=True)
     builds = {}
     for name, flags in (("dwarf5-O1", ["-g", "-O1"]), ("dwarf4-O2", ["-gdwarf-4", "-O2"]),
                         ("static-O0", ["-g", "-O0", "-static"])):
@@ -120,10 +187,6 @@ def main() -> int:
     put("stacktext", "addresses", join([b"0x555555556123 0x555555557456\n0xffffffff81000000\n", _MAPS.encode()]))
     # symindex: the index the symbolizer builds for the program.
     put("symindex", "dwarf5-O1.idx", _index(small, work))
-    shutil.rmtree(work)
-    total = sum(p.stat().st_size for p in SEEDS.rglob("*") if p.is_file())
-    print(f"{sum(1 for p in SEEDS.rglob('*') if p.is_file())} seeds, {total} bytes in {SEEDS}")
-    return 0
 
 
 _MAPS = ("555555554000-555555556000 r--p 00000000 08:01 1 /usr/bin/true\n"

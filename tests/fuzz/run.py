@@ -169,8 +169,11 @@ def run_atheris(campaign: Campaign, seconds: float, max_inputs: int | None) -> N
         import formats.cfi.table  # noqa: F401 - imported under instrumentation
         import formats.core  # noqa: F401
         import formats.dwarf.aranges  # noqa: F401
+        import formats.dwarf.dwp  # noqa: F401
         import formats.dwarf.info  # noqa: F401
         import formats.dwarf.line  # noqa: F401
+        import formats.dwarf.split  # noqa: F401
+        import formats.dwarf.sup  # noqa: F401
         import formats.elf  # noqa: F401
         import formats.kallsyms  # noqa: F401
         import formats.orc.table  # noqa: F401

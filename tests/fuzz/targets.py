@@ -165,6 +165,105 @@ def fuzz_dwarf(data: bytes) -> None:
     parse_aranges(sections.aranges, "fuzz")
 
 
+class _Sections:
+    """An ELF file seen only through `section_bytes` (what the split-DWARF and dwz readers ask of one)."""
+
+    def __init__(self, path: str, **sections: bytes):
+        self.path, self._sections = path, sections
+
+    def section_bytes(self, name: str) -> bytes | None:
+        return self._sections.get(name)
+
+
+_DWO_PARTS = ("info", "abbrev", "str", "str_offsets", "rnglists")
+_PROBES = (0, 0x1000, 0x1139, 0x401000)
+
+
+@_parser("split")
+def fuzz_split(data: bytes) -> None:
+    """Split DWARF: a skeleton's sections, a .dwo's (or .dwp's) `.debug_*.dwo` sections, its cu and tu index.
+
+    As the index builder does (`unwind.index._split_unit`): every skeleton unit is completed from the
+    package when the cu index holds its id (else from the first unit the index holds: a hostile
+    package can name any id), then from the same sections read as a .dwo file.
+    """
+    from formats.dwarf.dwp import package_sections, parse_unit_index
+    from formats.dwarf.info import scan_units
+    from formats.dwarf.split import dwo_sections, scan_split_unit
+    from formats.dwarf.units import DwarfSections
+
+    parts = split(data, len(_DWARF_PARTS) + len(_DWO_PARTS) + 2)
+    skeleton = DwarfSections(**dict(zip(_DWARF_PARTS, parts, strict=False)), path="fuzz")
+    dwo = parts[len(_DWARF_PARTS):len(_DWARF_PARTS) + len(_DWO_PARTS)]
+    cu_index, tu_index = parts[-2:]
+    package = _Sections("fuzz.dwp", **{f".debug_{name}.dwo": part for name, part in zip(_DWO_PARTS, dwo, strict=True)})
+    try:
+        parse_unit_index(tu_index, "fuzz.dwp")
+    except UnwindError:
+        pass
+    try:
+        index = parse_unit_index(cu_index, "fuzz.dwp") if cu_index else {}
+    except UnwindError:
+        index = {}
+    problems: list = []
+    for count, unit in enumerate(scan_units(skeleton)):
+        if count > 20:
+            break
+        if not unit.unit.dwo_name and unit.unit.dwo_id is None:
+            continue
+        found = []
+        contributions = index.get(unit.unit.dwo_id) or next(iter(index.values()), None)
+        if contributions is not None:
+            found.append(scan_split_unit(unit.unit, package_sections(package, contributions, skeleton), problems))
+        found.append(scan_split_unit(unit.unit, dwo_sections(package, skeleton), problems))
+        for functions in found:
+            for probe in (*_PROBES, *(lo for lo, _ in functions.unit.ranges[:4])) if functions else ():
+                functions.chain(probe)
+
+
+@_parser("dwz")
+def fuzz_dwz(data: bytes) -> None:
+    """dwz: a binary's DWARF sections, its alternate file's (info, abbrev, str, line), the link and the alt's .debug_sup.
+
+    The link is read as `.gnu_debugaltlink` and as `.debug_sup`; the binary's units are scanned with
+    the alternate file's sections attached (DW_FORM_GNU_ref_alt/strp_alt, ref_sup4/8, strp_sup), and
+    the alternate file's own units and line tables are read as the index builder reads them.
+    """
+    from formats.dwarf.aranges import unit_address_ranges
+    from formats.dwarf.info import compile_units, scan_units
+    from formats.dwarf.line import iter_line_programs
+    from formats.dwarf.sup import parse_debug_sup, read_alt_link, supplementary_identity
+    from formats.dwarf.units import DwarfSections
+
+    parts = split(data, len(_DWARF_PARTS) + 6)
+    alt_info, alt_abbrev, alt_str, alt_line, link, alt_sup = parts[len(_DWARF_PARTS):]
+    for source in (_Sections("fuzz", **{".gnu_debugaltlink": link}), _Sections("fuzz", **{".debug_sup": link}),
+                   _Sections("fuzz.alt", **{".debug_sup": alt_sup})):
+        try:
+            read_alt_link(source)
+            supplementary_identity(source)
+        except UnwindError:
+            pass
+    try:
+        parse_debug_sup(alt_sup, "fuzz.alt")
+    except UnwindError:
+        pass
+    alt = DwarfSections(info=alt_info, abbrev=alt_abbrev, str=alt_str, path="fuzz.alt")
+    sections = DwarfSections(**dict(zip(_DWARF_PARTS, parts, strict=False)), path="fuzz", alt=alt)
+    units = compile_units(sections)
+    for functions in scan_units(sections):
+        for probe in (*_PROBES, *(lo for lo, _ in functions.unit.ranges[:4])):
+            functions.chain(probe)
+    unit_address_ranges(sections, units)
+    programs = {program.header.offset: program for program in iter_line_programs(
+        alt_line, debug_str=alt_str, path="fuzz.alt", on_error=lambda exc: None)}  # as the index builder skips them
+    for unit in compile_units(alt):
+        program = programs.get(unit.stmt_list) if unit.stmt_list is not None else None
+        if program is not None:
+            for index in range(min(len(program.header.file_names), 64)):
+                program.header.file_path(index, unit.comp_dir)
+
+
 @_parser("orc")
 def fuzz_orc(data: bytes) -> None:
     from formats.elf import ElfFile
