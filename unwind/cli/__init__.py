@@ -59,13 +59,12 @@ def build_parser(only: str | None = None) -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     argv = sys.argv[1:] if argv is None else argv
-    first = argv[0] if argv else None
-    known = first in _command_names()
-    own_parser = getattr(_load(first), "parse_argv", None) if known else None
+    command = argv[0] if argv and argv[0] in _command_names() else None
+    own_parser = getattr(_load(command), "parse_argv", None) if command is not None else None
     if own_parser is not None:  # a drop-in for another tool parses its arguments by that tool's rules
         args = own_parser(argv[1:])
     else:
-        args = build_parser(first if known else None).parse_args(argv)
+        args = build_parser(command).parse_args(argv)
     warnings.showwarning = lambda message, *_: print(f"unwind {args.command}: warning: {message}", file=sys.stderr)
     try:
         return args.run(args) or 0

@@ -5,6 +5,10 @@ from __future__ import annotations
 import argparse
 import json
 import sys
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..modules import ModuleResolver
 
 HELP = "score unwinders on the same samples against ground truth (PERF.DATA.truth.jsonl) or a reference unwinder"
 DEFAULT_UNWINDERS = "fp,dwarf,orc,lbr,auto"
@@ -27,7 +31,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass (table sizes)")
 
 
-def format_table(report: dict) -> str:
+def format_table(report: dict[str, Any]) -> str:
     """The terminal table: one row per unwinder, then exact rate per location class."""
     from ..compare import LOCATION_CLASSES
 
@@ -88,7 +92,7 @@ def run(args: argparse.Namespace) -> int:
     if reference == TRUTH and not has_truth:
         raise UsageError(f"no ground truth for {args.perf_data} (no {args.truth or args.perf_data + '.truth.jsonl'}):"
                          " pass --reference NAME (an unwinder such as dwarf) or --reference callchain")
-    def resolver():  # one per unwinder, so each one's table memory includes the files it opened
+    def resolver() -> ModuleResolver:  # one per unwinder, so each one's table memory includes the files it opened
         return ModuleResolver(symfs=args.symfs, debug_dirs=args.debug_dir)
 
     unwinders = {name: make_unwinder(name, resolver=resolver()) for name in names}
@@ -96,8 +100,12 @@ def run(args: argparse.Namespace) -> int:
         unwinders = {reference: make_unwinder(reference, resolver=resolver()), **unwinders}
     total = len(samples) * len(unwinders)
     ticks = iter(progress(range(total), "unwinding", total=total))
+
+    def tick(*_: object) -> None:
+        next(ticks, None)
+
     report = compare(samples, unwinders, reference, classifier=LocationClassifier(resolver()),
-                     measure_memory=not args.no_memory, progress=lambda *_: next(ticks, None))
+                     measure_memory=not args.no_memory, progress=tick)
     for _ in ticks:  # finish the bar
         pass
     data = report.to_json()

@@ -14,6 +14,12 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING, Callable, Iterable
+
+if TYPE_CHECKING:
+    from ..compare import ComparisonReport
+    from ..model import Sample
+    from ..modules import ModuleResolver
 
 HELP = "the main job: simulate corpus programs, unwind every sample with every strategy, score against truth, report"
 ROOT = Path(__file__).resolve().parents[2]
@@ -51,7 +57,8 @@ def binary_for(run: Run) -> Path:
     return path
 
 
-def record_runs(runs, outdir: Path, max_samples: int | None, log=None) -> list[tuple[str, Path]]:
+def record_runs(runs: Iterable[Run], outdir: Path, max_samples: int | None,
+                log: Callable[[str], None] | None = None) -> list[tuple[str, Path]]:
     """Simulate every run into OUTDIR/NAME.perf.data (+ .truth.jsonl); returns (name, perf.data path)."""
     from ..sim.record import record
 
@@ -68,9 +75,9 @@ def record_runs(runs, outdir: Path, max_samples: int | None, log=None) -> list[t
     return out
 
 
-def by_program(report, names: list[str]) -> dict:
+def by_program(report: ComparisonReport, names: list[str]) -> dict[str, dict[str, dict[str, float]]]:
     """Exact rate per program (the name of each scored sample's recording) per unwinder."""
-    out: dict[str, dict] = {}
+    out: dict[str, dict[str, dict[str, float]]] = {}  # program -> unwinder -> counts and rates
     for name, u in report.unwinders.items():
         for index, score in zip(report.indices, u.scores):
             cell = out.setdefault(names[index], {}).setdefault(name, {"samples": 0, "exact": 0, "exact_to_main": 0})
@@ -114,20 +121,24 @@ def run(args: argparse.Namespace) -> int:
         print(f"unwind demo: {line}", file=sys.stderr, flush=True)
 
     recordings = record_runs(runs, outdir, args.max_samples, log)
-    samples, names = [], []
+    samples: list[Sample] = []
+    names: list[str] = []
     for name, path in recordings:
         loaded = load_recording(str(path))
         samples += loaded
         names += [name] * len(loaded)
-    def new_resolver():  # one per unwinder, so each one's table memory includes the files it opened
+    def new_resolver() -> ModuleResolver:  # one per unwinder, so each one's table memory includes the files it opened
         return ModuleResolver(symfs=args.symfs, debug_dirs=args.debug_dir)
 
     resolver = new_resolver()
     unwinders = {n: make_unwinder(n, resolver=new_resolver()) for n in args.unwinders.split(",") if n}
     total = len(samples) * len(unwinders)
     ticks = iter(progress(range(total), "unwinding", total=total))
-    report = compare(samples, unwinders, classifier=LocationClassifier(resolver),
-                     progress=lambda *_: next(ticks, None))
+
+    def tick(*_: object) -> None:
+        next(ticks, None)
+
+    report = compare(samples, unwinders, classifier=LocationClassifier(resolver), progress=tick)
     for _ in ticks:
         pass
     data = report.to_json()

@@ -2,16 +2,23 @@
 
 from __future__ import annotations
 
+from argparse import ArgumentParser, Namespace
+from typing import TYPE_CHECKING, Iterable, Iterator
+
+if TYPE_CHECKING:
+    from formats.cfi.parse import CfiSection
+    from formats.elf import ElfFile, Section
+
 HELP = "print the DWARF CFI rule table of every CIE and FDE like readelf --debug-dump=frames-interp"
 FRAME_SECTIONS = (".eh_frame", ".debug_frame")
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("file", help="ELF file with .eh_frame and/or .debug_frame")
     parser.add_argument("--format", choices=("text", "json"), default="text")
 
 
-def frame_sections(elf):
+def frame_sections(elf: ElfFile) -> Iterator[tuple[Section, CfiSection | None]]:
     """(section record, CfiSection or None for NOBITS) of the file's frame sections, in section-header order."""
     from formats.cfi.parse import CfiSection
 
@@ -20,11 +27,11 @@ def frame_sections(elf):
             yield section, CfiSection.from_elf(elf, section.name)
 
 
-def separate_debug_file(elf, debug_dirs) -> str | None:
+def separate_debug_file(elf: ElfFile, debug_dirs: Iterable[str]) -> str | None:
     """The separate debug file readelf would follow (build-id, then .gnu_debuglink), not the file itself."""
     import os
 
-    from ..modules import DEFAULT_DEBUG_DIRS, find_debug_file
+    from ..debuginfo import DEFAULT_DEBUG_DIRS, find_debug_file
 
     found = find_debug_file(elf, tuple(debug_dirs) or DEFAULT_DEBUG_DIRS)
     if found and elf.path and os.path.realpath(found) == os.path.realpath(elf.path):
@@ -32,7 +39,7 @@ def separate_debug_file(elf, debug_dirs) -> str | None:
     return found
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     import json
     import sys
 
@@ -41,7 +48,7 @@ def run(args) -> int:
 
     elf = ElfFile(args.file)
     debug_path = separate_debug_file(elf, args.debug_dir)
-    files = [(elf, args.file if debug_path else None)]
+    files: list[tuple[ElfFile, str | None]] = [(elf, args.file if debug_path else None)]
     if debug_path:
         files.append((ElfFile(debug_path), debug_path))
     out = sys.stdout

@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+from argparse import ArgumentParser, Namespace
+
 HELP = "print the ORC unwind table of a kernel image, module or objtool-processed object like objtool --dump=orc"
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: ArgumentParser) -> None:
     parser.add_argument("file", help="ELF file with .orc_unwind/.orc_unwind_ip (vmlinux, .ko, .ko.xz/.zst/.gz, .o, "
                                      "executable)")
     parser.add_argument("--format", choices=("text", "json"), default="text")
@@ -14,7 +16,7 @@ def add_arguments(parser) -> None:
                              "from .orc_header, else guessed from the entries")
 
 
-def run(args) -> int:
+def run(args: Namespace) -> int:
     import json
     import os
     import sys

@@ -4,13 +4,16 @@ from __future__ import annotations
 
 import argparse
 import sys
+from typing import TypeVar
+
+T = TypeVar("T")
 
 HELP = "run a program under the emulator and write a perf.data with LBR plus OUT.perf.data.truth.jsonl"
 
 
-def _options(parser, defaults: bool = True) -> None:
+def _options(parser: argparse.ArgumentParser, defaults: bool = True) -> None:
     """The options; without `defaults` they set only what is given (for options written after BINARY)."""
-    def d(value):
+    def d(value: T) -> T | str:
         return value if defaults else argparse.SUPPRESS
 
     parser.add_argument("-o", "--output", default=d(None), metavar="OUT", help="the perf.data to write (required)")
@@ -35,7 +38,7 @@ def _options(parser, defaults: bool = True) -> None:
                         help="user stack bytes per sample, as perf --call-graph dwarf,SIZE (max 65528)")
 
 
-def add_arguments(parser) -> None:
+def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("binary", metavar="BINARY", help="static or dynamic x86-64 Linux executable")
     _options(parser)
     # argparse cannot mix options after a positional with a trailing `-- ARGS`: take the rest and split it in run().
@@ -43,9 +46,9 @@ def add_arguments(parser) -> None:
                         help="options may follow BINARY; the program's arguments come after --")
 
 
-def split_rest(args) -> list[str]:
+def split_rest(args: argparse.Namespace) -> list[str]:
     """Apply options written after BINARY to `args`; return the program's arguments."""
-    rest = list(args.rest)
+    rest: list[str] = list(args.rest)
     if "--" in rest:
         cut = rest.index("--")
         ours, program = rest[:cut], rest[cut + 1:]
@@ -58,7 +61,7 @@ def split_rest(args) -> list[str]:
     return unknown + program
 
 
-def run(args) -> int:
+def run(args: argparse.Namespace) -> int:
     from ..sim.record import record
 
     from ..errors import UsageError

@@ -6,6 +6,17 @@ import argparse
 import io
 import os
 import sys
+from typing import TYPE_CHECKING, Iterator, Union
+
+if TYPE_CHECKING:
+    from formats.stack import Frame
+
+    from ..symbolize_output import Request
+    from ..symbolizer import Symbolizer
+    from ._llvm_options import SymbolizeArgs
+
+    # A request's answer: frames (CODE), (name, start, size) (DATA), or the error its file gave.
+    Answer = Union[list[Frame], tuple[str | None, int, int], Exception]
 
 HELP = "symbolise ELF virtual addresses like llvm-symbolizer"
 VERSION = "unwind symbolize (llvm-symbolizer 14 compatible)"
@@ -30,7 +41,6 @@ def run(args: argparse.Namespace) -> int:
     from ..symbolize_output import Invalid, PrintOptions, Printer, parse_request
     from ..debuginfod import DebuginfodClient
     from ..symbolizer import Symbolizer
-    from ._llvm_options import SymbolizeArgs
 
     o: SymbolizeArgs = args.llvm
     if o.errors or o.fatal:
@@ -72,7 +82,7 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(request, Invalid):
                 printer.unparsable(request)
                 continue
-            answer = answers[request]
+            answer: Answer | None = answers[request]
             if isinstance(answer, Exception):
                 if request.module in failed:
                     answer = None
@@ -81,21 +91,21 @@ def run(args: argparse.Namespace) -> int:
                     printer.failure(request, _describe(answer))
                     continue
             if request.command == "DATA":
-                name, start, size = answer if answer is not None else (None, 0, 0)
+                name, start, size = answer if isinstance(answer, tuple) else (None, 0, 0)
                 printer.data(request.module, request.address, name, start, size)
             else:
-                printer.frames(request.module, request.address, answer or [])
+                printer.frames(request.module, request.address, answer if isinstance(answer, list) else [])
         sys.stdout.flush()  # a driver waiting for this batch's answers gets them now
     printer.close()
     return 0
 
 
-def _symbolize_batch(symbolizer, requests, o) -> dict:
+def _symbolize_batch(symbolizer: Symbolizer, requests: list[Request], o: SymbolizeArgs) -> dict[Request, Answer]:
     """request -> frames (CODE), (name, start, size) (DATA), or the error its file gives; one call per file."""
     from ..errors import UnwindError
 
-    answers: dict = {}
-    by_path: dict[str, list] = {}
+    answers: dict[Request, Answer] = {}
+    by_path: dict[str, list[Request]] = {}
     for request in requests:
         by_path.setdefault(request.module, []).append(request)
     gnu_innermost = not o.inlines and o.output_style == "GNU"  # LLVM 14: frame 0 of the inlined answer
@@ -115,7 +125,7 @@ def _symbolize_batch(symbolizer, requests, o) -> dict:
     return answers
 
 
-def _data(symbolizer, path: str, address: int) -> tuple[str | None, int, int]:
+def _data(symbolizer: Symbolizer, path: str, address: int) -> tuple[str | None, int, int]:
     """A DATA request: the symbol-table entry covering `address`, LLVM's DIGlobal (name, start, size)."""
     found = symbolizer.module(path).symbol_at(address)
     if found is None:
@@ -128,7 +138,7 @@ def _data(symbolizer, path: str, address: int) -> tuple[str | None, int, int]:
     return name, start, size
 
 
-def _stdin_batches():
+def _stdin_batches() -> Iterator[list[str]]:
     """Lines of stdin, grouped by what one read returned: answer a batch, then flush once."""
     pending = b""
     while chunk := os.read(sys.stdin.fileno(), 1 << 16):

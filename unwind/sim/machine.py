@@ -11,7 +11,7 @@ import os
 import random
 import struct
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from enum import IntEnum
 
 import capstone
@@ -81,7 +81,7 @@ class RunReport:
     exit_code: int | None = None
     signal: int | None = None
     fault: str | None = None
-    unsupported: Counter | None = None
+    unsupported: Counter[str] = field(default_factory=Counter)
 
 
 class Process:
