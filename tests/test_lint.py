@@ -38,18 +38,13 @@ STILL_UNTYPED = {
     "formats/speedscope.py",
     "formats/stack.py",
     "formats/symindex.py",
-    "unwind/__init__.py",
     "unwind/cfi_tables.py",
     "unwind/compare.py",
     "unwind/core.py",
     "unwind/demangle.py",
     "unwind/index.py",
     "unwind/kernel.py",
-    "unwind/locations.py",
     "unwind/prologue.py",
-    "unwind/rawstacks.py",
-    "unwind/resolve.py",
-    "unwind/session.py",
     "unwind/sim/core.py",
     "unwind/sim/fastuc.py",
     "unwind/sim/loader.py",
@@ -65,7 +60,6 @@ STILL_UNTYPED = {
     "unwind/sim/syscalls/sig.py",
     "unwind/sim/threads.py",
     "unwind/symbolizer.py",
-    "unwind/walk.py",
 }
 
 

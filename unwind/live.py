@@ -9,7 +9,6 @@ replaced files, other mount namespaces), else `/proc/PID/root/PATH`, after `--sy
 
 from __future__ import annotations
 
-import inspect
 import os
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -21,7 +20,7 @@ from formats.procmaps import MapsEntry, parse_maps
 from .debuginfo import DEFAULT_DEBUG_DIRS
 from .errors import UnwindError
 from .memory import AddressSpace
-from .model import Mapping, ModuleMap, Sample, Trace, Unwinder
+from .model import Mapping, ModuleMap, Sample, Trace, unwind_over
 from .modules import Module, ModuleResolver, mapping_bias, maps_prot
 from .ptrace import ProcessError, StoppedThread, Tracer, process_state, stopped_threads
 
@@ -223,16 +222,8 @@ def unwind_process(pid: int, unwinder_name: str = "auto", *, symfs: str | None =
                 stack, base = _stack_copy(thread, entries, memory)
                 sample = Sample(thread.registers, stack, base, modules, pid=pid, tid=thread.tid, comm=comm)
                 live = LiveMemory(sample, resolver, memory, writable)
-                threads.append(LiveThread(sample, _walk(unwinder, sample, live)))
+                threads.append(LiveThread(sample, unwind_over(unwinder, sample, live)))
     return LiveProcess(pid, comm, modules, resolver, threads)
-
-
-def _walk(unwinder: Unwinder, sample: Sample, memory: LiveMemory) -> Trace:
-    """The unwinder's trace over the live memory (the built-ins take `memory=`; others see the stack copy)."""
-    if "memory" in inspect.signature(unwinder.unwind).parameters:
-        trace: Trace = unwinder.unwind(sample, memory=memory)  # type: ignore[call-arg]
-        return trace
-    return unwinder.unwind(sample)
 
 
 def _comm(pid: int) -> str:

@@ -26,6 +26,7 @@ from cachetools import LRUCache
 
 from formats.errors import UnwindError
 
+from .cfi_state import RuleKey
 from .cfi_tables import CfiCache, CompiledCfi
 from .memory import AddressSpace
 from .model import Sample
@@ -122,7 +123,7 @@ def fde_phase(cfi: CompiledCfi, vaddr: int) -> tuple[str | None, tuple[int, int]
     return ("body" if cfas[max(k, 0)] == body else "epilogue"), (start, end)
 
 
-def _cfa_of(key) -> object:
+def _cfa_of(key: RuleKey | None) -> tuple[int, int, int, bytes] | None:
     return None if key is None else key[0]
 
 
@@ -133,7 +134,7 @@ class LocationClassifier:
         self.resolver = resolver or ModuleResolver()
         self.cfi_cache = cfi_cache or CfiCache(lazy_limit=0)  # whole-module tables: the phases need every row
         self._modules: dict[str, _ModuleInfo] = {}
-        self._calls: LRUCache = LRUCache(4096)
+        self._calls: LRUCache[tuple[str, tuple[int, int]], bool] = LRUCache(4096)
         self._cs = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
 
     def classify(self, sample: Sample, reference: tuple[int, ...] | None = None) -> Location:
@@ -146,7 +147,7 @@ class LocationClassifier:
             return Location(LocationClass.UNKNOWN, None, None)
         info = self._info(module) if module else None
         function = None
-        if info is not None:
+        if module is not None and info is not None:
             sym = info.symbol(module.to_vaddr(pc))
             function = sym[2] if sym else None
         depth = self.main_depth(memory, reference or (pc,))

@@ -5,9 +5,12 @@ from __future__ import annotations
 import bisect
 from dataclasses import dataclass, field
 from enum import Enum, IntEnum
-from typing import Iterable, Iterator, Mapping as TMapping, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping as TMapping, Protocol, cast, runtime_checkable
 
 from formats.stack import StopReason
+
+if TYPE_CHECKING:
+    from .memory import SampleMemory
 
 __all__ = ["Reg", "Registers", "Mapping", "ModuleMap", "BranchEntry", "Sample", "Via", "StopReason", "Frame",
            "Trace", "Unwinder"]
@@ -199,3 +202,18 @@ class Unwinder(Protocol):
     name: str
 
     def unwind(self, sample: Sample) -> Trace: ...
+
+
+class MemoryUnwinder(Unwinder, Protocol):
+    """A built-in unwinder: it also walks over a given memory (a core's dump, a live process)."""
+
+    def unwind(self, sample: Sample, memory: SampleMemory | None = None) -> Trace: ...
+
+
+def unwind_over(unwinder: Unwinder, sample: Sample, memory: SampleMemory) -> Trace:
+    """`unwinder`'s trace over `memory`: the built-ins take `memory=`, others see the sample's stack copy."""
+    import inspect
+
+    if "memory" in inspect.signature(unwinder.unwind).parameters:
+        return cast(MemoryUnwinder, unwinder).unwind(sample, memory=memory)
+    return unwinder.unwind(sample)

@@ -2,11 +2,13 @@
 
 from __future__ import annotations
 
+from typing import Callable
+
 from formats.elf import ElfFile
 from formats.errors import UnwindError
 from formats.procmaps import parse_maps
 from formats.stack import Frame as SymFrame, Stack
-from formats.stacktext import RawFrame, RawStack
+from formats.stacktext import RawStack
 
 from .model import Frame, Mapping, ModuleMap, Registers, Sample, Via
 from .modules import ModuleResolver
@@ -29,7 +31,7 @@ class RawStackResolver:
     """Symbolises each RawFrame by what it carries: an address, a build-id + file offset, or text."""
 
     def __init__(self, frames: FrameResolver, resolver: ModuleResolver, modules: ModuleMap | None = None,
-                 maps_for_pid=None):
+                 maps_for_pid: Callable[[int], ModuleMap | None] | None = None):
         self.frames = frames
         self.resolver = resolver
         self.modules = modules
@@ -48,7 +50,7 @@ class RawStackResolver:
             if raw.kernel and raw.address is not None:
                 out += self.frames.kernel_frames([raw.address])
             elif raw.build_id is not None and raw.file_offset is not None:
-                out += self._by_build_id(raw, user_depth > 0)
+                out += self._by_build_id(raw.build_id, raw.file_offset, user_depth > 0)
                 user_depth += 1
             elif raw.address is not None:
                 frame = Frame(raw.address, via=Via.CALLCHAIN, is_return_address=user_depth > 0)
@@ -59,13 +61,13 @@ class RawStackResolver:
                                     kernel=raw.kernel))
         return Stack(stack.comm, stack.pid, stack.tid, 0, 1, tuple(out), None, stack.count)
 
-    def _by_build_id(self, raw: RawFrame, is_return_address: bool) -> list[SymFrame]:
+    def _by_build_id(self, build_id: str, file_offset: int, is_return_address: bool) -> list[SymFrame]:
         """BPF_F_USER_BUILD_ID entries: find the file by build-id, file offset -> ELF vaddr through PT_LOAD."""
-        path = self.resolver.locate(None, bytes.fromhex(raw.build_id))
+        path = self.resolver.locate(None, bytes.fromhex(build_id))
         elf = self.resolver.open(path) if path else None
-        vaddr = elf.offset_to_vaddr(raw.file_offset) if elf is not None else None
-        if vaddr is None:
-            return [SymFrame(raw.file_offset, f"[build-id {raw.build_id}]", via=Via.CALLCHAIN.value)]
+        vaddr = elf.offset_to_vaddr(file_offset) if elf is not None else None
+        if path is None or vaddr is None:
+            return [SymFrame(file_offset, f"[build-id {build_id}]", via=Via.CALLCHAIN.value)]
         # Map the file at its own addresses so the common path symbolises it.
         sample = Sample(registers=Registers(), modules=module_map_for_object(path))
         frame = Frame(vaddr, via=Via.CALLCHAIN, is_return_address=is_return_address)

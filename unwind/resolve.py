@@ -17,6 +17,8 @@ from .vdso import VDSO, VdsoNames
 from .symbolizer import Symbolizer
 
 KERNEL_START = 0xFFFF_8000_0000_0000
+# via -> (pc << 1 | return address?) -> resolved frames, for one module map
+ViaMemo = dict[Via, dict[int, tuple[SymFrame, ...]]]
 
 
 class FrameResolver:
@@ -34,21 +36,21 @@ class FrameResolver:
         self.lines = lines
         # module map -> via -> (pc << 1 | return address?) -> resolved frames: a profile repeats the same
         # few thousand addresses, so each is symbolised once.
-        self._memo: dict[ModuleMap, dict[Via, dict[int, tuple[SymFrame, ...]]]] = {}
-        self._last: tuple[ModuleMap | None, dict] = (None, {})
+        self._memo: dict[ModuleMap, ViaMemo] = {}
+        self._last: tuple[ModuleMap | None, ViaMemo] = (None, {})
         self._kernel_memo: dict[int, SymFrame] = {}
         self._vdso: dict[int, tuple[ElfFile, VdsoNames]] = {}   # vDSO image -> its names (one or two a run)
 
     def user_frames(self, sample: Sample, frames: Iterable[Frame]) -> list[SymFrame]:
         out: list[SymFrame] = []
         by_via = self._memo_for(sample.modules)
-        via = memo = None
+        via: Via | None = None
+        memo: dict[int, tuple[SymFrame, ...]]  # set by the first frame (its via is never None)
         for frame in frames:
             if frame.via is not via:
                 via = frame.via
-                memo = by_via.get(via)
-                if memo is None:
-                    memo = by_via[via] = {}
+                known = by_via.get(via)
+                memo = by_via.setdefault(via, {}) if known is None else known
             key = frame.pc << 1 | frame.is_return_address
             resolved = memo.get(key)
             if resolved is None:
@@ -56,15 +58,14 @@ class FrameResolver:
             out.extend(resolved)
         return out
 
-    def _memo_for(self, modules: ModuleMap) -> dict:
+    def _memo_for(self, modules: ModuleMap) -> ViaMemo:
         last, memo = self._last
         if modules is last:
             return memo
         if len(self._memo) > 64:
             self._memo.clear()
-        memo = self._memo.get(modules)
-        if memo is None:
-            memo = self._memo[modules] = {}
+        known = self._memo.get(modules)
+        memo = self._memo.setdefault(modules, {}) if known is None else known
         self._last = (modules, memo)
         return memo
 

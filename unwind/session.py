@@ -160,7 +160,7 @@ class Session:
             unwinder = name
         if max_depth is not None and max_depth < 1:
             raise UsageError(f"--max-stack {max_depth}: must be at least 1")
-        options = {} if max_depth is None else {"max_depth": max_depth}
+        options: dict[str, Any] = {} if max_depth is None else {"max_depth": max_depth}
         pipeline = SampleResolver(self.unwinder(unwinder, **options),
                                   self.symbolizer(naming="perf", inlines=inlines), self.resolver,
                                   self.kernel_symbols(), inlines, like_perf=like_perf, lines=lines,
@@ -176,6 +176,7 @@ class Session:
         `scan` lets the auto unwinder fall back to a call-checked stack scan."""
         from .core import FrameNamer, load_core
         from .eustack import describe_threads
+        from .model import unwind_over
 
         self._check_open()
         process = load_core(os.fspath(path), exe=exe, symfs=self.symfs, debug_dirs=self.debug_dirs)
@@ -184,7 +185,7 @@ class Session:
             options["scan"] = True
         walker = self.unwinder(unwinder, resolver=process.resolver, **options)
         namer = FrameNamer(process.resolver, self.symbolizer(inlines=inlines))
-        walked = ((sample, walker.unwind(sample, memory=process.memory_for(sample))) for sample in process.samples)
+        walked = ((sample, unwind_over(walker, sample, process.memory_for(sample))) for sample in process.samples)
         return describe_threads(walked, namer, inlines, debug_info)
 
     def pid(self, pid: int, unwinder: str = "auto", inlines: bool = False, max_depth: int = 256, *,

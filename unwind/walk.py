@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 from struct import Struct
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 from formats.errors import UnwindError
 
 from .errors import MemoryReadError
 from .model import Frame, Sample, StopReason, Trace, Via
 from .rules import FRAME_CHAIN, MASK, RBP, RIP, RSP, FrameKind, UnwindRule, unreadable_slot
+
+if TYPE_CHECKING:
+    from .memory import MemoryReader
 
 RuleFor = Callable[[int, Frame], "UnwindRule | tuple[UnwindRule, Via] | None"]
 # `memo`: pc << 1 | is return address -> what rule_for answered there.
@@ -25,8 +28,9 @@ SUFFIX_LIMIT = 1 << 16  # remembered walk suffixes per module map before startin
 NOTHING_READ = (1 << 64, 0)  # (lowest, highest + 8) stack address read: none yet
 
 
-def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, memory=None,
-         memo: dict | None = None, suffixes: dict | None = None, registers: list | None = None) -> Trace:
+def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, memory: MemoryReader | None = None,
+         memo: RuleMemo | None = None, suffixes: Suffixes | None = None,
+         registers: list[dict[int, int]] | None = None) -> Trace:
     """Unwind `sample` from its registers; never raises for bad data, ends with a typed stop reason.
 
     `rule_for(lookup_address, frame)` gets the absolute lookup address (pc for frame 0 and after a
@@ -61,7 +65,7 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
     # For the suffix cache: per frame its registers and the (lowest, highest + 8) stack addresses
     # its step read; frames before `unclean` took a step that read outside the snapshot or ran
     # the general rule, so no remembered suffix starts there.
-    walked: list[tuple[dict, tuple[int, int]]] = []
+    walked: list[tuple[dict[int, int], tuple[int, int]]] = []
     unclean = 0
     frame_via = Via.CONTEXT
     is_ra = False
@@ -179,7 +183,7 @@ def _ends_here(frames: list[Frame], frame: Frame, stop: StopReason) -> Trace:
     return Trace(tuple(frames), stop)
 
 
-def _remember(suffixes: dict | None, frames: list[Frame], walked: list[tuple[dict, tuple[int, int]]],
+def _remember(suffixes: Suffixes | None, frames: list[Frame], walked: list[tuple[dict[int, int], tuple[int, int]]],
               unclean: int, stack: bytes, stack_lo: int, read: tuple[int, int], stop: StopReason) -> Trace:
     """The trace; with a suffix cache, every newly walked caller frame whose rest of the walk read
     only the snapshot is remembered: its registers, the stack bytes the rest read, where it went."""

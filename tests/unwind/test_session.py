@@ -125,3 +125,30 @@ def test_a_session_owns_its_cfi_tables_and_reuses_them(recording, tmp_path):
         with unwind.Session(cache_dir=str(tmp_path / "cache")) as other:
             assert other.cfi_cache is not cache
             assert (other.cfi_cache.hits, other.cfi_cache.loads, other.cfi_cache.compiles) == (0, 0, 0)
+
+
+def test_core_walks_a_third_party_unwinder_that_takes_no_memory(built, monkeypatch):
+    """An unwinder registered by a library user whose unwind() takes only the sample walks each core thread
+    over its stack copy (Session.core passed `memory=` to every unwinder: a TypeError); with the fp
+    unwinder inside, each thread gets a prefix of what the built-in fp unwinder finds over the core's
+    memory (the copy may end before the outermost frames)."""
+    from unwind import unwinders
+
+    class OnlySample:
+        name = "only-sample"
+
+        def __init__(self, resolver, **options):
+            self.inner = unwinders.get_unwinder("fp", resolver=resolver, **options)
+
+        def unwind(self, sample):
+            return self.inner.unwind(sample)
+
+    monkeypatch.setattr(unwinders, "_registered", dict(unwinders._registered))
+    unwinders.register("only-sample", OnlySample)
+    core = built / "fp.core"
+    with unwind.Session() as s:
+        theirs = s.core(core, unwinder="only-sample")
+        ours = s.core(core, unwinder="fp")
+    assert len(theirs) == len(ours) == 6
+    for copy, whole in zip(theirs, ours):
+        assert len(copy.frames) >= 3 and [f.addr for f in copy.frames] == [f.addr for f in whole.frames][:len(copy.frames)]
