@@ -14,6 +14,7 @@ import bisect
 import os
 import re
 from array import array
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from .errors import FormatError
@@ -41,11 +42,11 @@ class KernelSymbol:
 class KernelSymbols:
     """Sorted, de-duplicated symbol starts and ends with their names, types and modules."""
 
-    starts: array[int]
-    ends: array[int]
-    names: tuple[str, ...]
+    starts: Sequence[int]  # arrays, or memoryviews of a cached index (unwind/kernel.py)
+    ends: Sequence[int]
+    names: Sequence[str]  # a tuple, or names decoded on access from a cached index
     types: str
-    modules: tuple[str | None, ...]
+    modules: Sequence[str | None]
     restricted: bool = False
     path: str | None = None
 

@@ -70,7 +70,7 @@ class Group:
     def exact_to_main_rate(self) -> float:
         return self.exact_to_main / self.samples if self.samples else 0.0
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {"samples": self.samples, "exact": self.exact, "exact_rate": self.exact_rate,
                 "frame_recall": self.frame_recall, "exact_to_main_rate": self.exact_to_main_rate}
 
@@ -138,7 +138,7 @@ class UnwinderReport:
         """Mean wall time of one unwind() call in microseconds (warm tables)."""
         return self.seconds / self.calls * 1e6 if self.calls else 0.0
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         return {
             "exact": self.exact, "exact_rate": self.exact_rate, "frame_recall": self.frame_recall,
             "wrong_frames": self.wrong_frames, "stops": self.stops,
@@ -167,13 +167,13 @@ class ComparisonReport:
     references: tuple[tuple[int, ...], ...] = ()
     indices: tuple[int, ...] = ()  # positions of the scored samples in the input
     skipped: int = 0
-    extra: dict = field(default_factory=dict)
+    extra: dict[str, Any] = field(default_factory=dict)
 
     def location_counts(self) -> dict[str, int]:
         counts = Counter(str(loc.cls) for loc in self.locations)
         return {c: counts.get(c, 0) for c in LOCATION_CLASSES}
 
-    def to_json(self) -> dict:
+    def to_json(self) -> dict[str, Any]:
         """The DESIGN.md contract shape (plus extra keys)."""
         out = {"samples": self.samples, "reference": self.reference,
                "unwinders": {name: r.to_json() for name, r in self.unwinders.items()},
@@ -218,7 +218,7 @@ def reference_stacks(samples: Sequence[Sample], reference: str,
                      unwinders: dict[str, Unwinder]) -> list[tuple[int, ...] | None]:
     """The reference pcs of every sample (None where the sample has none)."""
     if reference == TRUTH:
-        stacks = [tuple(s.truth) if s.truth is not None else None for s in samples]
+        stacks: list[tuple[int, ...] | None] = [tuple(s.truth) if s.truth is not None else None for s in samples]
         if samples and all(s is None for s in stacks):
             raise UsageError("the samples carry no ground truth: name a reference unwinder "
                              "(--reference fp|dwarf|orc|lbr|auto) or 'callchain'")
@@ -235,7 +235,7 @@ def reference_stacks(samples: Sequence[Sample], reference: str,
         from .unwinders import get_unwinder
 
         unwinder = get_unwinder(reference)
-    stacks: list[tuple[int, ...] | None] = []
+    stacks = []
     for sample in samples:
         try:
             stacks.append(unwinder.unwind(sample).pcs)
@@ -318,7 +318,7 @@ def compare(samples: Iterable[Sample], unwinders: dict[str, Unwinder], reference
     stacks = reference_stacks(samples, reference, unwinders)
     indices = [i for i, r in enumerate(stacks) if r]
     scored = [samples[i] for i in indices]
-    references = [stacks[i] for i in indices]
+    references = [r for r in stacks if r]  # stacks[i] for i in indices
     classifier = classifier or LocationClassifier()
     locations = tuple(classifier.classify(s, r) for s, r in zip(scored, references))
     reports = {name: score_unwinder(name, u, scored, references, locations, measure_memory=measure_memory,
@@ -334,7 +334,7 @@ def truncate_lbr(samples: Iterable[Sample], depth: int) -> list[Sample]:
 
 
 def lbr_sweep(samples: Sequence[Sample], report: ComparisonReport, make_lbr: Callable[..., Unwinder],
-              depths: Sequence[int] = (4, 8, 16, 32), stitch: bool = True) -> dict[str, dict]:
+              depths: Sequence[int] = (4, 8, 16, 32), stitch: bool = True) -> dict[str, dict[str, float]]:
     """LBR exact rate and frame recall per hardware depth (recorded buffer truncated) and stitched at full depth.
 
     `samples` are the ones `report` was made from; only those it scored are used.
@@ -345,7 +345,7 @@ def lbr_sweep(samples: Sequence[Sample], report: ComparisonReport, make_lbr: Cal
         str(d): (make_lbr(depth=d), truncate_lbr(samples, d)) for d in depths}
     if stitch:
         runs["stitched"] = (make_lbr(depth=max(depths), stitch=True), list(samples))
-    out = {}
+    out: dict[str, dict[str, float]] = {}
     for key, (unwinder, subset) in runs.items():
         r = score_unwinder(f"lbr-{key}", unwinder, subset, references, report.locations, measure_memory=False,
                            measure_time=False)

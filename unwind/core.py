@@ -9,6 +9,7 @@ read from the mapped files (under --symfs, by path, or by build-id).
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from formats.core import CoreFile, FileMapping, ThreadNotes
@@ -45,8 +46,9 @@ def registers_of(thread: ThreadNotes) -> Registers:
 class CoreModuleResolver(ModuleResolver):
     """A ModuleResolver that also knows the core's vDSO image."""
 
-    def __init__(self, core: CoreFile, symfs: str | None = None, debug_dirs=(), **options):
-        super().__init__(symfs, debug_dirs, **options)
+    def __init__(self, core: CoreFile, symfs: str | None = None, debug_dirs: Iterable[str] = (),
+                 cache_size: int = 256):
+        super().__init__(symfs, debug_dirs, cache_size)
         self.core = core
 
     def _resolve(self, mapping: Mapping) -> Module | None:
@@ -69,7 +71,8 @@ class CoreMemory:
     frame-pointer walk may leave a sigaltstack for the thread stack the signal interrupted.
     """
 
-    def __init__(self, core: CoreFile, sample: Sample, resolver: ModuleResolver, anonymous=None):
+    def __init__(self, core: CoreFile, sample: Sample, resolver: ModuleResolver,
+                 anonymous: frozenset[tuple[int, int]] | None = None):
         self.core = core
         self.files = AddressSpace(sample, resolver)
         self.module_at = self.files.module_at
@@ -94,7 +97,8 @@ class CoreMemory:
     def read_u64(self, address: int) -> int:
         if self.files.in_stack(address, 8):
             return self.files.read_u64(address)
-        return _U64.unpack(self.read(address, 8))[0]
+        word: int = _U64.unpack(self.read(address, 8))[0]
+        return word
 
 
 def anonymous_segments(core: CoreFile) -> frozenset[tuple[int, int]]:
@@ -116,7 +120,7 @@ class CoreProcess:
     modules: ModuleMap
     resolver: CoreModuleResolver
     samples: list[Sample]
-    _anonymous: frozenset | None = None
+    _anonymous: frozenset[tuple[int, int]] | None = None
 
     def memory_for(self, sample: Sample) -> CoreMemory:
         if self._anonymous is None:
@@ -124,7 +128,8 @@ class CoreProcess:
         return CoreMemory(self.core, sample, self.resolver, self._anonymous)
 
 
-def load_core(path: str, exe: str | None = None, symfs: str | None = None, debug_dirs=()) -> CoreProcess:
+def load_core(path: str, exe: str | None = None, symfs: str | None = None,
+              debug_dirs: Iterable[str] = ()) -> CoreProcess:
     """Open a core file and build one Sample per thread (in note order)."""
     core = CoreFile(path)
     modules = module_map(core, exe)
@@ -139,7 +144,7 @@ def thread_sample(core: CoreFile, thread: ThreadNotes, modules: ModuleMap) -> Sa
     sp = regs.sp
     stack, base = b"", 0
     seg = core.segment_at(sp) if sp is not None else None
-    if seg is not None:
+    if seg is not None and sp is not None:
         size = min(seg.vaddr + seg.filesz - sp, MAX_STACK)
         stack = core.read(sp, size) or b"" if size > 0 else b""
         base = sp

@@ -118,5 +118,5 @@ def check_kernel_index(index: IndexFile) -> None:
     if len(c.array("types")) != symbols or len(c.array("restricted")) != 1:
         c.fail("kernel symbol types or flags do not match the symbols")
     c.sorted("starts")
-    c.below("names", count, NO_STRING)
+    c.below("names", count)  # every symbol has a name
     c.below("modules", count, NO_STRING)

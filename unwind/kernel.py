@@ -6,6 +6,7 @@ import os
 import zlib
 from array import array
 from collections.abc import Sequence
+from typing import Generic, TypeVar, overload
 
 from formats.errors import UnwindError
 from formats.kallsyms import KernelSymbols, load_kallsyms
@@ -15,6 +16,7 @@ from .index import NO_STRING, StringTable, cache_dir, open_index
 from .index_check import check_kernel_index
 
 PROC_KALLSYMS = "/proc/kallsyms"
+T = TypeVar("T", str, "str | None")
 
 
 def load_kernel_symbols(path: str | None = None, directory: str | None = None) -> KernelSymbols | None:
@@ -59,33 +61,47 @@ def _read(path: str) -> str:
         return ""
 
 
-def _to_arrays(table: KernelSymbols) -> dict:
+def _to_arrays(table: KernelSymbols) -> dict[str, array[int] | bytes]:
     strings = StringTable()
     names = array("I", (strings.intern(n) for n in table.names))
     modules = array("I", (strings.intern(m) if m is not None else NO_STRING for m in table.modules))
-    return {"starts": table.starts, "ends": table.ends, "names": names, "modules": modules,
+    return {"starts": _u64s(table.starts), "ends": _u64s(table.ends), "names": names, "modules": modules,
             "types": table.types.encode(), "restricted": bytes([table.restricted]), **strings.arrays()}
 
 
-class _Strings(Sequence):
-    """String ids decoded from the index on access: 120k kernel names are not all needed."""
+def _u64s(values: Sequence[int]) -> array[int]:
+    """A parsed table's addresses are arrays already (load_kallsyms); anything else is copied into one."""
+    return values if isinstance(values, array) else array("Q", values)
 
-    def __init__(self, ids, offsets, blob: memoryview):
+
+class _Strings(Sequence[T], Generic[T]):
+    """String ids decoded from the index on access: 120k kernel names are not all needed. The id
+    NO_STRING gives `missing` (check_kernel_index lets no name have it; a symbol's module may)."""
+
+    def __init__(self, ids: memoryview, offsets: memoryview, blob: memoryview, missing: T):
         self._ids, self._offsets, self._blob = ids, offsets, blob
+        self._missing: T = missing
 
     def __len__(self) -> int:
         return len(self._ids)
 
-    def __getitem__(self, i):
+    @overload
+    def __getitem__(self, i: int) -> T: ...
+
+    @overload
+    def __getitem__(self, i: slice) -> list[T]: ...
+
+    def __getitem__(self, i: int | slice) -> T | list[T]:
         if isinstance(i, slice):
             return [self[j] for j in range(*i.indices(len(self)))]
         sid = self._ids[i]
-        return None if sid == NO_STRING else str(self._blob[self._offsets[sid]:self._offsets[sid + 1]],
-                                                 "utf-8", "replace")
+        return self._missing if sid == NO_STRING else str(self._blob[self._offsets[sid]:self._offsets[sid + 1]],
+                                                          "utf-8", "replace")
 
 
 def _from_index(index: IndexFile, source: str) -> KernelSymbols:
     offsets, blob = index.array("str_off"), index.array("str_blob")  # a view: names decode on access
-    return KernelSymbols(index.array("starts"), index.array("ends"), _Strings(index.array("names"), offsets, blob),
-                         index.bytes("types").decode(), _Strings(index.array("modules"), offsets, blob),
+    names = _Strings(index.array("names"), offsets, blob, "")
+    modules: _Strings[str | None] = _Strings(index.array("modules"), offsets, blob, None)
+    return KernelSymbols(index.array("starts"), index.array("ends"), names, index.bytes("types").decode(), modules,
                          bool(index.bytes("restricted")[0]), path=source)

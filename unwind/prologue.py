@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import bisect
 import re
+from collections.abc import Sequence
 from dataclasses import dataclass, replace
 
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
@@ -23,7 +24,7 @@ from formats.symtab import SymbolBind, SymbolType, read_symbols
 from .rules import RSP, UnwindRule, offset_rule
 
 RBP = 6
-_BIND_RANK = {SymbolBind.GLOBAL: 2, SymbolBind.WEAK: 1}
+_BIND_RANK: dict[int, int] = {SymbolBind.GLOBAL: 2, SymbolBind.WEAK: 1}
 MAX_FUNCTION_BYTES = 1 << 16  # beyond this, linear decoding is too slow and too likely to be wrong
 
 
@@ -40,7 +41,7 @@ class FunctionIndex:
     """FUNC symbols of one ELF file sorted by address (.symtab, else .dynsym): pc -> enclosing function."""
 
     def __init__(self, elf: ElfFile):
-        funcs: dict[int, tuple[tuple, Function]] = {}
+        funcs: dict[int, tuple[tuple[bool, int], Function]] = {}
         for table in (".symtab", ".dynsym"):
             try:
                 symbols = read_symbols(elf, table)
@@ -78,10 +79,10 @@ class FunctionIndexCache:
     """FunctionIndex per ELF file, bounded; keyed by the file object (one per path in a ModuleResolver)."""
 
     def __init__(self, size: int = 64):
-        self._cache: LRUCache = LRUCache(size)
+        self._cache: LRUCache[tuple[int, str | None], FunctionIndex] = LRUCache(size)
         self.hits = self.misses = 0
 
-    def get(self, elf: ElfFile, debug_dirs=()) -> FunctionIndex:
+    def get(self, elf: ElfFile, debug_dirs: Sequence[str] = ()) -> FunctionIndex:
         """The index of `elf`, taken from its separate debug file's .symtab when that has more functions."""
         key = id(elf), elf.path
         index = self._cache.get(key)
@@ -96,8 +97,8 @@ class FunctionIndexCache:
         return index
 
     @staticmethod
-    def _debug_index(elf: ElfFile, debug_dirs) -> FunctionIndex:
-        from .modules import find_debug_file
+    def _debug_index(elf: ElfFile, debug_dirs: Sequence[str]) -> FunctionIndex:
+        from .debuginfo import find_debug_file
 
         try:
             path = find_debug_file(elf, debug_dirs)
@@ -166,7 +167,7 @@ def _apply(state: _State, body: _State, mnemonic: str, ops: str, start: int, end
             return replace(state, depth=state.depth - 8, rbp_slot=None, frame_depth=None)
         return replace(state, depth=state.depth - 8)
     if mnemonic == "leave":
-        if not framed:
+        if state.frame_depth is None:  # not framed
             return None
         return _State(depth=state.frame_depth - 8, depth_known=True)
     if mnemonic in ("ret", "retq") or (mnemonic == "jmp" and _leaves(ops, start, end, state)):
@@ -186,7 +187,7 @@ def _rsp_write(state: _State, mnemonic: str, src: str) -> _State | None:
         imm = _integer(src)
         if imm is not None:
             return replace(state, depth=state.depth + (imm if mnemonic == "sub" else -imm))
-    if mnemonic == "lea" and framed and src.startswith("[rbp"):
+    if mnemonic == "lea" and state.frame_depth is not None and src.startswith("[rbp"):  # framed
         disp = _integer(src[4:-1].replace(" ", "")) if src != "[rbp]" else 0
         if disp is not None:
             return replace(state, depth=state.frame_depth - disp)
