@@ -20,7 +20,7 @@ from formats.symindex import CorruptIndexError, IndexFile, write_index
 from .index_check import check_symbol_index
 
 
-SCHEMA = 11  # bump whenever the arrays below change meaning
+SCHEMA = 12  # bump whenever the arrays below change meaning
 NO_STRING = 0xFFFFFFFF
 NO_ADDRESS = 0xFFFFFFFFFFFFFFFF
 NO_SECTION = 0xFFFFFFFF  # LLVM's SectionedAddress::UndefSection, narrowed to the array's width
@@ -271,6 +271,7 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
     for ui, uf in enumerate(units):
         unit = uf.unit
         unit_index[unit.offset] = ui
+        out["cu_off"].append(unit.offset)  # where FRAME requests read the unit's DIEs again
         program = programs.get(unit.stmt_list) if unit.stmt_list is not None else None
         out["cu_file_base"].append(len(out["files"]))
         file_ids, rel_ids = tables[unit.offset]
@@ -411,7 +412,7 @@ def _file_table(unit, programs: dict, strings: StringTable) -> tuple[list[int], 
 
 
 _DWARF_ARRAYS = {
-    "cu_file_base": "I", "cu_file_count": "I", "files": "I", "files_rel": "I", "sub_short": "I",
+    "cu_off": "Q", "cu_file_base": "I", "cu_file_count": "I", "files": "I", "files_rel": "I", "sub_short": "I",
     "sub_call_file_rel": "I", "sub_start_file_rel": "I",
     "cu_seq_first": "I", "cu_seq_end": "I", "seq_lo": "Q", "seq_hi": "Q", "seq_first": "I", "seq_end": "I",
     "row_addr": "Q", "row_file": "I", "row_line": "I", "row_col": "I", "row_disc": "I",

@@ -20,7 +20,7 @@ from formats.symindex import CorruptIndexError, IndexFile
 NO_STRING = 0xFFFFFFFF
 _SYMBOLS = ("addr", "size", "name", "file")
 _DWARF_GROUPS = (
-    ("cu_file_base", "cu_file_count", "cu_seq_first", "cu_seq_end", "cu_adm_first", "cu_adm_end"),
+    ("cu_off", "cu_file_base", "cu_file_count", "cu_seq_first", "cu_seq_end", "cu_adm_first", "cu_adm_end"),
     ("seq_lo", "seq_hi", "seq_first", "seq_end"),
     ("row_addr", "row_file", "row_line", "row_col", "row_disc"),
     ("sub_name", "sub_parent", "sub_call_file", "sub_call_line", "sub_call_col", "sub_call_disc", "sub_decl_line",

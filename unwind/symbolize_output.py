@@ -6,9 +6,12 @@ from __future__ import annotations
 import math
 import re
 import sys
-from typing import Callable, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Callable, NamedTuple, TextIO
 
 from formats.stack import Frame
+
+if TYPE_CHECKING:
+    from .frame_locals import FrameLocal
 
 BAD_STRING = "<invalid>"  # LLVM's DILineInfo::BadString: "no name" / "no file" inside a DILineInfo
 _DELIMITERS = " \n\r"
@@ -200,6 +203,33 @@ class Printer:
         tail = "\n" if self.style == "LLVM" else ""
         self.out.write(f"{self._header(address)}{name or '??'}\n{start} {size}\n{tail}")
 
+    # ---- FRAME answers ------------------------------------------------------------------
+
+    def frame_locals(self, module: str, address: int, variables: list[FrameLocal]) -> None:
+        """A FRAME request: per variable (unwind.frame_locals.FrameLocal) function, name, decl file:line,
+        frame offset, size and tag offset; `??` for an unset field, one `??` line when there is none."""
+        if self.style == "JSON":
+            entries = []
+            for v in variables:
+                entry: dict[str, object] = {
+                    "DeclFile": v.decl_file or "", "DeclLine": v.decl_line, "FunctionName": v.function or "",
+                    "Name": v.name or "", "Size": f"0x{v.size:x}" if v.size is not None else "",
+                    "TagOffset": f"0x{v.tag_offset:x}" if v.tag_offset is not None else ""}
+                if v.frame_offset is not None:
+                    entry["FrameOffset"] = v.frame_offset
+                entries.append(entry)
+            self._emit_json({"Address": f"0x{address:x}", "Frame": entries, "ModuleName": module})
+            return
+        out = [self._header(address)]
+        if not variables:
+            out.append("??\n")
+        for v in variables:
+            out.append(f"{v.function or '??'}\n{v.name or '??'}\n{v.decl_file or '??'}:{v.decl_line}\n"
+                       f"{_or_unknown(v.frame_offset)} {_or_unknown(v.size)} {_or_unknown(v.tag_offset)}\n")
+        if self.style == "LLVM":
+            out.append("\n")
+        self.out.write("".join(out))
+
     # ---- errors and the rest ------------------------------------------------------------
 
     def failure(self, request: Request, message: str) -> None:
@@ -211,6 +241,8 @@ class Printer:
         print(f"LLVMSymbolizer: error reading file: {message}", file=self.err)
         if request.command == "DATA":
             self.data(request.module, request.address, None, 0, 0)
+        elif request.command == "FRAME":
+            self.frame_locals(request.module, request.address, [])
         else:
             self.frames(request.module, request.address, [])
 
@@ -235,6 +267,10 @@ class Printer:
         if self._batch is not None:
             self.out.write("[" + ",".join(self._batch) + "]\n")
             self._batch = None
+
+
+def _or_unknown(value: int | None) -> str:
+    return "??" if value is None else str(value)
 
 
 def _json_name(name: str | None) -> str:

@@ -23,6 +23,7 @@ from .errors import UsageError
 
 if TYPE_CHECKING:
     from .debuginfod import DebuginfodClient
+    from .frame_locals import FrameLocal, FrameReader
 
 _make = Frame._make  # a tuple from a row in field order: the cheapest way to build one
 
@@ -50,7 +51,7 @@ class ModuleSymbols:
                          "row_disc", "sub_name", "sub_parent", "sub_call_file", "sub_call_line", "sub_call_col",
                          "sub_call_disc", "sub_decl_line", "sub_low", "sub_start_file", "cu_adm_first", "cu_adm_end",
                          "adm_start", "adm_end", "adm_sub", "ar_lo", "ar_hi", "ar_cu", "files_rel", "sub_short",
-                         "sub_call_file_rel", "sub_start_file_rel"):
+                         "sub_call_file_rel", "sub_start_file_rel", "cu_off"):
                 setattr(self, "_" + name, a(name))
         names = index.names()
         # relocatable files: sequences carry their section, addresses pick theirs from the code sections
@@ -76,6 +77,21 @@ class ModuleSymbols:
         if size and self._sym_addr[i] + size <= vaddr:
             return None
         return self.string(self._sym_name[i]), self._sym_addr[i], size, self.string(self._sym_file[i])
+
+    def unit_at(self, vaddr: int) -> int | None:
+        """The unit `vaddr` belongs to (LLVM's getCompileUnitForAddress), None without DWARF or outside every unit."""
+        if not self.has_dwarf:
+            return None
+        i = bisect_right(self._ar_lo, vaddr) - 1
+        return self._ar_cu[i] if i >= 0 and vaddr < self._ar_hi[i] else None
+
+    def unit_offset(self, unit: int) -> int:
+        """The .debug_info offset of unit number `unit` (a split unit's skeleton)."""
+        return self._cu_off[unit]
+
+    def file_name(self, unit: int, local: int) -> str | None:
+        """Entry `local` of the unit's line-table file names, as an absolute path (None: no such entry)."""
+        return self._file(unit, local)
 
     def _file(self, unit: int, local: int, relative: bool = False) -> str | None:
         if local >= self._cu_file_count[unit]:
@@ -237,6 +253,8 @@ class Symbolizer:
         self.relative_names = relative_names
         self.base_names = base_names
         self._modules: dict[str, ModuleSymbols | UnwindError | OSError] = {}
+        self._sources: dict[str, IndexSources] = {}  # what each module's index was built from (FRAME reads it)
+        self._frame_readers: dict[str, FrameReader] = {}
         self._hot = None  # hot-address LRU (cachetools), none when cache_size is 0
         if cache_size:
             from cachetools import LRUCache
@@ -277,7 +295,18 @@ class Symbolizer:
         alt_path = find_alt_file(dwarf, self.debug_dirs, self.debuginfod) if dwarf is not None else None
         if alt_path is not None:
             sources = sources._replace(alt=ElfFile(alt_path))
+        self._sources[path] = sources
         return ModuleSymbols(load_index(sources, self.index_dir), self.naming, path)
+
+    def frame_locals(self, path: str, vaddr: int) -> list[FrameLocal]:
+        """llvm-symbolizer's FRAME answer: the variables of the innermost function at `vaddr`, in DIE order."""
+        from .frame_locals import FrameReader
+
+        module = self.module(path)
+        reader = self._frame_readers.get(path)
+        if reader is None:
+            reader = self._frame_readers[path] = FrameReader(self._sources[path])
+        return reader.locals(module, vaddr)
 
     def symbolize(self, path: str, vaddrs, inlines: bool | None = None,
                   lines: bool = True) -> list[list[Frame]]:

@@ -231,6 +231,7 @@ class DW_AT(IntEnum):
     GNU_dwo_id = 0x2131
     GNU_ranges_base = 0x2132
     GNU_addr_base = 0x2133
+    LLVM_tag_offset = 0x3E03  # HWASan: the tag of a stack variable (llvm-symbolizer FRAME)
 
 
 class DW_FORM(IntEnum):

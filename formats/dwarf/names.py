@@ -96,6 +96,31 @@ class DieResolver:
             return ALT_TAG | value
         return None  # ref_sig8, or an alternate-file reference with no alternate file
 
+    def reference(self, ctx: UnitContext, item: tuple | None) -> int | None:
+        """The DIE offset a reference attribute of a DIE in `ctx` names (LLVM getAttributeValueAsReferencedDie)."""
+        return self._reference(ctx, item)
+
+    def die(self, offset: int) -> tuple[UnitContext, int, bool, dict, int] | None:
+        """(unit context, tag, has children, attributes, offset after them) of the DIE at `offset`, None when no
+        valid DIE is there; alternate-file offsets are read through the alternate file's resolver."""
+        if offset & ALT_TAG and not self.tag:
+            alt = self.alt_resolver()
+            return None if alt is None else alt.die(offset)
+        header = self._header_for(offset & ~ALT_TAG)
+        if header is None:
+            return None
+        try:
+            ctx = self.context(header)
+            data = self.sections.info
+            code, pos = _uleb(data, offset & ~ALT_TAG)
+            if not code:
+                return None
+            entry = ctx.abbrev(code, offset)
+            attrs, pos = decode_fields(data, pos, entry[6], ctx.enc)
+        except (FormatError, struct.error):
+            return None
+        return ctx, entry[7], entry[1], attrs, pos
+
     def info(self, offset: int) -> tuple | None:
         """The DieInfo of the DIE at `offset`, or None when no valid DIE is there (cached)."""
         if offset & ALT_TAG and not self.tag:

@@ -6,17 +6,18 @@ import argparse
 import io
 import os
 import sys
-from typing import TYPE_CHECKING, Iterator, Union
+from typing import TYPE_CHECKING, Iterator, Union, cast
 
 if TYPE_CHECKING:
     from formats.stack import Frame
 
+    from ..frame_locals import FrameLocal
     from ..symbolize_output import Request
     from ..symbolizer import Symbolizer
     from ._llvm_options import SymbolizeArgs
 
     # A request's answer: frames (CODE), (name, start, size) (DATA), or the error its file gave.
-    Answer = Union[list[Frame], tuple[str | None, int, int], Exception]
+    Answer = Union[list[Frame], list[FrameLocal], tuple[str | None, int, int], Exception]
 
 HELP = "symbolise ELF virtual addresses like llvm-symbolizer"
 VERSION = "unwind symbolize (llvm-symbolizer 14 compatible)"
@@ -93,15 +94,20 @@ def run(args: argparse.Namespace) -> int:
             if request.command == "DATA":
                 name, start, size = answer if isinstance(answer, tuple) else (None, 0, 0)
                 printer.data(request.module, request.address, name, start, size)
+            elif request.command == "FRAME":  # a FRAME request's list holds variables, a CODE request's frames
+                printer.frame_locals(request.module, request.address,
+                                     cast("list[FrameLocal]", answer) if isinstance(answer, list) else [])
             else:
-                printer.frames(request.module, request.address, answer if isinstance(answer, list) else [])
+                printer.frames(request.module, request.address,
+                               cast("list[Frame]", answer) if isinstance(answer, list) else [])
         sys.stdout.flush()  # a driver waiting for this batch's answers gets them now
     printer.close()
     return 0
 
 
 def _symbolize_batch(symbolizer: Symbolizer, requests: list[Request], o: SymbolizeArgs) -> dict[Request, Answer]:
-    """request -> frames (CODE), (name, start, size) (DATA), or the error its file gives; one call per file."""
+    """request -> frames (CODE), (name, start, size) (DATA), variables (FRAME), or the error its file gives;
+    one call per file."""
     from ..errors import UnwindError
 
     answers: dict[Request, Answer] = {}
@@ -110,7 +116,7 @@ def _symbolize_batch(symbolizer: Symbolizer, requests: list[Request], o: Symboli
         by_path.setdefault(request.module, []).append(request)
     gnu_innermost = not o.inlines and o.output_style == "GNU"  # LLVM 14: frame 0 of the inlined answer
     for path, group in by_path.items():
-        code = [r for r in group if r.command != "DATA"]
+        code = [r for r in group if r.command == "CODE"]
         try:
             if code:
                 results = symbolizer.symbolize(path, [(r.address - o.adjust_vma) & _MASK for r in code],
@@ -120,6 +126,8 @@ def _symbolize_batch(symbolizer: Symbolizer, requests: list[Request], o: Symboli
             for request in group:
                 if request.command == "DATA":
                     answers[request] = _data(symbolizer, path, (request.address - o.adjust_vma) & _MASK)
+                elif request.command == "FRAME":
+                    answers[request] = symbolizer.frame_locals(path, (request.address - o.adjust_vma) & _MASK)
         except (OSError, UnwindError) as exc:
             answers.update((r, exc) for r in group)
     return answers
