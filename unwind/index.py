@@ -141,7 +141,9 @@ def load_index(sources: IndexSources, directory: str | os.PathLike | None = None
     path = os.path.join(directory or cache_dir(), sources.file_name())
     key = sources.key()
     try:
-        return open_index(path, key, check_symbol_index)
+        index = open_index(path, key, check_symbol_index)
+        if not split_inputs_changed(index):
+            return index
     except FileNotFoundError:
         pass
     except (CorruptIndexError, OSError):
@@ -249,7 +251,8 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
             sections = replace(sections, alt=DwarfSections.from_elf(alt))
         packages: dict = {}  # .dwp path -> (ElfFile, unit index) or None, read once per build
         dwps = ((dwp,) if dwp else ()) + (elf.path + ".dwp",)
-        units = [_split_unit(uf, elf, sections, packages, dwps)
+        dwos: list[str] = []  # every .dwo path looked at, found or not
+        units = [_split_unit(uf, elf, sections, packages, dwps, dwos)
                  if uf.unit.dwo_name or uf.unit.dwo_id is not None else uf for uf in scan_units(sections)]
         programs = pending.result() if pending is not None else _decode_line_programs(elf.path)
 
@@ -331,7 +334,39 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
             out["ar_lo"].append(lo)
             out["ar_hi"].append(hi)
             out["ar_cu"].append(unit_index[unit_offset])
+    probed = list(dict.fromkeys([*packages, *dwos]))
+    if probed:
+        # The split files' identities: a rebuilt (or new, or deleted) .dwo or .dwp makes the index stale
+        # although the binary is unchanged (load_index checks them on every open).
+        out["split_file"] = array("I", (strings.intern(path) for path in probed))
+        idents = [file_identity(path) for path in probed]
+        out["split_size"] = array("Q", (size for size, _ in idents))
+        out["split_mtime"] = array("Q", (mtime for _, mtime in idents))
     return out
+
+
+def file_identity(path: str) -> tuple[int, int]:
+    """(size, mtime in ns) of a file, (NO_ADDRESS, NO_ADDRESS) when there is none."""
+    try:
+        st = os.stat(path)
+    except OSError:
+        return NO_ADDRESS, NO_ADDRESS
+    if not os.path.isfile(path):
+        return NO_ADDRESS, NO_ADDRESS
+    return st.st_size, st.st_mtime_ns
+
+
+def split_inputs_changed(index: IndexFile) -> bool:
+    """Has a .dwo or .dwp the index was built from (or looked for and missed) changed since?"""
+    names = index.names()
+    if "split_file" not in names:
+        return False
+    offsets, blob = index.array("str_off"), index.array("str_blob")
+    for sid, size, mtime in zip(index.array("split_file"), index.array("split_size"), index.array("split_mtime")):
+        path = str(blob[offsets[sid]:offsets[sid + 1]], "utf-8", "surrogateescape")
+        if file_identity(path) != (size, mtime):
+            return True
+    return False
 
 
 def dwo_candidates(dwo_name: str, comp_dir: str | None, binary_path: str | None) -> list[str]:
@@ -358,7 +393,7 @@ def _package(path: str, packages: dict):
     return packages[path]
 
 
-def _split_unit(uf, elf: ElfFile, sections, packages: dict, dwps: tuple[str, ...]):
+def _split_unit(uf, elf: ElfFile, sections, packages: dict, dwps: tuple[str, ...], dwos: list[str]):
     """The skeleton unit `uf` with its split unit's subroutines from the .dwp or .dwo (unchanged when none)."""
     from formats.dwarf.dwp import package_sections
     from formats.dwarf.split import dwo_sections, scan_split_unit
@@ -372,6 +407,7 @@ def _split_unit(uf, elf: ElfFile, sections, packages: dict, dwps: tuple[str, ...
             if found is not None:
                 return found
     for candidate in dwo_candidates(uf.unit.dwo_name or "", uf.unit.comp_dir, elf.path):
+        dwos.append(candidate)
         if not os.path.isfile(candidate):
             continue
         try:

@@ -72,6 +72,44 @@ def test_files_sharing_a_build_id_keep_their_own_index(tmp_path):
     assert [f.stat().st_mtime_ns for f in files] == stamps
 
 
+def test_changed_split_dwarf_file_rebuilds_the_index(tmp_path):
+    """The binary stays the same while its .dwo changes (the inlined function renamed in .debug_str.dwo, same
+    length), disappears, comes back: every run answers from the .dwo as it is then, as llvm-symbolizer 14 does."""
+    import shutil
+
+    from conftest import need_tool
+    from llvm_peer import llvm_frames
+
+    need_tool("llvm-symbolizer")
+    # a volatile keeps the inlined call's code apart from its caller's
+    (tmp_path / "p.c").write_text(SOURCE.replace("return 2 * x;", "volatile int y = x; return 2 * y;"))
+    subprocess.run(["gcc", "-O2", "-g", "-gsplit-dwarf", "-c", "p.c", "-o", "p.o"], cwd=tmp_path, check=True)
+    subprocess.run(["gcc", "p.o", "-o", "p"], cwd=tmp_path, check=True)
+    binary, dwo, idx = tmp_path / "p", tmp_path / "p.dwo", tmp_path / "idx"
+    address = work_address(binary)
+
+    def both() -> list[str | None]:
+        ours = [f.symbol for f in answer(binary, idx, address)]
+        theirs = [f["FunctionName"] or None for f in llvm_frames(str(binary), [address])[0]]
+        assert ours == theirs
+        return ours
+
+    assert both() == ["twice", "work"]
+    data = dwo.read_bytes()
+    assert data.count(b"twice\0") == 1
+    dwo.write_bytes(data.replace(b"twice\0", b"TWICE\0"))
+    assert both() == ["TWICE", "work"]
+    shutil.move(dwo, tmp_path / "away")
+    with pytest.warns(UserWarning, match="split DWARF unit"):
+        assert both() == ["work"]
+    shutil.move(tmp_path / "away", dwo)
+    assert both() == ["TWICE", "work"]
+    assert len(list(idx.glob("*.idx"))) == 1  # rebuilt in place: same binary, same index file
+    mtime = next(idx.glob("*.idx")).stat().st_mtime_ns
+    assert both() == ["TWICE", "work"]
+    assert next(idx.glob("*.idx")).stat().st_mtime_ns == mtime  # unchanged inputs: not rebuilt
+
+
 @pytest.mark.parametrize("damage", ["truncate", "flip", "empty", "garbage"])
 def test_damaged_index_is_rebuilt_not_believed(tmp_path, damage):
     binary = build(tmp_path, "p")
