@@ -13,13 +13,16 @@ surfaces as the exception it is.
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import functools
 import io
 import os
+import shutil
 import struct
 import tempfile
 import zlib
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 from formats.errors import UnwindError
 
@@ -399,27 +402,43 @@ class _Files:
         self._dir.cleanup()
 
 
-def _cache_env() -> contextlib.AbstractContextManager[None]:
+@contextlib.contextmanager
+def _cache_env() -> Iterator[None]:
     """A private, empty UNWIND_CACHE_DIR: a mutated binary must not leave indexes behind."""
-    return _environ(UNWIND_CACHE_DIR=tempfile.mkdtemp(prefix="unwind-fuzz-cache-"))
+    path = tempfile.mkdtemp(prefix="unwind-fuzz-cache-")
+    try:
+        with _environ(UNWIND_CACHE_DIR=path):
+            yield
+    finally:
+        shutil.rmtree(path, ignore_errors=True)
+
+
+@functools.cache
+def _host_cache_dir() -> str:
+    """One UNWIND_CACHE_DIR per fuzz process for the indexes of unmutated host files (removed at exit)."""
+    path = tempfile.mkdtemp(prefix="unwind-fuzz-host-cache-")
+    atexit.register(shutil.rmtree, path, True)
+    return path
+
+
+def _host_cache_env() -> contextlib.AbstractContextManager[None]:
+    """For commands whose input names host files (perf.data, cores, stacks): their indexes are built once
+    per process, not once per input (libc's costs ~1.5 s; the input, not libc, is what is mutated)."""
+    return _environ(UNWIND_CACHE_DIR=_host_cache_dir())
 
 
 @contextlib.contextmanager
-def _environ(**values: str):  # type: ignore[no-untyped-def]
+def _environ(**values: str) -> Iterator[None]:
     old = {k: os.environ.get(k) for k in values}
     os.environ.update(values)
     try:
         yield
     finally:
-        import shutil
-
         for key, value in old.items():
             if value is None:
                 os.environ.pop(key, None)
             else:
                 os.environ[key] = value
-        if "UNWIND_CACHE_DIR" in values:
-            shutil.rmtree(values["UNWIND_CACHE_DIR"], ignore_errors=True)
 
 
 @_command("cmd-symbolize")
@@ -431,21 +450,21 @@ def cmd_symbolize(data: bytes) -> None:
 
 @_command("cmd-perf")
 def cmd_perf(data: bytes) -> None:
-    with _Files(data) as (recording,), _cache_env():
+    with _Files(data) as (recording,), _host_cache_env():
         fmt = ("perf-script", "json", "pprof", "folded")[zlib.crc32(data) % 4]  # one writer per input: 4x the inputs
         run_command(["perf", recording, "--format", fmt, "-j", "1", "--kallsyms", os.devnull])
 
 
 @_command("cmd-core")
 def cmd_core(data: bytes) -> None:
-    with _Files(data) as (core,), _cache_env():
+    with _Files(data) as (core,), _host_cache_env():
         run_command(["core", core, "--format", "json"])
 
 
 @_command("cmd-stacks")
 def cmd_stacks(data: bytes) -> None:
     text, maps = split(data, 2)
-    with _Files(text, maps) as (stacks, maps_file), _cache_env():
+    with _Files(text, maps) as (stacks, maps_file), _host_cache_env():
         for fmt in ("perf-script", "folded", "pprof", "json"):
             run_command(["stacks", stacks, "--maps", maps_file, "--format", fmt, "--kallsyms", os.devnull])
 
