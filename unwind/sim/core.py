@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import os
 import struct
+from typing import Callable
 
 from unicorn.x86_const import (UC_X86_REG_EFLAGS, UC_X86_REG_FS_BASE, UC_X86_REG_R8, UC_X86_REG_R9,
                                UC_X86_REG_R10, UC_X86_REG_R11, UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14,
@@ -29,11 +30,14 @@ STACK_BELOW_SP = 2 * PAGE  # the red zone and a little more below rsp; the rest 
 
 def _note(name: bytes, kind: int, desc: bytes) -> bytes:
     name += b"\0"
-    pad = lambda b: b + bytes(-len(b) % 4)  # noqa: E731
+
+    def pad(b: bytes) -> bytes:
+        return b + bytes(-len(b) % 4)
+
     return NHDR.pack(len(name), len(desc), kind) + pad(name) + pad(desc)
 
 
-def _prstatus(proc: Process, tid: int, read) -> bytes:
+def _prstatus(proc: Process, tid: int, read: Callable[[int], int]) -> bytes:
     regs = [FIXED[r] if isinstance(r, str) else read(r) for r in USER_REGS]
     head = struct.pack("<iiih2xQQiiii", 0, 0, 0, 0, 0, 0, tid, 1, proc.pid, proc.pid)
     return head + bytes(64) + struct.pack("<27Q", *regs) + struct.pack("<i4x", 1)
@@ -46,13 +50,13 @@ def _prpsinfo(proc: Process) -> bytes:
 
 
 def _nt_file(proc: Process) -> bytes:
-    files = [v for v in proc.space.vmas if v.path and not v.path.startswith("[")]
+    files = [(v, v.path) for v in proc.space.vmas if v.path and not v.path.startswith("[")]
     body = struct.pack("<QQ", len(files), PAGE)
-    body += b"".join(struct.pack("<QQQ", v.start, v.end, v.offset // PAGE) for v in files)
-    return body + b"".join(v.path.encode() + b"\0" for v in files)
+    body += b"".join(struct.pack("<QQQ", v.start, v.end, v.offset // PAGE) for v, _ in files)
+    return body + b"".join(path.encode() + b"\0" for _, path in files)
 
 
-def write_core(proc: Process, path: str | os.PathLike) -> None:
+def write_core(proc: Process, path: str | os.PathLike[str]) -> None:
     """Dump registers, auxv, mapped files and memory of `proc` as it stands now (between two instructions)."""
     auxv = b"".join(struct.pack("<QQ", k, v) for k, v in proc.program.auxv)
     # one NT_PRSTATUS per live thread, the running one first (the kernel puts the dumping thread first)

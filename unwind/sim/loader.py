@@ -6,7 +6,7 @@ import os
 import struct
 from dataclasses import dataclass
 
-from formats.elf import ElfFile, SegmentType
+from formats.elf import ElfFile, Segment, SegmentType
 from formats.errors import FormatError, parsing
 from unicorn import UcError
 
@@ -85,7 +85,8 @@ def map_elf(space: AddressSpace, path: str, display: str, bias: int | None = Non
         raise FormatError(f"cannot map segments ({exc})", path, elf._phoff) from exc
 
 
-def _map_loads(space, elf, loads, segments, path, display, bias) -> LoadedElf:
+def _map_loads(space: AddressSpace, elf: ElfFile, loads: tuple[Segment, ...], segments: tuple[Segment, ...],
+               path: str, display: str, bias: int | None) -> LoadedElf:
     low = page_down(min(s.vaddr for s in loads))
     high = page_up(max(s.vaddr + s.memsz for s in loads))
     if elf.type == ET_EXEC:
@@ -203,7 +204,8 @@ def load_program(space: AddressSpace, binary: str, argv: list[str], envp: list[s
         return _load_program(space, binary, argv, envp, hwcap, sysroot, random16, vdso, exec_path)
 
 
-def _load_program(space, binary, argv, envp, hwcap, sysroot, random16, vdso, exec_path=None) -> Program:
+def _load_program(space: AddressSpace, binary: str, argv: list[str], envp: list[str], hwcap: int,
+                  sysroot: str | None, random16: bytes, vdso: bool, exec_path: str | None = None) -> Program:
     display = exec_path or os.path.abspath(binary)
     exe = map_elf(space, binary, display, PIE_BASE)
     interp = None
@@ -218,6 +220,6 @@ def _load_program(space, binary, argv, envp, hwcap, sysroot, random16, vdso, exe
             (AuxType.PHDR, exe.phdr), (AuxType.PHENT, 56), (AuxType.PHNUM, exe.phnum),
             (AuxType.BASE, interp.bias if interp else 0), (AuxType.FLAGS, 0), (AuxType.ENTRY, exe.entry),
             (AuxType.UID, 0), (AuxType.EUID, 0), (AuxType.GID, 0), (AuxType.EGID, 0), (AuxType.SECURE, 0)]
-    sp, auxv = build_stack(space, argv, envp, display, auxv, random16)
+    sp, written = build_stack(space, argv, envp, display, auxv, random16)
     brk = page_up(exe.end)
-    return Program(exe, interp, interp.entry if interp else exe.entry, sp, brk, auxv)
+    return Program(exe, interp, interp.entry if interp else exe.entry, sp, brk, written)

@@ -20,7 +20,7 @@ from unicorn.x86_const import (UC_X86_INS_SYSCALL, UC_X86_REG_R8, UC_X86_REG_R9,
                                UC_X86_REG_R10, UC_X86_REG_RAX, UC_X86_REG_RBX, UC_X86_REG_RCX, UC_X86_REG_RDI,
                                UC_X86_REG_RDX, UC_X86_REG_RIP, UC_X86_REG_RSI, UC_X86_REG_RSP)
 
-from .fastuc import RawBlockHook, RegReader
+from .fastuc import Emulator, RawBlockHook, RegReader
 from .files import FileHandle
 from .lbr import LbrModel
 from .loader import load_program
@@ -89,10 +89,11 @@ class Process:
 
     def __init__(self, binary: str, argv: list[str] | None = None, env: list[str] | None = None,
                  sysroot: str | None = None, seed: int = 0, lbr: LbrModel | None = None, pid: int = 4242,
-                 track: bool = True, stdin: bytes = b"", vdso: bool = False, exec_path: str | None = None):
+                 track: bool = True, stdin: bytes = b"", vdso: bool = False, exec_path: str | None = None) -> None:
         """`exec_path`: the path the program sees as its own (argv[0], AT_EXECFN, /proc/self/exe, its
         mapping), so that runs do not depend on where the file happens to live."""
-        self.uc = uc = Uc(UC_ARCH_X86, UC_MODE_64)
+        self.uc: Emulator = Uc(UC_ARCH_X86, UC_MODE_64)
+        uc = self.uc
         self.space = AddressSpace(uc)
         self._blocks: dict[int, Block] = {}
         self._tsc_hooks: dict[int, int] = {}
@@ -101,12 +102,12 @@ class Process:
         self.sysroot = sysroot
         self.pid = pid
         self.rng = random.Random(seed)
-        self.fds: dict = {}
+        self.fds: dict[int, FileHandle] = {}
         self.opened: list[str] = []
         self.output = {1: bytearray(), 2: bytearray()}
         self.stdin = FileHandle("pipe:[stdin]", bytes(stdin), False, 100, None)  # read to the end, then EOF
         self.signals = SignalState()
-        self.unsupported: Counter = Counter()
+        self.unsupported: Counter[str] = Counter()
         self.exited = False
         self.report = RunReport(unsupported=self.unsupported)
         self.shadow = ShadowStack()
@@ -151,7 +152,7 @@ class Process:
             self.uc.reg_write(reg, 0)  # Linux starts a process with every general register zero
         return edx
 
-    def new_fd(self, handle) -> int:
+    def new_fd(self, handle: FileHandle) -> int:
         fd = 3
         while fd in self.fds:
             fd += 1
@@ -211,7 +212,7 @@ class Process:
                                                             insn[0], insn[0])
         return block
 
-    def _on_rdtsc(self, uc, addr, size, is_rdtscp):
+    def _on_rdtsc(self, uc: Emulator, addr: int, size: int, is_rdtscp: bool) -> None:
         """rdtsc/rdtscp read the host TSC in unicorn: answer from a counter instead, so runs repeat exactly."""
         self._tsc += 1000
         uc.reg_write(UC_X86_REG_RAX, self._tsc & 0xFFFFFFFF)
@@ -221,7 +222,7 @@ class Process:
         self._skip = True  # the jump below restarts translation mid-block: no branch happened
         uc.reg_write(UC_X86_REG_RIP, addr + size)
 
-    def _on_block(self, addr, size):
+    def _on_block(self, addr: int, size: int) -> None:
         prev = self._prev
         if self._skip:
             self._skip = False
@@ -257,7 +258,7 @@ class Process:
         elif kind == Exit.JCC and target != prev.end:
             self.lbr.jump(prev.last, target, True)
 
-    def _on_syscall(self, uc, _data):
+    def _on_syscall(self, uc: Emulator, _data: object) -> None:
         number = uc.reg_read(UC_X86_REG_RAX)
         args = [uc.reg_read(r) for r in (UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RDX, UC_X86_REG_R10,
                                          UC_X86_REG_R8, UC_X86_REG_R9)]
@@ -346,7 +347,7 @@ class Process:
         """Run until rip == `address` (before that instruction executes); False if the process ended first."""
         hit = [False]
 
-        def stop(uc, addr, size, _data):
+        def stop(uc: Emulator, addr: int, size: int, _data: object) -> None:
             hit[0] = True
             uc.emu_stop()
 

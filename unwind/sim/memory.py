@@ -4,8 +4,12 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass
+from typing import TYPE_CHECKING, Callable
 
 from ..model import Mapping, ModuleMap
+
+if TYPE_CHECKING:
+    from .fastuc import Emulator
 
 PAGE = 0x1000
 PROT_READ, PROT_WRITE, PROT_EXEC = 1, 2, 4
@@ -45,10 +49,11 @@ class Vma:
 class AddressSpace:
     """Keeps unicorn's memory and a sorted VMA list in step; mmap/munmap/mprotect semantics with splitting."""
 
-    def __init__(self, uc):
+    def __init__(self, uc: Emulator) -> None:
         self.uc = uc
         self.vmas: list[Vma] = []
-        self.on_change = None  # called with (start, end) when mapped bytes are replaced or removed
+        # called with (start, end) when mapped bytes are replaced or removed
+        self.on_change: Callable[[int, int], None] | None = None
 
     # ---- queries --------------------------------------------------------------------
 

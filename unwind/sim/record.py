@@ -8,9 +8,10 @@ import os
 from dataclasses import dataclass
 from typing import Iterable
 
-from formats.perfdata.constants import AttrFlag, BranchSampleType
+from formats.perfdata.constants import PERF_ATTR_FLAG, PERF_SAMPLE_BRANCH
 from formats.perfdata.writer import PerfDataWriter, default_attr
 
+from ..model import Reg
 from ..perfsession import perf_regs_from_registers
 from .machine import RunReport
 from .lbr import LbrMode
@@ -30,11 +31,11 @@ class RecordSummary:
     truth_kinds: list[tuple[int, ...]]  # per sample, shadow.EntryKind of each truth frame after the pc
 
 
-def truth_path_for(out: str | os.PathLike) -> str:
+def truth_path_for(out: str | os.PathLike[str]) -> str:
     return os.fspath(out) + ".truth.jsonl"
 
 
-def record(binary: str, out: str | os.PathLike, args: Iterable[str] = (), period: int = 10_000, seed: int = 0,
+def record(binary: str, out: str | os.PathLike[str], args: Iterable[str] = (), period: int = 10_000, seed: int = 0,
            max_samples: int | None = None, lbr_depth: int = 32, stack_size: int = 8192,
            sysroot: str | None = None, env: list[str] | None = None,
            lbr_mode: str = LbrMode.CALL_STACK, stdin: bytes = b"", vdso: bool = False,
@@ -43,12 +44,13 @@ def record(binary: str, out: str | os.PathLike, args: Iterable[str] = (), period
     sim = Simulation(binary, args, period, seed, max_samples, lbr_depth, lbr_mode, stack_size=stack_size, env=env,
                      sysroot=sysroot, stdin=stdin, vdso=vdso, exec_path=exec_path)
     # branch types are saved (PERF_BR_* in each entry), as perf record -j ...,save_type would
-    kind = BranchSampleType.CALL_STACK if LbrMode(lbr_mode) is LbrMode.CALL_STACK else BranchSampleType.ANY
+    kind = PERF_SAMPLE_BRANCH.CALL_STACK if LbrMode(lbr_mode) is LbrMode.CALL_STACK else PERF_SAMPLE_BRANCH.ANY
     # what `perf record --call-graph dwarf,SIZE -j u,call_stack,save_type -d` asks the kernel for: CALLCHAIN with the
     # user part excluded (left to DWARF unwinding of REGS_USER + STACK_USER), and every file mapping, not only code
     attr = default_attr(stack_size=stack_size, period=period, callchain=True)
-    attr = dataclasses.replace(attr, flags=attr.flags | AttrFlag.EXCLUDE_CALLCHAIN_USER | AttrFlag.MMAP_DATA,
-                               branch_sample_type=int(BranchSampleType.USER | BranchSampleType.TYPE_SAVE | kind))
+    flags = attr.flags | PERF_ATTR_FLAG.EXCLUDE_CALLCHAIN_USER | PERF_ATTR_FLAG.MMAP_DATA
+    branches = PERF_SAMPLE_BRANCH.USER | PERF_SAMPLE_BRANCH.TYPE_SAVE | kind
+    attr = dataclasses.replace(attr, flags=flags, branch_sample_type=branches)
     proc = sim.process
     emitted: set[tuple[int, int, int, str]] = set()
     samples = 0
@@ -68,8 +70,9 @@ def record(binary: str, out: str | os.PathLike, args: Iterable[str] = (), period
                     emitted.add(key)
                     writer.mmap2(proc.pid, proc.pid, vma.start, vma.end - vma.start, vma.offset, vma.path,
                                  vma.build_id, prot=vma.perms, time=sample.time)
-            writer.sample(proc.pid, sample.tid, sample.time, sample.registers.pc,
-                          perf_regs_from_registers(sample.registers), sample.stack,
+            stack = sample.stack if isinstance(sample.stack, bytes) else bytes(sample.stack)
+            writer.sample(proc.pid, sample.tid, sample.time, sample.registers.values[Reg.RIP],  # captured, never absent
+                          perf_regs_from_registers(sample.registers), stack,
                           [(e.source, e.target, e.flags) for e in sample.lbr], period=sample.period)
             truth.write(json.dumps(truth_record(sample), separators=(",", ":")) + "\n")
             samples += 1

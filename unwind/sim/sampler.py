@@ -6,7 +6,7 @@ import json
 import os
 import random
 import re
-from typing import IO, Iterable, Iterator
+from typing import IO, Any, Iterable, Iterator
 
 from unicorn.x86_const import (UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_R10, UC_X86_REG_R11, UC_X86_REG_R12,
                                UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15, UC_X86_REG_RAX, UC_X86_REG_RBP,
@@ -44,7 +44,7 @@ class Simulation:
     def __init__(self, binary: str, args: Iterable[str] = (), period: int = 10_000, seed: int = 0,
                  max_samples: int | None = None, lbr_depth: int = 32, lbr_mode: str = LbrMode.CALL_STACK,
                  stack_size: int = 8192, env: list[str] | None = None, sysroot: str | None = None,
-                 stdin: bytes = b"", vdso: bool = False, exec_path: str | None = None):
+                 stdin: bytes = b"", vdso: bool = False, exec_path: str | None = None) -> None:
         if period < 1:
             raise UsageError("the sampling period must be at least 1 instruction")
         if not 0 < stack_size <= MAX_STACK:
@@ -74,17 +74,17 @@ class Simulation:
 
 
 def simulate(binary: str, args: Iterable[str] = (), period: int = 10_000, seed: int = 0,
-             max_samples: int | None = None, lbr_depth: int = 32, **options) -> Iterator[Sample]:
+             max_samples: int | None = None, lbr_depth: int = 32, **options: Any) -> Iterator[Sample]:
     """Run `binary args` under the emulator and yield a Sample (with .truth and .lbr) every ~period instructions."""
     return iter(Simulation(binary, args, period, seed, max_samples, lbr_depth, **options))
 
 
-def truth_record(sample: Sample) -> dict:
+def truth_record(sample: Sample) -> dict[str, object]:
     """One line of OUT.perf.data.truth.jsonl."""
     return {"time": sample.time, "tid": sample.tid, "frames": [f"{a:#x}" for a in sample.truth or ()]}
 
 
-def write_truth(samples: Iterable[Sample], out: str | os.PathLike | IO[str]) -> int:
+def write_truth(samples: Iterable[Sample], out: str | os.PathLike[str] | IO[str]) -> int:
     """Write the truth sidecar, one JSON object per sample in order; returns the count."""
     if isinstance(out, (str, os.PathLike)):
         with open(out, "w") as fh:
@@ -96,7 +96,7 @@ def write_truth(samples: Iterable[Sample], out: str | os.PathLike | IO[str]) -> 
     return n
 
 
-def read_truth(path: str | os.PathLike) -> list[tuple[int, int, tuple[int, ...]]]:
+def read_truth(path: str | os.PathLike[str]) -> list[tuple[int, int, tuple[int, ...]]]:
     """(time, tid, frames) per line of a truth sidecar; a line that is not one raises FormatError."""
     out = []
     with open(path, "rb") as fh:

@@ -4,11 +4,15 @@ from __future__ import annotations
 
 import struct
 from dataclasses import dataclass, field
+from typing import TYPE_CHECKING
 
 from unicorn.x86_const import (UC_X86_REG_EFLAGS, UC_X86_REG_MXCSR, UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_R10,
                                UC_X86_REG_R11, UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14, UC_X86_REG_R15,
                                UC_X86_REG_RAX, UC_X86_REG_RBP, UC_X86_REG_RBX, UC_X86_REG_RCX, UC_X86_REG_RDI,
                                UC_X86_REG_RDX, UC_X86_REG_RIP, UC_X86_REG_RSI, UC_X86_REG_RSP, UC_X86_REG_XMM0)
+
+if TYPE_CHECKING:
+    from .fastuc import Emulator
 
 SIGKILL, SIGSTOP, SIGCHLD, SIGCONT, SIGURG, SIGWINCH = 9, 19, 17, 18, 23, 28
 SIG_DFL, SIG_IGN = 0, 1
@@ -65,7 +69,8 @@ class SignalState:
         return None
 
 
-def build_frame(uc, state: SignalState, signo: int, code: int, pid: int, resume_pc: int) -> tuple[int, SigAction]:
+def build_frame(uc: Emulator, state: SignalState, signo: int, code: int, pid: int,
+                resume_pc: int) -> tuple[int, SigAction]:
     """Write an rt_sigframe for `signo` below the current rsp (or on the alternate stack); return its address.
 
     The interrupted state saved is the current registers with rip = `resume_pc`.
@@ -103,11 +108,11 @@ def build_frame(uc, state: SignalState, signo: int, code: int, pid: int, resume_
     return frame, act
 
 
-def restore_frame(uc, state: SignalState) -> int:
+def restore_frame(uc: Emulator, state: SignalState) -> int:
     """rt_sigreturn: reload registers, mask and xmm state from the frame at rsp - 8; return the new rip."""
     frame = uc.reg_read(UC_X86_REG_RSP) - 8
     blob = bytes(uc.mem_read(frame, FRAME_SIZE))
-    regs = struct.unpack_from("<18Q", blob, MCONTEXT_OFFSET)
+    regs: tuple[int, ...] = struct.unpack_from("<18Q", blob, MCONTEXT_OFFSET)
     _uc_flags, _link, ss_sp, ss_flags, ss_size = UC_HEAD.unpack_from(blob, UC_OFFSET)
     if not state.on_altstack(regs[15]):  # restore_altstack(): what the handler may have changed in uc_stack
         state.altstack = (ss_sp, ss_flags & SS_AUTODISARM, ss_size) if ss_size and not ss_flags & SS_DISABLE \

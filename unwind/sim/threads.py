@@ -8,13 +8,18 @@ emu_start calls only: at each sampling step (round robin), when a thread blocks 
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from enum import Enum
+from typing import TYPE_CHECKING
 
 from unicorn.x86_const import UC_X86_REG_FS_BASE, UC_X86_REG_RAX, UC_X86_REG_RIP, UC_X86_REG_RSP
 
 from .lbr import LbrModel
 from .shadow import ShadowStack
+
+if TYPE_CHECKING:
+    from .fastuc import Context
+    from .machine import Block, Process
 
 CLONE_VM, CLONE_THREAD, CLONE_SETTLS = 0x100, 0x10000, 0x80000
 CLONE_PARENT_SETTID, CLONE_CHILD_CLEARTID, CLONE_CHILD_SETTID = 0x100000, 0x200000, 0x1000000
@@ -38,23 +43,22 @@ class Thread:
     tid: int
     shadow: ShadowStack
     lbr: LbrModel
-    context: object = None  # unicorn UcContext while switched out
+    context: Context | None = None  # its registers while switched out
     state: ThreadState = ThreadState.RUNNING
     mask: int = 0
     clear_tid: int = 0
     wait_addr: int = 0
     wait_timed: bool = False
     result: int | None = None  # rax to deliver when it runs again (futex wait outcome)
-    prev: object = None
+    prev: Block | None = None  # the block hook's state while switched out
     skip: bool = True
-    extra: dict = field(default_factory=dict)
 
 
 def new_thread(tid: int, lbr_template: LbrModel) -> Thread:
     return Thread(tid, ShadowStack(), LbrModel(lbr_template.depth, lbr_template.mode))
 
 
-def spawn(proc, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int) -> int:
+def spawn(proc: Process, flags: int, stack: int, parent_tid: int, child_tid: int, tls: int) -> int:
     """clone/clone3 of a thread (CLONE_VM | CLONE_THREAD); other kinds of clone are not emulated."""
     if flags & (CLONE_VM | CLONE_THREAD) != CLONE_VM | CLONE_THREAD:
         proc.note_unsupported(f"clone flags {flags:#x} (fork/vfork)")
@@ -79,7 +83,7 @@ def spawn(proc, flags: int, stack: int, parent_tid: int, child_tid: int, tls: in
     return tid
 
 
-def futex_wait(proc, address: int, expected: int, timed: bool) -> int:
+def futex_wait(proc: Process, address: int, expected: int, timed: bool) -> int:
     """FUTEX_WAIT: block the running thread unless the word changed; the step ends so another thread runs."""
     if struct.unpack("<I", proc.uc.mem_read(address, 4))[0] != expected & 0xFFFFFFFF:
         return -11  # EAGAIN
@@ -90,7 +94,7 @@ def futex_wait(proc, address: int, expected: int, timed: bool) -> int:
     return 0
 
 
-def futex_wake(proc, address: int, count: int) -> int:
+def futex_wake(proc: Process, address: int, count: int) -> int:
     """FUTEX_WAKE: make up to `count` waiters on `address` runnable (lowest tid first); returns how many."""
     woken = 0
     for tid in sorted(proc.threads):
@@ -101,7 +105,7 @@ def futex_wake(proc, address: int, count: int) -> int:
     return woken
 
 
-def thread_exit(proc, status: int) -> None:
+def thread_exit(proc: Process, status: int) -> None:
     """exit(): the last thread's exit ends the process; others clear their tid word and wake its joiner."""
     others = [t for t in proc.threads.values() if t is not proc.current and t.state is not ThreadState.EXITED]
     if not others:
@@ -116,7 +120,7 @@ def thread_exit(proc, status: int) -> None:
     proc.uc.emu_stop()
 
 
-def schedule(proc, rotate: bool) -> None:
+def schedule(proc: Process, rotate: bool) -> None:
     """Switch to the next runnable thread (round robin when `rotate`, or when the current one cannot run)."""
     cur = proc.current
     runnable = [tid for tid in sorted(proc.threads) if proc.threads[tid].state is ThreadState.RUNNING]
@@ -137,6 +141,8 @@ def schedule(proc, rotate: bool) -> None:
     if cur.state is not ThreadState.EXITED:
         cur.context = proc.uc.context_save()
     cur.prev, cur.skip, cur.mask = proc._prev, proc._skip, proc.signals.mask
+    # A runnable thread other than the running one was switched out or spawned: its registers are saved.
+    assert nxt.context is not None, f"thread {nxt.tid} has no saved registers"
     proc.uc.context_restore(nxt.context)
     if nxt.result is not None:
         proc.uc.reg_write(UC_X86_REG_RAX, nxt.result & MASK64)

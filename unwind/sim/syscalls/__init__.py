@@ -8,7 +8,10 @@ A handler takes the process and the six argument registers and returns the value
 from __future__ import annotations
 
 import struct
-from typing import Callable
+from typing import TYPE_CHECKING, Callable, TypeVar
+
+if TYPE_CHECKING:
+    from ..machine import Process
 
 MAP_FIXED, MAP_ANONYMOUS, MAP_FIXED_NOREPLACE = 0x10, 0x20, 0x100000
 AT_FDCWD, AT_EMPTY_PATH = -100, 0x1000
@@ -20,12 +23,15 @@ STAT = struct.Struct("<QQQIIIIQqqqqqqqqq24x")
 SYSINFO = struct.Struct("<q3Q6QHH4xQQI4x")
 RLIM_INFINITY = (1 << 64) - 1
 
-Handler = Callable[..., int]
+# A handler takes the process and the six argument registers (most name the first few, then `*_`).
+Handler = Callable[["Process", int, int, int, int, int, int], int]
+H = TypeVar("H", bound=Handler)
 TABLE: dict[int, tuple[str, Handler]] = {}
 
 
-def syscall(number: int, name: str):
-    def add(func: Handler) -> Handler:
+def syscall(number: int, name: str) -> Callable[[H], H]:
+    """Register the decorated function as the handler of system call `number`."""
+    def add(func: H) -> H:
         TABLE[number] = (name, func)
         return func
     return add
@@ -41,7 +47,7 @@ def c_int(value: int) -> int:
     return value - (1 << 32) if value & (1 << 31) else value
 
 
-def read_cstring(proc, address: int, limit: int = 4096) -> str:
+def read_cstring(proc: Process, address: int, limit: int = 4096) -> str:
     """A NUL-terminated string from emulated memory, read in pieces that never cross a page it does not need."""
     out = bytearray()
     while len(out) < limit:

@@ -5,13 +5,17 @@ from __future__ import annotations
 import errno
 import os
 import struct
+from typing import TYPE_CHECKING
 
-from ..files import open_host_file
+from ..files import FileHandle, open_host_file
 from . import (AT_EMPTY_PATH, AT_FDCWD, O_ACCMODE, O_CREAT, S_IFDIR, S_IFIFO, S_IFREG, STAT, c_int, read_cstring,
                signed64, syscall)
 
+if TYPE_CHECKING:
+    from ..machine import Process
 
-def _open(proc, dirfd, path_ptr, flags):
+
+def _open(proc: Process, dirfd: int, path_ptr: int, flags: int) -> int:
     path = read_cstring(proc, path_ptr)
     if flags & (O_ACCMODE | O_CREAT):
         proc.note_unsupported(f"open for writing {path}")
@@ -26,30 +30,30 @@ def _open(proc, dirfd, path_ptr, flags):
 
 
 @syscall(2, "open")
-def sys_open(proc, path, flags, *_):
+def sys_open(proc: Process, path: int, flags: int, *_: int) -> int:
     return _open(proc, AT_FDCWD & ((1 << 64) - 1), path, flags)
 
 
 @syscall(257, "openat")
-def sys_openat(proc, dirfd, path, flags, *_):
+def sys_openat(proc: Process, dirfd: int, path: int, flags: int, *_: int) -> int:
     return _open(proc, dirfd, path, flags)
 
 
 @syscall(3, "close")
-def sys_close(proc, fd, *_):
+def sys_close(proc: Process, fd: int, *_: int) -> int:
     if proc.fds.pop(fd, None) is None and fd > 2:
         return -errno.EBADF
     return 0
 
 
-def _read_into(proc, handle, buf, count, position):
+def _read_into(proc: Process, handle: FileHandle, buf: int, count: int, position: int) -> int:
     data = handle.data[position:position + count]
     proc.uc.mem_write(buf, bytes(data))
     return len(data)
 
 
 @syscall(0, "read")
-def sys_read(proc, fd, buf, count, *_):
+def sys_read(proc: Process, fd: int, buf: int, count: int, *_: int) -> int:
     handle = proc.stdin if fd == 0 else proc.fds.get(fd)
     if handle is None:
         return -errno.EBADF
@@ -59,7 +63,7 @@ def sys_read(proc, fd, buf, count, *_):
 
 
 @syscall(17, "pread64")
-def sys_pread64(proc, fd, buf, count, offset, *_):
+def sys_pread64(proc: Process, fd: int, buf: int, count: int, offset: int, *_: int) -> int:
     handle = proc.fds.get(fd)
     if handle is None:
         return -errno.EBADF
@@ -67,12 +71,12 @@ def sys_pread64(proc, fd, buf, count, offset, *_):
 
 
 @syscall(221, "fadvise64")
-def sys_fadvise64(proc, fd, *_):
+def sys_fadvise64(proc: Process, fd: int, *_: int) -> int:
     return 0 if fd in proc.fds else -errno.ESPIPE if fd in (0, 1, 2) else -errno.EBADF
 
 
 @syscall(8, "lseek")
-def sys_lseek(proc, fd, offset, whence, *_):
+def sys_lseek(proc: Process, fd: int, offset: int, whence: int, *_: int) -> int:
     handle = proc.fds.get(fd)
     if handle is None:
         return -errno.ESPIPE if fd <= 2 else -errno.EBADF
@@ -87,7 +91,7 @@ def _stat_bytes(size: int, mode: int, ino: int) -> bytes:
     return STAT.pack(0x803, ino, 1, mode, 0, 0, 0, 0, size, 4096, (size + 511) // 512, 0, 0, 0, 0, 0, 0)
 
 
-def _fd_stat(proc, fd) -> bytes | int:
+def _fd_stat(proc: Process, fd: int) -> bytes | int:
     if fd in (0, 1, 2):
         return _stat_bytes(0, S_IFIFO | 0o600, 100 + fd)
     handle = proc.fds.get(fd)
@@ -97,7 +101,7 @@ def _fd_stat(proc, fd) -> bytes | int:
 
 
 @syscall(5, "fstat")
-def sys_fstat(proc, fd, buf, *_):
+def sys_fstat(proc: Process, fd: int, buf: int, *_: int) -> int:
     st = _fd_stat(proc, fd)
     if isinstance(st, int):
         return st
@@ -106,7 +110,7 @@ def sys_fstat(proc, fd, buf, *_):
 
 
 @syscall(262, "newfstatat")
-def sys_newfstatat(proc, dirfd, path_ptr, buf, flags, *_):
+def sys_newfstatat(proc: Process, dirfd: int, path_ptr: int, buf: int, flags: int, *_: int) -> int:
     path = read_cstring(proc, path_ptr)
     if not path and flags & AT_EMPTY_PATH:
         return sys_fstat(proc, c_int(dirfd), buf)
@@ -126,7 +130,7 @@ DT_DIR, DT_REG, DT_LNK = 4, 8, 10
 
 
 @syscall(332, "statx")
-def sys_statx(proc, dirfd, path_ptr, flags, mask, buf, *_):
+def sys_statx(proc: Process, dirfd: int, path_ptr: int, flags: int, mask: int, buf: int, *_: int) -> int:
     path = read_cstring(proc, path_ptr)
     if not path and flags & AT_EMPTY_PATH:
         fd = c_int(dirfd)
@@ -140,17 +144,17 @@ def sys_statx(proc, dirfd, path_ptr, flags, mask, buf, *_):
     else:
         if not os.path.isabs(path) and c_int(dirfd) != AT_FDCWD:
             return -errno.ENOENT
-        handle = open_host_file(path, proc.sysroot)
-        if isinstance(handle, int):
-            return handle
-        size, mode, ino = len(handle.data), (S_IFDIR if handle.is_dir else S_IFREG) | 0o755, handle.ino
+        found = open_host_file(path, proc.sysroot)
+        if isinstance(found, int):
+            return found
+        size, mode, ino = len(found.data), (S_IFDIR if found.is_dir else S_IFREG) | 0o755, found.ino
     head = STATX.pack(STATX_BASIC_STATS, 4096, 0, 1, 0, 0, mode, ino, size, (size + 511) // 512, 0)
     proc.uc.mem_write(buf, head.ljust(256, b"\0"))  # timestamps 0, device numbers 0
     return 0
 
 
 @syscall(217, "getdents64")
-def sys_getdents64(proc, fd, buf, count, *_):
+def sys_getdents64(proc: Process, fd: int, buf: int, count: int, *_: int) -> int:
     handle = proc.fds.get(fd)
     if handle is None:
         return -errno.EBADF
@@ -175,23 +179,23 @@ def sys_getdents64(proc, fd, buf, count, *_):
 
 
 @syscall(4, "stat")
-def sys_stat(proc, path_ptr, buf, *_):
+def sys_stat(proc: Process, path_ptr: int, buf: int, *_: int) -> int:
     return sys_newfstatat(proc, AT_FDCWD & ((1 << 64) - 1), path_ptr, buf, 0)
 
 
 @syscall(21, "access")
-def sys_access(proc, path_ptr, mode, *_):
+def sys_access(proc: Process, path_ptr: int, mode: int, *_: int) -> int:
     handle = open_host_file(read_cstring(proc, path_ptr), proc.sysroot)
     return handle if isinstance(handle, int) else 0
 
 
 @syscall(269, "faccessat")
-def sys_faccessat(proc, dirfd, path_ptr, mode, *_):
+def sys_faccessat(proc: Process, dirfd: int, path_ptr: int, mode: int, *_: int) -> int:
     return sys_access(proc, path_ptr, mode)
 
 
 @syscall(89, "readlink")
-def sys_readlink(proc, path_ptr, buf, size, *_):
+def sys_readlink(proc: Process, path_ptr: int, buf: int, size: int, *_: int) -> int:
     path = read_cstring(proc, path_ptr)
     if path != "/proc/self/exe":
         return -errno.EINVAL
@@ -201,22 +205,22 @@ def sys_readlink(proc, path_ptr, buf, size, *_):
 
 
 @syscall(267, "readlinkat")
-def sys_readlinkat(proc, dirfd, path_ptr, buf, size, *_):
+def sys_readlinkat(proc: Process, dirfd: int, path_ptr: int, buf: int, size: int, *_: int) -> int:
     return sys_readlink(proc, path_ptr, buf, size)
 
 
 @syscall(16, "ioctl")
-def sys_ioctl(proc, fd, request, *_):
+def sys_ioctl(proc: Process, fd: int, request: int, *_: int) -> int:
     return -errno.ENOTTY if fd in (0, 1, 2) or fd in proc.fds else -errno.EBADF
 
 
 @syscall(72, "fcntl")
-def sys_fcntl(proc, fd, cmd, *_):
+def sys_fcntl(proc: Process, fd: int, cmd: int, *_: int) -> int:
     return 0 if fd in (0, 1, 2) or fd in proc.fds else -errno.EBADF
 
 
 @syscall(1, "write")
-def sys_write(proc, fd, buf, count, *_):
+def sys_write(proc: Process, fd: int, buf: int, count: int, *_: int) -> int:
     if fd not in (1, 2):
         return -errno.EBADF
     proc.output[fd] += bytes(proc.uc.mem_read(buf, count))
@@ -224,7 +228,7 @@ def sys_write(proc, fd, buf, count, *_):
 
 
 @syscall(20, "writev")
-def sys_writev(proc, fd, iov, iovcnt, *_):
+def sys_writev(proc: Process, fd: int, iov: int, iovcnt: int, *_: int) -> int:
     if fd not in (1, 2):
         return -errno.EBADF
     total = 0
@@ -236,7 +240,7 @@ def sys_writev(proc, fd, iov, iovcnt, *_):
 
 
 @syscall(79, "getcwd")
-def sys_getcwd(proc, buf, size, *_):
+def sys_getcwd(proc: Process, buf: int, size: int, *_: int) -> int:
     cwd = os.getcwd().encode() + b"\0"
     if len(cwd) > size:
         return -errno.ERANGE

@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import errno
 import struct
+from typing import TYPE_CHECKING
 
 from ..memory import PAGE, PROT_EXEC, page_up
 from . import MAP_ANONYMOUS, MAP_FIXED, MAP_FIXED_NOREPLACE, ARCH_GET_FS, ARCH_SET_FS, c_int, syscall
 
+if TYPE_CHECKING:
+    from ..machine import Process
+
 
 @syscall(12, "brk")
-def sys_brk(proc, addr, *_):
+def sys_brk(proc: Process, addr: int, *_: int) -> int:
     if addr < proc.brk_start:
         return proc.brk
     old_top, new_top = page_up(proc.brk), page_up(addr)
@@ -25,7 +29,7 @@ def sys_brk(proc, addr, *_):
 
 
 @syscall(9, "mmap")
-def sys_mmap(proc, addr, length, prot, flags, fd, offset):
+def sys_mmap(proc: Process, addr: int, length: int, prot: int, flags: int, fd: int, offset: int) -> int:
     if length == 0 or offset % PAGE:
         return -errno.EINVAL
     size = page_up(length)
@@ -51,7 +55,7 @@ def sys_mmap(proc, addr, length, prot, flags, fd, offset):
 
 
 @syscall(11, "munmap")
-def sys_munmap(proc, addr, length, *_):
+def sys_munmap(proc: Process, addr: int, length: int, *_: int) -> int:
     if addr % PAGE:
         return -errno.EINVAL
     proc.space.unmap(addr, length)
@@ -59,19 +63,19 @@ def sys_munmap(proc, addr, length, *_):
 
 
 @syscall(10, "mprotect")
-def sys_mprotect(proc, addr, length, prot, *_):
+def sys_mprotect(proc: Process, addr: int, length: int, prot: int, *_: int) -> int:
     if addr % PAGE:
         return -errno.EINVAL
     return 0 if proc.space.protect(addr, length, prot & (PROT_EXEC | 3)) else -errno.ENOMEM
 
 
 @syscall(28, "madvise")
-def sys_madvise(proc, *_):
+def sys_madvise(proc: Process, *_: int) -> int:
     return 0
 
 
 @syscall(158, "arch_prctl")
-def sys_arch_prctl(proc, code, addr, *_):
+def sys_arch_prctl(proc: Process, code: int, addr: int, *_: int) -> int:
     from unicorn.x86_const import UC_X86_REG_FS_BASE
     if code == ARCH_SET_FS:
         proc.uc.reg_write(UC_X86_REG_FS_BASE, addr)

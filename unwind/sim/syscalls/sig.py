@@ -4,13 +4,17 @@ from __future__ import annotations
 
 import errno
 import struct
+from typing import TYPE_CHECKING
 
 from ..signals import KSIGACTION, MINSIGSTKSZ, SI_TKILL, SI_USER, SS_AUTODISARM, SS_DISABLE, SS_ONSTACK, SigAction
 from . import c_int, signed64, syscall
 
+if TYPE_CHECKING:
+    from ..machine import Process
+
 
 @syscall(13, "rt_sigaction")
-def sys_rt_sigaction(proc, signo, act, oldact, size, *_):
+def sys_rt_sigaction(proc: Process, signo: int, act: int, oldact: int, size: int, *_: int) -> int:
     if not 1 <= signo <= 64 or signo in (9, 19) and act:
         return -errno.EINVAL
     current = proc.signals.action(signo)
@@ -23,7 +27,7 @@ def sys_rt_sigaction(proc, signo, act, oldact, size, *_):
 
 
 @syscall(14, "rt_sigprocmask")
-def sys_rt_sigprocmask(proc, how, new, old, size, *_):
+def sys_rt_sigprocmask(proc: Process, how: int, new: int, old: int, size: int, *_: int) -> int:
     state = proc.signals
     if old:
         proc.uc.mem_write(old, struct.pack("<Q", state.mask))
@@ -42,7 +46,7 @@ def sys_rt_sigprocmask(proc, how, new, old, size, *_):
 
 
 @syscall(131, "sigaltstack")
-def sys_sigaltstack(proc, new, old, *_):
+def sys_sigaltstack(proc: Process, new: int, old: int, *_: int) -> int:
     state = proc.signals
     on_alt = state.on_altstack(proc.sp)
     if old:
@@ -65,11 +69,11 @@ def sys_sigaltstack(proc, new, old, *_):
 
 
 @syscall(15, "rt_sigreturn")
-def sys_rt_sigreturn(proc, *_):
+def sys_rt_sigreturn(proc: Process, *_: int) -> int:
     return proc.sigreturn()
 
 
-def _send(proc, target, signo, code):
+def _send(proc: Process, target: int, signo: int, code: int) -> int:
     if target not in (proc.pid, 0) and target not in proc.threads:
         return -errno.ESRCH
     if signo == 0:
@@ -81,15 +85,15 @@ def _send(proc, target, signo, code):
 
 
 @syscall(62, "kill")
-def sys_kill(proc, pid, signo, *_):
+def sys_kill(proc: Process, pid: int, signo: int, *_: int) -> int:
     return _send(proc, signed64(pid) if pid >> 63 else pid, signo, SI_USER)
 
 
 @syscall(200, "tkill")
-def sys_tkill(proc, tid, signo, *_):
+def sys_tkill(proc: Process, tid: int, signo: int, *_: int) -> int:
     return _send(proc, tid, signo, SI_TKILL)
 
 
 @syscall(234, "tgkill")
-def sys_tgkill(proc, tgid, tid, signo, *_):
+def sys_tgkill(proc: Process, tgid: int, tid: int, signo: int, *_: int) -> int:
     return _send(proc, tid, signo, SI_TKILL)
