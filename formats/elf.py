@@ -13,7 +13,7 @@ import struct
 import zlib
 from enum import IntEnum
 from functools import cached_property
-from typing import Iterator, NamedTuple
+from typing import Iterator, NamedTuple, overload
 
 from . import decompress
 from .errors import FormatError, NotELFError, TruncatedError, parsing
@@ -185,6 +185,10 @@ class ElfFile:
             raise TruncatedError(f"section {section.name} runs past the end of the file", self.path, section.offset)
         return memoryview(self.data)[section.offset:end]
 
+    @overload
+    def section_bytes(self, section: Section) -> bytes: ...
+    @overload
+    def section_bytes(self, section: str) -> bytes | None: ...
     def section_bytes(self, section: Section | str) -> bytes | None:
         """A section's contents, decompressed (SHF_COMPRESSED zlib/zstd or legacy .zdebug); None if absent."""
         if isinstance(section, str):

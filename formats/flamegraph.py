@@ -42,9 +42,19 @@ class FlameRect:
     width: float
 
 
+class _Node:
+    """A frame of the merged tree: its samples and its callees by name."""
+
+    __slots__ = ("count", "children")
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.children: dict[str, _Node] = {}
+
+
 def layout(counts: Mapping[str, int], width: int = IMAGE_WIDTH) -> tuple[list[FlameRect], int, int]:
     """Merge folded stacks into frames; returns (rects root first, total samples, max depth)."""
-    root: dict = {}
+    root = _Node()
     total = 0
     for stack, count in counts.items():
         if count <= 0:
@@ -52,19 +62,21 @@ def layout(counts: Mapping[str, int], width: int = IMAGE_WIDTH) -> tuple[list[Fl
         total += count
         node = root
         for name in _NOT_XML.sub("?", stack).split(";"):
-            entry = node.setdefault(name, [0, {}])
-            entry[0] += count
-            node = entry[1]
+            entry = node.children.get(name)
+            if entry is None:
+                entry = node.children[name] = _Node()
+            entry.count += count
+            node = entry
     spans: list[tuple[str, int, int, int]] = [("all", 0, 0, total)]
-    work = [(root, 1, 0)]
+    work = [(root.children, 1, 0)]
     while work:
         children, depth, start = work.pop()
         for name in sorted(children):
-            count, grandchildren = children[name]
-            spans.append((name, depth, start, count))
-            if grandchildren:
-                work.append((grandchildren, depth + 1, start))
-            start += count
+            child = children[name]
+            spans.append((name, depth, start, child.count))
+            if child.children:
+                work.append((child.children, depth + 1, start))
+            start += child.count
     max_depth = max((s[1] for s in spans), default=0)
     height = (max_depth + 1) * FRAME_HEIGHT + YPAD_TOP + YPAD_BOTTOM
     per_sample = (width - 2 * XPAD) / total if total else 0.0

@@ -85,10 +85,10 @@ def _pprof(entries: list[Entry]) -> bytes:
 
 def _speedscope(entries: list[Entry]) -> dict[str, Any]:
     """One sampled profile per input over one shared frame table; a stack's weight is samples x period."""
-    from .speedscope import SCHEMA_URL, frame_indices
+    from .speedscope import SCHEMA_URL, FrameKey, frame_indices
 
     frames: list[dict[str, Any]] = []
-    index: dict[tuple[Any, ...], int] = {}
+    index: dict[FrameKey, int] = {}
     profiles: dict[str, dict[str, Any]] = {}
     for entry in entries:
         stack = frame_indices(entry.sample.frames, frames, index)

@@ -100,7 +100,7 @@ def build_profile(
     for kind, unit in sample_types:
         profile.sample_type.add(type=strings(kind), unit=strings(unit))
     functions: dict[tuple[str, str | None], int] = {}
-    locations: dict[tuple, int] = {}
+    locations: dict[tuple[int, str | None, tuple[tuple[str | None, str | None, int | None], ...]], int] = {}
     modules: dict[str | None, list[Frame]] = {}
     periods: Counter[int] = Counter()
     times: list[int] = []
@@ -189,7 +189,7 @@ def parse_pprof(data: bytes, path: str | None = None) -> Any:
 
 def read_samples(profile: Any, path: str | None = None) -> list[Stack]:
     """Turn a Profile back into samples (values[-1] as the period, labels pid/tid/comm)."""
-    table = list(profile.string_table)
+    table: list[str] = list(profile.string_table)
 
     def text(index: int) -> str:
         if not 0 <= index < len(table):

@@ -7,7 +7,7 @@ Input is the `unwind compare --format json` dict (plus the optional `lbr_sweep`,
 from __future__ import annotations
 
 from html import escape
-from typing import Sequence
+from typing import Literal, NotRequired, Sequence, TypedDict
 
 # Fixed colours per unwinder (the tests look for them in a screenshot), then a fallback cycle.
 PALETTE = {"fp": "#1f77b4", "dwarf": "#ff7f0e", "orc": "#2ca02c", "lbr": "#d62728", "auto": "#9467bd",
@@ -18,6 +18,72 @@ CLASSES = ("prologue", "epilogue", "body", "leaf", "plt", "signal", "unknown")
 CHART_W, CHART_H = 900, 320
 DEPTH_CAP = 24  # the depth histogram pools deeper prefixes into one bar
 PAD_L, PAD_R, PAD_T, PAD_B = 60, 20, 34, 70
+
+
+
+class GroupJson(TypedDict):
+    """One group of samples (a location class, a module, a program): its exact stacks."""
+
+    samples: int
+    exact_rate: float
+    exact: NotRequired[int]
+    frame_recall: NotRequired[float]
+    exact_to_main: NotRequired[int]
+    exact_to_main_rate: NotRequired[float]
+
+
+class ErrorJson(TypedDict):
+    sample: int
+    message: str
+
+
+class UnwinderJson(TypedDict):
+    """One unwinder's metrics (`UnwinderReport.to_json`); the page shows defaults for the keys it may lack."""
+
+    exact: int
+    exact_rate: float
+    frame_recall: float
+    wrong_frames: int
+    stops: dict[str, int]
+    by_location: dict[str, GroupJson]
+    samples: NotRequired[int]
+    failures: NotRequired[int]
+    exact_to_main: NotRequired[int]
+    exact_to_main_rate: NotRequired[float]
+    errors: NotRequired[list[ErrorJson]]
+    reference_frames: NotRequired[int]
+    emitted_frames: NotRequired[int]
+    matched_frames: NotRequired[int]
+    prefix_depths: NotRequired[dict[str, int]]
+    cost_us: NotRequired[float]
+    table_bytes: NotRequired[int | None]
+    peak_bytes: NotRequired[int | None]
+    by_module: NotRequired[dict[str, GroupJson]]
+    by_function: NotRequired[dict[str, GroupJson]]
+
+
+class SweepJson(TypedDict):
+    """LBR at one depth (or stitched)."""
+
+    exact_rate: float
+    frame_recall: float
+    exact: NotRequired[int]
+    samples: NotRequired[int]
+
+
+class CompareJson(TypedDict):
+    """The `unwind compare --format json` document, plus the keys the page adds (title, inputs, ...)."""
+
+    samples: int
+    reference: str
+    unwinders: dict[str, UnwinderJson]
+    skipped: NotRequired[int]
+    locations: NotRequired[dict[str, int]]
+    lbr_sweep: NotRequired[dict[str, SweepJson]]
+    by_program: NotRequired[dict[str, dict[str, GroupJson]]]
+    title: NotRequired[str]
+    inputs: NotRequired[list[str]]
+
 
 _CSS = """
 body{font-family:system-ui,sans-serif;margin:24px;color:#222;max-width:1100px}
@@ -105,7 +171,7 @@ def _table(head: Sequence[str], rows: Sequence[Sequence[str]], first_is_name: bo
     return f"<table><tr>{cells}</tr>{''.join(body)}</table>"
 
 
-def summary_rows(report: dict, colors: dict[str, str]) -> list[list[str]]:
+def summary_rows(report: CompareJson, colors: dict[str, str]) -> list[list[str]]:
     rows = []
     for name, u in report["unwinders"].items():
         table = u.get("table_bytes")
@@ -118,7 +184,7 @@ def summary_rows(report: dict, colors: dict[str, str]) -> list[list[str]]:
     return rows
 
 
-def location_classes(report: dict) -> list[str]:
+def location_classes(report: CompareJson) -> list[str]:
     """The contract classes, plus any other class some unwinder reports samples for."""
     seen = list(CLASSES)
     for u in report["unwinders"].values():
@@ -126,7 +192,7 @@ def location_classes(report: dict) -> list[str]:
     return seen
 
 
-def depth_histogram(report: dict, colors: dict[str, str], cap: int = DEPTH_CAP) -> str:
+def depth_histogram(report: CompareJson, colors: dict[str, str], cap: int = DEPTH_CAP) -> str:
     """Share of samples per correct-prefix depth, one bar per unwinder; depths past `cap` share one bar."""
     depths = sorted({int(d) for u in report["unwinders"].values() for d in u.get("prefix_depths", {})})
     if not depths:
@@ -145,7 +211,7 @@ def depth_histogram(report: dict, colors: dict[str, str], cap: int = DEPTH_CAP) 
                      ymax=min(1.0, ymax * 1.1))
 
 
-def render_html(report: dict) -> str:
+def render_html(report: CompareJson) -> str:
     """The whole page."""
     names = list(report["unwinders"])
     colors = unwinder_colors(names)
@@ -166,13 +232,13 @@ def render_html(report: dict) -> str:
                  "the leaf through main are right (C start-up frames beyond main ignored). Frame recall: reference "
                  "frames found in order (longest common subsequence) over all reference frames.</p>")
     parts.append("<h2>Exact stacks by location of the leaf pc</h2>")
-    series = [(n, colors[n], [u["by_location"].get(c, {}).get("exact_rate", 0.0) for c in classes])
+    series = [(n, colors[n], [_rate(u["by_location"].get(c), "exact_rate") for c in classes])
               for n, u in report["unwinders"].items()]
     parts.append(bar_chart("Exact-stack rate by location class", [f"{c} ({counts.get(c, 0)})" for c in classes],
                            series))
     rows = [[escape(n)] + [_cell(u["by_location"].get(c)) for c in classes] for n, u in report["unwinders"].items()]
     parts.append(_table(["unwinder"] + [f"{c} ({counts.get(c, 0)})" for c in classes], rows))
-    series = [(n, colors[n], [u["by_location"].get(c, {}).get("exact_to_main_rate", 0.0) for c in classes])
+    series = [(n, colors[n], [_rate(u["by_location"].get(c), "exact_to_main_rate") for c in classes])
               for n, u in report["unwinders"].items()]
     parts.append(bar_chart("Exact through main by location class (start-up frames ignored)",
                            [f"{c} ({counts.get(c, 0)})" for c in classes], series))
@@ -197,14 +263,18 @@ def render_html(report: dict) -> str:
     return "\n".join(p for p in parts if p)
 
 
-def _cell(group: dict | None, second: str | None = None) -> str:
+def _rate(group: GroupJson | None, key: Literal["exact_rate", "exact_to_main_rate"]) -> float:
+    return group.get(key, 0.0) if group else 0.0
+
+
+def _cell(group: GroupJson | None, second: Literal["exact_to_main_rate"] | None = None) -> str:
     if not group or not group.get("samples"):
         return "–"
     extra = f" / {_pct(group.get(second, 0.0))}" if second else ""
     return f'{_pct(group["exact_rate"])}{extra} <span class="muted">({group["samples"]})</span>'
 
 
-def _modules_table(report: dict) -> str:
+def _modules_table(report: CompareJson) -> str:
     modules = sorted({m for u in report["unwinders"].values() for m in u.get("by_module", {})})
     if not modules:
         return ""
@@ -213,7 +283,7 @@ def _modules_table(report: dict) -> str:
     return "<h2>Exact stacks by module of the leaf pc</h2>" + _table(["module"] + list(report["unwinders"]), rows)
 
 
-def _programs_table(report: dict) -> str:
+def _programs_table(report: CompareJson) -> str:
     programs = report.get("by_program")
     if not programs:
         return ""

@@ -27,14 +27,17 @@ def frame_record(frame: Frame) -> dict[str, Any]:
     return record
 
 
+FrameKey = tuple[str, str | None, int | None]  # (name, file, line) of a shared frame
+
+
 def frame_indices(leaf_first: Iterable[Frame], frames: list[dict[str, Any]],
-                  index: dict[tuple[Any, ...], int]) -> list[int]:
+                  index: dict[FrameKey, int]) -> list[int]:
     """A stack as indices into the shared frame table (root first, as speedscope wants), adding the
     frames not yet in `frames`; `index` maps (name, file, line) to a frame's index."""
     stack = []
     for frame in reversed(tuple(leaf_first)):
         record = frame_record(frame)
-        key = (record["name"], record.get("file"), record.get("line"))
+        key: FrameKey = (record["name"], record.get("file"), record.get("line"))
         if key not in index:
             index[key] = len(frames)
             frames.append(record)
@@ -49,7 +52,7 @@ def build_speedscope(
     if unit not in UNITS:
         raise ValueError(f"speedscope unit must be one of {UNITS}")
     frames: list[dict[str, Any]] = []
-    index: dict[tuple, int] = {}
+    index: dict[FrameKey, int] = {}
     profiles: dict[tuple[int, int], dict[str, Any]] = {}
     for sample in samples:
         stack = frame_indices(sample.frames, frames, index)

@@ -103,7 +103,9 @@ class Stack(NamedTuple):
     period: int = 1
     frames: tuple[Frame, ...] = ()
     stop: StopReason | None = None
-    count: int = 1
+    # mypy: a field may not shadow tuple.count, but NamedTuple allows it (the instance attribute wins) and
+    # DESIGN.md names the field `count`.
+    count: int = 1  # type: ignore[assignment]
     truncated: bool = False
 
     def to_json(self) -> dict[str, Any]:

@@ -12,7 +12,7 @@ import os
 import struct
 import zlib
 from array import array
-from typing import NamedTuple
+from typing import Final, Literal, NamedTuple
 
 from .errors import FormatError
 
@@ -20,7 +20,11 @@ MAGIC = b"UNWIDX01"
 _HEADER = struct.Struct("<8sIIII")  # magic, container version, key length, entry count, crc32
 _ENTRY = struct.Struct("<24scxxxxxxxQQ")  # name, typecode, offset, byte length
 CONTAINER_VERSION = 1
-_TYPECODES = {"B": 1, "b": 1, "H": 2, "h": 2, "I": 4, "i": 4, "Q": 8, "q": 8}  # what write_index stores: item sizes
+_Typecode = Literal["B", "b", "H", "h", "I", "i", "Q", "q"]
+# What write_index stores: the typecode read from a file (as the literal memoryview.cast takes) and its item size.
+_TYPECODES: Final[dict[str, tuple[_Typecode, int]]] = {
+    "B": ("B", 1), "b": ("b", 1), "H": ("H", 2), "h": ("h", 2), "I": ("I", 4), "i": ("i", 4), "Q": ("Q", 8),
+    "q": ("q", 8)}
 
 
 class CorruptIndexError(FormatError):
@@ -28,7 +32,7 @@ class CorruptIndexError(FormatError):
 
 
 class _Entry(NamedTuple):
-    typecode: str
+    typecode: _Typecode
     offset: int
     length: int
 
@@ -87,18 +91,18 @@ class IndexFile:
         for i in range(count):
             at = pos + i * _ENTRY.size
             raw_name, raw_code, offset, length = _ENTRY.unpack_from(self._map, at)
-            name, code = raw_name.rstrip(b"\0"), raw_code.decode("latin-1")
-            if not name.isascii() or code not in _TYPECODES or length % _TYPECODES[code]:
+            name, known = raw_name.rstrip(b"\0"), _TYPECODES.get(raw_code.decode("latin-1"))
+            if not name.isascii() or known is None or length % known[1]:
                 raise CorruptIndexError(f"directory entry {i} is malformed", path, at)
             if self._payload + offset + length > size:
                 raise CorruptIndexError(f"array {name.decode()} runs past the end", path, at)
-            self._entries[name.decode()] = _Entry(code, offset, length)
+            self._entries[name.decode()] = _Entry(known[0], offset, length)
         self._view = view
 
     def names(self) -> list[str]:
         return list(self._entries)
 
-    def array(self, name: str) -> memoryview:
+    def array(self, name: str) -> memoryview[int]:
         entry = self._entries.get(name)
         if entry is None:
             raise CorruptIndexError(f"index has no array {name}", self.path)

@@ -102,6 +102,7 @@ def describe_section(section: CfiSection, loaded_from: str | None = None) -> Ite
             continue
         if isinstance(table, FormatError):
             raise table
+        assert table is not None  # tables() leaves out only a terminator's table
         if isinstance(entry, Cie):
             yield describe_cie(entry)
             size = entry.address_size
@@ -135,7 +136,7 @@ def section_to_json(section: CfiSection, loaded_from: str) -> dict[str, object]:
                         pc_begin=hex(entry.pc_begin), pc_end=hex(entry.pc_end))
         if isinstance(table, FormatError):
             item["error"] = str(table)
-        else:
+        elif table is not None:  # tables() leaves out only a terminator's table
             ra = table.ra_register
             item["columns"] = ["ra" if r == ra else regname(r) for r in table.columns]
             item["rows"] = [{"loc": hex(row.loc), "cfa": describe_cfa(row),

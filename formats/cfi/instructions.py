@@ -86,12 +86,12 @@ def decode(data: bytes, base_offset: int = 0, *, fde_encoding: int = 0, address_
                     expr = bytes(data[pos:pos + size])
                     pos += size
                 elif kind == "A":
-                    value, after = read_encoded(data, pos, fde_encoding, address_size=address_size,
-                                                pc_base=section_address + base_offset, path=path)
-                    if value is None:  # the CIE's pointer encoding is DW_EH_PE_omit: no location to set
+                    location, after = read_encoded(data, pos, fde_encoding, address_size=address_size,
+                                                   pc_base=section_address + base_offset, path=path)
+                    if location is None:  # the CIE's pointer encoding is DW_EH_PE_omit: no location to set
                         raise FormatError("DW_CFA_set_loc under an omitted (0xff) pointer encoding", path,
                                           base_offset + start)
-                    pos = after
+                    value, pos = location, after
                 else:
                     size = int(kind)
                     if pos + size > end:

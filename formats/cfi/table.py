@@ -7,13 +7,14 @@ address range, the CIE's state for an FDE without instructions).
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from dataclasses import dataclass
 from enum import IntEnum
 
 from ..errors import FormatError
 from .constants import DW_CFA
 from .instructions import Instruction, decode, referenced_registers
-from .parse import MASK64, Cie, CfiSection, Fde
+from .parse import MASK64, Cie, CfiSection, Fde, Terminator
 
 
 class RuleKind(IntEnum):
@@ -89,6 +90,7 @@ def _instructions(section: CfiSection, entry: Cie | Fde) -> list[Instruction]:
 def interpret(section: CfiSection, entry: Cie | Fde, cie_table: Table | None = None) -> Table:
     """The rows of `entry`; an FDE starts from its CIE's final state (`cie_table`, computed when absent)."""
     instructions = _instructions(section, entry)
+    cie: Cie | None
     if isinstance(entry, Cie):
         cie, start = entry, None
         loc = 0
@@ -113,7 +115,7 @@ def interpret(section: CfiSection, entry: Cie | Fde, cie_table: Table | None = N
     columns = tuple(sorted(cols))
     initial = Row(loc, cfa_reg, cfa_offset, cfa_expr, tuple(sorted(cols.items())))
     lines: list[Row | str] = []
-    remembered: list[tuple] = []
+    remembered: list[tuple[int, int, bytes | None, dict[int, RegState]]] = []
     all_nops = True
 
     def snapshot() -> Row:
@@ -173,22 +175,21 @@ def interpret(section: CfiSection, entry: Cie | Fde, cie_table: Table | None = N
     return Table(entry, columns, ra, tuple(lines), initial, final)
 
 
-def tables(section: CfiSection):
+def tables(section: CfiSection) -> Iterator[tuple[Cie | Fde | Terminator, Table | FormatError | None]]:
     """(entry, Table or FormatError) for every CIE and FDE of the section, in order; terminators as (entry, None)."""
     cie_tables: dict[int, Table | FormatError] = {}
     for entry in section:
+        result: Table | FormatError | None
         if isinstance(entry, Cie):
             try:
-                result: Table | FormatError | None = interpret(section, entry)
+                cie_result: Table | FormatError = interpret(section, entry)
             except FormatError as exc:
-                result = exc
-            cie_tables[entry.offset] = result
+                cie_result = exc
+            cie_tables[entry.offset] = result = cie_result
         elif isinstance(entry, Fde):
-            cie_table = cie_tables.get(entry.cie.offset) if entry.cie else None
-            if isinstance(cie_table, FormatError):
-                cie_table = None
+            found = cie_tables.get(entry.cie.offset) if entry.cie else None
             try:
-                result = interpret(section, entry, cie_table)
+                result = interpret(section, entry, None if isinstance(found, FormatError) else found)
             except FormatError as exc:
                 result = exc
         else:

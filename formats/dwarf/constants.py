@@ -88,7 +88,7 @@ class DW_AT(IntEnum):
 
     sibling = 0x01
     location = 0x02
-    name = 0x03
+    name = 0x03  # type: ignore[assignment]  # a member may shadow Enum.name (DW_AT.name.name is still "name")
     ordering = 0x09
     byte_size = 0x0B
     bit_size = 0x0D

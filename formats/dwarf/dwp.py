@@ -8,8 +8,13 @@ per row the offsets and the sizes of that unit's contribution to each section.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from ..errors import FormatError, TruncatedError
 from .units import DwarfSections
+
+if TYPE_CHECKING:
+    from ..elf import ElfFile
 
 # Section ids of the index columns: version 2 (GNU) and version 5.
 _V2 = {1: "info", 3: "abbrev", 6: "str_offsets"}
@@ -52,16 +57,18 @@ def parse_unit_index(data: bytes, path: str | None = None) -> dict[int, dict[str
     return out
 
 
-def package_sections(dwp, contributions: dict[str, tuple[int, int]], skeleton: DwarfSections) -> DwarfSections:
-    """The sections of one unit of a package `dwp` (an ElfFile): its slices, the whole string section,
+def package_sections(dwp: ElfFile, contributions: dict[str, tuple[int, int]],
+                     skeleton: DwarfSections) -> DwarfSections:
+    """The sections of one unit of a package `dwp`: its slices, the whole string section,
     and the binary's address pool and (DWARF 4) range lists."""
-    found = {}
-    for name in ("info", "abbrev", "str_offsets", "rnglists"):
+
+    def unit_slice(name: str) -> bytes:
         whole = dwp.section_bytes(f".debug_{name}.dwo") or b""
         if name in contributions:
             offset, size = contributions[name]
-            found[name] = whole[offset:offset + size]
-        else:
-            found[name] = b"" if name != "rnglists" else whole
-    return DwarfSections(**found, str=dwp.section_bytes(".debug_str.dwo") or b"", addr=skeleton.addr,
-                         ranges=skeleton.ranges, path=dwp.path)
+            return whole[offset:offset + size]
+        return b"" if name != "rnglists" else whole
+
+    return DwarfSections(info=unit_slice("info"), abbrev=unit_slice("abbrev"), str_offsets=unit_slice("str_offsets"),
+                         rnglists=unit_slice("rnglists"), str=dwp.section_bytes(".debug_str.dwo") or b"",
+                         addr=skeleton.addr, ranges=skeleton.ranges, path=dwp.path)

@@ -17,7 +17,7 @@ SKIP_BLOCK2 = 5
 SKIP_BLOCK4 = 6
 SKIP_INDIRECT = 7  # ULEB128 form code, then a value of that form
 
-_FIXED = {
+_FIXED: dict[int, int] = {  # form -> size, keyed by int so a raw form code looks up without conversion
     DW_FORM.data1: 1, DW_FORM.ref1: 1, DW_FORM.flag: 1, DW_FORM.strx1: 1, DW_FORM.addrx1: 1,
     DW_FORM.data2: 2, DW_FORM.ref2: 2, DW_FORM.strx2: 2, DW_FORM.addrx2: 2,
     DW_FORM.strx3: 3, DW_FORM.addrx3: 3,
@@ -30,7 +30,7 @@ _OFFSET_SIZED = frozenset({
     DW_FORM.strp, DW_FORM.line_strp, DW_FORM.sec_offset, DW_FORM.strp_sup,
     DW_FORM.GNU_ref_alt, DW_FORM.GNU_strp_alt,
 })
-_VARIABLE = {
+_VARIABLE: dict[int, int] = {
     DW_FORM.udata: SKIP_LEB, DW_FORM.sdata: SKIP_LEB, DW_FORM.ref_udata: SKIP_LEB,
     DW_FORM.strx: SKIP_LEB, DW_FORM.addrx: SKIP_LEB, DW_FORM.loclistx: SKIP_LEB,
     DW_FORM.rnglistx: SKIP_LEB, DW_FORM.GNU_addr_index: SKIP_LEB, DW_FORM.GNU_str_index: SKIP_LEB,

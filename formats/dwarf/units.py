@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import builtins
 from dataclasses import dataclass
-from typing import Iterator
+from typing import TYPE_CHECKING, Iterator
 
 from ..errors import FormatError, TruncatedError
 from .constants import DW_UT
 from .forms import UnitEncoding
 
-_SECTIONS = ("info", "abbrev", "str", "line_str", "str_offsets", "addr", "ranges", "rnglists", "aranges")
+if TYPE_CHECKING:
+    from ..elf import ElfFile
+
 
 
 @dataclass(frozen=True, slots=True)
@@ -25,16 +28,20 @@ class DwarfSections:
     ranges: bytes = b""
     rnglists: bytes = b""
     aranges: bytes = b""
-    path: str | None = None
+    path: builtins.str | None = None  # `str` is the .debug_str field above
     alt: DwarfSections | None = None  # the dwz alternate / DWARF 5 supplementary file's sections
 
     @classmethod
-    def from_elf(cls, elf) -> "DwarfSections":
+    def from_elf(cls, elf: ElfFile) -> DwarfSections:
         """Collect the sections from a formats.elf.ElfFile (decompressed, and relocated in ET_REL files)."""
         from ..relocations import debug_section_bytes  # relocated in .o/.ko files
 
-        found = {name: debug_section_bytes(elf, ".debug_" + name) or b"" for name in _SECTIONS}
-        return cls(**found, path=elf.path)
+        def get(name: builtins.str) -> bytes:
+            return debug_section_bytes(elf, ".debug_" + name) or b""
+
+        return cls(info=get("info"), abbrev=get("abbrev"), str=get("str"), line_str=get("line_str"),
+                   str_offsets=get("str_offsets"), addr=get("addr"), ranges=get("ranges"), rnglists=get("rnglists"),
+                   aranges=get("aranges"), path=elf.path)
 
 
 @dataclass(frozen=True, slots=True)

@@ -10,6 +10,7 @@ from __future__ import annotations
 import bisect
 import hashlib
 import struct
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from .. import decompress
@@ -129,7 +130,7 @@ class OrcIndex:
         return None if i < 0 else (starts[i], self._entries[section][i])
 
 
-def guess_layout(bits_words) -> OrcLayout:
+def guess_layout(bits_words: Iterable[int]) -> OrcLayout:
     """<= 6.2 or >= 6.4 from the entries: a CALL with a defined sp_reg is raw type 0 in the old layout, 2 in the new."""
     old = new = 0
     for bits in bits_words:
@@ -194,7 +195,7 @@ def read_orc(elf: ElfFile, layout: OrcLayout | None = None) -> OrcTable | None:
     if len(ips) != count * _IP.size:
         raise FormatError(f".orc_unwind_ip holds {len(ips)} bytes for {count} .orc_unwind entries", path,
                           ip_sec.offset)
-    raw = list(ENTRY.iter_unpack(orc))
+    raw: list[tuple[int, int, int]] = list(ENTRY.iter_unpack(orc))
     header_sec = elf.section(".orc_header")
     header = elf.section_bytes(header_sec) if header_sec is not None else None
     if layout is not None:
@@ -207,29 +208,30 @@ def read_orc(elf: ElfFile, layout: OrcLayout | None = None) -> OrcTable | None:
     entries = [decoded.get(key) or decoded.setdefault(key, OrcEntry.from_fields(*key, layout)) for key in raw]
     rela = elf.section(".rela.orc_unwind_ip")
     if rela is not None:
-        rows = _relocated_rows(elf, rela, ip_sec, entries)
-        return OrcTable(path, layout, source, header, tuple(r.address for r in rows), tuple(entries),
-                        tuple(OrcRelocation(r.section, r.symbol, r.addend) for r in rows))
+        rows = _relocated_rows(elf, rela, ip_sec, len(entries))
+        return OrcTable(path, layout, source, header, tuple(a for a, _ in rows), tuple(entries),
+                        tuple(r for _, r in rows))
     base = ip_sec.addr
     addresses = tuple((base + 4 * i + rel) & MASK for i, (rel,) in enumerate(_IP.iter_unpack(ips)))
     return OrcTable(path, layout, source, header, addresses, tuple(entries))
 
 
-def _relocated_rows(elf: ElfFile, rela: Section, ip_sec: Section, entries: list[OrcEntry]) -> tuple[OrcRow, ...]:
-    """Rows of a relocatable file: slot i's ip is the R_X86_64_PC32 target symbol + addend."""
+def _relocated_rows(elf: ElfFile, rela: Section, ip_sec: Section, count: int) -> list[tuple[int, OrcRelocation]]:
+    """(address, relocation) of each of the `count` slots of a relocatable file: slot i's ip is the
+    R_X86_64_PC32 target symbol + addend."""
     path, sections = elf.path, elf.sections
     if rela.link >= len(sections) or sections[rela.link].type != SectionType.SYMTAB:
         raise FormatError(f".rela.orc_unwind_ip links to section {rela.link}, not a symbol table", path, rela.offset)
     symtab = sections[rela.link]
     symbols = symbols_in(elf, symtab)
-    slots: list[OrcRow | None] = [None] * len(entries)
+    slots: list[tuple[int, OrcRelocation] | None] = [None] * count
     for k, rel in enumerate(read_relocations(elf, rela)):
         where = rela.offset + k * RELA_SIZE
         slot = rel.offset // 4
         if rel.type not in (R_X86_64_PC32, R_X86_64_PLT32):
             raise FormatError(f"relocation type {rel.type} for an .orc_unwind_ip slot (expected R_X86_64_PC32)",
                               path, where)
-        if rel.offset % 4 or slot >= len(entries):
+        if rel.offset % 4 or slot >= count:
             raise FormatError(f"relocation offset {rel.offset:#x} is not a slot of .orc_unwind_ip", path, where)
         if slots[slot] is not None:
             raise FormatError(f"two relocations for .orc_unwind_ip slot {slot}", path, where)
@@ -239,9 +241,10 @@ def _relocated_rows(elf: ElfFile, rela: Section, ip_sec: Section, entries: list[
         if sym.shndx >= len(sections):
             raise FormatError(f"symbol {rel.symbol} is in section {sym.shndx}, which does not exist", path, where)
         name = sections[sym.shndx].name if sym.type == STT_SECTION else sym.name
-        slots[slot] = OrcRow((sym.value + rel.addend) & MASK, entries[slot], sym.shndx, name, rel.addend)
-    missing = [i for i, row in enumerate(slots) if row is None]
-    if missing:
-        raise FormatError(f"{len(missing)} .orc_unwind_ip slots have no relocation (first: slot {missing[0]})",
-                          elf.path, ip_sec.offset + 4 * missing[0])
-    return tuple(slots)  # type: ignore[arg-type]
+        slots[slot] = ((sym.value + rel.addend) & MASK, OrcRelocation(sym.shndx, name, rel.addend))
+    rows = [row for row in slots if row is not None]
+    if len(rows) < count:
+        first = slots.index(None)
+        raise FormatError(f"{count - len(rows)} .orc_unwind_ip slots have no relocation (first: slot {first})",
+                          elf.path, ip_sec.offset + 4 * first)
+    return rows
