@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+from enum import Enum
+from typing import Final, TypeAlias
+
 from ..errors import FormatError, TruncatedError
 from ..leb128 import read_uleb
 from .abbrev import Abbrev, parse_abbrev_table
@@ -27,21 +30,45 @@ CODE_SCOPE_TAGS = frozenset({
     DW_TAG.try_block, DW_TAG.catch_block, DW_TAG.entry_point, DW_TAG.with_stmt, DW_TAG.common_block,
     DW_TAG.structure_type, DW_TAG.class_type, DW_TAG.union_type, DW_TAG.interface_type,
 })
-_SIBLING_FORMS = {DW_FORM.ref1: 1, DW_FORM.ref2: 2, DW_FORM.ref4: 4, DW_FORM.ref8: 8}
-BAD = object()  # an attribute that is present but whose value cannot be read (LLVM: extraction fails)
+_SIBLING_FORMS: dict[int, int] = {DW_FORM.ref1: 1, DW_FORM.ref2: 2, DW_FORM.ref4: 4, DW_FORM.ref8: 8}
 
 
-def compile_abbrev(abbrev: Abbrev, enc: UnitEncoding, skip_types: bool) -> tuple:
+class Bad(Enum):
+    """The type of BAD, so that `x is BAD` narrows it away."""
+
+    BAD = "BAD"
+
+
+BAD: Final = Bad.BAD  # an attribute that is present but whose value cannot be read (LLVM: extraction fails)
+
+# A decoded attribute: (form, value); the value is an int, except bytes for blocks, DW_FORM_string and data16
+# (forms.read_value), so a form check tells which.
+AttrValue: TypeAlias = "int | bytes"
+Attr: TypeAlias = "tuple[int, AttrValue]"
+Attrs: TypeAlias = "dict[int, Attr]"
+# A compiled attribute spec: (attr, form, implicit const, fixed size or None).
+Field: TypeAlias = "tuple[int, int, int, int | None]"
+# ((fixed bytes before, SKIP_* code of a variable form), ...)
+Plan: TypeAlias = "tuple[tuple[int, int], ...]"
+# (action, has_children, tail, plan, sibling_at, sibling_size, fields, tag): see compile_abbrev.
+CompiledAbbrev: TypeAlias = "tuple[int, bool, int, Plan, int, int, tuple[Field, ...], int]"
+# Compiled abbreviations by code: a list when the codes are dense, else a dict.
+CompiledTable: TypeAlias = "list[CompiledAbbrev | None] | dict[int, CompiledAbbrev]"
+AbbrevCache: TypeAlias = "dict[tuple[int, UnitEncoding, bool], CompiledTable]"
+
+
+def compile_abbrev(abbrev: Abbrev, enc: UnitEncoding, skip_types: bool) -> CompiledAbbrev:
     """(action, has_children, tail, plan, sibling_at, sibling_size, fields, tag) for the hot scan loop.
 
     plan: ((fixed bytes before, SKIP_* code of a variable form), ...) then `tail` fixed bytes.
+    sibling_at, sibling_size: where the DW_AT_sibling reference is and its size (used by A_SIBLING only).
     fields: ((attr, form, implicit, fixed size or None), ...) for full decoding.
     """
-    plan = []
+    plan: list[tuple[int, int]] = []
     run = 0
-    sibling_at = None
+    sibling_at: int | None = None
     sibling_size = 0
-    fields = []
+    fields: list[Field] = []
     for spec in abbrev.attrs:
         size = fixed_size(spec.form, enc)
         fields.append((spec.attr, spec.form, spec.implicit, size))
@@ -59,24 +86,25 @@ def compile_abbrev(abbrev: Abbrev, enc: UnitEncoding, skip_types: bool) -> tuple
         action = A_SIBLING
     else:
         action = A_PLAN if plan else A_FIXED
-    return (action, abbrev.has_children, run, tuple(plan), sibling_at, sibling_size, tuple(fields), abbrev.tag)
+    return (action, abbrev.has_children, run, tuple(plan), sibling_at or 0, sibling_size, tuple(fields), abbrev.tag)
 
 
-def compile_table(table: dict[int, Abbrev], enc: UnitEncoding, skip_types: bool) -> list | dict:
+def compile_table(table: dict[int, Abbrev], enc: UnitEncoding, skip_types: bool) -> CompiledTable:
     """Compiled abbreviations indexed by code: a list when the codes are dense, else a dict."""
     compiled = {code: compile_abbrev(ab, enc, skip_types) for code, ab in table.items()}
     top = max(compiled, default=0)
     if top > 4 * len(compiled) + 64:
         return compiled
-    dense = [None] * (top + 1)
+    dense: list[CompiledAbbrev | None] = [None] * (top + 1)
     for code, entry in compiled.items():
         dense[code] = entry
     return dense
 
 
-def decode_fields(data: bytes, pos: int, fields: tuple, enc: UnitEncoding) -> tuple[dict, int]:
+def decode_fields(data: bytes, pos: int, fields: tuple[Field, ...], enc: UnitEncoding) -> tuple[Attrs, int]:
     """Decode every attribute of one DIE: {attr: (form, value)} (first occurrence wins, as LLVM's find)."""
-    out: dict = {}
+    out: Attrs = {}
+    value: AttrValue
     for attr, form, implicit, size in fields:
         if size is not None:
             if size == 0:
@@ -96,7 +124,7 @@ def decode_fields(data: bytes, pos: int, fields: tuple, enc: UnitEncoding) -> tu
     return out, pos
 
 
-def skip_plan(data: bytes, pos: int, plan: tuple, tail: int, enc: UnitEncoding) -> int:
+def skip_plan(data: bytes, pos: int, plan: Plan, tail: int, enc: UnitEncoding) -> int:
     """Step over attributes with a compiled plan (the slow path for rare variable forms)."""
     end = len(data)
     for pre, kind in plan:
@@ -126,12 +154,12 @@ class UnitContext:
     """One unit's decoding state: header, compiled abbreviations, unit-DIE bases, string/address lookups."""
 
     def __init__(self, sections: DwarfSections, header: UnitHeader, skip_types: bool = True,
-                 abbrev_cache: dict | None = None):
+                 abbrev_cache: AbbrevCache | None = None):
         self.sections = sections
         self.header = header
         self.enc = header.encoding
         key = (header.abbrev_offset, self.enc, skip_types)
-        cache = abbrev_cache if abbrev_cache is not None else {}
+        cache: AbbrevCache = abbrev_cache if abbrev_cache is not None else {}
         table = cache.get(key)
         if table is None:
             raw = parse_abbrev_table(sections.abbrev, header.abbrev_offset, sections.path)
@@ -144,12 +172,12 @@ class UnitContext:
         self.base_address: int | None = None
         self.ranges_base = 0  # split DWARF 4: the skeleton's DW_AT_GNU_ranges_base, added to .debug_ranges offsets
         self.unit_tag = 0
-        self.unit_attrs: dict = {}
+        self.unit_attrs: Attrs = {}
         self.unit_has_children = False
         self.first_child = header.die_offset
         self._read_unit_die()
 
-    def abbrev(self, code: int, offset: int) -> tuple:
+    def abbrev(self, code: int, offset: int) -> CompiledAbbrev:
         """Compiled abbreviation `code`; FormatError naming the DIE offset when the table lacks it."""
         table = self.abbrevs
         if isinstance(table, dict):
@@ -178,13 +206,13 @@ class UnitContext:
 
     # ---- values ----------------------------------------------------------------------
 
-    def string(self, item: tuple | None):
+    def string(self, item: Attr | None) -> str | Bad | None:
         """A string attribute as str; None when absent, BAD when present but unreadable."""
         if item is None:
             return None
         form, value = item
-        if form == DW_FORM.string:
-            return value.decode("utf-8", "replace")
+        if isinstance(value, bytes):  # DW_FORM_string; a block or data16 holds no string
+            return value.decode("utf-8", "replace") if form == DW_FORM.string else BAD
         if form == DW_FORM.strp:
             return _cstring(self.sections.str, value)
         if form == DW_FORM.line_strp:
@@ -203,11 +231,12 @@ class UnitContext:
             return _cstring(self.sections.str, int.from_bytes(table[at:at + size], "little"))
         return BAD
 
-    def address(self, item: tuple | None) -> int | None:
+    def address(self, item: Attr | None) -> int | None:
         """An address-class attribute (addr or addrx*) as an address; None when absent or unreadable."""
         if item is None:
             return None
-        form, value = item
+        value: int  # for the forms used below (forms.read_value gives bytes only for blocks and strings)
+        form, value = item  # type: ignore[assignment]
         if form == DW_FORM.addrx or form == DW_FORM.GNU_addr_index:
             return self.pooled_address(value)
         if form == DW_FORM.addr or form in ADDRX_FORMS:
@@ -226,17 +255,18 @@ class UnitContext:
             return None
         return int.from_bytes(self.sections.addr[at:at + size], "little")
 
-    def die_ranges(self, attrs: dict) -> list[tuple[int, int]]:
+    def die_ranges(self, attrs: Attrs) -> list[tuple[int, int]]:
         """A DIE's address ranges exactly as LLVM 14 DWARFDie::getAddressRanges (empty on any error)."""
         low = self.address(attrs.get(DW_AT.low_pc))
         if low is not None:
             high = attrs.get(DW_AT.high_pc)
             if high is not None and low != (1 << 8 * self.enc.address_size) - 1:
                 form, value = high
+                end: int | None
                 if form == DW_FORM.addr or form in ADDRX_FORMS:
                     end = self.address(high)
                 elif form in _UNSIGNED_FORMS:
-                    end = (low + value) & 0xFFFFFFFFFFFFFFFF
+                    end = (low + value) & 0xFFFFFFFFFFFFFFFF  # type: ignore[operator]  # constant forms hold ints
                 else:
                     end = None
                 if end is not None:
@@ -244,19 +274,20 @@ class UnitContext:
         ranges = attrs.get(DW_AT.ranges)
         if ranges is None:
             return []
-        form, value = ranges
-        if not isinstance(value, int) or form == DW_FORM.sdata:
+        form, offset_value = ranges
+        if not isinstance(offset_value, int) or form == DW_FORM.sdata:
             return []
         path = self.sections.path
         try:
             if form == DW_FORM.rnglistx:
                 if self.rnglists_base is None:
                     return []
-                offset = rnglist_offset(self.sections.rnglists, self.rnglists_base, value, self.enc.offset_size)
+                offset = rnglist_offset(self.sections.rnglists, self.rnglists_base, offset_value,
+                                        self.enc.offset_size)
                 if offset is None:
                     return []
             else:
-                offset = value + (self.ranges_base if form == DW_FORM.sec_offset else 0)
+                offset = offset_value + (self.ranges_base if form == DW_FORM.sec_offset else 0)
             if self.enc.version <= 4:
                 return debug_ranges(self.sections.ranges, offset, self.enc.address_size, self.base_address, path)
             return rnglist_ranges(self.sections.rnglists, offset, self.enc.address_size, self.base_address,
@@ -270,20 +301,21 @@ _UNSIGNED_FORMS = frozenset({DW_FORM.data1, DW_FORM.data2, DW_FORM.data4, DW_FOR
                              DW_FORM.implicit_const, DW_FORM.flag, DW_FORM.flag_present})
 
 
-def unsigned(item: tuple | None, default: int = 0) -> int:
+def unsigned(item: Attr | None, default: int = 0) -> int:
     """LLVM toUnsigned(value, default): the value for constant/flag forms, else `default`."""
     if item is None or item[0] not in _UNSIGNED_FORMS:
         return default
-    return item[1] & 0xFFFFFFFFFFFFFFFF
+    return item[1] & 0xFFFFFFFFFFFFFFFF  # type: ignore[operator]  # constant and flag forms hold ints
 
 
-def _section_offset(item: tuple | None) -> int | None:
-    if item is None or not isinstance(item[1], int):
+def _section_offset(item: Attr | None) -> int | None:
+    if item is None:
         return None
-    return item[1]
+    value = item[1]
+    return value if isinstance(value, int) else None
 
 
-def _cstring(section: bytes, offset: int):
+def _cstring(section: bytes, offset: int) -> str | Bad:
     end = section.find(b"\0", offset)
     if end < 0 or offset >= len(section):
         return BAD

@@ -6,15 +6,16 @@ import struct
 import warnings
 from array import array
 from dataclasses import dataclass, field
-from typing import Iterable, Iterator
+from typing import Callable, Iterable, Iterator, TypeVar
 
 from ..errors import FormatError, TruncatedError
 from ..leb128 import read_uleb
 from .addrmap import AddressDieMap, lookup
 from .constants import DW_AT, DW_TAG, DW_UT
-from .dies import A_FIXED, A_PLAN, A_SIBLING, BAD, UnitContext, decode_fields, skip_plan, unsigned
+from .dies import (A_FIXED, A_PLAN, A_SIBLING, BAD, Attr, CompiledAbbrev, UnitContext, decode_fields, skip_plan,
+                   unsigned)
 from .names import DieResolver
-from .units import DwarfSections, iter_unit_headers
+from .units import DwarfSections, UnitHeader, iter_unit_headers
 
 __all__ = ["CompileUnit", "Subroutine", "UnitFunctions", "DwarfSections", "ScanStats", "scan_units", "compile_units"]
 
@@ -70,9 +71,9 @@ class UnitFunctions:
 
     unit: CompileUnit
     subroutines: list[Subroutine]
-    starts: array
-    ends: array
-    which: array
+    starts: array[int]
+    ends: array[int]
+    which: array[int]
 
     def innermost(self, address: int) -> int | None:
         """Index of the innermost subroutine covering `address` (LLVM getSubroutineForAddress), or None."""
@@ -102,9 +103,10 @@ class ScanStats:
 
 
 _SKIPPED_UNIT_TYPES = (DW_UT.type, DW_UT.split_type)
+_T = TypeVar("_T")
 
 
-def scan_units(sections: DwarfSections, problems: list | None = None, stats: ScanStats | None = None,
+def scan_units(sections: DwarfSections, problems: list[FormatError] | None = None, stats: ScanStats | None = None,
                skip_types: bool = False, offsets: Iterable[int] | None = None) -> Iterator[UnitFunctions]:
     """Yield one UnitFunctions per compile/partial unit; a unit that fails to parse is warned about and skipped.
 
@@ -120,13 +122,13 @@ def scan_units(sections: DwarfSections, problems: list | None = None, stats: Sca
         if header.unit_type in _SKIPPED_UNIT_TYPES or (wanted is not None and header.offset not in wanted):
             continue
         result = _guarded(sections, header, problems, stats,
-                          lambda header=header: _scan_unit(resolver.context(header), resolver, stats))
+                          lambda h: _scan_unit(resolver.context(h), resolver, stats))
         if result is not None:
             stats.units += 1
             yield result
 
 
-def compile_units(sections: DwarfSections, problems: list | None = None) -> list[CompileUnit]:
+def compile_units(sections: DwarfSections, problems: list[FormatError] | None = None) -> list[CompileUnit]:
     """Every compile/partial unit's CompileUnit record, reading only unit headers and unit DIEs (cheap)."""
     stats = ScanStats()
     problems = problems if problems is not None else stats.problems
@@ -136,13 +138,13 @@ def compile_units(sections: DwarfSections, problems: list | None = None) -> list
         if header.unit_type in _SKIPPED_UNIT_TYPES:
             continue
         unit = _guarded(sections, header, problems, stats,
-                        lambda header=header: compile_unit(resolver.context(header)))
+                        lambda h: compile_unit(resolver.context(h)))
         if unit is not None:
             out.append(unit)
     return out
 
 
-def _resolver(sections: DwarfSections, problems: list, stats: ScanStats, skip_types: bool) -> DieResolver:
+def _resolver(sections: DwarfSections, problems: list[FormatError], stats: ScanStats, skip_types: bool) -> DieResolver:
     header_problems: list[FormatError] = []
     headers = list(iter_unit_headers(sections.info, sections.path, header_problems))
     for exc in header_problems:
@@ -150,10 +152,11 @@ def _resolver(sections: DwarfSections, problems: list, stats: ScanStats, skip_ty
     return DieResolver(sections, headers, skip_types)
 
 
-def _guarded(sections: DwarfSections, header, problems: list, stats: ScanStats, work):
-    """Run `work` for one unit; a decoding fault becomes a warning + problem entry and None."""
+def _guarded(sections: DwarfSections, header: UnitHeader, problems: list[FormatError], stats: ScanStats,
+             work: Callable[[UnitHeader], _T]) -> _T | None:
+    """Run `work` on one unit's header; a decoding fault becomes a warning + problem entry and None."""
     try:
-        return work()
+        return work(header)
     except FormatError as exc:
         _report(exc, problems, stats)
     except struct.error as exc:
@@ -163,7 +166,7 @@ def _guarded(sections: DwarfSections, header, problems: list, stats: ScanStats, 
     return None
 
 
-def _report(exc: FormatError, problems: list, stats: ScanStats) -> None:
+def _report(exc: FormatError, problems: list[FormatError], stats: ScanStats) -> None:
     warnings.warn(f"skipping DWARF unit: {exc}", stacklevel=4)
     problems.append(exc)
     if problems is not stats.problems:
@@ -186,11 +189,11 @@ def compile_unit(ctx: UnitContext) -> CompileUnit:
         header.dwo_id if header.dwo_id is not None else _id(attrs.get(DW_AT.GNU_dwo_id)))
 
 
-def _id(item: tuple | None) -> int | None:
+def _id(item: Attr | None) -> int | None:
     return item[1] if item is not None and isinstance(item[1], int) else None
 
 
-def _offset(item: tuple | None) -> int:
+def _offset(item: Attr | None) -> int:
     return item[1] if item is not None and isinstance(item[1], int) else 0
 
 
@@ -207,7 +210,8 @@ def _scan_unit(ctx: UnitContext, resolver: DieResolver, stats: ScanStats) -> Uni
     unit_offset = header.offset
     enc = ctx.enc
     abbrevs = ctx.abbrevs
-    sparse = isinstance(abbrevs, dict)
+    sparse: dict[int, CompiledAbbrev] | None = abbrevs if isinstance(abbrevs, dict) else None
+    dense: list[CompiledAbbrev | None] = [] if isinstance(abbrevs, dict) else abbrevs
     dense_size = len(abbrevs)
     infos = resolver.infos
     subs: list[Subroutine] = []
@@ -227,10 +231,10 @@ def _scan_unit(ctx: UnitContext, resolver: DieResolver, stats: ScanStats) -> Uni
             parent = stack.pop()
             continue
         dies += 1
-        if sparse:
-            entry = abbrevs.get(code)
+        if sparse is not None:
+            entry = sparse.get(code)
         else:
-            entry = abbrevs[code] if code < dense_size else None
+            entry = dense[code] if code < dense_size else None
         if entry is None:
             raise FormatError(f"DIE uses undefined abbreviation code {code}", ctx.sections.path, die_offset)
         action, has_children, tail, plan, sibling_at, sibling_size, fields, tag = entry

@@ -13,7 +13,7 @@ from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
-from typing import Callable, Iterator
+from typing import Callable, Iterator, TypeAlias
 
 from ..errors import FormatError, TruncatedError, parsing
 from ..leb128 import read_sleb, read_uleb
@@ -35,6 +35,8 @@ _WINDOWS_ABSOLUTE = re.compile(r"[A-Za-z]:[\\/]|[\\/]{2}[^\\/]+[\\/]")
 _U16, _U32, _U64 = struct.Struct("<H"), struct.Struct("<I"), struct.Struct("<Q")
 _HEADER_V2 = struct.Struct("<BBbBB")  # min_inst_length, default_is_stmt, line_base, line_range, opcode_base
 _HEADER_V4 = struct.Struct("<BBBbBB")  # ... with max_ops_per_inst after min_inst_length
+Section: TypeAlias = "bytes | memoryview"
+_Strings: TypeAlias = "tuple[bytes | None, bytes | None]"  # .debug_str, .debug_line_str
 
 
 @dataclass(frozen=True, slots=True)
@@ -114,16 +116,16 @@ def _path_append(parts: list[str]) -> str:
 class LineRows:
     """The row matrix as columns; `flags` holds IS_STMT | END_SEQUENCE | BASIC_BLOCK | PROLOGUE_END | EPILOGUE_BEGIN."""
 
-    address: array
-    file: array
-    line: array
-    column: array
-    discriminator: array
-    flags: array
-    end_rows: array  # index of every end_sequence row, in order
+    address: array[int]
+    file: array[int]
+    line: array[int]
+    column: array[int]
+    discriminator: array[int]
+    flags: array[int]
+    end_rows: array[int]  # index of every end_sequence row, in order
     # per end_sequence row: section offset of the sequence's last DW_LNE_set_address operand (NO_OFFSET if
     # none), so a relocatable file can tell which section a sequence's relocated addresses belong to
-    set_address_at: array = field(default_factory=lambda: array("Q"))
+    set_address_at: array[int] = field(default_factory=lambda: array("Q"))
 
     def __len__(self) -> int:
         return len(self.address)
@@ -135,14 +137,14 @@ class LineProgram:
 
     header: LineProgramHeader
     rows: LineRows
-    _sequences: list | None = field(default=None, repr=False, compare=False)
-    _highs: list | None = field(default=None, repr=False, compare=False)
+    _sequences: list[tuple[int, int, int, int]] | None = field(default=None, repr=False, compare=False)
+    _highs: list[int] = field(default_factory=list, repr=False, compare=False)
 
     def sequences(self) -> list[tuple[int, int, int, int]]:
         """Valid sequences (low < high) as (low, high, first_row, end_row exclusive), sorted by high (stable)."""
         if self._sequences is None:
             addr = self.rows.address
-            seqs = []
+            seqs: list[tuple[int, int, int, int]] = []
             first = 0
             for end in self.rows.end_rows:
                 low, high = addr[first], addr[end]
@@ -166,7 +168,8 @@ class LineProgram:
         return bisect_right(self.rows.address, address, first + 1, end - 1) - 1
 
 
-def iter_line_programs(debug_line: bytes | memoryview, *, debug_str=None, debug_line_str=None,
+def iter_line_programs(debug_line: bytes | memoryview, *, debug_str: Section | None = None,
+                       debug_line_str: Section | None = None,
                        path: str | None = None, address_size: int = 8,
                        on_error: Callable[[FormatError], None] | None = None) -> Iterator[LineProgram]:
     """Every line program of a .debug_line section, in section order.
@@ -196,14 +199,16 @@ def _next_unit(data: bytes, offset: int) -> int:
     """Offset after the unit at `offset` by its length field alone (the section end when unusable)."""
     if offset + 4 > len(data):
         return len(data)
-    length = _U32.unpack_from(data, offset)[0]
+    length: int = _U32.unpack_from(data, offset)[0]
     if length == 0xFFFFFFFF and offset + 12 <= len(data):
-        return min(offset + 12 + _U64.unpack_from(data, offset + 4)[0], len(data))
+        length64: int = _U64.unpack_from(data, offset + 4)[0]
+        return min(offset + 12 + length64, len(data))
     return len(data) if length >= 0xFFFFFFF0 else min(offset + 4 + length, len(data))
 
 
-def parse_line_program(debug_line: bytes | memoryview, offset: int, *, debug_str=None, debug_line_str=None,
-                       path: str | None = None, address_size: int = 8) -> LineProgram:
+def parse_line_program(debug_line: bytes | memoryview, offset: int, *, debug_str: Section | None = None,
+                       debug_line_str: Section | None = None, path: str | None = None,
+                       address_size: int = 8) -> LineProgram:
     """Decode the line program at section offset `offset` (address_size applies to DWARF <= 4).
 
     Pass the sections as bytes: a memoryview of .debug_str/.debug_line_str is copied on every call.
@@ -219,17 +224,19 @@ def parse_line_program(debug_line: bytes | memoryview, offset: int, *, debug_str
         return LineProgram(header, rows)
 
 
-def parse_line_header(debug_line: bytes | memoryview, offset: int, *, debug_str=None, debug_line_str=None,
-                      path: str | None = None, address_size: int = 8) -> LineProgramHeader:
+def parse_line_header(debug_line: bytes | memoryview, offset: int, *, debug_str: Section | None = None,
+                      debug_line_str: Section | None = None, path: str | None = None,
+                      address_size: int = 8) -> LineProgramHeader:
     """Only the header of the program at `offset` (its file table lacks DW_LNE_define_file entries)."""
     with parsing(path, offset, "line program header"):
         data, base, strings = _prepare(debug_line, offset, debug_str, debug_line_str)
         return _parse_header(data, offset, base, address_size, strings, path)[0]
 
 
-def _prepare(debug_line, offset: int, debug_str, debug_line_str) -> tuple[bytes, int, tuple]:
+def _prepare(debug_line: Section, offset: int, debug_str: Section | None,
+             debug_line_str: Section | None) -> tuple[bytes, int, _Strings]:
     """The unit's bytes (the whole section when it is already bytes), their base offset, the string tables."""
-    strings = tuple(None if t is None else t if isinstance(t, bytes) else bytes(t) for t in (debug_str, debug_line_str))
+    strings = (_as_bytes(debug_str), _as_bytes(debug_line_str))
     if isinstance(debug_line, bytes):
         return debug_line, 0, strings
     length = _U32.unpack_from(debug_line, offset)[0]  # copy only this unit out of a memoryview/bytearray
@@ -237,7 +244,11 @@ def _prepare(debug_line, offset: int, debug_str, debug_line_str) -> tuple[bytes,
     return bytes(debug_line[offset:offset + total]), offset, strings
 
 
-def _parse_header(data: bytes, offset: int, base: int, address_size: int, strings: tuple,
+def _as_bytes(table: Section | None) -> bytes | None:
+    return None if table is None else table if isinstance(table, bytes) else bytes(table)
+
+
+def _parse_header(data: bytes, offset: int, base: int, address_size: int, strings: _Strings,
                   path: str | None) -> tuple[LineProgramHeader, tuple[int, ...]]:
     """The prologue at section offset `offset` (data[0] is at `base`), and its standard_opcode_lengths."""
     pos = offset - base
@@ -279,19 +290,19 @@ def _parse_header(data: bytes, offset: int, base: int, address_size: int, string
     if pos > end:
         raise TruncatedError("standard_opcode_lengths run past the unit end", path, base + pos)
     if version >= 5:
-        dirs, pos = _read_v5_entries(data, pos, end, offset_size, strings)
-        dirs = tuple(name for name, _, _ in dirs)
-        files, pos = _read_v5_entries(data, pos, end, offset_size, strings)
-        files = tuple(FileEntry(name, index, source) for name, index, source in files)
+        dir_entries, pos = _read_v5_entries(data, pos, end, offset_size, strings)
+        dirs = tuple(name for name, _, _ in dir_entries)
+        file_entries, pos = _read_v5_entries(data, pos, end, offset_size, strings)
+        files = tuple(FileEntry(name, index, source) for name, index, source in file_entries)
     else:
-        dir_list = []
+        dir_list: list[str] = []
         while True:
             name, pos = _cstring(data, pos, end)
             if not name:
                 break
             dir_list.append(name)
         dirs = tuple(dir_list)
-        file_list = []
+        file_list: list[FileEntry] = []
         while True:
             name, pos = _cstring(data, pos, end)
             if not name:
@@ -312,7 +323,8 @@ def _parse_header(data: bytes, offset: int, base: int, address_size: int, string
 
 
 @lru_cache(maxsize=64)
-def _special_tables(opcode_base: int, line_base: int, line_range: int, min_inst: int) -> tuple[tuple, tuple]:
+def _special_tables(opcode_base: int, line_base: int, line_range: int,
+                    min_inst: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Address and line advance of every special opcode (LLVM: both 0 when line_range is 0)."""
     addr_adv, line_adv = [0] * 256, [0] * 256
     if line_range:
@@ -323,7 +335,7 @@ def _special_tables(opcode_base: int, line_base: int, line_range: int, min_inst:
     return tuple(addr_adv), tuple(line_adv)
 
 
-def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple,
+def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple[int, ...],
                  base: int) -> tuple[LineRows, list[FileEntry], int]:
     """Run the line-number state machine over the program; every register is a local, rows go to lists."""
     pos, end = header.program_start - base, header.program_end - base
@@ -334,7 +346,12 @@ def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple,
     default_flags = IS_STMT if header.default_is_stmt else 0
     addr_adv, line_adv = _special_tables(opcode_base, header.line_base, line_range, min_inst)
     const_add = ((255 - opcode_base) & 0xFF) // line_range * min_inst if line_range else 0
-    addrs, files, lines, cols, discs, flgs = [], [], [], [], [], []
+    addrs: list[int] = []
+    files: list[int] = []
+    lines: list[int] = []
+    cols: list[int] = []
+    discs: list[int] = []
+    flgs: list[int] = []
     a_app, f_app, l_app = addrs.append, files.append, lines.append
     c_app, d_app, g_app = cols.append, discs.append, flgs.append
     ends, defined, set_at = [], [], []
@@ -434,7 +451,7 @@ def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple,
     return rows, defined, pos
 
 
-def _column(code: str, values: list) -> array:
+def _column(code: str, values: list[int]) -> array[int]:
     """A list as a typed array, wrapping out-of-range values modulo the width as LLVM's integers do."""
     try:
         return array(code, values)
@@ -443,7 +460,8 @@ def _column(code: str, values: list) -> array:
         return array(code, [value & mask for value in values])
 
 
-def _read_v5_entries(data: bytes, pos: int, end: int, offset_size: int, strings) -> tuple[list, int]:
+def _read_v5_entries(data: bytes, pos: int, end: int, offset_size: int,
+                     strings: _Strings) -> tuple[list[tuple[str, int, str | None]], int]:
     """A DWARF 5 directory or file-name table: format descriptors, then (path, directory_index, embedded
     source or None) per entry."""
     if pos >= end:
@@ -475,7 +493,8 @@ def _read_v5_entries(data: bytes, pos: int, end: int, offset_size: int, strings)
     return out, pos
 
 
-def _read_form(data: bytes, pos: int, form: int, offset_size: int, strings) -> tuple[object, int]:
+def _read_form(data: bytes, pos: int, form: int, offset_size: int,
+               strings: _Strings) -> tuple[str | int | bytes, int]:
     """One attribute value of a DWARF 5 entry; strings resolve through .debug_str/.debug_line_str."""
     size = _FORM_FIXED.get(form)
     if size is not None:

@@ -16,11 +16,10 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from dataclasses import dataclass
-from typing import Any
 
 from ..errors import FormatError
 from .constants import DW_AT, DW_FORM, DW_TAG
-from .dies import UnitContext, _uleb, decode_fields
+from .dies import Attr, Attrs, UnitContext, _uleb, decode_fields
 from .forms import BLOCK_FORMS
 from .info import UnitFunctions, scan_units
 from .loclists import debug_loc_expressions, loclist_offset, loclists_expressions
@@ -130,7 +129,7 @@ class _Walker:
             scopes.append(scope)
         return out
 
-    def _local(self, ctx: UnitContext, scope: int, attrs: dict[int, Any]) -> Local:
+    def _local(self, ctx: UnitContext, scope: int, attrs: Attrs) -> Local:
         function, frame_reg = self._scope(scope)
         frame_offset = None
         for expression in self._expressions(ctx, attrs.get(DW_AT.location)) or ():
@@ -164,11 +163,12 @@ class _Walker:
             name = self.resolver.subroutine_names(offset)[1]
         frame_reg = None
         base = attrs.get(DW_AT.frame_base)
-        if base is not None and base[0] in BLOCK_FORMS and base[1] and _OP_REG0 <= base[1][0] <= _OP_REG31:
-            frame_reg = base[1][0] - _OP_REG0
+        expr = None if base is None or base[0] not in BLOCK_FORMS else base[1]
+        if isinstance(expr, bytes) and expr and _OP_REG0 <= expr[0] <= _OP_REG31:  # a block form holds bytes
+            frame_reg = expr[0] - _OP_REG0
         return (name if isinstance(name, str) else None), frame_reg
 
-    def _expressions(self, ctx: UnitContext, item: tuple[int, Any] | None) -> list[bytes] | None:
+    def _expressions(self, ctx: UnitContext, item: Attr | None) -> list[bytes] | None:
         """DWARFDie::getLocations: the expression of an exprloc/block, the expressions of a location list;
         None when absent or unreadable (LLVM drops the error)."""
         if item is None:
@@ -238,7 +238,7 @@ class _Walker:
         return size
 
 
-def _subtree(ctx: UnitContext, offset: int) -> Iterator[tuple[int, int, int, dict[int, Any]]]:
+def _subtree(ctx: UnitContext, offset: int) -> Iterator[tuple[int, int, int, Attrs]]:
     """(depth, offset, tag, attributes) of the DIE at `offset` and every DIE below it, in DIE order.
 
     The walk ends at the DIE's closing null entry or at the end of its unit (LLVM stops there too).
@@ -299,7 +299,7 @@ def _sleb(data: bytes, pos: int) -> tuple[int, int]:
     return (value - (1 << 64) if value >> 63 else value), pos - start
 
 
-def _unsigned(item: tuple[int, Any] | None) -> int | None:
+def _unsigned(item: Attr | None) -> int | None:
     """getAsUnsignedConstant: constant and flag forms but sdata; None otherwise."""
     if item is None or item[0] not in _UNSIGNED:
         return None
@@ -307,7 +307,7 @@ def _unsigned(item: tuple[int, Any] | None) -> int | None:
     return value & _MASK if isinstance(value, int) else None
 
 
-def _signed(item: tuple[int, Any] | None) -> int | None:
+def _signed(item: Attr | None) -> int | None:
     """getAsSignedConstant: data1/2/4 sign-extended at their width, sdata/data8 as int64, udata up to INT64_MAX."""
     if item is None:
         return None

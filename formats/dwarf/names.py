@@ -4,15 +4,26 @@ from __future__ import annotations
 
 import struct
 from bisect import bisect_right
+from typing import Final, Literal, TypeAlias, overload
 
 from ..errors import FormatError
 from .constants import DW_AT, DW_FORM
-from .dies import BAD, UnitContext, _uleb, decode_fields, unsigned
+from .dies import BAD, AbbrevCache, Attr, Attrs, Bad, UnitContext, _uleb, decode_fields, unsigned
 from .forms import UNIT_REF_FORMS
 from .units import DwarfSections, UnitHeader, iter_unit_headers
 
 # DieInfo tuple slots: what findRecursively looks at in one DIE.
-MIPS, LINKAGE, NAME, DECL_LINE, ORIGIN, SPEC, DECL_FILE = range(7)
+MIPS: Final = 0  # DW_AT_MIPS_linkage_name
+LINKAGE: Final = 1  # DW_AT_linkage_name
+NAME: Final = 2  # DW_AT_name
+DECL_LINE: Final = 3  # DW_AT_decl_line
+ORIGIN: Final = 4  # DW_AT_abstract_origin, as a DIE offset
+SPEC: Final = 5  # DW_AT_specification, as a DIE offset
+DECL_FILE: Final = 6  # DW_AT_decl_file (BAD for an implicit_const one)
+DieInfo: TypeAlias = ("tuple[str | Bad | None, str | Bad | None, str | Bad | None, int | None, int | None, "
+                      "int | None, int | Bad | None]")
+_StringSlot: TypeAlias = "Literal[0, 1, 2]"
+_NumberSlot: TypeAlias = "Literal[3, 6]"  # DECL_LINE, DECL_FILE
 # DIE (and unit) offsets in the dwz alternate / supplementary file carry this bit, so one integer
 # names a DIE in either file (.debug_info offsets stay far below it).
 ALT_TAG = 1 << 62
@@ -27,16 +38,16 @@ class DieResolver:
     """
 
     def __init__(self, sections: DwarfSections, headers: list[UnitHeader], skip_types: bool = True,
-                 abbrev_cache: dict | None = None, tag: int = 0):
+                 abbrev_cache: AbbrevCache | None = None, tag: int = 0):
         self.sections = sections
         self.tag = tag
         self._alt: DieResolver | None = None
         self.headers = headers
         self._starts = [h.offset for h in headers]
         self.skip_types = skip_types
-        self.abbrev_cache = abbrev_cache if abbrev_cache is not None else {}
+        self.abbrev_cache: AbbrevCache = abbrev_cache if abbrev_cache is not None else {}
         self.contexts: dict[int, UnitContext | None] = {}
-        self.infos: dict[int, tuple | None] = {}
+        self.infos: dict[int, DieInfo | None] = {}
 
     def context(self, header: UnitHeader) -> UnitContext:
         """The (cached) decoding context of a unit; FormatError when its abbreviations or unit DIE are bad."""
@@ -71,22 +82,24 @@ class DieResolver:
         header = self.headers[i]
         return header if header.die_offset <= offset < header.end else None
 
-    def make_info(self, ctx: UnitContext, attrs: dict) -> tuple:
+    def make_info(self, ctx: UnitContext, attrs: Attrs) -> DieInfo:
         """The findRecursively view of one decoded DIE."""
         decl = attrs.get(DW_AT.decl_line)
-        decl_file = attrs.get(DW_AT.decl_file)
-        if decl_file is not None:
+        decl_item = attrs.get(DW_AT.decl_file)
+        decl_file: int | Bad | None = None
+        if decl_item is not None:
             # LLVM 14 finds an implicit_const decl_file but reads it as no value: keep it as BAD
-            decl_file = BAD if decl_file[0] == DW_FORM.implicit_const else unsigned(decl_file)
+            decl_file = BAD if decl_item[0] == DW_FORM.implicit_const else unsigned(decl_item)
         return (ctx.string(attrs.get(DW_AT.MIPS_linkage_name)), ctx.string(attrs.get(DW_AT.linkage_name)),
                 ctx.string(attrs.get(DW_AT.name)), None if decl is None else unsigned(decl),
                 self._reference(ctx, attrs.get(DW_AT.abstract_origin)),
                 self._reference(ctx, attrs.get(DW_AT.specification)), decl_file)
 
-    def _reference(self, ctx: UnitContext, item: tuple | None) -> int | None:
+    def _reference(self, ctx: UnitContext, item: Attr | None) -> int | None:
         if item is None:
             return None
-        form, value = item
+        value: int  # for the reference forms below (forms.read_value gives bytes only for blocks and strings)
+        form, value = item  # type: ignore[assignment]
         if form in UNIT_REF_FORMS:
             target = ctx.header.offset + value
             return self.tag | target if target < ctx.header.end else None
@@ -96,11 +109,11 @@ class DieResolver:
             return ALT_TAG | value
         return None  # ref_sig8, or an alternate-file reference with no alternate file
 
-    def reference(self, ctx: UnitContext, item: tuple | None) -> int | None:
+    def reference(self, ctx: UnitContext, item: Attr | None) -> int | None:
         """The DIE offset a reference attribute of a DIE in `ctx` names (LLVM getAttributeValueAsReferencedDie)."""
         return self._reference(ctx, item)
 
-    def die(self, offset: int) -> tuple[UnitContext, int, bool, dict, int] | None:
+    def die(self, offset: int) -> tuple[UnitContext, int, bool, Attrs, int] | None:
         """(unit context, tag, has children, attributes, offset after them) of the DIE at `offset`, None when no
         valid DIE is there; alternate-file offsets are read through the alternate file's resolver."""
         if offset & ALT_TAG and not self.tag:
@@ -121,14 +134,14 @@ class DieResolver:
             return None
         return ctx, entry[7], entry[1], attrs, pos
 
-    def info(self, offset: int) -> tuple | None:
+    def info(self, offset: int) -> DieInfo | None:
         """The DieInfo of the DIE at `offset`, or None when no valid DIE is there (cached)."""
         if offset & ALT_TAG and not self.tag:
             alt = self.alt_resolver()
             return None if alt is None else alt.info(offset)
         if offset in self.infos:
             return self.infos[offset]
-        found = None
+        found: DieInfo | None = None
         header = self._header_for(offset & ~ALT_TAG)
         if header is not None:
             try:
@@ -144,11 +157,27 @@ class DieResolver:
         self.infos[offset] = found
         return found
 
-    def find_recursively(self, offset: int, slots: tuple[int, ...]):
+    @overload
+    def find_recursively(self, offset: int, slots: tuple[_StringSlot, ...]) -> str | Bad | None: ...
+    @overload
+    def find_recursively(self, offset: int, slots: tuple[Literal[3]]) -> int | None: ...  # DECL_LINE is never BAD
+    @overload
+    def find_recursively(self, offset: int, slots: tuple[_NumberSlot, ...]) -> int | Bad | None: ...
+
+    def find_recursively(self, offset: int, slots: tuple[_StringSlot, ...] | tuple[_NumberSlot, ...]) \
+            -> str | int | Bad | None:
         """LLVM DWARFDie::findRecursively: first of `slots` present in the DIE, then origin/specification DIEs."""
         return self.find_recursively_at(offset, slots)[0]
 
-    def find_recursively_at(self, offset: int, slots: tuple[int, ...]) -> tuple[object, int | None]:
+    @overload
+    def find_recursively_at(self, offset: int, slots: tuple[_StringSlot, ...]) \
+            -> tuple[str | Bad | None, int | None]: ...
+    @overload
+    def find_recursively_at(self, offset: int, slots: tuple[_NumberSlot, ...]) \
+            -> tuple[int | Bad | None, int | None]: ...
+
+    def find_recursively_at(self, offset: int, slots: tuple[_StringSlot, ...] | tuple[_NumberSlot, ...]) \
+            -> tuple[str | int | Bad | None, int | None]:
         """find_recursively's value and the offset of the DIE that holds it (None, None when absent)."""
         worklist = [offset]
         seen = {offset}

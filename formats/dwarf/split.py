@@ -8,22 +8,30 @@ and strings.  A split unit's DW_AT_decl_file/call_file index the skeleton's line
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import TYPE_CHECKING
 
 from .constants import DW_UT
 from .dies import UnitContext
 from .info import CompileUnit, ScanStats, UnitFunctions, _resolver, _guarded, _scan_unit
 from .units import DwarfSections
 
-_DWO_SECTIONS = ("info", "abbrev", "str", "str_offsets", "rnglists")
+if TYPE_CHECKING:
+    from ..elf import ElfFile
+    from ..errors import FormatError
 
 
-def dwo_sections(dwo, skeleton: DwarfSections) -> DwarfSections:
+
+def dwo_sections(dwo: ElfFile, skeleton: DwarfSections) -> DwarfSections:
     """The sections a split unit is decoded with: the .dwo's own `.debug_*.dwo`, the binary's pool and ranges."""
-    found = {name: dwo.section_bytes(f".debug_{name}.dwo") or b"" for name in _DWO_SECTIONS}
-    return DwarfSections(**found, addr=skeleton.addr, ranges=skeleton.ranges, path=dwo.path)
+
+    def get(name: str) -> bytes:
+        return dwo.section_bytes(f".debug_{name}.dwo") or b""
+
+    return DwarfSections(info=get("info"), abbrev=get("abbrev"), str=get("str"), str_offsets=get("str_offsets"),
+                         rnglists=get("rnglists"), addr=skeleton.addr, ranges=skeleton.ranges, path=dwo.path)
 
 
-def scan_split_unit(skeleton: CompileUnit, sections: DwarfSections, problems: list,
+def scan_split_unit(skeleton: CompileUnit, sections: DwarfSections, problems: list[FormatError],
                     stats: ScanStats | None = None) -> UnitFunctions | None:
     """The subroutines of the split compile unit in `sections` (a .dwo), placed under `skeleton`.
 
@@ -37,7 +45,7 @@ def scan_split_unit(skeleton: CompileUnit, sections: DwarfSections, problems: li
         if header.version >= 5 and header.unit_type != DW_UT.split_compile:
             continue
         ctx = _guarded(sections, header, problems, stats,
-                       lambda header=header: UnitContext(sections, header, False, resolver.abbrev_cache))
+                       lambda h: UnitContext(sections, h, False, resolver.abbrev_cache))
         if ctx is None:
             continue
         ctx.addr_base = skeleton.addr_base if skeleton.addr_base is not None else 0
@@ -49,7 +57,8 @@ def scan_split_unit(skeleton: CompileUnit, sections: DwarfSections, problems: li
         if ctx.rnglists_base is None and header.version >= 5:
             ctx.rnglists_base = 12 if header.offset_size == 4 else 20
         resolver.contexts[header.offset] = ctx
-        found = _guarded(sections, header, problems, stats, lambda ctx=ctx: _scan_unit(ctx, resolver, stats))
+        # resolver.context(h) is the ctx just stored
+        found = _guarded(sections, header, problems, stats, lambda h: _scan_unit(resolver.context(h), resolver, stats))
         if found is None:
             return None
         # file indexes of the split unit mean the skeleton's line table
