@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import struct
 from functools import lru_cache
+from typing import TypeAlias
 
 LITTLE = "<"
 BIG = ">"
+Body: TypeAlias = "bytes | bytearray | memoryview"  # a record body: from a reader, a view into the file
 
 
 @lru_cache(maxsize=None)
@@ -33,7 +35,7 @@ def bitfield_word(value: int, endian: str) -> int:
     return int.from_bytes(value.to_bytes(8, "little").translate(_rev8()), "big")
 
 
-def cstring(data: bytes | memoryview) -> str:
+def cstring(data: Body) -> str:
     """A NUL-terminated (and padded) string field."""
     raw = bytes(data)
     end = raw.find(b"\0")

@@ -9,7 +9,7 @@ from formats.files import View
 
 from .attr import EventAttr
 from .codec import BIG, LITTLE, layout, padded
-from .constants import FILE_HEADER_SIZE, NAME_ALIGN, PERF_MAGIC, PERF_MAGIC_SWAPPED, PIPE_HEADER_SIZE
+from .constants import FILE_HEADER_SIZE, NAME_ALIGN, PERF_MAGIC, PERF_MAGIC_SWAPPED, PERF_RECORD, PIPE_HEADER_SIZE
 from .records import BuildIdRecord, RecordHeader
 
 _SECTION = "QQ"
@@ -124,7 +124,7 @@ def encode_build_ids(entries: list[BuildIdRecord], endian: str = LITTLE) -> byte
     out = b""
     for e in entries:
         body = e.body(endian)
-        out += RecordHeader(BuildIdRecord.TYPE, e.misc, 8 + len(body)).to_bytes(endian) + body
+        out += RecordHeader(PERF_RECORD.HEADER_BUILD_ID, e.misc, 8 + len(body)).to_bytes(endian) + body
     return out
 
 

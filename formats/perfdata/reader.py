@@ -6,7 +6,9 @@ import os
 import struct
 from collections import Counter
 from operator import itemgetter
-from typing import Iterator, NamedTuple
+from mmap import mmap
+from types import TracebackType
+from typing import Generator, Iterator, NamedTuple
 
 from formats.decompress import ZstdStream
 from formats.files import map_file
@@ -16,8 +18,9 @@ from .attr import EventAttr
 from .codec import layout
 from .constants import HEADER_FEATURE, PERF_RECORD, PIPE_HEADER_SIZE, members
 from .header import FileHeader, detect, parse_build_ids, read_attrs, read_feature_sections
-from .records import (DECODERS, KERNEL_TYPES_MAX, AttrRecord, BuildIdRecord, FeatureRecord, OtherRecord,
-                      SampleIdLayout)
+from .records import (DECODERS, KERNEL_TYPES_MAX, AttrRecord, BuildIdRecord, FeatureRecord, OtherRecord, Record,
+                      SampleId, SampleIdLayout)
+from .sample import SampleRecord
 from .samplelayout import SampleLayout
 
 MAX_DECOMPRESSED = 64 << 20         # one COMPRESSED record never legitimately inflates beyond this
@@ -45,9 +48,9 @@ class ReadStats:
 
     __slots__ = ("by_type", "unknown", "skipped", "skips")
 
-    def __init__(self, by_type: Counter | None = None, unknown: int = 0, skipped: int = 0,
+    def __init__(self, by_type: "Counter[int] | None" = None, unknown: int = 0, skipped: int = 0,
                  skips: list[Skip] | None = None):
-        self.by_type = Counter() if by_type is None else by_type
+        self.by_type: Counter[int] = Counter() if by_type is None else by_type
         self.unknown, self.skipped = unknown, skipped
         self.skips = [] if skips is None else skips
 
@@ -56,7 +59,7 @@ class ReadStats:
         if len(self.skips) < MAX_SKIP_NOTES:
             self.skips.append(Skip(offset, rtype, reason))
 
-    def _key(self) -> tuple:
+    def _key(self) -> "tuple[Counter[int], int, int, list[Skip]]":
         return self.by_type, self.unknown, self.skipped, self.skips
 
     def __eq__(self, other: object) -> bool:
@@ -73,10 +76,10 @@ class PerfDataReader:
     Sample stacks are not copied: `SampleRecord.stack_user` is a read-only memoryview into the data.
     """
 
-    def __init__(self, source: str | os.PathLike | bytes | bytearray | memoryview, path: str | None = None):
+    def __init__(self, source: "str | os.PathLike[str] | bytes | bytearray | memoryview", path: str | None = None):
         if isinstance(source, (str, os.PathLike)):
-            self.path = os.fspath(source)
-            self._data = map_file(self.path)
+            self.path: str | None = os.fspath(source)
+            self._data: bytes | mmap = map_file(self.path)
         else:
             self.path, self._data = path, bytes(source)
         self.endian, self.pipe = detect(self._data, self.path)
@@ -89,7 +92,7 @@ class PerfDataReader:
         self._layouts: list[SampleLayout] = []         # how each attr's samples are decoded
         self._single: SampleLayout | None = None        # the only one, when there is one attr
         self._id_layouts: list[SampleIdLayout | None] = []     # each attr's sample_id_all trailer, if it has one
-        self._zstd = None
+        self._zstd: ZstdStream | None = None
         if not self.pipe:
             with parsing(self.path, 0, "perf.data header"):
                 self.header = FileHeader.from_bytes(self._data, self.endian)
@@ -101,18 +104,19 @@ class PerfDataReader:
 
     # -- public -------------------------------------------------------------------------------------
 
-    def records(self) -> Iterator[object]:
+    def records(self) -> Iterator[Record]:
         """Every decodable record in stream order (COMPRESSED records expanded in place)."""
         return map(_second, self.records_with_offsets())
 
-    def records_with_offsets(self) -> Iterator[tuple[int, object]]:
+    def records_with_offsets(self) -> Iterator[tuple[int, Record]]:
         """(file offset, record); records from a COMPRESSED record carry that record's offset."""
         self._restart()
-        if self.pipe:
+        header = self.header
+        if header is None:  # pipe mode
             start, end = PIPE_HEADER_SIZE, len(self._data)
         else:
-            start, end = self.header.data.offset, self.header.data.end
-            if self.header.data.size == 0:
+            start, end = header.data.offset, header.data.end
+            if header.data.size == 0:
                 end = len(self._data)
                 self.stats.skip(40, None, "data size is 0 (perf record not finished?); reading to end of file")
             if end > len(self._data):
@@ -135,7 +139,8 @@ class PerfDataReader:
     def __enter__(self) -> "PerfDataReader":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         self.close()
 
     def attr_for_id(self, sample_id: int) -> EventAttr | None:
@@ -174,7 +179,8 @@ class PerfDataReader:
             if problem:
                 self.stats.skip(offset, PERF_RECORD.HEADER_BUILD_ID, f"build-id feature: {problem}")
 
-    def _records(self, buf, start: int, end: int, compressed_at: int | None):
+    def _records(self, buf: memoryview, start: int, end: int,
+                 compressed_at: int | None) -> Generator[tuple[int, Record], None, int]:
         """(offset, record) of each whole record in buf[start:end] until framing breaks; returns where it stopped.
 
         The top level expands COMPRESSED records through the same walk over the decompressed stream
@@ -183,6 +189,7 @@ class PerfDataReader:
         header = layout(self.endian, "IHH").unpack_from
         stats, decode = self.stats, self._decode
         single = self._single           # re-read after other records: pipe mode adds attrs on the way
+        record: Record | None
         pending = b""
         pos = start
         while pos + 8 <= end:
@@ -237,8 +244,9 @@ class PerfDataReader:
             return b""
         return rest
 
-    def _payload_after(self, buf, pos: int, rtype: int, size: int) -> int:
+    def _payload_after(self, buf: memoryview, pos: int, rtype: int, size: int) -> int:
         """Bytes that follow a record outside its header size (tracing data, AUX trace)."""
+        extra: int
         if rtype == _TRACING_DATA and size >= 12:
             (extra,) = layout(self.endian, "I").unpack_from(buf, pos + 8)
             return (extra + 7) & ~7
@@ -247,7 +255,7 @@ class PerfDataReader:
             return extra
         return 0
 
-    def _decompress(self, offset: int, rtype: int, body) -> bytes | None:
+    def _decompress(self, offset: int, rtype: int, body: memoryview) -> bytes | None:
         """Feed one COMPRESSED record to the stream's zstd context (perf flushes, never ends, its frame)."""
         if rtype == PERF_RECORD.COMPRESSED2:
             if len(body) < 8:
@@ -266,8 +274,9 @@ class PerfDataReader:
         self.stats.by_type[rtype] += 1
         return out
 
-    def _decode(self, offset: int, rtype: int, misc: int, body) -> object | None:
+    def _decode(self, offset: int, rtype: int, misc: int, body: memoryview) -> "Record | None":
         """The record, or None when it is skipped (counted, with the reason `parsing` gives)."""
+        record: Record | None
         try:
             if rtype == _SAMPLE:
                 record = self._sample(offset, misc, body)
@@ -280,16 +289,16 @@ class PerfDataReader:
             self.stats.by_type[rtype] += 1
         return record
 
-    def _sample(self, offset: int, misc: int, body):
+    def _sample(self, offset: int, misc: int, body: memoryview) -> SampleRecord | None:
         index = 0 if len(self.attrs) == 1 else self._attr_index(offset, body, _SAMPLE)
         if index is None:
             return None
         return self._layouts[index].decode(body, misc, index)
 
-    def _decode_other(self, offset: int, t: int, misc: int, body):
+    def _decode_other(self, offset: int, t: int, misc: int, body: memoryview) -> Record:
         e = self.endian
         if t <= KERNEL_TYPES_MAX:
-            sample_id = None
+            sample_id: SampleId | None = None
             index = self._attr_index(offset, body, t) if self.attrs else None
             trailer = None if index is None else self._id_layouts[index]
             if trailer is not None:
@@ -305,22 +314,22 @@ class PerfDataReader:
                 return OtherRecord(t, bytes(body), misc, sample_id)
             return decoder(body, misc, e, sample_id)
         if t == PERF_RECORD.HEADER_ATTR:
-            rec = AttrRecord.from_body(body, misc, e)
-            self._add_attrs([rec.attr])
-            return rec
+            attr = AttrRecord.from_body(body, misc, e)
+            self._add_attrs([attr.attr])
+            return attr
         if t == PERF_RECORD.HEADER_BUILD_ID:
-            rec = BuildIdRecord.from_body(body, misc, e)
-            self.build_ids.append(rec)
-            return rec
+            build_id = BuildIdRecord.from_body(body, misc, e)
+            self.build_ids.append(build_id)
+            return build_id
         if t == PERF_RECORD.HEADER_FEATURE:
-            rec = FeatureRecord.from_body(body, misc, e)
-            self._add_feature(rec.feature, rec.data, offset)
-            return rec
+            feature = FeatureRecord.from_body(body, misc, e)
+            self._add_feature(feature.feature, feature.data, offset)
+            return feature
         if t not in _KNOWN_TYPES:
             self.stats.unknown += 1
         return OtherRecord(t, bytes(body), misc)
 
-    def _attr_index(self, offset: int, body, rtype: int) -> int | None:
+    def _attr_index(self, offset: int, body: memoryview, rtype: int) -> int | None:
         """Which attr a kernel record belongs to, by the sample id at perf's id_pos / is_pos."""
         if not self.attrs:
             self.stats.skip(offset, rtype, "sample before any event attr")
@@ -361,7 +370,7 @@ def _reason(exc: Exception, rtype: int) -> str:
         return err.message
 
 
-def read_perf_data(source: str | os.PathLike | bytes) -> tuple[PerfDataReader, list[object]]:
+def read_perf_data(source: "str | os.PathLike[str] | bytes") -> tuple[PerfDataReader, list[Record]]:
     """Read everything at once: (reader with attrs/features/stats, records)."""
     reader = PerfDataReader(source)
     return reader, list(reader.records())

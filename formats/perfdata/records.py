@@ -8,12 +8,16 @@ frozen dataclass costs several times more to build and ~0.4 ms per class to impo
 
 import struct
 from operator import itemgetter
-from typing import NamedTuple
+from typing import TYPE_CHECKING, Callable, NamedTuple, TypeAlias
 
 from ..errors import TruncatedError
 from .attr import EventAttr
-from .codec import LITTLE, cstring, layout, padded
+from .codec import LITTLE, Body, cstring, layout, padded
 from .constants import MISC_BUILD_ID_SIZE, MISC_MMAP_BUILD_ID, NAME_ALIGN, PERF_RECORD, PERF_SAMPLE
+
+if TYPE_CHECKING:
+    from ..files import View
+    from .sample import SampleRecord
 
 HEADER_SIZE = 8
 
@@ -26,7 +30,7 @@ class RecordHeader(NamedTuple):
     size: int
 
     @classmethod
-    def from_bytes(cls, data, offset: int = 0, endian: str = LITTLE) -> "RecordHeader":
+    def from_bytes(cls, data: "View", offset: int = 0, endian: str = LITTLE) -> "RecordHeader":
         return cls(*layout(endian, "IHH").unpack_from(data, offset))
 
     def to_bytes(self, endian: str = LITTLE) -> bytes:
@@ -54,7 +58,7 @@ class SampleId(NamedTuple):
         return sum(8 for bit, _, _ in _ID_FIELDS if sample_type & bit)
 
     @classmethod
-    def from_bytes(cls, data, offset: int, sample_type: int, endian: str = LITTLE) -> "SampleId":
+    def from_bytes(cls, data: Body, offset: int, sample_type: int, endian: str = LITTLE) -> "SampleId":
         values: dict[str, int] = {}
         for bit, code, names in _ID_FIELDS:
             if sample_type & bit:
@@ -83,7 +87,7 @@ class SampleIdLayout:
         where = {name: i for i, name in enumerate(names)}      # the last wins: ID and IDENTIFIER are one id
         self._pick = itemgetter(*(where.get(field, len(names) - 1) for field in SampleId._fields))
 
-    def decode(self, data, offset: int) -> SampleId:
+    def decode(self, data: Body, offset: int) -> SampleId:
         return tuple.__new__(SampleId, self._pick(self._unpack(data, offset) + (None,)))
 
 
@@ -99,10 +103,12 @@ class MmapRecord(NamedTuple):
     misc: int = 0
     sample_id: SampleId | None = None
 
-    TYPE = PERF_RECORD.MMAP
+    @property
+    def TYPE(self) -> int:
+        return PERF_RECORD.MMAP
 
     @classmethod
-    def from_body(cls, body, misc: int, endian: str, sample_id: SampleId | None = None) -> "MmapRecord":
+    def from_body(cls, body: Body, misc: int, endian: str, sample_id: SampleId | None = None) -> "MmapRecord":
         pid, tid, start, length, pgoff = layout(endian, "iiQQQ").unpack_from(body, 0)
         return cls(pid, tid, start, length, pgoff, cstring(body[32:]), misc, sample_id)
 
@@ -130,10 +136,12 @@ class Mmap2Record(NamedTuple):
     misc: int = 0
     sample_id: SampleId | None = None
 
-    TYPE = PERF_RECORD.MMAP2
+    @property
+    def TYPE(self) -> int:
+        return PERF_RECORD.MMAP2
 
     @classmethod
-    def from_body(cls, body, misc: int, endian: str, sample_id: SampleId | None = None) -> "Mmap2Record":
+    def from_body(cls, body: Body, misc: int, endian: str, sample_id: SampleId | None = None) -> "Mmap2Record":
         pid, tid, start, length, pgoff, maj, min_, ino, gen, prot, flags = layout(endian, "iiQQQIIQQII").unpack_from(
             body, 0)
         name = cstring(body[64:])
@@ -161,10 +169,12 @@ class CommRecord(NamedTuple):
     misc: int = 0
     sample_id: SampleId | None = None
 
-    TYPE = PERF_RECORD.COMM
+    @property
+    def TYPE(self) -> int:
+        return PERF_RECORD.COMM
 
     @classmethod
-    def from_body(cls, body, misc: int, endian: str, sample_id: SampleId | None = None) -> "CommRecord":
+    def from_body(cls, body: Body, misc: int, endian: str, sample_id: SampleId | None = None) -> "CommRecord":
         pid, tid = layout(endian, "ii").unpack_from(body, 0)
         return cls(pid, tid, cstring(body[8:]), misc, sample_id)
 
@@ -184,12 +194,15 @@ class TaskRecord(NamedTuple):
     misc: int = 0
     sample_id: SampleId | None = None
 
-    TYPE = PERF_RECORD.FORK
+    @property
+    def TYPE(self) -> int:  # FORK or EXIT
+        return self.kind
 
     @classmethod
-    def from_body(cls, body, misc: int, endian: str, kind: int = PERF_RECORD.FORK,
+    def from_body(cls, body: Body, misc: int, endian: str, kind: int = PERF_RECORD.FORK,
                   sample_id: SampleId | None = None) -> "TaskRecord":
-        return cls(kind, *layout(endian, "iiiiQ").unpack_from(body, 0), misc, sample_id)
+        pid, ppid, tid, ptid, time = layout(endian, "iiiiQ").unpack_from(body, 0)
+        return cls(kind, pid, ppid, tid, ptid, time, misc, sample_id)
 
     def body(self, endian: str = LITTLE) -> bytes:
         return layout(endian, "iiiiQ").pack(self.pid, self.ppid, self.tid, self.ptid, self.time)
@@ -203,11 +216,14 @@ class LostRecord(NamedTuple):
     misc: int = 0
     sample_id: SampleId | None = None
 
-    TYPE = PERF_RECORD.LOST
+    @property
+    def TYPE(self) -> int:
+        return PERF_RECORD.LOST
 
     @classmethod
-    def from_body(cls, body, misc: int, endian: str, sample_id: SampleId | None = None) -> "LostRecord":
-        return cls(*layout(endian, "QQ").unpack_from(body, 0), misc, sample_id)
+    def from_body(cls, body: Body, misc: int, endian: str, sample_id: SampleId | None = None) -> "LostRecord":
+        ident, lost = layout(endian, "QQ").unpack_from(body, 0)
+        return cls(ident, lost, misc, sample_id)
 
     def body(self, endian: str = LITTLE) -> bytes:
         return layout(endian, "QQ").pack(self.id, self.lost)
@@ -221,10 +237,12 @@ class BuildIdRecord(NamedTuple):
     filename: str
     misc: int = 0
 
-    TYPE = PERF_RECORD.HEADER_BUILD_ID
+    @property
+    def TYPE(self) -> int:
+        return PERF_RECORD.HEADER_BUILD_ID
 
     @classmethod
-    def from_body(cls, body, misc: int, endian: str) -> "BuildIdRecord":
+    def from_body(cls, body: Body, misc: int, endian: str) -> "BuildIdRecord":
         (pid,) = layout(endian, "i").unpack_from(body, 0)
         raw = bytes(body[4:28])
         if len(raw) < 24:
@@ -243,10 +261,12 @@ class AttrRecord(NamedTuple):
     attr: EventAttr
     misc: int = 0
 
-    TYPE = PERF_RECORD.HEADER_ATTR
+    @property
+    def TYPE(self) -> int:
+        return PERF_RECORD.HEADER_ATTR
 
     @classmethod
-    def from_body(cls, body, misc: int, endian: str) -> "AttrRecord":
+    def from_body(cls, body: Body, misc: int, endian: str) -> "AttrRecord":
         attr = EventAttr.from_bytes(body, 0, endian)
         if attr.size > len(body):
             raise TruncatedError(f"attr size {attr.size} beyond its record")
@@ -264,10 +284,12 @@ class FeatureRecord(NamedTuple):
     data: bytes
     misc: int = 0
 
-    TYPE = PERF_RECORD.HEADER_FEATURE
+    @property
+    def TYPE(self) -> int:
+        return PERF_RECORD.HEADER_FEATURE
 
     @classmethod
-    def from_body(cls, body, misc: int, endian: str) -> "FeatureRecord":
+    def from_body(cls, body: Body, misc: int, endian: str) -> "FeatureRecord":
         (feature,) = layout(endian, "Q").unpack_from(body, 0)
         return cls(feature, bytes(body[8:]), misc)
 
@@ -291,17 +313,22 @@ class OtherRecord(NamedTuple):
         return self.payload
 
 
-def _fork(body, misc: int, endian: str, sample_id: SampleId | None) -> TaskRecord:
+def _fork(body: Body, misc: int, endian: str, sample_id: SampleId | None) -> TaskRecord:
     return TaskRecord.from_body(body, misc, endian, PERF_RECORD.FORK, sample_id)
 
 
-def _exit(body, misc: int, endian: str, sample_id: SampleId | None) -> TaskRecord:
+def _exit(body: Body, misc: int, endian: str, sample_id: SampleId | None) -> TaskRecord:
     return TaskRecord.from_body(body, misc, endian, PERF_RECORD.EXIT, sample_id)
 
 
+# Every record a reader yields and a writer takes.
+NonSampleRecord: TypeAlias = ("MmapRecord | Mmap2Record | CommRecord | TaskRecord | LostRecord | BuildIdRecord "
+                              "| AttrRecord | FeatureRecord | OtherRecord")
+Record: TypeAlias = "SampleRecord | NonSampleRecord"
+
 # Kernel record types whose body layout we decode, as (body, misc, endian, sample_id) -> record;
 # the rest become OtherRecord.
-DECODERS = {
+DECODERS: "dict[int, Callable[[Body, int, str, SampleId | None], Record]]" = {
     PERF_RECORD.MMAP: MmapRecord.from_body,
     PERF_RECORD.MMAP2: Mmap2Record.from_body,
     PERF_RECORD.COMM: CommRecord.from_body,

@@ -6,11 +6,11 @@ the reader uses, compiled once per attr, and must decode exactly what this one d
 
 # No `from __future__ import annotations`: NamedTuple compiles every string annotation (~0.1 ms a class).
 
-from typing import NamedTuple
+from typing import Literal, NamedTuple, Protocol, TypeAlias, TypedDict
 
 from ..errors import TruncatedError
 from .attr import EventAttr
-from .codec import LITTLE, branch_flags_to_word, branch_flags_word, layout
+from .codec import LITTLE, Body, branch_flags_to_word, branch_flags_word, layout
 from .constants import PERF_FORMAT, PERF_RECORD, PERF_SAMPLE_BRANCH
 from .constants import PERF_SAMPLE as S
 
@@ -71,7 +71,7 @@ class SampleRecord(NamedTuple):
     branches: tuple[Branch, ...] | None = None
     branch_counters: tuple[int, ...] | None = None
     regs_user: RegsDump | None = None
-    stack_user: bytes | memoryview | None = None     # a slice of the body: from a reader, a view into the file
+    stack_user: bytes | bytearray | memoryview | None = None  # a slice of the body: from a reader, a view into the file
     stack_user_dyn_size: int | None = None
     weight: int | None = None
     data_src: int | None = None
@@ -85,7 +85,45 @@ class SampleRecord(NamedTuple):
     misc: int = 0
     attr_index: int = 0             # which attr of the file the sample belongs to (not encoded)
 
-    TYPE = PERF_RECORD.SAMPLE
+    @property
+    def TYPE(self) -> int:
+        return PERF_RECORD.SAMPLE
+
+
+class _Fields(TypedDict, total=False):
+    """decode_sample's keyword arguments for SampleRecord, gathered field by field."""
+
+    ip: int
+    pid: int
+    tid: int
+    time: int
+    addr: int
+    id: int
+    stream_id: int
+    cpu: int
+    period: int
+    read: ReadValues
+    callchain: tuple[int, ...]
+    raw: bytes
+    branch_hw_index: int
+    branches: tuple[Branch, ...]
+    branch_counters: tuple[int, ...]
+    regs_user: RegsDump
+    stack_user: Body
+    stack_user_dyn_size: int
+    weight: int
+    data_src: int
+    transaction: int
+    regs_intr: RegsDump
+    phys_addr: int
+    cgroup: int
+    data_page_size: int
+    code_page_size: int
+    aux: bytes
+    attr_index: int
+
+
+_Words: TypeAlias = "Literal['phys_addr', 'cgroup', 'data_page_size', 'code_page_size']"
 
 
 class _Cursor:
@@ -93,7 +131,7 @@ class _Cursor:
 
     __slots__ = ("data", "pos", "end", "endian")
 
-    def __init__(self, data, endian: str):
+    def __init__(self, data: Body, endian: str):
         self.data, self.pos, self.end, self.endian = data, 0, len(data), endian
 
     def take(self, size: int) -> bytes:
@@ -102,14 +140,14 @@ class _Cursor:
         self.pos += size
         return bytes(self.data[self.pos - size:self.pos])
 
-    def view(self, size: int):
+    def view(self, size: int) -> Body:
         """`size` bytes as a slice of the body (a view, not a copy, when the body is a memoryview)."""
         if size < 0 or self.pos + size > self.end:
             raise TruncatedError(f"sample field of {size} bytes at {self.pos:#x} overruns the record")
         self.pos += size
         return self.data[self.pos - size:self.pos]
 
-    def unpack(self, code: str):
+    def unpack(self, code: str) -> tuple[int, ...]:
         st = layout(self.endian, code)
         return st.unpack(self.take(st.size))
 
@@ -149,9 +187,11 @@ def _regs(cur: _Cursor, mask: int) -> RegsDump:
     return RegsDump(abi, mask, cur.u64s(mask.bit_count()) if abi else ())
 
 
-def decode_sample(body, attr: EventAttr, misc: int = 0, endian: str = LITTLE, attr_index: int = 0) -> SampleRecord:
+def decode_sample(body: Body, attr: EventAttr, misc: int = 0, endian: str = LITTLE,
+                  attr_index: int = 0) -> SampleRecord:
     """Decode a SAMPLE record body (header excluded) by the attr's sample_type."""
-    st, cur, f = attr.sample_type, _Cursor(body, endian), {"attr_index": attr_index}
+    st, cur = attr.sample_type, _Cursor(body, endian)
+    f: _Fields = {"attr_index": attr_index}
     if st & S.IDENTIFIER:
         f["id"] = cur.u64()
     if st & S.IP:
@@ -199,13 +239,20 @@ def decode_sample(body, attr: EventAttr, misc: int = 0, endian: str = LITTLE, at
         f["transaction"] = cur.u64()
     if st & S.REGS_INTR:
         f["regs_intr"] = _regs(cur, attr.sample_regs_intr)
-    for bit, name in ((S.PHYS_ADDR, "phys_addr"), (S.CGROUP, "cgroup"),
-                      (S.DATA_PAGE_SIZE, "data_page_size"), (S.CODE_PAGE_SIZE, "code_page_size")):
+    last: tuple[tuple[int, _Words], ...] = ((S.PHYS_ADDR, "phys_addr"), (S.CGROUP, "cgroup"),
+                                           (S.DATA_PAGE_SIZE, "data_page_size"), (S.CODE_PAGE_SIZE, "code_page_size"))
+    for bit, name in last:
         if st & bit:
             f[name] = cur.u64()
     if st & S.AUX:
         f["aux"] = cur.take(cur.u64())
     return SampleRecord(misc=misc, **f)
+
+
+class _Put(Protocol):
+    """encode_sample's q: append u64 words (None as 0)."""
+
+    def __call__(self, *values: int | None) -> None: ...
 
 
 def encode_sample(s: SampleRecord, attr: EventAttr, endian: str = LITTLE) -> bytes:
@@ -278,7 +325,7 @@ def encode_sample(s: SampleRecord, attr: EventAttr, endian: str = LITTLE) -> byt
     return bytes(out)
 
 
-def _encode_read(q, read: ReadValues, fmt: int) -> None:
+def _encode_read(q: _Put, read: ReadValues, fmt: int) -> None:
     def fields(v: ReadValue) -> list[int | None]:
         return [v.value] + ([v.id] if fmt & PERF_FORMAT.ID else []) + ([v.lost] if fmt & PERF_FORMAT.LOST else [])
 
@@ -293,7 +340,7 @@ def _encode_read(q, read: ReadValues, fmt: int) -> None:
     q(v.value, *times, *fields(v)[1:])
 
 
-def _encode_regs(q, regs: RegsDump | None, mask: int) -> None:
+def _encode_regs(q: _Put, regs: RegsDump | None, mask: int) -> None:
     if regs is None or not regs.abi:
         q(0)
         return

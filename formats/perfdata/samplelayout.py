@@ -11,10 +11,11 @@ from __future__ import annotations
 import struct
 from itertools import repeat
 from operator import itemgetter
+from typing import Callable, TypeAlias
 
 from ..errors import TruncatedError
 from .attr import EventAttr
-from .codec import branch_flags_word
+from .codec import Body, branch_flags_word
 from .constants import PERF_SAMPLE as S
 from .constants import PERF_SAMPLE_BRANCH
 from .sample import Branch, RegsDump, SampleRecord, decode_sample
@@ -30,6 +31,7 @@ _TAIL = ((S.WEIGHT | S.WEIGHT_STRUCT, "Q", ("weight",)), (S.DATA_SRC, "Q", ("dat
          (S.CODE_PAGE_SIZE, "Q", ("code_page_size",)))
 _GENERAL = S.READ | S.RAW | S.REGS_INTR | S.AUX
 _new = tuple.__new__
+_Unpack: TypeAlias = "Callable[[Body, int], tuple[int, ...]]"  # a struct's unpack_from
 
 
 def _overrun(what: str, size: int, pos: int, end: int) -> TruncatedError:
@@ -59,21 +61,21 @@ class SampleLayout:
         self.regs = struct.Struct(f"{endian}{attr.sample_regs_user.bit_count()}Q")
         self.dyn_tail = struct.Struct(endian + "Q" + tail)
         self.tail = struct.Struct(endian + tail)
-        names = [name for bit, _, fields in _HEAD if st & bit for name in fields]
+        names: list[str | None] = [name for bit, _, fields in _HEAD if st & bit for name in fields]
         names += ["callchain"] * self.callchain + ["branch_hw_index"] * self.hw_index + ["branches"] * self.branches
         names += ["regs_user"] * (self.regs_mask is not None) + ["stack_user", "stack_user_dyn_size"] * self.stack
         names += [name for bit, _, fields in _TAIL if st & bit for name in fields]
         names += ["misc", "attr_index", None]       # decode() appends these three values
         where = {name: i for i, name in enumerate(names)}   # the last one wins: IDENTIFIER and ID are one id
         self.pick = itemgetter(*(where.get(field, len(names) - 1) for field in SampleRecord._fields))
-        self._arrays: dict[int, object] = {}
+        self._arrays: dict[int, _Unpack] = {}
         # what decode() reads, in one tuple: a local unpack costs less than a dozen attribute lookups
         self._plan = (self.general, self.head.size, self.head.unpack_from, struct.Struct(endian + "Q").unpack_from,
                       self.callchain, self.branches, self.hw_index, self.regs_mask, self.regs.size,
                       self.regs.unpack_from, self.stack, self.dyn_tail.unpack_from, self.tail.size,
                       self.tail.unpack_from, self.pick)
 
-    def decode(self, body, misc: int = 0, attr_index: int = 0) -> SampleRecord:
+    def decode(self, body: Body, misc: int = 0, attr_index: int = 0) -> SampleRecord:
         """The SAMPLE body (header excluded) as decode_sample decodes it; TruncatedError or struct.error when it
         overruns.
 
@@ -130,7 +132,7 @@ class SampleLayout:
         values += (misc, attr_index, None)
         return _new(SampleRecord, pick(values))
 
-    def _array(self, count: int):
+    def _array(self, count: int) -> _Unpack:
         """unpack_from for `count` u64 words (count already checked against the record size)."""
         unpack = self._arrays.get(count)
         if unpack is None:

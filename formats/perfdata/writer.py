@@ -4,29 +4,32 @@ from __future__ import annotations
 
 import os
 import platform
+from types import TracebackType
 from typing import Mapping, Sequence
 
 from .attr import ATTR_SIZE_VER7, EventAttr
 from .codec import LITTLE, layout
-from .constants import (FILE_HEADER_SIZE, AttrFlag, BranchSampleType, HeaderFeature, Misc, PerfType, RecordType,
-                        SampleType, SoftwareEvent, X86_64_REGS_MASK, MISC_BUILD_ID_SIZE, MISC_COMM_EXEC,
-                        MISC_MMAP_BUILD_ID, RegsAbi)
+# The plain-int groups, not their IntEnum views: the values only go into the bytes written.
+from .constants import (FILE_HEADER_SIZE, HEADER_FEATURE, MISC_BUILD_ID_SIZE, MISC_COMM_EXEC, MISC_MMAP_BUILD_ID,
+                        PERF_ATTR_FLAG, PERF_COUNT_SW, PERF_RECORD, PERF_RECORD_MISC, PERF_SAMPLE, PERF_SAMPLE_BRANCH,
+                        PERF_SAMPLE_REGS_ABI, PERF_TYPE, X86_64_REGS_MASK)
 from .header import FileHeader, FileSection, encode_build_ids, encode_string
-from .records import BuildIdRecord, CommRecord, Mmap2Record, OtherRecord, RecordHeader, SampleId, TaskRecord
+from .records import (BuildIdRecord, CommRecord, Mmap2Record, NonSampleRecord, OtherRecord, RecordHeader, SampleId,
+                      TaskRecord)
 from .sample import Branch, RegsDump, SampleRecord, encode_sample
 
 
 def default_attr(regs_mask: int = X86_64_REGS_MASK, stack_size: int = 8192, branch: bool = True,
                  callchain: bool = False, period: int = 10000, hw_index: bool = False) -> EventAttr:
     """cpu-clock sampling user registers + stack (+ call-stack LBR), as the simulator records it."""
-    st = SampleType.IP | SampleType.TID | SampleType.TIME | SampleType.PERIOD
-    st |= (SampleType.CALLCHAIN if callchain else 0) | (SampleType.BRANCH_STACK if branch else 0)
-    st |= (SampleType.REGS_USER if regs_mask else 0) | (SampleType.STACK_USER if stack_size else 0)
-    bst = BranchSampleType.USER | BranchSampleType.CALL_STACK | (BranchSampleType.HW_INDEX if hw_index else 0)
-    flags = (AttrFlag.DISABLED | AttrFlag.INHERIT | AttrFlag.MMAP | AttrFlag.COMM | AttrFlag.ENABLE_ON_EXEC
-             | AttrFlag.SAMPLE_ID_ALL | AttrFlag.EXCLUDE_KERNEL | AttrFlag.EXCLUDE_HV | AttrFlag.MMAP2
-             | AttrFlag.COMM_EXEC)
-    return EventAttr(PerfType.SOFTWARE, SoftwareEvent.CPU_CLOCK, period, int(st), flags=int(flags),
+    st = PERF_SAMPLE.IP | PERF_SAMPLE.TID | PERF_SAMPLE.TIME | PERF_SAMPLE.PERIOD
+    st |= (PERF_SAMPLE.CALLCHAIN if callchain else 0) | (PERF_SAMPLE.BRANCH_STACK if branch else 0)
+    st |= (PERF_SAMPLE.REGS_USER if regs_mask else 0) | (PERF_SAMPLE.STACK_USER if stack_size else 0)
+    bst = PERF_SAMPLE_BRANCH.USER | PERF_SAMPLE_BRANCH.CALL_STACK | (PERF_SAMPLE_BRANCH.HW_INDEX if hw_index else 0)
+    f = PERF_ATTR_FLAG
+    flags = (f.DISABLED | f.INHERIT | f.MMAP | f.COMM | f.ENABLE_ON_EXEC | f.SAMPLE_ID_ALL | f.EXCLUDE_KERNEL
+             | f.EXCLUDE_HV | f.MMAP2 | f.COMM_EXEC)
+    return EventAttr(PERF_TYPE.SOFTWARE, PERF_COUNT_SW.CPU_CLOCK, period, int(st), flags=int(flags),
                      branch_sample_type=int(bst) if branch else 0, sample_regs_user=regs_mask,
                      sample_stack_user=stack_size, size=ATTR_SIZE_VER7)
 
@@ -38,7 +41,7 @@ class PerfDataWriter:
     registers and stack; a callchain of (CallchainContext.USER, ip) makes it use the call-stack LBR.
     """
 
-    def __init__(self, path: str | os.PathLike, regs_mask: int = X86_64_REGS_MASK, stack_size: int = 8192,
+    def __init__(self, path: str | os.PathLike[str], regs_mask: int = X86_64_REGS_MASK, stack_size: int = 8192,
                  branch: bool = True, callchain: bool = False, period: int = 10000, hw_index: bool = False,
                  attr: EventAttr | None = None, endian: str = LITTLE, round_every: int = 1000):
         self.attr = attr or default_attr(regs_mask, stack_size, branch, callchain, period, hw_index)
@@ -58,14 +61,14 @@ class PerfDataWriter:
     # -- records ------------------------------------------------------------------------------------
 
     def comm(self, pid: int, tid: int, name: str, time: int = 0, exec_: bool = True) -> None:
-        misc = Misc.USER | (MISC_COMM_EXEC if exec_ else 0)
+        misc = PERF_RECORD_MISC.USER | (MISC_COMM_EXEC if exec_ else 0)
         self.record(CommRecord(pid, tid, name, int(misc)), SampleId(pid, tid, time))
 
     def mmap2(self, pid: int, tid: int, start: int, length: int, pgoff: int, path: str,
               build_id: bytes | None = None, prot: int = 5, flags: int = 2, time: int = 0,
               build_id_in_record: bool = False) -> None:
         """A file mapping; a build-id goes to the HEADER_BUILD_ID feature (and the record itself if asked)."""
-        misc = int(Misc.USER) | (MISC_MMAP_BUILD_ID if build_id is not None and build_id_in_record else 0)
+        misc = int(PERF_RECORD_MISC.USER) | (MISC_MMAP_BUILD_ID if build_id is not None and build_id_in_record else 0)
         rec = Mmap2Record(pid, tid, start, length, pgoff, path, build_id=build_id if build_id_in_record else None,
                           prot=prot, flags=flags, misc=misc)
         self.record(rec, SampleId(pid, tid, time))
@@ -73,17 +76,17 @@ class PerfDataWriter:
             self.add_build_id(path, build_id)
 
     def fork(self, pid: int, ppid: int, tid: int, ptid: int, time: int = 0, exit_: bool = False) -> None:
-        kind = RecordType.EXIT if exit_ else RecordType.FORK
+        kind = PERF_RECORD.EXIT if exit_ else PERF_RECORD.FORK
         self.record(TaskRecord(kind, pid, ppid, tid, ptid, time), SampleId(pid, tid, time))
 
     def add_build_id(self, path: str, build_id: bytes, kernel: bool = False) -> None:
-        misc = (Misc.KERNEL if kernel else Misc.USER) | MISC_BUILD_ID_SIZE
+        misc = (PERF_RECORD_MISC.KERNEL if kernel else PERF_RECORD_MISC.USER) | MISC_BUILD_ID_SIZE
         self._build_ids[path] = BuildIdRecord(-1, bytes(build_id), path, int(misc))
 
     def sample(self, pid: int, tid: int, time: int, ip: int, regs: Mapping[int, int] | Sequence[int] = (),
                stack: bytes = b"", branches: Sequence[Branch | tuple[int, int, int]] = (),
                callchain: Sequence[int] = (), period: int | None = None, dyn_size: int | None = None,
-               branch_hw_index: int | None = None, misc: int = Misc.USER) -> None:
+               branch_hw_index: int | None = None, misc: int = PERF_RECORD_MISC.USER) -> None:
         """One SAMPLE; `regs` is perf register number -> value (or values in mask order)."""
         a = self.attr
         if isinstance(regs, Mapping):
@@ -96,19 +99,20 @@ class PerfDataWriter:
             ip=ip, pid=pid, tid=tid, time=time, period=a.sample_period if period is None else period,
             callchain=tuple(callchain), branch_hw_index=branch_hw_index,
             branches=tuple(b if isinstance(b, Branch) else Branch(*b) for b in branches),
-            regs_user=RegsDump(RegsAbi.ABI_64 if values else RegsAbi.NONE, a.sample_regs_user, values),
+            regs_user=RegsDump(PERF_SAMPLE_REGS_ABI.ABI_64 if values else PERF_SAMPLE_REGS_ABI.NONE,
+                               a.sample_regs_user, values),
             stack_user=dump, stack_user_dyn_size=min(len(stack), size) if dyn_size is None else dyn_size,
             misc=int(misc))
-        self._emit(RecordType.SAMPLE, rec.misc, encode_sample(rec, a, self.endian))
+        self._emit(PERF_RECORD.SAMPLE, rec.misc, encode_sample(rec, a, self.endian))
         self.samples += 1
         self._since_round += 1
         if self._round_every and self._since_round >= self._round_every:
-            self.record(OtherRecord(RecordType.FINISHED_ROUND, b""))
+            self.record(OtherRecord(PERF_RECORD.FINISHED_ROUND, b""))
             self._since_round = 0
 
-    def record(self, rec, sample_id: SampleId | None = None) -> None:
+    def record(self, rec: NonSampleRecord, sample_id: SampleId | None = None) -> None:
         """Any non-sample record; kernel records get the sample_id_all trailer."""
-        rtype = rec.kind if isinstance(rec, TaskRecord) else rec.TYPE
+        rtype = rec.TYPE
         body = rec.body(self.endian)
         if rtype < 64 and self.attr.sample_id_all:
             body += (sample_id or SampleId()).to_bytes(self.attr.sample_type, self.endian)
@@ -124,16 +128,16 @@ class PerfDataWriter:
     def _features(self) -> dict[int, bytes]:
         e = self.endian
         feats = {
-            HeaderFeature.BUILD_ID: encode_build_ids(list(self._build_ids.values()), e),
-            HeaderFeature.HOSTNAME: encode_string(platform.node() or "unwind", e),
-            HeaderFeature.OSRELEASE: encode_string(platform.release(), e),
-            HeaderFeature.VERSION: encode_string("6.1.unwind", e),
-            HeaderFeature.ARCH: encode_string("x86_64", e),
-            HeaderFeature.NRCPUS: layout(e, "II").pack(os.cpu_count() or 1, os.cpu_count() or 1),
-            HeaderFeature.CMDLINE: layout(e, "I").pack(1) + encode_string("unwind simulate", e),
+            HEADER_FEATURE.BUILD_ID: encode_build_ids(list(self._build_ids.values()), e),
+            HEADER_FEATURE.HOSTNAME: encode_string(platform.node() or "unwind", e),
+            HEADER_FEATURE.OSRELEASE: encode_string(platform.release(), e),
+            HEADER_FEATURE.VERSION: encode_string("6.1.unwind", e),
+            HEADER_FEATURE.ARCH: encode_string("x86_64", e),
+            HEADER_FEATURE.NRCPUS: layout(e, "II").pack(os.cpu_count() or 1, os.cpu_count() or 1),
+            HEADER_FEATURE.CMDLINE: layout(e, "I").pack(1) + encode_string("unwind simulate", e),
         }
-        if self.attr.sample_type & SampleType.BRANCH_STACK:
-            feats[HeaderFeature.BRANCH_STACK] = b""
+        if self.attr.sample_type & PERF_SAMPLE.BRANCH_STACK:
+            feats[HEADER_FEATURE.BRANCH_STACK] = b""
         return dict(sorted(feats.items()))
 
     def close(self) -> None:
@@ -156,5 +160,6 @@ class PerfDataWriter:
     def __enter__(self) -> "PerfDataWriter":
         return self
 
-    def __exit__(self, *exc) -> None:
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 traceback: TracebackType | None) -> None:
         self.close()
