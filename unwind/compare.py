@@ -14,12 +14,15 @@ import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field, replace
-from typing import Any
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any
 
 from .errors import FormatError, UnwindError, UsageError
 from .locations import Location, LocationClass, LocationClassifier
 from .model import Sample, Unwinder
+
+if TYPE_CHECKING:
+    from formats.report import CompareJson, GroupJson, SweepJson, UnwinderJson
 
 TRUTH, CALLCHAIN = "truth", "callchain"
 ERROR_STOP = "error"
@@ -70,7 +73,7 @@ class Group:
     def exact_to_main_rate(self) -> float:
         return self.exact_to_main / self.samples if self.samples else 0.0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> GroupJson:
         return {"samples": self.samples, "exact": self.exact, "exact_rate": self.exact_rate,
                 "frame_recall": self.frame_recall, "exact_to_main_rate": self.exact_to_main_rate}
 
@@ -138,7 +141,7 @@ class UnwinderReport:
         """Mean wall time of one unwind() call in microseconds (warm tables)."""
         return self.seconds / self.calls * 1e6 if self.calls else 0.0
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> UnwinderJson:
         return {
             "exact": self.exact, "exact_rate": self.exact_rate, "frame_recall": self.frame_recall,
             "wrong_frames": self.wrong_frames, "stops": self.stops,
@@ -167,19 +170,16 @@ class ComparisonReport:
     references: tuple[tuple[int, ...], ...] = ()
     indices: tuple[int, ...] = ()  # positions of the scored samples in the input
     skipped: int = 0
-    extra: dict[str, Any] = field(default_factory=dict)
 
     def location_counts(self) -> dict[str, int]:
         counts = Counter(str(loc.cls) for loc in self.locations)
         return {c: counts.get(c, 0) for c in LOCATION_CLASSES}
 
-    def to_json(self) -> dict[str, Any]:
-        """The DESIGN.md contract shape (plus extra keys)."""
-        out = {"samples": self.samples, "reference": self.reference,
-               "unwinders": {name: r.to_json() for name, r in self.unwinders.items()},
-               "skipped": self.skipped, "locations": self.location_counts()}
-        out.update(self.extra)
-        return out
+    def to_json(self) -> CompareJson:
+        """The DESIGN.md contract shape (callers add the optional keys: lbr_sweep, title, ...)."""
+        return {"samples": self.samples, "reference": self.reference,
+                "unwinders": {name: r.to_json() for name, r in self.unwinders.items()},
+                "skipped": self.skipped, "locations": self.location_counts()}
 
 
 def lcs_length(a: Sequence[int], b: Sequence[int]) -> int:
@@ -334,7 +334,7 @@ def truncate_lbr(samples: Iterable[Sample], depth: int) -> list[Sample]:
 
 
 def lbr_sweep(samples: Sequence[Sample], report: ComparisonReport, make_lbr: Callable[..., Unwinder],
-              depths: Sequence[int] = (4, 8, 16, 32), stitch: bool = True) -> dict[str, dict[str, float]]:
+              depths: Sequence[int] = (4, 8, 16, 32), stitch: bool = True) -> dict[str, SweepJson]:
     """LBR exact rate and frame recall per hardware depth (recorded buffer truncated) and stitched at full depth.
 
     `samples` are the ones `report` was made from; only those it scored are used.
@@ -345,7 +345,7 @@ def lbr_sweep(samples: Sequence[Sample], report: ComparisonReport, make_lbr: Cal
         str(d): (make_lbr(depth=d), truncate_lbr(samples, d)) for d in depths}
     if stitch:
         runs["stitched"] = (make_lbr(depth=max(depths), stitch=True), list(samples))
-    out: dict[str, dict[str, float]] = {}
+    out: dict[str, SweepJson] = {}
     for key, (unwinder, subset) in runs.items():
         r = score_unwinder(f"lbr-{key}", unwinder, subset, references, report.locations, measure_memory=False,
                            measure_time=False)

@@ -8,7 +8,7 @@ from typing import TypeAlias
 
 LITTLE = "<"
 BIG = ">"
-Body: TypeAlias = "bytes | bytearray | memoryview"  # a record body: from a reader, a view into the file
+Body: TypeAlias = "bytes | memoryview"  # a record body: from a reader, a view into the file
 
 
 @lru_cache(maxsize=None)
@@ -35,7 +35,7 @@ def bitfield_word(value: int, endian: str) -> int:
     return int.from_bytes(value.to_bytes(8, "little").translate(_rev8()), "big")
 
 
-def cstring(data: Body) -> str:
+def cstring(data: bytes | bytearray | memoryview) -> str:
     """A NUL-terminated (and padded) string field."""
     raw = bytes(data)
     end = raw.find(b"\0")

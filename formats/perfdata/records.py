@@ -242,7 +242,7 @@ class BuildIdRecord(NamedTuple):
         return PERF_RECORD.HEADER_BUILD_ID
 
     @classmethod
-    def from_body(cls, body: Body, misc: int, endian: str) -> "BuildIdRecord":
+    def from_body(cls, body: "Body | bytearray", misc: int, endian: str) -> "BuildIdRecord":
         (pid,) = layout(endian, "i").unpack_from(body, 0)
         raw = bytes(body[4:28])
         if len(raw) < 24:

@@ -71,7 +71,7 @@ class SampleRecord(NamedTuple):
     branches: tuple[Branch, ...] | None = None
     branch_counters: tuple[int, ...] | None = None
     regs_user: RegsDump | None = None
-    stack_user: bytes | bytearray | memoryview | None = None  # a slice of the body: from a reader, a view into the file
+    stack_user: bytes | memoryview | None = None     # a slice of the body: from a reader, a view into the file
     stack_user_dyn_size: int | None = None
     weight: int | None = None
     data_src: int | None = None

@@ -5,9 +5,11 @@ from __future__ import annotations
 import argparse
 import json
 import sys
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Literal
 
 if TYPE_CHECKING:
+    from formats.report import CompareJson
+
     from ..modules import ModuleResolver
 
 HELP = "score unwinders on the same samples against ground truth (PERF.DATA.truth.jsonl) or a reference unwinder"
@@ -31,7 +33,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--no-memory", action="store_true", help="skip the tracemalloc pass (table sizes)")
 
 
-def format_table(report: dict[str, Any]) -> str:
+def format_table(report: CompareJson) -> str:
     """The terminal table: one row per unwinder, then exact rate per location class."""
     from ..compare import LOCATION_CLASSES
 
@@ -41,21 +43,24 @@ def format_table(report: dict[str, Any]) -> str:
             f"{'KiB':>8}  stops")
     lines += ["", head, "-" * len(head)]
     for name, u in report["unwinders"].items():
-        kib = "" if u.get("table_bytes") is None else f"{u['table_bytes'] / 1024:.0f}"
+        table = u.get("table_bytes")
+        kib = "" if table is None else f"{table / 1024:.0f}"
         stops = ", ".join(f"{k} {v}" for k, v in u["stops"].items())
         lines.append(f"{name:<14}{u['exact']:>7}{u['exact_rate'] * 100:>7.1f}%{u['exact_to_main_rate'] * 100:>7.1f}%"
                      f"{u['frame_recall'] * 100:>7.1f}%"
                      f"{u['wrong_frames']:>7}{u['failures']:>6}{u['cost_us']:>9.1f}{kib:>8}  {stops}")
     counts = report.get("locations", {})
     classes = [c for c in LOCATION_CLASSES if c != "unknown" or counts.get(c)]
-    for key, what in (("exact_rate", "exact rate"), ("exact_to_main_rate", "exact-through-main rate")):
+    rates: tuple[tuple[Literal["exact_rate", "exact_to_main_rate"], str], ...] = (
+        ("exact_rate", "exact rate"), ("exact_to_main_rate", "exact-through-main rate"))
+    for key, what in rates:
         lines += ["", f"{what} by location class of the leaf pc (samples):",
                   f"{'unwinder':<14}" + "".join(f"{f'{c}({counts.get(c, 0)})':>15}" for c in classes)]
         for name, u in report["unwinders"].items():
             cells = []
             for c in classes:
-                g = u["by_location"].get(c, {})
-                cells.append(f"{g.get(key, 0.0) * 100:>14.1f}%" if g.get("samples") else f"{'-':>15}")
+                g = u["by_location"].get(c)
+                cells.append(f"{g.get(key, 0.0) * 100:>14.1f}%" if g and g.get("samples") else f"{'-':>15}")
             lines.append(f"{name:<14}" + "".join(cells))
     sweep = report.get("lbr_sweep")
     if sweep:

@@ -17,6 +17,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Callable, Iterable
 
 if TYPE_CHECKING:
+    from formats.report import GroupJson
+
     from ..compare import ComparisonReport
     from ..model import Sample
     from ..modules import ModuleResolver
@@ -75,20 +77,19 @@ def record_runs(runs: Iterable[Run], outdir: Path, max_samples: int | None,
     return out
 
 
-def by_program(report: ComparisonReport, names: list[str]) -> dict[str, dict[str, dict[str, float]]]:
+def by_program(report: ComparisonReport, names: list[str]) -> dict[str, dict[str, GroupJson]]:
     """Exact rate per program (the name of each scored sample's recording) per unwinder."""
-    out: dict[str, dict[str, dict[str, float]]] = {}  # program -> unwinder -> counts and rates
+    counts: dict[str, dict[str, list[int]]] = {}  # program -> unwinder -> [samples, exact, exact_to_main]
     for name, u in report.unwinders.items():
         for index, score in zip(report.indices, u.scores):
-            cell = out.setdefault(names[index], {}).setdefault(name, {"samples": 0, "exact": 0, "exact_to_main": 0})
-            cell["samples"] += 1
-            cell["exact"] += score.exact
-            cell["exact_to_main"] += score.exact_to_main
-    for cells in out.values():
-        for cell in cells.values():
-            cell["exact_rate"] = cell["exact"] / cell["samples"]
-            cell["exact_to_main_rate"] = cell["exact_to_main"] / cell["samples"]
-    return out
+            cell = counts.setdefault(names[index], {}).setdefault(name, [0, 0, 0])
+            cell[0] += 1
+            cell[1] += score.exact
+            cell[2] += score.exact_to_main
+    return {program: {name: {"samples": n, "exact": exact, "exact_to_main": to_main, "exact_rate": exact / n,
+                             "exact_to_main_rate": to_main / n}
+                      for name, (n, exact, to_main) in cells.items()}
+            for program, cells in counts.items()}
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
