@@ -9,6 +9,13 @@ from __future__ import annotations
 
 import re
 from functools import lru_cache
+from typing import TYPE_CHECKING, TypeAlias
+
+if TYPE_CHECKING:
+    import ctypes
+
+# A loaded demangler: (the library, libc's free for the strings it returns).
+_Handles: TypeAlias = "tuple[ctypes.CDLL, ctypes._NamedFuncPointer]"
 
 # operator tokens that contain '>' and must not be split
 _OPERATOR = re.compile(r"operator(?:>>=|>>|>=|->\*|->|>)")
@@ -75,7 +82,9 @@ def demangle_perf(name: str) -> str:
 def _cplus_demangle(name: str) -> str:
     import ctypes
 
-    lib, free = _libiberty()
+    handles = _libiberty()
+    assert handles is not None  # demangle_perf calls this only when libbfd loaded
+    lib, free = handles
     result = lib.cplus_demangle(name.encode(), 0)  # 0 = DMGL_NO_OPTS: no parameters, no return type
     if not result:
         return name
@@ -85,16 +94,16 @@ def _cplus_demangle(name: str) -> str:
         free(result)
 
 
-_LIBIBERTY: list = []
+_LIBIBERTY: list[_Handles | None] = []
 
 
-def _libiberty():
+def _libiberty() -> _Handles | None:
     """(libbfd with its cplus_demangle, libc's free), loaded once; None when binutils' libbfd is absent."""
     if not _LIBIBERTY:
         import ctypes
         import glob
 
-        found = None
+        found: _Handles | None = None
         for path in sorted(glob.glob("/usr/lib/x86_64-linux-gnu/libbfd-*.so")):
             try:
                 lib = ctypes.CDLL(path)
@@ -135,7 +144,7 @@ def _cxa_demangle(name: str) -> str:
 
 
 @lru_cache(maxsize=1)
-def _libstdcxx():
+def _libstdcxx() -> _Handles:
     """(libstdc++ with its __cxa_demangle, libc's free), loaded once."""
     import ctypes
     import ctypes.util
