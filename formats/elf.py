@@ -1,4 +1,5 @@
-"""A narrow, fast ELF64 little-endian reader: header, sections, segments, notes, build-id, debuglink.
+"""A narrow, fast little-endian ELF reader (ELF64; ELFCLASS32 for i386 and x32 symbolisation): header, sections,
+segments, notes, build-id, debuglink.
 
 pyelftools stays available for the rare paths; this reader exists so that hot paths
 (symbolising, unwinding) never import it.  Compressed sections come back decompressed.
@@ -63,13 +64,20 @@ PF_X, PF_W, PF_R = 1, 2, 4
 NT_GNU_BUILD_ID = 3
 ELFCOMPRESS_ZLIB = 1
 ELFCOMPRESS_ZSTD = 2
+EM_386 = 3
 EM_X86_64 = 62
+ELFCLASS32, ELFCLASS64 = 1, 2
 
 _EHDR = struct.Struct("<16sHHIQQQIHHHHHH")
 _SHDR = struct.Struct("<IIQQQQIIQQ")
 _PHDR = struct.Struct("<IIQQQQQQ")
 _CHDR = struct.Struct("<IIQQ")
 _NHDR = struct.Struct("<III")
+# ELFCLASS32 (i386, x32): the same fields, 32-bit wide; a program header orders them differently
+_EHDR32 = struct.Struct("<16sHHIIIIIHHHHHH")
+_SHDR32 = struct.Struct("<IIIIIIIIII")
+_PHDR32 = struct.Struct("<IIIIIIII")  # type, offset, vaddr, paddr, filesz, memsz, flags, align
+_CHDR32 = struct.Struct("<III")  # type, size, addralign
 
 
 class Section(NamedTuple):
@@ -124,12 +132,17 @@ class ElfFile:
         self.data: Data = data
         if len(data) < 16 or data[:4] != b"\x7fELF":
             raise NotELFError("not an ELF file", self.path)
-        if data[4] != 2 or data[5] != 1:
-            raise NotELFError("only 64-bit little-endian ELF is supported", self.path)
-        if len(data) < _EHDR.size:
+        if data[4] not in (ELFCLASS32, ELFCLASS64) or data[5] != 1:
+            raise NotELFError("only little-endian ELF is supported", self.path)
+        self.elf_class = data[4]
+        self.is_64 = self.elf_class == ELFCLASS64
+        self.address_size = 8 if self.is_64 else 4
+        ehdr = _EHDR if self.is_64 else _EHDR32
+        self._shdr, self._chdr = (_SHDR, _CHDR) if self.is_64 else (_SHDR32, _CHDR32)
+        if len(data) < ehdr.size:
             raise TruncatedError("ELF header is truncated", self.path, 0)
         (_, self.type, self.machine, _, self.entry, self._phoff, self._shoff, _, _,
-         self._phentsize, self._phnum, self._shentsize, self._shnum, self._shstrndx) = _EHDR.unpack_from(data, 0)
+         self._phentsize, self._phnum, self._shentsize, self._shnum, self._shstrndx) = ehdr.unpack_from(data, 0)
 
     def __repr__(self) -> str:
         return f"ElfFile({self.path!r})"
@@ -141,19 +154,20 @@ class ElfFile:
         data, path = self.data, self.path
         if not self._shoff:
             return ()
-        if self._shentsize != _SHDR.size:
+        shdr = self._shdr
+        if self._shentsize != shdr.size:
             raise FormatError(f"unexpected section header size {self._shentsize}", path, self._shoff)
         shnum, shstrndx = self._shnum, self._shstrndx
         with parsing(path, self._shoff, "section headers"):
             if shnum == 0 or shstrndx == 0xFFFF:  # more than 0xff00 sections: the real values are in section 0
-                first = _SHDR.unpack_from(data, self._shoff) if self._shoff + _SHDR.size <= len(data) else None
+                first = shdr.unpack_from(data, self._shoff) if self._shoff + shdr.size <= len(data) else None
                 if first is None:
                     raise TruncatedError("section header 0 lies past the end of the file", path, self._shoff)
                 shnum = first[5] if shnum == 0 else shnum
                 shstrndx = first[6] if shstrndx == 0xFFFF else shstrndx
-            if self._shoff + shnum * _SHDR.size > len(data):
+            if self._shoff + shnum * shdr.size > len(data):
                 raise TruncatedError(f"{shnum} section headers run past the end of the file", path, self._shoff)
-            raw = [_SHDR.unpack_from(data, self._shoff + i * _SHDR.size) for i in range(shnum)]
+            raw = [shdr.unpack_from(data, self._shoff + i * shdr.size) for i in range(shnum)]
         names = raw[shstrndx] if shstrndx < len(raw) else None
         names_off, names_end = (names[4], min(names[4] + names[5], len(data))) if names else (0, 0)
         sections = []
@@ -211,12 +225,13 @@ class ElfFile:
     def _compression(self, section: Section, raw: memoryview) -> tuple[decompress.Codec, int, int] | None:
         """(codec, declared inflated size, payload start) of a compressed section; None if it is stored plain."""
         if section.flags & SHF_COMPRESSED:
-            if len(raw) < _CHDR.size:
+            chdr = self._chdr
+            if len(raw) < chdr.size:
                 raise TruncatedError(f"compression header of {section.name} is truncated", self.path, section.offset)
-            kind, _, size, _ = _CHDR.unpack_from(raw, 0)
+            kind, size = (chdr.unpack_from(raw, 0)[i] for i in ((0, 2) if self.is_64 else (0, 1)))
             if kind not in (ELFCOMPRESS_ZLIB, ELFCOMPRESS_ZSTD):
                 raise FormatError(f"unknown compression type {kind} in {section.name}", self.path, section.offset)
-            return decompress.Codec(kind), size, _CHDR.size
+            return decompress.Codec(kind), size, chdr.size
         if section.name.startswith(".zdebug") and bytes(raw[:4]) == b"ZLIB":
             if len(raw) < 12:
                 raise TruncatedError(f"compression header of {section.name} is truncated", self.path, section.offset)
@@ -247,11 +262,16 @@ class ElfFile:
     def segments(self) -> tuple[Segment, ...]:
         if not self._phoff or not self._phnum:
             return ()
-        if self._phentsize != _PHDR.size:
+        phdr = _PHDR if self.is_64 else _PHDR32
+        if self._phentsize != phdr.size:
             raise FormatError(f"unexpected program header size {self._phentsize}", self.path, self._phoff)
-        if self._phoff + self._phnum * _PHDR.size > len(self.data):
+        if self._phoff + self._phnum * phdr.size > len(self.data):
             raise TruncatedError(f"{self._phnum} program headers run past the end of the file", self.path, self._phoff)
-        return tuple(Segment(*_PHDR.unpack_from(self.data, self._phoff + i * _PHDR.size)) for i in range(self._phnum))
+        rows = [phdr.unpack_from(self.data, self._phoff + i * phdr.size) for i in range(self._phnum)]
+        if self.is_64:
+            return tuple(Segment(*row) for row in rows)
+        return tuple(Segment(typ, flags, offset, vaddr, paddr, filesz, memsz, align)
+                     for typ, offset, vaddr, paddr, filesz, memsz, flags, align in rows)
 
     @cached_property
     def load_segments(self) -> tuple[Segment, ...]:

@@ -1,15 +1,19 @@
-"""ELF64 RELA relocation records (.rela.*) as typed records."""
+"""ELF relocation records (.rela.* of ELF64; .rel.*/.rela.* of ELFCLASS32) and their application to DWARF."""
 
 from __future__ import annotations
 
 import struct
+from collections.abc import Iterator
 from dataclasses import dataclass
 
-from .elf import ElfFile, Section, SectionType
+from .elf import EM_386, EM_X86_64, ElfFile, Section, SectionType
 from .errors import FormatError
 
 _RELA = struct.Struct("<QQq")
 RELA_SIZE = _RELA.size
+_REL32 = struct.Struct("<II")  # i386: r_offset, r_info (symbol << 8 | type); the addend is in the bytes
+_RELA32 = struct.Struct("<IIi")  # x32
+EM_AARCH64 = 183
 
 
 @dataclass(frozen=True, slots=True)
@@ -44,6 +48,39 @@ ET_REL = 1
 # x86-64 (NONE, 64, PC32, 32, 32S, DTPOFF64, DTPOFF32, PC64) plus PLT32, which readelf applies in frames.
 X86_64_STATIC = {1: (8, False), 2: (4, True), 4: (4, True), 10: (4, False), 11: (4, False), 17: (8, False),
                  21: (4, False), 24: (8, True)}
+# LLVM 14's resolvers for the other machines whose objects we symbolise: x32 (R_X86_64_32, PC32),
+# i386 (R_386_32, R_386_PC32: REL, the addend is the stored word), AArch64 (ABS64, ABS32, PREL64, PREL32).
+X32_STATIC = {10: (4, False), 2: (4, True)}
+I386_STATIC = {1: (4, False), 2: (4, True)}
+AARCH64_STATIC = {257: (8, False), 258: (4, False), 260: (8, True), 261: (4, True)}
+
+
+def _resolver(elf: ElfFile) -> dict[int, tuple[int, bool]]:
+    if elf.machine == EM_X86_64:
+        return X86_64_STATIC if elf.is_64 else X32_STATIC
+    if elf.machine == EM_386:
+        return I386_STATIC
+    if elf.machine == EM_AARCH64:
+        return AARCH64_STATIC
+    return {}
+
+
+def _is_relocation_section(elf: ElfFile, section: Section) -> bool:
+    return section.type == SectionType.RELA or (not elf.is_64 and section.type == SectionType.REL)
+
+
+def _entries(elf: ElfFile, section: Section) -> Iterator[tuple[int, int, int, int | None]]:
+    """(r_offset, type, symbol index, addend; None for REL, whose addend is the stored value) of one section."""
+    raw = elf.section_bytes(section) or b""
+    if elf.is_64:
+        for r_offset, r_info, addend in _RELA.iter_unpack(raw[:len(raw) - len(raw) % _RELA.size]):
+            yield r_offset, r_info & 0xFFFFFFFF, r_info >> 32, addend
+    elif section.type == SectionType.RELA:
+        for r_offset, r_info, addend in _RELA32.iter_unpack(raw[:len(raw) - len(raw) % _RELA32.size]):
+            yield r_offset, r_info & 0xFF, r_info >> 8, addend
+    else:
+        for r_offset, r_info in _REL32.iter_unpack(raw[:len(raw) - len(raw) % _REL32.size]):
+            yield r_offset, r_info & 0xFF, r_info >> 8, None
 
 
 def relocated_section_bytes(elf: ElfFile, section: Section, strict: bool = True) -> bytes:
@@ -59,24 +96,23 @@ def relocated_section_bytes(elf: ElfFile, section: Section, strict: bool = True)
     if elf.type != ET_REL:
         return data
     sections = elf.sections
-    relas = [s for s in sections if s.type == SectionType.RELA and s.info == section.index]
+    relas = [s for s in sections if _is_relocation_section(elf, s) and s.info == section.index]
     if not relas:
         return data
     out = bytearray(data)
+    resolver = _resolver(elf)
     for rela in relas:
         if rela.link >= len(sections):
             raise FormatError(f"{rela.name} links to a missing symbol table", elf.path, rela.offset)
         symbols = symbols_in(elf, sections[rela.link])
         bases = [(s.value + sections[s.shndx].addr) if 0 < s.shndx < min(SHN_LORESERVE, len(sections)) else s.value
                  for s in symbols]
-        raw = elf.section_bytes(rela) or b""
-        usable = len(raw) - len(raw) % _RELA.size
-        for k, (r_offset, r_info, addend) in enumerate(_RELA.iter_unpack(raw[:usable])):
-            kind, index = r_info & 0xFFFFFFFF, r_info >> 32
+        width = rela.entsize or 1
+        for k, (r_offset, kind, index, addend) in enumerate(_entries(elf, rela)):
             if kind == 0:
                 continue
-            where = rela.offset + k * _RELA.size
-            found = X86_64_STATIC.get(kind)
+            where = rela.offset + k * width
+            found = resolver.get(kind)
             if found is None:
                 if strict:
                     raise FormatError(f"unsupported relocation type {kind} in {rela.name}", elf.path, where)
@@ -84,9 +120,11 @@ def relocated_section_bytes(elf: ElfFile, section: Section, strict: bool = True)
             if index >= len(symbols):
                 raise FormatError(f"relocation names symbol {index} past the end of its table", elf.path, where)
             size, pcrel = found
-            value = bases[index] + addend - (r_offset if pcrel else 0)
             if r_offset + size > len(out):
                 raise FormatError(f"relocation at {r_offset:#x} is outside {section.name}", elf.path, where)
+            if addend is None:
+                addend = int.from_bytes(out[r_offset:r_offset + size], "little")
+            value = bases[index] + addend - (r_offset if pcrel else 0)
             out[r_offset:r_offset + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
     return bytes(out)
 
@@ -114,12 +152,10 @@ def relocation_sections(elf: ElfFile, section: Section) -> dict[int, int]:
     sections = elf.sections
     found: dict[int, int] = {}
     for rela in sections:
-        if rela.type != SectionType.RELA or rela.info != section.index or rela.link >= len(sections):
+        if not _is_relocation_section(elf, rela) or rela.info != section.index or rela.link >= len(sections):
             continue
         symbols = symbols_in(elf, sections[rela.link])
-        raw = elf.section_bytes(rela) or b""
-        for r_offset, r_info, _ in _RELA.iter_unpack(raw[:len(raw) - len(raw) % _RELA.size]):
-            index = r_info >> 32
-            if r_info & 0xFFFFFFFF and index < len(symbols):
+        for r_offset, kind, index, _ in _entries(elf, rela):
+            if kind and index < len(symbols):
                 found[r_offset] = symbols[index].shndx
     return found

@@ -10,6 +10,7 @@ from .elf import ElfFile, Section, SectionType
 from .errors import FormatError, StringTableError
 
 _SYM = struct.Struct("<IBBHQQ")
+_SYM32 = struct.Struct("<IIIBBH")  # name, value, size, info, other, shndx
 SHN_UNDEF = 0
 SHN_LORESERVE = 0xFF00
 SHN_ABS = 0xFFF1
@@ -64,8 +65,9 @@ def check_string_table(elf: ElfFile, table: str = ".symtab") -> None:
     `table` (one with a symbol past the null one) sit in a string table that is empty or does not end
     with NUL: llvm-symbolizer then refuses the whole file."""
     section = elf.section(table)
+    entry = _SYM if elf.is_64 else _SYM32
     if section is None or section.type not in (SectionType.SYMTAB, SectionType.DYNSYM) or \
-            section.size < 2 * _SYM.size or section.link >= len(elf.sections):
+            section.size < 2 * entry.size or section.link >= len(elf.sections):
         return
     strtab = elf.sections[section.link]
     if strtab.type != SectionType.STRTAB:
@@ -80,15 +82,19 @@ def check_string_table(elf: ElfFile, table: str = ".symtab") -> None:
 
 def symbols_in(elf: ElfFile, section: Section) -> list[Symbol]:
     """Every symbol of one SYMTAB/DYNSYM section (e.g. the one a relocation section links to)."""
-    if section.entsize not in (0, _SYM.size):
+    entry = _SYM if elf.is_64 else _SYM32
+    if section.entsize not in (0, entry.size):
         raise FormatError(f"{section.name} has entry size {section.entsize}", elf.path, section.offset)
     if section.link >= len(elf.sections):
         raise FormatError(f"{section.name} links to missing string table {section.link}", elf.path, section.offset)
     raw = elf.raw_section_bytes(section)
     strtab = elf.raw_section_bytes(elf.sections[section.link]).tobytes()
-    usable = len(raw) - len(raw) % _SYM.size
+    usable = len(raw) - len(raw) % entry.size
+    rows = entry.iter_unpack(raw[:usable])
+    if not elf.is_64:
+        rows = ((name_off, info, other, shndx, value, size) for name_off, value, size, info, other, shndx in rows)
     symbols = []
-    for index, (name_off, info, _other, shndx, value, size) in enumerate(_SYM.iter_unpack(raw[:usable])):
+    for index, (name_off, info, _other, shndx, value, size) in enumerate(rows):
         end = strtab.find(b"\0", name_off)
         stop = end if end >= 0 else len(strtab)
         name = strtab[name_off:stop].decode("utf-8", "replace") if name_off < len(strtab) else ""

@@ -107,8 +107,8 @@ def plt_symbols(elf: ElfFile) -> list[tuple[int, int, str, None]]:
     JUMP_SLOT/IRELATIVE relocations sorted by GOT address; a relocation without a symbol gives `@plt`.
     """
     plt, rela = elf.section(".plt"), elf.section(".rela.plt")
-    if plt is None or rela is None or rela.type != SectionType.RELA:
-        return []  # a debug-only file keeps .rela.plt as NOBITS: no entries to name
+    if plt is None or rela is None or rela.type != SectionType.RELA or not elf.is_64:
+        return []  # a debug-only file keeps .rela.plt as NOBITS: no entries to name (32-bit PLTs: not read)
     relocations = sorted(read_relocations(elf, rela), key=lambda r: r.offset)
     dynsym = read_symbols(elf, ".dynsym")
     names = [dynsym[r.symbol].name if 0 < r.symbol < len(dynsym) else "" for r in relocations]

@@ -156,6 +156,10 @@ class CfiSection:
         section = elf.section(name)
         if section is None or section.type == 8:
             return None
+        if not elf.is_64:
+            from ..errors import NotELFError
+
+            raise NotELFError("call frame information is read from 64-bit ELF files only", elf.path)
         return cls(relocated_section_bytes(elf, section), section.addr, is_eh=name == ".eh_frame",
                    path=elf.path, name=name)
 
