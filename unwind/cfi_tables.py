@@ -13,6 +13,7 @@ import marshal
 import os
 from array import array
 from bisect import bisect_right
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
 from cachetools import LRUCache
@@ -20,29 +21,32 @@ from cachetools import LRUCache
 from formats.elf import ElfFile
 from formats.errors import FormatError
 
-from .cfi_state import CorruptCacheError, check_analyses, check_compiled, read_marshal
+from .cfi_state import CorruptCacheError, RuleKey, check_analyses, check_compiled, read_marshal
 from .index import cache_dir, write_atomically
 from .rules import CfaKind, CfaRule, FrameKind, RegKind, RegRule, UnwindRule
 
 if TYPE_CHECKING:  # the CFI parsers load only when a table is compiled, never on a warm run
     from formats.cfi.hdr import EhFrameHdr
-    from formats.cfi.parse import CfiSection
-    from formats.cfi.table import Row
+    from formats.cfi.parse import CfiSection, Fde
+    from formats.cfi.table import Row, Table
 
 FORMAT_VERSION = 3
 # A rule whose CFA cannot be computed: the walk stops with bad-rule (corrupt FDE).
 BAD_RULE = UnwindRule(CfaRule(CfaKind.UNDEFINED))
+# One FDE of a LazyCfi: (start, end, row locations, the rule of each row).
+FdeRows = tuple[int, int, Sequence[int], Sequence[UnwindRule]]
+_NO_FDE: FdeRows = (0, 0, (), ())  # an address .eh_frame_hdr points at that holds no usable FDE: covers nothing
 
 
-def _rule_key(row: Row, ra: int, signal: bool) -> tuple:
+def _rule_key(row: Row, ra: int, signal: bool) -> RuleKey:
     """Plain-data form of a row's rule (what is interned and persisted)."""
     from formats.cfi.table import RuleKind
 
     if row.cfa_expr is not None:
-        cfa = (int(CfaKind.EXPRESSION), 0, 0, bytes(row.cfa_expr))
+        cfa: tuple[int, int, int, bytes] = (int(CfaKind.EXPRESSION), 0, 0, bytes(row.cfa_expr))
     else:
         cfa = (int(CfaKind.REG_OFFSET), row.cfa_reg, row.cfa_offset, b"")
-    regs = []
+    regs: list[tuple[int, int, int, int, bytes]] = []
     for reg, (kind, value, expr) in row.regs:
         if kind == RuleKind.UNSPECIFIED:
             continue
@@ -51,14 +55,14 @@ def _rule_key(row: Row, ra: int, signal: bool) -> tuple:
     return cfa, tuple(regs), ra, int(FrameKind.SIGNAL if signal else FrameKind.NORMAL)
 
 
-def rule_from_key(key: tuple) -> UnwindRule:
+def rule_from_key(key: RuleKey) -> UnwindRule:
     (cfa_kind, cfa_reg, cfa_off, cfa_expr), regs, ra, kind = key
     return UnwindRule(CfaRule(CfaKind(cfa_kind), cfa_reg, cfa_off, cfa_expr),
                       tuple((r, RegRule(RegKind(k), off, reg2, expr)) for r, k, off, reg2, expr in regs),
                       ra, FrameKind(kind))
 
 
-def key_of(rule: UnwindRule) -> tuple:
+def key_of(rule: UnwindRule) -> RuleKey:
     """The plain-data key of a rule (rule_from_key's inverse)."""
     cfa = rule.cfa
     return ((int(cfa.kind), cfa.reg, cfa.offset, cfa.expr),
@@ -71,7 +75,8 @@ class CompiledCfi:
 
     __slots__ = ("ends", "errors", "keys", "row_locs", "row_rules", "row_slices", "rules", "starts")
 
-    def __init__(self, starts, ends, row_slices, row_locs, row_rules, keys, errors=0):
+    def __init__(self, starts: array[int], ends: array[int], row_slices: array[int], row_locs: array[int],
+                 row_rules: array[int], keys: Sequence[RuleKey | None], errors: int = 0):
         self.starts = starts
         self.ends = ends
         self.row_slices = row_slices
@@ -98,7 +103,7 @@ class CompiledCfi:
             rule = self.rules[r] = rule_from_key(key) if key is not None else BAD_RULE
         return rule
 
-    def to_state(self) -> dict:
+    def to_state(self) -> dict[str, object]:
         """Plain data (arrays as typecode + bytes) for marshal."""
         arrays = {name: (data.typecode, data.tobytes()) for name, data in
                   (("starts", self.starts), ("ends", self.ends), ("row_slices", self.row_slices),
@@ -109,14 +114,15 @@ class CompiledCfi:
     def from_state(cls, state: object, path: str) -> CompiledCfi:
         """The table stored as `state` (read from `path`); CorruptCacheError unless it is consistent."""
         arrays, keys, errors = check_compiled(state, FORMAT_VERSION, path)
-        return cls(*arrays, keys, errors)
+        starts, ends, row_slices, row_locs, row_rules = arrays  # check_compiled gives all five, in this order
+        return cls(starts, ends, row_slices, row_locs, row_rules, keys, errors)
 
 
 def cfi_sections(elf: ElfFile, debug_elf: ElfFile | None = None) -> list[CfiSection]:
     """.eh_frame first, then .debug_frame of the file and of its separate debug file."""
     from formats.cfi.parse import CfiSection
 
-    found = []
+    found: list[CfiSection] = []
     for source, name in ((elf, ".eh_frame"), (elf, ".debug_frame"), (debug_elf, ".debug_frame")):
         if source is not None:
             section = CfiSection.from_elf(source, name)
@@ -129,10 +135,10 @@ def compile_sections(sections: list[CfiSection]) -> CompiledCfi:
     """Interpret every FDE of every section into flat arrays; a corrupt FDE maps to BAD_RULE."""
     from formats.cfi.table import interpret
 
-    fdes: list[tuple[int, int, int, list]] = []  # (start, priority, end, [(loc, key)])
+    fdes: list[tuple[int, int, int, list[tuple[int, RuleKey | None]]]] = []  # (start, priority, end, [(loc, key)])
     errors = 0
     for priority, section in enumerate(sections):
-        cie_tables: dict = {}
+        cie_tables: dict[int, Table] = {}
         try:
             entries = list(_entries(section))
         except FormatError:
@@ -148,8 +154,8 @@ def compile_sections(sections: list[CfiSection]) -> CompiledCfi:
                 if cie.offset not in cie_tables:
                     cie_tables[cie.offset] = interpret(section, cie)
                 table = interpret(section, fde, cie_tables[cie.offset])
-                rows = [(row.loc, _rule_key(row, cie.ra_register, cie.signal_frame))
-                        for row in table.effective_rows()]
+                rows: list[tuple[int, RuleKey | None]] = [
+                    (row.loc, _rule_key(row, cie.ra_register, cie.signal_frame)) for row in table.effective_rows()]
             except FormatError:
                 errors += 1
                 rows = [(fde.pc_begin, None)]
@@ -157,8 +163,8 @@ def compile_sections(sections: list[CfiSection]) -> CompiledCfi:
     fdes.sort(key=lambda f: (f[0], f[1]))
     starts, ends, slices = array("Q"), array("Q"), array("I", [0])
     locs, rule_ids = array("Q"), array("I")
-    interned: dict = {}
-    keys: list = []
+    interned: dict[RuleKey | None, int] = {}
+    keys: list[RuleKey | None] = []
     last_start = None
     for start, _, end, rows in fdes:
         if start == last_start:  # same function in .eh_frame and .debug_frame: the first wins
@@ -177,7 +183,7 @@ def compile_sections(sections: list[CfiSection]) -> CompiledCfi:
     return CompiledCfi(starts, ends, slices, locs, rule_ids, keys, errors)
 
 
-def _entries(section: CfiSection, tolerant: bool = False):
+def _entries(section: CfiSection, tolerant: bool = False) -> Iterator[Fde]:
     """The FDEs of a section; `tolerant` stops quietly at the first corrupt entry instead of raising."""
     from formats.cfi.parse import Fde
 
@@ -205,26 +211,24 @@ class LazyCfi:
     def __init__(self, hdr: EhFrameHdr, section: CfiSection):
         self.hdr = hdr
         self.section = section
-        self._fdes: dict[int, tuple | None] = {}
-        self._cie_tables: dict = {}
-        self._interned: dict = {}
+        self._fdes: dict[int, FdeRows] = {}
+        self._cie_tables: dict[int, Table] = {}
+        self._interned: dict[RuleKey, UnwindRule] = {}
         self.compiled = 0
 
     def rule_at(self, vaddr: int) -> UnwindRule | None:
         fde_addr = self.hdr.lookup(vaddr)
         if fde_addr is None:
             return None
-        found = self._fdes.get(fde_addr, False)
-        if found is False:
-            found = self._fdes[fde_addr] = self._compile(fde_addr)
+        found = self._fdes.get(fde_addr)
         if found is None:
-            return None
+            found = self._fdes[fde_addr] = self._compile(fde_addr) or _NO_FDE
         start, end, locs, rules = found
         if not start <= vaddr < end:
             return None
         return rules[max(bisect_right(locs, vaddr) - 1, 0)]
 
-    def _compile(self, fde_addr: int) -> tuple | None:
+    def _compile(self, fde_addr: int) -> FdeRows | None:
         from formats.cfi.parse import Fde
         from formats.cfi.table import interpret
 
@@ -241,7 +245,8 @@ class LazyCfi:
             rows = [(row.loc, _rule_key(row, cie.ra_register, cie.signal_frame)) for row in table.effective_rows()]
         except FormatError:  # corrupt FDE: the walk stops with bad-rule there
             return (self.hdr.locations[self.hdr.fdes.index(fde_addr)], 1 << 64, [0], [BAD_RULE])
-        locs, rules = [], []
+        locs: list[int] = []
+        rules: list[UnwindRule] = []
         for loc, key in rows:
             rule = self._interned.get(key)
             if rule is None:
@@ -259,19 +264,19 @@ class CfiCache:
     lazily (LazyCfi) and is compiled whole in memory once it has needed `lazy_limit` FDEs.
     """
 
-    def __init__(self, directory: str | os.PathLike | None = None, size: int = 64, persist: bool = True,
+    def __init__(self, directory: str | os.PathLike[str] | None = None, size: int = 64, persist: bool = True,
                  lazy_limit: int = 64):
         self.directory = os.fspath(directory) if directory else None
         self.persist = persist
         self.lazy_limit = lazy_limit
-        self._memory: LRUCache = LRUCache(size)
-        self._analyses: dict[str, dict[int, tuple | None]] = {}
+        self._memory: LRUCache[str, CompiledCfi | LazyCfi] = LRUCache(size)
+        self._analyses: dict[str, dict[int, RuleKey | None]] = {}
         self.hits = self.loads = self.compiles = self.lazy = 0
 
     def _dir(self) -> str:
         return os.path.join(self.directory or cache_dir(), "cfi")
 
-    def get(self, elf: ElfFile, debug_elf: ElfFile | None = None) -> CompiledCfi:
+    def get(self, elf: ElfFile, debug_elf: ElfFile | None = None) -> CompiledCfi | LazyCfi:
         key = (elf.build_id.hex() if elf.build_id else _file_key(elf.path)) + _flavour(elf, debug_elf)
         found = self._memory.get(key)
         if found is not None and not (isinstance(found, LazyCfi) and found.compiled >= self.lazy_limit):
@@ -294,7 +299,7 @@ class CfiCache:
         self._memory[key] = found
         return found
 
-    def analyses(self, elf: ElfFile) -> dict[int, tuple | None]:
+    def analyses(self, elf: ElfFile) -> dict[int, RuleKey | None]:
         """Frame-0 code analyses made where the module has no FDE: vaddr -> rule key (None: none found).
 
         They depend on the module's code and symbols only, so they persist beside its table
@@ -305,7 +310,7 @@ class CfiCache:
         if found is None:
             found = self._analyses[key] = {}
             if self.persist and elf.build_id:
-                path = self._analyses_path(elf)
+                path = self._analyses_path(elf.build_id)
                 try:
                     found.update(check_analyses(read_marshal(path), path))
                 except (OSError, CorruptCacheError):  # missing, stale or corrupt: start afresh
@@ -316,10 +321,10 @@ class CfiCache:
         analyses = self.analyses(elf)
         analyses[vaddr] = key_of(rule) if rule is not None else None
         if self.persist and elf.build_id:
-            write_atomically(self._analyses_path(elf), marshal.dumps(analyses))
+            write_atomically(self._analyses_path(elf.build_id), marshal.dumps(analyses))
 
-    def _analyses_path(self, elf: ElfFile) -> str:
-        return os.path.join(self._dir(), f"{elf.build_id.hex()}.frame0")
+    def _analyses_path(self, build_id: bytes) -> str:
+        return os.path.join(self._dir(), f"{build_id.hex()}.frame0")
 
     @staticmethod
     def _lazy(elf: ElfFile, debug_elf: ElfFile | None) -> LazyCfi | None:
@@ -332,8 +337,11 @@ class CfiCache:
         hdr_section, eh = elf.section(".eh_frame_hdr"), CfiSection.from_elf(elf, ".eh_frame")
         if hdr_section is None or eh is None:
             return None
+        data = elf.section_bytes(hdr_section)  # bytes: a Section, not a name, is asked for
+        if data is None:
+            return None
         try:
-            hdr = EhFrameHdr.from_bytes(elf.section_bytes(hdr_section), hdr_section.addr, elf.path)
+            hdr = EhFrameHdr.from_bytes(data, hdr_section.addr, elf.path)
         except FormatError:
             return None
         return LazyCfi(hdr, eh) if hdr.locations else None
@@ -352,7 +360,7 @@ class CfiCache:
 
 def _flavour(elf: ElfFile, debug_elf: ElfFile | None) -> str:
     """Which frame sections feed the table: a stripped binary and its debug file share a build-id."""
-    def has(source, name):
+    def has(source: ElfFile | None, name: str) -> bool:
         section = source.section(name) if source is not None else None
         return section is not None and section.type != 8 and section.size > 0
     return "-" + "".join(flag for flag, present in (("e", has(elf, ".eh_frame")), ("d", has(elf, ".debug_frame")),
