@@ -11,14 +11,22 @@ import os
 import warnings
 from array import array
 from collections.abc import Callable
-from typing import NamedTuple
+from typing import TYPE_CHECKING, NamedTuple
 
 from formats.elf import SHF_EXECINSTR, ElfFile, ElfType, SectionType
 from formats.errors import UnwindError
 from formats.symindex import CorruptIndexError, IndexFile, write_index
 
+from .errors import UsageError
 from .index_check import check_symbol_index
 
+if TYPE_CHECKING:
+    from formats.dwarf.info import CompileUnit, UnitFunctions
+    from formats.dwarf.line import LineProgram
+    from formats.dwarf.units import DwarfSections
+
+# A .dwp's ElfFile and unit index ({dwo id: {section: (offset, size)}}); None when absent or unreadable.
+Package = tuple[ElfFile, dict[int, dict[str, tuple[int, int]]]] | None
 
 SCHEMA = 12  # bump whenever the arrays below change meaning
 NO_STRING = 0xFFFFFFFF
@@ -59,8 +67,9 @@ class IndexSources(NamedTuple):
             if elf is None:
                 parts.append(b"-")
                 continue
-            st = os.stat(elf.path)
-            ident = elf.build_id.hex() if elf.build_id else os.path.realpath(elf.path)
+            path = _path_of(elf)
+            st = os.stat(path)
+            ident = elf.build_id.hex() if elf.build_id else os.path.realpath(path)
             parts.append(f"{ident}:{st.st_size}:{st.st_mtime_ns}".encode())
         return b"|".join(parts)
 
@@ -75,7 +84,14 @@ class IndexSources(NamedTuple):
             return f"{self.binary.build_id.hex()}-{digest}.idx"
         import hashlib
 
-        return hashlib.sha1(os.path.realpath(self.binary.path).encode()).hexdigest() + f"-{digest}.path.idx"
+        return hashlib.sha1(os.path.realpath(_path_of(self.binary)).encode()).hexdigest() + f"-{digest}.path.idx"
+
+
+def _path_of(elf: ElfFile) -> str:
+    """The file an index input was read from: an index is keyed by its inputs' files."""
+    if elf.path is None:
+        raise UsageError("a symbol index is built from files opened by path, not from bytes in memory")
+    return elf.path
 
 
 class StringTable:
@@ -94,7 +110,7 @@ class StringTable:
             self._offsets.append(len(self._blob))
         return found
 
-    def arrays(self) -> dict[str, array | bytes]:
+    def arrays(self) -> dict[str, array[int] | bytes]:
         return {"str_off": self._offsets, "str_blob": bytes(self._blob)}
 
 
@@ -136,7 +152,7 @@ def write_atomically(path: str, data: bytes) -> None:
         pass
 
 
-def load_index(sources: IndexSources, directory: str | os.PathLike | None = None) -> IndexFile:
+def load_index(sources: IndexSources, directory: str | os.PathLike[str] | None = None) -> IndexFile:
     """The index for `sources`, built and saved first if missing, stale or corrupt."""
     path = os.path.join(directory or cache_dir(), sources.file_name())
     key = sources.key()
@@ -168,12 +184,12 @@ def load_index(sources: IndexSources, directory: str | os.PathLike | None = None
 # ---- building ---------------------------------------------------------------------------
 
 
-def build_arrays(sources: IndexSources) -> dict[str, array | bytes]:
+def build_arrays(sources: IndexSources) -> dict[str, array[int] | bytes]:
     """Every array of the index, from the binary's symbol table and the DWARF file's debug info."""
     from .symtable import name_table, perf_name_table  # build time only: warm runs never import it
 
     strings = StringTable()
-    arrays: dict[str, array | bytes] = {}
+    arrays: dict[str, array[int] | bytes] = {}
     # Two function-name tables: llvm-symbolizer's choice ("sym") and perf's ("psym").
     for prefix, table in (("sym", name_table(sources.binary)),
                           ("psym", perf_name_table(sources.binary, sources.debug))):
@@ -202,21 +218,21 @@ def build_arrays(sources: IndexSources) -> dict[str, array | bytes]:
     return {name: _narrowest(data) for name, data in arrays.items()}
 
 
-def _narrowest(data):
+def _narrowest(data: array[int] | bytes) -> array[int] | bytes:
     """An unsigned 32-bit array whose values all fit 16 bits is stored as 16-bit (a smaller file to map)."""
     if isinstance(data, array) and data.typecode == "I" and (not data or max(data) < 0xFFFF):
         return array("H", data)
     return data
 
 
-def _decode_line_programs(path: str) -> dict:
+def _decode_line_programs(path: str) -> dict[int, LineProgram]:
     """Child-process half of the build: every line program of `path`, keyed by section offset."""
     from formats.dwarf.line import iter_line_programs
     from formats.relocations import debug_section_bytes
 
     elf = ElfFile(path)
     debug_line = debug_section_bytes(elf, ".debug_line") or b""
-    programs = {}
+    programs: dict[int, LineProgram] = {}
     for program in iter_line_programs(debug_line, debug_str=debug_section_bytes(elf, ".debug_str"),
                                       debug_line_str=debug_section_bytes(elf, ".debug_line_str"), path=path,
                                       on_error=lambda exc: warnings.warn(f"skipping line program: {exc}")):
@@ -225,7 +241,7 @@ def _decode_line_programs(path: str) -> dict:
 
 
 def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
-                  alt: ElfFile | None = None) -> dict[str, array]:
+                  alt: ElfFile | None = None) -> dict[str, array[int]]:
     from dataclasses import replace
 
     from formats.dwarf.aranges import unit_address_ranges
@@ -238,6 +254,7 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
     # The line programs decode in a forked child while this process scans the DIEs (concurrent.futures:
     # the executor is shut down, and its child reaped, however the scan ends).
     line_section = elf.section(".debug_line")
+    path = _path_of(elf)
     with ExitStack() as stack:
         pending = None
         if (os.cpu_count() or 1) > 1 and line_section is not None and line_section.size > 1 << 20:
@@ -245,16 +262,17 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
             from concurrent.futures import ProcessPoolExecutor
 
             pool = stack.enter_context(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")))
-            pending = pool.submit(_decode_line_programs, elf.path)
+            pending = pool.submit(_decode_line_programs, path)
         sections = DwarfSections.from_elf(elf)
-        if alt is not None:
-            sections = replace(sections, alt=DwarfSections.from_elf(alt))
-        packages: dict = {}  # .dwp path -> (ElfFile, unit index) or None, read once per build
-        dwps = ((dwp,) if dwp else ()) + (elf.path + ".dwp",)
+        alt_sections = DwarfSections.from_elf(alt) if alt is not None else None
+        if alt_sections is not None:
+            sections = replace(sections, alt=alt_sections)
+        packages: dict[str, Package] = {}  # .dwp path -> (ElfFile, unit index) or None, read once per build
+        dwps = ((dwp,) if dwp else ()) + (path + ".dwp",)
         dwos: list[str] = []  # every .dwo path looked at, found or not
         units = [_split_unit(uf, elf, sections, packages, dwps, dwos)
                  if uf.unit.dwo_name or uf.unit.dwo_id is not None else uf for uf in scan_units(sections)]
-        programs = pending.result() if pending is not None else _decode_line_programs(elf.path)
+        programs = pending.result() if pending is not None else _decode_line_programs(path)
 
     out = {name: array(code) for name, code in _DWARF_ARRAYS.items()}
     # A relocatable file's sequences belong to sections (LLVM's SectionedAddress); others have none.
@@ -268,9 +286,9 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
     # a subroutine's DW_AT_decl_file indexes the table of the unit owning the declaration DIE,
     # which may be any unit (LTO, dwz).
     tables = {uf.unit.offset: _file_table(uf.unit, programs, strings) for uf in units}
-    if alt is not None and any(sub.decl_unit is not None and sub.decl_unit & ALT_TAG
-                               for uf in units for sub in uf.subroutines):
-        tables.update(_alt_file_tables(sections.alt, strings))
+    if alt is not None and alt_sections is not None and any(
+            sub.decl_unit is not None and sub.decl_unit & ALT_TAG for uf in units for sub in uf.subroutines):
+        tables.update(_alt_file_tables(alt_sections, _path_of(alt), strings))
     for ui, uf in enumerate(units):
         unit = uf.unit
         unit_index[unit.offset] = ui
@@ -320,9 +338,9 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
             out["sub_low"].append(sub.low_pc if sub.low_pc is not None else NO_ADDRESS)
             decl_ids, decl_rel = tables.get(sub.decl_unit, (file_ids, rel_ids)) if sub.decl_unit is not None \
                 else (file_ids, rel_ids)
-            known = sub.decl_file is not None and sub.decl_file < len(decl_ids)
-            out["sub_start_file"].append(decl_ids[sub.decl_file] if known else NO_STRING)
-            out["sub_start_file_rel"].append(decl_rel[sub.decl_file] if known else NO_STRING)
+            decl = sub.decl_file if sub.decl_file is not None and sub.decl_file < len(decl_ids) else None
+            out["sub_start_file"].append(decl_ids[decl] if decl is not None else NO_STRING)
+            out["sub_start_file_rel"].append(decl_rel[decl] if decl is not None else NO_STRING)
         out["cu_adm_first"].append(len(out["adm_start"]))
         out["adm_start"].extend(uf.starts)
         out["adm_end"].extend(uf.ends)
@@ -378,7 +396,7 @@ def dwo_candidates(dwo_name: str, comp_dir: str | None, binary_path: str | None)
     return out
 
 
-def _package(path: str, packages: dict):
+def _package(path: str, packages: dict[str, Package]) -> Package:
     """(ElfFile, {dwo id: contributions}) of the .dwp at `path`, None when absent or unreadable (cached)."""
     if path not in packages:
         from formats.dwarf.dwp import parse_unit_index
@@ -393,12 +411,13 @@ def _package(path: str, packages: dict):
     return packages[path]
 
 
-def _split_unit(uf, elf: ElfFile, sections, packages: dict, dwps: tuple[str, ...], dwos: list[str]):
+def _split_unit(uf: UnitFunctions, elf: ElfFile, sections: DwarfSections, packages: dict[str, Package],
+                dwps: tuple[str, ...], dwos: list[str]) -> UnitFunctions:
     """The skeleton unit `uf` with its split unit's subroutines from the .dwp or .dwo (unchanged when none)."""
     from formats.dwarf.dwp import package_sections
     from formats.dwarf.split import dwo_sections, scan_split_unit
 
-    problems: list = []
+    problems: list[Exception] = []
     for dwp_path in dwps:
         package = _package(dwp_path, packages)
         if package is not None and uf.unit.dwo_id in package[1]:
@@ -422,16 +441,17 @@ def _split_unit(uf, elf: ElfFile, sections, packages: dict, dwps: tuple[str, ...
     return uf
 
 
-def _alt_file_tables(alt, strings: StringTable) -> dict[int, tuple[list[int], list[int]]]:
+def _alt_file_tables(alt: DwarfSections, path: str, strings: StringTable) -> dict[int, tuple[list[int], list[int]]]:
     """File tables of the alternate file's (partial) units, keyed by ALT_TAG | unit offset."""
     from formats.dwarf.info import compile_units
     from formats.dwarf.names import ALT_TAG
 
-    programs = _decode_line_programs(alt.path)
+    programs = _decode_line_programs(path)
     return {ALT_TAG | unit.offset: _file_table(unit, programs, strings) for unit in compile_units(alt)}
 
 
-def _file_table(unit, programs: dict, strings: StringTable) -> tuple[list[int], list[int]]:
+def _file_table(unit: CompileUnit, programs: dict[int, LineProgram],
+                strings: StringTable) -> tuple[list[int], list[int]]:
     """String ids of a unit's line-table files: absolute paths, and as --relativenames prints them."""
     program = programs.get(unit.stmt_list) if unit.stmt_list is not None else None
     file_ids: list[int] = []
