@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left, bisect_right
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Iterable
 
 from formats.elf import ElfFile
 from formats.errors import UnwindError
@@ -22,6 +22,8 @@ from .debuginfo import DEFAULT_DEBUG_DIRS, find_alt_file, find_debug_file
 from .errors import UsageError
 
 if TYPE_CHECKING:
+    from cachetools import LRUCache
+
     from .debuginfod import DebuginfodClient
     from .frame_locals import FrameLocal, FrameReader
 
@@ -32,6 +34,44 @@ NAMINGS = ("llvm", "perf")  # whose symbol-table rules name the outermost frame
 
 class ModuleSymbols:
     """Lookups over one module's index; every method is a handful of bisects."""
+
+    # The DWARF arrays (views into the index), set by name in __init__ when the index has DWARF.
+    _cu_file_base: memoryview
+    _cu_file_count: memoryview
+    _files: memoryview
+    _cu_seq_first: memoryview
+    _cu_seq_end: memoryview
+    _seq_lo: memoryview
+    _seq_hi: memoryview
+    _seq_first: memoryview
+    _seq_end: memoryview
+    _row_addr: memoryview
+    _row_file: memoryview
+    _row_line: memoryview
+    _row_col: memoryview
+    _row_disc: memoryview
+    _sub_name: memoryview
+    _sub_parent: memoryview
+    _sub_call_file: memoryview
+    _sub_call_line: memoryview
+    _sub_call_col: memoryview
+    _sub_call_disc: memoryview
+    _sub_decl_line: memoryview
+    _sub_low: memoryview
+    _sub_start_file: memoryview
+    _cu_adm_first: memoryview
+    _cu_adm_end: memoryview
+    _adm_start: memoryview
+    _adm_end: memoryview
+    _adm_sub: memoryview
+    _ar_lo: memoryview
+    _ar_hi: memoryview
+    _ar_cu: memoryview
+    _files_rel: memoryview
+    _sub_short: memoryview
+    _sub_call_file_rel: memoryview
+    _sub_start_file_rel: memoryview
+    _cu_off: memoryview
 
     def __init__(self, index: IndexFile, naming: str = "llvm", path: str | None = None):
         """`naming` picks whose symbol-table rules name the outermost frame: "llvm" or "perf"; `path`
@@ -68,7 +108,7 @@ class ModuleSymbols:
                                              "utf-8", "surrogateescape")
         return found
 
-    def symbol_at(self, vaddr: int) -> tuple[str, int, int, str | None] | None:
+    def symbol_at(self, vaddr: int) -> tuple[str | None, int, int, str | None] | None:
         """(name, start, size, source file) of the symbol-table entry covering `vaddr`, by LLVM's rule."""
         i = bisect_right(self._sym_addr, vaddr) - 1
         if i < 0:
@@ -178,7 +218,7 @@ class ModuleSymbols:
         unit = self._ar_cu[i]
         path = self.path
         # innermost subroutine, then its parents up to the subprogram
-        chain = []
+        chain: list[int] = []
         lo, hi = self._cu_adm_first[unit], self._cu_adm_end[unit]
         j = bisect_right(self._adm_start, vaddr, lo, hi) - 1
         if j >= lo and vaddr < self._adm_end[j]:
@@ -226,8 +266,9 @@ class ModuleSymbols:
 class Symbolizer:
     """Symbolises ELF virtual addresses of any number of files; indexes are built on first use."""
 
-    def __init__(self, symfs: str | None = None, debug_dirs=(), demangle: bool = True, inlines: bool = True,
-                 symbol_table: bool = True, naming: str = "llvm", cache_size: int = 1 << 16, index_dir=None,
+    def __init__(self, symfs: str | None = None, debug_dirs: Iterable[str] = (), demangle: bool = True,
+                 inlines: bool = True, symbol_table: bool = True, naming: str = "llvm", cache_size: int = 1 << 16,
+                 index_dir: str | os.PathLike[str] | None = None,
                  short_names: bool = False, relative_names: bool = False, base_names: bool = False,
                  dwp: str | None = None, fallback_debug_path: str | None = None,
                  debuginfod: DebuginfodClient | None = None):
@@ -255,7 +296,8 @@ class Symbolizer:
         self._modules: dict[str, ModuleSymbols | UnwindError | OSError] = {}
         self._sources: dict[str, IndexSources] = {}  # what each module's index was built from (FRAME reads it)
         self._frame_readers: dict[str, FrameReader] = {}
-        self._hot = None  # hot-address LRU (cachetools), none when cache_size is 0
+        # hot-address LRU (cachetools), none when cache_size is 0
+        self._hot: LRUCache[tuple[str, int, bool, bool], list[Frame]] | None = None
         if cache_size:
             from cachetools import LRUCache
 
@@ -308,7 +350,7 @@ class Symbolizer:
             reader = self._frame_readers[path] = FrameReader(self._sources[path])
         return reader.locals(module, vaddr)
 
-    def symbolize(self, path: str, vaddrs, inlines: bool | None = None,
+    def symbolize(self, path: str, vaddrs: Iterable[int], inlines: bool | None = None,
                   lines: bool = True) -> list[list[Frame]]:
         """One list of frames per address (innermost first); unknown parts are None.
 
