@@ -14,7 +14,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
 from formats.elf import SHF_EXECINSTR, ElfFile, ElfType, SectionType
-from formats.errors import UnwindError
+from formats.errors import FormatError, UnwindError
 from formats.symindex import CorruptIndexError, IndexFile, write_index
 
 from .errors import UsageError
@@ -417,7 +417,7 @@ def _split_unit(uf: UnitFunctions, elf: ElfFile, sections: DwarfSections, packag
     from formats.dwarf.dwp import package_sections
     from formats.dwarf.split import dwo_sections, scan_split_unit
 
-    problems: list[Exception] = []
+    problems: list[FormatError] = []
     for dwp_path in dwps:
         package = _package(dwp_path, packages)
         if package is not None and uf.unit.dwo_id in package[1]:
