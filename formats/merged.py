@@ -10,10 +10,13 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import Any, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
 
 from .errors import FormatError
 from .stack import Stack
+
+if TYPE_CHECKING:
+    from .speedscope import DocumentJson, SharedFrameJson, ProfileJson
 
 FORMATS = ("folded", "pprof", "speedscope", "svg", "json")
 
@@ -83,13 +86,13 @@ def _pprof(entries: list[Entry]) -> bytes:
     return gzip.compress(profile.SerializeToString(), mtime=0)
 
 
-def _speedscope(entries: list[Entry]) -> dict[str, Any]:
+def _speedscope(entries: list[Entry]) -> DocumentJson:
     """One sampled profile per input over one shared frame table; a stack's weight is samples x period."""
     from .speedscope import SCHEMA_URL, FrameKey, frame_indices
 
-    frames: list[dict[str, Any]] = []
+    frames: list[SharedFrameJson] = []
     index: dict[FrameKey, int] = {}
-    profiles: dict[str, dict[str, Any]] = {}
+    profiles: dict[str, ProfileJson] = {}
     for entry in entries:
         stack = frame_indices(entry.sample.frames, frames, index)
         profile = profiles.get(entry.file)

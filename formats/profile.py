@@ -4,10 +4,13 @@ from __future__ import annotations
 
 import json
 from importlib import import_module
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable
 
 from .errors import UnwindError
 from .stack import Stack
+
+if TYPE_CHECKING:
+    from .stack import RawStackJson, StackJson
 from .text import raw_bytes, valid_text
 
 # format name -> "module:function" of its writer, imported on use (pprof pulls in protobuf).
@@ -23,7 +26,7 @@ OUTPUT_FORMATS = tuple(WRITERS)
 BYTE_FORMATS = ("perf-script", "folded")  # text of bytes, as perf script and stackcollapse print it; others are UTF-8
 
 
-def stack_json(stack: Stack) -> dict[str, Any]:
+def stack_json(stack: Stack) -> StackJson | RawStackJson:
     """One JSON line's object: an unwound sample (it has a stop reason), or a raw stack and its count."""
     if stack.stop is None:
         return {"comm": stack.comm, "pid": stack.pid, "tid": stack.tid, "count": stack.count,

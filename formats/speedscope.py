@@ -8,18 +8,44 @@ root first, with a parallel `weights` array (speedscope drops weight 0 and rejec
 from __future__ import annotations
 
 import json
-from typing import Any, Iterable
+from typing import TYPE_CHECKING, Any, Iterable, Literal, NotRequired, TypedDict
 
 from .errors import FormatError
 from .stack import Frame, Stack
+
+if TYPE_CHECKING:
+    class SharedFrameJson(TypedDict):
+        """A shared frame."""
+
+        name: str
+        file: NotRequired[str]
+        line: NotRequired[int]
+
+    class SharedJson(TypedDict):
+        frames: list[SharedFrameJson]
+
+    class ProfileJson(TypedDict):
+        """A sampled profile: frame indices root first per sample, a weight each."""
+
+        type: Literal["sampled"]
+        name: str
+        unit: str
+        startValue: int
+        endValue: int
+        samples: list[list[int]]
+        weights: list[int]
+
+    # "$schema" is no identifier: the functional form.
+    DocumentJson = TypedDict("DocumentJson", {"$schema": str, "shared": SharedJson, "profiles": list[ProfileJson],
+                                              "name": str, "activeProfileIndex": int, "exporter": str})
 
 SCHEMA_URL = "https://www.speedscope.app/file-format-schema.json"
 UNITS = ("none", "nanoseconds", "microseconds", "milliseconds", "seconds", "bytes")
 
 
-def frame_record(frame: Frame) -> dict[str, Any]:
+def frame_record(frame: Frame) -> SharedFrameJson:
     """The shared-frame object of one frame; unnamed frames are shown by address."""
-    record: dict[str, Any] = {"name": frame.symbol or f"0x{frame.shown_addr:x}"}
+    record: SharedFrameJson = {"name": frame.symbol or f"0x{frame.shown_addr:x}"}
     if frame.file:
         record["file"] = frame.file
     if frame.line:
@@ -30,7 +56,7 @@ def frame_record(frame: Frame) -> dict[str, Any]:
 FrameKey = tuple[str, str | None, int | None]  # (name, file, line) of a shared frame
 
 
-def frame_indices(leaf_first: Iterable[Frame], frames: list[dict[str, Any]],
+def frame_indices(leaf_first: Iterable[Frame], frames: list[SharedFrameJson],
                   index: dict[FrameKey, int]) -> list[int]:
     """A stack as indices into the shared frame table (root first, as speedscope wants), adding the
     frames not yet in `frames`; `index` maps (name, file, line) to a frame's index."""
@@ -47,13 +73,13 @@ def frame_indices(leaf_first: Iterable[Frame], frames: list[dict[str, Any]],
 
 def build_speedscope(
     samples: Iterable[Stack], name: str = "unwind", unit: str = "nanoseconds", use_period: bool = True
-) -> dict[str, Any]:
+) -> DocumentJson:
     """The speedscope document: weights are periods (in `unit`), or 1 per sample when use_period is false."""
     if unit not in UNITS:
         raise ValueError(f"speedscope unit must be one of {UNITS}")
-    frames: list[dict[str, Any]] = []
+    frames: list[SharedFrameJson] = []
     index: dict[FrameKey, int] = {}
-    profiles: dict[tuple[int, int], dict[str, Any]] = {}
+    profiles: dict[tuple[int, int], ProfileJson] = {}
     for sample in samples:
         stack = frame_indices(sample.frames, frames, index)
         weight = (max(sample.period, 1) if use_period else 1) * max(sample.count, 1)  # a raw stack's count weighs

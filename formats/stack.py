@@ -9,9 +9,43 @@ dataclass (see NOTES.md, "One frame, one stack").
 from __future__ import annotations
 
 from enum import Enum
-from typing import Any, Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple, NotRequired, TypedDict
 
 from .errors import FormatError
+
+if TYPE_CHECKING:
+    class FrameJson(TypedDict):
+        """A frame in JSON (DESIGN.md): addresses as hex strings."""
+
+        addr: str
+        module: str | None
+        offset: str | None
+        symbol: str | None
+        file: str | None
+        line: int | None
+        inlined: bool
+        via: str | None
+        build_id: NotRequired[str | None]
+
+    class StackJson(TypedDict):
+        """`unwind perf --format json`'s sample object."""
+
+        comm: str | None
+        pid: int | None
+        tid: int | None
+        time: int
+        period: int
+        frames: list[FrameJson]
+        stop: str
+
+    class RawStackJson(TypedDict):
+        """A raw stack (no unwinding, so no stop reason) and how many times it was seen."""
+
+        comm: str | None
+        pid: int | None
+        tid: int | None
+        count: int
+        frames: list[FrameJson]
 
 
 MAX_EXPANDED_SAMPLES = 4_000_000  # samples a writer that repeats each stack `count` times may produce
@@ -75,9 +109,9 @@ class Frame(NamedTuple):
         """The address profilers show: the lookup address of unwound return addresses, else `addr`."""
         return self.addr if self.lookup is None else self.lookup
 
-    def to_json(self, build_id: bool = False) -> dict[str, Any]:
+    def to_json(self, build_id: bool = False) -> FrameJson:
         """The JSON frame of DESIGN.md (`build_id` adds the key, as core and pid output carry it)."""
-        out: dict[str, Any] = {
+        out: FrameJson = {
             "addr": f"{self.addr:#x}", "module": self.module,
             "offset": f"{self.offset:#x}" if self.offset is not None else None, "symbol": self.symbol,
             "file": self.file, "line": self.line, "inlined": self.inlined, "via": self.via,
@@ -108,7 +142,7 @@ class Stack(NamedTuple):
     count: int = 1  # type: ignore[assignment]
     truncated: bool = False
 
-    def to_json(self) -> dict[str, Any]:
+    def to_json(self) -> StackJson:
         """`unwind perf --format json`'s sample object."""
         return {"comm": self.comm, "pid": self.pid, "tid": self.tid, "time": self.time, "period": self.period,
                 "frames": [f.to_json() for f in self.frames], "stop": str(self.stop)}

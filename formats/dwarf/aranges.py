@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from bisect import bisect_right
 from collections import Counter
-from typing import Any, Iterable
+from typing import Iterable
 
 from ..errors import FormatError, TruncatedError
+from .info import CompileUnit, UnitFunctions
 from .units import DwarfSections
 
 _MASK = (1 << 64) - 1
@@ -79,7 +80,8 @@ def _parse_set(data: bytes, offset: int, path: str | None) -> tuple[list[tuple[i
     raise FormatError("address range table is not terminated by a null entry", path, offset)
 
 
-def unit_address_ranges(sections: DwarfSections, units: Iterable[Any]) -> list[tuple[int, int, int]]:
+def unit_address_ranges(sections: DwarfSections,
+                        units: Iterable[CompileUnit | UnitFunctions]) -> list[tuple[int, int, int]]:
     """Sorted disjoint (low, high, unit_offset): .debug_aranges, plus unit-DIE ranges of CUs it lacks.
 
     `units` holds CompileUnit or UnitFunctions records, in .debug_info order.
@@ -90,8 +92,8 @@ def unit_address_ranges(sections: DwarfSections, units: Iterable[Any]) -> list[t
         if low < high:
             endpoints.append((low, cu, True))
             endpoints.append((high, cu, False))
-    for unit in units:
-        unit = getattr(unit, "unit", unit)
+    for item in units:
+        unit = item.unit if isinstance(item, UnitFunctions) else item
         if unit.offset in covered:
             continue
         covered.add(unit.offset)
