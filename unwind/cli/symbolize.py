@@ -6,7 +6,7 @@ import argparse
 import io
 import os
 import sys
-from typing import TYPE_CHECKING, Iterator, Union, cast
+from typing import TYPE_CHECKING, Iterator, NamedTuple
 
 if TYPE_CHECKING:
     from formats.stack import Frame
@@ -16,12 +16,19 @@ if TYPE_CHECKING:
     from ..symbolizer import Symbolizer
     from ._llvm_options import SymbolizeArgs
 
-    # A request's answer: frames (CODE), (name, start, size) (DATA), or the error its file gave.
-    Answer = Union[list[Frame], list[FrameLocal], tuple[str | None, int, int], Exception]
-
 HELP = "symbolise ELF virtual addresses like llvm-symbolizer"
 VERSION = "unwind symbolize (llvm-symbolizer 14 compatible)"
 _MASK = (1 << 64) - 1
+
+
+class Answers(NamedTuple):
+    """A batch's answers: each request is in exactly one of these, by its kind, or in `errors` when its file
+    gave one."""
+
+    frames: dict[Request, list[Frame]]  # CODE
+    variables: dict[Request, list[FrameLocal]]  # FRAME
+    data: dict[Request, tuple[str | None, int, int]]  # DATA: (name, start, size)
+    errors: dict[Request, Exception]
 
 
 def add_arguments(parser: argparse.ArgumentParser) -> None:
@@ -83,53 +90,55 @@ def run(args: argparse.Namespace) -> int:
             if isinstance(request, Invalid):
                 printer.unparsable(request)
                 continue
-            answer: Answer | None = answers[request]
-            if isinstance(answer, Exception):
-                if request.module in failed:
-                    answer = None
-                else:
-                    failed.add(request.module)
-                    printer.failure(request, _describe(answer))
-                    continue
+            error = answers.errors.get(request)
+            if error is not None and request.module not in failed:
+                failed.add(request.module)
+                printer.failure(request, _describe(error))
+                continue
+            # a request to a file whose error was printed already answers empty
             if request.command == "DATA":
-                name, start, size = answer if isinstance(answer, tuple) else (None, 0, 0)
+                name, start, size = answers.data[request] if error is None else (None, 0, 0)
                 printer.data(request.module, request.address, name, start, size)
-            elif request.command == "FRAME":  # a FRAME request's list holds variables, a CODE request's frames
+            elif request.command == "FRAME":
                 printer.frame_locals(request.module, request.address,
-                                     cast("list[FrameLocal]", answer) if isinstance(answer, list) else [])
+                                     answers.variables[request] if error is None else [])
             else:
-                printer.frames(request.module, request.address,
-                               cast("list[Frame]", answer) if isinstance(answer, list) else [])
+                printer.frames(request.module, request.address, answers.frames[request] if error is None else [])
         sys.stdout.flush()  # a driver waiting for this batch's answers gets them now
     printer.close()
     return 0
 
 
-def _symbolize_batch(symbolizer: Symbolizer, requests: list[Request], o: SymbolizeArgs) -> dict[Request, Answer]:
-    """request -> frames (CODE), (name, start, size) (DATA), variables (FRAME), or the error its file gives;
-    one call per file."""
+def _symbolize_batch(symbolizer: Symbolizer, requests: list[Request], o: SymbolizeArgs) -> Answers:
+    """Every request's answer, or the error its file gives (then for every request to that file); one
+    symbolize call per file."""
     from ..errors import UnwindError
 
-    answers: dict[Request, Answer] = {}
+    answers = Answers({}, {}, {}, {})
     by_path: dict[str, list[Request]] = {}
     for request in requests:
         by_path.setdefault(request.module, []).append(request)
     gnu_innermost = not o.inlines and o.output_style == "GNU"  # LLVM 14: frame 0 of the inlined answer
     for path, group in by_path.items():
         code = [r for r in group if r.command == "CODE"]
+        mine = Answers({}, {}, {}, {})  # kept only if the whole file answers
         try:
             if code:
                 results = symbolizer.symbolize(path, [(r.address - o.adjust_vma) & _MASK for r in code],
                                                inlines=o.inlines or gnu_innermost)
                 for request, frames in zip(code, results):
-                    answers[request] = frames[:1] if gnu_innermost else frames
+                    mine.frames[request] = frames[:1] if gnu_innermost else frames
             for request in group:
                 if request.command == "DATA":
-                    answers[request] = _data(symbolizer, path, (request.address - o.adjust_vma) & _MASK)
+                    mine.data[request] = _data(symbolizer, path, (request.address - o.adjust_vma) & _MASK)
                 elif request.command == "FRAME":
-                    answers[request] = symbolizer.frame_locals(path, (request.address - o.adjust_vma) & _MASK)
+                    mine.variables[request] = symbolizer.frame_locals(path, (request.address - o.adjust_vma) & _MASK)
         except (OSError, UnwindError) as exc:
-            answers.update((r, exc) for r in group)
+            answers.errors.update((r, exc) for r in group)
+            continue
+        answers.frames.update(mine.frames)
+        answers.variables.update(mine.variables)
+        answers.data.update(mine.data)
     return answers
 
 
