@@ -23,7 +23,11 @@ from .fp import OUTERMOST, BadFramePointer, FramePointerUnwinder, caller_rbp
 from .scan import CallChecker, scan_rule
 
 if TYPE_CHECKING:
+    from formats.orc import OrcEntry
+
     from ..cfi_tables import CfiCache
+    from ..modules import Module
+    from .orc import ModuleOrc
 
 TableLookup = Callable[[int, Frame, SampleMemory], "UnwindRule | None"]
 Found = tuple[UnwindRule, Via]  # a frame's rule and the source that gave it
@@ -33,10 +37,11 @@ TABLE_SOURCES = (("orc", Via.ORC), ("dwarf", Via.CFI))
 def table_lookup(unwinder: object) -> TableLookup | None:
     """The per-address rule lookup of a table-driven unwinder: `rule_at(memory, address, frame)` (dwarf),
     or `table_for(module).find(vaddr)` + `rule(entry)` (orc)."""
-    rule_at = getattr(unwinder, "rule_at", None)
+    rule_at: Callable[[SampleMemory, int, Frame], UnwindRule | None] | None = getattr(unwinder, "rule_at", None)
     if rule_at is not None:
         return lambda address, frame, memory: rule_at(memory, address, frame)
-    table_for, to_rule = getattr(unwinder, "table_for", None), getattr(unwinder, "rule", None)
+    table_for: Callable[[Module], ModuleOrc | None] | None = getattr(unwinder, "table_for", None)
+    to_rule: Callable[[OrcEntry], UnwindRule | None] | None = getattr(unwinder, "rule", None)
     if table_for is None or to_rule is None:
         return None
 

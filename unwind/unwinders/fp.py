@@ -10,7 +10,7 @@ trampoline crosses the signal frame through the saved ucontext, as gdb does.
 from __future__ import annotations
 
 from enum import Enum
-from typing import Final
+from typing import Callable, Final
 
 from cachetools import LRUCache
 
@@ -19,7 +19,7 @@ from formats.errors import UnwindError
 from ..errors import MemoryReadError
 from ..memory import AddressSpace, MemoryReader
 from ..model import Frame, ModuleMap, Sample, Trace, Via
-from ..modules import ModuleResolver
+from ..modules import Module, ModuleResolver
 from ..prologue import FunctionIndexCache, analyze
 from ..rules import (RIP, RSP, SIGCONTEXT_REGS, SIGNAL_FRAME, UC_MCONTEXT, UNDEF, CfaKind, CfaRule, FrameKind,
                      RegKind, UnwindRule, offset_rule)
@@ -93,7 +93,8 @@ class FramePointerUnwinder:
     def _code_rule(self, frame: Frame, memory: MemoryReader) -> UnwindRule | None:
         """What the code at the pc says, cached per (module map, pc, kind of frame): SIGNAL_FRAME for the
         sigreturn trampoline, the prologue rule for frame 0 / an interrupted frame, else None."""
-        sample = getattr(memory, "sample", None)
+        # a bare reader (no sample, no modules, no stack bounds) is enough: those checks are then skipped
+        sample: Sample | None = getattr(memory, "sample", None)
         key = (sample.modules if sample is not None else None, frame.pc, frame.is_return_address)
         cached = self._code_cache.get(key, _UNCACHED)
         if cached is not _UNCACHED:
@@ -111,7 +112,7 @@ class FramePointerUnwinder:
 
     def frame0_rule(self, pc: int, memory: MemoryReader) -> UnwindRule | None:
         """Prologue/epilogue analysis of the function holding `pc`, through its ELF symbol."""
-        module_at = getattr(memory, "module_at", None)
+        module_at: Callable[[int], Module | None] | None = getattr(memory, "module_at", None)
         module = module_at(pc) if module_at else None
         if module is None:
             return None
@@ -138,7 +139,7 @@ def check_rbp(frame: Frame, rbp: int | None, memory: MemoryReader) -> None:
         raise BadFramePointer(f"rbp unknown at {frame.pc:#x}")
     if rbp & 7:
         raise BadFramePointer(f"rbp {rbp:#x} is not 8-byte aligned at {frame.pc:#x}")
-    in_stack = getattr(memory, "in_stack", None)
+    in_stack: Callable[[int, int], bool] | None = getattr(memory, "in_stack", None)
     if in_stack is not None and not in_stack(rbp, 16):
         raise MemoryReadError(rbp, 16)
 

@@ -8,6 +8,8 @@ callee-saved. Heuristic by nature: only `auto` uses it, and only when asked.
 
 from __future__ import annotations
 
+from typing import Callable
+
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 from cachetools import LRUCache
 
@@ -16,7 +18,7 @@ from formats.errors import UnwindError
 from ..errors import MemoryReadError
 from ..memory import AddressSpace, MemoryReader
 from ..model import Frame, Sample, Trace, Via
-from ..modules import ModuleResolver
+from ..modules import Module, ModuleResolver
 from ..rules import RSP, UnwindRule, offset_rule
 from ..walk import walk
 
@@ -38,7 +40,7 @@ class CallChecker:
 
     @staticmethod
     def _check(memory: MemoryReader, address: int) -> bool:
-        module_at = getattr(memory, "module_at", None)
+        module_at: Callable[[int], Module | None] | None = getattr(memory, "module_at", None)
         module = module_at(address) if module_at else None
         if module is None or address < 8:
             return False
