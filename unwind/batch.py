@@ -28,7 +28,9 @@ from .batch_inputs import BatchOptions, Failure, InputPlan, PartialProfile, inpu
 from .errors import UsageError
 
 if TYPE_CHECKING:
-    from distributed import Client, Future
+    from distributed import Client, Future, LocalCluster
+
+    from formats.stack import Stack
 
     from formats.merged import Entry
 
@@ -57,7 +59,7 @@ def entries(result: BatchResult) -> list[Entry]:
     return [Entry(by_index[index].path, by_index[index].host, stack, weight) for index, stack, weight in keyed]
 
 
-def _stack_key(s: Any) -> tuple[Any, ...]:
+def _stack_key(s: Stack) -> tuple[str, int, int, int, tuple[tuple[str, int], ...]]:
     return (s.comm or "", s.pid or 0, s.tid or 0, s.period, tuple((f.symbol or "", f.shown_addr) for f in s.frames))
 
 
@@ -163,7 +165,7 @@ def run_batch(inputs: Iterable[str], options: BatchOptions | None = None, schedu
                        count)
 
 
-def _connect(scheduler: str | None, workers: int | None, stream: IO[str]) -> tuple[Client, Any]:
+def _connect(scheduler: str | None, workers: int | None, stream: IO[str]) -> tuple[Client, LocalCluster | None]:
     import logging
 
     try:
@@ -216,8 +218,8 @@ def _run(client: Client, plans: list[InputPlan], options: BatchOptions, stream: 
     done = as_completed(inputs + counts)
     pending: list[Future[Any]] = []
     for future in done:
-        if future.key in counted:
-            bar.add(future.result())  # type: ignore[union-attr]
+        if bar is not None and future.key in counted:  # counted is empty without a bar
+            bar.add(future.result())
             continue
         pending.append(future)
         if len(pending) == FAN_IN:

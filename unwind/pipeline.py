@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import replace
 from struct import Struct
-from typing import Iterable, Iterator
+from typing import Iterable, Iterator, TypeVar
 
 from formats.kallsyms import KernelSymbols
 from formats.perfdata.reader import ReadStats
@@ -164,8 +164,11 @@ class _ChunkRenderer:
         return self.write(stacks).encode() + _COUNT.pack(sum(s.truncated for s in stacks))
 
 
-def _batched(items: Iterable[Sample] | Iterable[Stack], size: int) -> Iterator[list]:  # type: ignore[type-arg]
-    batch: list = []  # type: ignore[type-arg]
+T = TypeVar("T")
+
+
+def _batched(items: Iterable[T], size: int) -> Iterator[list[T]]:
+    batch: list[T] = []
     for item in items:
         batch.append(item)
         if len(batch) == size:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sys
 import time
+from collections.abc import Sized
 from typing import Iterable, Iterator, TextIO, TypeVar
 
 T = TypeVar("T")
@@ -21,8 +22,8 @@ def progress(items: Iterable[T], label: str, total: int | None = None,
         yield from items
         return
     owner = os.getpid()
-    if total is None and hasattr(items, "__len__"):
-        total = len(items)  # type: ignore[arg-type]
+    if total is None and isinstance(items, Sized):
+        total = len(items)
     last = 0.0
     count = 0
     for count, item in enumerate(items, 1):
