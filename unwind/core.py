@@ -11,6 +11,7 @@ from __future__ import annotations
 import struct
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from formats.core import CoreFile, FileMapping, ThreadNotes
 from formats.elf import NT_GNU_BUILD_ID, PF_R, PF_W, PF_X, ElfFile, SegmentType, iter_notes
@@ -26,6 +27,9 @@ from .modules import Module, ModuleResolver, mapping_bias
 from .prologue import FunctionIndexCache
 from .symbolizer import Symbolizer
 from .unwinders.fp import SIGRETURN
+
+if TYPE_CHECKING:
+    from .debuginfod import DebuginfodClient
 
 _U64 = struct.Struct("<Q")
 _EHDR_PH = struct.Struct("<QQQIHHHHHH")  # e_entry .. e_shstrndx, read from offset 24
@@ -47,8 +51,8 @@ class CoreModuleResolver(ModuleResolver):
     """A ModuleResolver that also knows the core's vDSO image."""
 
     def __init__(self, core: CoreFile, symfs: str | None = None, debug_dirs: Iterable[str] = (),
-                 cache_size: int = 256):
-        super().__init__(symfs, debug_dirs, cache_size)
+                 cache_size: int = 256, debuginfod: DebuginfodClient | None = None):
+        super().__init__(symfs, debug_dirs, cache_size, debuginfod)
         self.core = core
 
     def _resolve(self, mapping: Mapping) -> Module | None:
@@ -129,11 +133,12 @@ class CoreProcess:
 
 
 def load_core(path: str, exe: str | None = None, symfs: str | None = None,
-              debug_dirs: Iterable[str] = ()) -> CoreProcess:
-    """Open a core file and build one Sample per thread (in note order)."""
+              debug_dirs: Iterable[str] = (), debuginfod: DebuginfodClient | None = None) -> CoreProcess:
+    """Open a core file and build one Sample per thread (in note order); mapped files that are gone are
+    fetched from `debuginfod` by the build-ids the core's notes record."""
     core = CoreFile(path)
     modules = module_map(core, exe)
-    resolver = CoreModuleResolver(core, symfs, debug_dirs)
+    resolver = CoreModuleResolver(core, symfs, debug_dirs, debuginfod=debuginfod)
     samples = [thread_sample(core, thread, modules) for thread in core.threads]
     return CoreProcess(core, modules, resolver, samples)
 

@@ -4,8 +4,9 @@ Servers come from `--debuginfod URL` / `Session(debuginfod=...)`, else `$DEBUGIN
 separated).  Files land in elfutils' layout, so both clients share one cache:
 `$DEBUGINFOD_CACHE_PATH`, else `~/.debuginfod_client_cache` when it exists, else
 `$XDG_CACHE_HOME/debuginfod_client` (default `~/.cache/debuginfod_client`), then
-`<build-id>/debuginfo`.  A build-id no server has leaves a zero-length file there (elfutils'
-negative cache), trusted for `cache_miss_s` seconds (a file in the cache root, default 600).
+`<build-id>/debuginfo` (and `<build-id>/executable` for a mapped binary that is gone from this
+machine).  A build-id no server has leaves a zero-length file there (elfutils' negative cache),
+trusted for `cache_miss_s` seconds (a file in the cache root, default 600).
 
 Every server is asked at once (daemon threads); the first complete download whose build-id is right wins.
 `$DEBUGINFOD_TIMEOUT` (seconds without progress, default 90), `$DEBUGINFOD_MAXTIME` (seconds for
@@ -79,7 +80,7 @@ class _Failed(Exception):
 
 @dataclass(frozen=True)
 class DebuginfodClient:
-    """Fetches `<build-id>/debuginfo` from `urls` into `cache_path` (see the module docstring)."""
+    """Fetches `<build-id>/debuginfo` (or `/executable`) from `urls` into `cache_path` (see the module docstring)."""
 
     urls: tuple[str, ...]
     cache_path: str
@@ -103,14 +104,23 @@ class DebuginfodClient:
                    _env_number("DEBUGINFOD_MAXTIME", None), int(max_size) if max_size else None,
                    sys.stderr if os.environ.get("DEBUGINFOD_PROGRESS") else None)
 
-    def cached_path(self, build_id: bytes) -> str:
-        return os.path.join(self.cache_path, build_id.hex(), "debuginfo")
+    def cached_path(self, build_id: bytes, kind: str = "debuginfo") -> str:
+        return os.path.join(self.cache_path, build_id.hex(), kind)
 
     def debuginfo(self, build_id: bytes) -> str | None:
         """Path of the debug file with `build_id` (cached, else downloaded), None when no server has it."""
+        return self.fetch(build_id, "debuginfo")
+
+    def executable(self, build_id: bytes) -> str | None:
+        """Path of the executable or shared object with `build_id` (`/buildid/ID/executable`, cached as
+        elfutils caches it), for a mapped file that is gone from this machine; None when no server has it."""
+        return self.fetch(build_id, "executable")
+
+    def fetch(self, build_id: bytes, kind: str) -> str | None:
+        """`<build-id>/<kind>` ("debuginfo" or "executable") from the cache, else from the servers."""
         if not build_id:
             return None
-        target = self.cached_path(build_id)
+        target = self.cached_path(build_id, kind)
         try:
             st = os.stat(target)
         except OSError:
@@ -121,7 +131,7 @@ class DebuginfodClient:
             if time.time() - st.st_mtime < self._cache_miss_s():
                 return None  # a recent negative answer
             _unlink(target)
-        return self._download(build_id, target)
+        return self._download(build_id, target, kind)
 
     # ---- downloading -------------------------------------------------------------------------
 
@@ -134,7 +144,7 @@ class DebuginfodClient:
             return DEFAULT_CACHE_MISS_S
         return float(text) if _NUMBER.fullmatch(text) else DEFAULT_CACHE_MISS_S
 
-    def _download(self, build_id: bytes, target: str) -> str | None:
+    def _download(self, build_id: bytes, target: str, kind: str) -> str | None:
         directory = os.path.dirname(target)
         try:
             os.makedirs(directory, exist_ok=True)
@@ -148,7 +158,7 @@ class DebuginfodClient:
         def worker(url: str) -> None:
             outcome: str | _Failed = _Failed("internal error (traceback above)")
             try:
-                outcome = self._fetch_one(url, build_id, target, done, lock)
+                outcome = self._fetch_one(url, build_id, target, kind, done, lock)
             except _Failed as exc:
                 outcome = exc
             finally:
@@ -170,17 +180,18 @@ class DebuginfodClient:
         if winner is not None:
             return winner
         for url, failure in failures:
-            warnings.warn(f"debuginfod {url}: {build_id.hex()}: {failure}")
+            what = build_id.hex() if kind == "debuginfo" else f"{build_id.hex()} {kind}"
+            warnings.warn(f"debuginfod {url}: {what}: {failure}")
         if failures and all(failure.missing for _, failure in failures):
             _write_default(target, "")  # negative cache: no server has it
         return None
 
-    def _fetch_one(self, url: str, build_id: bytes, target: str, done: threading.Event,
+    def _fetch_one(self, url: str, build_id: bytes, target: str, kind: str, done: threading.Event,
                    lock: threading.Lock) -> str:
         """Download from one server into a temporary file beside `target`, checked, then renamed to
         `target` unless another server's download got there first; `target`, or _Failed."""
         directory = os.path.dirname(target)
-        address = f"{url}/buildid/{build_id.hex()}/debuginfo"
+        address = f"{url}/buildid/{build_id.hex()}/{kind}"
         headers = {"User-Agent": "unwind-debuginfod"}
         if self.max_size:
             headers["X-DEBUGINFOD-MAXSIZE"] = str(self.max_size)
@@ -197,7 +208,7 @@ class DebuginfodClient:
             total = int(length_text) if length_text and length_text.isdigit() else None
             if self.max_size and total is not None and total > self.max_size:
                 raise _Failed(f"{total} bytes exceed DEBUGINFOD_MAXSIZE={self.max_size}")
-            fd, tmp = tempfile.mkstemp(dir=directory, prefix=".debuginfo.")
+            fd, tmp = tempfile.mkstemp(dir=directory, prefix=f".{kind}.")
             try:
                 received = self._copy(response, fd, address, total, started, done)
             except _Failed:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import os
 from dataclasses import dataclass
-from typing import Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from cachetools import LRUCache
 
@@ -13,6 +13,9 @@ from formats.errors import UnwindError
 
 from .debuginfo import DEFAULT_DEBUG_DIRS, build_id_path, find_debug_file  # noqa: F401 (re-exported)
 from .model import Mapping
+
+if TYPE_CHECKING:
+    from .debuginfod import DebuginfodClient
 
 
 @dataclass(frozen=True, slots=True)
@@ -35,8 +38,11 @@ class ModuleResolver:
     """Opens and caches the ELF files behind mappings; looks under --symfs first, as perf does."""
 
     def __init__(self, symfs: str | None = None, debug_dirs: Iterable[str] = DEFAULT_DEBUG_DIRS,
-                 cache_size: int = 256):
+                 cache_size: int = 256, debuginfod: DebuginfodClient | None = None):
+        """`debuginfod`: where a mapped file that is not on this machine is fetched by its build-id
+        (`/buildid/ID/executable`), after --symfs, its path and the debug directories."""
         self.symfs = symfs
+        self.debuginfod = debuginfod
         self.debug_dirs = tuple(debug_dirs) or DEFAULT_DEBUG_DIRS
         self._files: LRUCache[str, ElfFile | None] = LRUCache(cache_size)
         self._modules: LRUCache[tuple[int, int, str | None, bytes | None], Module | None] = LRUCache(cache_size * 4)
@@ -58,6 +64,8 @@ class ModuleResolver:
                     candidate = build_id_path(directory, build_id, suffix)
                     if os.path.isfile(candidate):
                         return candidate
+            if self.debuginfod is not None:
+                return self.debuginfod.executable(build_id)
         return None
 
     def open(self, path: str) -> ElfFile | None:

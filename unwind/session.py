@@ -76,7 +76,8 @@ class Session:
         if self._resolver is None:
             from .modules import ModuleResolver
 
-            self._resolver = ModuleResolver(symfs=self.symfs, debug_dirs=self.debug_dirs)
+            self._resolver = ModuleResolver(symfs=self.symfs, debug_dirs=self.debug_dirs,
+                                            debuginfod=self.debuginfod_client())
         return self._resolver
 
     def symbolizer(self, *, naming: str = "llvm", inlines: bool = True, demangle: bool = True,
@@ -179,7 +180,8 @@ class Session:
         from .model import unwind_over
 
         self._check_open()
-        process = load_core(os.fspath(path), exe=exe, symfs=self.symfs, debug_dirs=self.debug_dirs)
+        process = load_core(os.fspath(path), exe=exe, symfs=self.symfs, debug_dirs=self.debug_dirs,
+                            debuginfod=self.debuginfod_client())
         options: dict[str, Any] = {"max_depth": max_depth}
         if scan:
             options["scan"] = True

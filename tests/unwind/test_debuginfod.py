@@ -56,6 +56,7 @@ def programs(tmp_path_factory) -> dict[str, Path]:
     builds.run(["objcopy", "--strip-all", str(prog), str(stripped)], out)
     builds.run(["objcopy", "--strip-debug", str(prog), str(nodebug)], out)
     builds.run(["objcopy", "--strip-debug", str(other), str(other_nodebug)], out)
+    (served / "cxx.exe").write_bytes(stripped.read_bytes())  # served as /buildid/ID/executable
     # two builds sharing a dwz multifile that only the server has (its recorded name leads nowhere)
     second = builds.compile_c(out, "cxx-O1", "g++", builds.CXX, ["-O1", "-g"])
     dwz_a, dwz_b = out / "dwz-a", out / "dwz-b"
@@ -322,3 +323,45 @@ def test_session_and_stacks_command_fetch_through_the_server(programs, server, e
               for line in run.stdout.splitlines()]
     assert chains == [[(t["FileName"] or None, t["Line"] or None) for t in answer] for answer in theirs[:6]], \
         run.stderr
+
+
+def test_missing_executable_fetched_by_build_id(programs, server, env, tmp_path):
+    """Stacks of build-id + file-offset entries (bpftrace's build_id mode) whose binary is on no local path:
+    `unwind stacks --debuginfod URL` fetches the executable (`/buildid/ID/executable`) and its debug file
+    and names every frame as llvm-symbolizer 14 does on the unstripped build; elfutils' debuginfod-find
+    finds the executable in our cache with no server; without a server the entries stay unnamed."""
+    from formats.elf import ElfFile
+
+    need_tool("llvm-symbolizer")
+    need_tool("debuginfod-find")
+    bid = build_id(programs["prog"])
+    deadline = time.monotonic() + 60  # the server indexes served/ in the background
+    while True:
+        try:
+            with urllib.request.urlopen(f"{server}/buildid/{bid}/executable", timeout=5) as response:
+                if response.status == 200:
+                    break
+        except (urllib.error.URLError, OSError):
+            pass
+        if time.monotonic() > deadline:
+            pytest.fail("debuginfod does not serve the executable")
+        time.sleep(0.3)
+    elf = ElfFile(str(programs["prog"]))
+    addresses = every_address(programs["prog"])[::40][:8]
+    stack = tmp_path / "stack.txt"  # one-frame stacks: each entry is a pc
+    stack.write_text("".join(f"{bid}+0x{elf.vaddr_to_offset(a):x}\n" for a in addresses))
+    argv = [UNWIND, "stacks", str(stack), "--format=json", "--inlines"]
+    run = subprocess.run([*argv, f"--debuginfod={server}"], capture_output=True, text=True, check=True, env=env)
+    theirs = frames(run_llvm(programs["prog"], addresses, env))
+    got = [json.loads(line)["frames"] for line in run.stdout.splitlines()]
+    assert [[(f["file"] or None, f["line"] or None) for f in chain] for chain in got] == \
+        [[(t["FileName"] or None, t["Line"] or None) for t in answer] for answer in theirs], run.stderr
+    assert all(f["symbol"] for chain in got for f in chain)  # named (stacks name functions as perf does)
+    cached = Path(env["DEBUGINFOD_CACHE_PATH"]) / bid / "executable"
+    assert cached.read_bytes() == programs["stripped"].read_bytes()
+    found = subprocess.run(["debuginfod-find", "executable", bid], capture_output=True, text=True, timeout=60,
+                           env={**env, "DEBUGINFOD_URLS": "http://127.0.0.1:1"})  # no server reachable
+    assert found.stdout.strip() == str(cached)
+    alone = subprocess.run(argv, capture_output=True, text=True, check=True,
+                           env={**env, "DEBUGINFOD_CACHE_PATH": str(tmp_path / "empty")})
+    assert all(f["symbol"] is None for line in alone.stdout.splitlines() for f in json.loads(line)["frames"])
