@@ -200,7 +200,7 @@ class Process:
             code = bytes(self.uc.mem_read(addr, size))
         except UcError:  # a block hook can precede the fetch fault it is about to raise
             return Block(addr, addr + size, Exit.OTHER, addr, frozenset((addr,)))
-        insns = list(self._cs.disasm_lite(code, addr))
+        insns: list[tuple[int, int, str, str]] = list(self._cs.disasm_lite(code, addr))  # address, size, mnemonic, ops
         if not insns:
             return Block(addr, addr + size, Exit.OTHER, addr, frozenset((addr,)))
         last = insns[-1]

@@ -24,10 +24,10 @@ UC_SIGCONTEXT_SS, UC_STRICT_RESTORE_SS = 0x2, 0x4
 IGNORED_BY_DEFAULT = {SIGCHLD, SIGCONT, SIGURG, SIGWINCH}
 
 # struct sigcontext general registers, in order (r8 ... r15, rdi, rsi, rbp, rbx, rdx, rax, rcx, rsp, rip, eflags).
-SIGCONTEXT_REGS = (UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_R10, UC_X86_REG_R11, UC_X86_REG_R12, UC_X86_REG_R13,
-                   UC_X86_REG_R14, UC_X86_REG_R15, UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RBP, UC_X86_REG_RBX,
-                   UC_X86_REG_RDX, UC_X86_REG_RAX, UC_X86_REG_RCX, UC_X86_REG_RSP, UC_X86_REG_RIP,
-                   UC_X86_REG_EFLAGS)
+SIGCONTEXT_REGS: tuple[int, ...] = (
+    UC_X86_REG_R8, UC_X86_REG_R9, UC_X86_REG_R10, UC_X86_REG_R11, UC_X86_REG_R12, UC_X86_REG_R13, UC_X86_REG_R14,
+    UC_X86_REG_R15, UC_X86_REG_RDI, UC_X86_REG_RSI, UC_X86_REG_RBP, UC_X86_REG_RBX, UC_X86_REG_RDX, UC_X86_REG_RAX,
+    UC_X86_REG_RCX, UC_X86_REG_RSP, UC_X86_REG_RIP, UC_X86_REG_EFLAGS)
 KSIGACTION = struct.Struct("<QQQQ")  # handler, flags, restorer, mask
 SIGINFO_HEAD = struct.Struct("<iiiiii")  # si_signo, si_errno, si_code, pad, si_pid, si_uid
 UC_HEAD = struct.Struct("<QQQI4xQ")  # uc_flags, uc_link, ss_sp, ss_flags, ss_size
@@ -113,11 +113,12 @@ def restore_frame(uc: Emulator, state: SignalState) -> int:
     frame = uc.reg_read(UC_X86_REG_RSP) - 8
     blob = bytes(uc.mem_read(frame, FRAME_SIZE))
     regs: tuple[int, ...] = struct.unpack_from("<18Q", blob, MCONTEXT_OFFSET)
-    _uc_flags, _link, ss_sp, ss_flags, ss_size = UC_HEAD.unpack_from(blob, UC_OFFSET)
+    head: tuple[int, int, int, int, int] = UC_HEAD.unpack_from(blob, UC_OFFSET)
+    _uc_flags, _link, ss_sp, ss_flags, ss_size = head
     if not state.on_altstack(regs[15]):  # restore_altstack(): what the handler may have changed in uc_stack
         state.altstack = (ss_sp, ss_flags & SS_AUTODISARM, ss_size) if ss_size and not ss_flags & SS_DISABLE \
             else (0, 0, 0)
-    fpstate = SIGCONTEXT_TAIL.unpack_from(blob, MCONTEXT_OFFSET + 18 * 8)[8]
+    fpstate: int = SIGCONTEXT_TAIL.unpack_from(blob, MCONTEXT_OFFSET + 18 * 8)[8]
     state.mask = struct.unpack_from("<Q", blob, SIGMASK_OFFSET)[0] & ~((1 << (SIGKILL - 1)) | (1 << (SIGSTOP - 1)))
     if fpstate:
         fx = bytes(uc.mem_read(fpstate, FXSAVE_SIZE))

@@ -80,7 +80,7 @@ class LbrUnwinder:
                 code = memory.read(source, size)
             except UnwindError:
                 continue
-            insn = next(self._cs.disasm_lite(code, source, 1), None)
+            insn: tuple[int, int, str, str] | None = next(self._cs.disasm_lite(code, source, 1), None)
             if insn is not None and insn[2].split()[-1] == "call":
                 length = insn[1]
             break

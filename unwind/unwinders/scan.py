@@ -50,6 +50,7 @@ class CallChecker:
                 code = memory.read(address - 7, 7)
             except UnwindError:
                 return False
+        insn: tuple[int, int, str, str]  # capstone's (address, size, mnemonic, operands)
         for length in CALL_LENGTHS:
             for insn in _disasm.disasm_lite(code[7 - length:], address - length, 1):
                 if insn[1] == length and insn[2] == "call":
