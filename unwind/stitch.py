@@ -23,11 +23,14 @@ from __future__ import annotations
 
 from collections import deque
 from dataclasses import dataclass, replace
-from typing import Any, Iterable, Iterator, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from cachetools import LRUCache
 
 from .model import Reg, Sample, StopReason, Trace, Via
+
+if TYPE_CHECKING:
+    from .unwinders.lbr import LbrUnwinder
 
 CALLEE_SAVED: tuple[int, ...] = (Reg.RBX, Reg.RBP, Reg.R12, Reg.R13, Reg.R14, Reg.R15)
 FP_SAVED: tuple[int, ...] = (Reg.RBP,)
@@ -183,11 +186,17 @@ def truncated_by_copy(sample: Sample, trace: Trace) -> bool:
     return sp is not None and sample.stack_base <= sp < sample.stack_base + len(sample.stack)
 
 
+class RecordingUnwinder(Protocol):
+    """A base walk that hands out each frame's recovered registers (the dwarf and fp unwinders)."""
+
+    def unwind(self, sample: Sample, *, registers: list[dict[int, int]] | None = None) -> Trace: ...
+
+
 class StitchedUnwinder:
     """`dwarf-stitched`, `fp-stitched`: the base walk, then truncated traces completed by other samples."""
 
-    def __init__(self, base: Any, name: str, registers: Sequence[int] = CALLEE_SAVED, *, lookahead: int = 256,
-                 max_keys: int = 16384, max_threads: int = 256):
+    def __init__(self, base: RecordingUnwinder, name: str, registers: Sequence[int] = CALLEE_SAVED, *,
+                 lookahead: int = 256, max_keys: int = 16384, max_threads: int = 256):
         self.base = base
         self.name = name
         self.lookahead = lookahead
@@ -241,7 +250,7 @@ def fp_stitched(*, lookahead: int = 256, **options: Any) -> StitchedUnwinder:
     return StitchedUnwinder(FramePointerUnwinder(**options), "fp-stitched", FP_SAVED, lookahead=lookahead)
 
 
-def lbr_stitched(**options: Any) -> Any:
+def lbr_stitched(**options: Any) -> LbrUnwinder:
     """Registry factory `lbr-stitched`: the LBR call stack extended from the thread's previous sample."""
     from .unwinders.lbr import LbrUnwinder
 
