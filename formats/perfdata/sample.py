@@ -6,7 +6,7 @@ the reader uses, compiled once per attr, and must decode exactly what this one d
 
 # No `from __future__ import annotations`: NamedTuple compiles every string annotation (~0.1 ms a class).
 
-from typing import Literal, NamedTuple, Protocol, TypeAlias, TypedDict
+from typing import TYPE_CHECKING, Literal, NamedTuple, Protocol, TypeAlias, TypedDict
 
 from ..errors import TruncatedError
 from .attr import EventAttr
@@ -90,37 +90,43 @@ class SampleRecord(NamedTuple):
         return PERF_RECORD.SAMPLE
 
 
-class _Fields(TypedDict, total=False):
-    """decode_sample's keyword arguments for SampleRecord, gathered field by field."""
+if TYPE_CHECKING:
+    class _Fields(TypedDict, total=False):
+        """decode_sample's keyword arguments for SampleRecord, gathered field by field."""
 
-    ip: int
-    pid: int
-    tid: int
-    time: int
-    addr: int
-    id: int
-    stream_id: int
-    cpu: int
-    period: int
-    read: ReadValues
-    callchain: tuple[int, ...]
-    raw: bytes
-    branch_hw_index: int
-    branches: tuple[Branch, ...]
-    branch_counters: tuple[int, ...]
-    regs_user: RegsDump
-    stack_user: Body
-    stack_user_dyn_size: int
-    weight: int
-    data_src: int
-    transaction: int
-    regs_intr: RegsDump
-    phys_addr: int
-    cgroup: int
-    data_page_size: int
-    code_page_size: int
-    aux: bytes
-    attr_index: int
+        ip: int
+        pid: int
+        tid: int
+        time: int
+        addr: int
+        id: int
+        stream_id: int
+        cpu: int
+        period: int
+        read: ReadValues
+        callchain: tuple[int, ...]
+        raw: bytes
+        branch_hw_index: int
+        branches: tuple[Branch, ...]
+        branch_counters: tuple[int, ...]
+        regs_user: RegsDump
+        stack_user: Body
+        stack_user_dyn_size: int
+        weight: int
+        data_src: int
+        transaction: int
+        regs_intr: RegsDump
+        phys_addr: int
+        cgroup: int
+        data_page_size: int
+        code_page_size: int
+        aux: bytes
+        attr_index: int
+
+    class _Put(Protocol):
+        """encode_sample's q: append u64 words (None as 0)."""
+
+        def __call__(self, *values: int | None) -> None: ...
 
 
 _Words: TypeAlias = "Literal['phys_addr', 'cgroup', 'data_page_size', 'code_page_size']"
@@ -249,12 +255,6 @@ def decode_sample(body: Body, attr: EventAttr, misc: int = 0, endian: str = LITT
     return SampleRecord(misc=misc, **f)
 
 
-class _Put(Protocol):
-    """encode_sample's q: append u64 words (None as 0)."""
-
-    def __call__(self, *values: int | None) -> None: ...
-
-
 def encode_sample(s: SampleRecord, attr: EventAttr, endian: str = LITTLE) -> bytes:
     """The SAMPLE body for `s` under the attr's sample_type (missing values written as 0)."""
     st, out = attr.sample_type, bytearray()
@@ -325,7 +325,7 @@ def encode_sample(s: SampleRecord, attr: EventAttr, endian: str = LITTLE) -> byt
     return bytes(out)
 
 
-def _encode_read(q: _Put, read: ReadValues, fmt: int) -> None:
+def _encode_read(q: "_Put", read: ReadValues, fmt: int) -> None:
     def fields(v: ReadValue) -> list[int | None]:
         return [v.value] + ([v.id] if fmt & PERF_FORMAT.ID else []) + ([v.lost] if fmt & PERF_FORMAT.LOST else [])
 
@@ -340,7 +340,7 @@ def _encode_read(q: _Put, read: ReadValues, fmt: int) -> None:
     q(v.value, *times, *fields(v)[1:])
 
 
-def _encode_regs(q: _Put, regs: RegsDump | None, mask: int) -> None:
+def _encode_regs(q: "_Put", regs: RegsDump | None, mask: int) -> None:
     if regs is None or not regs.abi:
         q(0)
         return
