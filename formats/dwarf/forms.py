@@ -90,7 +90,7 @@ def skip_value(data: bytes, pos: int, form: int, enc: UnitEncoding) -> int:
             pos += 1
         return pos + 1
     if kind == SKIP_STRING:
-        return data.index(0, pos) + 1
+        return _string_end(data, pos) + 1
     if kind == SKIP_BLOCK:
         length, pos = read_uleb(data, pos)
         return pos + length
@@ -127,7 +127,7 @@ def read_value(data: bytes, pos: int, form: int, enc: UnitEncoding) -> tuple[int
         value, pos = read_uleb(data, pos)
         return value, pos, form
     if kind == SKIP_STRING:
-        end = data.index(0, pos)
+        end = _string_end(data, pos)
         return data[pos:end], end + 1, form
     if kind == SKIP_INDIRECT:
         real, pos = read_uleb(data, pos)
@@ -143,3 +143,11 @@ def read_value(data: bytes, pos: int, form: int, enc: UnitEncoding) -> tuple[int
     if pos + length > len(data):
         raise TruncatedError("block runs past the end of the section")
     return data[pos:pos + length], pos + length, form
+
+
+def _string_end(data: bytes, pos: int) -> int:
+    """Offset of the NUL ending the DW_FORM_string at `pos`; TruncatedError when the section ends first."""
+    end = data.find(0, pos)
+    if end < 0:
+        raise TruncatedError("DW_FORM_string has no terminating NUL", None, pos)
+    return end
