@@ -43,6 +43,7 @@ def main() -> None:
     llvm = ["llvm-symbolizer", "--inlines", f"--obj={args.obj}"]
     ours = [UNWIND, "symbolize", "--inlines", f"--obj={args.obj}"]
 
+    load_before = os.getloadavg()
     with tempfile.TemporaryDirectory() as warm_dir:
         env = dict(os.environ, UNWIND_CACHE_DIR=warm_dir)
         timed(ours, stdin, env)  # build the index once
@@ -53,11 +54,13 @@ def main() -> None:
             with tempfile.TemporaryDirectory() as cold_dir:
                 cold_t.append(timed(ours, stdin, dict(os.environ, UNWIND_CACHE_DIR=cold_dir)))
 
+    load_after = os.getloadavg()
     m_llvm, m_warm, m_cold = (statistics.median(t) for t in (llvm_t, warm_t, cold_t))
-    print(f"{args.count} addresses of {args.obj}, {args.rounds} interleaved rounds, medians")
+    print(f"{args.count} addresses of {args.obj}, {args.rounds} interleaved rounds, medians; "
+          f"load average {load_before[0]:.1f} before, {load_after[0]:.1f} after ({os.cpu_count()} cores)")
     print(f"  llvm-symbolizer        {m_llvm:7.3f} s")
     print(f"  unwind (warm index)    {m_warm:7.3f} s   ratio {m_warm / m_llvm:.2f}x  (target <= 0.5x)")
-    print(f"  unwind (cold, no index){m_cold:7.3f} s   (target <= 8 s)")
+    print(f"  unwind (cold, no index){m_cold:7.3f} s   ratio {m_cold / m_llvm:.2f}x  (target <= 8 s)")
 
 
 if __name__ == "__main__":

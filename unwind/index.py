@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # A .dwp's ElfFile and unit index ({dwo id: {section: (offset, size)}}); None when absent or unreadable.
 Package = tuple[ElfFile, dict[int, dict[str, tuple[int, int]]]] | None
 
-SCHEMA = 12  # bump whenever the arrays below change meaning
+SCHEMA = 13  # bump whenever the arrays below change meaning
 NO_STRING = 0xFFFFFFFF
 NO_ADDRESS = 0xFFFFFFFFFFFFFFFF
 NO_SECTION = 0xFFFFFFFF  # LLVM's SectionedAddress::UndefSection, narrowed to the array's width
@@ -347,6 +347,11 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
         out["adm_sub"].extend(w + sub_base for w in uf.which)
         out["cu_adm_end"].append(len(out["adm_start"]))
 
+    unclosed = [(ui, uf.unit.end, uf.unclosed_at) for ui, uf in enumerate(units) if uf.unclosed_at is not None]
+    if unclosed:  # units whose children are not closed before their end: LLVM warns when it reads them
+        out["bad_cu"] = array("I", (ui for ui, _, _ in unclosed))
+        out["bad_end"] = array("Q", (end for _, end, _ in unclosed))
+        out["bad_at"] = array("Q", (at for _, _, at in unclosed))
     for lo, hi, unit_offset in unit_address_ranges(sections, units):
         if unit_offset in unit_index:
             out["ar_lo"].append(lo)

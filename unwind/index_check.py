@@ -108,6 +108,9 @@ def check_symbol_index(index: IndexFile) -> None:
         c.fail("a subroutine's parent is outside the subroutine table")
     c.below("ar_cu", units)
     c.sorted("ar_lo")
+    if "bad_cu" in c.names:
+        c.same_length(("bad_cu", "bad_end", "bad_at"))
+        c.below("bad_cu", units)
     if "split_file" in c.names:
         c.same_length(("split_file", "split_size", "split_mtime"))
         c.below("split_file", count)

@@ -97,6 +97,8 @@ class ModuleSymbols:
         # relocatable files: sequences carry their section, addresses pick theirs from the code sections
         self._seq_sec = a("seq_sec") if "seq_sec" in names else None
         self._txt = (a("txt_lo"), a("txt_hi"), a("txt_sec")) if "txt_lo" in names else None
+        # units LLVM warns about when it first reads their DIEs: unit -> (its end, where LLVM reads past it)
+        self._unclosed = dict(zip(a("bad_cu"), zip(a("bad_end"), a("bad_at")))) if "bad_cu" in names else {}
         self._strings: dict[int, str] = {}
 
     def string(self, sid: int) -> str | None:
@@ -123,7 +125,21 @@ class ModuleSymbols:
         if not self.has_dwarf:
             return None
         i = bisect_right(self._ar_lo, vaddr) - 1
-        return self._ar_cu[i] if i >= 0 and vaddr < self._ar_hi[i] else None
+        unit = self._ar_cu[i] if i >= 0 and vaddr < self._ar_hi[i] else None
+        if unit is not None and unit in self._unclosed:
+            self._warn_unclosed(unit)
+        return unit
+
+    def _warn_unclosed(self, unit: int) -> None:
+        """LLVM 14's warning (DWARFDebugInfoEntry::extractFast), once per unit, when a lookup first reads
+        the DIEs of a unit that ends before the null entries closing its children."""
+        end, at = self._unclosed.pop(unit)
+        import warnings
+
+        from .errors import PeerWarning
+
+        warnings.warn(PeerWarning(f"DWARF unit from offset 0x{self._cu_off[unit]:08x} incl. to offset 0x{end:08x} "
+                                  f"excl. tries to read DIEs at offset 0x{at:08x}"), stacklevel=2)
 
     def unit_offset(self, unit: int) -> int:
         """The .debug_info offset of unit number `unit` (a split unit's skeleton)."""
@@ -216,6 +232,8 @@ class ModuleSymbols:
         if i < 0 or vaddr >= self._ar_hi[i]:
             return []
         unit = self._ar_cu[i]
+        if self._unclosed and unit in self._unclosed:
+            self._warn_unclosed(unit)
         path = self.path
         # innermost subroutine, then its parents up to the subprogram
         chain: list[int] = []

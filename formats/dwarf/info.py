@@ -74,6 +74,9 @@ class UnitFunctions:
     starts: array[int]
     ends: array[int]
     which: array[int]
+    # The unit ended before the null entries closing its children: where LLVM then tries to read one
+    # more DIE (it warns "tries to read DIEs at offset ..." when it extracts the unit's DIEs).
+    unclosed_at: int | None = None
 
     def innermost(self, address: int) -> int | None:
         """Index of the innermost subroutine covering `address` (LLVM getSubroutineForAddress), or None."""
@@ -275,4 +278,4 @@ def _scan_unit(ctx: UnitContext, resolver: DieResolver, stats: ScanStats) -> Uni
     stats.dies += dies
     stats.subroutines += len(subs)
     starts, ends, which = amap.arrays()
-    return UnitFunctions(unit, subs, starts, ends, which)
+    return UnitFunctions(unit, subs, starts, ends, which, pos if stack else None)

@@ -15,7 +15,7 @@ from importlib import import_module
 from types import ModuleType
 from typing import BinaryIO
 
-from ..errors import UnwindError
+from ..errors import PeerWarning, UnwindError
 
 
 def _command_names() -> list[str]:
@@ -65,7 +65,8 @@ def main(argv: list[str] | None = None) -> int:
         args = own_parser(argv[1:])
     else:
         args = build_parser(command).parse_args(argv)
-    warnings.showwarning = lambda message, *_: print(f"unwind {args.command}: warning: {message}", file=sys.stderr)
+    warnings.showwarning = lambda message, category, *_: print(
+        f"{'' if issubclass(category, PeerWarning) else f'unwind {args.command}: '}warning: {message}", file=sys.stderr)
     try:
         return args.run(args) or 0
     except UnwindError as exc:
