@@ -18,7 +18,8 @@ GDB_FRAMES = """python
 f = gdb.newest_frame()
 out = []
 while f is not None:
-    out.append("%#x" % f.pc())
+    if f.type() not in (gdb.TAILCALL_FRAME, gdb.INLINE_FRAME):  # not return addresses on the stack (as test_core)
+        out.append("%#x" % f.pc())
     f = f.older()
 print("FRAMES:" + " ".join(out))
 end
