@@ -75,6 +75,19 @@ __attribute__((noinline)) int foo(int n, PointPtr p, int &ref, int &&rv) {
 int main(int argc, char **argv) { Point p = {1, 2, 3}; int r = argc; return foo(argc, &p, r, argc + 1); }
 """
 
+# no #include: cross-compiled for AArch64, where no target headers are installed
+TYPES_SOURCE = r"""
+struct Opaque;
+struct Pair { int a; long b; };
+int sink(const void *);
+int types(int n) {
+    char c = (char)n; char *p = &c; char &r = c; char &&rr = 1; int (Opaque::*method)() = 0; int Opaque::*member = 0;
+    const char k = 2; volatile short v = 3; char *__restrict q = p; typedef char byte; byte b = 4;
+    char grid[12][24]; Pair pairs[3];
+    return sink(grid) + sink(pairs) + sink(&method) + sink(&member) + c + *p + r + rr + k + v + *q + b;
+}
+"""
+
 HWASAN_SOURCE = r"""
 int use(char *p);
 int f(int n) { char buf[10]; char big[300]; int x = n; buf[0] = (char)n; big[1] = 2; return use(buf) + use(big) + x; }
@@ -103,11 +116,18 @@ def work(tmp_path_factory) -> Path:
     (root / "p.c").write_text(C_SOURCE)
     (root / "p.cc").write_text(CXX_SOURCE)
     (root / "h.c").write_text(HWASAN_SOURCE)
+    (root / "types.cc").write_text(TYPES_SOURCE)
     for name, (compiler, source, flags) in BUILDS.items():
         subprocess.run([compiler, "-g", *flags, "-c", source, "-o", f"{name}.o"], cwd=root, check=True)
         subprocess.run([compiler, f"{name}.o", "-o", name], cwd=root, check=True)
     subprocess.run(["clang-14", "-g", "-O0", "-fsanitize=hwaddress", "-c", "h.c", "-o", "hwasan.o"], cwd=root,
                    check=True)
+    # AArch64 objects, as LLVM's own FRAME lit tests use (frame.s, output-style-json-frame.ll): HWASan's
+    # home, relocated with R_AARCH64_ABS64/ABS32
+    subprocess.run(["clang-14", "--target=aarch64-linux-android", "-g", "-O0", "-fsanitize=hwaddress", "-c", "h.c",
+                    "-o", "hwasan-aarch64.o"], cwd=root, check=True)
+    subprocess.run(["clang++-14", "--target=aarch64-linux-gnu", "-g", "-O0", "-c", "types.cc", "-o",
+                    "cxx-aarch64.o"], cwd=root, check=True)
     return root
 
 
@@ -168,3 +188,17 @@ def test_frame_inputs_and_edges(work, env):
     same(work, env, ["--obj=cxx-gcc-O0", "--adjust-vma=0x10", "-a", f"FRAME {int(main, 16) + 0x10:#x}"])
     same(work, env, [], f"FRAME cxx-gcc-O0 {main}\nFRAME missing-file {main}\nFRAME missing-file 0x1\n")
     same(work, env, ["--output-style=JSON"], f"FRAME missing-file {main}\nFRAME 'cxx-gcc-O0' {main}\n")
+
+
+@pytest.mark.parametrize("name", ["hwasan-aarch64.o", "cxx-aarch64.o"])
+def test_aarch64_objects(work, env, name):
+    """FRAME and CODE on AArch64 objects (the machine of LLVM's FRAME lit tests), every instruction."""
+    need_tool("llvm-objdump")
+    text = subprocess.run(["llvm-objdump", "-d", "--no-show-raw-insn", name], cwd=work, capture_output=True,
+                          text=True, check=True).stdout
+    addresses = [f"0x{a}" for a in re.findall(r"^\s+([0-9a-f]+):", text, re.M)]
+    assert addresses
+    requests = "".join(f"FRAME {a}\n{a}\n" for a in addresses)
+    same(work, env, [f"--obj={name}"], requests)
+    out = same(work, env, [f"--obj={name}", "--output-style=JSON"], requests)
+    assert '"FrameOffset"' in out
