@@ -31,6 +31,7 @@ if TYPE_CHECKING:  # the CFI parsers load only when a table is compiled, never o
     from formats.cfi.table import Row, Table
 
 FORMAT_VERSION = 3
+FRAME0_VERSION = 2  # of unwind.prologue's analysis: bump when its answers change (2: control flow)
 # A rule whose CFA cannot be computed: the walk stops with bad-rule (corrupt FDE).
 BAD_RULE = UnwindRule(CfaRule(CfaKind.UNDEFINED))
 # One FDE of a LazyCfi: (start, end, row locations, the rule of each row).
@@ -303,7 +304,7 @@ class CfiCache:
         """Frame-0 code analyses made where the module has no FDE: vaddr -> rule key (None: none found).
 
         They depend on the module's code and symbols only, so they persist beside its table
-        (`cfi/<build-id>.frame0`) and a warm run needs no disassembler for them.
+        (`cfi/<build-id>.frame0-<FRAME0_VERSION>`) and a warm run needs no disassembler for them.
         """
         key = elf.build_id.hex() if elf.build_id else _file_key(elf.path)
         found = self._analyses.get(key)
@@ -324,7 +325,7 @@ class CfiCache:
             write_atomically(self._analyses_path(elf.build_id), marshal.dumps(analyses))
 
     def _analyses_path(self, build_id: bytes) -> str:
-        return os.path.join(self._dir(), f"{build_id.hex()}.frame0")
+        return os.path.join(self._dir(), f"{build_id.hex()}.frame0-{FRAME0_VERSION}")
 
     @staticmethod
     def _lazy(elf: ElfFile, debug_elf: ElfFile | None) -> LazyCfi | None:

@@ -1,8 +1,9 @@
 """Frame-0 analysis with capstone: where the CFA is at an arbitrary pc of a function without unwind tables.
 
-Decodes the function linearly from its symbol's start to the pc and tracks the stack depth
-(pushes, pops, `sub/add rsp, imm`), whether `push rbp; mov rbp, rsp` has set up a frame, and
-the epilogue (`pop rbp`, `leave`, `ret`). The result is the same `UnwindRule` a CFI row would
+Follows the function's control flow from its symbol's start (or, with only a prefix of its code
+or where paths disagree, decodes linearly up to the pc) and tracks the stack depth (pushes,
+pops, `sub/add rsp, imm`), whether `push rbp; mov rbp, rsp` has set up a frame, and the
+epilogue (`pop rbp`, `leave`, `ret`). The result is the same `UnwindRule` a CFI row would
 give: at entry `cfa = rsp+8`; after `push rbp` `cfa = rsp+16, rbp at cfa-16`; in the body
 `cfa = rbp+16`; after `pop rbp`/`leave` and at `ret` `cfa = rsp+8` (return address at [rsp]).
 """
@@ -21,7 +22,7 @@ from formats.elf import ElfFile
 from formats.errors import UnwindError
 from formats.symtab import SymbolBind, SymbolType, read_symbols
 
-from .rules import RSP, UnwindRule, offset_rule
+from .rules import RIP, RSP, CfaKind, CfaRule, RegKind, RegRule, UnwindRule, offset_rule
 
 RBP = 6
 _BIND_RANK: dict[int, int] = {SymbolBind.GLOBAL: 2, SymbolBind.WEAK: 1}
@@ -113,19 +114,125 @@ class _State:
     rbp_slot: int | None = None  # depth right after `push rbp`: rbp saved at cfa - 8 - rbp_slot
     frame_depth: int | None = None  # depth at `mov rbp, rsp`: cfa = rbp + 8 + frame_depth
     depth_known: bool = True
+    ra_reg: str | None = None  # register the return address was popped into (`pop r15` at depth 0): depth -8
 
+
+# Code that runs in its caller's frame (V8's Builtins_BaselineLeaveFrame, which baseline code jumps to): the
+# frame chain is live, cfa = rbp + 16 with rbp saved at cfa - 16, wherever rsp is.
+_BORROWED = _State(depth=8, rbp_slot=8, frame_depth=8, depth_known=False)
+_UNKNOWN = None  # a flow state where paths disagree or rsp changed in a way we cannot follow
+_RETURNS = ("ret", "retq", "retf")
+_STOPS = (*_RETURNS, "int3", "ud2", "hlt")
+
+FlowStates = dict[int, "tuple[str, _State | None]"]
+
+# DWARF register numbers of the general registers a return address may be popped into (not rsp, rbp).
+_DWARF_REGS = {"rax": 0, "rdx": 1, "rcx": 2, "rbx": 3, "rsi": 4, "rdi": 5,
+               **{f"r{n}": n for n in range(8, 16)}}
+# Their 32-bit names (a write to one clears the upper half).
+_LOW = {"rax": "eax", "rdx": "edx", "rcx": "ecx", "rbx": "ebx", "rsi": "esi", "rdi": "edi",
+        **{f"r{n}": f"r{n}d" for n in range(8, 16)}}
 
 _disasm = Cs(CS_ARCH_X86, CS_MODE_64)
 
 
-def analyze(code: bytes, start: int, pc: int, end: int | None = None) -> UnwindRule | None:
+def analyze(code: bytes, start: int, pc: int, end: int | None = None,
+            states: FlowStates | None = None) -> UnwindRule | None:
     """The rule at `pc` for a function whose bytes from `start` are `code`; None when the decode is unsure.
 
-    `code` must reach at least one instruction past `pc`. Addresses are whatever space `start`
-    and `pc` share (ELF virtual or absolute).
+    With the whole function (`end` given and `code` reaching it, or its `flow_states` already
+    made) the state at `pc` comes from following the function's control flow; where that
+    reaches no single state at `pc`, and with only a prefix of the function, from decoding
+    linearly from `start` to `pc` (`code` must then reach at least one instruction past `pc`).
+    Addresses are whatever space `start` and `pc` share (ELF virtual or absolute).
     """
     if not start <= pc < start + len(code) or pc - start > MAX_FUNCTION_BYTES:
         return None
+    if states is None and end is not None and len(code) >= end - start and end - start <= MAX_FUNCTION_BYTES:
+        states = flow_states(code[:end - start], start)
+    mnemonic, state = states.get(pc, ("", _UNKNOWN)) if states is not None else ("", _UNKNOWN)
+    if mnemonic in _RETURNS:
+        return offset_rule(RSP, 8)  # at ret: the return address is at [rsp]
+    return _rule(state) if state is not _UNKNOWN else _linear(code, start, pc, end)
+
+
+def flow_states(code: bytes, start: int) -> FlowStates:
+    """address -> (mnemonic, stack state before it) of every instruction that `start` reaches through its control
+    flow: both ways of a conditional jump, the target of an internal jump, past a call; an indirect or
+    outside jump (a tail call, a jump table), `ret`, `int3`, `ud2` and `hlt` end a path. The state is None
+    where two paths disagree or rsp changed in a way we cannot follow.
+
+    A function that tears down a frame it never built (it reaches `mov rsp, rbp` or `leave`, and
+    never pushes or writes rbp) was jumped to and runs in its caller's frame: its states then start
+    from that frame.
+    """
+    insns = {address: (size, mnemonic.rpartition(" ")[2], ops)
+             for address, size, mnemonic, ops in _disasm.disasm_lite(code, start)}
+    if start not in insns:
+        return {}
+    end = start + len(code)
+    pushed = frozenset(ops for _, mnemonic, ops in insns.values() if mnemonic == "push")
+    states = _flow(insns, start, end, _State(), pushed)
+    if any(_tears_down(*insns[address][1:]) for address in states) and not any(
+            _builds_frame(mnemonic, ops) for _, mnemonic, ops in insns.values()):
+        states = _flow(insns, start, end, _BORROWED, pushed)
+    return {address: (insns[address][1], state) for address, state in states.items()}
+
+
+def _tears_down(mnemonic: str, ops: str) -> bool:
+    return mnemonic == "leave" or (mnemonic == "mov" and ops == "rsp, rbp")
+
+
+def _builds_frame(mnemonic: str, ops: str) -> bool:
+    """Does the instruction save or set rbp (`push rbp`, `mov rbp, ...`, any write to it)?"""
+    return (mnemonic == "push" and ops == "rbp") or (ops.startswith("rbp, ") and mnemonic not in ("cmp", "test"))
+
+
+def _flow(insns: dict[int, tuple[int, str, str]], start: int, end: int, entry: _State,
+          pushed: frozenset[str]) -> dict[int, _State | None]:
+    """The fixpoint of the stack states over the control flow (each address changes at most three times)."""
+    states: dict[int, _State | None] = {start: entry}
+    work = [start]
+    while work:
+        address = work.pop()
+        state = states[address]
+        size, mnemonic, ops = insns[address]
+        after = _UNKNOWN if state is _UNKNOWN else _step(state, mnemonic, ops, pushed)
+        for successor in _successors(address + size, mnemonic, ops, start, end):
+            if successor not in insns:
+                continue
+            if successor in states:
+                old = states[successor]
+                if old is _UNKNOWN or old == after:
+                    continue
+                states[successor] = _join(old, after)
+            else:
+                states[successor] = after
+            work.append(successor)
+    return states
+
+
+def _join(a: _State, b: _State | None) -> _State | None:
+    """Two paths' states at one address: the same frame (rbp-based CFA) with different rsp depths is still
+    that frame; anything else is unknown."""
+    if b is None or a.frame_depth is None or (a.frame_depth, a.rbp_slot) != (b.frame_depth, b.rbp_slot):
+        return _UNKNOWN
+    return replace(a, depth=a.frame_depth, depth_known=False)
+
+
+def _successors(following: int, mnemonic: str, ops: str, start: int, end: int) -> tuple[int, ...]:
+    if mnemonic in _STOPS:
+        return ()
+    if mnemonic.startswith(("j", "loop")):
+        target = _integer(ops)
+        inside = (target,) if target is not None and start <= target < end else ()
+        return inside if mnemonic == "jmp" else (*inside, following)
+    return (following,)
+
+
+def _linear(code: bytes, start: int, pc: int, end: int | None) -> UnwindRule | None:
+    """The rule at `pc` from decoding straight from `start`: code after an epilogue (`ret` or a tail call)
+    is taken to run in the function body's frame."""
     end = end if end is not None else start + len(code)
     state = body = _State()
     in_epilogue = False
@@ -133,13 +240,16 @@ def analyze(code: bytes, start: int, pc: int, end: int | None = None) -> UnwindR
     for address, size, mnemonic, ops in _disasm.disasm_lite(code, start):
         mnemonic = mnemonic.rpartition(" ")[2]  # drop rep/bnd/notrack prefixes
         if address == pc:
-            if mnemonic in ("ret", "retq"):
+            if mnemonic in _RETURNS:
                 return offset_rule(RSP, 8)  # at ret: the return address is at [rsp]
             return _rule(state)
         if address > pc:
             return None
         at = address + size
-        new = _apply(state, body, mnemonic, ops, start, end)
+        if mnemonic in _RETURNS or (mnemonic == "jmp" and _leaves(ops, start, end, state)):
+            new: _State | None = body  # code after an epilogue runs in the body's frame
+        else:
+            new = _step(state, mnemonic, ops)
         if new is None:
             return None
         if new is body:  # ret or tail call: back in the body's frame
@@ -154,13 +264,31 @@ def analyze(code: bytes, start: int, pc: int, end: int | None = None) -> UnwindR
     return _rule(state) if at == pc else None
 
 
-def _apply(state: _State, body: _State, mnemonic: str, ops: str, start: int, end: int) -> _State | None:
-    """The state after one instruction; None when rsp changes in a way we cannot follow."""
+_PUSH_STACK = re.compile(r"qword ptr \[rsp(?: \+ (\w+))?\]")
+
+
+def _step(state: _State, mnemonic: str, ops: str, pushed: frozenset[str] = frozenset()) -> _State | None:
+    """The state after one instruction that does not leave the function; None when rsp changes in a way
+    we cannot follow. `pushed`: the registers the function pushes somewhere (a return address popped into
+    one of them is pushed back later)."""
     framed = state.frame_depth is not None
+    if state.ra_reg is not None:
+        return _step_without_return_address(state, state.ra_reg, mnemonic, ops)
+    if mnemonic == "pop" and ops in pushed and ops in _DWARF_REGS and state == _State():
+        # the return address popped into a register and pushed back later (V8's
+        # Builtins_BaselineOutOfLinePrologue, glibc's __vfork; not _start's `pop rsi` of argc)
+        return _State(depth=-8, ra_reg=ops)
     if mnemonic == "push":
         depth = state.depth + 8
         if ops == "rbp" and state.rbp_slot is None and not framed:
             return replace(state, depth=depth, rbp_slot=depth)
+        copied = _PUSH_STACK.fullmatch(ops)
+        if copied and not framed and state.rbp_slot is None and state.depth_known \
+                and _integer(copied[1] or "0") == state.depth:
+            # push [rsp + depth] copies the return address to the top (V8's bytecode handlers before a
+            # tail call): the copy is the one the tail-called code returns through, the slots above
+            # are its arguments.
+            return _State()
         return replace(state, depth=depth)
     if mnemonic == "pop":
         if ops == "rbp":
@@ -170,14 +298,25 @@ def _apply(state: _State, body: _State, mnemonic: str, ops: str, start: int, end
         if state.frame_depth is None:  # not framed
             return None
         return _State(depth=state.frame_depth - 8, depth_known=True)
-    if mnemonic in ("ret", "retq") or (mnemonic == "jmp" and _leaves(ops, start, end, state)):
-        return body  # code after an epilogue runs in the body's frame
     if mnemonic == "mov" and ops == "rbp, rsp":
         if state.rbp_slot is not None and state.depth_known:
             return replace(state, frame_depth=state.depth)
         return state
     if ops.startswith("rsp, ") or ops == "rsp":
         return _rsp_write(state, mnemonic, ops[5:])
+    return state
+
+
+def _step_without_return_address(state: _State, reg: str, mnemonic: str, ops: str) -> _State | None:
+    """While the return address is in register `reg`: pushes and pops (also of rbp: a frame built now is
+    the caller's) move the depth until `push` of that register puts it back on top."""
+    if mnemonic == "push":
+        return _State() if ops == reg and state.depth == -8 else replace(state, depth=state.depth + 8)
+    if mnemonic == "pop" or ops.startswith(f"{reg}, ") or ops.startswith(f"{_LOW[reg]}, "):
+        return None  # popping below the caller's stack, or the return address overwritten
+    if ops.startswith("rsp, ") or ops == "rsp":
+        found = _rsp_write(state, mnemonic, ops[5:])
+        return found if found is not None and found.depth_known else None
     return state
 
 
@@ -191,6 +330,8 @@ def _rsp_write(state: _State, mnemonic: str, src: str) -> _State | None:
         disp = _integer(src[4:-1].replace(" ", "")) if src != "[rbp]" else 0
         if disp is not None:
             return replace(state, depth=state.frame_depth - disp)
+    if mnemonic == "mov" and src == "rbp" and state.frame_depth is not None:
+        return replace(state, depth=state.frame_depth, depth_known=True)
     if mnemonic in ("cmp", "test"):
         return state
     return replace(state, depth_known=False) if framed else None
@@ -213,6 +354,9 @@ def _integer(text: str) -> int | None:
 
 
 def _rule(state: _State) -> UnwindRule | None:
+    if state.ra_reg is not None:  # cfa = rsp + 8 + depth, the return address in the register
+        return UnwindRule(CfaRule(CfaKind.REG_OFFSET, RSP, 8 + state.depth),
+                          ((RIP, RegRule(RegKind.REGISTER, reg=_DWARF_REGS[state.ra_reg])),), RIP)
     saved = {}
     if state.frame_depth is not None:
         if state.rbp_slot is not None:

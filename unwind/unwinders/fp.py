@@ -20,7 +20,7 @@ from ..errors import MemoryReadError
 from ..memory import AddressSpace, MemoryReader
 from ..model import Frame, ModuleMap, Sample, Trace, Via
 from ..modules import Module, ModuleResolver
-from ..prologue import FunctionIndexCache, analyze
+from ..prologue import MAX_FUNCTION_BYTES, FlowStates, Function, FunctionIndexCache, analyze, flow_states
 from ..rules import (RIP, RSP, SIGCONTEXT_REGS, SIGNAL_FRAME, UC_MCONTEXT, UNDEF, CfaKind, CfaRule, FrameKind,
                      RegKind, UnwindRule, offset_rule)
 from ..walk import walk
@@ -65,6 +65,8 @@ class FramePointerUnwinder:
         self.functions = functions or FunctionIndexCache()
         # (module map, pc, is return address) -> the code's rule, None cached too
         self._code_cache: LRUCache[tuple[ModuleMap | None, int, bool], UnwindRule | None] = LRUCache(1 << 16)
+        # (elf, its path, function start, its absolute start) -> the function's flow states
+        self._flows: LRUCache[tuple[int, str | None, int, int], FlowStates] = LRUCache(256)
 
     def memory_for(self, sample: Sample) -> AddressSpace:
         return AddressSpace(sample, self.resolver)
@@ -124,13 +126,25 @@ class FramePointerUnwinder:
             return None
         start = module.to_absolute(func.start)
         end = start + func.size if func.size else None
+        states = self._flow_states(module, func, start) if func.size else None
         code = module.elf.read_vaddr(func.start, pc - start + PROLOGUE_WINDOW)
         if code is None:
             try:
                 code = memory.read(start, pc - start + 1)
             except UnwindError:
                 return None
-        return analyze(code, start, pc, end)
+        return analyze(code, start, pc, end, states)
+
+    def _flow_states(self, module: Module, func: Function, start: int) -> FlowStates | None:
+        """The control-flow states of a sized function (absolute addresses), once per function."""
+        key = (id(module.elf), module.elf.path, func.start, start)
+        states = self._flows.get(key)
+        if states is None:
+            code = module.elf.read_vaddr(func.start, func.size) if func.size <= MAX_FUNCTION_BYTES else None
+            if code is None or len(code) < func.size:
+                return None
+            states = self._flows[key] = flow_states(code, start)
+        return states
 
 
 def check_rbp(frame: Frame, rbp: int | None, memory: MemoryReader) -> None:

@@ -15,6 +15,7 @@ from conftest import ROOT, load_helper, need_tool
 
 record = load_helper("data/perf/record.py", "unwind_test_perf_record")
 WORKLOAD = ROOT / "tests" / "data" / "jit" / "work.js"
+BASELINE = ROOT / "tests" / "data" / "jit" / "baseline.js"
 UNWIND = [sys.executable, "-m", "unwind", "perf"]
 
 
@@ -80,6 +81,57 @@ def test_dwarf_follows_frame_pointers_where_the_modules_cfi_says_nothing(node_re
     builtin_callers = [s["frames"][i + 1] for s in samples for i, f in enumerate(s["frames"][:-1])
                        if (f["symbol"] or "").startswith("Builtins_") and i > 0]
     assert builtin_callers and all(f["via"] == "fp" for f in builtin_callers)
+
+
+@pytest.fixture(scope="module")
+def baseline_recording(tmp_path_factory):
+    """(perf.data, perf script text) of tests/data/jit/baseline.js kept in V8's baseline code."""
+    out = tmp_path_factory.mktemp("baseline") / "node.perf.data"
+    subprocess.run([need_tool("perf"), "record", "-q", "-e", "cpu-clock", "-F", "1000", "--call-graph", "dwarf",
+                    "-o", str(out), "--", need_tool("node"), "--perf-basic-prof", "--interpreted-frames-native-stack",
+                    "--no-opt", "--always-sparkplug", str(BASELINE)],
+                   check=True, stdout=subprocess.DEVNULL, cwd=out.parent)
+    theirs = record.perf_script_text(out)
+    pid = int(re.search(r"^node\s+(\d+)/", theirs, re.MULTILINE).group(1))
+    yield out, theirs
+    Path(f"/tmp/perf-{pid}.map").unlink(missing_ok=True)
+
+
+def frame0_pairs(ours_text: str, theirs_text: str, symbol: str) -> list[tuple[list, list]]:
+    """(our user frames, perf's) of the samples whose frame 0 is in `symbol`."""
+    from formats.perfscript import parse_perf_script
+
+    ours, theirs = list(parse_perf_script(ours_text)), list(parse_perf_script(theirs_text))
+    assert len(ours) == len(theirs)
+    pairs = [(record.user_frames(a), record.user_frames(b)) for a, b in zip(ours, theirs)]
+    return [(mine, perfs) for mine, perfs in pairs if perfs[:1] and perfs[0][1] == symbol]
+
+
+def test_baseline_leave_frame_runs_in_its_callers_frame(baseline_recording):
+    """Baseline code jumps to Builtins_BaselineLeaveFrame to return: the builtin never pushes rbp, it tears
+    down the baseline function's frame (`mov rsp, rbp; pop rbp; pop r8; ...; push r8; ret`), so up to that
+    teardown its caller is the frame chain's [rbp + 8], where perf's libunwind looks; at its `ret` the
+    return address is at [rsp] (perf skips that caller there). The code analysis took it for a called
+    function and read a stack slot of the baseline frame at [rsp] as the return address: a garbage frame."""
+    path, theirs = baseline_recording
+    pairs = frame0_pairs(unwind_perf(path, "--unwinder", "auto"), theirs, "Builtins_BaselineLeaveFrame")
+    assert len(pairs) >= 3
+    for mine, perfs in pairs:
+        assert all(module is not None for module, _ in mine), (mine, perfs)
+        assert mine[:len(perfs)] == perfs or record.skips_callers_of_frame0(mine, perfs), (mine, perfs)
+    assert sum(mine[:len(perfs)] == perfs for mine, perfs in pairs) >= len(pairs) // 2
+
+
+def test_baseline_out_of_line_prologue_keeps_the_return_address_in_a_register(baseline_recording):
+    """Builtins_BaselineOutOfLinePrologue pops its return address into r15, builds the baseline function's
+    frame (`push rbp; mov rbp, rsp; push ...`) and returns by `push r15; ret`: in between, frame 1 is at r15.
+    perf's frame chain skips that frame (or, before `mov rbp, rsp`, two); we used to read a garbage slot."""
+    path, theirs = baseline_recording
+    pairs = frame0_pairs(unwind_perf(path, "--unwinder", "auto"), theirs, "Builtins_BaselineOutOfLinePrologue")
+    assert len(pairs) >= 3
+    for mine, perfs in pairs:
+        assert all(module is not None for module, _ in mine), (mine, perfs)
+        assert len(mine) > 1 and mine[1][0].startswith("/tmp/perf-"), (mine, perfs)  # the baseline function
 
 
 def test_jdk_style_map_entries_as_perf_reads_them(node_recording, tmp_path):

@@ -15,7 +15,7 @@ from trace_invariants import assert_consistent
 from formats.elf import ElfFile
 from unwind.core import load_core
 from unwind.model import Mapping, ModuleMap, Registers, Sample, StopReason, Via
-from unwind.prologue import FunctionIndex, analyze
+from unwind.prologue import FunctionIndex, analyze, flow_states
 from unwind.unwinders import get_unwinder
 from unwind.unwinders.fp import FramePointerUnwinder
 
@@ -121,33 +121,42 @@ def readelf_cfa_rows(path: str):
     return fdes
 
 
-def prologue_agreement(path: str, every: int = 1):
-    """(agree, disagree, undecided) of analyze() vs readelf's CFA at every instruction of FDE-covered functions."""
+def prologue_agreement(path: str, every: int = 1, linear: bool = False):
+    """(agree, disagree, undecided) of analyze() vs readelf's CFA at every instruction of FDE-covered functions;
+    `linear`: of the straight decode alone (the fallback where the control flow gives no answer)."""
+    agree = disagree = undecided = 0
+    for answer, cfa in prologue_answers(path, every, linear):
+        if answer is None:
+            undecided += 1
+        elif answer == cfa:
+            agree += 1
+        else:
+            disagree += 1
+    return agree, disagree, undecided
+
+
+def prologue_answers(path: str, every: int, linear: bool = False):
+    """(analyze()'s CFA as readelf prints it or None, readelf's CFA) at every instruction of every `every`-th FDE
+    that starts a function."""
     import capstone
 
     md = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
     elf = ElfFile(path)
     index = FunctionIndex(elf)
-    agree = disagree = undecided = 0
     for n, (start, end, rows) in enumerate(readelf_cfa_rows(path)):
         func = index.find(start)
         if n % every or func is None or func.start != start or not rows:
             continue
         code = elf.read_vaddr(start, end - start)
+        states = {} if linear else flow_states(code, start)  # once per function, as the fp unwinder keeps them
         after_ret = False
         for address, _size, mnemonic, _ops in md.disasm_lite(code, start):
             if after_ret and mnemonic.startswith("nop"):
                 continue  # alignment padding after the last ret is never executed
             after_ret = mnemonic == "ret"
             cfa = [c for loc, c in rows if loc <= address][-1]
-            rule = analyze(code, start, address, end)
-            if rule is None:
-                undecided += 1
-            elif f"{'rsp' if rule.cfa.reg == 7 else 'rbp'}{rule.cfa.offset:+d}" == cfa:
-                agree += 1
-            else:
-                disagree += 1
-    return agree, disagree, undecided
+            rule = analyze(code, start, address, end, states)
+            yield (None if rule is None else f"{'rsp' if rule.cfa.reg == 7 else 'rbp'}{rule.cfa.offset:+d}"), cfa
 
 
 @pytest.mark.parametrize("name", ["fp", "nofp"])
@@ -159,7 +168,19 @@ def test_prologue_analysis_equals_readelf_on_test_programs(built, name):
 def test_prologue_analysis_mostly_equals_readelf_on_libc():
     agree, disagree, undecided = prologue_agreement(LIBC, every=10)
     assert agree > 5000
-    assert agree / (agree + disagree + undecided) > 0.97
+    assert agree / (agree + disagree + undecided) > 0.98
+
+
+def test_control_flow_is_right_where_the_straight_decode_is_and_on_more():
+    """Following jumps (shrink-wrapped prologues, blocks after a `ret` or jumped to from elsewhere) against the
+    straight decode, both against readelf's CFA, on every 5th function of libc: never wrong where the straight
+    decode is right (the whole library: 0 of 97,166 instructions), and wrong on fewer (959 against 1,422)."""
+    flow = list(prologue_answers(LIBC, every=5))
+    straight = list(prologue_answers(LIBC, every=5, linear=True))
+    assert len(flow) == len(straight) > 10000
+    assert not [i for i, ((mine, cfa), (old, _)) in enumerate(zip(flow, straight)) if mine != cfa and old == cfa]
+    wrong = sum(mine is not None and mine != cfa for mine, cfa in flow)
+    assert wrong < 0.75 * sum(old is not None and old != cfa for old, cfa in straight)
 
 
 # ---- bad input: synthetic stacks ----------------------------------------------------------
