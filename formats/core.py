@@ -7,10 +7,9 @@ Layouts are the x86-64 Linux ones (`struct elf_prstatus`, `struct elf_prpsinfo`,
 from __future__ import annotations
 
 import bisect
-from typing import Any
 import os
 import struct
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from enum import IntEnum
 from functools import cached_property
 
@@ -235,29 +234,27 @@ class CoreFile:
         self._starts = [s.vaddr for s in self.segments]
 
     def _read_notes(self) -> None:
-        current: list[Any] = []  # the thread's notes, in ThreadNotes field order
+        current: list[ThreadNotes] = []  # the thread whose notes are being read (none before its NT_PRSTATUS)
         with parsing(self.path, None, "core notes"):  # a PT_NOTE running past the file end
             notes = list(self.elf.notes())
         for note in notes:
             self._note(note, current)
-        if current:
-            self.threads.append(ThreadNotes(*current))
+        self.threads += current
 
-    def _note(self, note: Note, current: list[Any]) -> None:
+    def _note(self, note: Note, current: list[ThreadNotes]) -> None:
         if note.name != b"CORE":
             return
         what = f"{NoteType(note.type).name if note.type in NoteType._value2member_map_ else note.type} note"
         with parsing(self.path, note.offset, what):
             if note.type == NoteType.PRSTATUS:
-                if current:
-                    self.threads.append(ThreadNotes(*current))
-                    current.clear()
+                self.threads += current
+                current.clear()
                 if len(note.desc) < _PRSTATUS.size:
                     raise FormatError(f"NT_PRSTATUS has {len(note.desc)} bytes, need {_PRSTATUS.size}",
                                       self.path, note.offset)
-                current.append(PrStatus.from_bytes(note.desc))
-            elif note.type == NoteType.SIGINFO and current and len(current) == 1:
-                current.append(SigInfo.from_bytes(note.desc))
+                current.append(ThreadNotes(PrStatus.from_bytes(note.desc)))
+            elif note.type == NoteType.SIGINFO and current and current[0].siginfo is None:
+                current[0] = replace(current[0], siginfo=SigInfo.from_bytes(note.desc))
             elif note.type == NoteType.PRPSINFO:
                 self.prpsinfo = PrPsInfo.from_bytes(note.desc)
             elif note.type == NoteType.FILE:

@@ -24,12 +24,22 @@ from __future__ import annotations
 import lzma
 import zlib
 from enum import IntEnum
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Protocol
 
 if TYPE_CHECKING:
     from zstandard import ZstdDecompressionWriter
 
 from .errors import FormatError
+
+if TYPE_CHECKING:
+    class _Decompressor(Protocol):
+        """zlib's and lzma's decompressor objects: output bounded by max_length, `eof` at the end marker."""
+
+        @property
+        def eof(self) -> bool: ...
+
+        def decompress(self, data: bytes | memoryview, max_length: int, /) -> bytes: ...
+
 
 FLOOR = 64 << 20  # bytes any file may inflate to in total, whatever its size
 RATIO = 32  # ... or this many times its own size, if more
@@ -104,7 +114,7 @@ def _xz(payload: bytes | memoryview, cap: int, path: str | None, offset: int | N
     return _bounded(engine, lzma.LZMAError, "xz", payload, cap, path, offset, what)
 
 
-def _bounded(engine: Any, error: type[Exception], name: str, payload: bytes | memoryview, cap: int,
+def _bounded(engine: _Decompressor, error: type[Exception], name: str, payload: bytes | memoryview, cap: int,
              path: str | None, offset: int | None, what: str) -> bytes:
     """At most cap + 1 bytes out of a zlib/lzma decompressor object (whose decompress takes a limit);
     its own error and a stream that ends before its end marker become DecompressError."""
