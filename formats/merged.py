@@ -10,13 +10,33 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from typing import TYPE_CHECKING, Any, Iterable, NamedTuple
+from typing import TYPE_CHECKING, Iterable, NamedTuple, TypedDict
 
 from .errors import FormatError
 from .stack import Stack
 
 if TYPE_CHECKING:
     from .speedscope import DocumentJson, SharedFrameJson, ProfileJson
+
+    class LineFrameJson(TypedDict):
+        addr: str
+        module: str | None
+        symbol: str | None
+        file: str | None
+        line: int | None
+        inlined: bool
+
+    class LineJson(TypedDict):
+        """One line of the merged JSON output: a stack, the recording it came from, its weight."""
+
+        file: str
+        host: str | None
+        comm: str | None
+        pid: int | None
+        tid: int | None
+        period: int
+        count: int
+        frames: list[LineFrameJson]
 
 FORMATS = ("folded", "pprof", "speedscope", "svg", "json")
 
@@ -108,7 +128,7 @@ def _speedscope(entries: list[Entry]) -> DocumentJson:
             "name": "unwind batch", "activeProfileIndex": 0, "exporter": "unwind"}
 
 
-def _json(entry: Entry) -> dict[str, Any]:
+def _json(entry: Entry) -> LineJson:
     s = entry.sample
     return {"file": entry.file, "host": entry.host, "comm": s.comm, "pid": s.pid, "tid": s.tid,
             "period": s.period, "count": entry.weight,
