@@ -101,6 +101,10 @@ class Session:
         """The debuginfod client of `debuginfod` (else $DEBUGINFOD_URLS), made once; None without servers."""
         self._check_open()
         if self._debuginfod_client is None:
+            urls = os.environ.get("DEBUGINFOD_URLS", "") if self.debuginfod is None else self.debuginfod
+            if not urls.split():  # no servers: http.client, ssl and email are never imported
+                self._debuginfod_client = (None,)
+                return None
             from .debuginfod import DebuginfodClient
 
             self._debuginfod_client = (DebuginfodClient.from_environment(self.debuginfod),)
