@@ -14,7 +14,7 @@ import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from .errors import FormatError, UnwindError, UsageError
@@ -330,7 +330,7 @@ def compare(samples: Iterable[Sample], unwinders: dict[str, Unwinder], reference
 
 def truncate_lbr(samples: Iterable[Sample], depth: int) -> list[Sample]:
     """The samples as a `depth`-entry LBR would have recorded them: the newest `depth` entries."""
-    return [replace(s, lbr=s.lbr[:depth]) for s in samples]
+    return [s._replace(lbr=s.lbr[:depth]) for s in samples]
 
 
 def lbr_sweep(samples: Sequence[Sample], report: ComparisonReport, make_lbr: Callable[..., Unwinder],
@@ -360,10 +360,10 @@ def attach_truth(samples: Sequence[Sample], truth: Sequence[tuple[int, int, tupl
     for t, tid, frames in truth:
         by_key.setdefault((t, tid), frames)
     if len(by_key) == len(truth) and all((s.time, s.tid) in by_key for s in samples):
-        return [replace(s, truth=by_key[(s.time, s.tid)]) for s in samples]
+        return [s._replace(truth=by_key[(s.time, s.tid)]) for s in samples]
     if len(truth) != len(samples):
         raise UsageError(f"the truth file has {len(truth)} lines for {len(samples)} samples")
-    return [replace(s, truth=frames) for s, (_, _, frames) in zip(samples, truth)]
+    return [s._replace(truth=frames) for s, (_, _, frames) in zip(samples, truth)]
 
 
 def read_truth_file(path: str) -> list[tuple[int, int, tuple[int, ...]]]:

@@ -3,9 +3,9 @@
 from __future__ import annotations
 
 import bisect
-from dataclasses import dataclass, field
+from types import MappingProxyType
 from enum import Enum, IntEnum
-from typing import TYPE_CHECKING, Iterable, Iterator, Mapping as TMapping, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping as TMapping, NamedTuple, Protocol, cast, runtime_checkable
 
 from formats.stack import StopReason
 
@@ -38,11 +38,14 @@ class Reg(IntEnum):
     RIP = 16
 
 
-@dataclass(frozen=True, slots=True)
-class Registers:
+# The records below are NamedTuples, not dataclasses: one is made per sample and per frame, and a
+# frozen dataclass costs ~4 M instructions to generate at import and a __setattr__ per field to build.
+
+
+class Registers(NamedTuple):
     """DWARF-numbered register values; an unknown register is absent, never zero."""
 
-    values: TMapping[int, int] = field(default_factory=dict)
+    values: TMapping[int, int] = MappingProxyType({})
 
     def get(self, reg: int) -> int | None:
         return self.values.get(reg)
@@ -77,8 +80,7 @@ class Registers:
         return cls({Reg[name.upper()]: value for name, value in named.items()})
 
 
-@dataclass(frozen=True, slots=True)
-class Mapping:
+class Mapping(NamedTuple):
     """One file (or anonymous) mapping of a process: [start, end) from `offset` of `path`."""
 
     start: int
@@ -121,8 +123,10 @@ class ModuleMap:
         return f"ModuleMap({list(self._mappings)!r})"
 
 
-@dataclass(frozen=True, slots=True)
-class BranchEntry:
+EMPTY_MAP = ModuleMap()
+
+
+class BranchEntry(NamedTuple):
     """One LBR record: a taken branch from `source` to `target`."""
 
     source: int
@@ -130,14 +134,13 @@ class BranchEntry:
     flags: int = 0
 
 
-@dataclass(frozen=True, slots=True)
-class Sample:
+class Sample(NamedTuple):
     """A register + stack snapshot (or a recorded callchain) of one thread at one instant."""
 
     registers: Registers
     stack: bytes | memoryview = b""  # a perf.data sample's is a view into the recording
     stack_base: int = 0
-    modules: ModuleMap = field(default_factory=ModuleMap)
+    modules: ModuleMap = EMPTY_MAP
     kernel_callchain: tuple[int, ...] = ()
     user_callchain: tuple[int, ...] = ()
     lbr: tuple[BranchEntry, ...] = ()
@@ -167,8 +170,7 @@ class Via(str, Enum):
         return self.value
 
 
-@dataclass(frozen=True, slots=True)
-class Frame:
+class Frame(NamedTuple):
     """One physical frame. `is_return_address` frames are looked up at pc - 1."""
 
     pc: int
@@ -183,8 +185,7 @@ class Frame:
         return self.pc - 1 if self.is_return_address else self.pc
 
 
-@dataclass(frozen=True, slots=True)
-class Trace:
+class Trace(NamedTuple):
     """Frames leaf first, and why the walk stopped."""
 
     frames: tuple[Frame, ...]

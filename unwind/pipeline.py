@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import replace
 from struct import Struct
 from typing import Iterable, Iterator, TypeVar
 
@@ -52,7 +51,7 @@ class SampleResolver:
         return bool(sample.stack) and sample.registers.pc is not None
 
     def _cut(self, sample: Sample) -> Sample:
-        return replace(sample, stack=sample.stack[:-8]) if self.like_perf else sample
+        return sample._replace(stack=sample.stack[:-8]) if self.like_perf else sample
 
     def resolve(self, sample: Sample, trace: Trace | None = None) -> Stack:
         """One sample's symbolised stack; `trace` is its user stack when already unwound. A stack the copy

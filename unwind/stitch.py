@@ -22,7 +22,7 @@ later sample can complete an earlier one; `unwind()` alone stitches from earlier
 from __future__ import annotations
 
 from collections import deque
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol, Sequence
 
 from cachetools import LRUCache
@@ -167,7 +167,7 @@ class Stitcher:
     def _join(self, walked: Walked, donor: Walked, at: int) -> Walked:
         """`walked` with `donor`'s frames after its frame `at` appended, via=stitched."""
         frames = walked.trace.frames + tuple(
-            f if f.via is Via.STITCHED else replace(f, via=Via.STITCHED) for f in donor.trace.frames[at + 1:])
+            f if f.via is Via.STITCHED else f._replace(via=Via.STITCHED) for f in donor.trace.frames[at + 1:])
         saved = walked.saved + donor.saved[at + 1:]
         stop = donor.trace.stop
         if len(frames) > self.max_depth:
