@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .memory import SampleMemory
 
 __all__ = ["Reg", "Registers", "Mapping", "ModuleMap", "BranchEntry", "Sample", "Via", "StopReason", "Frame",
-           "Trace", "Unwinder"]
+           "Trace", "Unwinder", "truncated_by_copy"]
 
 
 class Reg(IntEnum):
@@ -194,6 +194,14 @@ class Trace(NamedTuple):
     @property
     def pcs(self) -> tuple[int, ...]:
         return tuple(f.pc for f in self.frames)
+
+
+def truncated_by_copy(sample: Sample, trace: Trace) -> bool:
+    """Whether `trace` stopped on bad memory with its last frame still inside the stack copy."""
+    if trace.stop is not StopReason.BAD_MEMORY or not trace.frames or not sample.stack:
+        return False
+    sp = trace.frames[-1].sp
+    return sp is not None and sample.stack_base <= sp < sample.stack_base + len(sample.stack)
 
 
 @runtime_checkable

@@ -10,11 +10,10 @@ from formats.kallsyms import KernelSymbols
 from formats.perfdata.reader import ReadStats
 from formats.stack import Frame as SymFrame, Stack
 
-from .model import Frame, Sample, StopReason, Trace, Unwinder, Via
+from .model import Frame, Sample, StopReason, Trace, Unwinder, Via, truncated_by_copy
 from .modules import ModuleResolver
 from .perfsession import PerfSession
 from .resolve import FrameResolver, callchain_trace
-from .stitch import truncated_by_copy
 from .symbolizer import Symbolizer
 
 

@@ -3,18 +3,20 @@ every output."""
 
 from __future__ import annotations
 
-from typing import Iterable, Sequence
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from formats.elf import ElfFile
 from formats.kallsyms import KernelSymbols
 from formats.stack import Frame as SymFrame
 
 from .errors import UnwindError
-from .jit import JitSymbols
 from .model import Frame, ModuleMap, Sample, Trace, Via
 from .modules import Module, ModuleResolver
 from .vdso import VDSO, VdsoNames
 from .symbolizer import Symbolizer
+
+if TYPE_CHECKING:
+    from .jit import JitSymbols
 
 KERNEL_START = 0xFFFF_8000_0000_0000
 # via -> (pc << 1 | return address?) -> resolved frames, for one module map
@@ -29,7 +31,7 @@ class FrameResolver:
         """`lines=False` leaves file and line out where the symbol table names the function (faster);
         `jit` names code in anonymous executable mappings from perf map files."""
         self.symbolizer = symbolizer
-        self.jit = jit if jit is not None else JitSymbols(resolver.symfs)
+        self._jit = jit
         self.resolver = resolver
         self.kernel = kernel
         self.inlines = inlines
@@ -40,6 +42,15 @@ class FrameResolver:
         self._last: tuple[ModuleMap | None, ViaMemo] = (None, {})
         self._kernel_memo: dict[int, SymFrame] = {}
         self._vdso: dict[int, tuple[ElfFile, VdsoNames]] = {}   # vDSO image -> its names (one or two a run)
+
+    @property
+    def jit(self) -> JitSymbols:
+        """Perf map and jitdump names, made on the first anonymous executable frame (most runs have none)."""
+        if self._jit is None:
+            from .jit import JitSymbols
+
+            self._jit = JitSymbols(self.resolver.symfs)
+        return self._jit
 
     def user_frames(self, sample: Sample, frames: Iterable[Frame]) -> list[SymFrame]:
         out: list[SymFrame] = []

@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Iterator, Mapping, Protocol, Se
 
 from cachetools import LRUCache
 
-from .model import Reg, Sample, StopReason, Trace, Via
+from .model import Reg, Sample, StopReason, Trace, Via, truncated_by_copy  # noqa: F401 (truncated_by_copy re-exported)
 
 if TYPE_CHECKING:
     from .unwinders.lbr import LbrUnwinder
@@ -176,14 +176,6 @@ class Stitcher:
 
 
 OVERFULL_CHOICE = object()  # _continuation's answer when the candidates disagree
-
-
-def truncated_by_copy(sample: Sample, trace: Trace) -> bool:
-    """Whether `trace` stopped on bad memory with its last frame still inside the stack copy."""
-    if trace.stop is not StopReason.BAD_MEMORY or not trace.frames or not sample.stack:
-        return False
-    sp = trace.frames[-1].sp
-    return sp is not None and sample.stack_base <= sp < sample.stack_base + len(sample.stack)
 
 
 class RecordingUnwinder(Protocol):

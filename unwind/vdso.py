@@ -7,7 +7,6 @@ from bisect import bisect_right
 
 from formats.elf import ElfFile
 from formats.errors import FormatError
-from formats.procmaps import parse_maps
 
 VDSO = "[vdso]"
 _DATA_PAGES = ("[vvar]", "[vvar_vclock]")
@@ -15,6 +14,8 @@ _DATA_PAGES = ("[vvar]", "[vvar_vclock]")
 
 def own_vdso() -> tuple[int, int, bytes] | None:
     """(start, start of its data pages, image) from /proc/self/maps and /proc/self/mem; None if unreadable."""
+    from formats.procmaps import parse_maps
+
     try:
         with open("/proc/self/maps") as fh:
             entries = parse_maps(fh.read(), "/proc/self/maps")
