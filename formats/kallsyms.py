@@ -15,7 +15,7 @@ import os
 import re
 from array import array
 from collections.abc import Sequence
-from dataclasses import dataclass
+from typing import NamedTuple
 
 from .errors import FormatError
 from .files import read_file
@@ -27,8 +27,7 @@ _HEX = r"^[0-9a-fA-F]{1,16}$"
 _LINE = r"^([0-9a-fA-F]{1,16}) (\S) (\S+)(?:\t\[([^\]\n]*)\])?$"
 
 
-@dataclass(frozen=True, slots=True)
-class KernelSymbol:
+class KernelSymbol(NamedTuple):
     """One lookup answer: symbol name, offset of the address into it, its size and module (None = vmlinux)."""
 
     name: str
@@ -38,17 +37,27 @@ class KernelSymbol:
     type: str
 
 
-@dataclass(frozen=True, slots=True)
 class KernelSymbols:
-    """Sorted, de-duplicated symbol starts and ends with their names, types and modules."""
+    """Sorted, de-duplicated symbol starts and ends with their names, types and modules (a plain class:
+    a frozen dataclass costs ~4 M instructions to generate on every run that names kernel frames)."""
 
-    starts: Sequence[int]  # arrays, or memoryviews of a cached index (unwind/kernel.py)
-    ends: Sequence[int]
-    names: Sequence[str]  # a tuple, or names decoded on access from a cached index
-    types: str
-    modules: Sequence[str | None]
-    restricted: bool = False
-    path: str | None = None
+    __slots__ = ("starts", "ends", "names", "types", "modules", "restricted", "path")
+
+    def __init__(self, starts: Sequence[int], ends: Sequence[int], names: Sequence[str], types: str,
+                 modules: Sequence[str | None], restricted: bool = False, path: str | None = None) -> None:
+        self.starts, self.ends, self.names, self.types, self.modules = starts, ends, names, types, modules
+        self.restricted, self.path = restricted, path
+
+    def _key(self) -> tuple[object, ...]:
+        return self.starts, self.ends, self.names, self.types, self.modules, self.restricted, self.path
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, KernelSymbols) and self._key() == other._key()
+
+    __hash__ = None  # type: ignore[assignment]  # arrays inside: unhashable, as the dataclass was
+
+    def __repr__(self) -> str:
+        return f"KernelSymbols({len(self.names)} symbols, restricted={self.restricted}, path={self.path!r})"
 
     def __len__(self) -> int:
         return len(self.names)

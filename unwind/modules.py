@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import os
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 from cachetools import LRUCache
 
@@ -18,8 +17,7 @@ if TYPE_CHECKING:
     from .debuginfod import DebuginfodClient
 
 
-@dataclass(frozen=True, slots=True)
-class Module:
+class Module(NamedTuple):
     """A mapped ELF file: absolute address = ELF virtual address + bias."""
 
     path: str

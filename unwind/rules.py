@@ -6,7 +6,6 @@ first the CFA (canonical frame address, the caller's stack pointer), then each s
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field
 from enum import IntEnum
 from functools import lru_cache
 from struct import Struct
@@ -74,17 +73,50 @@ def _simple_breg(expr: bytes) -> tuple[int, int, bool] | None:
     return None
 
 
-@dataclass(frozen=True, slots=True)
-class CfaRule:
-    kind: CfaKind
-    reg: int = RSP
-    offset: int = 0
-    expr: bytes = b""
-    _simple: tuple[int, int, bool] | None = field(default=None, init=False, repr=False, compare=False)
+class _Frozen:
+    """Immutable records with derived fast-path data: plain classes with __slots__ (a frozen dataclass costs
+    ~4 M instructions to generate at import, on every run). Equality, hash and repr come from `_key`."""
 
-    def __post_init__(self) -> None:
-        if self.kind == CfaKind.EXPRESSION:
-            object.__setattr__(self, "_simple", _simple_breg(self.expr))
+    __slots__ = ()
+    _names: tuple[str, ...] = ()
+
+    def _key(self) -> tuple[object, ...]:
+        return tuple(getattr(self, name) for name in self._names)
+
+    def __eq__(self, other: object) -> bool:
+        return other.__class__ is self.__class__ and self._key() == other._key()  # type: ignore[attr-defined]
+
+    def __hash__(self) -> int:
+        return hash(self._key())
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(f'{n}={getattr(self, n)!r}' for n in self._names)})"
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} of an immutable {type(self).__name__}")
+
+    __delattr__ = __setattr__  # type: ignore[assignment]
+
+    def __reduce__(self) -> tuple[type[_Frozen], tuple[object, ...]]:
+        return type(self), self._key()  # the constructor's arguments, in order
+
+
+class CfaRule(_Frozen):
+    __slots__ = ("kind", "reg", "offset", "expr", "_simple")
+    _names = ("kind", "reg", "offset", "expr")
+    kind: CfaKind
+    reg: int
+    offset: int
+    expr: bytes
+    _simple: tuple[int, int, bool] | None
+
+    def __init__(self, kind: CfaKind, reg: int = RSP, offset: int = 0, expr: bytes = b"") -> None:
+        setter = object.__setattr__
+        setter(self, "kind", kind)
+        setter(self, "reg", reg)
+        setter(self, "offset", offset)
+        setter(self, "expr", expr)
+        setter(self, "_simple", _simple_breg(expr) if kind == CfaKind.EXPRESSION else None)
 
     def compute(self, values: Mapping[int, int], memory: MemoryReader) -> int | None:
         """The CFA, or None when a needed register is unknown."""
@@ -115,17 +147,22 @@ class CfaRule:
         return "exp" if self.kind == CfaKind.EXPRESSION else "u"
 
 
-@dataclass(frozen=True, slots=True)
-class RegRule:
+class RegRule(_Frozen):
+    __slots__ = ("kind", "offset", "reg", "expr", "_simple")
+    _names = ("kind", "offset", "reg", "expr")
     kind: RegKind
-    offset: int = 0
-    reg: int = 0
-    expr: bytes = b""
-    _simple: tuple[int, int, bool] | None = field(default=None, init=False, repr=False, compare=False)
+    offset: int
+    reg: int
+    expr: bytes
+    _simple: tuple[int, int, bool] | None
 
-    def __post_init__(self) -> None:
-        if self.kind in (RegKind.EXPRESSION, RegKind.VAL_EXPRESSION):
-            object.__setattr__(self, "_simple", _simple_breg(self.expr))
+    def __init__(self, kind: RegKind, offset: int = 0, reg: int = 0, expr: bytes = b"") -> None:
+        setter = object.__setattr__
+        setter(self, "kind", kind)
+        setter(self, "offset", offset)
+        setter(self, "reg", reg)
+        setter(self, "expr", expr)
+        setter(self, "_simple", _simple_breg(expr) if kind in (RegKind.EXPRESSION, RegKind.VAL_EXPRESSION) else None)
 
     def value(self, number: int, cfa: int, values: Mapping[int, int], memory: MemoryReader) -> int | None:
         """The caller's value of register `number`, None when unknown."""
@@ -200,17 +237,28 @@ SAME = RegRule(RegKind.SAME_VALUE)
 UNDEF = RegRule(RegKind.UNDEFINED)
 
 
-@dataclass(frozen=True, slots=True)
-class UnwindRule:
+class UnwindRule(_Frozen):
     """How to compute the caller's registers at one address range."""
 
+    __slots__ = ("cfa", "regs", "ra_reg", "kind", "_offsets")
+    _names = ("cfa", "regs", "ra_reg", "kind")
     cfa: CfaRule
-    regs: tuple[tuple[int, RegRule], ...] = ()
-    ra_reg: int = RIP
-    kind: FrameKind = FrameKind.NORMAL
-    _offsets: OffsetStep | None = field(default=None, init=False, repr=False, compare=False)
+    regs: tuple[tuple[int, RegRule], ...]
+    ra_reg: int
+    kind: FrameKind
+    _offsets: OffsetStep | None
 
-    def __post_init__(self) -> None:
+    def __init__(self, cfa: CfaRule, regs: tuple[tuple[int, RegRule], ...] = (), ra_reg: int = RIP,
+                 kind: FrameKind = FrameKind.NORMAL) -> None:
+        setter = object.__setattr__
+        setter(self, "cfa", cfa)
+        setter(self, "regs", regs)
+        setter(self, "ra_reg", ra_reg)
+        setter(self, "kind", kind)
+        setter(self, "_offsets", None)
+        self._fast_path()
+
+    def _fast_path(self) -> None:
         # Fast path: CFA = reg + off, RA in rip, every rule OFFSET/SAME/UNDEFINED -> plain tuples.
         if self.cfa.kind != CfaKind.REG_OFFSET or self.kind != FrameKind.NORMAL or self.ra_reg != RIP:
             return

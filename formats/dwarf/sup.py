@@ -14,8 +14,7 @@ References into the alt file are `DW_FORM_GNU_ref_alt` / `DW_FORM_ref_sup4/8` (o
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Protocol
+from typing import NamedTuple, Protocol
 
 from ..errors import FormatError, TruncatedError
 from ..leb128 import read_uleb
@@ -29,8 +28,7 @@ class _SectionSource(Protocol):
     def section_bytes(self, name: str) -> bytes | None: ...
 
 
-@dataclass(frozen=True, slots=True)
-class AltLink:
+class AltLink(NamedTuple):
     """A binary's link to its dwz alternate file: the name as written and the identity it must have."""
 
     name: str

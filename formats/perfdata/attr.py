@@ -1,8 +1,6 @@
 """struct perf_event_attr, every size from VER0 (64 bytes) to VER8 (136 bytes)."""
 
-# No `from __future__ import annotations`: dataclass then reads real types, not strings.
-
-from dataclasses import dataclass, replace
+from typing import NamedTuple
 
 from formats.errors import FormatError
 from formats.files import View
@@ -22,13 +20,11 @@ _TAIL = ((64, "Q", "config2"), (72, "Q", "branch_sample_type"), (80, "Q", "sampl
          (120, "Q", "sig_data"), (128, "Q", "config3"))
 
 
-@dataclass(frozen=True, slots=True, init=False, repr=False, eq=False)
-class EventAttr:
+class EventAttr(NamedTuple):
     """One perf_event_attr; `flags` is the bitfield word (AttrFlag), `size` the size on file.
 
-    A dataclass (unlike the records): callers derive attrs with `dataclasses.replace`.  Its __init__,
-    __eq__, __hash__ and __repr__ are written here: the ones dataclass generates for 22 frozen
-    fields cost ~1 ms of import time.
+    A NamedTuple, like the records (callers derive attrs with `_replace`): a dataclass needs the
+    dataclasses module (and inspect) on every run that reads a perf.data file.
     """
 
     type: int
@@ -53,30 +49,6 @@ class EventAttr:
     config3: int = 0
     size: int = ATTR_SIZE_VER7
     ids: tuple[int, ...] = ()
-
-    def __init__(self, type: int, config: int = 0, sample_period: int = 0, sample_type: int = 0,
-                 read_format: int = 0, flags: int = 0, wakeup_events: int = 0, bp_type: int = 0, config1: int = 0,
-                 config2: int = 0, branch_sample_type: int = 0, sample_regs_user: int = 0,
-                 sample_stack_user: int = 0, clockid: int = 0, sample_regs_intr: int = 0, aux_watermark: int = 0,
-                 sample_max_stack: int = 0, aux_sample_size: int = 0, sig_data: int = 0, config3: int = 0,
-                 size: int = ATTR_SIZE_VER7, ids: tuple[int, ...] = ()):
-        given = locals()
-        for name in self.__dataclass_fields__:
-            object.__setattr__(self, name, given[name])
-
-    def _values(self) -> tuple[int, ...]:
-        return tuple(getattr(self, name) for name in self.__dataclass_fields__)
-
-    def __eq__(self, other: object) -> bool:
-        if other.__class__ is not self.__class__:
-            return NotImplemented
-        return self._values() == other._values()
-
-    def __hash__(self) -> int:
-        return hash(self._values())
-
-    def __repr__(self) -> str:
-        return f"EventAttr({', '.join(f'{name}={getattr(self, name)!r}' for name in self.__dataclass_fields__)})"
 
     @classmethod
     def from_bytes(cls, data: View, offset: int = 0, endian: str = LITTLE,
@@ -108,7 +80,7 @@ class EventAttr:
         return bytes(out)
 
     def with_ids(self, ids: tuple[int, ...]) -> "EventAttr":
-        return replace(self, ids=tuple(ids))
+        return self._replace(ids=tuple(ids))
 
     @property
     def sample_id_all(self) -> bool:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from dataclasses import replace
 
 from hypothesis import strategies as st
 
@@ -27,7 +26,7 @@ def attr_and_sample(draw, bits=_BITS):
     user_mask, intr_mask = draw(st.integers(0, 2**24 - 1)), draw(st.integers(0, 2**24 - 1))
     hw_index = draw(st.booleans())
     stack_size = draw(st.sampled_from([0, 8, 64]))
-    attr = replace(default_attr(), sample_type=st_, read_format=read_format, sample_regs_user=user_mask,
+    attr = default_attr()._replace(sample_type=st_, read_format=read_format, sample_regs_user=user_mask,
                    sample_regs_intr=intr_mask, sample_stack_user=stack_size,
                    branch_sample_type=int(BranchSampleType.ANY | (BranchSampleType.HW_INDEX if hw_index else 0)))
     S, f = SampleType, {}

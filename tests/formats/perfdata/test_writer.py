@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import subprocess
-from dataclasses import replace
 
 import pytest
 
@@ -119,7 +118,7 @@ EVERY_FIELD = (S.IDENTIFIER | S.IP | S.TID | S.TIME | S.ADDR | S.ID | S.STREAM_I
 
 @pytest.mark.parametrize("endian", ["<", ">"])
 def test_every_sample_field_as_perf_parses_it(tmp_path, endian):
-    attr = replace(default_attr(stack_size=64), sample_type=int(EVERY_FIELD), ids=(7,), sample_regs_intr=0x3,
+    attr = default_attr(stack_size=64)._replace(sample_type=int(EVERY_FIELD), ids=(7,), sample_regs_intr=0x3,
                    read_format=int(ReadFormat.GROUP | ReadFormat.ID | ReadFormat.TOTAL_TIME_ENABLED
                                    | ReadFormat.TOTAL_TIME_RUNNING | ReadFormat.LOST),
                    branch_sample_type=int(BranchSampleType.ANY | BranchSampleType.USER | BranchSampleType.HW_INDEX))
