@@ -78,6 +78,34 @@ def check_rule_key(key: object, path: str) -> RuleKey:
     return key  # checked field by field above
 
 
+_WORD = 1 << 64
+_REG = 1 << 16
+
+
+def _key_ok(key: object) -> bool:
+    """check_rule_key's answer without its reasons, in one expression per part: a cache holds hundreds of
+    keys and a warm run loads a table per module, so this is the path taken (check_rule_key explains a no)."""
+    if type(key) is not tuple or len(key) != 4:
+        return False
+    cfa, regs, ra, kind = key
+    if not (type(cfa) is tuple and len(cfa) == 4 and type(regs) is tuple and type(ra) is int and 0 <= ra < _REG
+            and type(kind) is int and kind in _FRAME_KINDS):
+        return False
+    base, reg, offset, expr = cfa
+    if not (type(base) is int and base in _CFA_KINDS and type(reg) is int and 0 <= reg < _REG
+            and type(offset) is int and -_WORD <= offset < _WORD and type(expr) is bytes):
+        return False
+    for rule in regs:
+        if type(rule) is not tuple or len(rule) != 5:
+            return False
+        number, rkind, roffset, source, rexpr = rule
+        if not (type(number) is int and 0 <= number < _REG and type(rkind) is int and rkind in _REG_KINDS
+                and type(roffset) is int and -_WORD <= roffset < _WORD and type(source) is int
+                and 0 <= source < _REG and type(rexpr) is bytes):
+            return False
+    return True
+
+
 def _array(value: object, typecode: str, path: str, name: str) -> array[int]:
     if type(value) is not tuple or len(value) != 2 or value[0] != typecode:
         raise CorruptCacheError(f"array {name} is not ({typecode!r}, bytes)", path)
@@ -99,7 +127,7 @@ def check_compiled(state: object, version: int, path: str) -> tuple[list[array[i
     keys = state.get("keys")
     if type(keys) is not list:
         raise CorruptCacheError("rule keys are not a list", path)
-    checked = [None if key is None else check_rule_key(key, path) for key in keys]
+    checked = [key if key is None or _key_ok(key) else check_rule_key(key, path) for key in keys]
     errors = _int(state.get("errors"), path, "error count", 0)
     if len(ends) != len(starts) or len(slices) != len(starts) + 1 or len(rules) != len(locs):
         raise CorruptCacheError("array lengths disagree", path)
