@@ -14,10 +14,12 @@ Kernel symbols, two ways (`--kernel`):
 Recordings: `--workload NAME` (repeatable) records on this machine (tests/data/perf/record.py's
 and realworld.py's programs: python3.11, gzip, cxx-debug-libstdc++, rust-lld, cxx-clang-lld, git, ...);
 `--perf-data FILE [--symfs DIR]` takes a recording made elsewhere, its binaries under DIR as perf
-looks them up. `--sizes 100,1000,10000,100000` records python3.11 at about those sample counts and
-fits time = a + b x samples (least squares) for both tools: a is the fixed cost, b the per-sample one.
+looks them up; `--held-out DIR` every recording bench/held_out.py made there (gzip, clang++/lld C++,
+a cargo release binary, git), with DIR/symfs. `--sizes 100,1000,10000,100000` records python3.11 at
+about those sample counts and fits time = a + b x samples (least squares) for both tools: a is the
+fixed cost, b the per-sample one.
 
-Usage: .venv/bin/python bench/perf.py [--workload python3.11 ...] [--perf-data FILE [--symfs DIR]]
+Usage: .venv/bin/python bench/perf.py [--workload python3.11 ...] [--perf-data FILE [--symfs DIR]] [--held-out DIR]
            [--kernel own|equal|both] [--sizes N,N,...] [--rounds 5] [--frequency 1000] [--no-cold]
 """
 
@@ -128,6 +130,7 @@ def main() -> None:
     parser.add_argument("--workload", action="append", default=[], help="record this program (repeatable)")
     parser.add_argument("--perf-data", action="append", default=[], help="an existing recording (repeatable)")
     parser.add_argument("--symfs", help="where the binaries of --perf-data recordings are (as perf --symfs)")
+    parser.add_argument("--held-out", metavar="DIR", help="the recordings bench/held_out.py made in DIR")
     parser.add_argument("--kernel", choices=("own", "equal", "both"), default="both")
     parser.add_argument("--sizes", help="comma-separated sample counts: fit fixed and per-sample cost")
     parser.add_argument("--frequency", type=int, default=1000, help="perf record -F (default 1000)")
@@ -144,7 +147,10 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
         recordings: list[tuple[Path, str | None]] = [(Path(p), args.symfs) for p in args.perf_data]
-        names = args.workload or ([] if args.perf_data or args.sizes else ["python3.11"])
+        if args.held_out:
+            held = Path(args.held_out)
+            recordings += [(p, str(held / "symfs")) for p in sorted(held.glob("*.perf.data"))]
+        names = args.workload or ([] if args.perf_data or args.held_out or args.sizes else ["python3.11"])
         if names:
             programs = {**workloads(tmp, args.python_rounds)}
             if any(name not in programs for name in names):
