@@ -38,14 +38,33 @@ class Reg(IntEnum):
     RIP = 16
 
 
-# The records below are NamedTuples, not dataclasses: one is made per sample and per frame, and a
-# frozen dataclass costs ~4 M instructions to generate at import and a __setattr__ per field to build.
+# The records below are NamedTuples or plain classes, not dataclasses: one is made per sample and per frame,
+# and a frozen dataclass costs ~4 M instructions to generate at import and a __setattr__ per field to build.
 
 
-class Registers(NamedTuple):
-    """DWARF-numbered register values; an unknown register is absent, never zero."""
+class Registers:
+    """DWARF-numbered register values; an unknown register is absent, never zero. Immutable."""
 
-    values: TMapping[int, int] = MappingProxyType({})
+    __slots__ = ("values",)
+    values: TMapping[int, int]
+
+    def __init__(self, values: TMapping[int, int] = MappingProxyType({})) -> None:
+        object.__setattr__(self, "values", values)
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(f"cannot assign to field {name!r} of an immutable Registers")
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Registers) and self.values == other.values
+
+    def __hash__(self) -> int:
+        return hash(tuple(sorted(self.values.items())))
+
+    def __repr__(self) -> str:
+        return f"Registers(values={dict(self.values)!r})"
+
+    def __reduce__(self) -> tuple[type[Registers], tuple[TMapping[int, int]]]:
+        return Registers, (dict(self.values),)
 
     def get(self, reg: int) -> int | None:
         return self.values.get(reg)

@@ -84,7 +84,7 @@ class _Frozen:
         return tuple(getattr(self, name) for name in self._names)
 
     def __eq__(self, other: object) -> bool:
-        return other.__class__ is self.__class__ and self._key() == other._key()  # type: ignore[attr-defined]
+        return isinstance(other, _Frozen) and other.__class__ is self.__class__ and self._key() == other._key()
 
     def __hash__(self) -> int:
         return hash(self._key())
