@@ -21,7 +21,6 @@ every real file while a 2 MB bomb gets 64 MiB, not 4 GB.
 
 from __future__ import annotations
 
-import lzma
 import zlib
 from enum import IntEnum
 from typing import TYPE_CHECKING, Protocol
@@ -110,6 +109,8 @@ def _zstd(payload: bytes | memoryview, cap: int, path: str | None, offset: int |
 
 
 def _xz(payload: bytes | memoryview, cap: int, path: str | None, offset: int | None, what: str) -> bytes:
+    import lzma  # here: only .gnu_debugdata and xz sections need it, and a perf.data reader imports this module
+
     engine = lzma.LZMADecompressor(format=lzma.FORMAT_AUTO, memlimit=128 << 20)
     return _bounded(engine, lzma.LZMAError, "xz", payload, cap, path, offset, what)
 

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 from importlib import import_module
 from typing import TYPE_CHECKING, Any, Iterable
 
@@ -36,6 +35,8 @@ def stack_json(stack: Stack) -> StackJson | RawStackJson:
 
 def write_json(stacks: Iterable[Stack]) -> str:
     """One compact JSON object per stack and line (DESIGN.md's sample shape)."""
+    import json  # here: perf-script output, the usual one, needs no json
+
     return "".join(json.dumps(stack_json(s), separators=(",", ":")) + "\n" for s in stacks)
 
 
