@@ -3,7 +3,8 @@
 Suites (fetched with the project's `fetch` tool into /work/.mirror, or any git clone given by option):
   elfutils  tests/testfile*.bz2 of sourceware-org/elfutils, decompressed
   gimli     every file of gimli-rs/object-testfiles, and gimli-rs/addr2line's fixtures/
-Only ELF64 little-endian x86-64 files are used.  Each file gets up to --per-file addresses (function
+Only ELF64 little-endian x86-64 files are used (`--machine i386`: the ELFCLASS32 i386 files instead).
+Each file gets up to --per-file addresses (function
 starts and middles from its symbol table, else points spread over its code sections); each address
 is answered under five flag sets, and an answer agrees when our bytes equal llvm-symbolizer's.
 
@@ -26,7 +27,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from formats.elf import EM_X86_64, SHF_EXECINSTR, ElfFile, SectionType  # noqa: E402
+from formats.elf import EM_386, EM_X86_64, SHF_EXECINSTR, ElfFile, SectionType  # noqa: E402
 from formats.errors import UnwindError  # noqa: E402
 from formats.symtab import SymbolType, read_symbols  # noqa: E402
 
@@ -64,9 +65,15 @@ def extract(repo: Path, suite: str, names: list[str], decompress: bool = False) 
 
 
 def is_x86_64_elf(path: Path) -> bool:
+    return elf_kind(path) == (2, EM_X86_64)
+
+
+def elf_kind(path: Path) -> tuple[int, int] | None:
+    """(ELF class, machine) of a little-endian ELF file, None for anything else."""
     head = path.read_bytes()[:20]
-    return len(head) == 20 and head[:4] == b"\x7fELF" and head[4] == 2 and head[5] == 1 and \
-        int.from_bytes(head[18:20], "little") == EM_X86_64
+    if len(head) < 20 or head[:4] != b"\x7fELF" or head[5] != 1:
+        return None
+    return head[4], int.from_bytes(head[18:20], "little")
 
 
 def addresses(path: Path, limit: int) -> list[int]:
@@ -141,6 +148,8 @@ def main() -> None:
     parser.add_argument("--addr2line", type=Path, default=MIRRORS / "gimli-rs+addr2line" / "repo")
     parser.add_argument("--per-file", type=int, default=60, help="addresses per file (default 60)")
     parser.add_argument("--diffs", type=Path, help="write every differing answer here")
+    parser.add_argument("--machine", choices=("x86_64", "i386"), default="x86_64",
+                        help="which files: ELF64 x86-64 (default) or ELFCLASS32 i386")
     args = parser.parse_args()
     env = dict(os.environ, UNWIND_CACHE_DIR=str(CACHE / "index"))
     suites = {}
@@ -155,9 +164,11 @@ def main() -> None:
     if gimli:
         suites["gimli"] = gimli
     diffs: list[str] = []
-    print(f"{'suite':10} {'ELF x86-64 files':>17} {'answers':>8} {'agree':>8} {'rate':>8}   (five flag sets)")
+    kind = (2, EM_X86_64) if args.machine == "x86_64" else (1, EM_386)
+    print(f"{'suite':10} {'ELF ' + args.machine + ' files':>17} {'answers':>8} {'agree':>8} {'rate':>8}"
+          "   (five flag sets)")
     for suite, files in suites.items():
-        elf = [f for f in files if is_x86_64_elf(f)]
+        elf = [f for f in files if elf_kind(f) == kind]
         c = compare(elf, args.per_file, env, diffs)
         rate = c["agree"] / c["compared"] if c["compared"] else 0.0
         print(f"{suite:10} {len(elf):>17} {c['compared']:>8} {c['agree']:>8} {rate:>8.2%}"

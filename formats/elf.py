@@ -291,9 +291,14 @@ class ElfFile:
 
     @cached_property
     def build_id(self) -> bytes | None:
-        for note in self.notes():
-            if note.type == NT_GNU_BUILD_ID and note.name == b"GNU":
-                return note.desc
+        """The NT_GNU_BUILD_ID note's bytes; None when there is none or the notes cannot be read before it
+        (LLVM's getBuildID drops the error: a debug-only file's PT_NOTE may cover bytes it no longer holds)."""
+        try:
+            for note in self.notes():
+                if note.type == NT_GNU_BUILD_ID and note.name == b"GNU":
+                    return note.desc
+        except FormatError:
+            return None
         return None
 
     @cached_property

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
 # A .dwp's ElfFile and unit index ({dwo id: {section: (offset, size)}}); None when absent or unreadable.
 Package = tuple[ElfFile, dict[int, dict[str, tuple[int, int]]]] | None
 
-SCHEMA = 13  # bump whenever the arrays below change meaning
+SCHEMA = 14  # bump whenever the arrays below change meaning
 NO_STRING = 0xFFFFFFFF
 NO_ADDRESS = 0xFFFFFFFFFFFFFFFF
 NO_SECTION = 0xFFFFFFFF  # LLVM's SectionedAddress::UndefSection, narrowed to the array's width
@@ -295,9 +295,10 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
         out["cu_off"].append(unit.offset)  # where FRAME requests read the unit's DIEs again
         program = programs.get(unit.stmt_list) if unit.stmt_list is not None else None
         out["cu_file_base"].append(len(out["files"]))
-        file_ids, rel_ids = tables[unit.offset]
+        file_ids, rel_ids, base_ids = tables[unit.offset]
         out["files"].extend(file_ids)
         out["files_rel"].extend(rel_ids)
+        out["files_base"].extend(base_ids)
         out["cu_file_count"].append(len(file_ids))
         # Line rows and LLVM's sequences (sorted by high pc) for this unit.
         out["cu_seq_first"].append(len(out["seq_lo"]))
@@ -330,17 +331,20 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
             out["sub_parent"].append(sub.parent + sub_base if sub.is_inlined and sub.parent >= 0 else -1)
             call_path = file_ids[sub.call_file] if 0 <= sub.call_file < len(file_ids) else NO_STRING
             out["sub_call_file"].append(call_path)
-            out["sub_call_file_rel"].append(rel_ids[sub.call_file] if 0 <= sub.call_file < len(rel_ids) else NO_STRING)
+            known_call = 0 <= sub.call_file < len(rel_ids)
+            out["sub_call_file_rel"].append(rel_ids[sub.call_file] if known_call else NO_STRING)
+            out["sub_call_file_base"].append(base_ids[sub.call_file] if known_call else NO_STRING)
             out["sub_call_line"].append(sub.call_line)
             out["sub_call_col"].append(sub.call_column)
             out["sub_call_disc"].append(sub.call_discriminator)
             out["sub_decl_line"].append(sub.decl_line)
             out["sub_low"].append(sub.low_pc if sub.low_pc is not None else NO_ADDRESS)
-            decl_ids, decl_rel = tables.get(sub.decl_unit, (file_ids, rel_ids)) if sub.decl_unit is not None \
-                else (file_ids, rel_ids)
+            decl_ids, decl_rel, decl_base = tables.get(sub.decl_unit, (file_ids, rel_ids, base_ids)) \
+                if sub.decl_unit is not None else (file_ids, rel_ids, base_ids)
             decl = sub.decl_file if sub.decl_file is not None and sub.decl_file < len(decl_ids) else None
             out["sub_start_file"].append(decl_ids[decl] if decl is not None else NO_STRING)
             out["sub_start_file_rel"].append(decl_rel[decl] if decl is not None else NO_STRING)
+            out["sub_start_file_base"].append(decl_base[decl] if decl is not None else NO_STRING)
         out["cu_adm_first"].append(len(out["adm_start"]))
         out["adm_start"].extend(uf.starts)
         out["adm_end"].extend(uf.ends)
@@ -446,7 +450,8 @@ def _split_unit(uf: UnitFunctions, elf: ElfFile, sections: DwarfSections, packag
     return uf
 
 
-def _alt_file_tables(alt: DwarfSections, path: str, strings: StringTable) -> dict[int, tuple[list[int], list[int]]]:
+def _alt_file_tables(alt: DwarfSections, path: str,
+                     strings: StringTable) -> dict[int, tuple[list[int], list[int], list[int]]]:
     """File tables of the alternate file's (partial) units, keyed by ALT_TAG | unit offset."""
     from formats.dwarf.info import compile_units
     from formats.dwarf.names import ALT_TAG
@@ -456,11 +461,13 @@ def _alt_file_tables(alt: DwarfSections, path: str, strings: StringTable) -> dic
 
 
 def _file_table(unit: CompileUnit, programs: dict[int, LineProgram],
-                strings: StringTable) -> tuple[list[int], list[int]]:
-    """String ids of a unit's line-table files: absolute paths, and as --relativenames prints them."""
+                strings: StringTable) -> tuple[list[int], list[int], list[int]]:
+    """String ids of a unit's line-table files: absolute paths, and as --relativenames and --basenames print
+    them."""
     program = programs.get(unit.stmt_list) if unit.stmt_list is not None else None
     file_ids: list[int] = []
     rel_ids: list[int] = []
+    base_ids: list[int] = []
     if program is not None:
         header = program.header
         count = len(header.file_names) + (1 if header.version < 5 else 0)
@@ -469,12 +476,15 @@ def _file_table(unit: CompileUnit, programs: dict[int, LineProgram],
             file_ids.append(strings.intern(path) if path is not None else NO_STRING)
             path = header.file_path(i, unit.comp_dir, relative=True)
             rel_ids.append(strings.intern(path) if path is not None else NO_STRING)
-    return file_ids, rel_ids
+            path = header.file_path(i, unit.comp_dir, base=True)
+            base_ids.append(strings.intern(path) if path is not None else NO_STRING)
+    return file_ids, rel_ids, base_ids
 
 
 _DWARF_ARRAYS = {
     "cu_off": "Q", "cu_file_base": "I", "cu_file_count": "I", "files": "I", "files_rel": "I", "sub_short": "I",
-    "sub_call_file_rel": "I", "sub_start_file_rel": "I",
+    "sub_call_file_rel": "I", "sub_start_file_rel": "I", "files_base": "I", "sub_call_file_base": "I",
+    "sub_start_file_base": "I",
     "cu_seq_first": "I", "cu_seq_end": "I", "seq_lo": "Q", "seq_hi": "Q", "seq_first": "I", "seq_end": "I",
     "row_addr": "Q", "row_file": "I", "row_line": "I", "row_col": "I", "row_disc": "I",
     "sub_name": "I", "sub_parent": "i", "sub_call_file": "I", "sub_call_line": "I", "sub_call_col": "I",

@@ -68,6 +68,9 @@ class ModuleSymbols:
     _ar_hi: memoryview
     _ar_cu: memoryview
     _files_rel: memoryview
+    _files_base: memoryview
+    _sub_call_file_base: memoryview
+    _sub_start_file_base: memoryview
     _sub_short: memoryview
     _sub_call_file_rel: memoryview
     _sub_start_file_rel: memoryview
@@ -91,7 +94,8 @@ class ModuleSymbols:
                          "row_disc", "sub_name", "sub_parent", "sub_call_file", "sub_call_line", "sub_call_col",
                          "sub_call_disc", "sub_decl_line", "sub_low", "sub_start_file", "cu_adm_first", "cu_adm_end",
                          "adm_start", "adm_end", "adm_sub", "ar_lo", "ar_hi", "ar_cu", "files_rel", "sub_short",
-                         "sub_call_file_rel", "sub_start_file_rel", "cu_off"):
+                         "sub_call_file_rel", "sub_start_file_rel", "cu_off", "files_base", "sub_call_file_base",
+                         "sub_start_file_base"):
                 setattr(self, "_" + name, a(name))
         names = index.names()
         # relocatable files: sequences carry their section, addresses pick theirs from the code sections
@@ -149,10 +153,11 @@ class ModuleSymbols:
         """Entry `local` of the unit's line-table file names, as an absolute path (None: no such entry)."""
         return self._file(unit, local)
 
-    def _file(self, unit: int, local: int, relative: bool = False) -> str | None:
+    def _file(self, unit: int, local: int, relative: bool = False, basename: bool = False) -> str | None:
         if local >= self._cu_file_count[unit]:
             return None
-        return self.string((self._files_rel if relative else self._files)[self._cu_file_base[unit] + local])
+        table = self._files_base if basename else self._files_rel if relative else self._files
+        return self.string(table[self._cu_file_base[unit] + local])
 
     def lookup(self, vaddr: int, inlines: bool = True, symbol_table: bool = True,
                demangle: bool = False, lines: bool = True, short: bool = False,
@@ -170,11 +175,8 @@ class ModuleSymbols:
             name = self._demangle(symbol[0]) if demangle and symbol[0] else symbol[0]
             return [_make((vaddr, self.path, vaddr, None, name, None, None, None, False, None, False, None, None, None,
                            None, symbol[1], 0))]
-        rows = self._dwarf_rows(vaddr, inlines, short, relative) if self.has_dwarf else []
-        if basename:
-            for row in rows:
-                row[5] = row[5] and os.path.basename(row[5])
-                row[14] = row[14] and os.path.basename(row[14])
+        # --basenames: LLVM's BaseNameOnly keeps an absolute line-table entry name whole (index arrays *_base)
+        rows = self._dwarf_rows(vaddr, inlines, short, relative, basename) if self.has_dwarf else []
         if not rows:
             rows = [[vaddr, self.path, vaddr, None, None, None, None, None, False, None, False, None, None, None, None,
                      None, 0]]
@@ -222,7 +224,7 @@ class ModuleSymbols:
         return NO_SECTION
 
     def _dwarf_rows(self, vaddr: int, inlines: bool, short: bool = False,
-                    relative: bool = False) -> list[list[Any]]:
+                    relative: bool = False, basename: bool = False) -> list[list[Any]]:
         """Rows in `Frame`'s field order (addr and offset `vaddr`, module the path; build-id, via, lookup unset).
 
         Unit (aranges), innermost subroutine (the unit's address map) and line row (the unit's
@@ -253,16 +255,19 @@ class ModuleSymbols:
             top = [vaddr, path, vaddr, None, None, None, None, None, False, None, False, None, None, None, None,
                    None, 0]
         else:
-            top = [vaddr, path, vaddr, None, None, self._file(unit, self._row_file[row], relative), self._row_line[row],
-                   self._row_col[row], False, None, False, None, None, None, None, None, self._row_disc[row]]
+            top = [vaddr, path, vaddr, None, None, self._file(unit, self._row_file[row], relative, basename),
+                   self._row_line[row], self._row_col[row], False, None, False, None, None, None, None, None,
+                   self._row_disc[row]]
         if not chain:
             return [top] if row is not None else []
         if not inlines:  # llvm's getLineInfoForAddress: innermost function name, line-table location
             chain = chain[:1]
         string, decl, low = self.string, self._sub_decl_line, self._sub_low
         names = self._sub_short if short else self._sub_name
-        call_files = self._sub_call_file_rel if relative else self._sub_call_file
-        start_files = self._sub_start_file_rel if relative else self._sub_start_file
+        call_files = self._sub_call_file_base if basename else self._sub_call_file_rel if relative \
+            else self._sub_call_file
+        start_files = self._sub_start_file_base if basename else self._sub_start_file_rel if relative \
+            else self._sub_start_file
         last = len(chain) - 1
         frames = []
         for depth, sub in enumerate(chain):

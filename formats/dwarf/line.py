@@ -67,9 +67,10 @@ class LineProgramHeader:
     program_start: int
     program_end: int
 
-    def file_path(self, index: int, comp_dir: str | None, relative: bool = False) -> str | None:
-        """The path of file `index` as LLVM 14's getFileNameByIndex builds it: AbsoluteFilePath, or
-        with `relative` RelativeFilePath (no compilation directory, nor DWARF 5's directory 0)."""
+    def file_path(self, index: int, comp_dir: str | None, relative: bool = False, base: bool = False) -> str | None:
+        """The path of file `index` as LLVM 14's getFileNameByIndex builds it: AbsoluteFilePath, with
+        `relative` RelativeFilePath (no compilation directory, nor DWARF 5's directory 0), with `base`
+        BaseNameOnly (the entry's last component, but an absolute entry name whole, as LLVM keeps it)."""
         files = self.file_names
         if self.version >= 5:
             if not 0 <= index < len(files):
@@ -81,6 +82,8 @@ class LineProgramHeader:
             entry = files[index - 1]
         if _is_absolute(entry.name):
             return entry.name
+        if base:
+            return _filename(entry.name)
         dirs = self.include_directories
         include_dir = ""
         if self.version >= 5:
@@ -92,6 +95,13 @@ class LineProgramHeader:
         if comp_dir and not relative and not _is_absolute(include_dir):
             parts.insert(0, comp_dir)
         return _path_append(parts)
+
+
+def _filename(path: str) -> str:
+    """llvm::sys::path::filename (POSIX style): the last component; "." after a trailing separator."""
+    if path.endswith("/"):
+        return "."
+    return path.rsplit("/", 1)[-1]
 
 
 def _is_absolute(name: str) -> bool:

@@ -155,3 +155,17 @@ def test_response_files_and_environment(work, env):
     same(work, env, ["@rsp", code])
     same(work, env, ["@missing-file", code])
     same(work, env, ["-e", "c", code], extra_env={"LLVM_SYMBOLIZER_OPTS": "-a --output-style=GNU -f=short"})
+
+
+def test_basenames_keep_absolute_line_table_names(work, env):
+    """LLVM's BaseNameOnly shortens a line-table file name only when the entry itself is relative: clang
+    compiling an absolute source path from / writes absolute entries, and --basenames prints them whole
+    (file, inlined call file and StartFileName alike)."""
+    need_tool("clang-14")
+    subprocess.run(["clang-14", "-g", "-O2", "-c", str(work / "p.c"), "-o", str(work / "abs.o")], cwd="/", check=True)
+    subprocess.run(["clang-14", "abs.o", "-o", "abs"], cwd=work, check=True)
+    stdin = "".join(f"{a}\n" for a in addresses(work / "abs", 3))
+    for flags in (["--basenames"], ["--basenames", "--output-style=JSON"], ["--basenames", "--verbose"],
+                  ["--output-style=GNU", "-s", "-i"]):
+        same(work, env, ["--obj=abs", *flags], stdin)
+    assert f"{work}/p.c:" in same(work, env, ["--obj=abs", "--basenames"], stdin)
