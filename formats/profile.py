@@ -47,8 +47,11 @@ def write_profile(stacks: Iterable[Stack], fmt: str, **options: Any) -> bytes:
         raise UnwindError(f"unknown output format {fmt!r}; expected one of {', '.join(OUTPUT_FORMATS)}")
     module, function = target.split(":")
     result = getattr(import_module(f"{__package__}.{module}"), function)(stacks, **options)
-    if isinstance(result, bytes):
-        return result
+    return result if isinstance(result, bytes) else encode_output(result, fmt)
+
+
+def encode_output(text: str, fmt: str) -> bytes:
+    """A writer's text as the bytes of format `fmt` (never a UnicodeEncodeError)."""
     if fmt in BYTE_FORMATS:  # perf's convention: a name's undecodable bytes come out as they went in
-        return raw_bytes(result)
-    return valid_text(result).encode()
+        return raw_bytes(text)
+    return valid_text(text).encode()

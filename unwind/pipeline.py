@@ -137,7 +137,7 @@ class PerfRun:
         render = _ChunkRenderer(self.pipeline, fmt)
         if self.stitcher is not None or jobs < 2:
             for stacks in _batched(iter(self), CHUNK):
-                yield render.write(stacks).encode()
+                yield render.encode(stacks)
             return
         from .fanout import fan_out
 
@@ -155,11 +155,18 @@ class _ChunkRenderer:
         from formats.profile import write_json
 
         self.resolve = pipeline.resolve
+        self.fmt = fmt
         self.write = PerfScriptWriter().write if fmt == "perf-script" else write_json
+
+    def encode(self, stacks: list[Stack]) -> bytes:
+        """The chunk's text as write_profile encodes it (a name's undecodable bytes as perf prints them)."""
+        from formats.profile import encode_output
+
+        return encode_output(self.write(stacks), self.fmt)
 
     def __call__(self, samples: list[Sample]) -> bytes:
         stacks = [self.resolve(sample) for sample in samples]
-        return self.write(stacks).encode() + _COUNT.pack(sum(s.truncated for s in stacks))
+        return self.encode(stacks) + _COUNT.pack(sum(s.truncated for s in stacks))
 
 
 T = TypeVar("T")

@@ -35,7 +35,7 @@ HERE = Path(__file__).resolve().parent
 ROOT = HERE.parent.parent
 sys.path[:0] = [str(ROOT), str(HERE)]
 
-from targets import TARGETS  # noqa: E402
+from targets import TARGETS, warm_up  # noqa: E402
 
 from formats.errors import UnwindError  # noqa: E402
 
@@ -155,6 +155,7 @@ def mutate(data: bytes, pool: list[bytes], rng: random.Random) -> bytes:
 def run_mutation(campaign: Campaign, seconds: float, max_inputs: int | None, rng_seed: int) -> None:
     pool = seeds_for(campaign.name)
     rng = random.Random(rng_seed)
+    warm_up(campaign.name, pool)
     for seed in pool:
         campaign.one(seed)
     deadline = time.monotonic() + seconds
