@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import os
 from dataclasses import dataclass
@@ -50,7 +49,7 @@ def record(binary: str, out: str | os.PathLike[str], args: Iterable[str] = (), p
     attr = default_attr(stack_size=stack_size, period=period, callchain=True)
     flags = attr.flags | PERF_ATTR_FLAG.EXCLUDE_CALLCHAIN_USER | PERF_ATTR_FLAG.MMAP_DATA
     branches = PERF_SAMPLE_BRANCH.USER | PERF_SAMPLE_BRANCH.TYPE_SAVE | kind
-    attr = dataclasses.replace(attr, flags=flags, branch_sample_type=branches)
+    attr = attr._replace(flags=flags, branch_sample_type=branches)
     proc = sim.process
     emitted: set[tuple[int, int, int, str]] = set()
     samples = 0
