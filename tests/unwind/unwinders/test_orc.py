@@ -93,7 +93,7 @@ def test_perf_recording_equals_perf_script(tmp_path, version):
     spans = [(int(v, 16), int(v, 16) + int(n, 16)) for v, n, _, name in
              (line.split() for line in run_tool("nm", "-S", str(exe)).splitlines() if len(line.split()) == 4)
              if name in fx.USER_FUNCTIONS]
-    unwinder, compared = OrcUnwinder(), 0
+    unwinder, compared, perf_gave_up = OrcUnwinder(), 0, 0
     for sample, block in zip(samples, blocks):
         mapping = sample.modules.find(sample.registers.pc)
         if mapping is None or mapping.path != str(exe):
@@ -102,10 +102,17 @@ def test_perf_recording_equals_perf_script(tmp_path, version):
             continue  # PLT stubs: objtool only describes the compiled functions (text offset == vaddr here)
         trace = unwinder.unwind(sample)
         ours = [sample.modules.find(f.lookup_pc).file_offset(f.lookup_pc) for f in trace.frames]
-        assert [ip for ip in block if ip < 1 << 63][:len(ours)] == ours
+        theirs = [ip for ip in block if ip < 1 << 63]
+        if len(theirs) < len(ours):
+            # perf's unwinder gave up inside the program (it does in a few samples in realigned's frame,
+            # where other samples' chains go on through recurse and main): ours agrees as far as it went
+            assert theirs == ours[:len(theirs)]
+            perf_gave_up += 1
+        else:
+            assert theirs[:len(ours)] == ours
         assert trace.stop == StopReason.NO_UNWIND_INFO and len(ours) >= 2
         compared += 1
-    assert compared > 50
+    assert compared > 50 and perf_gave_up <= compared // 10
 
 
 # ---- kernel module (relocatable) tables --------------------------------------------------------------
