@@ -3,18 +3,23 @@
 from __future__ import annotations
 
 import struct
-from functools import lru_cache
 from typing import TypeAlias
 
 LITTLE = "<"
 BIG = ">"
 Body: TypeAlias = "bytes | memoryview"  # a record body: from a reader, a view into the file
 
+# Every fixed-size layout the perf.data records, header and attrs use, compiled once per byte order:
+# a constant table, not a memo (word arrays whose count comes from the data are compiled per call).
+_FIXED = ("H", "I", "i", "Q", "II", "ii", "QQ", "IHH", "I4x", "IIQQ", "iiQQQ", "iiiiQ", "iiQQQIIQQII",
+          "IIQQQQQIIQ", "8x2Q6Q4Q", "2Q6Q4Q")
+_LAYOUTS = {(endian, fmt): struct.Struct(endian + fmt) for endian in (LITTLE, BIG) for fmt in _FIXED}
 
-@lru_cache(maxsize=None)
+
 def layout(endian: str, fmt: str) -> struct.Struct:
-    """The precompiled struct for `fmt` in one byte order ('<' or '>')."""
-    return struct.Struct(endian + fmt)
+    """The struct for `fmt` in one byte order ('<' or '>'): precompiled for the fixed layouts."""
+    found = _LAYOUTS.get((endian, fmt))
+    return found if found is not None else struct.Struct(endian + fmt)
 
 
 def u64s(endian: str, data: bytes | memoryview, offset: int, count: int) -> tuple[int, ...]:
@@ -22,17 +27,12 @@ def u64s(endian: str, data: bytes | memoryview, offset: int, count: int) -> tupl
     return layout(endian, f"{count}Q").unpack_from(data, offset)
 
 
-@lru_cache(maxsize=None)
-def _rev8() -> bytes:
-    """Each byte with its bits reversed (made on first use: only big-endian files need it)."""
-    return bytes(int(f"{i:08b}"[::-1], 2) for i in range(256))
-
 
 def bitfield_word(value: int, endian: str) -> int:
     """A C bitfield u64 as it reads on this host; big-endian hosts allocate bits from the top."""
     if endian == LITTLE:
         return value
-    return int.from_bytes(value.to_bytes(8, "little").translate(_rev8()), "big")
+    return int(f"{value:064b}"[::-1], 2)  # the whole word's bits reversed
 
 
 def cstring(data: bytes | bytearray | memoryview) -> str:
