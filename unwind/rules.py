@@ -7,7 +7,6 @@ first the CFA (canonical frame address, the caller's stack pointer), then each s
 from __future__ import annotations
 
 from enum import IntEnum
-from functools import lru_cache
 from struct import Struct
 from typing import TYPE_CHECKING, Mapping, NamedTuple
 
@@ -228,9 +227,13 @@ def _block_read(loads: list[tuple[int, int]]) -> tuple[int, Struct | None, tuple
     return first, _words(words), tuple((number, (offset - first) // 8) for number, offset in loads)
 
 
-@lru_cache(maxsize=256)  # Struct per word count: bounded, counts come from the CFI data
+# The block reads of real frames span a few words (the callee-saved registers): those Structs are a
+# precompiled constant; a wider span (from odd CFI data) is compiled for its rule, which is interned.
+_WORDS = tuple(Struct(f"<{count}Q") for count in range(25))
+
+
 def _words(count: int) -> Struct:
-    return Struct(f"<{count}Q")
+    return _WORDS[count] if count < len(_WORDS) else Struct(f"<{count}Q")
 
 
 SAME = RegRule(RegKind.SAME_VALUE)

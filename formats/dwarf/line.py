@@ -12,7 +12,6 @@ import struct
 from array import array
 from bisect import bisect_right
 from dataclasses import dataclass, field, replace
-from functools import lru_cache
 from typing import Callable, Iterator, TypeAlias
 
 from ..errors import FormatError, TruncatedError, parsing
@@ -25,6 +24,9 @@ IS_STMT, END_SEQUENCE, BASIC_BLOCK, PROLOGUE_END, EPILOGUE_BEGIN = 1, 2, 4, 8, 1
 _LNCT_PATH, _LNCT_DIRECTORY_INDEX = 1, 2
 _LNCT_LLVM_SOURCE = 0x2001  # the file's text, embedded by clang -gembed-source
 NO_OFFSET = 0xFFFFFFFFFFFFFFFF  # "no DW_LNE_set_address in this sequence"
+# (opcode_base, line_base, line_range, min_inst) -> (address advance, line advance) of every special opcode
+SpecialTables = dict[tuple[int, int, int, int], tuple[tuple[int, ...], tuple[int, ...]]]
+
 _FORM_FIXED = {0x0B: 1, 0x05: 2, 0x06: 4, 0x07: 8, 0x1E: 16, 0x0C: 1, 0x25: 1, 0x26: 2, 0x27: 3, 0x28: 4}
 _FORM_STRING, _FORM_STRP, _FORM_LINE_STRP, _FORM_STRX = 0x08, 0x0E, 0x1F, 0x1A
 _FORM_UDATA, _FORM_SDATA, _FORM_SEC_OFFSET = 0x0F, 0x0D, 0x17
@@ -191,10 +193,11 @@ def iter_line_programs(debug_line: bytes | memoryview, *, debug_str: Section | N
     debug_str = None if debug_str is None else bytes(debug_str)
     debug_line_str = None if debug_line_str is None else bytes(debug_line_str)
     offset = 0
+    tables: SpecialTables = {}  # this section's special-opcode tables, shared by its units
     while offset < len(data):
         try:
             program = parse_line_program(data, offset, debug_str=debug_str, debug_line_str=debug_line_str,
-                                         path=path, address_size=address_size)
+                                         path=path, address_size=address_size, special_tables=tables)
         except FormatError as exc:
             if on_error is None:
                 raise
@@ -218,15 +221,17 @@ def _next_unit(data: bytes, offset: int) -> int:
 
 def parse_line_program(debug_line: bytes | memoryview, offset: int, *, debug_str: Section | None = None,
                        debug_line_str: Section | None = None, path: str | None = None,
-                       address_size: int = 8) -> LineProgram:
+                       address_size: int = 8, special_tables: SpecialTables | None = None) -> LineProgram:
     """Decode the line program at section offset `offset` (address_size applies to DWARF <= 4).
 
     Pass the sections as bytes: a memoryview of .debug_str/.debug_line_str is copied on every call.
+    `special_tables` is the caller's memo of special-opcode tables for a run over many units.
     """
     with parsing(path, offset, "line program"):
         data, base, strings = _prepare(debug_line, offset, debug_str, debug_line_str)
         header, std_lengths = _parse_header(data, offset, base, address_size, strings, path)
-        rows, defined, pos = _run_program(data, header, std_lengths, base)
+        rows, defined, pos = _run_program(data, header, std_lengths, base,
+                                          {} if special_tables is None else special_tables)
         if pos > header.program_end - base:
             raise TruncatedError("line program runs past its unit end", path, header.program_end)
         if defined:
@@ -332,7 +337,6 @@ def _parse_header(data: bytes, offset: int, base: int, address_size: int, string
     return header, std_lengths
 
 
-@lru_cache(maxsize=64)
 def _special_tables(opcode_base: int, line_base: int, line_range: int,
                     min_inst: int) -> tuple[tuple[int, ...], tuple[int, ...]]:
     """Address and line advance of every special opcode (LLVM: both 0 when line_range is 0)."""
@@ -345,8 +349,8 @@ def _special_tables(opcode_base: int, line_base: int, line_range: int,
     return tuple(addr_adv), tuple(line_adv)
 
 
-def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple[int, ...],
-                 base: int) -> tuple[LineRows, list[FileEntry], int]:
+def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple[int, ...], base: int,
+                 special_tables: SpecialTables) -> tuple[LineRows, list[FileEntry], int]:
     """Run the line-number state machine over the program; every register is a local, rows go to lists."""
     pos, end = header.program_start - base, header.program_end - base
     size = len(data)
@@ -354,7 +358,11 @@ def _run_program(data: bytes, header: LineProgramHeader, std_lengths: tuple[int,
     special_base = opcode_base or 1  # opcode 0 is always DW_LNS_extended
     min_inst, line_range = header.min_inst_length, header.line_range
     default_flags = IS_STMT if header.default_is_stmt else 0
-    addr_adv, line_adv = _special_tables(opcode_base, header.line_base, line_range, min_inst)
+    params = (opcode_base, header.line_base, line_range, min_inst)
+    tables = special_tables.get(params)
+    if tables is None:
+        tables = special_tables[params] = _special_tables(*params)
+    addr_adv, line_adv = tables
     const_add = ((255 - opcode_base) & 0xFF) // line_range * min_inst if line_range else 0
     addrs: list[int] = []
     files: list[int] = []
