@@ -9,7 +9,6 @@ from __future__ import annotations
 import gzip
 import zlib
 from collections import Counter
-from functools import lru_cache
 from typing import Any, Iterable
 
 from google.protobuf import descriptor_pb2, descriptor_pool, message_factory
@@ -60,9 +59,9 @@ _SCHEMA: dict[str, tuple[tuple[str, int, int, bool, str | None], ...]] = {
 }
 
 
-@lru_cache(maxsize=1)
 def profile_class() -> Any:
-    """The perftools.profiles.Profile message class, built once from the descriptor above."""
+    """The perftools.profiles.Profile message class, built from the descriptor above in a pool of its own
+    (about 1 ms: each profile written or read builds it; nothing is kept between calls)."""
     proto = descriptor_pb2.FileDescriptorProto(name="unwind/profile.proto", package="perftools.profiles",
                                                syntax="proto3")
     for message, fields in _SCHEMA.items():
