@@ -21,7 +21,7 @@ from unicorn.x86_const import (UC_X86_INS_SYSCALL, UC_X86_REG_R8, UC_X86_REG_R9,
                                UC_X86_REG_RDX, UC_X86_REG_RIP, UC_X86_REG_RSI, UC_X86_REG_RSP)
 
 from .fastuc import Emulator, RawBlockHook, RegReader
-from .files import FileHandle
+from .files import FileHandle, HostFiles
 from .lbr import LbrModel
 from .loader import load_program
 from .memory import AddressSpace
@@ -100,6 +100,7 @@ class Process:
         self._tsc = 10**12
         self.space.on_change = self._code_changed
         self.sysroot = sysroot
+        self.files = HostFiles(sysroot)  # the host files this process opens, each read once
         self.pid = pid
         self.rng = random.Random(seed)
         self.fds: dict[int, FileHandle] = {}

@@ -7,7 +7,7 @@ import os
 import struct
 from typing import TYPE_CHECKING
 
-from ..files import FileHandle, open_host_file
+from ..files import FileHandle
 from . import (AT_EMPTY_PATH, AT_FDCWD, O_ACCMODE, O_CREAT, S_IFDIR, S_IFIFO, S_IFREG, STAT, c_int, read_cstring,
                signed64, syscall)
 
@@ -22,7 +22,7 @@ def _open(proc: Process, dirfd: int, path_ptr: int, flags: int) -> int:
         return -errno.EACCES
     if not os.path.isabs(path) and c_int(dirfd) != AT_FDCWD:
         return -errno.ENOENT
-    handle = open_host_file(path, proc.sysroot)
+    handle = proc.files.open(path)
     if isinstance(handle, int):
         return handle
     proc.opened.append(handle.display)
@@ -114,7 +114,7 @@ def sys_newfstatat(proc: Process, dirfd: int, path_ptr: int, buf: int, flags: in
     path = read_cstring(proc, path_ptr)
     if not path and flags & AT_EMPTY_PATH:
         return sys_fstat(proc, c_int(dirfd), buf)
-    handle = open_host_file(path, proc.sysroot)
+    handle = proc.files.open(path)
     if isinstance(handle, int):
         return handle
     proc.uc.mem_write(buf, _stat_bytes(len(handle.data), (S_IFDIR if handle.is_dir else S_IFREG) | 0o755,
@@ -144,7 +144,7 @@ def sys_statx(proc: Process, dirfd: int, path_ptr: int, flags: int, mask: int, b
     else:
         if not os.path.isabs(path) and c_int(dirfd) != AT_FDCWD:
             return -errno.ENOENT
-        found = open_host_file(path, proc.sysroot)
+        found = proc.files.open(path)
         if isinstance(found, int):
             return found
         size, mode, ino = len(found.data), (S_IFDIR if found.is_dir else S_IFREG) | 0o755, found.ino
@@ -185,7 +185,7 @@ def sys_stat(proc: Process, path_ptr: int, buf: int, *_: int) -> int:
 
 @syscall(21, "access")
 def sys_access(proc: Process, path_ptr: int, mode: int, *_: int) -> int:
-    handle = open_host_file(read_cstring(proc, path_ptr), proc.sysroot)
+    handle = proc.files.open(read_cstring(proc, path_ptr))
     return handle if isinstance(handle, int) else 0
 
 
