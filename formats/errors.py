@@ -25,16 +25,17 @@ class FormatError(UnwindError):
 
 
 class FileError(UnwindError):
-    """An input file that cannot be opened or read: missing, a directory, no permission.
+    """A file that cannot be opened or read (or, for an output, created): missing, a directory, no permission.
 
-    Wraps the OSError (kept as `__cause__`); `errno` and `strerror` are the OS's, `path` the file's.
+    Wraps the OSError (kept as `__cause__`); `errno` and `strerror` are the OS's, `path` the file's,
+    `action` what was tried ("read" or "write").
     """
 
-    def __init__(self, path: str, error: OSError) -> None:
+    def __init__(self, path: str, error: OSError, action: str = "read") -> None:
         self.path = path
         self.errno = error.errno
         self.strerror = error.strerror or str(error)
-        self.message = f"cannot read ({self.strerror})"
+        self.message = f"cannot {action} ({self.strerror})"
         super().__init__(f"{path}: {self.message}")
 
 

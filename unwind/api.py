@@ -7,7 +7,7 @@ from typing import IO, TYPE_CHECKING, Any, Iterable, Sequence
 
 from formats.stack import Stack
 
-from .errors import UsageError
+from .errors import FileError, UsageError
 
 if TYPE_CHECKING:
     from .compare import ComparisonReport
@@ -38,8 +38,8 @@ def write(stacks: Iterable[Stack], fmt: str, out: str | os.PathLike[str] | IO[by
             with open(out, "wb") as fh:
                 for piece in pieces:
                     fh.write(piece)
-        except FileNotFoundError as exc:
-            raise UsageError(f"{os.fspath(out)}: {exc.strerror}") from exc
+        except OSError as exc:  # opening the output (a missing directory, a directory, no permission)
+            raise FileError(os.fspath(out), exc, "write") from exc
         return
     for piece in pieces:
         out.write(piece)

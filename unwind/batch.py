@@ -16,6 +16,7 @@ The tasks and the worker plugin that owns each worker's `InputProfiler` live in 
 
 from __future__ import annotations
 
+import errno
 import glob
 import os
 import sys
@@ -25,7 +26,7 @@ from dataclasses import dataclass
 from typing import IO, TYPE_CHECKING, Any, Iterable, Sequence
 
 from .batch_inputs import BatchOptions, Failure, InputPlan, PartialProfile, input_kind, plan_input
-from .errors import UsageError
+from .errors import FileError, UsageError
 
 if TYPE_CHECKING:
     from distributed import Client, Future, LocalCluster
@@ -84,11 +85,13 @@ def summary(result: BatchResult) -> list[str]:
 
 def expand_inputs(patterns: Iterable[str]) -> list[str]:
     """Files as given, directories walked (perf.data files by their magic, stack files by suffix), globs
-    expanded; each path once, in order. A pattern that matches nothing is a UsageError."""
+    expanded; each path once, in order. A missing path is a FileError, a glob matching nothing a UsageError."""
     out: dict[str, None] = {}
     for pattern in patterns:
         matches = sorted(glob.glob(pattern, recursive=True)) if glob.has_magic(pattern) else [pattern]
-        if not matches or not glob.has_magic(pattern) and not os.path.exists(pattern):
+        if not glob.has_magic(pattern) and not os.path.exists(pattern):
+            raise FileError(pattern, FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), pattern))
+        if not matches:
             raise UsageError(f"{pattern}: no such file, directory or match")
         for match in matches:
             if os.path.isdir(match):

@@ -140,9 +140,12 @@ def check_compiled(state: object, version: int, path: str) -> tuple[list[array[i
     return arrays, checked, errors
 
 
-def check_analyses(state: object, path: str) -> dict[int, RuleKey | None]:
-    """Frame-0 analyses: {virtual address: rule key or None}."""
-    if type(state) is not dict:
+def check_analyses(state: object, version: int, path: str) -> dict[int, RuleKey | None]:
+    """Frame-0 analyses stored as {"version": version, "analyses": {virtual address: rule key or None}}."""
+    if type(state) is not dict or state.get("version") != version:
+        raise CorruptCacheError("stale or foreign frame-0 analyses format", path)
+    analyses = state.get("analyses")
+    if type(analyses) is not dict:
         raise CorruptCacheError("frame-0 analyses are not a dict", path)
     return {_int(vaddr, path, "analysis address", 0): None if key is None else check_rule_key(key, path)
-            for vaddr, key in state.items()}
+            for vaddr, key in analyses.items()}

@@ -21,6 +21,7 @@ from cachetools import LRUCache
 from formats.elf import ElfFile
 from formats.errors import FormatError
 
+from .caches import CacheStats
 from .cfi_state import CorruptCacheError, RuleKey, check_analyses, check_compiled, read_marshal
 from .index import cache_dir, write_atomically
 from .rules import CfaKind, CfaRule, FrameKind, RegKind, RegRule, UnwindRule
@@ -31,7 +32,8 @@ if TYPE_CHECKING:  # the CFI parsers load only when a table is compiled, never o
     from formats.cfi.table import Row, Table
 
 FORMAT_VERSION = 3
-FRAME0_VERSION = 2  # of unwind.prologue's analysis: bump when its answers change (2: control flow)
+FRAME0_VERSION = 2  # of unwind.prologue's analysis: bump when its answers change (2: control flow);
+# also the .frame0 files' format version: {"version": FRAME0_VERSION, "analyses": {vaddr: rule key or None}}
 # A rule whose CFA cannot be computed: the walk stops with bad-rule (corrupt FDE).
 BAD_RULE = UnwindRule(CfaRule(CfaKind.UNDEFINED))
 # One FDE of a LazyCfi: (start, end, row locations, the rule of each row).
@@ -271,8 +273,10 @@ class CfiCache:
         self.persist = persist
         self.lazy_limit = lazy_limit
         self._memory: LRUCache[str, CompiledCfi | LazyCfi] = LRUCache(size)
-        self._analyses: dict[str, dict[int, RuleKey | None]] = {}
+        self._analyses: LRUCache[str, dict[int, RuleKey | None]] = LRUCache(size)
+        self._unsaved: dict[str, tuple[str, dict[int, RuleKey | None], int]] = {}  # key -> (file, analyses, unsaved)
         self.hits = self.loads = self.compiles = self.lazy = 0
+        self.analysis_hits = self.analysis_misses = 0
 
     def _dir(self) -> str:
         return os.path.join(self.directory or cache_dir(), "cfi")
@@ -304,25 +308,58 @@ class CfiCache:
         """Frame-0 code analyses made where the module has no FDE: vaddr -> rule key (None: none found).
 
         They depend on the module's code and symbols only, so they persist beside its table
-        (`cfi/<build-id>.frame0-<FRAME0_VERSION>`) and a warm run needs no disassembler for them.
+        (`cfi/<build-id>.frame0-<FRAME0_VERSION>`, which the file's contents repeat) and a warm run needs no
+        disassembler for them.
         """
         key = elf.build_id.hex() if elf.build_id else _file_key(elf.path)
         found = self._analyses.get(key)
-        if found is None:
-            found = self._analyses[key] = {}
+        if found is not None:
+            self.analysis_hits += 1
+        else:
+            self.analysis_misses += 1
+            found = {}
+            self._flush_one(key)  # evicted with unsaved entries: written first, so the file read below has them
             if self.persist and elf.build_id:
                 path = self._analyses_path(elf.build_id)
                 try:
-                    found.update(check_analyses(read_marshal(path), path))
+                    found.update(check_analyses(read_marshal(path), FRAME0_VERSION, path))
                 except (OSError, CorruptCacheError):  # missing, stale or corrupt: start afresh
                     pass
+            self._analyses[key] = found
         return found
 
     def remember_analysis(self, elf: ElfFile, vaddr: int, rule: UnwindRule | None) -> None:
+        """Keep one analysis; the module's file is rewritten (temp file + rename) once the unsaved entries
+        reach half of those saved, so a run writes O(log n) times, not once per entry; `flush` writes the rest."""
         analyses = self.analyses(elf)
         analyses[vaddr] = key_of(rule) if rule is not None else None
         if self.persist and elf.build_id:
-            write_atomically(self._analyses_path(elf.build_id), marshal.dumps(analyses))
+            key = elf.build_id.hex()
+            path, _, unsaved = self._unsaved.get(key, (self._analyses_path(elf.build_id), analyses, 0))
+            unsaved += 1
+            if unsaved >= max(1, (len(analyses) - unsaved) // 2):
+                _save_analyses(path, analyses)
+                self._unsaved.pop(key, None)
+            else:
+                self._unsaved[key] = (path, analyses, unsaved)
+
+    def flush(self) -> None:
+        """Write every module's analyses that are not on disk yet (a Session does so when it closes)."""
+        for key in list(self._unsaved):
+            self._flush_one(key)
+
+    def _flush_one(self, key: str) -> None:
+        held = self._unsaved.pop(key, None)
+        if held is not None:
+            _save_analyses(held[0], held[1])
+
+    def cache_stats(self) -> dict[str, CacheStats]:
+        """`cfi-tables` (misses: tables loaded from disk, compiled or started lazily) and `frame0-analyses`
+        (modules' analysis sets held)."""
+        return {"cfi-tables": CacheStats(self.hits, self.loads + self.compiles + self.lazy, len(self._memory),
+                                         int(self._memory.maxsize)),
+                "frame0-analyses": CacheStats(self.analysis_hits, self.analysis_misses, len(self._analyses),
+                                              int(self._analyses.maxsize))}
 
     def _analyses_path(self, build_id: bytes) -> str:
         return os.path.join(self._dir(), f"{build_id.hex()}.frame0-{FRAME0_VERSION}")
@@ -357,6 +394,10 @@ class CfiCache:
     @staticmethod
     def _save(path: str, table: CompiledCfi) -> None:
         write_atomically(path, marshal.dumps(table.to_state()))
+
+
+def _save_analyses(path: str, analyses: dict[int, RuleKey | None]) -> None:
+    write_atomically(path, marshal.dumps({"version": FRAME0_VERSION, "analyses": analyses}))
 
 
 def _flavour(elf: ElfFile, debug_elf: ElfFile | None) -> str:

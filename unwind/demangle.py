@@ -1,34 +1,104 @@
-"""Symbol demangling as llvm-symbolizer 14 prints it (Itanium C++ and Rust v0).
+"""Symbol demangling as llvm-symbolizer 14, perf script and eu-stack print it: a `Demangler`, owned by
+its caller (an `unwind.Session` hands one to its symbolizers and writers), holding its memos (bounded
+LRUs, cachetools) and the library handles it loads.
 
-The grammar is LLVM's own demangler, through the maintained `pycxxfilt` package (it vendors
-a newer LLVM); the one spelling LLVM 14 still had differently is restored here: closing
-template brackets are separated (`> >`).  Names the demangler rejects stay as they are.
+The grammar for llvm-symbolizer's names (Itanium C++ and Rust v0) is LLVM's own demangler, through
+the maintained `pycxxfilt` package (it vendors a newer LLVM); the one spelling LLVM 14 still had
+differently is restored here: closing template brackets are separated (`> >`).  perf's names come
+from binutils' libiberty (cplus_demangle, as Debian's perf calls it), eu-stack's from libstdc++'s
+__cxa_demangle.  Names the demangler rejects stay as they are.
 """
 
 from __future__ import annotations
 
 import re
-from functools import lru_cache
-from typing import TYPE_CHECKING, TypeAlias
+from typing import TYPE_CHECKING, Any, Callable
+
+from .caches import CacheStats
 
 if TYPE_CHECKING:
-    import ctypes
-
-# A loaded demangler: (the library, libc's free for the strings it returns).
-_Handles: TypeAlias = "tuple[ctypes.CDLL, ctypes._NamedFuncPointer]"
+    from cachetools import LRUCache
 
 # operator tokens that contain '>' and must not be split
 _OPERATOR = re.compile(r"operator(?:>>=|>>|>=|->\*|->|>)")
+MEMO_SIZE = 65536  # names per demangler flavour
+_Library = tuple[Any, Callable[[int], None]]  # (the library with its demangle function, libc's free)
 
 
-def demangle(name: str) -> str:
-    """The name llvm-symbolizer --demangle prints for `name` (unchanged if it is not mangled)."""
-    if name.startswith(("_Z", "___Z", "_R")):
-        return _demangle_mangled(name)
-    return name
+class Demangler:
+    """The three demanglers, each with a bounded memo; libiberty and libstdc++ are loaded on first use."""
+
+    def __init__(self, maxsize: int = MEMO_SIZE) -> None:
+        from cachetools import LRUCache  # on first use: its import costs ~2 ms
+
+        self._llvm: LRUCache[str, str] = LRUCache(maxsize)
+        self._perf: LRUCache[str, str] = LRUCache(maxsize)
+        self._cxa: LRUCache[str, str] = LRUCache(maxsize)
+        self._misses = {"llvm": 0, "perf": 0, "cxa": 0}
+        self._calls = {"llvm": 0, "perf": 0, "cxa": 0}
+        self._libiberty: tuple[_Library | None] | None = None
+        self._libstdcxx: _Library | None = None
+
+    def llvm(self, name: str) -> str:
+        """The name llvm-symbolizer --demangle prints for `name` (unchanged if it is not mangled)."""
+        if not name.startswith(("_Z", "___Z", "_R")):
+            return name
+        self._calls["llvm"] += 1
+        found = self._llvm.get(name)
+        if found is None:
+            self._misses["llvm"] += 1
+            found = self._llvm[name] = _demangle_mangled(name)
+        return found
+
+    def perf(self, name: str) -> str:
+        """The name `perf script` prints: libiberty's cplus_demangle(name, DMGL_NO_OPTS), as Debian's perf
+        calls it.
+
+        libiberty ships inside binutils' libbfd; without it names fall back to llvm-symbolizer's.
+        A PLT entry's `name@plt` is demangled without its suffix and given it back, as perf's
+        dso__synthesize_plt_symbols names it (`operator delete@plt`).
+        """
+        if name.endswith("@plt") and name.startswith("_Z"):
+            return self.perf(name[:-4]) + "@plt"
+        if not name.startswith("_Z"):
+            return name
+        lib = self.libiberty()
+        if lib is None:
+            return self.llvm(name)
+        self._calls["perf"] += 1
+        found = self._perf.get(name)
+        if found is None:
+            self._misses["perf"] += 1
+            found = self._perf[name] = _cplus_demangle(lib, name)
+        return found
+
+    def cxa(self, name: str) -> str:
+        """The name eu-stack prints: libstdc++'s __cxa_demangle (full signature), for `_Z` names only."""
+        if not name.startswith("_Z"):
+            return name
+        self._calls["cxa"] += 1
+        found = self._cxa.get(name)
+        if found is None:
+            self._misses["cxa"] += 1
+            if self._libstdcxx is None:
+                self._libstdcxx = _load_libstdcxx()
+            found = self._cxa[name] = _cxa_demangle(self._libstdcxx, name)
+        return found
+
+    def libiberty(self) -> _Library | None:
+        """(libbfd with its cplus_demangle, libc's free), loaded once; None when binutils' libbfd is absent."""
+        if self._libiberty is None:
+            self._libiberty = (_load_libiberty(),)
+        return self._libiberty[0]
+
+    def stats(self) -> dict[str, CacheStats]:
+        """Each memo's counters: `demangle-llvm`, `demangle-perf`, `demangle-cxa`."""
+        memos = {"llvm": self._llvm, "perf": self._perf, "cxa": self._cxa}
+        return {f"demangle-{kind}": CacheStats(self._calls[kind] - self._misses[kind], self._misses[kind],
+                                               len(memo), int(memo.maxsize))
+                for kind, memo in memos.items()}
 
 
-@lru_cache(maxsize=65536)
 def _demangle_mangled(name: str) -> str:
     import pycxxfilt  # only programs with mangled names pay for loading LLVM's demangler
 
@@ -62,30 +132,11 @@ def _split_closers(text: str) -> str:
     return text
 
 
-def demangle_perf(name: str) -> str:
-    """The name `perf script` prints: libiberty's cplus_demangle(name, DMGL_NO_OPTS), as Debian's perf calls it.
-
-    libiberty ships inside binutils' libbfd; without it names fall back to llvm-symbolizer's.
-    A PLT entry's `name@plt` is demangled without its suffix and given it back, as perf's
-    dso__synthesize_plt_symbols names it (`operator delete@plt`).
-    """
-    if name.endswith("@plt") and name.startswith("_Z"):
-        return demangle_perf(name[:-4]) + "@plt"
-    if not name.startswith("_Z"):
-        return name
-    if _libiberty() is None:
-        return demangle(name)
-    return _cplus_demangle(name)
-
-
-@lru_cache(maxsize=65536)
-def _cplus_demangle(name: str) -> str:
+def _cplus_demangle(lib: _Library, name: str) -> str:
     import ctypes
 
-    handles = _libiberty()
-    assert handles is not None  # demangle_perf calls this only when libbfd loaded
-    lib, free = handles
-    result = lib.cplus_demangle(name.encode(), 0)  # 0 = DMGL_NO_OPTS: no parameters, no return type
+    iberty, free = lib
+    result = iberty.cplus_demangle(name.encode(), 0)  # 0 = DMGL_NO_OPTS: no parameters, no return type
     if not result:
         return name
     try:
@@ -94,47 +145,30 @@ def _cplus_demangle(name: str) -> str:
         free(result)
 
 
-_LIBIBERTY: list[_Handles | None] = []
+def _load_libiberty() -> _Library | None:
+    """(libbfd with its cplus_demangle, libc's free); None when binutils' libbfd is absent."""
+    import ctypes
+    import glob
+
+    for path in sorted(glob.glob("/usr/lib/x86_64-linux-gnu/libbfd-*.so")):
+        try:
+            lib = ctypes.CDLL(path)
+        except OSError:  # not loadable on this machine
+            continue
+        if not hasattr(lib, "cplus_demangle"):
+            continue
+        lib.cplus_demangle.restype = ctypes.c_void_p
+        lib.cplus_demangle.argtypes = [ctypes.c_char_p, ctypes.c_int]
+        return lib, _libc_free()
+    return None
 
 
-def _libiberty() -> _Handles | None:
-    """(libbfd with its cplus_demangle, libc's free), loaded once; None when binutils' libbfd is absent."""
-    if not _LIBIBERTY:
-        import ctypes
-        import glob
-
-        found: _Handles | None = None
-        for path in sorted(glob.glob("/usr/lib/x86_64-linux-gnu/libbfd-*.so")):
-            try:
-                lib = ctypes.CDLL(path)
-            except OSError:  # not loadable on this machine
-                continue
-            if not hasattr(lib, "cplus_demangle"):
-                continue
-            lib.cplus_demangle.restype = ctypes.c_void_p
-            lib.cplus_demangle.argtypes = [ctypes.c_char_p, ctypes.c_int]
-            free = ctypes.CDLL(None).free
-            free.argtypes = [ctypes.c_void_p]
-            found = (lib, free)
-            break
-        _LIBIBERTY.append(found)
-    return _LIBIBERTY[0]
-
-
-def demangle_cxa(name: str) -> str:
-    """The name eu-stack prints: libstdc++'s __cxa_demangle (full signature), for `_Z` names only."""
-    if not name.startswith("_Z"):
-        return name
-    return _cxa_demangle(name)
-
-
-@lru_cache(maxsize=65536)
-def _cxa_demangle(name: str) -> str:
+def _cxa_demangle(lib: _Library, name: str) -> str:
     import ctypes
 
-    lib, free = _libstdcxx()
+    cxx, free = lib
     status = ctypes.c_int(0)
-    result = lib.__cxa_demangle(name.encode(), None, None, ctypes.byref(status))
+    result = cxx.__cxa_demangle(name.encode(), None, None, ctypes.byref(status))
     if not result or status.value != 0:
         return name
     try:
@@ -143,15 +177,24 @@ def _cxa_demangle(name: str) -> str:
         free(result)
 
 
-@lru_cache(maxsize=1)
-def _libstdcxx() -> _Handles:
-    """(libstdc++ with its __cxa_demangle, libc's free), loaded once."""
+def _load_libstdcxx() -> _Library:
+    """(libstdc++ with its __cxa_demangle, libc's free)."""
     import ctypes
     import ctypes.util
 
     lib = ctypes.CDLL(ctypes.util.find_library("stdc++") or "libstdc++.so.6")
     lib.__cxa_demangle.restype = ctypes.c_void_p
     lib.__cxa_demangle.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.POINTER(ctypes.c_int)]
+    return lib, _libc_free()
+
+
+def _libc_free() -> Callable[[int], None]:
+    import ctypes
+
     free = ctypes.CDLL(None).free
     free.argtypes = [ctypes.c_void_p]
-    return lib, free
+    free.restype = None
+    return free  # type: ignore[no-any-return]  # a ctypes function pointer
+
+
+__all__ = ["Demangler", "MEMO_SIZE"]

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from formats.stack import Stack
 
-from .demangle import demangle_cxa
+from .demangle import Demangler
 from .model import Sample, Trace
 
 if TYPE_CHECKING:
@@ -27,9 +27,12 @@ def describe_threads(walked: Iterable[tuple[Sample, Trace]], namer: FrameNamer, 
     return threads
 
 
-def eu_stack_lines(pid: int | None, kind: str, threads: Sequence[Stack], raw: bool = False) -> Iterator[str]:
+def eu_stack_lines(pid: int | None, kind: str, threads: Sequence[Stack], raw: bool = False,
+                   demangler: Demangler | None = None) -> Iterator[str]:
     """`PID N - process` (or `- core`), then per thread `TID n:` and `#i  0x%016x name` lines, demangled
-    with __cxa_demangle as eu-stack does unless `raw` (eu-stack -r)."""
+    with __cxa_demangle as eu-stack does unless `raw` (eu-stack -r); `demangler` is the caller's (a
+    Session's `demangler`), else one made for this call."""
+    demangle_cxa = (demangler if demangler is not None else Demangler()).cxa
     yield f"PID {pid} - {kind}\n"
     for thread in threads:
         yield f"TID {thread.tid}:\n"

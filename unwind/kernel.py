@@ -2,13 +2,14 @@
 
 from __future__ import annotations
 
+import errno
 import os
 import zlib
 from array import array
 from collections.abc import Sequence
 from typing import Generic, TypeVar, overload
 
-from formats.errors import UnwindError
+from formats.errors import FileError
 from formats.kallsyms import KernelSymbols, load_kallsyms
 from formats.symindex import CorruptIndexError, IndexFile, write_index
 
@@ -28,7 +29,7 @@ def load_kernel_symbols(path: str | None = None, directory: str | None = None) -
     source = path or PROC_KALLSYMS
     if not os.path.exists(source):
         if path:
-            raise UnwindError(f"{path}: no such kallsyms file")
+            raise FileError(path, FileNotFoundError(errno.ENOENT, os.strerror(errno.ENOENT), path))
         return None
     key = _source_key(source)
     cached = os.path.join(directory or cache_dir(), f"kallsyms-{zlib.crc32(key):08x}.idx")  # the key is inside

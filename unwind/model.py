@@ -5,7 +5,7 @@ from __future__ import annotations
 import bisect
 from types import MappingProxyType
 from enum import Enum, IntEnum
-from typing import TYPE_CHECKING, Iterable, Iterator, Mapping as TMapping, NamedTuple, Protocol, cast, runtime_checkable
+from typing import TYPE_CHECKING, Iterable, Iterator, Mapping as TMapping, NamedTuple, Protocol, runtime_checkable
 
 from formats.stack import StopReason
 
@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .memory import SampleMemory
 
 __all__ = ["Reg", "Registers", "Mapping", "ModuleMap", "BranchEntry", "Sample", "Via", "StopReason", "Frame",
-           "Trace", "Unwinder", "truncated_by_copy"]
+           "Trace", "Unwinder", "MemoryUnwinder", "unwind_over", "truncated_by_copy"]
 
 
 class Reg(IntEnum):
@@ -225,23 +225,27 @@ def truncated_by_copy(sample: Sample, trace: Trace) -> bool:
 
 @runtime_checkable
 class Unwinder(Protocol):
-    """Anything that turns a sample into a trace; built-ins also take `memory=` (e.g. a core's dump)."""
+    """Anything that turns a sample into a trace (from its stack copy and mapped files)."""
 
     name: str
 
     def unwind(self, sample: Sample) -> Trace: ...
 
 
+@runtime_checkable
 class MemoryUnwinder(Unwinder, Protocol):
-    """A built-in unwinder: it also walks over a given memory (a core's dump, a live process)."""
+    """An unwinder that also walks over a given memory (a core's dump, a live process: a SampleMemory)
+    instead of the sample's stack copy and files. It says so with `reads_memory = True`; every built-in
+    but the stitched ones does."""
+
+    reads_memory: bool
 
     def unwind(self, sample: Sample, memory: SampleMemory | None = None) -> Trace: ...
 
 
 def unwind_over(unwinder: Unwinder, sample: Sample, memory: SampleMemory) -> Trace:
-    """`unwinder`'s trace over `memory`: the built-ins take `memory=`, others see the sample's stack copy."""
-    import inspect
-
-    if "memory" in inspect.signature(unwinder.unwind).parameters:
-        return cast(MemoryUnwinder, unwinder).unwind(sample, memory=memory)
+    """`unwinder`'s trace over `memory` where it declares `reads_memory`; other unwinders see the sample's
+    stack copy."""
+    if isinstance(unwinder, MemoryUnwinder) and unwinder.reads_memory:
+        return unwinder.unwind(sample, memory=memory)
     return unwinder.unwind(sample)

@@ -10,6 +10,7 @@ from cachetools import LRUCache
 from formats.elf import ElfFile, Segment
 from formats.errors import UnwindError
 
+from .caches import CacheStats
 from .debuginfo import DEFAULT_DEBUG_DIRS, build_id_path, find_debug_file  # noqa: F401 (re-exported)
 from .model import Mapping
 
@@ -44,6 +45,7 @@ class ModuleResolver:
         self.debug_dirs = tuple(debug_dirs) or DEFAULT_DEBUG_DIRS
         self._files: LRUCache[str, ElfFile | None] = LRUCache(cache_size)
         self._modules: LRUCache[tuple[int, int, str | None, bytes | None], Module | None] = LRUCache(cache_size * 4)
+        self._counts = [0, 0, 0, 0]  # file lookups, file misses, module lookups, module misses
 
     def locate(self, path: str | None, build_id: bytes | None = None) -> str | None:
         """The file to open for a mapped `path`: symfs copy, the path itself, or a build-id match in a debug dir."""
@@ -68,7 +70,10 @@ class ModuleResolver:
 
     def open(self, path: str) -> ElfFile | None:
         """The parsed ELF at `path`, cached; None for non-ELF or unreadable files."""
+        counts = self._counts
+        counts[0] += 1
         if path not in self._files:
+            counts[1] += 1
             try:
                 self._files[path] = ElfFile(path)
             except (UnwindError, OSError):
@@ -82,9 +87,19 @@ class ModuleResolver:
     def module_for(self, mapping: Mapping) -> Module | None:
         """The module behind a file mapping, with its load bias; None for anonymous or missing files."""
         key = (mapping.start, mapping.offset, mapping.path, mapping.build_id)
+        counts = self._counts
+        counts[2] += 1
         if key not in self._modules:
+            counts[3] += 1
             self._modules[key] = self._resolve(mapping)
         return self._modules[key]
+
+    def cache_stats(self) -> dict[str, CacheStats]:
+        """`elf-files` (parsed ELF files by path) and `mappings` (module and load bias by mapping)."""
+        files, file_misses, modules, module_misses = self._counts
+        return {"elf-files": CacheStats(files - file_misses, file_misses, len(self._files), int(self._files.maxsize)),
+                "mappings": CacheStats(modules - module_misses, module_misses, len(self._modules),
+                                       int(self._modules.maxsize))}
 
     def _resolve(self, mapping: Mapping) -> Module | None:
         if mapping.path == "[vdso]":

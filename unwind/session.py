@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any, Iterable, Sequence
 
 from formats.stack import Frame, Stack
 
-from .errors import UsageError
+from .errors import FileError, UsageError
 
 if TYPE_CHECKING:
     from .debuginfod import DebuginfodClient
@@ -34,7 +34,9 @@ if TYPE_CHECKING:
     from formats.perfreport import Report
 
     from .batch import BatchResult
+    from .caches import CacheStats
     from .cfi_tables import CfiCache
+    from .demangle import Demangler
     from .model import Sample, Unwinder
     from .modules import ModuleResolver
     from .pipeline import PerfRun
@@ -65,6 +67,7 @@ class Session:
         self._symbolizers: dict[tuple[Any, ...], Symbolizer] = {}
         self._kernel: tuple[KernelSymbols | None] | None = None
         self._cfi: CfiCache | None = None
+        self._demangler: Demangler | None = None
         self._closed = False
 
     # ---- what the Session owns ----------------------------------------------------------------
@@ -80,6 +83,17 @@ class Session:
                                             debuginfod=self.debuginfod_client())
         return self._resolver
 
+    @property
+    def demangler(self) -> Demangler:
+        """The demanglers (llvm-symbolizer's, perf's, eu-stack's) and their memos, shared by this Session's
+        symbolizers and eu-stack text."""
+        self._check_open()
+        if self._demangler is None:
+            from .demangle import Demangler
+
+            self._demangler = Demangler()
+        return self._demangler
+
     def symbolizer(self, *, naming: str = "llvm", inlines: bool = True, demangle: bool = True,
                    symbol_table: bool = True, remember: bool = True) -> Symbolizer:
         """The Session's symbolizer for one naming configuration (made once per configuration)."""
@@ -94,7 +108,7 @@ class Session:
             found = self._symbolizers[key] = Symbolizer(
                 symfs=self.symfs, debug_dirs=self.debug_dirs, demangle=demangle, inlines=inlines,
                 symbol_table=symbol_table, naming=naming, cache_size=(1 << 16) if remember else 0,
-                index_dir=self.cache_dir, debuginfod=self.debuginfod_client())
+                index_dir=self.cache_dir, debuginfod=self.debuginfod_client(), demangler=self.demangler)
         return found
 
     def debuginfod_client(self) -> DebuginfodClient | None:
@@ -299,12 +313,41 @@ class Session:
 
     # ---- lifetime ----------------------------------------------------------------------------
 
+    def cache_stats(self) -> dict[str, CacheStats]:
+        """Hits, misses, entries held and bound of every cache this Session has made so far, by name:
+        `elf-files` and `mappings` (the resolver's), `cfi-tables` and `frame0-analyses` (the CFI table
+        cache), `demangle-llvm`, `demangle-perf`, `demangle-cxa`, and per symbolizer configuration
+        `symbolizer[NAMING,FLAGS...]/modules` and `/addresses` (e.g. `symbolizer[perf,demangle,symbol_table,
+        remember]/addresses`). A cache not made yet is absent."""
+        out: dict[str, CacheStats] = {}
+        if self._resolver is not None:
+            out.update(self._resolver.cache_stats())
+        if self._cfi is not None:
+            out.update(self._cfi.cache_stats())
+        if self._demangler is not None:
+            out.update(self._demangler.stats())
+        for (naming, *flags), symbolizer in self._symbolizers.items():
+            label = f"symbolizer[{naming}" + "".join(f",{flag}" for flag, on in zip(
+                ("inlines", "demangle", "symbol_table", "remember"), flags) if on) + "]"
+            for name, stats in symbolizer.cache_stats().items():
+                if not name.startswith("demangle-"):  # the Session's demangler, listed once above
+                    out[f"{label}/{name}"] = stats
+        return out
+
+    def flush(self) -> None:
+        """Write what the persistent caches hold unsaved (frame-0 analyses; indexes and CFI tables are
+        written when built)."""
+        if self._cfi is not None:
+            self._cfi.flush()
+
     def close(self) -> None:
-        """Drop every cache; the Session cannot be used afterwards."""
+        """`flush`, then drop every cache; the Session cannot be used afterwards."""
+        self.flush()
         self._resolver = None
         self._symbolizers.clear()
         self._kernel = None
         self._cfi = None
+        self._demangler = None
         self._closed = True
 
     def __enter__(self) -> Session:
@@ -329,4 +372,4 @@ def _read_text(path: str, errors: str = "replace") -> str:
         with open(path, encoding="utf-8", errors=errors) as fh:
             return fh.read()
     except OSError as exc:
-        raise UsageError(f"{path}: {exc.strerror or exc}") from exc
+        raise FileError(path, exc) from exc

@@ -15,7 +15,8 @@ from formats.errors import UnwindError
 from formats.stack import Frame
 from formats.symindex import IndexFile
 
-from .demangle import demangle, demangle_perf
+from .caches import CacheStats
+from .demangle import Demangler
 from .index import NO_ADDRESS, NO_SECTION, NO_STRING, IndexSources, load_index
 from .symbolize_output import BAD_STRING
 from .debuginfo import DEFAULT_DEBUG_DIRS, find_alt_file, find_debug_file
@@ -76,15 +77,17 @@ class ModuleSymbols:
     _sub_start_file_rel: memoryview
     _cu_off: memoryview
 
-    def __init__(self, index: IndexFile, naming: str = "llvm", path: str | None = None):
+    def __init__(self, index: IndexFile, naming: str = "llvm", path: str | None = None,
+                 demangler: Demangler | None = None):
         """`naming` picks whose symbol-table rules name the outermost frame: "llvm" or "perf"; `path`
-        is the module the frames name."""
+        is the module the frames name; `demangler` the caller's (else one of its own)."""
         self.index = index
         self.path = path
         a = index.array
         self._str_off, self._str_blob = a("str_off"), a("str_blob")  # zero-copy views
         prefix = {"llvm": "sym", "perf": "psym"}[naming]
-        self._demangle = demangle_perf if naming == "perf" else demangle
+        demangler = demangler if demangler is not None else Demangler()
+        self._demangle = demangler.perf if naming == "perf" else demangler.llvm
         self._sym_addr, self._sym_size = a(f"{prefix}_addr"), a(f"{prefix}_size")
         self._sym_name, self._sym_file = a(f"{prefix}_name"), a(f"{prefix}_file")
         self.has_dwarf = "ar_lo" in index.names()
@@ -294,13 +297,15 @@ class Symbolizer:
                  index_dir: str | os.PathLike[str] | None = None,
                  short_names: bool = False, relative_names: bool = False, base_names: bool = False,
                  dwp: str | None = None, fallback_debug_path: str | None = None,
-                 debuginfod: DebuginfodClient | None = None):
+                 debuginfod: DebuginfodClient | None = None, demangler: Demangler | None = None,
+                 max_modules: int = 256):
         """`short_names`: functions named by DW_AT_name alone; `relative_names`: paths without the
         compilation directory (llvm-symbolizer's --functions=short and --relativenames); `dwp`: the
         DWARF package of split units (--dwp), tried before `<binary>.dwp`; `fallback_debug_path`: where
         .gnu_debuglink files are looked for in place of the debug directories (--fallback-debug-path);
         `debuginfod`: where debug files (and dwz alternate files) no local directory holds are fetched
-        by build-id."""
+        by build-id; `demangler`: the caller's demangler and its memos (else one of its own); at most
+        `max_modules` opened modules (and failures) are held, least recently used dropped first."""
         if naming not in NAMINGS:
             raise UsageError(f"unknown naming {naming!r} (expected one of {', '.join(NAMINGS)})")
         self.debuginfod = debuginfod
@@ -316,20 +321,24 @@ class Symbolizer:
         self.short_names = short_names
         self.relative_names = relative_names
         self.base_names = base_names
-        self._modules: dict[str, ModuleSymbols | UnwindError | OSError] = {}
-        self._sources: dict[str, IndexSources] = {}  # what each module's index was built from (FRAME reads it)
-        self._frame_readers: dict[str, FrameReader] = {}
-        # hot-address LRU (cachetools), none when cache_size is 0
-        self._hot: LRUCache[tuple[str, int, bool, bool], list[Frame]] | None = None
-        if cache_size:
-            from cachetools import LRUCache
+        self.demangler = demangler if demangler is not None else Demangler()
+        from cachetools import LRUCache  # on first use: its import costs ~2 ms
 
+        self._modules: LRUCache[str, ModuleSymbols | UnwindError | OSError] = LRUCache(max_modules)
+        self._sources: LRUCache[str, IndexSources] = LRUCache(max_modules)  # what each index was built from
+        self._frame_readers: LRUCache[str, FrameReader] = LRUCache(max_modules)
+        self._module_misses = self._module_calls = 0
+        self._hot: LRUCache[tuple[str, int, bool, bool], list[Frame]] | None = None  # hot addresses; none when 0
+        self._hot_misses = self._hot_calls = 0
+        if cache_size:
             self._hot = LRUCache(cache_size)
 
     def module(self, path: str) -> ModuleSymbols:
         """The module for `path`, opening (and if needed indexing) it once; raises its error every time."""
+        self._module_calls += 1
         found = self._modules.get(path)
         if found is None:
+            self._module_misses += 1
             try:
                 found = self._open(path)
             except (UnwindError, OSError) as exc:
@@ -361,7 +370,7 @@ class Symbolizer:
         if alt_path is not None:
             sources = sources._replace(alt=ElfFile(alt_path))
         self._sources[path] = sources
-        return ModuleSymbols(load_index(sources, self.index_dir), self.naming, path)
+        return ModuleSymbols(load_index(sources, self.index_dir), self.naming, path, self.demangler)
 
     def frame_locals(self, path: str, vaddr: int) -> list[FrameLocal]:
         """llvm-symbolizer's FRAME answer: the variables of the innermost function at `vaddr`, in DIE order."""
@@ -370,7 +379,11 @@ class Symbolizer:
         module = self.module(path)
         reader = self._frame_readers.get(path)
         if reader is None:
-            reader = self._frame_readers[path] = FrameReader(self._sources[path])
+            sources = self._sources.get(path)
+            if sources is None:  # the module's entry outlived its sources' in the bounded caches: open it again
+                self._open(path)
+                sources = self._sources[path]
+            reader = self._frame_readers[path] = FrameReader(sources)
         return reader.locals(module, vaddr)
 
     def symbolize(self, path: str, vaddrs: Iterable[int], inlines: bool | None = None,
@@ -391,7 +404,19 @@ class Symbolizer:
             key = (path, vaddr, inlines, lines)
             frames = hot.get(key)
             if frames is None:
+                self._hot_misses += 1
                 frames = hot[key] = module.lookup(vaddr, inlines, self.symbol_table, self.demangle, lines, short,
                                                   relative, base)
             out.append(frames)
+        self._hot_calls += len(out)
+        return out
+
+    def cache_stats(self) -> dict[str, CacheStats]:
+        """`modules` (opened modules and failures, by path), `addresses` (the hot-address LRU) and the demangler's."""
+        hot = self._hot
+        out = {"modules": CacheStats(self._module_calls - self._module_misses, self._module_misses,
+                                     len(self._modules), int(self._modules.maxsize)),
+               "addresses": CacheStats(self._hot_calls - self._hot_misses, self._hot_misses,
+                                       len(hot) if hot is not None else 0, int(hot.maxsize) if hot is not None else 0)}
+        out.update(self.demangler.stats())
         return out

@@ -99,10 +99,13 @@ def test_cache_rebuilds_a_planted_inconsistent_table(table, tmp_path, monkeypatc
 
 def test_frame0_analyses_are_checked(tmp_path):
     good = {0x1000: ((0, 7, 8, b""), ((16, 2, -8, 0, b""),), 16, 0), 0x2000: None}
-    assert check_analyses(good, "a") == good
+    assert check_analyses({"version": 1, "analyses": good}, 1, "a") == good
     for bad in ([1, 2], {-1: None}, {0x1000: ((0, 7, 8, b""), ((16, 99, -8, 0, b""),), 16, 0)}, {0x10: "x"}):
         with pytest.raises(CorruptCacheError):
-            check_analyses(bad, "a")
+            check_analyses({"version": 1, "analyses": bad}, 1, "a")
+    for stale in (good, {"version": 0, "analyses": good}, {"analyses": good}):  # unversioned or older files
+        with pytest.raises(CorruptCacheError, match="stale"):
+            check_analyses(stale, 1, "a")
     path = tmp_path / "x.frame0"
     path.write_bytes(b"\x00garbage")
     with pytest.raises(CorruptCacheError):

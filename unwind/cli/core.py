@@ -37,5 +37,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ..eustack import eu_stack_lines
 
-        sys.stdout.writelines(eu_stack_lines(threads[0].pid if threads else None, "core", threads, args.raw))
+        sys.stdout.writelines(eu_stack_lines(threads[0].pid if threads else None, "core", threads, args.raw,
+                                          demangler=session.demangler))
+    session.flush()  # frame-0 analyses the walks made, for the next run
     return 0

@@ -64,6 +64,7 @@ def run(args: argparse.Namespace) -> int:
         write(run, args.format, out, jobs=args.jobs or _workers(args.perf_data))
     finally:
         out.close() if args.output else out.flush()
+        session.flush()
     if run.stitcher is not None:
         st = run.stitcher.stats
         print(f"unwind perf: {st.truncated} samples truncated by the stack copy, {st.stitched} stitched "

@@ -25,7 +25,8 @@ def run(args: argparse.Namespace) -> int:
     from ..session import Session
 
     as_json = args.format == "json"
-    threads = Session(symfs=args.symfs, debug_dirs=args.debug_dir, debuginfod=args.debuginfod).pid(
+    session = Session(symfs=args.symfs, debug_dirs=args.debug_dir, debuginfod=args.debuginfod)
+    threads = session.pid(
         args.pid, args.unwinder, inlines=args.inlines and as_json, max_depth=args.max_depth, debug_info=as_json)
     if as_json:
         from formats.stack import write_threads_json
@@ -34,5 +35,7 @@ def run(args: argparse.Namespace) -> int:
     else:
         from ..eustack import eu_stack_lines
 
-        sys.stdout.writelines(eu_stack_lines(args.pid, "process", threads, raw=args.raw))
+        sys.stdout.writelines(eu_stack_lines(args.pid, "process", threads, raw=args.raw,
+                                          demangler=session.demangler))
+    session.flush()  # frame-0 analyses the walks made, for the next run
     return 0

@@ -69,4 +69,5 @@ def run(args: argparse.Namespace) -> int:
     if report.truncated and not args.stitch:
         print(f"unwind report: {report.truncated} samples truncated by the stack copy "
               "(--stitch completes them from other samples of the same thread)", file=sys.stderr)
+    session.flush()  # frame-0 analyses the walks made, for the next run
     return 0

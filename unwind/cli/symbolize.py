@@ -149,9 +149,7 @@ def _data(symbolizer: Symbolizer, path: str, address: int) -> tuple[str | None, 
         return None, 0, 0
     name, start, size, _ = found
     if name and symbolizer.demangle:
-        from ..demangle import demangle
-
-        name = demangle(name)
+        name = symbolizer.demangler.llvm(name)
     return name, start, size
 
 

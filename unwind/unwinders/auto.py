@@ -60,6 +60,7 @@ class AutoUnwinder:
     """`auto`: ORC/CFI where the module has tables, frame pointer elsewhere, stack scan last when `scan=True`."""
 
     name = "auto"
+    reads_memory = True  # unwind(sample, memory=...) walks through a core dump or a live process too
 
     def __init__(self, resolver: ModuleResolver | None = None, max_depth: int = 256, scan: bool = False,
                  sources: Iterable[tuple[str, Via, object]] | None = None, cache_dir: str | None = None,

@@ -22,6 +22,7 @@ if TYPE_CHECKING:
 
 CfiTable = CompiledCfi | LazyCfi
 VDSO = "[vdso]"
+MEMO_LIMIT = 1 << 17  # rules remembered per module map
 # glibc's __restore_rt (and musl's): mov $0xf,%rax (rt_sigreturn); syscall
 SIGRETURN_BYTES = bytes.fromhex("48c7c00f0000000f05")
 
@@ -30,6 +31,7 @@ class DwarfUnwinder:
     """Unwinds with DWARF call frame information; `unwind(sample) -> Trace`, never raises for bad data."""
 
     name = "dwarf"
+    reads_memory = True  # unwind(sample, memory=...) walks through a core dump or a live process too
 
     def __init__(self, resolver: ModuleResolver | None = None, *, symfs: str | None = None,
                  debug_dirs: Iterable[str] = DEFAULT_DEBUG_DIRS, max_depth: int = 256, debug_frame: bool = True,
@@ -45,9 +47,11 @@ class DwarfUnwinder:
         self.fp_chain = frame0 if fp_chain is None else fp_chain
         # the fp unwinder whose frame-0 analysis fills in where no FDE covers the pc
         self._fp: FramePointerUnwinder | None = None
-        self._debug_elves: dict[str, ElfFile | None] = {}
-        self._tables: dict[int, tuple[ElfFile, CfiTable | None]] = {}  # id(elf) -> (elf, its table)
-        self._vdsos: dict[tuple[int, int, bytes | None], Module | None] = {}  # (start, end, build-id) -> module
+        # Every memo is bounded: LRUs of modules; per module map a rule memo emptied when it passes
+        # MEMO_LIMIT entries (checked once per sample, not per lookup) and walk suffixes (walk.SUFFIX_LIMIT).
+        self._debug_elves: LRUCache[str, ElfFile | None] = LRUCache(256)
+        self._tables: LRUCache[int, tuple[ElfFile, CfiTable | None]] = LRUCache(256)  # id(elf) -> (elf, its table)
+        self._vdsos: LRUCache[tuple[int, int, bytes | None], Module | None] = LRUCache(16)  # (start, end, build-id)
         # module map (its mappings) -> (the walk's rule memo, its walk suffixes)
         self._maps: LRUCache[tuple[Mapping, ...], tuple[RuleMemo, Suffixes]] = LRUCache(16)
         self._last: tuple[ModuleMap | None, tuple[RuleMemo, Suffixes]] = (None, ({}, {}))
@@ -108,6 +112,8 @@ class DwarfUnwinder:
         """(the walk's rule memo, its remembered suffixes) for one set of mappings."""
         last_map, caches = self._last
         if modules is last_map:
+            if len(caches[0]) > MEMO_LIMIT:
+                caches[0].clear()
             return caches
         key = tuple(modules)
         found = self._maps.get(key)

@@ -56,6 +56,7 @@ class FramePointerUnwinder:
     """`fp`: RBP chain + frame-0 prologue analysis; each caller frame is recorded with via=fp."""
 
     name = "fp"
+    reads_memory = True  # unwind(sample, memory=...) walks through a core dump or a live process too
 
     def __init__(self, resolver: ModuleResolver | None = None, max_depth: int = 256, prologue: bool = True,
                  functions: FunctionIndexCache | None = None) -> None:

@@ -55,6 +55,7 @@ class LbrUnwinder:
     """`lbr`: frames from the sampled LBR stack; `depth` is the hardware buffer size, `stitch` as perf --stitch-lbr."""
 
     name = "lbr"
+    reads_memory = True  # unwind(sample, memory=...) walks through a core dump or a live process too
 
     def __init__(self, resolver: ModuleResolver | None = None, depth: int = 32, stitch: bool = False,
                  max_depth: int = 256) -> None:

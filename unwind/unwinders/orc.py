@@ -114,6 +114,7 @@ class OrcUnwinder:
     """`orc`: every frame from the ORC table of the module that holds its lookup address."""
 
     name = "orc"
+    reads_memory = True  # unwind(sample, memory=...) walks through a core dump or a live process too
 
     def __init__(self, resolver: ModuleResolver | None = None, max_depth: int = 256,
                  orc_version: str | None = None, cache_size: int = 64) -> None:

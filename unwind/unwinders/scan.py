@@ -76,6 +76,7 @@ class StackScanUnwinder:
     """`scan`: every step is a stack scan (useful alone only as a baseline; `auto` falls back to it)."""
 
     name = "scan"
+    reads_memory = True  # unwind(sample, memory=...) walks through a core dump or a live process too
 
     def __init__(self, resolver: ModuleResolver | None = None, max_depth: int = 256, max_words: int = 512) -> None:
         self.resolver = resolver or ModuleResolver()

@@ -107,3 +107,43 @@ def test_compare_names_are_registry_names():
     naive = get_unwinder("fp-naive")
     assert naive.prologue is False and naive.name == "fp-naive"
     assert make_unwinder("lbr-stitched").stitch is True
+
+
+class _SnapshotOnly:
+    """A third-party unwinder that knows nothing of other memories."""
+
+    name = "snapshot-only"
+
+    def unwind(self, sample: Sample) -> Trace:
+        return Trace((Frame(sample.registers[16], sample.registers[7]),), StopReason.END)
+
+
+class _Recorder:
+    """One that declares it reads through a memory: it is handed the caller's."""
+
+    name = "recorder"
+    reads_memory = True
+
+    def __init__(self) -> None:
+        self.seen: list[object] = []
+
+    def unwind(self, sample: Sample, memory: object = None) -> Trace:
+        self.seen.append(memory)
+        return Trace((), StopReason.END)
+
+
+def test_reading_another_memory_is_part_of_the_typed_interface():
+    """`unwind_over` hands a core's or a live process's memory to unwinders declaring `reads_memory`
+    (every built-in but the stitched ones) and walks the others on the stack copy: no signature sniffing."""
+    from unwind.model import MemoryUnwinder, unwind_over
+    from unwind.unwinders import BUILTINS
+
+    for name in BUILTINS:
+        assert isinstance(get_unwinder(name), MemoryUnwinder) == (name not in ("dwarf-stitched", "fp-stitched"))
+    sample = Sample(Registers.of(rip=0x401000, rsp=0x7000))
+    memory = object()
+    recorder = _Recorder()
+    unwind_over(recorder, sample, memory)
+    assert recorder.seen == [memory]
+    assert not isinstance(_SnapshotOnly(), MemoryUnwinder)
+    assert unwind_over(_SnapshotOnly(), sample, memory).frames[0].pc == 0x401000
