@@ -12,7 +12,7 @@ __cxa_demangle.  Names the demangler rejects stay as they are.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Callable
+from typing import TYPE_CHECKING, Any, Callable, cast
 
 from .caches import CacheStats
 
@@ -194,7 +194,7 @@ def _libc_free() -> Callable[[int], None]:
     free = ctypes.CDLL(None).free
     free.argtypes = [ctypes.c_void_p]
     free.restype = None
-    return free  # type: ignore[no-any-return]  # a ctypes function pointer
+    return cast(Callable[[int], None], free)  # a ctypes function pointer
 
 
 __all__ = ["Demangler", "MEMO_SIZE"]
