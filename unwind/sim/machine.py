@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import os
 import random
-import struct
 from collections import Counter
 from dataclasses import dataclass, field
 from enum import IntEnum
@@ -272,8 +271,6 @@ class Process:
                 result = entry[1](self, *args)
             except UcError:
                 result = -14  # EFAULT: a pointer argument into unmapped memory, as the kernel answers
-            except (struct.error, ValueError, OverflowError):
-                result = -22  # EINVAL: an argument no handler can represent
         if self.exited:
             return
         uc.reg_write(UC_X86_REG_RAX, result & MASK64)

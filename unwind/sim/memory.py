@@ -63,6 +63,16 @@ class AddressSpace:
             return self.vmas[i]
         return None
 
+    def is_mapped(self, start: int, end: int) -> bool:
+        """Whether every byte of [start, end) is mapped (contiguous VMAs cover it)."""
+        at = start
+        while at < end:
+            vma = self.find(at)
+            if vma is None:
+                return False
+            at = vma.end
+        return True
+
     def is_free(self, start: int, end: int) -> bool:
         return all(v.end <= start or v.start >= end for v in self.vmas)
 

@@ -22,6 +22,8 @@ S_IFIFO, S_IFREG, S_IFDIR = 0o010000, 0o100000, 0o040000
 STAT = struct.Struct("<QQQIIIIQqqqqqqqqq24x")
 SYSINFO = struct.Struct("<q3Q6QHH4xQQI4x")
 RLIM_INFINITY = (1 << 64) - 1
+MAX_RW_COUNT = 0x7FFFF000  # the kernel's cap on one read/write (INT_MAX & PAGE_MASK)
+INT_MAX = (1 << 31) - 1
 
 # A handler takes the process and the six argument registers (most name the first few, then `*_`).
 Handler = Callable[["Process", int, int, int, int, int, int], int]
@@ -45,6 +47,12 @@ def c_int(value: int) -> int:
     """A C `int` argument: the low 32 bits, signed (AT_FDCWD arrives as 0xffffff9c)."""
     value &= 0xFFFFFFFF
     return value - (1 << 32) if value & (1 << 31) else value
+
+
+def user_buffer(proc: Process, address: int, size: int) -> bool:
+    """Whether [address, address + size) is mapped guest memory, as the kernel's copy_from/to_user
+    would find it (else the call answers EFAULT); callers cap `size` first as the kernel does."""
+    return proc.space.is_mapped(address, address + size)
 
 
 def read_cstring(proc: Process, address: int, limit: int = 4096) -> str:

@@ -8,8 +8,8 @@ import struct
 from typing import TYPE_CHECKING
 
 from ..files import FileHandle
-from . import (AT_EMPTY_PATH, AT_FDCWD, O_ACCMODE, O_CREAT, S_IFDIR, S_IFIFO, S_IFREG, STAT, c_int, read_cstring,
-               signed64, syscall)
+from . import (AT_EMPTY_PATH, AT_FDCWD, MAX_RW_COUNT, O_ACCMODE, O_CREAT, S_IFDIR, S_IFIFO, S_IFREG, STAT, c_int,
+               read_cstring, signed64, syscall, user_buffer)
 
 if TYPE_CHECKING:
     from ..machine import Process
@@ -223,6 +223,9 @@ def sys_fcntl(proc: Process, fd: int, cmd: int, *_: int) -> int:
 def sys_write(proc: Process, fd: int, buf: int, count: int, *_: int) -> int:
     if fd not in (1, 2):
         return -errno.EBADF
+    count = min(count, MAX_RW_COUNT)
+    if not user_buffer(proc, buf, count):
+        return -errno.EFAULT
     proc.output[fd] += bytes(proc.uc.mem_read(buf, count))
     return count
 
@@ -234,6 +237,9 @@ def sys_writev(proc: Process, fd: int, iov: int, iovcnt: int, *_: int) -> int:
     total = 0
     for i in range(iovcnt):
         base, length = struct.unpack("<QQ", proc.uc.mem_read(iov + 16 * i, 16))
+        length = min(length, MAX_RW_COUNT - total)
+        if not user_buffer(proc, base, length):
+            return total or -errno.EFAULT
         proc.output[fd] += bytes(proc.uc.mem_read(base, length))
         total += length
     return total

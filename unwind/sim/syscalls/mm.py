@@ -32,6 +32,7 @@ def sys_brk(proc: Process, addr: int, *_: int) -> int:
 def sys_mmap(proc: Process, addr: int, length: int, prot: int, flags: int, fd: int, offset: int) -> int:
     if length == 0 or offset % PAGE:
         return -errno.EINVAL
+    prot &= PROT_EXEC | 3  # read, write, exec: the bits unicorn maps (PROT_SEM and the like are no-ops here)
     size = page_up(length)
     if flags & (MAP_FIXED | MAP_FIXED_NOREPLACE):
         if addr % PAGE:

@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 
 from ..threads import (CLONE_ARGS, FUTEX_CMD_MASK, FUTEX_WAIT, FUTEX_WAIT_BITSET, FUTEX_WAKE, FUTEX_WAKE_BITSET,
                        futex_wait, futex_wake, spawn, thread_exit)
-from . import RLIM_INFINITY, SYSINFO, syscall
+from . import INT_MAX, RLIM_INFINITY, SYSINFO, syscall, user_buffer
 
 if TYPE_CHECKING:
     from ..machine import Process
@@ -83,6 +83,9 @@ def sys_uname(proc: Process, buf: int, *_: int) -> int:
 
 @syscall(318, "getrandom")
 def sys_getrandom(proc: Process, buf: int, count: int, *_: int) -> int:
+    count = min(count, INT_MAX)  # as the kernel caps it
+    if not user_buffer(proc, buf, count):
+        return -errno.EFAULT
     proc.uc.mem_write(buf, proc.rng.randbytes(count))
     return count
 
