@@ -24,3 +24,4 @@ def test_from_python_examples_run(built, tmp_path):
     assert out.returncode == 0, out.stderr
     assert "park" in out.stdout and "recurse" in out.stdout  # the core's threads, named
     assert (tmp_path / "app.folded").read_text().startswith("gzip;")
+    assert "cfi-tables: " in out.stdout and "elf-files: " in out.stdout  # the Session's cache counters
