@@ -5,6 +5,10 @@ chunk crosses a process boundary: chunk k goes to worker k % workers, and childr
 rendered bytes. A chunk a failed child leaves behind is rendered here, so a crash costs time, never
 output. `warmup` chunks rendered here first would fill caches the children inherit; measured, the
 processes warming their own caches side by side finishes sooner (bench/perf.py), so the default is 0.
+
+The project's one fork mechanism: `unwind perf` renders through `fan_out`, the index build decodes line
+programs in a `forked` child while it scans the DIEs; `auto_workers` decides how many processes a run
+gets. Why not concurrent.futures: NOTES.md, fan-out (bench/fanout.py).
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ from __future__ import annotations
 import gc
 import os
 import struct
+from contextlib import contextmanager
 from typing import Callable, Iterable, Iterator, TypeVar
 
 T = TypeVar("T")
@@ -20,10 +25,28 @@ _FRAME = struct.Struct("<QQ")  # chunk number, byte length
 _F_SETPIPE_SZ = 1031  # fcntl: a bigger pipe lets a child run further ahead
 
 
+MAX_WORKERS = 4
+SAMPLES_PER_WORKER = 1000  # each extra process must have this many samples to render (NOTES.md, fan-out)
+
+
 def usable_cpus() -> int:
     if hasattr(os, "sched_getaffinity"):  # Linux
         return len(os.sched_getaffinity(0))
     return os.cpu_count() or 1
+
+
+def free_cpus() -> float:
+    """CPUs this process may use that other work does not keep busy: usable CPUs less the 1-minute load."""
+    return usable_cpus() - os.getloadavg()[0]
+
+
+def auto_workers(samples: int) -> int:
+    """Processes worth forking for about `samples` samples: one more per free CPU besides the one this
+    process runs on, while each extra one gets SAMPLES_PER_WORKER samples or more, at most MAX_WORKERS.
+    On a busy machine (fewer than two CPUs free), one: an extra process would only take turns with the
+    others' work (NOTES.md, fan-out)."""
+    extra = min(int(free_cpus()) - 1, samples // SAMPLES_PER_WORKER, MAX_WORKERS - 1)
+    return 1 + max(extra, 0)
 
 
 def fan_out(chunks: Iterable[T], render: Callable[[T], bytes], workers: int, warmup: int = 0) -> Iterator[bytes]:
@@ -77,6 +100,27 @@ def _spawn(it: Iterator[T], render: Callable[[T], bytes], worker: int, workers: 
         pass
     finally:
         os._exit(code)
+
+
+@contextmanager
+def forked(func: Callable[[], bytes]) -> Iterator[Callable[[], bytes]]:
+    """`func()` started in a forked child; inside the block, the callable given waits for the bytes it
+    sends back (running `func` here if the child failed). Leaving the block reaps the child, killed first
+    if it is still running (the block raised)."""
+    feed = _Feed(*_spawn(iter((func,)), _call, 0, 1))
+
+    def result() -> bytes:
+        data = feed.take(0)
+        return data if data is not None else func()
+
+    try:
+        yield result
+    finally:
+        feed.close()
+
+
+def _call(func: Callable[[], bytes]) -> bytes:
+    return func()
 
 
 class _Feed:

@@ -145,11 +145,17 @@ def write_atomically(path: str, data: bytes) -> None:
     try:
         os.makedirs(os.path.dirname(path), exist_ok=True)
         fd, tmp = tempfile.mkstemp(dir=os.path.dirname(path), prefix=".tmp-")
+    except OSError:
+        return
+    try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
         os.replace(tmp, path)
-    except OSError:
-        pass
+    except OSError:  # disk full, read-only, raced: the old file (if any) stays whole, the temp file goes
+        try:
+            os.unlink(tmp)
+        except OSError:
+            pass
 
 
 def load_index(sources: IndexSources, directory: str | os.PathLike[str] | None = None) -> IndexFile:
@@ -251,18 +257,18 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
 
     from contextlib import ExitStack
 
-    # The line programs decode in a forked child while this process scans the DIEs (concurrent.futures:
-    # the executor is shut down, and its child reaped, however the scan ends).
+    # The line programs decode in a forked child while this process scans the DIEs (unwind/fanout.py's
+    # `forked`: the child is reaped, killed first if need be, however the scan ends).
     line_section = elf.section(".debug_line")
     path = _path_of(elf)
     with ExitStack() as stack:
         pending = None
         if (os.cpu_count() or 1) > 1 and line_section is not None and line_section.size > 1 << 20:
-            import multiprocessing
-            from concurrent.futures import ProcessPoolExecutor
+            import pickle
 
-            pool = stack.enter_context(ProcessPoolExecutor(1, mp_context=multiprocessing.get_context("fork")))
-            pending = pool.submit(_decode_line_programs, path)
+            from .fanout import forked
+
+            pending = stack.enter_context(forked(lambda: pickle.dumps(_decode_line_programs(path), protocol=5)))
         sections = DwarfSections.from_elf(elf)
         alt_sections = DwarfSections.from_elf(alt) if alt is not None else None
         if alt_sections is not None:
@@ -272,7 +278,7 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
         dwos: list[str] = []  # every .dwo path looked at, found or not
         units = [_split_unit(uf, elf, sections, packages, dwps, dwos)
                  if uf.unit.dwo_name or uf.unit.dwo_id is not None else uf for uf in scan_units(sections)]
-        programs = pending.result() if pending is not None else _decode_line_programs(path)
+        programs = pickle.loads(pending()) if pending is not None else _decode_line_programs(path)
 
     out = {name: array(code) for name, code in _DWARF_ARRAYS.items()}
     # A relocatable file's sequences belong to sections (LLVM's SectionedAddress); others have none.

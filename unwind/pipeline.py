@@ -109,6 +109,21 @@ class PerfRun:
         self.truncated = 0
         self.stitcher = getattr(pipeline.unwinder, "stitcher", None)
 
+    def estimated_samples(self) -> int:
+        """About how many samples the recording holds: its data size over the first event's sample size
+        (stack copy, user registers, ~64 bytes of the rest); 0 when not known up front (pipe mode)."""
+        reader = self.session.reader
+        if reader.header is None or not reader.attrs:
+            return 0
+        attr = reader.attrs[0]
+        return reader.header.data.size // (64 + attr.sample_stack_user + 8 * attr.sample_regs_user.bit_count())
+
+    def auto_jobs(self) -> int:
+        """The processes worth rendering this recording on now (fanout.auto_workers: samples, free CPUs)."""
+        from .fanout import auto_workers
+
+        return auto_workers(self.estimated_samples())
+
     @property
     def stats(self) -> ReadStats:
         return self.session.reader.stats

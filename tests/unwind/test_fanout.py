@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import time
 
 import pytest
 from hypothesis import given, settings, strategies as st
@@ -70,3 +71,61 @@ def test_stopping_early_reaps_the_children(monkeypatch):
     for pid in forked:  # none of our children is left running or unreaped (other tests' may be)
         with pytest.raises(ChildProcessError):
             os.waitpid(pid, os.WNOHANG)
+
+
+def _tracking_fork(monkeypatch) -> list[int]:
+    children: list[int] = []
+    real_fork = os.fork
+
+    def fork() -> int:
+        pid = real_fork()
+        if pid:
+            children.append(pid)
+        return pid
+
+    monkeypatch.setattr(os, "fork", fork)
+    return children
+
+
+def test_forked_runs_the_call_in_a_child_and_reaps_it(monkeypatch):
+    from unwind.fanout import forked
+
+    children = _tracking_fork(monkeypatch)
+    parent = os.getpid()
+    with forked(lambda: b"%d" % os.getpid()) as result:
+        assert int(result()) not in (parent, 0)
+    assert len(children) == 1
+    with pytest.raises(ChildProcessError):
+        os.waitpid(children[0], os.WNOHANG)
+
+
+def test_forked_answers_here_when_the_child_fails_and_reaps_it_when_the_block_raises(monkeypatch):
+    from unwind.fanout import forked
+
+    children = _tracking_fork(monkeypatch)
+    parent = os.getpid()
+
+    def fragile() -> bytes:
+        if os.getpid() != parent:
+            raise RuntimeError("child failure")
+        return b"here"
+
+    with forked(fragile) as result:
+        assert result() == b"here"
+    with pytest.raises(KeyError), forked(lambda: (time.sleep(30), b"late")[1]):
+        raise KeyError("the DIE scan failed")  # the child is killed, not waited for
+    for pid in children:
+        with pytest.raises(ChildProcessError):
+            os.waitpid(pid, os.WNOHANG)
+
+
+@pytest.mark.parametrize(("cpus", "load", "samples", "workers"), [
+    (2, 0.0, 5000, 2), (2, 0.0, 999, 1), (2, 1.2, 5000, 1), (8, 0.5, 100_000, 4), (8, 2.0, 2500, 3),
+    (2, 13.0, 100_000, 1), (1, 0.0, 100_000, 1),
+])
+def test_auto_workers_needs_free_cpus_and_samples(monkeypatch, cpus, load, samples, workers):
+    from unwind import fanout
+
+    monkeypatch.setattr(os, "sched_getaffinity", lambda _pid: set(range(cpus)))
+    monkeypatch.setattr(os, "getloadavg", lambda: (load, load, load))
+    assert fanout.auto_workers(samples) == workers

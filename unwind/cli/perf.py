@@ -3,14 +3,11 @@
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 
 HELP = "unwind and symbolise the samples of a perf.data file"
 FORMATS = ("perf-script", "json", "folded", "pprof", "speedscope", "svg")
 WITHOUT_LINES = ("perf-script", "folded")  # formats that print no source file or line
-PARALLEL_BYTES = 4 << 20  # recordings smaller than this run in one process
-MAX_WORKERS = 4
 MARKED = ("folded", "pprof", "speedscope", "svg")  # profiles whose truncated stacks get a [truncated] root
 
 
@@ -26,8 +23,8 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="no synthetic [truncated] root frame in folded/pprof/speedscope/svg output")
     parser.add_argument("-o", "--output", metavar="OUT", help="write here instead of stdout")
     parser.add_argument("-j", "--jobs", type=int, default=0, metavar="N",
-                        help="processes for perf-script/json output (default: the usable CPUs, up to "
-                             f"{MAX_WORKERS}, for recordings of {PARALLEL_BYTES >> 20} MiB or more; 1 = no fork)")
+                        help="processes for perf-script/json output (default: one more per CPU the machine's "
+                             "load leaves free, up to 4, each with 1000 samples or more; 1 = no fork)")
 
 
 def add_input_arguments(parser: argparse.ArgumentParser) -> None:
@@ -61,7 +58,7 @@ def run(args: argparse.Namespace) -> int:
     gc.set_threshold(100_000, 50, 100)
     out = open_output(args.output)
     try:
-        write(run, args.format, out, jobs=args.jobs or _workers(args.perf_data))
+        write(run, args.format, out, jobs=args.jobs or run.auto_jobs())
     finally:
         out.close() if args.output else out.flush()
         session.flush()
@@ -78,14 +75,3 @@ def run(args: argparse.Namespace) -> int:
         print(f"unwind perf: skipped {stats.skipped} damaged or unreadable records "
               f"(first at offset {first.offset:#x}: {first.reason})", file=sys.stderr)
     return 0
-
-
-def _workers(path: str) -> int:
-    """Several processes for recordings big enough to repay a fork, one otherwise."""
-    from ..fanout import usable_cpus
-
-    try:
-        size = os.stat(path).st_size if os.path.isfile(path) else 0
-    except OSError:
-        size = 0
-    return min(usable_cpus(), MAX_WORKERS) if size >= PARALLEL_BYTES else 1
