@@ -15,7 +15,7 @@ from conftest import need_tool
 import unwind
 from formats.elf import ElfFile
 from unwind.caches import CacheStats
-from unwind.cfi_tables import ANALYSES_VERSION, CfiCache
+from unwind.cfi_tables import FRAME0_VERSION, CfiCache
 from unwind.demangle import Demangler
 from unwind.rules import CfaKind, CfaRule, UnwindRule
 from unwind.sim.files import HostFiles
@@ -95,9 +95,9 @@ def test_frame0_analyses_persist_versioned_atomically_and_in_few_writes(tmp_path
         cache.remember_analysis(elf, 0x1000 + i, _rule(8 + 8 * (i % 3)) if i % 5 else None)
     assert 1 <= len(writes) <= 16  # geometric: not one rewrite per entry
     cache.flush()
-    path = tmp_path / "cfi" / f"{elf.build_id.hex()}.frame0"
+    path = tmp_path / "cfi" / f"{elf.build_id.hex()}.frame0-{FRAME0_VERSION}"
     state = marshal.loads(path.read_bytes())
-    assert state["version"] == ANALYSES_VERSION and len(state["analyses"]) == 200
+    assert state["version"] == FRAME0_VERSION and len(state["analyses"]) == 200
     assert not [p for p in os.listdir(tmp_path / "cfi") if p.startswith(".tmp-")]
     again = CfiCache(tmp_path).analyses(elf)
     assert again[0x1000] is None and again[0x1001] is not None and len(again) == 200
