@@ -23,6 +23,10 @@ PROGRAMS = {"rust-lld": lambda t: rust(t, "lld", rounds=6), "cxx-clang-lld": lam
             "vdso": vdso, "plt": plt}
 
 
+# The plt program's own PLT entries hold ~2 % of its samples: 4 kHz gives ~20 of them.
+FREQUENCY = {"plt": 4000}
+
+
 @pytest.fixture(scope="module")
 def recorded(tmp_path_factory):
     for tool in ("perf", "clang++-14", "go", "/usr/bin/rustc"):
@@ -33,7 +37,7 @@ def recorded(tmp_path_factory):
     def run(name: str) -> tuple[str, str]:
         data = tmp / f"{name}.perf.data"
         if not data.exists():
-            record(tmp, name, PROGRAMS[name](tmp))
+            record(tmp, name, PROGRAMS[name](tmp), frequency=FREQUENCY.get(name, 1000))
         ours = subprocess.run([*UNWIND, "perf", str(data), "--unwinder", "dwarf"], capture_output=True, text=True,
                               check=True, env=dict(os.environ, UNWIND_CACHE_DIR=str(cache))).stdout
         return ours, perf_script_text(data)
@@ -75,14 +79,15 @@ def test_vdso_frames_named_as_perf(recorded):
 
 @pytest.mark.slow
 def test_cxx_plt_entries_named_as_perf_synthesizes_them(recorded):
-    """Names at PLT entries are `<demangled>@plt` (libstdc++'s `malloc@plt` as perf prints it).  In the
-    executable's own .plt perf 6.1 prints `_init` (readelf -r: the entries are _Znwm and _ZdlPvm): we
-    print `operator new@plt` / `operator delete@plt` there."""
+    """Names at PLT entries are `<demangled>@plt` (libstdc++'s `malloc@plt` as perf prints it, where a
+    sample lands in it: ~1 in 300-3000 samples, so only checked through the frame-by-frame agreement).
+    In the executable's own .plt perf 6.1 prints `_init` (readelf -r: the entries are _Znwm and _ZdlPvm):
+    we print `operator new@plt` / `operator delete@plt` there."""
     ours, theirs = recorded("plt")
     equal, total, diffs = agreement(ours, theirs)
     assert (equal / total) >= 0.95
-    plts = {line.split(None, 1)[1] for line in ours.splitlines() if "@plt" in line}
-    assert any("malloc@plt (/usr/lib/x86_64-linux-gnu/libstdc++" in p for p in plts)
+    plts = {line.split(None, 1)[1].split(" (")[0] for line in ours.splitlines() if "@plt" in line}
+    assert plts & {"operator new@plt", "operator delete@plt"}, plts
     for mine, perfs in diffs:
         assert len(mine) == len(perfs), (mine, perfs)
         for a, b in zip(mine, perfs):
