@@ -203,9 +203,10 @@ def _flow(insns: dict[int, tuple[int, str, str]], start: int, end: int, entry: _
                 continue
             if successor in states:
                 old = states[successor]
-                if old is _UNKNOWN or old == after:
+                joined = _UNKNOWN if old is _UNKNOWN or after is _UNKNOWN else _join(old, after)
+                if old == after or joined == old:
                     continue
-                states[successor] = _join(old, after)
+                states[successor] = joined
             else:
                 states[successor] = after
             work.append(successor)

@@ -246,3 +246,5 @@ def test_prologue_analysis_of_random_code_never_raises(code, offset):
 
     rule = analyze(code, 0x1000, 0x1000 + offset)
     assert rule is None or isinstance(rule, UnwindRule)
+    rule = analyze(code, 0x1000, 0x1000 + offset, 0x1000 + len(code))  # the whole function: its control flow
+    assert rule is None or isinstance(rule, UnwindRule)
