@@ -9,7 +9,7 @@ from formats.errors import UnwindError
 
 from .errors import MemoryReadError
 from .model import Frame, Sample, StopReason, Trace, Via
-from .rules import FRAME_CHAIN, MASK, RBP, RIP, RSP, FrameKind, OffsetStep, UnwindRule, unreadable_slot
+from .rules import FRAME_CHAIN, MASK, RBP, RIP, RSP, FrameKind, UnwindRule, unreadable_slot
 
 if TYPE_CHECKING:
     from .memory import MemoryReader
@@ -17,14 +17,9 @@ if TYPE_CHECKING:
 RuleFor = Callable[[int, Frame], "UnwindRule | tuple[UnwindRule, Via] | None"]
 # `memo`: pc << 1 | is return address -> what rule_for answered there.
 RuleMemo = dict[int, "UnwindRule | tuple[UnwindRule, Via] | None"]
-# `suffixes`: (pc, sp, is return address) -> (the registers the rest of the walk reads and their values,
-# stack bytes, their address, lowest and highest + 8 stack address the rest of the walk read, its frames,
-# the index of this frame among them, stop, via).
-Suffix = tuple[tuple[int, ...], tuple["int | None", ...], bytes, int, int, int, tuple[Frame, ...], int, StopReason,
-               Via]
-# per walked frame: its registers, the stack range its step read, its step (OffsetStep; None: no step or
-# the general rule, which marks the walk unclean up to there)
-Walked = list[tuple[dict[int, int], tuple[int, int], "OffsetStep | None"]]
+# `suffixes`: (pc, sp, is return address) -> (registers, stack bytes, their address, lowest and highest + 8
+# stack address the rest of the walk read, its frames, the index of this frame among them, stop, via).
+Suffix = tuple[dict[int, int], bytes, int, int, int, tuple[Frame, ...], int, StopReason, Via]
 Suffixes = dict[tuple[int, "int | None", bool], Suffix]
 _NORMAL = FrameKind.NORMAL
 _MISSING = object()
@@ -47,10 +42,7 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
     `suffixes` (with `memo`, for one module map) remembers the rest of earlier walks: a caller frame
     with the same pc, registers and the same stack bytes under everything its walk read goes on
     exactly as before, so the walk stops there and takes the remembered frames. A profile's samples
-    share their outer frames, whose stack is untouched while the inner ones run. "Same registers" means
-    the registers the rest of the walk reads (CFA bases, and what reaches one through unsaved
-    callee-saved registers): a caller-saved or callee-saved value no later step looks at (a Python
-    frame's object pointer in rbx) does not keep a sample from the remembered walk.
+    share their outer frames, whose stack is untouched while the inner ones run.
 
     `registers` (a list) receives each frame's recovered register values ({DWARF number: value}),
     one per frame, for stitching (unwind.stitch); the suffix cache is then not used.
@@ -73,7 +65,7 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
     # For the suffix cache: per frame its registers and the (lowest, highest + 8) stack addresses
     # its step read; frames before `unclean` took a step that read outside the snapshot or ran
     # the general rule, so no remembered suffix starts there.
-    walked: Walked = []
+    walked: list[tuple[dict[int, int], tuple[int, int]]] = []
     unclean = 0
     frame_via = Via.CONTEXT
     is_ra = False
@@ -85,14 +77,12 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
         if suffixes is not None and frames:
             hit = suffixes.get((pc, sp, is_ra))
             if hit is not None:
-                h_regs, h_vals, h_stack, h_base, r_lo, r_hi, h_frames, h_at, h_stop, h_via = hit
-                if (h_via is frame_via and stack_lo <= r_lo and r_hi <= stack_hi
-                        and tuple(map(values.get, h_regs)) == h_vals
+                h_values, h_stack, h_base, r_lo, r_hi, h_frames, h_at, h_stop, h_via = hit
+                if (h_via is frame_via and h_values == values and stack_lo <= r_lo and r_hi <= stack_hi
                         and len(frames) + len(h_frames) - h_at < max_depth
                         and stack[r_lo - stack_lo:r_hi - stack_lo] == h_stack[r_lo - h_base:r_hi - h_base]):
                     frames.extend(h_frames[h_at:])
-                    return _remember(suffixes, frames, walked, unclean, stack, stack_lo, (r_lo, r_hi), h_stop,
-                                     h_regs)
+                    return _remember(suffixes, frames, walked, unclean, stack, stack_lo, (r_lo, r_hi), h_stop)
         if len(frames) + 1 >= max_depth:
             return _ends_here(frames, Frame(pc, sp, None, frame_via, is_ra), StopReason.DEPTH_LIMIT)
         address = pc - 1 if is_ra else pc
@@ -108,7 +98,7 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
                 memo[pc << 1 | is_ra] = found
         if found is None:
             frames.append(Frame(pc, sp, None, frame_via, is_ra))
-            walked.append((values, NOTHING_READ, None))
+            walked.append((values, NOTHING_READ))
             return _remember(suffixes, frames, walked, unclean, stack, stack_lo, NOTHING_READ,
                              StopReason.NO_UNWIND_INFO)
         if type(found) is tuple:
@@ -162,7 +152,7 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
             except UnwindError:  # a DW_OP expression that cannot run (ExpressionError), corrupt rule data
                 return _ends_here(frames, Frame(pc, sp, None, frame_via, is_ra), StopReason.BAD_RULE)
         frames.append(Frame(pc, sp, cfa, frame_via, is_ra))
-        walked.append((values, (read_lo, read_hi), fast))
+        walked.append((values, (read_lo, read_hi)))
         if cfa is None:
             return Trace(tuple(frames), StopReason.BAD_RULE)
         new_pc = caller.get(RIP)
@@ -193,39 +183,23 @@ def _ends_here(frames: list[Frame], frame: Frame, stop: StopReason) -> Trace:
     return Trace(tuple(frames), stop)
 
 
-def _remember(suffixes: Suffixes | None, frames: list[Frame], walked: Walked, unclean: int, stack: bytes,
-              stack_lo: int, read: tuple[int, int], stop: StopReason, tail: tuple[int, ...] = ()) -> Trace:
+def _remember(suffixes: Suffixes | None, frames: list[Frame], walked: list[tuple[dict[int, int], tuple[int, int]]],
+              unclean: int, stack: bytes, stack_lo: int, read: tuple[int, int], stop: StopReason) -> Trace:
     """The trace; with a suffix cache, every newly walked caller frame whose rest of the walk read
-    only the snapshot is remembered: the registers the rest reads, the stack bytes it read, where it
-    went. `tail`: the registers the remembered walk this one ended in reads at its first frame.
-
-    Which registers the rest reads, from the outermost walked frame in: a step reads its CFA register,
-    and passes on to its caller the callee-saved registers it keeps (neither loaded from the stack nor
-    the CFA, which is the caller's sp); the caller's pc and sp always matter (they are the next frame)."""
+    only the snapshot is remembered: its registers, the stack bytes the rest read, where it went."""
     trace = tuple(frames)
     if suffixes is not None:
         if len(suffixes) > SUFFIX_LIMIT:
             suffixes.clear()
         lo, hi = read
-        needed = set(tail)
         for at in range(len(walked) - 1, max(unclean, 1) - 1, -1):
-            values, (step_lo, step_hi), step = walked[at]
-            if step is None:  # the last frame, no step: what follows depends on its pc alone
-                needed = set()
-            else:
-                cfa_reg, _, loads, keep = step[:4]
-                needed.add(RIP)
-                needed.difference_update(number for number, _ in loads)
-                needed.discard(RSP)
-                needed.intersection_update(keep)
-                needed.add(cfa_reg)
+            values, (step_lo, step_hi) = walked[at]
             if step_lo < lo:
                 lo = step_lo
             if step_hi > hi:
                 hi = step_hi
             frame = trace[at]
             if stack_lo <= lo < hi:
-                regs = tuple(sorted(needed))
                 suffixes[(frame.pc, frame.sp, frame.is_return_address)] = (
-                    regs, tuple(map(values.get, regs)), stack, stack_lo, lo, hi, trace, at, stop, frame.via)
+                    values, stack, stack_lo, lo, hi, trace, at, stop, frame.via)
     return Trace(trace, stop)
