@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import marshal
 from array import array
-from itertools import pairwise
 
 from formats.errors import FormatError
 
@@ -131,9 +130,11 @@ def check_compiled(state: object, version: int, path: str) -> tuple[list[array[i
     errors = _int(state.get("errors"), path, "error count", 0)
     if len(ends) != len(starts) or len(slices) != len(starts) + 1 or len(rules) != len(locs):
         raise CorruptCacheError("array lengths disagree", path)
-    if list(starts) != sorted(starts) or slices[0] != 0 or slices[-1] != len(locs):
+    ordered = starts.tolist()  # the checks run in C (sorted, set): a warm run loads a table per module
+    if ordered != sorted(ordered) or slices[0] != 0 or slices[-1] != len(locs):
         raise CorruptCacheError("FDE starts unsorted or row slices do not cover the rows", path)
-    if any(lo >= hi for lo, hi in pairwise(slices)):
+    bounds = slices.tolist()  # strictly increasing: sorted and no repeat
+    if bounds != sorted(bounds) or len(set(bounds)) != len(bounds):
         raise CorruptCacheError("an FDE with no rows", path)
     if rules and max(rules) >= len(keys):
         raise CorruptCacheError("a row names a rule past the rule table", path)
