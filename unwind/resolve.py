@@ -23,6 +23,9 @@ KERNEL_START = 0xFFFF_8000_0000_0000
 ViaMemo = dict[Via, dict[int, tuple[SymFrame, ...]]]
 
 
+MEMO_LIMIT = 1 << 17  # resolved addresses remembered per module map and via, and kernel addresses
+
+
 class FrameResolver:
     """Symbolises user frames through their mappings and kernel frames through kallsyms."""
 
@@ -37,7 +40,7 @@ class FrameResolver:
         self.inlines = inlines
         self.lines = lines
         # module map -> via -> (pc << 1 | return address?) -> resolved frames: a profile repeats the same
-        # few thousand addresses, so each is symbolised once.
+        # few thousand addresses, so each is symbolised once (at most 64 maps, MEMO_LIMIT addresses each).
         self._memo: dict[ModuleMap, ViaMemo] = {}
         self._last: tuple[ModuleMap | None, ViaMemo] = (None, {})
         self._kernel_memo: dict[int, SymFrame] = {}
@@ -65,6 +68,8 @@ class FrameResolver:
             key = frame.pc << 1 | frame.is_return_address
             resolved = memo.get(key)
             if resolved is None:
+                if len(memo) >= MEMO_LIMIT:  # bounded: checked on a miss only, off the hit path
+                    memo.clear()
                 resolved = memo[key] = tuple(self._user_frame(sample, frame))
             out.extend(resolved)
         return out
@@ -125,6 +130,8 @@ class FrameResolver:
         for address in addresses:
             resolved = memo.get(address)
             if resolved is None:
+                if len(memo) >= MEMO_LIMIT:
+                    memo.clear()
                 symbol = self.kernel.lookup(address) if self.kernel is not None else None
                 module = f"[{symbol.module}]" if symbol and symbol.module else "[kernel.kallsyms]"
                 resolved = memo[address] = SymFrame(address, module, symbol=symbol.name if symbol else None,

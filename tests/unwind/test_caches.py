@@ -139,3 +139,16 @@ def test_block_read_structs_cover_any_word_count(count):
     from unwind.rules import _words
 
     assert _words(count).size == 8 * count
+
+
+def test_frame_resolver_memos_are_bounded(monkeypatch):
+    """The perf pipeline's per-address memos empty themselves at MEMO_LIMIT (checked on a miss)."""
+    import unwind.resolve as resolve
+
+    monkeypatch.setattr(resolve, "MEMO_LIMIT", 2)
+    with unwind.Session() as s:
+        frames = resolve.FrameResolver(s.symbolizer(naming="perf"), s.resolver, None)
+        addresses = [0xFFFFFFFF81000000 + i for i in range(5)]
+        first = frames.kernel_frames(addresses)
+        assert [f.addr for f in first] == addresses and len(frames._kernel_memo) <= 2
+        assert frames.kernel_frames(addresses) == first
