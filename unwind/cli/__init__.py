@@ -44,13 +44,40 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
                         help="a build-id debug tree such as /usr/lib/debug (repeatable)")
 
 
+def _columns() -> int:
+    """shutil.get_terminal_size().columns: $COLUMNS, else the width of stdout's terminal, else 80."""
+    try:
+        columns = int(os.environ.get("COLUMNS", "0"))
+    except ValueError:
+        columns = 0
+    if columns > 0:
+        return columns
+    stdout = sys.__stdout__
+    if stdout is None:
+        return 80
+    try:
+        return os.get_terminal_size(stdout.fileno()).columns or 80
+    except (AttributeError, ValueError, OSError):  # shutil's own list: no fileno, closed, not a terminal
+        return 80
+
+
+class _Formatter(argparse.HelpFormatter):
+    """argparse's help formatter given shutil's width: argparse works it out with `import shutil` (which
+    imports bz2, lzma and fnmatch) each time it makes a formatter, on every run, help or not."""
+
+    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                 width: int | None = None) -> None:
+        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; with `only`, just that subcommand is imported."""
-    parser = argparse.ArgumentParser(prog="unwind", description="Stack unwinding and symbolisation for x86-64 Linux.")
+    parser = argparse.ArgumentParser(prog="unwind", description="Stack unwinding and symbolisation for x86-64 Linux.",
+                                     formatter_class=_Formatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in [only] if only else _command_names():
         module = _load(name)
-        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP)
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP, formatter_class=_Formatter)
         _add_common(cmd)
         module.add_arguments(cmd)
         cmd.set_defaults(run=module.run)
