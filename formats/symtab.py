@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import struct
-from dataclasses import dataclass
 from enum import IntEnum
+from typing import NamedTuple
 
 from .elf import ElfFile, Section, SectionType
 from .errors import FormatError, StringTableError
@@ -36,9 +36,8 @@ class SymbolBind(IntEnum):
     GNU_UNIQUE = 10
 
 
-@dataclass(frozen=True, slots=True)
-class Symbol:
-    index: int
+class Symbol(NamedTuple):  # a NamedTuple: no dataclass machinery (inspect, ~7 ms) imported on a warm run
+    index: int  # type: ignore[assignment]  # shadows tuple.index on purpose: the ELF symbol index
     name: str
     value: int
     size: int

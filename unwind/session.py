@@ -115,13 +115,9 @@ class Session:
         """The debuginfod client of `debuginfod` (else $DEBUGINFOD_URLS), made once; None without servers."""
         self._check_open()
         if self._debuginfod_client is None:
-            urls = os.environ.get("DEBUGINFOD_URLS", "") if self.debuginfod is None else self.debuginfod
-            if not urls.split():  # no servers: http.client, ssl and email are never imported
-                self._debuginfod_client = (None,)
-                return None
-            from .debuginfod import DebuginfodClient
+            from .debuginfo import debuginfod_client
 
-            self._debuginfod_client = (DebuginfodClient.from_environment(self.debuginfod),)
+            self._debuginfod_client = (debuginfod_client(self.debuginfod),)
         return self._debuginfod_client[0]
 
     def kernel_symbols(self) -> KernelSymbols | None:

@@ -45,9 +45,8 @@ def parse_argv(argv: list[str]) -> argparse.Namespace:
 
 
 def run(args: argparse.Namespace) -> int:
-    from ..embedded_source import EmbeddedSources
+    from ..debuginfo import debuginfod_client
     from ..symbolize_output import Invalid, PrintOptions, Printer, parse_request
-    from ..debuginfod import DebuginfodClient
     from ..symbolizer import Symbolizer
 
     o: SymbolizeArgs = args.llvm
@@ -72,15 +71,20 @@ def run(args: argparse.Namespace) -> int:
                             short_names=o.functions == "short",
                             relative_names=o.relativenames, base_names=o.basenames, dwp=o.dwp,
                             fallback_debug_path=o.fallback_debug_path,
-                            debuginfod=DebuginfodClient.from_environment(o.debuginfod),
+                            debuginfod=debuginfod_client(o.debuginfod),
                             cache_size=0)  # addresses on a command line rarely repeat
     if isinstance(sys.stdout, io.TextIOWrapper):
         # llvm-symbolizer prints a name's bytes as the binary holds them, whatever the locale: so do we
         # (formats/text.py: names keep undecodable bytes as surrogateescape).
         sys.stdout.reconfigure(encoding="utf-8", errors="surrogateescape")
+    embedded = None
+    if o.context_lines > 0:  # source text from the DWARF 5 line table (imports the DWARF readers)
+        from ..embedded_source import EmbeddedSources
+
+        embedded = EmbeddedSources().lookup
     printer = Printer(PrintOptions(o.output_style, o.functions, o.pretty_print, o.print_address, o.verbose,
                                    o.basenames, o.context_lines, listed=bool(o.inputs)), sys.stdout,
-                      embedded=EmbeddedSources().lookup if o.context_lines > 0 else None)
+                      embedded=embedded)
     failed: set[str] = set()  # modules whose error was printed: later requests answer empty, as LLVM
     batches = [list(o.inputs)] if o.inputs else _stdin_batches()
     for batch in batches:
