@@ -45,19 +45,13 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _columns() -> int:
-    """shutil.get_terminal_size().columns: $COLUMNS, else the width of stdout's terminal, else 80."""
+    """shutil.get_terminal_size().columns: $COLUMNS, else the width of the terminal on fd 1, else 80."""
+    text = os.environ.get("COLUMNS", "").strip()  # as int() reads it (other digit forms count as unset)
+    if text.isascii() and text.isdigit() and int(text) > 0:
+        return int(text)
     try:
-        columns = int(os.environ.get("COLUMNS", "0"))
-    except ValueError:
-        columns = 0
-    if columns > 0:
-        return columns
-    stdout = sys.__stdout__
-    if stdout is None:
-        return 80
-    try:
-        return os.get_terminal_size(stdout.fileno()).columns or 80
-    except (AttributeError, ValueError, OSError):  # shutil's own list: no fileno, closed, not a terminal
+        return os.get_terminal_size(1).columns or 80
+    except OSError:  # fd 1 closed or not a terminal
         return 80
 
 
