@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import subprocess
 import sys
 import tempfile
@@ -57,6 +58,7 @@ def main() -> None:
         for name in args.names or programs:
             data = record(tmp, name, programs[name], args.frequency)
             theirs = perf_script_text(data)
+            pid = re.search(r"^\S+\s+(\d+)/", theirs, re.MULTILINE)
             unwinder = "auto" if name == "node" else "dwarf"
             ours = subprocess.run([UNWIND, "perf", str(data), "--unwinder", unwinder], capture_output=True,
                                   text=True, check=True, env=env).stdout
@@ -69,6 +71,8 @@ def main() -> None:
                 print(f"    {n:>5}  {reason or 'UNEXPLAINED'}")
             for mine, perfs in [d for d in diffs if not perf_wrong(*d)][:args.show]:
                 print(f"    ours: {mine}\n    perf: {perfs}")
+            if name == "node" and pid:  # the JIT's perf map, written where perf script reads it
+                Path(f"/tmp/perf-{pid.group(1)}.map").unlink(missing_ok=True)
 
 
 if __name__ == "__main__":

@@ -2,7 +2,7 @@
 
 A 40-byte header (magic `JiTD`, version, header size, ELF machine, pad, pid, timestamp, flags), then
 records of `id, total_size, timestamp`. Read here: JIT_CODE_LOAD (pid, tid, vma, code address, size,
-index, NUL-terminated name, code bytes) and JIT_CODE_MOVE (the same code at a new address); debug-info,
+index, NUL-terminated name, code bytes, kept) and JIT_CODE_MOVE (the same code at a new address); debug-info,
 unwinding-info and close records are skipped by their size, as `perf inject --jit` does for what it
 does not need. A truncated last record (the JIT still writing) ends the file quietly.
 """
@@ -33,13 +33,15 @@ class JitRecordType(IntEnum):
 
 @dataclass(frozen=True, slots=True)
 class JitCode:
-    """One piece of JIT code: [address, address + size) named `name`, loaded at `timestamp`."""
+    """One piece of JIT code: [address, address + size) named `name`, loaded at `timestamp`; `code` its bytes
+    (what the record holds of them)."""
 
     address: int
     size: int
     name: str
     index: int
     timestamp: int
+    code: bytes = b""
 
 
 @dataclass(frozen=True, slots=True)
@@ -73,14 +75,16 @@ def parse_jitdump(data: bytes, path: str | None = None) -> JitDump:
             end = data.find(b"\0", start, min(at + size, start + MAX_NAME))
             if end < 0:
                 raise FormatError("code-load name without its NUL", path, start)
-            entry = JitCode(address, length, data[start:end].decode("utf-8", "replace"), index, stamp)
+            code_at = end + 1
+            entry = JitCode(address, length, data[start:end].decode("utf-8", "replace"), index, stamp,
+                            data[code_at:min(code_at + length, at + size)])
             names[index] = entry
             code.append(entry)
         elif kind == JitRecordType.CODE_MOVE and size >= _RECORD.size + _MOVE.size:
             _pid, _tid, _vma, _old, new, length, index = _MOVE.unpack_from(data, body)
             moved = names.get(index)
             if moved is not None:
-                entry = JitCode(new, length, moved.name, index, stamp)
+                entry = JitCode(new, length, moved.name, index, stamp, moved.code)
                 names[index] = entry
                 code.append(entry)
         at += size

@@ -115,6 +115,9 @@ class _State:
     frame_depth: int | None = None  # depth at `mov rbp, rsp`: cfa = rbp + 8 + frame_depth
     depth_known: bool = True
     ra_reg: str | None = None  # register the return address was popped into (`pop r15` at depth 0): depth -8
+    # with the return address popped, `push rbp; mov rbp, rsp` at the CFA built the *caller's* frame (V8's
+    # Builtins_BaselineOutOfLinePrologue builds the frame of the baseline code that calls it first thing)
+    caller_framed: bool = False
 
 
 # Code that runs in its caller's frame (V8's Builtins_BaselineLeaveFrame, which baseline code jumps to): the
@@ -177,6 +180,17 @@ def flow_states(code: bytes, start: int) -> FlowStates:
             _builds_frame(mnemonic, ops) for _, mnemonic, ops in insns.values()):
         states = _flow(insns, start, end, _BORROWED, pushed)
     return {address: (insns[address][1], state) for address, state in states.items()}
+
+
+def caller_unframed(states: FlowStates, pc: int) -> bool:
+    """Has the caller of the function at `pc` no frame of its own yet? True where the function builds its
+    caller's frame (it pops its return address, then `push rbp; mov rbp, rsp` right at its CFA: an
+    out-of-line prologue, called before the caller pushed anything) and `pc` comes before that: the
+    caller's return address is then at the caller's sp and rbp is still the caller's caller's frame."""
+    state = states.get(pc, ("", _UNKNOWN))[1]
+    if state is _UNKNOWN or state.caller_framed or not (state == _State() or state.ra_reg is not None):
+        return False
+    return any(other is not _UNKNOWN and other.caller_framed for _, other in states.values())
 
 
 def _tears_down(mnemonic: str, ops: str) -> bool:
@@ -312,7 +326,13 @@ def _step_without_return_address(state: _State, reg: str, mnemonic: str, ops: st
     """While the return address is in register `reg`: pushes and pops (also of rbp: a frame built now is
     the caller's) move the depth until `push` of that register puts it back on top."""
     if mnemonic == "push":
-        return _State() if ops == reg and state.depth == -8 else replace(state, depth=state.depth + 8)
+        if ops == reg and state.depth == -8:
+            return _State(caller_framed=state.caller_framed)
+        if ops == "rbp" and state.depth == -8:  # rbp saved where the caller's own `push rbp` would put it
+            return replace(state, depth=0, rbp_slot=0)
+        return replace(state, depth=state.depth + 8)
+    if mnemonic == "mov" and ops == "rbp, rsp" and state.rbp_slot == 0 and state.depth == 0:
+        return replace(state, caller_framed=True)
     if mnemonic == "pop" or ops.startswith(f"{reg}, ") or ops.startswith(f"{_LOW[reg]}, "):
         return None  # popping below the caller's stack, or the return address overwritten
     if ops.startswith("rsp, ") or ops == "rsp":

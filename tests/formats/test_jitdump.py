@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 from conftest import need_tool
 
+from formats.elf import ElfFile
 from formats.errors import FormatError
 from formats.jitdump import parse_jitdump
 from formats.perfmap import parse_perf_map
@@ -29,6 +30,12 @@ def test_code_loads_equal_nodes_perf_map(tmp_path):
     assert dump_path.name == f"jit-{dump.pid}.dump" and len(dump.code) > 1000
     assert all(entries.get((c.address, c.size)) == c.name for c in dump.code)
     assert any(c.name.startswith("JS:") and " [eval]:1:" in c.name for c in dump.code)
+    # the code bytes: every load carries them; V8's builtins are node's own .text (their addresses are node's
+    # ELF virtual addresses, node being non-PIE), so their bytes must be node's bytes there
+    assert all(len(c.code) == c.size for c in dump.code)
+    node = ElfFile(need_tool("node"))
+    builtins = [c for c in dump.code if c.name.startswith("Builtin:")]
+    assert len(builtins) > 100 and all(node.read_vaddr(c.address, c.size) == c.code for c in builtins)
     # a dump cut in the middle of a record (the JIT still writing) ends quietly before it
     cut = parse_jitdump(dump_path.read_bytes()[:-3], str(dump_path))
     assert cut.code == dump.code[:len(cut.code)] and len(cut.code) >= len(dump.code) - 1

@@ -110,17 +110,17 @@ class _Chain:
                 self.rbp = caller_rbp(*self._prev, frame, self.rbp, self.memory)
             except MemoryReadError:
                 self.rbp = None
-        found = self._choose(address, frame)
+        found = self._choose(address, frame, self._prev[1] if self._prev is not None else None)
         if found is not None:
             self._prev = (found[0], frame)
         return found
 
-    def _choose(self, address: int, frame: Frame) -> Found | None:
+    def _choose(self, address: int, frame: Frame, callee: Frame | None) -> Found | None:
         found = self._table_rule(address, frame)
         if found is not None:
             return found
         try:
-            rule = self.auto.fp.rule_for(frame, self.memory, self.rbp)
+            rule = self.auto.fp.rule_for(frame, self.memory, self.rbp, callee)
         except (BadFramePointer, MemoryReadError):
             if self.auto.checker is None or frame.sp is None:
                 raise

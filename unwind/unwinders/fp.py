@@ -20,7 +20,8 @@ from ..errors import MemoryReadError
 from ..memory import AddressSpace, MemoryReader
 from ..model import Frame, ModuleMap, Sample, Trace, Via
 from ..modules import Module, ModuleResolver
-from ..prologue import MAX_FUNCTION_BYTES, FlowStates, Function, FunctionIndexCache, analyze, flow_states
+from ..prologue import (MAX_FUNCTION_BYTES, FlowStates, Function, FunctionIndexCache, analyze, caller_unframed,
+                        flow_states)
 from ..rules import (RIP, RSP, SIGCONTEXT_REGS, SIGNAL_FRAME, UC_MCONTEXT, UNDEF, CfaKind, CfaRule, FrameKind,
                      RegKind, UnwindRule, offset_rule)
 from ..walk import walk
@@ -28,6 +29,9 @@ from ..walk import walk
 RBP = 6
 FP_RULE = offset_rule(RBP, 16, {RBP: -16})
 OUTERMOST = UnwindRule(CfaRule(CfaKind.REG_OFFSET, RSP, 8), ((RIP, UNDEF),))
+# A caller that has not built its frame yet (its callee, an out-of-line prologue, builds it): (cfa, ra, rbp) =
+# (sp + 8, [sp], rbp), the return address right at its sp and rbp still its caller's.
+UNFRAMED = offset_rule(RSP, 8)
 # __restore_rt: mov $15, %rax; syscall  (rt_sigreturn), what gdb's amd64_linux_sigtramp_p matches.
 SIGRETURN = bytes.fromhex("48c7c00f0000000f05")
 PROLOGUE_WINDOW = 16  # bytes read past the pc so the instruction there decodes
@@ -66,6 +70,8 @@ class FramePointerUnwinder:
         self.functions = functions or FunctionIndexCache()
         # (module map, pc, is return address) -> the code's rule, None cached too
         self._code_cache: LRUCache[tuple[ModuleMap | None, int, bool], UnwindRule | None] = LRUCache(1 << 16)
+        # (module map, pc) -> has the caller of the frame-0 code at pc no frame yet (unwind.prologue.caller_unframed)
+        self._unframed_cache: LRUCache[tuple[ModuleMap, int], bool] = LRUCache(1 << 12)
         # (elf, its path, function start, its absolute start) -> the function's flow states
         self._flows: LRUCache[tuple[int, str | None, int, int], FlowStates] = LRUCache(256)
 
@@ -79,8 +85,9 @@ class FramePointerUnwinder:
         return walk(sample, RbpTracker(self, sample, memory), via=Via.FP, max_depth=self.max_depth, memory=memory,
                     registers=registers)
 
-    def rule_for(self, frame: Frame, memory: MemoryReader, rbp: int | None) -> UnwindRule:
-        """The rule at `frame` given the frame's rbp; raises BadFramePointer / MemoryReadError when unusable."""
+    def rule_for(self, frame: Frame, memory: MemoryReader, rbp: int | None, callee: Frame | None = None) -> UnwindRule:
+        """The rule at `frame` given the frame's rbp and the frame it called (None for frame 0); raises
+        BadFramePointer / MemoryReadError when unusable."""
         rule = self._code_rule(frame, memory)
         if rule is SIGNAL_FRAME:
             return rule
@@ -88,6 +95,8 @@ class FramePointerUnwinder:
             if rule.cfa.reg == RBP:
                 check_rbp(frame, rbp, memory)
             return rule
+        if callee is not None and self.caller_unframed(callee, memory):
+            return UNFRAMED
         if rbp == 0:
             return OUTERMOST
         check_rbp(frame, rbp, memory)
@@ -112,6 +121,30 @@ class FramePointerUnwinder:
         if key[0] is not None:
             self._code_cache[key] = rule
         return rule
+
+    def caller_unframed(self, callee: Frame, memory: MemoryReader) -> bool:
+        """Is `callee` (frame 0 or an interrupted frame) code that will build its caller's frame, and has not
+        yet (unwind.prologue.caller_unframed)? Its caller then takes UNFRAMED, not the frame chain."""
+        if callee.is_return_address or not self.prologue:
+            return False
+        sample: Sample | None = getattr(memory, "sample", None)
+        key = (sample.modules, callee.pc) if sample is not None else None
+        if key is not None and key in self._unframed_cache:
+            return self._unframed_cache[key]
+        found = False
+        module_at: Callable[[int], Module | None] | None = getattr(memory, "module_at", None)
+        module = module_at(callee.pc) if module_at else None
+        if module is not None:
+            try:
+                func = self.functions.get(module.elf, self.resolver.debug_dirs).find(module.to_vaddr(callee.pc))
+            except UnwindError:
+                func = None
+            if func is not None and func.size:
+                states = self._flow_states(module, func, module.to_absolute(func.start))
+                found = states is not None and caller_unframed(states, callee.pc)
+        if key is not None:
+            self._unframed_cache[key] = found
+        return found
 
     def frame0_rule(self, pc: int, memory: MemoryReader) -> UnwindRule | None:
         """Prologue/epilogue analysis of the function holding `pc`, through its ELF symbol."""
@@ -169,9 +202,11 @@ class RbpTracker:
         self._prev: tuple[UnwindRule, Frame] | None = None
 
     def __call__(self, address: int, frame: Frame) -> UnwindRule:
+        callee = None
         if self._prev is not None:
             self.rbp = caller_rbp(*self._prev, frame, self.rbp, self.memory)
-        rule = self.unwinder.rule_for(frame, self.memory, self.rbp)
+            callee = self._prev[1]
+        rule = self.unwinder.rule_for(frame, self.memory, self.rbp, callee)
         self._prev = (rule, frame)
         return rule
 

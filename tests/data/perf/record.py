@@ -59,8 +59,9 @@ def record(tmp: Path, name: str, argv: list[str], frequency: int = 1000) -> Path
     env = dict(os.environ)
     if name == "cxx-debug-libstdc++":
         env["LD_LIBRARY_PATH"] = "/usr/lib/x86_64-linux-gnu/debug"
+    # run in `tmp`: what a program writes to its working directory (node's isolate-*-v8.log) stays there
     subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(frequency), "--call-graph", "dwarf",
-                    "-o", str(out), "--", *argv], check=True, env=env, stdout=subprocess.DEVNULL)
+                    "-o", str(out), "--", *argv], check=True, env=env, stdout=subprocess.DEVNULL, cwd=tmp)
     return out
 
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import bisect
 import json
 import os
 import re
@@ -85,11 +86,12 @@ def test_dwarf_follows_frame_pointers_where_the_modules_cfi_says_nothing(node_re
 
 @pytest.fixture(scope="module")
 def baseline_recording(tmp_path_factory):
-    """(perf.data, perf script text) of tests/data/jit/baseline.js kept in V8's baseline code."""
+    """(perf.data, perf script text) of tests/data/jit/baseline.js kept in V8's baseline code; node also
+    writes its jitdump (--perf-prof: the machine code) next to the recording (the perf map names the frames)."""
     out = tmp_path_factory.mktemp("baseline") / "node.perf.data"
     subprocess.run([need_tool("perf"), "record", "-q", "-e", "cpu-clock", "-F", "1000", "--call-graph", "dwarf",
-                    "-o", str(out), "--", need_tool("node"), "--perf-basic-prof", "--interpreted-frames-native-stack",
-                    "--no-opt", "--always-sparkplug", str(BASELINE)],
+                    "-o", str(out), "--", need_tool("node"), "--perf-basic-prof", "--perf-prof",
+                    "--interpreted-frames-native-stack", "--no-opt", "--always-sparkplug", str(BASELINE)],
                    check=True, stdout=subprocess.DEVNULL, cwd=out.parent)
     theirs = record.perf_script_text(out)
     pid = int(re.search(r"^node\s+(\d+)/", theirs, re.MULTILINE).group(1))
@@ -187,3 +189,38 @@ def test_jitdump_names_as_perf_inject_gives_them(tmp_path):
             mine = next(f for f in a.frames if not f.kernel)
             assert (mine.symbol, mine.module) == (leaf[0].symbol, str(next(tmp_path.glob("jit-*.dump"))))
     assert compared >= 5
+
+
+def test_baseline_code_calling_its_out_of_line_prologue_has_no_frame_yet(baseline_recording):
+    """Sparkplug code calls Builtins_BaselineOutOfLinePrologue as its first call, before it pushed anything
+    (the jitdump's machine code says so: `xor ebx, ebx; movabs r12, ...; call`); the builtin pops its return
+    address and builds its caller's frame. Until it has (`mov rbp, rsp`), rbp is still the frame of the
+    baseline function's caller, so the frame chain at frame 1 skips that caller (ours did, perf does); the
+    return address is at frame 1's sp. Checked against the program's call graph (add is called by step only,
+    step by the script's top level only) on every sample, and against the code of every such frame 1."""
+    from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+
+    from formats.jitdump import parse_jitdump
+
+    path, theirs = baseline_recording
+    (dump_path,) = path.parent.glob("jit-*.dump")
+    code = sorted((c.address, c.code) for c in parse_jitdump(dump_path.read_bytes(), str(dump_path)).code)
+    samples = [json.loads(line) for line in unwind_perf(path, "--unwinder", "auto", "--format", "json").splitlines()]
+    name = lambda frame: re.sub(r"^JS:[*^~]?(\S*) .*", r"\1", frame["symbol"] or "?")
+    callers = {"add": "step", "step": ""}  # "": the script's top level (JS:^ .../baseline.js:1:1)
+    checked = 0
+    for sample in samples:
+        frames = [f for f in sample["frames"] if f["module"] and not f["module"].startswith("[kernel")]
+        for callee, caller in zip(frames, frames[1:]):
+            if callee["symbol"] and "baseline.js" in callee["symbol"] and name(callee) in callers:
+                assert name(caller) == callers[name(callee)] and "baseline.js" in caller["symbol"], frames[:4]
+        if len(frames) > 2 and frames[0]["symbol"] == "Builtins_BaselineOutOfLinePrologue" and \
+                "baseline.js" in (frames[1]["symbol"] or ""):
+            ra = int(frames[1]["addr"], 16)
+            start, body = code[bisect.bisect_right(code, (ra - 1, b"\xff" * 64)) - 1]
+            insns = list(Cs(CS_ARCH_X86, CS_MODE_64).disasm(body[:ra - start], start))
+            assert insns and insns[-1].mnemonic == "call" and insns[-1].address + insns[-1].size == ra
+            assert not any(i.mnemonic in ("push", "enter") or i.op_str.startswith(("rbp,", "rsp,"))
+                           for i in insns[:-1]), [f"{i.mnemonic} {i.op_str}" for i in insns]
+            checked += 1
+    assert checked >= 3

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+import shutil
 import subprocess
 from pathlib import Path
 
@@ -181,6 +182,33 @@ def test_control_flow_is_right_where_the_straight_decode_is_and_on_more():
     assert not [i for i, ((mine, cfa), (old, _)) in enumerate(zip(flow, straight)) if mine != cfa and old == cfa]
     wrong = sum(mine is not None and mine != cfa for mine, cfa in flow)
     assert wrong < 0.75 * sum(old is not None and old != cfa for old, cfa in straight)
+
+
+def test_caller_unframed_where_a_function_builds_its_callers_frame():
+    """V8's Builtins_BaselineOutOfLinePrologue (objdump of /usr/bin/node: `pop %r15; push %rbp; mov %rsp,%rbp;
+    push ...; push %r15; ret` on its main path) builds the frame of the baseline code that called it: up to
+    its `mov %rsp,%rbp` that caller has none (return address at its sp, rbp its caller's), from there on it
+    has. No libc function builds its caller's frame (every 5th function, every instruction)."""
+    from unwind.prologue import caller_unframed
+
+    node = ElfFile(shutil.which("node") or "/usr/bin/node")
+    func = next(f for f in FunctionIndex(node)._funcs if f.name == "Builtins_BaselineOutOfLinePrologue")
+    code = node.read_vaddr(func.start, func.size)
+    states = flow_states(code, func.start)
+    mov = next(a for a in sorted(states) if a > func.start and states[a][0] == "mov" and
+               code[a - func.start:a - func.start + 3] == bytes.fromhex("4889e5"))  # mov %rsp,%rbp
+    assert code[mov - func.start - 3:mov - func.start] == bytes.fromhex("415f55")  # pop %r15; push %rbp
+    before = [a for a in states if a <= mov]
+    ret = min(a for a in states if a > mov and states[a][0] == "ret")  # the main path's `push %r15; ret`
+    after = [a for a in states if mov < a <= ret]
+    assert len(before) >= 8 and all(caller_unframed(states, a) for a in before)
+    assert after and not any(caller_unframed(states, a) for a in after)
+    libc = ElfFile(LIBC)
+    for f in FunctionIndex(libc)._funcs[::5]:
+        body = libc.read_vaddr(f.start, f.size) if 0 < f.size < 1 << 16 else None
+        if body:
+            libc_states = flow_states(body, f.start)
+            assert not any(caller_unframed(libc_states, a) for a in libc_states), f.name
 
 
 # ---- bad input: synthetic stacks ----------------------------------------------------------
