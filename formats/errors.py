@@ -44,7 +44,7 @@ class TruncatedError(FormatError):
 
 
 class StringTableError(FormatError):
-    """A symbol table's string table cannot be read as ELF says (empty, or no terminating NUL)."""
+    """A symbol table's string table cannot be read as ELF says (bytes outside the file, empty, no final NUL)."""
 
 
 class NotELFError(FormatError):

@@ -35,6 +35,65 @@ def test_unterminated_string_table_refused_as_llvm_does(testfile56, flags, tmp_p
     assert "non-null terminated" in theirs.stdout + theirs.stderr
 
 
+# gimli-rs/object-testfiles' elf/yara-fuzzing/crash-f1fd... is an i386 executable whose `.strtab` header says
+# sh_offset 0xfffffdc4: LLVM's getSectionContentsAsArray refuses the string table ("cannot be represented"
+# when offset + size overflows the class's width, "greater than the file size" when it ends past the file)
+# and llvm-symbolizer 14 the whole file.  The same damage, done here to programs gcc builds.
+STRTAB_PROGRAM = "int value = 3;\nint twice(int x) { return 2 * x + value; }\nvoid _start(void) { for (;;) twice(1); }\n"
+
+
+def _strtab_moved(source: Path, out: Path, offset: int) -> Path:
+    """A copy of `source` whose .strtab section header says sh_offset = `offset` (nothing else changed)."""
+    import struct
+
+    from formats.elf import ElfFile
+
+    data = bytearray(source.read_bytes())
+    elf = ElfFile(str(source))
+    strtab = elf.section(".strtab")
+    assert strtab is not None
+    if elf.is_64:
+        shoff, shentsize = struct.unpack_from("<Q", data, 0x28)[0], struct.unpack_from("<H", data, 0x3A)[0]
+        struct.pack_into("<Q", data, shoff + strtab.index * shentsize + 24, offset)
+    else:
+        shoff, shentsize = struct.unpack_from("<I", data, 0x20)[0], struct.unpack_from("<H", data, 0x2E)[0]
+        struct.pack_into("<I", data, shoff + strtab.index * shentsize + 16, offset)
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.fixture(scope="module")
+def strtab_programs(tmp_path_factory) -> dict[str, Path]:
+    need_tool("gcc")
+    root = tmp_path_factory.mktemp("strtab")
+    (root / "p.c").write_text(STRTAB_PROGRAM)
+    built = {}
+    for name, flags in (("m64", ["-m64"]), ("m32", ["-m32"])):
+        subprocess.run(["gcc", *flags, "-g", "-O1", "-ffreestanding", "-nostdlib", "-static", "p.c", "-o", name],
+                       cwd=root, check=True)
+        built[name] = root / name
+    size64, size32 = built["m64"].stat().st_size, built["m32"].stat().st_size
+    return {"i386, offset + size past 2^32": _strtab_moved(built["m32"], root / "a", 0xFFFFFFF0),
+            "i386, past the file": _strtab_moved(built["m32"], root / "b", size32 - 8),
+            "x86-64, offset + size past 2^64": _strtab_moved(built["m64"], root / "c", 0xFFFFFFFFFFFFFFF0),
+            "x86-64, past the file": _strtab_moved(built["m64"], root / "d", size64 + 0x100)}
+
+
+@pytest.mark.parametrize("case", ["i386, offset + size past 2^32", "i386, past the file",
+                                  "x86-64, offset + size past 2^64", "x86-64, past the file"])
+def test_string_table_outside_the_file_refused_as_llvm_does(strtab_programs, case, tmp_path, monkeypatch):
+    """stdout, stderr and exit status of llvm-symbolizer 14 under the five flag sets (code and data addresses)."""
+    need_tool("llvm-symbolizer")
+    monkeypatch.setenv("UNWIND_CACHE_DIR", str(tmp_path))
+    path = strtab_programs[case]
+    for flags in FLAG_SETS:
+        argv = [f"--obj={path}", *flags, "0x401000", "0x401010", "DATA 0x404000"]
+        ours = subprocess.run([UNWIND, "symbolize", *argv], capture_output=True, text=True)
+        theirs = subprocess.run(["llvm-symbolizer", *argv], capture_output=True, text=True)
+        assert (ours.stdout, ours.stderr, ours.returncode) == (theirs.stdout, theirs.stderr, theirs.returncode), flags
+    assert ("cannot be represented" if "2^" in case else "greater than the file size") in theirs.stdout + theirs.stderr
+
+
 # elfutils tests/run-allfcts-multi.sh: decl_file:decl_line:name of every function, the DWARF spread
 # over a binary and its dwz multifile (`testfile_multi.dwz`, `testfile-dwzstr.multi`).
 ALLFCTS = {"testfile_multi_main": "/home/mark/src/tests/dwz/main.c:3:main",
