@@ -10,14 +10,22 @@ that stops after a JIT frame as perf does, where perf's JIT frame is the caller'
 when auto's walk of the same sample (a longer one through the same frames) is. Explained and other
 differences are listed by frame 0's function.
 
+With --code (node also run with --perf-prof, or PERF.DATA with its jit-PID.dump beside it), every explained
+sample where ours has a frame perf skips is checked against the machine code: the instruction that ends at
+that frame's return address (from the jitdump for JIT code, from the ELF file otherwise) must be a call,
+and a direct call must go to frame 0's function. Counted by kind.
+
 Usage: .venv/bin/python bench/jit_agreement.py [PERF.DATA] [--script JS] [--frequency 500]
-                                                [--node-flag=--no-opt ...] [--keep]
+                                                [--node-flag=--no-opt ...] [--keep] [--code]
 """
 
 from __future__ import annotations
 
 import argparse
+import bisect
+import json
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -32,10 +40,89 @@ from record import (  # noqa: E402
     explained_difference,
     goes_on_past_perf,
     perf_script_text,
+    skips_callers_of_frame0,
     user_frames,
 )
 
 from formats.perfscript import parse_perf_script  # noqa: E402
+
+def call_before(code: bytes, start: int, ra: int) -> tuple[str, int | None] | None:
+    """('call', target or None if indirect) for the call instruction ending at `ra` in `code` (at `start`),
+    None when no call ends there."""
+    from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+
+    disasm = Cs(CS_ARCH_X86, CS_MODE_64)
+    for length in range(2, 8):
+        if ra - length < start:
+            break
+        insns = list(disasm.disasm(code[ra - length - start:ra - start], ra - length))
+        if len(insns) == 1 and insns[0].size == length and insns[0].mnemonic == "call":
+            target = insns[0].op_str
+            return "call", int(target, 16) if re.fullmatch(r"0x[0-9a-f]+", target) else None
+    return None
+
+
+class CodeCheck:
+    """The extra frames of explained samples against the machine code (jitdump, ELF files)."""
+
+    def __init__(self, dump: Path) -> None:
+        from formats.jitdump import parse_jitdump
+
+        self.jit = sorted((c.address, c.code) for c in parse_jitdump(dump.read_bytes(), str(dump)).code)
+        self.elves: dict = {}
+        self.counts: Counter = Counter()
+
+    def _elf(self, path: str):
+        from formats.elf import ElfFile
+        from unwind.prologue import FunctionIndex
+
+        if path not in self.elves:
+            elf = ElfFile(path)
+            self.elves[path] = elf, FunctionIndex(elf)
+        return self.elves[path]
+
+    def _code_before(self, frame: dict) -> tuple[bytes, int] | None:
+        """(bytes, their absolute start) of up to 8 bytes before a return address."""
+        ra = int(frame["addr"], 16)
+        if frame["module"].startswith("/tmp/perf-"):
+            i = bisect.bisect_right(self.jit, (ra - 1, b"\xff")) - 1
+            if i < 0 or not self.jit[i][0] < ra <= self.jit[i][0] + len(self.jit[i][1]):
+                return None
+            start, body = self.jit[i]
+            begin = max(start, ra - 8)
+            return body[begin - start:ra - start], begin
+        if frame["offset"] is None:
+            return None
+        elf, _ = self._elf(frame["module"])
+        vaddr = int(frame["offset"], 16)
+        code = elf.read_vaddr(vaddr - 8, 8)
+        return (code, ra - 8) if code else None
+
+    def _start(self, frame: dict) -> int | None:
+        """Absolute start of frame 0's function (ELF symbol)."""
+        if frame["offset"] is None or frame["module"].startswith("/tmp/perf-"):
+            return None
+        _, index = self._elf(frame["module"])
+        func = index.find(int(frame["offset"], 16))
+        return None if func is None else int(frame["addr"], 16) - (int(frame["offset"], 16) - func.start)
+
+    def check(self, frames: list[dict]) -> None:
+        if len(frames) < 2:
+            return
+        found = self._code_before(frames[1])
+        if found is None:
+            self.counts["no code at hand"] += 1
+            return
+        call = call_before(found[0], found[1], int(frames[1]["addr"], 16))
+        if call is None:
+            self.counts["NO CALL before the return address"] += 1
+        elif call[1] is None:
+            self.counts["indirect call"] += 1
+        elif call[1] == self._start(frames[0]):
+            self.counts["direct call to frame 0's function"] += 1
+        else:
+            self.counts["direct call elsewhere (a stub that jumps on)"] += 1
+
 
 KINDS = ("identical", "perf stops, ours goes on", "explained (perf wrong)", "other")
 
@@ -60,14 +147,17 @@ def main() -> None:
     parser.add_argument("--frequency", type=int, default=500)
     parser.add_argument("--node-flag", action="append", default=[], help="extra node flag (repeatable)")
     parser.add_argument("--keep", action="store_true", help="keep the map file of a new recording")
+    parser.add_argument("--code", action="store_true", help="check explained samples against the jitdump's code")
     args = parser.parse_args()
+    if args.code and not args.data:
+        args.node_flag.append("--perf-prof")
     if args.data:
         data = Path(args.data)
     else:
         data = Path(tempfile.mkdtemp()) / "node.perf.data"
         subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(args.frequency), "--call-graph",
                         "dwarf", "-o", str(data), "--", "node", "--perf-basic-prof",
-                        "--interpreted-frames-native-stack", *args.node_flag, args.script],
+                        "--interpreted-frames-native-stack", *args.node_flag, str(Path(args.script).resolve())],
                        check=True, stdout=subprocess.DEVNULL, cwd=data.parent)
     theirs_text = perf_script_text(data)
     theirs = list(parse_perf_script(theirs_text))
@@ -80,6 +170,14 @@ def main() -> None:
     print("|---|---|---|---|---|---|")
     auto_frames: list[list] = []
     details = []
+    checker = None
+    if args.code:
+        (dump,) = data.parent.glob("jit-*.dump")
+        checker = CodeCheck(dump)
+        json_text = subprocess.run([sys.executable, "-m", "unwind", "perf", str(data), "--unwinder", "auto", "--format",
+                                    "json"], capture_output=True, text=True, check=True, cwd=ROOT).stdout
+        auto_json = [[f for f in json.loads(line)["frames"] if f["module"] and not f["module"].startswith("[kernel")]
+                     for line in json_text.splitlines()]
     for unwinder in ("auto", "dwarf"):
         text = subprocess.run([sys.executable, "-m", "unwind", "perf", str(data), "--unwinder", unwinder],
                               capture_output=True, text=True, check=True, cwd=ROOT).stdout
@@ -93,6 +191,8 @@ def main() -> None:
             counts[kind] += 1
             if kind >= 2:
                 leaves[kind - 2][perfs[0][1] if perfs else None] += 1
+            if kind == 2 and unwinder == "auto" and checker is not None and skips_callers_of_frame0(mine, perfs):
+                checker.check(auto_json[i])
         share = (counts[0] + counts[1]) / max(len(theirs), 1)
         print(f"| {unwinder} | {' | '.join(map(str, counts))} | {share:.1%} |")
         details.append((unwinder, leaves))
@@ -100,8 +200,12 @@ def main() -> None:
         for label, leaves in (("explained", explained), ("other", other)):
             if leaves:
                 print(f"{unwinder} {label} by frame 0: " + ", ".join(f"{name} {n}" for name, n in leaves.most_common()))
+    if checker is not None:
+        print("explained samples' extra frame against the code: " +
+              ", ".join(f"{kind} {n}" for kind, n in checker.counts.most_common()))
     if not args.data and not args.keep:
         Path(f"/tmp/perf-{pid}.map").unlink(missing_ok=True)
+        shutil.rmtree(data.parent)
 
 
 if __name__ == "__main__":

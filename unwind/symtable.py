@@ -59,7 +59,8 @@ def perf_name_table(binary: ElfFile, debug: ElfFile | None = None) -> list[tuple
 
     The debug file's .symtab when there is one, else the binary's .symtab, else its .dynsym; FUNC
     and IFUNC symbols and NOTYPE labels in executable sections; at one address perf's
-    choose_best_symbol keeps one; a zero-size symbol ends where the next one starts.
+    choose_best_symbol keeps one; a zero-size symbol ends where the next one starts. A zero-size
+    label inside a sized function is left out (see _outside_sized_functions).
     """
     symbols: list[Symbol] = []
     source = binary
@@ -85,6 +86,7 @@ def perf_name_table(binary: ElfFile, debug: ElfFile | None = None) -> list[tuple
                 best[-1] = sym
         else:
             best.append(sym)
+    best = _outside_sized_functions(best)
     table: list[tuple[int, int, str, str | None]] = []
     for i, sym in enumerate(best):
         size = sym.size or ((best[i + 1].value - sym.value) if i + 1 < len(best) else 0)
@@ -94,6 +96,24 @@ def perf_name_table(binary: ElfFile, debug: ElfFile | None = None) -> list[tuple
         covered = {start for start, *_ in table}
         table = sorted(table + [p for p in plt if p[0] not in covered])
     return table
+
+
+def _outside_sized_functions(symbols: list[Symbol]) -> list[Symbol]:
+    """`symbols` (sorted, one per address) without the zero-size NOTYPE labels that lie inside a sized
+    function before them. perf keeps such a label, ending at the next symbol, so it overlaps the function,
+    and its rb-tree lookup returns whichever of the two it meets first: on node's
+    Builtins_JSConstructStubGeneric (labels construct_stub_create_deopt_addr, ..._invoke_deopt_addr at
+    +0x3b, +0x13a) it printed the function on every sample seen; gdb (`info symbol`) and eu-stack (libdwfl
+    prefers a sized symbol holding the address) name the function too."""
+    kept: list[Symbol] = []
+    end = 0  # end of the last sized function
+    for sym in symbols:
+        if sym.type == SymbolType.NOTYPE and not sym.size and sym.value < end:
+            continue
+        if sym.size and sym.type in (SymbolType.FUNC, SymbolType.GNU_IFUNC):
+            end = max(end, sym.value + sym.size)
+        kept.append(sym)
+    return kept
 
 
 PLT_ENTRY_SIZE = 16  # x86-64, with or without IBT's .plt.sec
