@@ -14,7 +14,7 @@ from collections.abc import Iterable
 from cachetools import LRUCache
 
 from formats.errors import FormatError
-from formats.jitdump import parse_jitdump
+from formats.jitdump import JitCode, parse_jitdump
 from formats.perfmap import PerfMap, PerfMapEntry, parse_perf_map
 
 from .model import Mapping
@@ -35,7 +35,8 @@ class JitSymbols:
     def __init__(self, symfs: str | None = None, cache_size: int = 16):
         self.symfs = symfs
         self._maps: LRUCache[int, PerfMap | None] = LRUCache(cache_size)
-        self._dumps: LRUCache[str, PerfMap | None] = LRUCache(cache_size)
+        # jitdump path -> its code loads as a PerfMap (entry `line` i + 1 is code load i) and the loads themselves
+        self._dumps: LRUCache[str, tuple[PerfMap, tuple[JitCode, ...]] | None] = LRUCache(cache_size)
 
     def name(self, pid: int, address: int, mappings: Iterable[Mapping] = ()) -> tuple[str, str | None]:
         """(module, name) of JIT code at `address`: the perf map's entry, else a mapped jitdump's code load
@@ -46,12 +47,25 @@ class JitSymbols:
         for mapping in mappings:
             if mapping.path and _JITDUMP.search(mapping.path):
                 found = self._dump(mapping.path)
-                hit = found.find(address) if found is not None else None
+                hit = found[0].find(address) if found is not None else None
                 if hit is not None:
                     return mapping.path, hit.name
         return perf_map_path(pid), None
 
-    def _dump(self, path: str) -> PerfMap | None:
+    def code_at(self, pid: int, address: int, mappings: Iterable[Mapping] = ()) -> tuple[int, int, bytes] | None:
+        """(start, size, machine code) of the JIT function holding `address`, for unwinding: a mapped
+        jitdump's code load with its bytes, else the perf map's entry without them (b""), else None."""
+        for mapping in mappings:
+            if mapping.path and _JITDUMP.search(mapping.path):
+                found = self._dump(mapping.path)
+                hit = found[0].find(address) if found is not None else None
+                if hit is not None and found is not None:
+                    code = found[1][hit.line - 1]
+                    return code.address, code.size, code.code
+        entry = self.find(pid, address)
+        return None if entry is None else (entry.start, entry.size, b"")
+
+    def _dump(self, path: str) -> tuple[PerfMap, tuple[JitCode, ...]] | None:
         if path not in self._dumps:
             self._dumps[path] = None
             candidates = [os.path.join(self.symfs, path.lstrip("/"))] if self.symfs else []
@@ -63,8 +77,8 @@ class JitSymbols:
                         dump = parse_jitdump(fh.read(), candidate)
                 except (OSError, FormatError):
                     continue
-                self._dumps[path] = PerfMap([PerfMapEntry(c.address, c.size, c.name, i + 1)
-                                             for i, c in enumerate(dump.code)])
+                self._dumps[path] = (PerfMap([PerfMapEntry(c.address, c.size, c.name, i + 1)
+                                              for i, c in enumerate(dump.code)]), dump.code)
                 break
         return self._dumps[path]
 

@@ -16,6 +16,7 @@ from .model import Mapping
 
 if TYPE_CHECKING:
     from .debuginfod import DebuginfodClient
+    from .jit import JitSymbols
 
 
 class Module(NamedTuple):
@@ -46,6 +47,17 @@ class ModuleResolver:
         self._files: LRUCache[str, ElfFile | None] = LRUCache(cache_size)
         self._modules: LRUCache[tuple[int, int, str | None, bytes | None], Module | None] = LRUCache(cache_size * 4)
         self._counts = [0, 0, 0, 0]  # file lookups, file misses, module lookups, module misses
+        self._jit: JitSymbols | None = None
+
+    @property
+    def jit(self) -> JitSymbols:
+        """Names and code of JIT code (perf maps, jitdump files, under --symfs first), shared by the unwinders
+        (JIT frame 0) and the naming; made on first use (most runs have no JIT code)."""
+        if self._jit is None:
+            from .jit import JitSymbols
+
+            self._jit = JitSymbols(self.symfs)
+        return self._jit
 
     def locate(self, path: str | None, build_id: bytes | None = None) -> str | None:
         """The file to open for a mapped `path`: symfs copy, the path itself, or a build-id match in a debug dir."""

@@ -50,9 +50,7 @@ class FrameResolver:
     def jit(self) -> JitSymbols:
         """Perf map and jitdump names, made on the first anonymous executable frame (most runs have none)."""
         if self._jit is None:
-            from .jit import JitSymbols
-
-            self._jit = JitSymbols(self.resolver.symfs)
+            self._jit = self.resolver.jit
         return self._jit
 
     def user_frames(self, sample: Sample, frames: Iterable[Frame]) -> list[SymFrame]:

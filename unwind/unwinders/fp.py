@@ -32,6 +32,7 @@ OUTERMOST = UnwindRule(CfaRule(CfaKind.REG_OFFSET, RSP, 8), ((RIP, UNDEF),))
 # A caller that has not built its frame yet (its callee, an out-of-line prologue, builds it): (cfa, ra, rbp) =
 # (sp + 8, [sp], rbp), the return address right at its sp and rbp still its caller's.
 UNFRAMED = offset_rule(RSP, 8)
+ENTRY = UNFRAMED  # a function at its first byte: (cfa, ra) = (rsp + 8, [rsp])
 # __restore_rt: mov $15, %rax; syscall  (rt_sigreturn), what gdb's amd64_linux_sigtramp_p matches.
 SIGRETURN = bytes.fromhex("48c7c00f0000000f05")
 PROLOGUE_WINDOW = 16  # bytes read past the pc so the instruction there decodes
@@ -72,6 +73,8 @@ class FramePointerUnwinder:
         self._code_cache: LRUCache[tuple[ModuleMap | None, int, bool], UnwindRule | None] = LRUCache(1 << 16)
         # (module map, pc) -> has the caller of the frame-0 code at pc no frame yet (unwind.prologue.caller_unframed)
         self._unframed_cache: LRUCache[tuple[ModuleMap, int], bool] = LRUCache(1 << 12)
+        # (start, machine code) of a JIT function -> its flow states
+        self._jit_flows: LRUCache[tuple[int, bytes], FlowStates] = LRUCache(256)
         # (elf, its path, function start, its absolute start) -> the function's flow states
         self._flows: LRUCache[tuple[int, str | None, int, int], FlowStates] = LRUCache(256)
 
@@ -151,7 +154,7 @@ class FramePointerUnwinder:
         module_at: Callable[[int], Module | None] | None = getattr(memory, "module_at", None)
         module = module_at(pc) if module_at else None
         if module is None:
-            return None
+            return self.jit_frame0_rule(pc, memory)
         try:
             func = self.functions.get(module.elf, self.resolver.debug_dirs).find(module.to_vaddr(pc))
         except UnwindError:
@@ -168,6 +171,32 @@ class FramePointerUnwinder:
             except UnwindError:
                 return None
         return analyze(code, start, pc, end, states)
+
+    def jit_frame0_rule(self, pc: int, memory: MemoryReader) -> UnwindRule | None:
+        """Frame 0 in JIT code (an anonymous executable mapping), whose function the perf map or a mapped
+        jitdump bounds (unwind.jit): the analysis of its machine code where the jitdump, or the process's
+        own memory (live, or a core), holds it; without the code, at the function's first byte nothing
+        has run yet (cfa = rsp + 8, the return address at [rsp]). None elsewhere: the frame chain then."""
+        sample: Sample | None = getattr(memory, "sample", None)
+        mapping = sample.modules.find(pc) if sample is not None else None
+        if sample is None or mapping is None or mapping.path is not None:
+            return None
+        found = self.resolver.jit.code_at(sample.pid, pc, sample.modules)
+        if found is None:
+            return None
+        start, size, code = found
+        if len(code) < size and size <= MAX_FUNCTION_BYTES:
+            try:
+                code = memory.read(start, size)
+            except UnwindError:
+                pass
+        if size and len(code) >= size:
+            key = (start, code)
+            states = self._jit_flows.get(key)
+            if states is None:
+                states = self._jit_flows[key] = flow_states(code[:size], start)
+            return analyze(code, start, pc, start + size, states)
+        return ENTRY if pc == start else None
 
     def _flow_states(self, module: Module, func: Function, start: int) -> FlowStates | None:
         """The control-flow states of a sized function (absolute addresses), once per function."""

@@ -224,3 +224,58 @@ def test_baseline_code_calling_its_out_of_line_prologue_has_no_frame_yet(baselin
                            for i in insns[:-1]), [f"{i.mnemonic} {i.op_str}" for i in insns]
             checked += 1
     assert checked >= 3
+
+
+CALLS = ROOT / "tests" / "data" / "jit" / "calls.js"
+
+
+@pytest.fixture(scope="module")
+def calls_recording(tmp_path_factory):
+    """(perf.data, pid) of tests/data/jit/calls.js with its perf map and its jitdump (the machine code)."""
+    out = tmp_path_factory.mktemp("calls") / "node.perf.data"
+    subprocess.run([need_tool("perf"), "record", "-q", "-e", "cpu-clock", "-F", "1000", "--call-graph", "dwarf",
+                    "-o", str(out), "--", need_tool("node"), "--perf-basic-prof", "--perf-prof",
+                    "--interpreted-frames-native-stack", "--no-turbo-inlining", str(CALLS)],
+                   check=True, stdout=subprocess.DEVNULL, cwd=out.parent)
+    pid = int(re.search(r"^node\s+(\d+)/", record.perf_script_text(out), re.MULTILINE).group(1))
+    yield out, pid
+    Path(f"/tmp/perf-{pid}.map").unlink(missing_ok=True)
+
+
+def js_callers(path: Path) -> list[list[tuple[str, int]]]:
+    """(function name, address) of every user frame of every sample, `auto`, JS names cut to the function."""
+    samples = [json.loads(line) for line in unwind_perf(path, "--unwinder", "auto", "--format", "json").splitlines()]
+    return [[(re.sub(r"^JS:[*^~]?(\S*) .*", r"\1", f["symbol"] or "?"), int(f["addr"], 16)) for f in s["frames"]
+             if f["module"] and not f["module"].startswith("[kernel")] for s in samples]
+
+
+def test_jit_frame0_outside_its_frame_takes_its_callers_return_address(calls_recording, tmp_path):
+    """Optimized V8 code starts with a deoptimization check before `push rbp; mov rbp, rsp` and ends with
+    `mov rsp, rbp; pop rbp; ret`: a sample there has no frame of its own, so the frame chain's [rbp + 8]
+    skips its caller (perf stops after a JIT frame 0 instead). With the jitdump's machine code the frame-0
+    analysis places the return address; with the perf map alone, at the function's first byte it is at
+    [rsp]. Checked against calls.js's call graph: `step` is called by `run` only, `run` by the top level only
+    (before: 88 of 258 samples in step skipped `run`)."""
+    path, pid = calls_recording
+    with_code = js_callers(path)
+    steps = [frames for frames in with_code if frames and frames[0][0] == "step"]
+    assert len(steps) >= 20
+    for frames in with_code:
+        for (callee, _), (caller, _) in zip(frames, frames[1:]):
+            if callee in ("step", "run"):
+                assert caller == {"step": "run", "run": ""}[callee], frames[:3]
+    # the perf map alone (jitdump moved away): right at the first byte of step; what else of step is framed
+    # or not needs its code
+    from formats.perfmap import parse_perf_map
+
+    (dump,) = path.parent.glob("jit-*.dump")
+    os.replace(dump, tmp_path / dump.name)
+    try:
+        without = js_callers(path)
+    finally:
+        os.replace(tmp_path / dump.name, dump)
+    starts = {e.start for e in parse_perf_map(Path(f"/tmp/perf-{pid}.map").read_bytes())
+              if re.match(r"JS:[*^~]?step ", e.name)}
+    at_entry = [frames for frames in without if frames and frames[0][0] == "step" and frames[0][1] in starts]
+    print(f"{len(steps)} samples in step, {len(at_entry)} at its first byte")
+    assert len(at_entry) >= 3 and all(len(frames) > 1 and frames[1][0] == "run" for frames in at_entry)
