@@ -6,7 +6,7 @@ from __future__ import annotations
 import math
 import re
 import sys
-from typing import TYPE_CHECKING, Callable, NamedTuple, TextIO
+from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence, TextIO
 
 from formats.stack import Frame
 
@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 BAD_STRING = "<invalid>"  # LLVM's DILineInfo::BadString: "no name" / "no file" inside a DILineInfo
 _DELIMITERS = " \n\r"
 _TOKEN = re.compile(r"[ \n\r]*([^ \n\r]*)")  # delimiters skipped, then the next token
+_EMPTY, _QUOTE = '""', '"'  # an empty JSON string, and the quote (f-string expressions take no quotes)
 
 
 class Request(NamedTuple):
@@ -72,6 +73,19 @@ def parse_request(line: str, obj: str | None) -> Request | Invalid:
     return Request(command, module, address)
 
 
+# A block of lines that are each `0x` and 1-16 hex digits and nothing else: parse_request reads each as
+# CODE at that address of --obj (16 hex digits always fit 64 bits); anything else takes the general parser.
+_PLAIN = re.compile(rb"0[xX][0-9a-fA-F]{1,16}(?:\n0[xX][0-9a-fA-F]{1,16})*")
+
+
+def plain_addresses(block: bytes) -> list[int] | None:
+    """The addresses of a newline-separated block of plain hex lines, as parse_request reads them with an
+    --obj; None when any line is anything else."""
+    if _PLAIN.fullmatch(block) is None:
+        return None
+    return [int(line, 16) for line in block.split(b"\n")]
+
+
 def _skip(text: str, pos: int) -> int:
     while pos < len(text) and text[pos] in _DELIMITERS:
         pos += 1
@@ -98,7 +112,10 @@ class PrintOptions(NamedTuple):
 
 
 class Printer:
-    """Writes results exactly as LLVM 14's PlainPrinterBase / LLVMPrinter / GNUPrinter / JSONPrinter."""
+    """Writes results exactly as LLVM 14's PlainPrinterBase / LLVMPrinter / GNUPrinter / JSONPrinter.
+
+    Output is held until `flush` (or `close`), then written at once: one write per batch of answers.
+    """
 
     def __init__(self, options: PrintOptions, out: TextIO, err: TextIO | None = None,
                  embedded: Callable[[str, str], str | None] | None = None):
@@ -110,6 +127,7 @@ class Printer:
         self._module = ""
         self.style = options.style
         self._batch: list[str] | None = [] if self.style == "JSON" and options.listed else None
+        self._pending: list[str] = []  # text not yet written: `flush` writes it in one go
 
     # ---- names and paths ----------------------------------------------------------------
 
@@ -123,49 +141,87 @@ class Printer:
 
     def frames(self, module: str, address: int, frames: list[Frame]) -> None:
         """One address's frames (innermost first); an empty list prints one unknown frame."""
+        self.frames_many(module, (address,), (frames,))
+
+    def frames_many(self, module: str, addresses: Sequence[int], answers: Sequence[list[Frame]]) -> None:
+        """`frames` for each address and its answer, in order: one pass, one string per address."""
         self._module = module
         if self.style == "JSON":
-            self._json(module, address, frames)
+            self._json_many(module, addresses, answers)
             return
-        out: list[str] = [self._header(address)]
-        for i, frame in enumerate(frames or [Frame(address)]):
-            self._frame(out, frame, i > 0)
-        if self.style == "LLVM":
-            out.append("\n")
-        self.out.write("".join(out))
+        o = self.options
+        add = self._pending.append
+        named, pretty, verbose, context = o.functions != "none", o.pretty, o.verbose, o.context_lines
+        gnu, header = self.style == "GNU", o.print_address
+        separator, tail = " at " if pretty else "\n", "" if gnu else "\n"
+        for address, frames in zip(addresses, answers):
+            if header:
+                add(f"0x{address:x}: " if pretty else f"0x{address:x}\n")
+            for i, frame in enumerate(frames or (Frame(address),)):
+                _, _, _, _, symbol, file, line, column, _, _, _, _, _, start_line, start_file, start_address, \
+                    discriminator = frame
+                if named:
+                    name = symbol if symbol and symbol != BAD_STRING else "??"
+                    add(f" (inlined by) {name}{separator}" if pretty and i else f"{name}{separator}")
+                filename = "??" if file is None or file == BAD_STRING else file
+                line = line or 0
+                if verbose:
+                    add(f"  Filename: {filename}\n")
+                    if start_line:
+                        add(f"  Function start filename: {start_file or ''}\n"  # as LLVM: unreplaced
+                            f"  Function start line: {start_line}\n")
+                    if start_address is not None and not gnu:  # GNUPrinter prints no start address
+                        add(f"  Function start address: 0x{start_address:x}\n")
+                    add(f"  Line: {line}\n  Column: {column or 0}\n")
+                    if discriminator:
+                        add(f"  Discriminator: {discriminator}\n")
+                    continue
+                if not gnu:
+                    add(f"{filename}:{line}:{column or 0}\n")
+                elif discriminator:
+                    add(f"{filename}:{line} (discriminator {discriminator})\n")
+                else:
+                    add(f"{filename}:{line}\n")
+                if context:
+                    add(source_context(filename, line, context, self._embedded_text(file)))
+            if tail:
+                add(tail)
 
     def _header(self, address: int) -> str:
         if not self.options.print_address:
             return ""
         return f"0x{address:x}: " if self.options.pretty else f"0x{address:x}\n"
 
-    def _frame(self, out: list[str], frame: Frame, inlined: bool) -> None:
-        o = self.options
-        if o.functions != "none":
-            prefix = " (inlined by) " if o.pretty and inlined else ""
-            name = frame.symbol if frame.symbol and frame.symbol != BAD_STRING else "??"
-            out.append(f"{prefix}{name}{' at ' if o.pretty else chr(10)}")
-        filename = self._path(frame.file)
-        line = frame.line or 0
-        if o.verbose:
-            out.append(f"  Filename: {filename}\n")
-            if frame.start_line:
-                out.append(f"  Function start filename: {frame.start_file or ''}\n"  # as LLVM: unreplaced
-                           f"  Function start line: {frame.start_line}\n")
-            if frame.start_address is not None and self.style == "LLVM":  # GNUPrinter prints no start address
-                out.append(f"  Function start address: 0x{frame.start_address:x}\n")
-            out.append(f"  Line: {line}\n  Column: {frame.column or 0}\n")
-            if frame.discriminator:
-                out.append(f"  Discriminator: {frame.discriminator}\n")
+    def _json_many(self, module: str, addresses: Sequence[int], answers: Sequence[list[Frame]]) -> None:
+        """JSON objects as `json.dumps(obj, separators=(",", ":"), sort_keys=True)` prints them, the common
+        keys laid out by hand (ints, and strings through json's own encoder)."""
+        from json.encoder import encode_basestring_ascii as quote  # what json.dumps calls for a str
+
+        if self.options.context_lines:  # a "Source" key in some frames: the general writer
+            for address, frames in zip(addresses, answers):
+                self._json(module, address, frames)
             return
-        if self.style == "GNU":
-            out.append(f"{filename}:{line}")
-            if frame.discriminator:
-                out.append(f" (discriminator {frame.discriminator})")
-            out.append("\n")
-        else:
-            out.append(f"{filename}:{line}:{frame.column or 0}\n")
-        out.append(source_context(filename, line, o.context_lines, self._embedded_text(frame.file)))
+        named = self.options.functions != "none"
+        head = f',"ModuleName":{quote(module)},"Symbol":['
+        texts = []
+        for address, frames in zip(addresses, answers):
+            symbols = []
+            for frame in frames:
+                _, _, _, _, symbol, file, line, column, _, _, _, _, _, start_line, start_file, start_address, \
+                    discriminator = frame
+                symbols.append(
+                    f'{{"Column":{column or 0},"Discriminator":{discriminator},'
+                    f'"FileName":{quote(file) if file and file != BAD_STRING else _EMPTY},'
+                    f'"FunctionName":{quote(symbol) if named and symbol and symbol != BAD_STRING else _EMPTY},'
+                    f'"Line":{line or 0},'
+                    f'"StartAddress":{_EMPTY if start_address is None else f"{_QUOTE}0x{start_address:x}{_QUOTE}"},'
+                    f'"StartFileName":{quote(start_file) if start_file and start_file != BAD_STRING else _EMPTY},'
+                    f'"StartLine":{start_line or 0}}}')
+            texts.append(f'{{"Address":"0x{address:x}"{head}{",".join(symbols)}]}}')
+        if self._batch is not None:
+            self._batch.extend(texts)
+        elif texts:
+            self._pending.append("\n".join(texts) + "\n")
 
     def _json(self, module: str, address: int, frames: list[Frame]) -> None:
         symbols = []
@@ -201,7 +257,7 @@ class Printer:
                                                                    "Start": f"0x{start:x}"}, "ModuleName": module})
             return
         tail = "\n" if self.style == "LLVM" else ""
-        self.out.write(f"{self._header(address)}{name or '??'}\n{start} {size}\n{tail}")
+        self._pending.append(f"{self._header(address)}{name or '??'}\n{start} {size}\n{tail}")
 
     # ---- FRAME answers ------------------------------------------------------------------
 
@@ -228,7 +284,7 @@ class Printer:
                        f"{_or_unknown(v.frame_offset)} {_or_unknown(v.size)} {_or_unknown(v.tag_offset)}\n")
         if self.style == "LLVM":
             out.append("\n")
-        self.out.write("".join(out))
+        self._pending.append("".join(out))
 
     # ---- errors and the rest ------------------------------------------------------------
 
@@ -238,6 +294,7 @@ class Printer:
             self._emit_json({"Address": f"0x{request.address:x}", "Error": {"Message": message},
                              "ModuleName": request.module})
             return
+        self.flush()  # the answers before it first, as an unbuffered stdout would show them
         print(f"LLVMSymbolizer: error reading file: {message}", file=self.err)
         if request.command == "DATA":
             self.data(request.module, request.address, None, 0, 0)
@@ -251,7 +308,7 @@ class Printer:
             self._emit_json({"Error": {"Message": f"unable to parse arguments: {invalid.text}"},
                              "ModuleName": invalid.module})
         else:
-            self.out.write(invalid.text + "\n")
+            self._pending.append(invalid.text + "\n")
 
     def _emit_json(self, obj: dict[str, object]) -> None:
         import json
@@ -260,13 +317,22 @@ class Printer:
         if self._batch is not None:
             self._batch.append(text)
         else:
-            self.out.write(text + "\n")
+            self._pending.append(text + "\n")
 
     def close(self) -> None:
         """Addresses given on the command line print as one JSON array, as llvm-symbolizer does."""
         if self._batch is not None:
-            self.out.write("[" + ",".join(self._batch) + "]\n")
+            self._pending.append("[" + ",".join(self._batch) + "]\n")
             self._batch = None
+        self.flush()
+
+    def flush(self) -> None:
+        """Write what the answers so far printed, in one write, and flush the stream (a driver waiting for
+        a batch's answers gets them now)."""
+        if self._pending:
+            self.out.write("".join(self._pending))
+            self._pending.clear()
+        self.out.flush()
 
 
 def _or_unknown(value: int | None) -> str:

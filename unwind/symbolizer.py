@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left, bisect_right
-from typing import TYPE_CHECKING, Any, Iterable
+from typing import TYPE_CHECKING, Iterable
 
 from formats.elf import ElfFile
 from formats.errors import UnwindError
@@ -27,9 +27,6 @@ if TYPE_CHECKING:
 
     from .debuginfod import DebuginfodClient
     from .frame_locals import FrameLocal, FrameReader
-
-_make = Frame._make  # a tuple from a row in field order: the cheapest way to build one
-
 
 NAMINGS = ("llvm", "perf")  # whose symbol-table rules name the outermost frame
 
@@ -106,15 +103,22 @@ class ModuleSymbols:
         self._txt = (a("txt_lo"), a("txt_hi"), a("txt_sec")) if "txt_lo" in names else None
         # units LLVM warns about when it first reads their DIEs: unit -> (its end, where LLVM reads past it)
         self._unclosed = dict(zip(a("bad_cu"), zip(a("bad_end"), a("bad_at")))) if "bad_cu" in names else {}
-        self._strings: dict[int, str] = {}
+        self._strings: dict[int, str | None] = {NO_STRING: None}
+        if self.has_dwarf:  # what lookup_many takes in one unpacking
+            self._lookup_arrays = (
+                self._ar_lo, self._ar_hi, self._ar_cu, self._cu_adm_first, self._cu_adm_end, self._adm_start,
+                self._adm_end, self._adm_sub, self._sub_parent, self._cu_seq_first, self._cu_seq_end, self._seq_lo,
+                self._seq_hi, self._seq_first, self._seq_end, self._row_addr, self._row_file, self._row_line,
+                self._row_col, self._row_disc, self._cu_file_base, self._cu_file_count, self._sub_decl_line,
+                self._sub_low, self._sub_call_line, self._sub_call_col, self._sub_call_disc)
 
     def string(self, sid: int) -> str | None:
-        if sid == NO_STRING:
-            return None
-        found = self._strings.get(sid)
-        if found is None:
-            found = self._strings[sid] = str(self._str_blob[self._str_off[sid]:self._str_off[sid + 1]],
-                                             "utf-8", "surrogateescape")
+        """String `sid` of the index (None for NO_STRING), decoded once."""
+        strings = self._strings
+        if sid in strings:
+            return strings[sid]
+        found = strings[sid] = str(self._str_blob[self._str_off[sid]:self._str_off[sid + 1]], "utf-8",
+                                   "surrogateescape")
         return found
 
     def symbol_at(self, vaddr: int) -> tuple[str | None, int, int, str | None] | None:
@@ -165,38 +169,134 @@ class ModuleSymbols:
     def lookup(self, vaddr: int, inlines: bool = True, symbol_table: bool = True,
                demangle: bool = False, lines: bool = True, short: bool = False,
                relative: bool = False, basename: bool = False) -> list[Frame]:
-        """Frames for one address, innermost first (one frame unless `inlines`).
+        """Frames for one address, innermost first (one frame unless `inlines`): `lookup_many` of one."""
+        return self.lookup_many((vaddr,), inlines, symbol_table, demangle, lines, short, relative, basename)[0]
 
-        With `symbol_table` the outermost frame is named from the ELF symbol table, as llvm-symbolizer does.
-        Without `lines` (and without inlines) a symbol-table hit answers alone: no file or line.
-        `short` names functions by DW_AT_name alone (--functions=short); `relative` gives file names
-        without the compilation directory (--relativenames), `basename` only their last component
-        (--basenames: DWARF names only, a symbol-table file name stays as it is, as in LLVM).
+    def lookup_many(self, vaddrs: Iterable[int], inlines: bool = True, symbol_table: bool = True,
+                    demangle: bool = False, lines: bool = True, short: bool = False,
+                    relative: bool = False, basename: bool = False) -> list[list[Frame]]:
+        """Frames for each address, innermost first (one frame unless `inlines`), by LLVM 14's rules.
+
+        Unit (aranges), innermost subroutine (the unit's address map) and line row (the unit's
+        sequences, then the last row at or before the address): three bisect steps, then the parents of
+        the subroutine up to the subprogram.  With `symbol_table` the outermost frame is named from the ELF
+        symbol table, as llvm-symbolizer does.  Without `lines` (and without inlines) a symbol-table hit
+        answers alone: no file or line.  `short` names functions by DW_AT_name alone (--functions=short);
+        `relative` gives file names without the compilation directory (--relativenames), `basename` only
+        their last component (--basenames: DWARF names only, a symbol-table file name stays as it is, as
+        in LLVM).  One loop over the batch with every array a local: this is the warm run's hot path.
         """
-        symbol = self.symbol_at(vaddr) if symbol_table else None
-        if not lines and not inlines and symbol is not None:
-            name = self._demangle(symbol[0]) if demangle and symbol[0] else symbol[0]
-            return [_make((vaddr, self.path, vaddr, None, name, None, None, None, False, None, False, None, None, None,
-                           None, symbol[1], 0))]
-        # --basenames: LLVM's BaseNameOnly keeps an absolute line-table entry name whole (index arrays *_base)
-        rows = self._dwarf_rows(vaddr, inlines, short, relative, basename) if self.has_dwarf else []
-        if not rows:
-            rows = [[vaddr, self.path, vaddr, None, None, None, None, None, False, None, False, None, None, None, None,
-                     None, 0]]
-        if symbol is not None:
-            name, start, _, source = symbol
-            outer = rows[-1]
-            outer[4], outer[15] = name, start
-            # LLVM 14 takes the STT_FILE name when the line table gave none or gave its own "no file"
-            # string, DILineInfo::BadString ("<invalid>"), even when DWARF names that file so; an empty
-            # STT_FILE name is no file name.
-            if (outer[5] is None or outer[5] == BAD_STRING) and source:
-                outer[5] = source
-        if demangle:
-            for row in rows:
-                if row[4]:
-                    row[4] = self._demangle(row[4])
-        return [_make(row) for row in rows]
+        new, path, string = tuple.__new__, self.path, self.string
+        strings = self._strings  # id -> text, filled by `string`
+        sym_addr, sym_size, sym_name, sym_file = self._sym_addr, self._sym_size, self._sym_name, self._sym_file
+        dem = self._demangle if demangle else None
+        dwarf = self.has_dwarf
+        if dwarf:
+            (ar_lo, ar_hi, ar_cu, adm_first, adm_end_of_cu, adm_start, adm_end, adm_sub, parent, seq_first_of_cu,
+             seq_end_of_cu, seq_lo, seq_hi, seq_first, seq_end, row_addr, row_file, row_line, row_col, row_disc,
+             file_base, file_count, decl, low, call_line, call_col, call_disc) = self._lookup_arrays
+            files = self._files_base if basename else self._files_rel if relative else self._files
+            names = self._sub_short if short else self._sub_name
+            call_files = self._sub_call_file_base if basename else self._sub_call_file_rel if relative \
+                else self._sub_call_file
+            start_files = self._sub_start_file_base if basename else self._sub_start_file_rel if relative \
+                else self._sub_start_file
+            unclosed, sectioned = self._unclosed, self._seq_sec is not None
+        out: list[list[Frame]] = []
+        for vaddr in vaddrs:
+            sym = -1
+            if symbol_table:
+                sym = bisect_right(sym_addr, vaddr) - 1
+                if sym >= 0:
+                    size = sym_size[sym]
+                    if size and sym_addr[sym] + size <= vaddr:
+                        sym = -1
+                if sym >= 0 and not lines and not inlines:
+                    sid = sym_name[sym]
+                    name = strings[sid] if sid in strings else string(sid)
+                    if dem is not None and name:
+                        name = dem(name)
+                    out.append([new(Frame, (vaddr, path, vaddr, None, name, None, None, None, False, None, False, None,
+                                            None, None, None, sym_addr[sym], 0))])
+                    continue
+            # the location (file, line, column, discriminator) and subroutine chain DWARF gives
+            file = line = column = None
+            disc, chain, unit = 0, None, -1
+            if dwarf:
+                i = bisect_right(ar_lo, vaddr) - 1
+                if i >= 0 and vaddr < ar_hi[i]:
+                    unit = ar_cu[i]
+                    if unclosed and unit in unclosed:
+                        self._warn_unclosed(unit)
+            if unit >= 0:
+                lo = adm_first[unit]
+                j = bisect_right(adm_start, vaddr, lo, adm_end_of_cu[unit]) - 1
+                if j >= lo and vaddr < adm_end[j]:
+                    sub = adm_sub[j]
+                    if not inlines:  # llvm's getLineInfoForAddress: innermost function name, line-table location
+                        chain = [sub]
+                    else:
+                        chain = []
+                        while sub >= 0 and len(chain) < 512:
+                            chain.append(sub)
+                            sub = parent[sub]
+                if sectioned:
+                    found = self._sequence(unit, vaddr)
+                    k = -1 if found is None else found
+                else:
+                    k_hi = seq_end_of_cu[unit]
+                    k = bisect_right(seq_hi, vaddr, seq_first_of_cu[unit], k_hi)
+                    if k >= k_hi or seq_lo[k] > vaddr:
+                        k = -1
+                if k >= 0:
+                    row = bisect_right(row_addr, vaddr, seq_first[k] + 1, seq_end[k] - 1) - 1
+                    local = row_file[row]
+                    if local < file_count[unit]:
+                        sid = files[file_base[unit] + local]
+                        file = strings[sid] if sid in strings else string(sid)
+                    line, column, disc = row_line[row], row_col[row], row_disc[row]
+            # the frames, innermost first; the outermost named from the symbol table
+            if sym >= 0:
+                sid = sym_name[sym]
+                sym_text = strings[sid] if sid in strings else string(sid)
+                sym_start: int | None = sym_addr[sym]
+            if not chain:
+                name, start = (sym_text, sym_start) if sym >= 0 else (None, None)
+                if sym >= 0 and (file is None or file == BAD_STRING):
+                    source = string(sym_file[sym])
+                    if source:
+                        file = source
+                if dem is not None and name:
+                    name = dem(name)
+                out.append([new(Frame, (vaddr, path, vaddr, None, name, file, line, column, False, None, False, None,
+                                        None, None, None, start, disc))])
+                continue
+            frames: list[Frame] = []
+            last = len(chain) - 1
+            for depth, sub in enumerate(chain):
+                if depth:
+                    inner = chain[depth - 1]
+                    sid = call_files[inner]
+                    file = strings[sid] if sid in strings else string(sid)
+                    line, column, disc = call_line[inner], call_col[inner], call_disc[inner]
+                sid = names[sub]
+                name = strings[sid] if sid in strings else string(sid)
+                sid = start_files[sub]
+                start_file = strings[sid] if sid in strings else string(sid)
+                start = low[sub]
+                start_address = None if start == NO_ADDRESS else start
+                if depth == last and sym >= 0:
+                    name, start_address = sym_text, sym_start
+                    if file is None or file == BAD_STRING:
+                        source = string(sym_file[sym])
+                        if source:
+                            file = source
+                if dem is not None and name:
+                    name = dem(name)
+                frames.append(new(Frame, (vaddr, path, vaddr, None, name, file, line, column, depth < last, None,
+                                          False, None, None, decl[sub], start_file, start_address, disc)))
+            out.append(frames)
+        return out
 
     def _sequence(self, unit: int, vaddr: int) -> int | None:
         """The line sequence holding `vaddr`: LLVM 14's LineTable::lookupAddress.
@@ -225,68 +325,6 @@ class ModuleSymbols:
                 if lo <= vaddr < hi:
                     return index
         return NO_SECTION
-
-    def _dwarf_rows(self, vaddr: int, inlines: bool, short: bool = False,
-                    relative: bool = False, basename: bool = False) -> list[list[Any]]:
-        """Rows in `Frame`'s field order (addr and offset `vaddr`, module the path; build-id, via, lookup unset).
-
-        Unit (aranges), innermost subroutine (the unit's address map) and line row (the unit's
-        sequences, then the last row at or before the address): three bisect steps, LLVM's rules.
-        """
-        i = bisect_right(self._ar_lo, vaddr) - 1
-        if i < 0 or vaddr >= self._ar_hi[i]:
-            return []
-        unit = self._ar_cu[i]
-        if self._unclosed and unit in self._unclosed:
-            self._warn_unclosed(unit)
-        path = self.path
-        # innermost subroutine, then its parents up to the subprogram
-        chain: list[int] = []
-        lo, hi = self._cu_adm_first[unit], self._cu_adm_end[unit]
-        j = bisect_right(self._adm_start, vaddr, lo, hi) - 1
-        if j >= lo and vaddr < self._adm_end[j]:
-            parent, sub = self._sub_parent, self._adm_sub[j]
-            while sub >= 0 and len(chain) < 512:
-                chain.append(sub)
-                sub = parent[sub]
-        # line row
-        row = None
-        k = self._sequence(unit, vaddr)
-        if k is not None:
-            row = bisect_right(self._row_addr, vaddr, self._seq_first[k] + 1, self._seq_end[k] - 1) - 1
-        if row is None:
-            top = [vaddr, path, vaddr, None, None, None, None, None, False, None, False, None, None, None, None,
-                   None, 0]
-        else:
-            top = [vaddr, path, vaddr, None, None, self._file(unit, self._row_file[row], relative, basename),
-                   self._row_line[row], self._row_col[row], False, None, False, None, None, None, None, None,
-                   self._row_disc[row]]
-        if not chain:
-            return [top] if row is not None else []
-        if not inlines:  # llvm's getLineInfoForAddress: innermost function name, line-table location
-            chain = chain[:1]
-        string, decl, low = self.string, self._sub_decl_line, self._sub_low
-        names = self._sub_short if short else self._sub_name
-        call_files = self._sub_call_file_base if basename else self._sub_call_file_rel if relative \
-            else self._sub_call_file
-        start_files = self._sub_start_file_base if basename else self._sub_start_file_rel if relative \
-            else self._sub_start_file
-        last = len(chain) - 1
-        frames = []
-        for depth, sub in enumerate(chain):
-            if depth:
-                inner = chain[depth - 1]
-                frame = [vaddr, path, vaddr, None, None, string(call_files[inner]), self._sub_call_line[inner],
-                         self._sub_call_col[inner], False, None, False, None, None, None, None, None,
-                         self._sub_call_disc[inner]]
-            else:
-                frame = top
-            start = low[sub]
-            frame[4], frame[8], frame[13] = string(names[sub]), depth < last, decl[sub]
-            frame[15] = None if start == NO_ADDRESS else start
-            frame[14] = string(start_files[sub])
-            frames.append(frame)
-        return frames
 
 
 class Symbolizer:
@@ -397,8 +435,7 @@ class Symbolizer:
         hot = self._hot
         short, relative, base = self.short_names, self.relative_names, self.base_names
         if hot is None:
-            return [module.lookup(vaddr, inlines, self.symbol_table, self.demangle, lines, short, relative, base)
-                    for vaddr in vaddrs]
+            return module.lookup_many(vaddrs, inlines, self.symbol_table, self.demangle, lines, short, relative, base)
         out = []
         for vaddr in vaddrs:
             key = (path, vaddr, inlines, lines)

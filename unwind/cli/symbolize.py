@@ -6,13 +6,13 @@ import argparse
 import io
 import os
 import sys
-from typing import TYPE_CHECKING, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
 
 if TYPE_CHECKING:
     from formats.stack import Frame
 
     from ..frame_locals import FrameLocal
-    from ..symbolize_output import Request
+    from ..symbolize_output import Printer, Request
     from ..symbolizer import Symbolizer
     from ._llvm_options import SymbolizeArgs
 
@@ -86,8 +86,14 @@ def run(args: argparse.Namespace) -> int:
                                    o.basenames, o.context_lines, listed=bool(o.inputs)), sys.stdout,
                       embedded=embedded)
     failed: set[str] = set()  # modules whose error was printed: later requests answer empty, as LLVM
-    batches = [list(o.inputs)] if o.inputs else _stdin_batches()
-    for batch in batches:
+    blocks: Iterable[bytes | list[str]] = [list(o.inputs)] if o.inputs else _stdin_blocks()
+    for block in blocks:
+        if isinstance(block, bytes):
+            if o.obj and _answer_plain(symbolizer, printer, o, o.obj, block):
+                continue
+            batch = [_line(raw) for raw in block.split(b"\n")]
+        else:
+            batch = block
         requests = [parse_request(text, o.obj) for text in batch]
         answers = _symbolize_batch(symbolizer, [r for r in requests if not isinstance(r, Invalid)], o)
         for request in requests:
@@ -108,9 +114,30 @@ def run(args: argparse.Namespace) -> int:
                                      answers.variables[request] if error is None else [])
             else:
                 printer.frames(request.module, request.address, answers.frames[request] if error is None else [])
-        sys.stdout.flush()  # a driver waiting for this batch's answers gets them now
+        printer.flush()  # a driver waiting for this batch's answers gets them now
     printer.close()
     return 0
+
+
+def _answer_plain(symbolizer: Symbolizer, printer: Printer, o: SymbolizeArgs, obj: str, block: bytes) -> bool:
+    """The common batch, answered in one pass: every line a plain hex address of the --obj file (what a
+    driver sends).  False, with nothing printed, for any other block, or when the file gives an error
+    (the general path prints those)."""
+    from ..errors import UnwindError
+    from ..symbolize_output import plain_addresses
+
+    addresses = plain_addresses(block)
+    if addresses is None:
+        return False
+    gnu_innermost = not o.inlines and o.output_style == "GNU"  # LLVM 14: frame 0 of the inlined answer
+    vaddrs = [(a - o.adjust_vma) & _MASK for a in addresses] if o.adjust_vma else addresses
+    try:
+        results = symbolizer.symbolize(obj, vaddrs, inlines=o.inlines or gnu_innermost)
+    except (OSError, UnwindError):
+        return False
+    printer.frames_many(obj, addresses, [frames[:1] for frames in results] if gnu_innermost else results)
+    printer.flush()
+    return True
 
 
 def _symbolize_batch(symbolizer: Symbolizer, requests: list[Request], o: SymbolizeArgs) -> Answers:
@@ -157,14 +184,19 @@ def _data(symbolizer: Symbolizer, path: str, address: int) -> tuple[str | None, 
     return name, start, size
 
 
-def _stdin_batches() -> Iterator[list[str]]:
-    """Lines of stdin, grouped by what one read returned: answer a batch, then flush once."""
+def _stdin_blocks() -> Iterator[bytes]:
+    """Whole lines of stdin, grouped by what one read returned (newline-separated, the last newline cut):
+    answer a block, then flush once."""
     pending = b""
     while chunk := os.read(sys.stdin.fileno(), 1 << 16):
-        *lines, pending = (pending + chunk).split(b"\n")
-        yield [_line(raw) for raw in lines]
+        data = pending + chunk
+        cut = data.rfind(b"\n")
+        if cut >= 0:
+            yield data[:cut]
+            data = data[cut + 1:]
+        pending = data
     if pending:
-        yield [_line(pending)]
+        yield pending
 
 
 def _line(raw: bytes) -> str:
