@@ -69,7 +69,8 @@ def main() -> int:
     only = sys.argv[1:]  # corpora to remake (default: all of them)
     work = Path(tempfile.mkdtemp(prefix="unwind-seeds-"))
     (work / "p.c").write_text(PROGRAM)
-    for corpus, make in (("split", _split_seeds), ("dwz", _dwz_seeds)):
+    for corpus, make in (("split", _split_seeds), ("dwz", _dwz_seeds), ("jit", _jit_seeds),
+                         ("prologue", _prologue_seeds), ("frame", _frame_seeds), ("reloc", _reloc_seeds)):
         if not only or corpus in only:
             shutil.rmtree(SEEDS / corpus, ignore_errors=True)
             make(work)
@@ -127,6 +128,113 @@ def _dwz_seeds(work: Path) -> None:
             pieces = _sections(folder / opt, _DWARF) + _sections(common, ("info", "abbrev", "str", "line"))
             pieces += [section(folder / opt, link)[0], section(common, ".debug_sup")[0]]
             put("dwz", f"{style}-{opt}", join(pieces))
+
+
+_JS = """
+function leaf(n) { let s = 0; for (let i = 0; i < n; i++) s += i * i; return s; }
+function middle(n) { return leaf(n) + JSON.stringify({n}).length; }
+let total = 0;
+for (let i = 0; i < 20000; i++) total += middle(i % 200);
+console.log(total);
+"""
+
+
+def _node_jit(work: Path) -> tuple[bytes, bytes] | None:
+    """(jit-PID.dump, /tmp/perf-PID.map) of a short node run with --perf-prof and --perf-basic-prof; None without node."""
+    node = shutil.which("node") or shutil.which("nodejs")
+    if node is None:
+        return None
+    folder = work / "jit"
+    folder.mkdir(exist_ok=True)
+    (folder / "p.js").write_text(_JS)
+    proc = subprocess.Popen([node, "--perf-prof", "--perf-basic-prof", "--interpreted-frames-native-stack", "p.js"],
+                            cwd=folder, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    proc.wait()
+    dumps = list(folder.glob("jit-*.dump"))
+    perf_map = Path(f"/tmp/perf-{proc.pid}.map")
+    if not dumps or not perf_map.exists():
+        return None
+    dump, text = dumps[0].read_bytes(), perf_map.read_bytes()
+    perf_map.unlink()
+    return dump, text
+
+
+def _jit_seeds(work: Path) -> None:
+    """jit: the head of a real node jitdump (cut after its first 24 KiB: the parser meets a cut record too) and
+    the first 80 lines of the same run's perf map; the dump's last 24 KiB with the map's tail."""
+    found = _node_jit(work)
+    if found is None:
+        return
+    dump, text = found
+    lines = text.splitlines(keepends=True)
+    put("jit", "node-head", join([dump[:24 << 10], b"".join(lines[:80])]))
+    put("jit", "node-tail", join([dump[:40] + dump[-(24 << 10):], b"".join(lines[-80:])]))
+
+
+def _prologue_seeds(work: Path) -> None:
+    """prologue: a start byte + machine code of real functions: the program's (gcc -O0/-O2), libc's
+    `__vfork` and `memcpy`'s entry, and the first JIT code loads of a node jitdump."""
+    from formats.elf import ElfFile
+    from formats.symtab import read_symbols
+
+    for opt in ("O0", "O2"):
+        run("gcc", f"-{opt}", work / "p.c", "-o", work / f"prologue-{opt}")
+    libc = Path("/lib/x86_64-linux-gnu/libc.so.6")
+    sources = [(work / "prologue-O0", ("leaf", "middle", "main")), (work / "prologue-O2", ("leaf", "middle", "main"))]
+    sources += [(libc, ("__vfork", "__libc_start_main"))] if libc.exists() else []
+    for path, names in sources:
+        elf = ElfFile(path)
+        table = ".symtab" if elf.section(".symtab") else ".dynsym"
+        for symbol in read_symbols(elf, table):
+            if symbol.name in names and symbol.size:
+                code = elf.read_vaddr(symbol.value, symbol.size)
+                put("prologue", f"{path.name}-{symbol.name}", bytes([symbol.value & 0xFF]) + code)
+    found = _node_jit(work)
+    if found is not None:
+        from formats.jitdump import parse_jitdump
+
+        loads = [c for c in parse_jitdump(found[0]).code if c.code and 16 <= len(c.code) <= 4096]
+        for i, code in enumerate(loads[:4]):
+            put("prologue", f"node-jit{i}", bytes([code.address & 0xFF]) + code.code)
+
+
+def _frame_seeds(work: Path) -> None:
+    """frame: DWARF sections + .debug_loc + .debug_loclists of the program at -O2 (DWARF 4: .debug_loc) and
+    -O1 (DWARF 5: .debug_loclists), where its variables have location lists."""
+    for name, flags in (("dwarf4-O2", ["-gdwarf-4", "-O2"]), ("dwarf5-O1", ["-gdwarf-5", "-O1"])):
+        binary = work / f"frame-{name}"
+        run("gcc", *flags, work / "p.c", "-o", binary)
+        pieces = _sections(binary, _DWARF) + _sections(binary, ("loc", "loclists"))
+        put("frame", name, join(pieces))
+
+
+_MINI_SCRIPT = r"""
+set -e
+gcc -g -O1 p.c -o m
+nm -D m --format=posix --defined-only | awk '{ print $1 }' | sort > dynsyms
+nm m --format=posix --defined-only | awk '{ if ($2 == "T" || $2 == "t" || $2 == "D") print $1 }' | sort > funcsyms
+comm -13 dynsyms funcsyms > keep_symbols
+objcopy --only-keep-debug m m.dbg
+objcopy -S --remove-section .gdb_index --remove-section .comment --keep-symbols=keep_symbols m.dbg mini_debuginfo
+strip --strip-all -R .comment m -o m.mdi
+xz -f mini_debuginfo
+objcopy --add-section .gnu_debugdata=mini_debuginfo.xz m.mdi
+"""
+
+
+def _reloc_seeds(work: Path) -> None:
+    """reloc: the program as a relocatable object (.rela.debug_*), the same with zlib-compressed sections, and
+    a stripped build carrying MiniDebugInfo (as Fedora ships binaries: the gdb manual's recipe)."""
+    folder = work / "reloc"
+    folder.mkdir()
+    shutil.copy(work / "p.c", folder / "p.c")
+    run("gcc", "-g", "-O1", "-c", "p.c", "-o", "p.o", cwd=folder)
+    run("objcopy", "--compress-debug-sections=zlib", "p.o", "pz.o", cwd=folder)
+    put("reloc", "relocatable.o", (folder / "p.o").read_bytes())
+    put("reloc", "relocatable-zlib.o", (folder / "pz.o").read_bytes())
+    if shutil.which("xz"):
+        run("bash", "-c", _MINI_SCRIPT, cwd=folder)
+        put("reloc", "minidebuginfo", (folder / "m.mdi").read_bytes())
 
 
 def _parser_seeds(work: Path) -> None:

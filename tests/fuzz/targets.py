@@ -323,6 +323,84 @@ def fuzz_stacktext(data: bytes) -> None:
     parse_maps(maps.decode("utf-8", "surrogateescape"), "fuzz.maps")
 
 
+@_parser("jit")
+def fuzz_jit(data: bytes) -> None:
+    """A jitdump file (jit-PID.dump) and a perf map (/tmp/perf-PID.map): code loads, moves and names."""
+    from formats.jitdump import parse_jitdump
+    from formats.perfmap import PerfMap, parse_perf_map
+
+    dump, text = split(data, 2)
+    try:
+        jit = parse_jitdump(dump, "fuzz.dump")
+    except UnwindError:
+        pass
+    else:
+        for code in jit.code[:50]:
+            _ = code.address + code.size, code.name.encode("utf-8", "surrogateescape")
+    entries = parse_perf_map(text)
+    table = PerfMap(entries)
+    for entry in entries[:20]:
+        table.find(entry.start)
+        table.find(entry.end - 1)
+    for probe in (0, 0x1000, 0x7F0000000000, (1 << 64) - 1):
+        table.find(probe)
+
+
+@_parser("prologue")
+def fuzz_prologue(data: bytes) -> None:
+    """Machine code as frame 0's analysis reads it (an ELF function's bytes, or a JIT function's from a jitdump
+    or a process's memory): its control-flow states, the rule at every instruction and at a few byte offsets."""
+    from unwind.prologue import analyze, caller_unframed, flow_states
+
+    start = 0x400000 + (data[0] if data else 0)
+    code = data[1:]
+    states = flow_states(code, start)
+    for pc in list(states)[:200]:
+        analyze(code, start, pc, start + len(code), states)
+        caller_unframed(states, pc)
+    for offset in (0, 1, len(code) // 2, len(code) - 1):
+        analyze(code, start, start + offset)  # a prefix only: linear decoding
+
+
+_LOC_PARTS = ("loc", "loclists")
+
+
+@_parser("frame")
+def fuzz_frame(data: bytes) -> None:
+    """FRAME requests: a unit's DIEs, its variables' locations (.debug_loc / .debug_loclists) and types."""
+    from formats.dwarf.info import compile_units
+    from formats.dwarf.locals import FrameLocals, LocationSections
+    from formats.dwarf.units import DwarfSections
+
+    parts = split(data, len(_DWARF_PARTS) + len(_LOC_PARTS))
+    sections = DwarfSections(**dict(zip(_DWARF_PARTS, parts, strict=False)), path="fuzz")
+    frames = FrameLocals(sections, LocationSections(*parts[len(_DWARF_PARTS):]))
+    for unit in compile_units(sections)[:8]:
+        for probe in (*_PROBES, *(lo for lo, _ in unit.ranges[:4])):
+            frames.at(unit.offset, probe)
+
+
+@_parser("reloc")
+def fuzz_reloc(data: bytes) -> None:
+    """An ELF file as the symbolizer reads its DWARF: relocated in an ET_REL file (.o, .ko), decompressed,
+    and the symbol table of its MiniDebugInfo (.gnu_debugdata, xz)."""
+    from formats.elf import ElfFile
+    from formats.minidebuginfo import mini_debuginfo
+    from formats.relocations import debug_section_bytes
+    from formats.symtab import read_symbols
+
+    elf = ElfFile(None, data=data)
+    for section in elf.sections[:64]:
+        if section.name.startswith((".debug_", ".zdebug_")):
+            try:
+                debug_section_bytes(elf, section.name)
+            except UnwindError:
+                pass
+    mini = mini_debuginfo(elf)
+    if mini is not None:
+        read_symbols(mini, ".symtab")
+
+
 INDEX_KEY = b"fuzz-index-key"
 
 
