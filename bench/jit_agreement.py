@@ -71,6 +71,7 @@ class CodeCheck:
         self.jit = sorted((c.address, c.code) for c in parse_jitdump(dump.read_bytes(), str(dump)).code)
         self.elves: dict = {}
         self.counts: Counter = Counter()
+        self.elsewhere: Counter = Counter()  # (called address, frame 0's function) of other direct calls
 
     def _elf(self, path: str):
         from formats.elf import ElfFile
@@ -120,8 +121,49 @@ class CodeCheck:
             self.counts["indirect call"] += 1
         elif call[1] == self._start(frames[0]):
             self.counts["direct call to frame 0's function"] += 1
+        elif self._jumps_to(call[1], frames[0]):
+            self.counts["direct call to a function that tail-jumps on to frame 0's"] += 1
         else:
-            self.counts["direct call elsewhere (a stub that jumps on)"] += 1
+            self.counts["direct call elsewhere"] += 1
+            self.elsewhere[(self._name(call[1], frames[0]), frames[0]["symbol"])] += 1
+
+    def _name(self, target: int, frame0: dict) -> str:
+        if frame0["offset"] is None or frame0["module"].startswith("/tmp/perf-"):
+            return hex(target)
+        _, index = self._elf(frame0["module"])
+        func = index.find(target - (int(frame0["addr"], 16) - int(frame0["offset"], 16)))
+        return func.name if func is not None else hex(target)
+
+    def _jumps_to(self, target: int, frame0: dict, depth: int = 3) -> bool:
+        """Does `target` (absolute, in frame 0's module) reach frame 0's function through at most `depth`
+        functions' direct jumps out of them (tail calls, also conditional: V8's Call_*_Baseline_Compact
+        -> Call_* -> CallFunction_*)?"""
+        from capstone import CS_ARCH_X86, CS_MODE_64, Cs
+
+        start = self._start(frame0)
+        if start is None:
+            return False
+        bias = int(frame0["addr"], 16) - int(frame0["offset"], 16)
+        elf, index = self._elf(frame0["module"])
+        seen = {target - bias}
+        todo = [target - bias]
+        for _ in range(depth):
+            found = []
+            for vaddr in todo:
+                func = index.find(vaddr)
+                if func is None or func.start != vaddr or not func.size:
+                    continue
+                code = elf.read_vaddr(func.start, func.size) or b""
+                for i in Cs(CS_ARCH_X86, CS_MODE_64).disasm(code, func.start):
+                    if i.mnemonic.startswith("j") and re.fullmatch(r"0x[0-9a-f]+", i.op_str):
+                        jumped = int(i.op_str, 16)
+                        if jumped == start - bias:
+                            return True
+                        if jumped not in seen and not func.start <= jumped < func.start + func.size:
+                            seen.add(jumped)
+                            found.append(jumped)
+            todo = found
+        return False
 
 
 KINDS = ("identical", "perf stops, ours goes on", "explained (perf wrong)", "other")
@@ -203,6 +245,9 @@ def main() -> None:
     if checker is not None:
         print("explained samples' extra frame against the code: " +
               ", ".join(f"{kind} {n}" for kind, n in checker.counts.most_common()))
+        if checker.elsewhere:
+            print("  other direct calls (target, frame 0): " +
+                  ", ".join(f"{target} -> {name} {n}" for (target, name), n in checker.elsewhere.most_common()))
     if not args.data and not args.keep:
         Path(f"/tmp/perf-{pid}.map").unlink(missing_ok=True)
         shutil.rmtree(data.parent)

@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import bisect
 import re
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 
 from capstone import CS_ARCH_X86, CS_MODE_64, Cs
@@ -159,7 +159,7 @@ def analyze(code: bytes, start: int, pc: int, end: int | None = None,
     return _rule(state) if state is not _UNKNOWN else _linear(code, start, pc, end)
 
 
-def flow_states(code: bytes, start: int) -> FlowStates:
+def flow_states(code: bytes, start: int, frames_caller: Callable[[int], bool] | None = None) -> FlowStates:
     """address -> (mnemonic, stack state before it) of every instruction that `start` reaches through its control
     flow: both ways of a conditional jump, the target of an internal jump, past a call; an indirect or
     outside jump (a tail call, a jump table), `ret`, `int3`, `ud2` and `hlt` end a path. The state is None
@@ -167,7 +167,9 @@ def flow_states(code: bytes, start: int) -> FlowStates:
 
     A function that tears down a frame it never built (it reaches `mov rsp, rbp` or `leave`, and
     never pushes or writes rbp) was jumped to and runs in its caller's frame: its states then start
-    from that frame.
+    from that frame. `frames_caller(target)`: does a direct call to `target` build the frame of its caller
+    (builds_callers_frame: V8's Sparkplug code calls Builtins_BaselineOutOfLinePrologue first thing)? After
+    such a call made before anything was pushed, the code runs in that frame.
     """
     insns = {address: (size, mnemonic.rpartition(" ")[2], ops)
              for address, size, mnemonic, ops in _disasm.disasm_lite(code, start)}
@@ -175,22 +177,27 @@ def flow_states(code: bytes, start: int) -> FlowStates:
         return {}
     end = start + len(code)
     pushed = frozenset(ops for _, mnemonic, ops in insns.values() if mnemonic == "push")
-    states = _flow(insns, start, end, _State(), pushed)
+    states = _flow(insns, start, end, _State(), pushed, frames_caller)
     if any(_tears_down(*insns[address][1:]) for address in states) and not any(
             _builds_frame(mnemonic, ops) for _, mnemonic, ops in insns.values()):
-        states = _flow(insns, start, end, _BORROWED, pushed)
+        states = _flow(insns, start, end, _BORROWED, pushed, frames_caller)
     return {address: (insns[address][1], state) for address, state in states.items()}
+
+
+def builds_callers_frame(states: FlowStates) -> bool:
+    """Does the function build its caller's frame (it pops its return address, then `push rbp; mov rbp, rsp`
+    right at its CFA: an out-of-line prologue, called before the caller pushed anything)?"""
+    return any(state is not _UNKNOWN and state.caller_framed for _, state in states.values())
 
 
 def caller_unframed(states: FlowStates, pc: int) -> bool:
     """Has the caller of the function at `pc` no frame of its own yet? True where the function builds its
-    caller's frame (it pops its return address, then `push rbp; mov rbp, rsp` right at its CFA: an
-    out-of-line prologue, called before the caller pushed anything) and `pc` comes before that: the
-    caller's return address is then at the caller's sp and rbp is still the caller's caller's frame."""
+    caller's frame and `pc` comes before that: the caller's return address is then at the caller's sp and
+    rbp is still the caller's caller's frame."""
     state = states.get(pc, ("", _UNKNOWN))[1]
     if state is _UNKNOWN or state.caller_framed or not (state == _State() or state.ra_reg is not None):
         return False
-    return any(other is not _UNKNOWN and other.caller_framed for _, other in states.values())
+    return builds_callers_frame(states)
 
 
 def _tears_down(mnemonic: str, ops: str) -> bool:
@@ -203,7 +210,7 @@ def _builds_frame(mnemonic: str, ops: str) -> bool:
 
 
 def _flow(insns: dict[int, tuple[int, str, str]], start: int, end: int, entry: _State,
-          pushed: frozenset[str]) -> dict[int, _State | None]:
+          pushed: frozenset[str], frames_caller: Callable[[int], bool] | None = None) -> dict[int, _State | None]:
     """The fixpoint of the stack states over the control flow (each address changes at most three times)."""
     states: dict[int, _State | None] = {start: entry}
     work = [start]
@@ -212,6 +219,10 @@ def _flow(insns: dict[int, tuple[int, str, str]], start: int, end: int, entry: _
         state = states[address]
         size, mnemonic, ops = insns[address]
         after = _UNKNOWN if state is _UNKNOWN else _step(state, mnemonic, ops, pushed)
+        if mnemonic == "call" and state == _State() and frames_caller is not None:
+            target = _integer(ops)
+            if target is not None and frames_caller(target):
+                after = _BORROWED  # the callee built this function's frame: cfa = rbp + 16
         for successor in _successors(address + size, mnemonic, ops, start, end):
             if successor not in insns:
                 continue

@@ -20,8 +20,8 @@ from ..errors import MemoryReadError
 from ..memory import AddressSpace, MemoryReader
 from ..model import Frame, ModuleMap, Sample, Trace, Via
 from ..modules import Module, ModuleResolver
-from ..prologue import (MAX_FUNCTION_BYTES, FlowStates, Function, FunctionIndexCache, analyze, caller_unframed,
-                        flow_states)
+from ..prologue import (MAX_FUNCTION_BYTES, FlowStates, Function, FunctionIndexCache, analyze,
+                        builds_callers_frame, caller_unframed, flow_states)
 from ..rules import (RIP, RSP, SIGCONTEXT_REGS, SIGNAL_FRAME, UC_MCONTEXT, UNDEF, CfaKind, CfaRule, FrameKind,
                      RegKind, UnwindRule, offset_rule)
 from ..walk import walk
@@ -194,9 +194,26 @@ class FramePointerUnwinder:
             key = (start, code)
             states = self._jit_flows.get(key)
             if states is None:
-                states = self._jit_flows[key] = flow_states(code[:size], start)
+                states = self._jit_flows[key] = flow_states(code[:size], start,
+                                                            lambda target: self._frames_caller(target, memory))
             return analyze(code, start, pc, start + size, states)
         return ENTRY if pc == start else None
+
+    def _frames_caller(self, target: int, memory: MemoryReader) -> bool:
+        """Does a call to `target` (absolute) enter a function of a mapped ELF file that builds its caller's
+        frame (unwind.prologue.builds_callers_frame)?"""
+        module_at: Callable[[int], Module | None] | None = getattr(memory, "module_at", None)
+        module = module_at(target) if module_at else None
+        if module is None:
+            return False
+        try:
+            func = self.functions.get(module.elf, self.resolver.debug_dirs).find(module.to_vaddr(target))
+        except UnwindError:
+            return False
+        if func is None or not func.size or func.start != module.to_vaddr(target):
+            return False
+        states = self._flow_states(module, func, target)
+        return states is not None and builds_callers_frame(states)
 
     def _flow_states(self, module: Module, func: Function, start: int) -> FlowStates | None:
         """The control-flow states of a sized function (absolute addresses), once per function."""

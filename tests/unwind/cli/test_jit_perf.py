@@ -210,7 +210,8 @@ def test_baseline_code_calling_its_out_of_line_prologue_has_no_frame_yet(baselin
     callers = {"add": "step", "step": ""}  # "": the script's top level (JS:^ .../baseline.js:1:1)
     checked = 0
     for sample in samples:
-        frames = [f for f in sample["frames"] if f["module"] and not f["module"].startswith("[kernel")]
+        frames = [f for f in sample["frames"] if not (f["module"] or "").startswith("[kernel")]
+        assert all(f["module"] for f in frames), frames[:4]  # every user frame in mapped code
         for callee, caller in zip(frames, frames[1:]):
             if callee["symbol"] and "baseline.js" in callee["symbol"] and name(callee) in callers:
                 assert name(caller) == callers[name(callee)] and "baseline.js" in caller["symbol"], frames[:4]
