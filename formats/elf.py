@@ -7,7 +7,8 @@ Records are NamedTuples (typed, immutable) so that a warm `unwind symbolize` nev
 importing dataclasses.
 """
 
-from __future__ import annotations
+# Annotations are evaluated at import (no `from __future__ import annotations`): typing compiles the
+# string annotation of every NamedTuple field, ~0.5 M instructions each (NOTES.md, issue 16).
 
 import os
 import struct

@@ -8,7 +8,8 @@ a non-zero size and choose_best_symbol keeps it: the last alias wins. Addresses 
 kptr_restrict hid them: `restricted`.
 """
 
-from __future__ import annotations
+# Annotations are evaluated at import (no `from __future__ import annotations`): typing compiles the
+# string annotation of every NamedTuple field, ~0.5 M instructions each (NOTES.md, issue 16).
 
 import bisect
 import os

@@ -6,7 +6,8 @@ per address on its hot path, where a tuple built by `Frame._make(row)` costs a t
 dataclass (see NOTES.md, "One frame, one stack").
 """
 
-from __future__ import annotations
+# Annotations are evaluated at import (no `from __future__ import annotations`): typing compiles the
+# string annotation of every NamedTuple field, ~0.5 M instructions each (NOTES.md, issue 16).
 
 from enum import Enum
 from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple, NotRequired, TypedDict
@@ -109,7 +110,7 @@ class Frame(NamedTuple):
         """The address profilers show: the lookup address of unwound return addresses, else `addr`."""
         return self.addr if self.lookup is None else self.lookup
 
-    def to_json(self, build_id: bool = False) -> FrameJson:
+    def to_json(self, build_id: bool = False) -> "FrameJson":
         """The JSON frame of DESIGN.md (`build_id` adds the key, as core and pid output carry it)."""
         out: FrameJson = {
             "addr": f"{self.addr:#x}", "module": self.module,
@@ -142,7 +143,7 @@ class Stack(NamedTuple):
     count: int = 1  # type: ignore[assignment]
     truncated: bool = False
 
-    def to_json(self) -> StackJson:
+    def to_json(self) -> "StackJson":
         """`unwind perf --format json`'s sample object."""
         return {"comm": self.comm, "pid": self.pid, "tid": self.tid, "time": self.time, "period": self.period,
                 "frames": [f.to_json() for f in self.frames], "stop": str(self.stop)}

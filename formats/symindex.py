@@ -5,7 +5,8 @@ a directory of (name, typecode, offset, length) and the arrays themselves, 8-byt
 with a CRC32 over everything after the header.  Readers get zero-copy memoryviews.
 """
 
-from __future__ import annotations
+# Annotations are evaluated at import (no `from __future__ import annotations`): typing compiles the
+# string annotation of every NamedTuple field, ~0.5 M instructions each (NOTES.md, issue 16).
 
 import mmap
 import os
@@ -37,7 +38,7 @@ class _Entry(NamedTuple):
     length: int
 
 
-def write_index(path: str, key: bytes, arrays: dict[str, array[int] | bytes]) -> None:
+def write_index(path: str, key: bytes, arrays: "dict[str, array[int] | bytes]") -> None:
     """Write the arrays atomically (temp file + rename) so readers never see half a file."""
     import tempfile
 
@@ -102,7 +103,7 @@ class IndexFile:
     def names(self) -> list[str]:
         return list(self._entries)
 
-    def array(self, name: str) -> memoryview[int]:
+    def array(self, name: str) -> "memoryview[int]":
         entry = self._entries.get(name)
         if entry is None:
             raise CorruptIndexError(f"index has no array {name}", self.path)

@@ -5,7 +5,8 @@ sequences, inline address maps, subroutines) plus one string table, so a warm ru
 the file and answers with bisect, never touching DWARF or pyelftools.
 """
 
-from __future__ import annotations
+# Annotations are evaluated at import (no `from __future__ import annotations`): typing compiles the
+# string annotation of every NamedTuple field, ~0.5 M instructions each (NOTES.md, issue 16).
 
 import os
 import warnings
@@ -110,7 +111,7 @@ class StringTable:
             self._offsets.append(len(self._blob))
         return found
 
-    def arrays(self) -> dict[str, array[int] | bytes]:
+    def arrays(self) -> "dict[str, array[int] | bytes]":
         return {"str_off": self._offsets, "str_blob": bytes(self._blob)}
 
 
@@ -190,7 +191,7 @@ def load_index(sources: IndexSources, directory: str | os.PathLike[str] | None =
 # ---- building ---------------------------------------------------------------------------
 
 
-def build_arrays(sources: IndexSources) -> dict[str, array[int] | bytes]:
+def build_arrays(sources: IndexSources) -> "dict[str, array[int] | bytes]":
     """Every array of the index, from the binary's symbol table and the DWARF file's debug info."""
     from .symtable import name_table, perf_name_table  # build time only: warm runs never import it
 
@@ -224,14 +225,14 @@ def build_arrays(sources: IndexSources) -> dict[str, array[int] | bytes]:
     return {name: _narrowest(data) for name, data in arrays.items()}
 
 
-def _narrowest(data: array[int] | bytes) -> array[int] | bytes:
+def _narrowest(data: "array[int] | bytes") -> "array[int] | bytes":
     """An unsigned 32-bit array whose values all fit 16 bits is stored as 16-bit (a smaller file to map)."""
     if isinstance(data, array) and data.typecode == "I" and (not data or max(data) < 0xFFFF):
         return array("H", data)
     return data
 
 
-def _decode_line_programs(path: str) -> dict[int, LineProgram]:
+def _decode_line_programs(path: str) -> "dict[int, LineProgram]":
     """Child-process half of the build: every line program of `path`, keyed by section offset."""
     from formats.dwarf.line import iter_line_programs
     from formats.relocations import debug_section_bytes
@@ -247,7 +248,7 @@ def _decode_line_programs(path: str) -> dict[int, LineProgram]:
 
 
 def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
-                  alt: ElfFile | None = None) -> dict[str, array[int]]:
+                  alt: ElfFile | None = None) -> "dict[str, array[int]]":
     from dataclasses import replace
 
     from formats.dwarf.aranges import unit_address_ranges
@@ -426,8 +427,8 @@ def _package(path: str, packages: dict[str, Package]) -> Package:
     return packages[path]
 
 
-def _split_unit(uf: UnitFunctions, elf: ElfFile, sections: DwarfSections, packages: dict[str, Package],
-                dwps: tuple[str, ...], dwos: list[str]) -> UnitFunctions:
+def _split_unit(uf: "UnitFunctions", elf: ElfFile, sections: "DwarfSections", packages: dict[str, Package],
+                dwps: tuple[str, ...], dwos: list[str]) -> "UnitFunctions":
     """The skeleton unit `uf` with its split unit's subroutines from the .dwp or .dwo (unchanged when none)."""
     from formats.dwarf.dwp import package_sections
     from formats.dwarf.split import dwo_sections, scan_split_unit
@@ -456,7 +457,7 @@ def _split_unit(uf: UnitFunctions, elf: ElfFile, sections: DwarfSections, packag
     return uf
 
 
-def _alt_file_tables(alt: DwarfSections, path: str,
+def _alt_file_tables(alt: "DwarfSections", path: str,
                      strings: StringTable) -> dict[int, tuple[list[int], list[int], list[int]]]:
     """File tables of the alternate file's (partial) units, keyed by ALT_TAG | unit offset."""
     from formats.dwarf.info import compile_units
@@ -466,7 +467,7 @@ def _alt_file_tables(alt: DwarfSections, path: str,
     return {ALT_TAG | unit.offset: _file_table(unit, programs, strings) for unit in compile_units(alt)}
 
 
-def _file_table(unit: CompileUnit, programs: dict[int, LineProgram],
+def _file_table(unit: "CompileUnit", programs: "dict[int, LineProgram]",
                 strings: StringTable) -> tuple[list[int], list[int], list[int]]:
     """String ids of a unit's line-table files: absolute paths, and as --relativenames and --basenames print
     them."""

@@ -17,7 +17,7 @@ from .index import NO_STRING, StringTable, cache_dir, open_index
 from .index_check import check_kernel_index
 
 PROC_KALLSYMS = "/proc/kallsyms"
-T = TypeVar("T", str, "str | None")
+T = TypeVar("T", str, str | None)
 
 
 def load_kernel_symbols(path: str | None = None, directory: str | None = None) -> KernelSymbols | None:

@@ -1,6 +1,7 @@
 """The core model every part shares: registers, module maps, samples, frames and traces."""
 
-from __future__ import annotations
+# Annotations are evaluated at import (no `from __future__ import annotations`): typing compiles the
+# string annotation of every NamedTuple field, ~0.5 M instructions each (NOTES.md, issue 16).
 
 import bisect
 from types import MappingProxyType
@@ -63,7 +64,7 @@ class Registers:
     def __repr__(self) -> str:
         return f"Registers(values={dict(self.values)!r})"
 
-    def __reduce__(self) -> tuple[type[Registers], tuple[TMapping[int, int]]]:
+    def __reduce__(self) -> "tuple[type[Registers], tuple[TMapping[int, int]]]":
         return Registers, (dict(self.values),)
 
     def get(self, reg: int) -> int | None:
@@ -240,10 +241,10 @@ class MemoryUnwinder(Unwinder, Protocol):
 
     reads_memory: bool
 
-    def unwind(self, sample: Sample, memory: SampleMemory | None = None) -> Trace: ...
+    def unwind(self, sample: Sample, memory: "SampleMemory | None" = None) -> Trace: ...
 
 
-def unwind_over(unwinder: Unwinder, sample: Sample, memory: SampleMemory) -> Trace:
+def unwind_over(unwinder: Unwinder, sample: Sample, memory: "SampleMemory") -> Trace:
     """`unwinder`'s trace over `memory` where it declares `reads_memory`; other unwinders see the sample's
     stack copy."""
     if isinstance(unwinder, MemoryUnwinder) and unwinder.reads_memory:

@@ -1,6 +1,7 @@
 """Find the files behind addresses: a mapping's binary (under --symfs, by path, by build-id) and its debug file."""
 
-from __future__ import annotations
+# Annotations are evaluated at import (no `from __future__ import annotations`): typing compiles the
+# string annotation of every NamedTuple field, ~0.5 M instructions each (NOTES.md, issue 16).
 
 import os
 from typing import TYPE_CHECKING, Iterable, NamedTuple
@@ -38,7 +39,7 @@ class ModuleResolver:
     """Opens and caches the ELF files behind mappings; looks under --symfs first, as perf does."""
 
     def __init__(self, symfs: str | None = None, debug_dirs: Iterable[str] = DEFAULT_DEBUG_DIRS,
-                 cache_size: int = 256, debuginfod: DebuginfodClient | None = None):
+                 cache_size: int = 256, debuginfod: "DebuginfodClient | None" = None):
         """`debuginfod`: where a mapped file that is not on this machine is fetched by its build-id
         (`/buildid/ID/executable`), after --symfs, its path and the debug directories."""
         self.symfs = symfs

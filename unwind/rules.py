@@ -4,7 +4,8 @@ An `UnwindRule` says how to get the caller's registers from the callee's registe
 first the CFA (canonical frame address, the caller's stack pointer), then each saved register.
 """
 
-from __future__ import annotations
+# Annotations are evaluated at import (no `from __future__ import annotations`): typing compiles the
+# string annotation of every NamedTuple field, ~0.5 M instructions each (NOTES.md, issue 16).
 
 from enum import IntEnum
 from struct import Struct
@@ -96,7 +97,7 @@ class _Frozen:
 
     __delattr__ = __setattr__  # type: ignore[assignment]
 
-    def __reduce__(self) -> tuple[type[_Frozen], tuple[object, ...]]:
+    def __reduce__(self) -> "tuple[type[_Frozen], tuple[object, ...]]":
         return type(self), self._key()  # the constructor's arguments, in order
 
 
@@ -117,7 +118,7 @@ class CfaRule(_Frozen):
         setter(self, "expr", expr)
         setter(self, "_simple", _simple_breg(expr) if kind == CfaKind.EXPRESSION else None)
 
-    def compute(self, values: Mapping[int, int], memory: MemoryReader) -> int | None:
+    def compute(self, values: Mapping[int, int], memory: "MemoryReader") -> int | None:
         """The CFA, or None when a needed register is unknown."""
         simple = self._simple
         if simple is not None:
@@ -163,7 +164,7 @@ class RegRule(_Frozen):
         setter(self, "expr", expr)
         setter(self, "_simple", _simple_breg(expr) if kind in (RegKind.EXPRESSION, RegKind.VAL_EXPRESSION) else None)
 
-    def value(self, number: int, cfa: int, values: Mapping[int, int], memory: MemoryReader) -> int | None:
+    def value(self, number: int, cfa: int, values: Mapping[int, int], memory: "MemoryReader") -> int | None:
         """The caller's value of register `number`, None when unknown."""
         simple = self._simple
         if simple is not None:  # DW_OP_bregN off [deref], evaluated without the stack machine
@@ -287,11 +288,11 @@ class UnwindRule(_Frozen):
     def return_address_undefined(self) -> bool:
         return any(n == self.ra_reg and r.kind == RegKind.UNDEFINED for n, r in self.regs)
 
-    def step(self, regs: Registers, memory: MemoryReader) -> Registers:
+    def step(self, regs: Registers, memory: "MemoryReader") -> Registers:
         """The caller's registers: RSP = CFA, RIP = return address, callee-saved per the rules."""
         return Registers(self.step_values(regs.values, memory)[1])
 
-    def step_values(self, values: Mapping[int, int], memory: MemoryReader) -> tuple[int | None, dict[int, int]]:
+    def step_values(self, values: Mapping[int, int], memory: "MemoryReader") -> tuple[int | None, dict[int, int]]:
         """(CFA, caller's register dict); the walk's hot path. Raises MemoryReadError / ExpressionError."""
         fast = self._offsets
         if fast is not None:
@@ -348,7 +349,7 @@ class UnwindRule(_Frozen):
         out[RSP] = cfa
         return cfa, out
 
-    def _from_context(self, values: Mapping[int, int], memory: MemoryReader, base: int,
+    def _from_context(self, values: Mapping[int, int], memory: "MemoryReader", base: int,
                       layout: tuple[int, ...]) -> tuple[int | None, dict[int, int]]:
         sp = values.get(RSP)
         if sp is None:
@@ -357,7 +358,7 @@ class UnwindRule(_Frozen):
         out = {reg: int.from_bytes(block[8 * i:8 * i + 8], "little") for i, reg in enumerate(layout) if reg is not None}
         return out[RSP], out
 
-    def _from_pt_regs(self, values: Mapping[int, int], memory: MemoryReader) -> tuple[int | None, dict[int, int]]:
+    def _from_pt_regs(self, values: Mapping[int, int], memory: "MemoryReader") -> tuple[int | None, dict[int, int]]:
         addr = self.cfa.compute(values, memory)
         if addr is None:
             return None, {}

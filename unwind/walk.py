@@ -14,7 +14,7 @@ from .rules import FRAME_CHAIN, MASK, RBP, RIP, RSP, FrameKind, UnwindRule, unre
 if TYPE_CHECKING:
     from .memory import MemoryReader
 
-RuleFor = Callable[[int, Frame], "UnwindRule | tuple[UnwindRule, Via] | None"]
+RuleFor = Callable[[int, Frame], UnwindRule | tuple[UnwindRule, Via] | None]
 # `memo`: pc << 1 | is return address -> what rule_for answered there.
 RuleMemo = dict[int, "UnwindRule | tuple[UnwindRule, Via] | None"]
 # `suffixes`: (pc, sp, is return address) -> (registers, stack bytes, their address, lowest and highest + 8

@@ -12,7 +12,8 @@ References into the alt file are `DW_FORM_GNU_ref_alt` / `DW_FORM_ref_sup4/8` (o
 .debug_info) and `DW_FORM_GNU_strp_alt` / `DW_FORM_strp_sup` (offsets in its .debug_str).
 """
 
-from __future__ import annotations
+# Annotations are evaluated at import (no `from __future__ import annotations`): typing compiles the
+# string annotation of every NamedTuple field, ~0.5 M instructions each (NOTES.md, issue 16).
 
 from typing import NamedTuple, Protocol
 

@@ -104,7 +104,7 @@ class PerfDataReader:
 
     # -- public -------------------------------------------------------------------------------------
 
-    def records(self) -> Iterator[Record]:
+    def records(self) -> "Iterator[Record]":
         """Every decodable record in stream order (COMPRESSED records expanded in place)."""
         return map(_second, self.records_with_offsets())
 

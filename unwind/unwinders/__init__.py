@@ -9,7 +9,8 @@ commands and the API share this one registry (`fp-naive`, `lbr-stitched` and the
 are registry names).
 """
 
-from __future__ import annotations
+# Annotations are evaluated at import (no `from __future__ import annotations`): typing compiles the
+# string annotation of every NamedTuple field, ~0.5 M instructions each (NOTES.md, issue 16).
 
 from importlib import import_module
 from typing import Any, Callable, NamedTuple
