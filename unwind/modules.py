@@ -51,7 +51,7 @@ class ModuleResolver:
         self._jit: JitSymbols | None = None
 
     @property
-    def jit(self) -> JitSymbols:
+    def jit(self) -> "JitSymbols":
         """Names and code of JIT code (perf maps, jitdump files, under --symfs first), shared by the unwinders
         (JIT frame 0) and the naming; made on first use (most runs have no JIT code)."""
         if self._jit is None:
