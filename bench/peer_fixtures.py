@@ -8,7 +8,7 @@ Each file gets up to --per-file addresses (function
 starts and middles from its symbol table, else points spread over its code sections); each address
 is answered under five flag sets, and an answer agrees when our bytes equal llvm-symbolizer's.
 
-    .venv/bin/python bench/peer_fixtures.py [--elfutils DIR] [--gimli DIR] [--addr2line DIR] [--diffs OUT]
+    .venv/bin/python bench/peer_fixtures.py [--elfutils DIR] [--gimli DIR] [--addr2line DIR] [--spread K] [--diffs OUT]
 
 Extracted fixtures live in $UNWIND_TEST_CACHE/peer-fixtures (default ~/.cache/unwind-tests/...),
 never in the repository.
@@ -76,8 +76,10 @@ def elf_kind(path: Path) -> tuple[int, int] | None:
     return head[4], int.from_bytes(head[18:20], "little")
 
 
-def addresses(path: Path, limit: int) -> list[int]:
-    """Function starts and middles from the symbol table, else points spread over the code sections."""
+def addresses(path: Path, limit: int, spread: int = 0) -> list[int]:
+    """Function starts and middles from the symbol table, else points spread over the code sections;
+    with `spread`, also that many points spread evenly over each code section (any instruction, inline
+    or not, between functions), after the first `limit`."""
     try:
         elf = ElfFile(path)
         found: list[int] = []
@@ -87,15 +89,20 @@ def addresses(path: Path, limit: int) -> list[int]:
                     found += [sym.value, sym.value + sym.size // 2]
             if found:
                 break
+        code = [sec for sec in elf.sections if sec.flags & SHF_EXECINSTR and sec.type != SectionType.NOBITS
+                and sec.size]
         if not found:
-            for sec in elf.sections:
-                if sec.flags & SHF_EXECINSTR and sec.type != SectionType.NOBITS and sec.size:
-                    found += [sec.addr + sec.size * k // 8 for k in range(8)]
+            for sec in code:
+                found += [sec.addr + sec.size * k // 8 for k in range(8)]
     except UnwindError:
         return [0x1000]
     unique = sorted(set(found))
     step = max(1, len(unique) // limit)
-    return unique[::step][:limit]
+    chosen = unique[::step][:limit]
+    if spread:
+        extra = {sec.addr + sec.size * k // spread for sec in code for k in range(spread)}
+        chosen += sorted(extra - set(chosen))
+    return chosen
 
 
 def answers(argv: list[str], stdin: str, env: dict) -> list[str] | None:
@@ -117,10 +124,10 @@ def answers(argv: list[str], stdin: str, env: dict) -> list[str] | None:
     return blocks
 
 
-def compare(files: list[Path], per_file: int, env: dict, diffs: list[str]) -> dict:
+def compare(files: list[Path], per_file: int, env: dict, diffs: list[str], spread: int = 0) -> dict:
     counts = defaultdict(int)
     for path in files:
-        addrs = addresses(path, per_file)
+        addrs = addresses(path, per_file, spread)
         stdin = "".join(f"0x{a:x}\n{SENTINEL}\n" for a in addrs)
         counts["files"] += 1
         for flags in FLAG_SETS:
@@ -147,6 +154,8 @@ def main() -> None:
     parser.add_argument("--gimli", type=Path, default=MIRRORS / "gimli-rs+object-testfiles" / "repo")
     parser.add_argument("--addr2line", type=Path, default=MIRRORS / "gimli-rs+addr2line" / "repo")
     parser.add_argument("--per-file", type=int, default=60, help="addresses per file (default 60)")
+    parser.add_argument("--spread", type=int, default=0, metavar="K",
+                        help="also K points spread evenly over each code section (held-out addresses; default 0)")
     parser.add_argument("--diffs", type=Path, help="write every differing answer here")
     parser.add_argument("--machine", choices=("x86_64", "i386"), default="x86_64",
                         help="which files: ELF64 x86-64 (default) or ELFCLASS32 i386")
@@ -169,7 +178,7 @@ def main() -> None:
           "   (five flag sets)")
     for suite, files in suites.items():
         elf = [f for f in files if elf_kind(f) == kind]
-        c = compare(elf, args.per_file, env, diffs)
+        c = compare(elf, args.per_file, env, diffs, args.spread)
         rate = c["agree"] / c["compared"] if c["compared"] else 0.0
         print(f"{suite:10} {len(elf):>17} {c['compared']:>8} {c['agree']:>8} {rate:>8.2%}"
               + (f"   llvm-symbolizer failed on {c['llvm_failed']} answers" if c["llvm_failed"] else ""))

@@ -24,7 +24,8 @@ def name_table(elf: ElfFile) -> list[tuple[int, int, str, str | None]]:
         symbols = read_symbols(elf, ".dynsym")
         mini = mini_debuginfo(elf)  # MiniDebugInfo adds the local functions .dynsym lacks, as gdb reads them
         if mini is not None:
-            kept = [(s.value, s) for s in read_symbols(mini, ".symtab") if _counts(s)]
+            bias = _mini_bias(elf, mini)
+            kept = [(s.value + bias.get(s.shndx, 0), s) for s in read_symbols(mini, ".symtab") if _counts(s)]
     current = None
     for sym in symbols:
         if sym.type == SymbolType.FILE:
@@ -41,6 +42,19 @@ def name_table(elf: ElfFile) -> list[tuple[int, int, str, str | None]]:
         else:
             table.append(entry)
     return table
+
+
+def _mini_bias(binary: ElfFile, mini: ElfFile) -> dict[int, int]:
+    """Per section index of the .gnu_debugdata file, what to add to its symbols' values: the binary's
+    address of the section of that name minus the embedded copy's.  Zero unless the binary was moved
+    after the copy was made (prelink: elfutils' testfilebazmin_pl); gdb relocates a separate symbol file
+    by matching sections by name the same way."""
+    bias = {}
+    for section in mini.sections:
+        own = binary.section(section.name) if section.name else None
+        if own is not None and own.addr != section.addr:
+            bias[section.index] = own.addr - section.addr
+    return bias
 
 
 def _address(elf: ElfFile, sym: Symbol) -> int:

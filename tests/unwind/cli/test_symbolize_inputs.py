@@ -237,3 +237,33 @@ def test_minidebuginfo_names_functions_as_gdb_does(tmp_path, env):
     full = run(["llvm-symbolizer", "--obj", str(tmp_path / "m"), "-f", "--output-style=GNU", *addresses])
     assert ours == full.stdout.splitlines()[::2]
     assert "hidden_helper" in ours and "other_local" in ours
+
+
+# prelink moves a PIE or library to a new base after its MiniDebugInfo was made (elfutils' testfilebazmin_pl,
+# moved to 0x3000000000): the same program linked at another base stands in for it here.
+MOVED_SCRIPT = MINI_SCRIPT.replace("strip --strip-all -R .comment m -o m.mdi", """\
+gcc -O2 -g m.c -o moved -Wl,-Ttext-segment=0x3000000000
+strip --strip-all -R .comment moved -o m.mdi""")
+
+
+def test_minidebuginfo_of_a_moved_binary_names_functions_as_gdb_does(tmp_path, env):
+    """The .gnu_debugdata symbols keep the addresses of the build they came from; the moved binary's
+    sections say where they are now (gdb matches sections by name).  Names as gdb gives them and as
+    llvm-symbolizer finds them in the moved binary's own full .symtab."""
+    for tool in ("gdb", "xz", "llvm-symbolizer"):
+        need_tool(tool)
+    (tmp_path / "m.c").write_text(MINI_SOURCE)
+    subprocess.run(["bash", "-c", MOVED_SCRIPT], cwd=tmp_path, check=True, capture_output=True)
+    nm = subprocess.run(["nm", "--defined-only", str(tmp_path / "moved")], capture_output=True, text=True).stdout
+    functions = {int(a, 16): n for a, t, n in (line.split() for line in nm.splitlines()) if t in "Tt"}
+    assert min(functions) >= 0x3000000000 and {"hidden_helper", "other_local", "visible", "main"} <= set(
+        functions.values())
+    addresses = [f"0x{a:x}" for a in sorted(functions)] + [f"0x{a + 2:x}" for a in sorted(functions)]
+    ours = run([*UNWIND, "symbolize", "--obj", str(tmp_path / "m.mdi"), "-f", "--output-style=GNU", *addresses],
+               env=env).stdout.splitlines()[::2]
+    gdb = run(["gdb", "-nx", "-batch", *[x for a in addresses for x in ("-ex", f"info symbol {a}")],
+               str(tmp_path / "m.mdi")]).stdout.splitlines()
+    assert ours == [re.sub(r"( \+ \d+)? in section .*", "", line) for line in gdb]
+    full = run(["llvm-symbolizer", "--obj", str(tmp_path / "moved"), "-f", "--output-style=GNU", *addresses])
+    assert ours == full.stdout.splitlines()[::2]
+    assert "hidden_helper" in ours and "other_local" in ours
