@@ -8,6 +8,7 @@ directory: whatever it holds, loading either returns data every lookup can index
 from __future__ import annotations
 
 import marshal
+import os
 from array import array
 
 from formats.errors import FormatError
@@ -32,10 +33,17 @@ def read_marshal(path: str) -> object:
     marshal signals bad data with EOFError, ValueError or TypeError (its documented errors); this
     call on bytes read from disk is the one place they mean corrupt data, not a bug.
     """
+    return read_marshal_signed(path)[0]
+
+
+def read_marshal_signed(path: str) -> tuple[object, str]:
+    """read_marshal's value and the signature of the file it was read from: its inode, size, mtime and
+    ctime, which any rewrite or replacement changes (unwind.index.open_index's stamps hold the same)."""
     with open(path, "rb") as fh:
+        st = os.fstat(fh.fileno())
         data = fh.read()
     try:
-        return marshal.loads(data)
+        return marshal.loads(data), f"{st.st_ino} {st.st_size} {st.st_mtime_ns} {st.st_ctime_ns}"
     except (EOFError, ValueError, TypeError) as exc:  # marshal's data errors (NOTES.md, error discipline)
         raise CorruptCacheError(f"not a marshal stream ({exc})", path) from exc
 
@@ -116,9 +124,14 @@ def _array(value: object, typecode: str, path: str, name: str) -> array[int]:
     return out
 
 
-def check_compiled(state: object, version: int, path: str) -> tuple[list[array[int]], list[RuleKey | None], int]:
+def check_compiled(state: object, version: int, path: str,
+                   checked_before: bool = False) -> tuple[list[array[int]], list[RuleKey | None], int]:
     """(arrays in ARRAYS order, rule keys, error count) of a compiled table's state, all consistent:
-    sorted FDE starts, one non-empty row slice per FDE, every row's rule index inside the keys."""
+    sorted FDE starts, one non-empty row slice per FDE, every row's rule index inside the keys.
+
+    `checked_before`: the caller knows this very file passed these checks (a stamp of its signature,
+    CfiCache._load): only its shape is checked (version, array types, lengths), not every key and row
+    (~40 M instructions on every warm run over python3.11 and libc: their keys, row rules and slices)."""
     if type(state) is not dict or state.get("version") != version:
         raise CorruptCacheError("stale or foreign CFI cache format", path)
     arrays = [_array(state.get(name), code, path, name) for name, code in ARRAYS]
@@ -126,10 +139,12 @@ def check_compiled(state: object, version: int, path: str) -> tuple[list[array[i
     keys = state.get("keys")
     if type(keys) is not list:
         raise CorruptCacheError("rule keys are not a list", path)
-    checked = [key if key is None or _key_ok(key) else check_rule_key(key, path) for key in keys]
     errors = _int(state.get("errors"), path, "error count", 0)
     if len(ends) != len(starts) or len(slices) != len(starts) + 1 or len(rules) != len(locs):
         raise CorruptCacheError("array lengths disagree", path)
+    if checked_before:
+        return arrays, keys, errors
+    checked = [key if key is None or _key_ok(key) else check_rule_key(key, path) for key in keys]
     ordered = starts.tolist()  # the checks run in C (sorted, set): a warm run loads a table per module
     if ordered != sorted(ordered) or slices[0] != 0 or slices[-1] != len(locs):
         raise CorruptCacheError("FDE starts unsorted or row slices do not cover the rows", path)

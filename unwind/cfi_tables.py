@@ -22,7 +22,8 @@ from formats.elf import ElfFile
 from formats.errors import FormatError
 
 from .caches import CacheStats
-from .cfi_state import CorruptCacheError, RuleKey, check_analyses, check_compiled, read_marshal
+from .cfi_state import (CorruptCacheError, RuleKey, check_analyses, check_compiled, read_marshal,
+                        read_marshal_signed)
 from .index import cache_dir, write_atomically
 from .rules import CfaKind, CfaRule, FrameKind, RegKind, RegRule, UnwindRule
 
@@ -114,9 +115,10 @@ class CompiledCfi:
         return {"version": FORMAT_VERSION, **arrays, "keys": list(self.keys), "errors": self.errors}
 
     @classmethod
-    def from_state(cls, state: object, path: str) -> CompiledCfi:
-        """The table stored as `state` (read from `path`); CorruptCacheError unless it is consistent."""
-        arrays, keys, errors = check_compiled(state, FORMAT_VERSION, path)
+    def from_state(cls, state: object, path: str, checked_before: bool = False) -> CompiledCfi:
+        """The table stored as `state` (read from `path`); CorruptCacheError unless it is consistent
+        (`checked_before`: only its shape is checked, see check_compiled)."""
+        arrays, keys, errors = check_compiled(state, FORMAT_VERSION, path, checked_before)
         starts, ends, row_slices, row_locs, row_rules = arrays  # check_compiled gives all five, in this order
         return cls(starts, ends, row_slices, row_locs, row_rules, keys, errors)
 
@@ -386,10 +388,23 @@ class CfiCache:
 
     @staticmethod
     def _load(path: str) -> CompiledCfi | None:
+        """The table saved at `path`, checked in full once per version of the file: a stamp beside it
+        records the signature (inode, size, mtime, ctime) the checks passed for, as unwind.index.open_index
+        does for indexes; a rewritten or replaced file is checked again."""
+        stamp = path + ".ok"
         try:
-            return CompiledCfi.from_state(read_marshal(path), path)
+            state, signature = read_marshal_signed(path)
+            try:
+                with open(stamp) as fh:
+                    trusted = fh.read() == signature
+            except OSError:
+                trusted = False
+            table = CompiledCfi.from_state(state, path, checked_before=trusted)
         except (OSError, CorruptCacheError):  # missing, unreadable, stale or corrupt: rebuild it
             return None
+        if not trusted:
+            write_atomically(stamp, signature.encode())
+        return table
 
     @staticmethod
     def _save(path: str, table: CompiledCfi) -> None:

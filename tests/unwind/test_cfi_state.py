@@ -97,6 +97,40 @@ def test_cache_rebuilds_a_planted_inconsistent_table(table, tmp_path, monkeypatc
     assert list(rebuilt.row_rules) == list(table.row_rules)
 
 
+def test_a_table_is_checked_in_full_once_per_version_of_its_file(table, tmp_path, monkeypatch):
+    import unwind.cfi_state
+
+    monkeypatch.setenv("UNWIND_CACHE_DIR", str(tmp_path))
+    elf = ElfFile(BINARY)
+    CfiCache(lazy_limit=0).get(elf)  # compiled and saved: no stamp yet
+    (path,) = Path(tmp_path, "cfi").glob("*.cfi")
+    stamp = Path(str(path) + ".ok")
+    assert not stamp.exists()
+    second = CfiCache(lazy_limit=0)
+    assert list(second.get(elf).row_rules) == list(table.row_rules)  # loaded, checked in full, stamped
+    assert second.loads == 1 and stamp.is_file()
+
+    def no_key_check(key: object) -> bool:
+        raise AssertionError("a stamped table's keys were checked again")
+
+    monkeypatch.setattr(unwind.cfi_state, "_key_ok", no_key_check)
+    third = CfiCache(lazy_limit=0)
+    assert list(third.get(elf).row_rules) == list(table.row_rules) and third.loads == 1
+    monkeypatch.undo()
+    monkeypatch.setenv("UNWIND_CACHE_DIR", str(tmp_path))
+
+    # another file in its place (a planted one, indices past the keys): its signature differs, checked again
+    state = marshal.loads(path.read_bytes())
+    state["row_rules"] = ("I", b"\xff" * len(state["row_rules"][1]))
+    planted = tmp_path / "planted"
+    planted.write_bytes(marshal.dumps(state))
+    planted.replace(path)
+    fourth = CfiCache(lazy_limit=0)
+    rebuilt = fourth.get(elf)
+    assert fourth.compiles == 1 and fourth.loads == 0
+    assert list(rebuilt.row_rules) == list(table.row_rules)
+
+
 def test_frame0_analyses_are_checked(tmp_path):
     good = {0x1000: ((0, 7, 8, b""), ((16, 2, -8, 0, b""),), 16, 0), 0x2000: None}
     assert check_analyses({"version": 1, "analyses": good}, 1, "a") == good
