@@ -22,7 +22,6 @@ Usage: .venv/bin/python bench/jit_agreement.py [PERF.DATA] [--script JS] [--freq
 from __future__ import annotations
 
 import argparse
-import bisect
 import json
 import re
 import shutil
@@ -40,6 +39,7 @@ from record import (  # noqa: E402
     explained_difference,
     goes_on_past_perf,
     perf_script_text,
+    skips_callers_of_frame,
     skips_callers_of_frame0,
     user_frames,
 )
@@ -68,7 +68,11 @@ class CodeCheck:
     def __init__(self, dump: Path) -> None:
         from formats.jitdump import parse_jitdump
 
-        self.jit = sorted((c.address, c.code) for c in parse_jitdump(dump.read_bytes(), str(dump)).code)
+        from formats.perfmap import PerfMap, PerfMapEntry
+
+        self.loads = parse_jitdump(dump.read_bytes(), str(dump)).code
+        # code reused at one address (GC): the latest-starting, then latest load, as the unwinder takes it
+        self.jit = PerfMap([PerfMapEntry(c.address, c.size, c.name, i + 1) for i, c in enumerate(self.loads)])
         self.elves: dict = {}
         self.counts: Counter = Counter()
         self.elsewhere: Counter = Counter()  # (called address, frame 0's function) of other direct calls
@@ -86,10 +90,10 @@ class CodeCheck:
         """(bytes, their absolute start) of up to 8 bytes before a return address."""
         ra = int(frame["addr"], 16)
         if frame["module"].startswith("/tmp/perf-"):
-            i = bisect.bisect_right(self.jit, (ra - 1, b"\xff")) - 1
-            if i < 0 or not self.jit[i][0] < ra <= self.jit[i][0] + len(self.jit[i][1]):
+            entry = self.jit.find(ra - 1)
+            if entry is None:
                 return None
-            start, body = self.jit[i]
+            start, body = entry.start, self.loads[entry.line - 1].code
             begin = max(start, ra - 8)
             return body[begin - start:ra - start], begin
         if frame["offset"] is None:
@@ -233,8 +237,11 @@ def main() -> None:
             counts[kind] += 1
             if kind >= 2:
                 leaves[kind - 2][perfs[0][1] if perfs else None] += 1
-            if kind == 2 and unwinder == "auto" and checker is not None and skips_callers_of_frame0(mine, perfs):
-                checker.check(auto_json[i])
+            if kind == 2 and unwinder == "auto" and checker is not None:
+                if skips_callers_of_frame0(mine, perfs):
+                    checker.check(auto_json[i])
+                elif (at := skips_callers_of_frame(mine, perfs)) is not None:
+                    checker.check(auto_json[i][at - 1:])
         share = (counts[0] + counts[1]) / max(len(theirs), 1)
         print(f"| {unwinder} | {' | '.join(map(str, counts))} | {share:.1%} |")
         details.append((unwinder, leaves))

@@ -118,6 +118,12 @@ class _State:
     # with the return address popped, `push rbp; mov rbp, rsp` at the CFA built the *caller's* frame (V8's
     # Builtins_BaselineOutOfLinePrologue builds the frame of the baseline code that calls it first thing)
     caller_framed: bool = False
+    # stack realignment without a frame (V8's Builtins_DeoptimizationEntry_*: `mov r10, rsp; sub $8, %rsp;
+    # and $-16, %rsp; mov r10, (%rsp)`): a register holding rsp as it was at depth `sp_copy[1]`, then that
+    # rsp stored at [rsp + saved_at]: cfa = [rsp + saved_at] + 8 + saved_sp until `mov (%rsp), %rsp`
+    sp_copy: tuple[str, int] | None = None
+    saved_sp: int | None = None
+    saved_at: int = 0
 
 
 # Code that runs in its caller's frame (V8's Builtins_BaselineLeaveFrame, which baseline code jumps to): the
@@ -300,6 +306,11 @@ def _step(state: _State, mnemonic: str, ops: str, pushed: frozenset[str] = froze
     framed = state.frame_depth is not None
     if state.ra_reg is not None:
         return _step_without_return_address(state, state.ra_reg, mnemonic, ops)
+    if not framed and (state.sp_copy is not None or state.saved_sp is not None or
+                       (mnemonic == "mov" and ops.endswith(", rsp"))):
+        realigned = _realign_step(state, mnemonic, ops)
+        if realigned is not _NOT_HANDLED:
+            return realigned
     if mnemonic == "pop" and ops in pushed and ops in _DWARF_REGS and state == _State():
         # the return address popped into a register and pushed back later (V8's
         # Builtins_BaselineOutOfLinePrologue, glibc's __vfork; not _start's `pop rsi` of argc)
@@ -331,6 +342,43 @@ def _step(state: _State, mnemonic: str, ops: str, pushed: frozenset[str] = froze
     if ops.startswith("rsp, ") or ops == "rsp":
         return _rsp_write(state, mnemonic, ops[5:])
     return state
+
+
+_NOT_HANDLED = _State(depth=-1 << 40)  # _realign_step's "not mine": the ordinary step decides
+
+
+def _realign_step(state: _State, mnemonic: str, ops: str) -> _State | None:
+    """The state after an instruction of a frameless stack realignment (see _State.sp_copy), or _NOT_HANDLED."""
+    if state.sp_copy is not None:
+        reg, depth = state.sp_copy
+        if (mnemonic == "pop" and ops == reg) or (mnemonic not in ("cmp", "test", "push") and
+                                                  ops.startswith((f"{reg}, ", f"{_LOW[reg]}, "))):
+            return _step(replace(state, sp_copy=None), mnemonic, ops)  # the copy overwritten
+        if mnemonic == "and" and ops.startswith("rsp, "):
+            return replace(state, depth_known=False)
+        if mnemonic == "mov" and ops == f"qword ptr [rsp], {reg}" and state.saved_sp is None:
+            return replace(state, saved_sp=depth, saved_at=0)
+        if mnemonic == "mov" and ops == f"rsp, {reg}":
+            return replace(state, depth=depth, depth_known=True, sp_copy=None, saved_sp=None, saved_at=0)
+    if state.saved_sp is not None:
+        at = state.saved_at
+        moved = {"push": 8, "pop": -8}.get(mnemonic)
+        if moved is None and mnemonic in ("sub", "add") and ops.startswith("rsp, "):
+            imm = _integer(ops[5:])
+            moved = None if imm is None else (imm if mnemonic == "sub" else -imm)
+        if moved is not None:
+            if at + moved < 0:
+                return None  # popped the saved stack pointer
+            after = replace(state, depth=state.depth + moved, saved_at=at + moved)
+            return replace(after, rbp_slot=None) if mnemonic == "pop" and ops == "rbp" else after
+        if mnemonic == "mov" and ops == "rsp, qword ptr [rsp]" and at == 0:
+            return replace(state, depth=state.saved_sp, depth_known=True, saved_sp=None, sp_copy=None)
+        if ops.startswith("rsp, ") or ops == "rsp" or (at == 0 and ops.startswith("qword ptr [rsp], ")):
+            return None  # rsp moved otherwise, or the saved stack pointer overwritten
+        return state
+    if mnemonic == "mov" and ops.endswith(", rsp") and ops[:-5] in _DWARF_REGS and state.depth_known:
+        return replace(state, sp_copy=(ops[:-5], state.depth))
+    return _NOT_HANDLED
 
 
 def _step_without_return_address(state: _State, reg: str, mnemonic: str, ops: str) -> _State | None:
@@ -386,6 +434,15 @@ def _integer(text: str) -> int | None:
 
 
 def _rule(state: _State) -> UnwindRule | None:
+    if state.saved_sp is not None and state.frame_depth is None:
+        if state.saved_sp < 0:  # the return address was popped before: nothing to find
+            return None
+        # cfa = [rsp + saved_at] + 8 + saved_sp: DW_OP_breg7 saved_at; DW_OP_deref; DW_OP_plus_uconst 8 + saved_sp
+        expr = bytes([0x77]) + _sleb(state.saved_at) + bytes([0x06, 0x23]) + _uleb(8 + state.saved_sp)
+        regs = [(RIP, RegRule(RegKind.OFFSET, -8))]
+        if state.rbp_slot is not None:
+            regs.append((RBP, RegRule(RegKind.OFFSET, -8 - state.rbp_slot)))
+        return UnwindRule(CfaRule(CfaKind.EXPRESSION, expr=expr), tuple(regs), RIP)
     if state.ra_reg is not None:  # cfa = rsp + 8 + depth, the return address in the register
         return UnwindRule(CfaRule(CfaKind.REG_OFFSET, RSP, 8 + state.depth),
                           ((RIP, RegRule(RegKind.REGISTER, reg=_DWARF_REGS[state.ra_reg])),), RIP)
@@ -399,3 +456,22 @@ def _rule(state: _State) -> UnwindRule | None:
     if state.rbp_slot is not None:
         saved[RBP] = -8 - state.rbp_slot
     return offset_rule(RSP, 8 + state.depth, saved)
+
+
+def _uleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        out.append(byte | (0x80 if value else 0))
+        if not value:
+            return bytes(out)
+
+
+def _sleb(value: int) -> bytes:
+    out = bytearray()
+    while True:
+        byte, value = value & 0x7F, value >> 7
+        done = (value == 0 and not byte & 0x40) or (value == -1 and byte & 0x40)
+        out.append(byte | (0 if done else 0x80))
+        if done:
+            return bytes(out)

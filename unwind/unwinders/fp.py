@@ -107,7 +107,8 @@ class FramePointerUnwinder:
 
     def _code_rule(self, frame: Frame, memory: MemoryReader) -> UnwindRule | None:
         """What the code at the pc says, cached per (module map, pc, kind of frame): SIGNAL_FRAME for the
-        sigreturn trampoline, the prologue rule for frame 0 / an interrupted frame, else None."""
+        sigreturn trampoline, the prologue rule for frame 0 / an interrupted frame, for a caller only a
+        realigned stack's rule (unwind.prologue: cfa = [rsp + n] + m), else None."""
         # a bare reader (no sample, no modules, no stack bounds) is enough: those checks are then skipped
         sample: Sample | None = getattr(memory, "sample", None)
         key = (sample.modules if sample is not None else None, frame.pc, frame.is_return_address)
@@ -119,6 +120,11 @@ class FramePointerUnwinder:
             rule = SIGNAL_FRAME
         elif not frame.is_return_address and self.prologue:
             rule = self.frame0_rule(frame.pc, memory)
+        elif self.prologue:
+            # a caller whose own code realigned the stack without a frame, keeping its entry rsp at [rsp]
+            # (V8's Builtins_DeoptimizationEntry_* around its C++ calls): the frame chain is not its own
+            found = self.frame0_rule(frame.pc, memory)
+            rule = found if found is not None and found.cfa.kind == CfaKind.EXPRESSION else None
         else:
             rule = None
         if key[0] is not None:

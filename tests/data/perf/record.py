@@ -98,14 +98,16 @@ def explained_difference(ours: list, perfs: list) -> str | None:
     where code has no CFI (e.g. a `_fini` stub) guesses on until it lands on a frame that is no
     code at all (`[stack]`), where we stop with no-unwind-info.
     """
-    if ours[:-1] == perfs:
+    if ours[:-1] == perfs and ours[-1][0] is not None:  # our extra frame in mapped code, not a guess
         return "perf stops one frame early (its stack bound ignores the copy's last 8 bytes)"
-    if perfs and perfs[-1] == UNKNOWN and (ours == perfs[:-1] or ours[:-1] == perfs[:-1]):
+    if perfs and perfs[-1] == UNKNOWN and (ours == perfs[:-1] or (ours[:-1] == perfs[:-1] and ours[-1][0] is not None)):
         return "perf ends in a bogus [unknown] frame"
     if perfs and perfs[-1][0] in ("[stack]", "[heap]") and perfs[:len(ours)] == ours:
         return "perf guesses past code without CFI and ends in a frame inside [stack]"
     if skips_callers_of_frame0(ours, perfs):
         return "perf follows rbp from a frame 0 without CFI that has no frame of its own, skipping its caller"
+    if skips_callers_of_frame(ours, perfs) is not None:
+        return "perf follows rbp from a caller frame without CFI that has no frame of its own, skipping its caller"
     return None
 
 
@@ -127,3 +129,13 @@ def goes_on_past_perf(ours: list, perfs: list) -> bool:
     """perf stopped early (its libunwind ends at the first frame in code without any unwind table, such as
     JIT code) and ours goes on through mapped code: the acceptance counts this as agreement."""
     return len(ours) > len(perfs) and ours[:len(perfs)] == perfs and all(m is not None for m, _ in ours[len(perfs):])
+
+
+def skips_callers_of_frame(ours: list, perfs: list) -> int | None:
+    """The index of the first frame perf skips where perf's frames are ours minus one or more frames after a
+    common frame further up (V8's Builtins_DeoptimizationEntry_* realigns the stack without a frame around its
+    C++ calls; perf's frame chain there skips the function being deoptimized); None if that is not it."""
+    at = next((i for i, (a, b) in enumerate(zip(ours, perfs)) if a != b), None)
+    if at is None or at < 2:  # frame 0 and 1: skips_callers_of_frame0
+        return None
+    return at if skips_callers_of_frame0(ours[at - 1:], perfs[at - 1:]) else None

@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import bisect
 import json
 import os
 import re
@@ -201,10 +200,13 @@ def test_baseline_code_calling_its_out_of_line_prologue_has_no_frame_yet(baselin
     from capstone import CS_ARCH_X86, CS_MODE_64, Cs
 
     from formats.jitdump import parse_jitdump
+    from formats.perfmap import PerfMap, PerfMapEntry
 
     path, theirs = baseline_recording
     (dump_path,) = path.parent.glob("jit-*.dump")
-    code = sorted((c.address, c.code) for c in parse_jitdump(dump_path.read_bytes(), str(dump_path)).code)
+    loads = parse_jitdump(dump_path.read_bytes(), str(dump_path)).code
+    # code reused at one address (GC) is looked up as the unwinder does: the latest-starting, then latest load
+    code = PerfMap([PerfMapEntry(c.address, c.size, c.name, i + 1) for i, c in enumerate(loads)])
     samples = [json.loads(line) for line in unwind_perf(path, "--unwinder", "auto", "--format", "json").splitlines()]
     name = lambda frame: re.sub(r"^JS:[*^~]?(\S*) .*", r"\1", frame["symbol"] or "?")
     callers = {"add": "step", "step": ""}  # "": the script's top level (JS:^ .../baseline.js:1:1)
@@ -218,7 +220,9 @@ def test_baseline_code_calling_its_out_of_line_prologue_has_no_frame_yet(baselin
         if len(frames) > 2 and frames[0]["symbol"] == "Builtins_BaselineOutOfLinePrologue" and \
                 "baseline.js" in (frames[1]["symbol"] or ""):
             ra = int(frames[1]["addr"], 16)
-            start, body = code[bisect.bisect_right(code, (ra - 1, b"\xff" * 64)) - 1]
+            entry = code.find(ra - 1)
+            assert entry is not None
+            start, body = entry.start, loads[entry.line - 1].code
             insns = list(Cs(CS_ARCH_X86, CS_MODE_64).disasm(body[:ra - start], start))
             assert insns and insns[-1].mnemonic == "call" and insns[-1].address + insns[-1].size == ra
             assert not any(i.mnemonic in ("push", "enter") or i.op_str.startswith(("rbp,", "rsp,"))
