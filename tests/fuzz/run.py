@@ -20,8 +20,10 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import importlib
 import json
 import os
+import pkgutil
 import random
 import resource
 import signal
@@ -167,24 +169,13 @@ def run_atheris(campaign: Campaign, seconds: float, max_inputs: int | None) -> N
     import atheris
 
     with atheris.instrument_imports(include=["formats", "unwind"]):
-        import formats.cfi.table  # noqa: F401 - imported under instrumentation
-        import formats.core  # noqa: F401
-        import formats.dwarf.aranges  # noqa: F401
-        import formats.dwarf.dwp  # noqa: F401
-        import formats.dwarf.info  # noqa: F401
-        import formats.dwarf.line  # noqa: F401
-        import formats.dwarf.split  # noqa: F401
-        import formats.dwarf.sup  # noqa: F401
-        import formats.elf  # noqa: F401
-        import formats.kallsyms  # noqa: F401
-        import formats.orc.table  # noqa: F401
-        import formats.perfdata.reader  # noqa: F401
-        import formats.procmaps  # noqa: F401
-        import formats.stacktext  # noqa: F401
-        import formats.symindex  # noqa: F401
-        import formats.symtab  # noqa: F401
+        import formats
+
+        for module in pkgutil.walk_packages(formats.__path__, "formats."):
+            importlib.import_module(module.name)  # every parser, so a new one is never fuzzed blind
         import unwind.dwarfexpr  # noqa: F401
         import unwind.index  # noqa: F401
+        import unwind.prologue  # noqa: F401
         import unwind.symbolizer  # noqa: F401
     work = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "unwind-fuzz" / campaign.name
     work.mkdir(parents=True, exist_ok=True)
