@@ -58,14 +58,21 @@ class PerfScriptWriter:
 
     def write(self, stacks: Iterable[Stack]) -> str:
         """The `perf script` text of the stacks, in the order given (a stack seen N times, N times)."""
-        out = []
+        out: list[str] = []
+        append = out.append
         get = self._lines.get
+        nanoseconds = self.nanoseconds
         for sample in expand(stacks):
-            out.append(format_header(sample, self.nanoseconds))
+            if nanoseconds:
+                append(format_header(sample, True))
+            else:  # format_header's text, inline: one call less a sample
+                sec, rem = divmod(sample.time, 1_000_000_000)
+                append(f"{sample.comm or ''} {sample.pid or 0:5d}/{sample.tid or 0:<5d} "
+                       f"{f'{sec}.{rem // 1000:06d}':>12}: ")
             for frame in sample.frames:
                 known = get(id(frame))
-                out.append(known[1] if known is not None else self._remember(frame))
-            out.append("\n\n")
+                append(known[1] if known is not None else self._remember(frame))
+            append("\n\n")
         return "".join(out)
 
     def _remember(self, frame: Frame) -> str:

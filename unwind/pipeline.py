@@ -57,15 +57,19 @@ class SampleResolver:
         (or an ambiguous stitch) cut is `truncated`, and ends in a `[truncated]` frame with the marker on."""
         if trace is None:
             trace = self.user_trace(sample)
-        frames = self.frames.kernel_frames(sample.kernel_callchain) + self.frames.user_frames(sample, trace.frames)
+        frames = self.frames.user_frames(sample, trace.frames)
+        if sample.kernel_callchain:
+            frames = self.frames.kernel_frames(sample.kernel_callchain) + frames
         # cut short by this sample's copy, by an ambiguous join, or by the copy of the sample it was stitched to
-        truncated = (trace.stop is StopReason.AMBIGUOUS_STITCH or truncated_by_copy(self._cut(sample), trace)
-                     or (trace.stop is StopReason.BAD_MEMORY and bool(trace.frames)
-                         and trace.frames[-1].via is Via.STITCHED))
+        # (truncated_by_copy asks for BAD_MEMORY first)
+        stop = trace.stop
+        truncated = stop is StopReason.AMBIGUOUS_STITCH or (
+            stop is StopReason.BAD_MEMORY and (truncated_by_copy(self._cut(sample), trace)
+                                               or (bool(trace.frames) and trace.frames[-1].via is Via.STITCHED)))
         if truncated and self.marker:
             frames.append(TRUNCATED)
-        return Stack(sample.comm, sample.pid, sample.tid, sample.time, sample.period, tuple(frames), trace.stop,
-                     truncated=truncated)
+        # positional, in Stack's field order (count 1): keywords make NamedTuple.__new__ slower a sample
+        return Stack(sample.comm, sample.pid, sample.tid, sample.time, sample.period, tuple(frames), stop, 1, truncated)
 
     def resolve_all(self, samples: Iterable[Sample]) -> Iterator[Stack]:
         """Every sample in order; an unwinder with `unwind_all` (stitching) gets the stream of unwound samples."""

@@ -57,19 +57,21 @@ class FrameResolver:
         out: list[SymFrame] = []
         by_via = self._memo_for(sample.modules)
         via: Via | None = None
-        memo: dict[int, tuple[SymFrame, ...]]  # set by the first frame (its via is never None)
+        memo: dict[int, tuple[SymFrame, ...]]  # set by the first frame (its via is never None), with its get
+        extend = out.extend
         for frame in frames:
             if frame.via is not via:
                 via = frame.via
                 known = by_via.get(via)
                 memo = by_via.setdefault(via, {}) if known is None else known
+                get = memo.get
             key = frame.pc << 1 | frame.is_return_address
-            resolved = memo.get(key)
+            resolved = get(key)
             if resolved is None:
                 if len(memo) >= MEMO_LIMIT:  # bounded: checked on a miss only, off the hit path
                     memo.clear()
                 resolved = memo[key] = tuple(self._user_frame(sample, frame))
-            out.extend(resolved)
+            extend(resolved)
         return out
 
     def _memo_for(self, modules: ModuleMap) -> ViaMemo:

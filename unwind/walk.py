@@ -79,9 +79,9 @@ def walk(sample: Sample, rule_for: RuleFor, *, via: Via, max_depth: int = 256, m
             registers.append(values)
         if suffixes is not None and frames:
             hit = suffixes.get((pc, sp, is_ra))
-            if hit is not None:
-                h_values, h_stack, h_base, r_lo, r_hi, h_frames, h_at, h_stop, h_via = hit
-                if (h_via is frame_via and h_values == values and stack_lo <= r_lo and r_hi <= stack_hi
+            if hit is not None and hit[0] == values:  # the registers differ in most found entries: asked first
+                _, h_stack, h_base, r_lo, r_hi, h_frames, h_at, h_stop, h_via = hit
+                if (h_via is frame_via and stack_lo <= r_lo and r_hi <= stack_hi
                         and len(frames) + len(h_frames) - h_at < max_depth
                         and stack[r_lo - stack_lo:r_hi - stack_lo] == h_stack[r_lo - h_base:r_hi - h_base]):
                     frames.extend(h_frames[h_at:])
