@@ -121,6 +121,7 @@ class PerfSession:
         self._build_ids: dict[str, bytes] = {}
         # register mask -> its plan: a recording uses one or two masks; bounded against hostile ones
         self._plans: LRUCache[int, Plan] = LRUCache(16)
+        self._last_plan: tuple[int | None, Plan] = (None, _plan(0))  # the mask of the sample before, its plan
 
     # -- public -------------------------------------------------------------------------------------
 
@@ -156,9 +157,13 @@ class PerfSession:
         pid, tid = rec.pid or 0, rec.tid or 0
         dump = rec.regs_user
         if dump is not None and dump.abi:
-            plan = self._plans.get(dump.mask)
-            if plan is None:
-                plan = self._plans[dump.mask] = _plan(dump.mask)
+            mask, plan = self._last_plan
+            if dump.mask != mask:  # a recording uses one or two masks: the LRU only when it changes
+                found = self._plans.get(dump.mask)
+                if found is None:
+                    found = self._plans[dump.mask] = _plan(dump.mask)
+                plan = found
+                self._last_plan = (dump.mask, plan)
             numbers, pick = plan
             regs = Registers(dict(zip(numbers, pick(dump.values))))
         else:

@@ -10,7 +10,7 @@ from formats.kallsyms import KernelSymbols
 from formats.perfdata.reader import ReadStats
 from formats.stack import Frame as SymFrame, Stack
 
-from .model import Frame, Sample, StopReason, Trace, Unwinder, Via, truncated_by_copy
+from .model import Frame, Reg, Sample, StopReason, Trace, Unwinder, Via, truncated_by_copy
 from .modules import ModuleResolver
 from .perfsession import PerfSession
 from .resolve import FrameResolver, callchain_trace
@@ -18,6 +18,7 @@ from .symbolizer import Symbolizer
 
 
 TRUNCATED = SymFrame(0, symbol="[truncated]")  # the synthetic root of a stack that lost its outer frames
+_RIP = Reg.RIP
 
 
 class SampleResolver:
@@ -36,8 +37,8 @@ class SampleResolver:
 
     def user_trace(self, sample: Sample) -> Trace:
         """The unwinder's trace when the sample has a stack copy, else the recorded callchain."""
-        if self._unwound(sample):
-            return self.unwinder.unwind(self._cut(sample))
+        if sample.stack and sample.registers.values.get(_RIP) is not None:  # _unwound, inline: once a sample
+            return self.unwinder.unwind(sample._replace(stack=sample.stack[:-8]) if self.like_perf else sample)
         if sample.user_callchain:
             return callchain_trace(sample.user_callchain)
         if sample.registers.pc is not None:
