@@ -233,13 +233,14 @@ class ModuleSymbols:
                 j = bisect_right(adm_start, vaddr, lo, adm_end_of_cu[unit]) - 1
                 if j >= lo and vaddr < adm_end[j]:
                     sub = adm_sub[j]
-                    if not inlines:  # llvm's getLineInfoForAddress: innermost function name, line-table location
+                    up = parent[sub]
+                    if up < 0 or not inlines:  # not inlines: llvm's getLineInfoForAddress, innermost name only
                         chain = [sub]
                     else:
-                        chain = []
-                        while sub >= 0 and len(chain) < 512:
-                            chain.append(sub)
-                            sub = parent[sub]
+                        chain = [sub]
+                        while up >= 0 and len(chain) < 512:
+                            chain.append(up)
+                            up = parent[up]
                 if sectioned:
                     found = self._sequence(unit, vaddr)
                     k = -1 if found is None else found
