@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from cachetools import LRUCache
 
 # operator tokens that contain '>' and must not be split
-_OPERATOR = re.compile(r"operator(?:>>=|>>|>=|->\*|->|>)")
+_OPERATOR = r"operator(?:>>=|>>|>=|->\*|->|>)"  # compiled on first use (re's cache): most runs never need it
 MEMO_SIZE = 65536  # names per demangler flavour
 _Library = tuple[Any, Callable[[int], None]]  # (the library with its demangle function, libc's free)
 
@@ -118,7 +118,7 @@ def _llvm14_spelling(text: str) -> str:
     if ">>" not in text:
         return text
     out, pos = [], 0
-    for match in _OPERATOR.finditer(text):
+    for match in re.finditer(_OPERATOR, text):
         out.append(_split_closers(text[pos:match.start()]))
         out.append(match.group(0))
         pos = match.end()

@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 BAD_STRING = "<invalid>"  # LLVM's DILineInfo::BadString: "no name" / "no file" inside a DILineInfo
 _DELIMITERS = " \n\r"
-_TOKEN = re.compile(r"[ \n\r]*([^ \n\r]*)")  # delimiters skipped, then the next token
+_TOKEN = r"[ \n\r]*([^ \n\r]*)"  # delimiters skipped, then the next token (compiled on first use: re's cache)
 _EMPTY, _QUOTE = '""', '"'  # an empty JSON string, and the quote (f-string expressions take no quotes)
 
 
@@ -65,7 +65,7 @@ def parse_request(line: str, obj: str | None) -> Request | Invalid:
             module, pos = line[pos:end], end
     else:
         module = obj
-    token = _TOKEN.match(line, pos)
+    token = re.compile(_TOKEN).match(line, pos)
     assert token is not None  # every part of the pattern may match empty
     address = parse_address(token.group(1))
     if address is None:

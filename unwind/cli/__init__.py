@@ -2,20 +2,23 @@
 
 A subcommand module defines `HELP` (one line), `add_arguments(parser)` and `run(args) -> int`;
 one that imitates another tool's command line (symbolize) also defines `parse_argv(argv) -> Namespace`.
-It keeps heavy imports inside `run` so that `unwind symbolize` starts fast.
+It keeps heavy imports inside `run` so that `unwind symbolize` starts fast; argparse is imported only by
+the commands it parses (symbolize parses by LLVM's rules and never imports it).
 """
 
 from __future__ import annotations
 
-import argparse
 import os
 import sys
 import warnings
 from importlib import import_module
 from types import ModuleType
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 from ..errors import PeerWarning, UnwindError
+
+if TYPE_CHECKING:
+    import argparse
 
 
 def _command_names() -> list[str]:
@@ -55,23 +58,30 @@ def _columns() -> int:
         return 80
 
 
-class _Formatter(argparse.HelpFormatter):
+def _formatter() -> type[argparse.HelpFormatter]:
     """argparse's help formatter given shutil's width: argparse works it out with `import shutil` (which
     imports bz2, lzma and fnmatch) each time it makes a formatter, on every run, help or not."""
+    import argparse
 
-    def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
-                 width: int | None = None) -> None:
-        super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+    class _Formatter(argparse.HelpFormatter):
+        def __init__(self, prog: str, indent_increment: int = 2, max_help_position: int = 24,
+                     width: int | None = None) -> None:
+            super().__init__(prog, indent_increment, max_help_position, _columns() - 2 if width is None else width)
+
+    return _Formatter
 
 
 def build_parser(only: str | None = None) -> argparse.ArgumentParser:
     """The argument parser; with `only`, just that subcommand is imported."""
+    import argparse
+
+    formatter = _formatter()
     parser = argparse.ArgumentParser(prog="unwind", description="Stack unwinding and symbolisation for x86-64 Linux.",
-                                     formatter_class=_Formatter)
+                                     formatter_class=formatter)
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", required=True)
     for name in [only] if only else _command_names():
         module = _load(name)
-        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP, formatter_class=_Formatter)
+        cmd = sub.add_parser(name, help=module.HELP, description=module.HELP, formatter_class=formatter)
         _add_common(cmd)
         module.add_arguments(cmd)
         cmd.set_defaults(run=module.run)

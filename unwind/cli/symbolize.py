@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
-import argparse
 import io
 import os
 import sys
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
 
 if TYPE_CHECKING:
+    import argparse
+
     from formats.stack import Frame
 
     from ..frame_locals import FrameLocal
@@ -37,14 +39,15 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
                         help="addresses, or FILE ADDR / CODE / DATA lines on stdin; every llvm-symbolizer 14 option")
 
 
-def parse_argv(argv: list[str]) -> argparse.Namespace:
-    """The subcommand's arguments, parsed as llvm-symbolizer 14 parses its own (unwind/cli/_llvm_options.py)."""
+def parse_argv(argv: list[str]) -> SimpleNamespace:
+    """The subcommand's arguments, parsed as llvm-symbolizer 14 parses its own (unwind/cli/_llvm_options.py);
+    argparse is not imported."""
     from ._llvm_options import parse
 
-    return argparse.Namespace(command="symbolize", run=run, llvm=parse(argv))
+    return SimpleNamespace(command="symbolize", run=run, llvm=parse(argv))
 
 
-def run(args: argparse.Namespace) -> int:
+def run(args: argparse.Namespace | SimpleNamespace) -> int:
     from ..debuginfo import debuginfod_client
     from ..symbolize_output import Invalid, PrintOptions, Printer, parse_request
     from ..symbolizer import Symbolizer
