@@ -88,16 +88,18 @@ def write_perf_script(samples: Iterable[Stack], nanoseconds: bool = False) -> st
     return PerfScriptWriter(nanoseconds).write(samples)
 
 
-_HEADER = re.compile(
+# Patterns of the reader, compiled on first use by re's own cache: every `unwind perf` run imports this
+# module for the writer, and compiling them costs it ~3.3 M instructions.
+_HEADER = (
     r"^(?P<comm>.*?) *(?:(?P<pid>-?\d+)/)?(?P<tid>-?\d+) +(?:\[(?P<cpu>\d+)\] +)?"
     r"(?P<sec>\d+)\.(?P<frac>\d{6}|\d{9}): *(?P<rest>.*)$"
 )
-_REST = re.compile(r"^(?:(?P<period>\d+) +)?(?:(?P<event>\S+:) *)?(?P<frame>[0-9a-f]+(?: .*)?)?$")
-_FRAME = re.compile(r"^ *(?P<ip>[0-9a-f]+)(?: (?P<sym>.*?))?(?: \((?P<dso>[^()]*(?:\([^()]*\)[^()]*)*)\))?$")
+_REST = r"^(?:(?P<period>\d+) +)?(?:(?P<event>\S+:) *)?(?P<frame>[0-9a-f]+(?: .*)?)?$"
+_FRAME = r"^ *(?P<ip>[0-9a-f]+)(?: (?P<sym>.*?))?(?: \((?P<dso>[^()]*(?:\([^()]*\)[^()]*)*)\))?$"
 
 
 def _parse_frame(text: str, path: str | None, lineno: int) -> Frame:
-    match = _FRAME.match(text)
+    match = re.match(_FRAME, text)
     if match is None:
         raise FormatError(f"line {lineno}: not a callchain line: {text[:80]!r}", path)
     address = int(match["ip"], 16)
@@ -129,13 +131,13 @@ def parse_perf_script(text: str, path: str | None = None) -> Iterator[Stack]:
             header, frames = None, []
         elif line.startswith("\t") and header is not None:
             frames.append(_parse_frame(line[1:], path, lineno))
-        elif header is not None and line.startswith("  ") and not _HEADER.match(line):
+        elif header is not None and line.startswith("  ") and not re.match(_HEADER, line):
             continue  # a srcline line (`  file.c:12`, `  [kernel.kallsyms][ffffffff81000130]`)
         else:
             if header is not None:
                 yield _sample(header, frames, path, at)
                 frames = []
-            header, at = _HEADER.match(line), lineno
+            header, at = re.match(_HEADER, line), lineno
             if header is None:
                 raise FormatError(f"line {lineno}: not a perf script sample header: {line[:80]!r}", path)
     if header is not None:
@@ -145,7 +147,7 @@ def parse_perf_script(text: str, path: str | None = None) -> Iterator[Stack]:
 def _sample(header: re.Match[str], frames: list[Frame], path: str | None, lineno: int) -> Stack:
     frac = header["frac"]
     ns = int(frac) * (1000 if len(frac) == 6 else 1)
-    rest = _REST.match(header["rest"].rstrip())
+    rest = re.match(_REST, header["rest"].rstrip())
     if rest is None:
         raise FormatError(f"line {lineno}: cannot read {header['rest'][:60]!r} after the time", path)
     if rest["frame"] and not frames:
