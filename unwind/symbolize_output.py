@@ -1,7 +1,8 @@
 """llvm-symbolizer 14's input syntax and its LLVM, GNU and JSON output styles
 (lib/DebugInfo/Symbolize/DIPrinter.cpp)."""
 
-from __future__ import annotations
+# Annotations are evaluated at import (no `from __future__ import annotations`): typing compiles the
+# string annotation of every NamedTuple field, ~0.5 M instructions each (NOTES.md, issue 16).
 
 import math
 import re
@@ -261,7 +262,7 @@ class Printer:
 
     # ---- FRAME answers ------------------------------------------------------------------
 
-    def frame_locals(self, module: str, address: int, variables: list[FrameLocal]) -> None:
+    def frame_locals(self, module: str, address: int, variables: "list[FrameLocal]") -> None:
         """A FRAME request: per variable (unwind.frame_locals.FrameLocal) function, name, decl file:line,
         frame offset, size and tag offset; `??` for an unset field, one `??` line when there is none."""
         if self.style == "JSON":

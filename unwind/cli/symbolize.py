@@ -1,12 +1,13 @@
 """`unwind symbolize`: a drop-in for llvm-symbolizer 14 (same options, parsed by LLVM's rules; same output)."""
 
-from __future__ import annotations
+# Annotations are evaluated at import (no `from __future__ import annotations`): typing compiles the
+# string annotation of every NamedTuple field, ~0.5 M instructions each (NOTES.md, issue 16).
 
 import io
 import os
 import sys
 from types import SimpleNamespace
-from typing import TYPE_CHECKING, Iterable, Iterator, NamedTuple
+from typing import TYPE_CHECKING, Iterable, Iterator
 
 if TYPE_CHECKING:
     import argparse
@@ -23,17 +24,20 @@ VERSION = "unwind symbolize (llvm-symbolizer 14 compatible)"
 _MASK = (1 << 64) - 1
 
 
-class Answers(NamedTuple):
+class Answers:
     """A batch's answers: each request is in exactly one of these, by its kind, or in `errors` when its file
-    gave one."""
+    gave one.  (A plain class: a NamedTuple's field annotations naming these types would be compiled.)"""
 
-    frames: dict[Request, list[Frame]]  # CODE
-    variables: dict[Request, list[FrameLocal]]  # FRAME
-    data: dict[Request, tuple[str | None, int, int]]  # DATA: (name, start, size)
-    errors: dict[Request, Exception]
+    __slots__ = ("frames", "variables", "data", "errors")
+
+    def __init__(self) -> None:
+        self.frames: dict[Request, list[Frame]] = {}  # CODE
+        self.variables: dict[Request, list[FrameLocal]] = {}  # FRAME
+        self.data: dict[Request, tuple[str | None, int, int]] = {}  # DATA: (name, start, size)
+        self.errors: dict[Request, Exception] = {}
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
+def add_arguments(parser: "argparse.ArgumentParser") -> None:
     """For `unwind --help` only: the real parsing is LLVM's (parse_argv)."""
     parser.add_argument("addresses", nargs="*", metavar="ADDR",
                         help="addresses, or FILE ADDR / CODE / DATA lines on stdin; every llvm-symbolizer 14 option")
@@ -47,7 +51,7 @@ def parse_argv(argv: list[str]) -> SimpleNamespace:
     return SimpleNamespace(command="symbolize", run=run, llvm=parse(argv))
 
 
-def run(args: argparse.Namespace | SimpleNamespace) -> int:
+def run(args: "argparse.Namespace | SimpleNamespace") -> int:
     from ..debuginfo import debuginfod_client
     from ..symbolize_output import Invalid, PrintOptions, Printer, parse_request
     from ..symbolizer import Symbolizer
@@ -122,7 +126,7 @@ def run(args: argparse.Namespace | SimpleNamespace) -> int:
     return 0
 
 
-def _answer_plain(symbolizer: Symbolizer, printer: Printer, o: SymbolizeArgs, obj: str, block: bytes) -> bool:
+def _answer_plain(symbolizer: "Symbolizer", printer: "Printer", o: "SymbolizeArgs", obj: str, block: bytes) -> bool:
     """The common batch, answered in one pass: every line a plain hex address of the --obj file (what a
     driver sends).  False, with nothing printed, for any other block, or when the file gives an error
     (the general path prints those)."""
@@ -143,19 +147,19 @@ def _answer_plain(symbolizer: Symbolizer, printer: Printer, o: SymbolizeArgs, ob
     return True
 
 
-def _symbolize_batch(symbolizer: Symbolizer, requests: list[Request], o: SymbolizeArgs) -> Answers:
+def _symbolize_batch(symbolizer: "Symbolizer", requests: "list[Request]", o: "SymbolizeArgs") -> Answers:
     """Every request's answer, or the error its file gives (then for every request to that file); one
     symbolize call per file."""
     from ..errors import UnwindError
 
-    answers = Answers({}, {}, {}, {})
+    answers = Answers()
     by_path: dict[str, list[Request]] = {}
     for request in requests:
         by_path.setdefault(request.module, []).append(request)
     gnu_innermost = not o.inlines and o.output_style == "GNU"  # LLVM 14: frame 0 of the inlined answer
     for path, group in by_path.items():
         code = [r for r in group if r.command == "CODE"]
-        mine = Answers({}, {}, {}, {})  # kept only if the whole file answers
+        mine = Answers()  # kept only if the whole file answers
         try:
             if code:
                 results = symbolizer.symbolize(path, [(r.address - o.adjust_vma) & _MASK for r in code],
@@ -176,7 +180,7 @@ def _symbolize_batch(symbolizer: Symbolizer, requests: list[Request], o: Symboli
     return answers
 
 
-def _data(symbolizer: Symbolizer, path: str, address: int) -> tuple[str | None, int, int]:
+def _data(symbolizer: "Symbolizer", path: str, address: int) -> tuple[str | None, int, int]:
     """A DATA request: the symbol-table entry covering `address`, LLVM's DIGlobal (name, start, size)."""
     found = symbolizer.module(path).symbol_at(address)
     if found is None:
