@@ -13,7 +13,8 @@ differences are listed by frame 0's function.
 With --code (node also run with --perf-prof, or PERF.DATA with its jit-PID.dump beside it), every explained
 sample where ours has a frame perf skips is checked against the machine code: the instruction that ends at
 that frame's return address (from the jitdump for JIT code, from the ELF file otherwise) must be a call,
-and a direct call must go to frame 0's function. Counted by kind.
+and a direct call must go to frame 0's function (or to one that tail-jumps on to it). Counted by kind; and
+every return address of every auto walk is checked to follow a call instruction.
 
 Usage: .venv/bin/python bench/jit_agreement.py [PERF.DATA] [--script JS] [--frequency 500]
                                                 [--node-flag=--no-opt ...] [--keep] [--code]
@@ -75,6 +76,8 @@ class CodeCheck:
         self.jit = PerfMap([PerfMapEntry(c.address, c.size, c.name, i + 1) for i, c in enumerate(self.loads)])
         self.elves: dict = {}
         self.counts: Counter = Counter()
+        self.returns: Counter = Counter()  # audit(): our return addresses by what precedes them
+        self.bad: Counter = Counter()  # (callee, frame) of those not after a call
         self.elsewhere: Counter = Counter()  # (called address, frame 0's function) of other direct calls
 
     def _elf(self, path: str):
@@ -110,6 +113,22 @@ class CodeCheck:
         _, index = self._elf(frame["module"])
         func = index.find(int(frame["offset"], 16))
         return None if func is None else int(frame["addr"], 16) - (int(frame["offset"], 16) - func.start)
+
+    def audit(self, frames: list[dict]) -> None:
+        """Is every return address of one of our walks (user frames) the end of a call instruction?"""
+        for callee, frame in zip(frames, frames[1:]):
+            if frame["module"] is None:
+                self.returns["unmapped"] += 1
+                self.bad[(callee["symbol"], None)] += 1
+                continue
+            found = self._code_before(frame)
+            if found is None:
+                self.returns["no code at hand"] += 1
+            elif call_before(found[0], found[1], int(frame["addr"], 16)) is None:
+                self.returns["NOT after a call"] += 1
+                self.bad[(callee["symbol"], frame["symbol"])] += 1
+            else:
+                self.returns["after a call"] += 1
 
     def check(self, frames: list[dict]) -> None:
         if len(frames) < 2:
@@ -237,6 +256,8 @@ def main() -> None:
             counts[kind] += 1
             if kind >= 2:
                 leaves[kind - 2][perfs[0][1] if perfs else None] += 1
+            if unwinder == "auto" and checker is not None:
+                checker.audit(auto_json[i])
             if kind == 2 and unwinder == "auto" and checker is not None:
                 if skips_callers_of_frame0(mine, perfs):
                     checker.check(auto_json[i])
@@ -252,6 +273,11 @@ def main() -> None:
     if checker is not None:
         print("explained samples' extra frame against the code: " +
               ", ".join(f"{kind} {n}" for kind, n in checker.counts.most_common()))
+        print("return addresses of our auto walks (user frames; JIT code from the jitdump): " +
+              ", ".join(f"{kind} {n}" for kind, n in checker.returns.most_common()))
+        if checker.bad:
+            print("  not after a call (callee, frame): " +
+                  ", ".join(f"{a} <- {b} {n}" for (a, b), n in checker.bad.most_common()))
         if checker.elsewhere:
             print("  other direct calls (target, frame 0): " +
                   ", ".join(f"{target} -> {name} {n}" for (target, name), n in checker.elsewhere.most_common()))
