@@ -220,10 +220,13 @@ def main() -> None:
         data = Path(args.data)
     else:
         data = Path(tempfile.mkdtemp()) / "node.perf.data"
-        subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(args.frequency), "--call-graph",
-                        "dwarf", "-o", str(data), "--", "node", "--perf-basic-prof",
-                        "--interpreted-frames-native-stack", *args.node_flag, str(Path(args.script).resolve())],
-                       check=True, stdout=subprocess.DEVNULL, cwd=data.parent)
+        run = subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", str(args.frequency), "--call-graph",
+                              "dwarf", "-o", str(data), "--", "node", "--perf-basic-prof",
+                              "--interpreted-frames-native-stack", *args.node_flag, str(Path(args.script).resolve())],
+                             stdout=subprocess.DEVNULL, cwd=data.parent)
+        if run.returncode:
+            shutil.rmtree(data.parent)
+            sys.exit(f"perf record / node failed (exit {run.returncode})")
     theirs_text = perf_script_text(data)
     theirs = list(parse_perf_script(theirs_text))
     match = re.search(r"^\S+\s+(\d+)/", theirs_text, re.MULTILINE)
