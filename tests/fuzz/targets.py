@@ -346,6 +346,9 @@ def fuzz_jit(data: bytes) -> None:
         table.find(probe)
 
 
+PROLOGUE_BYTES = 8192  # past this a mutated input adds time (disassembly is linear), not new paths
+
+
 @_parser("prologue")
 def fuzz_prologue(data: bytes) -> None:
     """Machine code as frame 0's analysis reads it (an ELF function's bytes, or a JIT function's from a jitdump
@@ -353,7 +356,7 @@ def fuzz_prologue(data: bytes) -> None:
     from unwind.prologue import analyze, caller_unframed, flow_states
 
     start = 0x400000 + (data[0] if data else 0)
-    code = data[1:]
+    code = data[1:1 + PROLOGUE_BYTES]
     states = flow_states(code, start)
     for pc in list(states)[:200]:
         analyze(code, start, pc, start + len(code), states)
