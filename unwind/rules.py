@@ -4,12 +4,11 @@ An `UnwindRule` says how to get the caller's registers from the callee's registe
 first the CFA (canonical frame address, the caller's stack pointer), then each saved register.
 """
 
-# Annotations are evaluated at import (no `from __future__ import annotations`): typing compiles the
-# string annotation of every NamedTuple field, ~0.5 M instructions each (NOTES.md, issue 16).
+from __future__ import annotations
 
 from enum import IntEnum
 from struct import Struct
-from typing import TYPE_CHECKING, Mapping, NamedTuple
+from typing import TYPE_CHECKING, Mapping
 
 from .errors import MemoryReadError
 from .model import Registers
@@ -97,7 +96,7 @@ class _Frozen:
 
     __delattr__ = __setattr__  # type: ignore[assignment]
 
-    def __reduce__(self) -> "tuple[type[_Frozen], tuple[object, ...]]":
+    def __reduce__(self) -> tuple[type[_Frozen], tuple[object, ...]]:
         return type(self), self._key()  # the constructor's arguments, in order
 
 
@@ -118,7 +117,7 @@ class CfaRule(_Frozen):
         setter(self, "expr", expr)
         setter(self, "_simple", _simple_breg(expr) if kind == CfaKind.EXPRESSION else None)
 
-    def compute(self, values: Mapping[int, int], memory: "MemoryReader") -> int | None:
+    def compute(self, values: Mapping[int, int], memory: MemoryReader) -> int | None:
         """The CFA, or None when a needed register is unknown."""
         simple = self._simple
         if simple is not None:
@@ -164,7 +163,7 @@ class RegRule(_Frozen):
         setter(self, "expr", expr)
         setter(self, "_simple", _simple_breg(expr) if kind in (RegKind.EXPRESSION, RegKind.VAL_EXPRESSION) else None)
 
-    def value(self, number: int, cfa: int, values: Mapping[int, int], memory: "MemoryReader") -> int | None:
+    def value(self, number: int, cfa: int, values: Mapping[int, int], memory: MemoryReader) -> int | None:
         """The caller's value of register `number`, None when unknown."""
         simple = self._simple
         if simple is not None:  # DW_OP_bregN off [deref], evaluated without the stack machine
@@ -206,16 +205,13 @@ def unreadable_slot(out: dict[int, int], values: Mapping[int, int], number: int,
         out.pop(number, None)
 
 
-class OffsetStep(NamedTuple):
-    """A rule with CFA = reg + offset and registers saved at CFA + n, as plain data for the walk."""
-
-    cfa_reg: int
-    cfa_offset: int
-    loads: tuple[tuple[int, int], ...]  # (register, offset from the CFA)
-    keep: tuple[int, ...]  # registers the caller keeps unchanged
-    first: int  # offset of the lowest saved slot
-    block: Struct | None  # all saved slots in one unpack, when they are 8-byte aligned to each other
-    picks: tuple[tuple[int, int], ...]  # (register, index in the block)
+# A rule with CFA = reg + offset and registers saved at CFA + n, as plain data for the walk: (CFA register,
+# CFA offset, loads: (register, offset from the CFA) pairs, keep: the registers the caller keeps unchanged,
+# first: the offset of the lowest saved slot, block: a Struct reading every saved slot at once when they are
+# 8-byte aligned to each other, picks: (register, index in the block) pairs). A plain tuple, not a
+# NamedTuple: the walk unpacks one per walked frame, which a tuple subclass makes go through an iterator.
+OffsetStep = tuple[int, int, tuple[tuple[int, int], ...], tuple[int, ...], int, Struct | None,
+                   tuple[tuple[int, int], ...]]
 
 
 def _block_read(loads: list[tuple[int, int]]) -> tuple[int, Struct | None, tuple[tuple[int, int], ...]]:
@@ -281,18 +277,18 @@ class UnwindRule(_Frozen):
         loaded = {n for n, _ in loads}
         keep = [r for r in CALLEE_SAVED if r not in drops and r not in loaded]
         keep += [r for r in copies if r not in keep and r not in loaded and r not in drops]
-        object.__setattr__(self, "_offsets", OffsetStep(self.cfa.reg, self.cfa.offset, tuple(loads), tuple(keep),
-                                                        *_block_read(loads)))
+        offsets: OffsetStep = (self.cfa.reg, self.cfa.offset, tuple(loads), tuple(keep), *_block_read(loads))
+        object.__setattr__(self, "_offsets", offsets)
 
     @property
     def return_address_undefined(self) -> bool:
         return any(n == self.ra_reg and r.kind == RegKind.UNDEFINED for n, r in self.regs)
 
-    def step(self, regs: Registers, memory: "MemoryReader") -> Registers:
+    def step(self, regs: Registers, memory: MemoryReader) -> Registers:
         """The caller's registers: RSP = CFA, RIP = return address, callee-saved per the rules."""
         return Registers(self.step_values(regs.values, memory)[1])
 
-    def step_values(self, values: Mapping[int, int], memory: "MemoryReader") -> tuple[int | None, dict[int, int]]:
+    def step_values(self, values: Mapping[int, int], memory: MemoryReader) -> tuple[int | None, dict[int, int]]:
         """(CFA, caller's register dict); the walk's hot path. Raises MemoryReadError / ExpressionError."""
         fast = self._offsets
         if fast is not None:
@@ -349,7 +345,7 @@ class UnwindRule(_Frozen):
         out[RSP] = cfa
         return cfa, out
 
-    def _from_context(self, values: Mapping[int, int], memory: "MemoryReader", base: int,
+    def _from_context(self, values: Mapping[int, int], memory: MemoryReader, base: int,
                       layout: tuple[int, ...]) -> tuple[int | None, dict[int, int]]:
         sp = values.get(RSP)
         if sp is None:
@@ -358,7 +354,7 @@ class UnwindRule(_Frozen):
         out = {reg: int.from_bytes(block[8 * i:8 * i + 8], "little") for i, reg in enumerate(layout) if reg is not None}
         return out[RSP], out
 
-    def _from_pt_regs(self, values: Mapping[int, int], memory: "MemoryReader") -> tuple[int | None, dict[int, int]]:
+    def _from_pt_regs(self, values: Mapping[int, int], memory: MemoryReader) -> tuple[int | None, dict[int, int]]:
         addr = self.cfa.compute(values, memory)
         if addr is None:
             return None, {}
