@@ -3,7 +3,8 @@
 Suites (fetched with the project's `fetch` tool into /work/.mirror, or any git clone given by option):
   elfutils  tests/testfile*.bz2 of sourceware-org/elfutils, decompressed
   gimli     every file of gimli-rs/object-testfiles, and gimli-rs/addr2line's fixtures/
-Only ELF64 little-endian x86-64 files are used (`--machine i386`: the ELFCLASS32 i386 files instead).
+Only ELF64 little-endian x86-64 files are used (`--machine i386`: the ELFCLASS32 i386 files instead;
+`--machine other`: every other ELF file, any class, byte order and machine).
 Each file gets up to --per-file addresses (function
 starts and middles from its symbol table, else points spread over its code sections); each address
 is answered under five flag sets, and an answer agrees when our bytes equal llvm-symbolizer's.
@@ -64,16 +65,22 @@ def extract(repo: Path, suite: str, names: list[str], decompress: bool = False) 
     return out
 
 
-def is_x86_64_elf(path: Path) -> bool:
-    return elf_kind(path) == (2, EM_X86_64)
-
-
-def elf_kind(path: Path) -> tuple[int, int] | None:
-    """(ELF class, machine) of a little-endian ELF file, None for anything else."""
+def elf_ident(path: Path) -> tuple[int, int, int] | None:
+    """(ELF class, byte order, machine) of any ELF file, None for anything else."""
     head = path.read_bytes()[:20]
-    if len(head) < 20 or head[:4] != b"\x7fELF" or head[5] != 1:
+    if len(head) < 20 or head[:4] != b"\x7fELF" or head[5] not in (1, 2):
         return None
-    return head[4], int.from_bytes(head[18:20], "little")
+    return head[4], head[5], int.from_bytes(head[18:20], "little" if head[5] == 1 else "big")
+
+
+MACHINES = {"x86_64": (2, 1, EM_X86_64), "i386": (1, 1, EM_386)}
+
+
+def selected(path: Path, machine: str) -> bool:
+    ident = elf_ident(path)
+    if machine == "other":
+        return ident is not None and ident not in MACHINES.values()
+    return ident == MACHINES[machine]
 
 
 def addresses(path: Path, limit: int, spread: int = 0) -> list[int]:
@@ -157,8 +164,8 @@ def main() -> None:
     parser.add_argument("--spread", type=int, default=0, metavar="K",
                         help="also K points spread evenly over each code section (held-out addresses; default 0)")
     parser.add_argument("--diffs", type=Path, help="write every differing answer here")
-    parser.add_argument("--machine", choices=("x86_64", "i386"), default="x86_64",
-                        help="which files: ELF64 x86-64 (default) or ELFCLASS32 i386")
+    parser.add_argument("--machine", choices=("x86_64", "i386", "other"), default="x86_64",
+                        help="which files: ELF64 x86-64 (default), ELFCLASS32 i386, or every other ELF file")
     args = parser.parse_args()
     env = dict(os.environ, UNWIND_CACHE_DIR=str(CACHE / "index"))
     suites = {}
@@ -173,11 +180,10 @@ def main() -> None:
     if gimli:
         suites["gimli"] = gimli
     diffs: list[str] = []
-    kind = (2, EM_X86_64) if args.machine == "x86_64" else (1, EM_386)
     print(f"{'suite':10} {'ELF ' + args.machine + ' files':>17} {'answers':>8} {'agree':>8} {'rate':>8}"
           "   (five flag sets)")
     for suite, files in suites.items():
-        elf = [f for f in files if elf_kind(f) == kind]
+        elf = [f for f in files if selected(f, args.machine)]
         c = compare(elf, args.per_file, env, diffs, args.spread)
         rate = c["agree"] / c["compared"] if c["compared"] else 0.0
         print(f"{suite:10} {len(elf):>17} {c['compared']:>8} {c['agree']:>8} {rate:>8.2%}"

@@ -44,25 +44,54 @@ def read_relocations(elf: ElfFile, section: Section) -> list[Relocation]:
 
 
 ET_REL = 1
-# R_X86_64_* type -> (width in bytes, pc-relative): the types LLVM's RelocationResolver resolves for
-# x86-64 (NONE, 64, PC32, 32, 32S, DTPOFF64, DTPOFF32, PC64) plus PLT32, which readelf applies in frames.
-X86_64_STATIC = {1: (8, False), 2: (4, True), 4: (4, True), 10: (4, False), 11: (4, False), 17: (8, False),
-                 21: (4, False), 24: (8, True)}
+# Relocation type -> (width in bytes, how the new value is made), S being the symbol's address, A the addend
+# (for REL, the stored word) and P the place: "abs" S + A, "pcrel" S + A - P, "add"/"sub" the stored value
+# plus/minus S + A, "set6"/"sub6" the low six bits of a byte set to S + A / reduced by it (RISC-V's
+# label differences, LLVM's resolveRISCV).
+# x86-64: the types LLVM's RelocationResolver resolves (NONE, 64, PC32, 32, 32S, DTPOFF64, DTPOFF32, PC64)
+# plus PLT32, which readelf applies in frames.
+X86_64_STATIC = {1: (8, "abs"), 2: (4, "pcrel"), 4: (4, "pcrel"), 10: (4, "abs"), 11: (4, "abs"), 17: (8, "abs"),
+                 21: (4, "abs"), 24: (8, "pcrel")}
 # LLVM 14's resolvers for the other machines whose objects we symbolise: x32 (R_X86_64_32, PC32),
-# i386 (R_386_32, R_386_PC32: REL, the addend is the stored word), AArch64 (ABS64, ABS32, PREL64, PREL32).
-X32_STATIC = {10: (4, False), 2: (4, True)}
-I386_STATIC = {1: (4, False), 2: (4, True)}
-AARCH64_STATIC = {257: (8, False), 258: (4, False), 260: (8, True), 261: (4, True)}
+# i386 (R_386_32, R_386_PC32: REL, the addend is the stored word), AArch64 (ABS64, ABS32, PREL64, PREL32),
+# ARM (R_ARM_ABS32, R_ARM_REL32: REL), RISC-V (32, 64, 32_PCREL, ADD8..64, SUB8..64, SET6, SUB6).
+X32_STATIC = {10: (4, "abs"), 2: (4, "pcrel")}
+I386_STATIC = {1: (4, "abs"), 2: (4, "pcrel")}
+AARCH64_STATIC = {257: (8, "abs"), 258: (4, "abs"), 260: (8, "pcrel"), 261: (4, "pcrel")}
+ARM_STATIC = {2: (4, "abs"), 3: (4, "pcrel")}
+RISCV_STATIC = {1: (4, "abs"), 2: (8, "abs"), 57: (4, "pcrel"), 33: (1, "add"), 34: (2, "add"), 35: (4, "add"),
+                36: (8, "add"), 37: (1, "sub"), 38: (2, "sub"), 39: (4, "sub"), 40: (8, "sub"), 52: (1, "sub6"),
+                53: (1, "set6")}
+EM_ARM, EM_RISCV = 40, 243
 
 
-def _resolver(elf: ElfFile) -> dict[int, tuple[int, bool]]:
+def _resolver(elf: ElfFile) -> dict[int, tuple[int, str]]:
     if elf.machine == EM_X86_64:
         return X86_64_STATIC if elf.is_64 else X32_STATIC
     if elf.machine == EM_386:
         return I386_STATIC
     if elf.machine == EM_AARCH64:
         return AARCH64_STATIC
+    if elf.machine == EM_ARM:
+        return ARM_STATIC
+    if elf.machine == EM_RISCV:
+        return RISCV_STATIC
     return {}
+
+
+def _value(mode: str, target: int, stored: int, place: int) -> int:
+    """The relocated value (before truncation to its width) for S + A = `target`."""
+    if mode == "pcrel":
+        return target - place
+    if mode == "add":
+        return stored + target
+    if mode == "sub":
+        return stored - target
+    if mode == "set6":
+        return (stored & 0xC0) | (target & 0x3F)
+    if mode == "sub6":
+        return (stored & 0xC0) | (((stored & 0x3F) - target) & 0x3F)
+    return target
 
 
 def _is_relocation_section(elf: ElfFile, section: Section) -> bool:
@@ -87,7 +116,9 @@ def relocated_section_bytes(elf: ElfFile, section: Section, strict: bool = True)
     """The section's bytes with every SHT_RELA section that targets it applied (ET_REL files only).
 
     As LLVM and readelf resolve them: absolute types store S + A, pc-relative ones S + A - r_offset,
-    S being the symbol's value plus its section's address.  An unknown type raises FormatError, or
+    RISC-V's ADD/SUB/SET6/SUB6 combine S + A with the stored value (pairs at one place applied in turn, as
+    LLVM's RelocAddrEntry applies its two), S being the symbol's value plus its section's address.
+    An unknown type raises FormatError, or
     (`strict=False`, LLVM's choice for debug sections) leaves those bytes as they are.
     """
     from .symtab import SHN_LORESERVE, symbols_in
@@ -119,12 +150,11 @@ def relocated_section_bytes(elf: ElfFile, section: Section, strict: bool = True)
                 continue
             if index >= len(symbols):
                 raise FormatError(f"relocation names symbol {index} past the end of its table", elf.path, where)
-            size, pcrel = found
+            size, mode = found
             if r_offset + size > len(out):
                 raise FormatError(f"relocation at {r_offset:#x} is outside {section.name}", elf.path, where)
-            if addend is None:
-                addend = int.from_bytes(out[r_offset:r_offset + size], "little")
-            value = bases[index] + addend - (r_offset if pcrel else 0)
+            stored = int.from_bytes(out[r_offset:r_offset + size], "little")
+            value = _value(mode, bases[index] + (stored if addend is None else addend), stored, r_offset)
             out[r_offset:r_offset + size] = (value & ((1 << (8 * size)) - 1)).to_bytes(size, "little")
     return bytes(out)
 

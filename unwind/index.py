@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 # A .dwp's ElfFile and unit index ({dwo id: {section: (offset, size)}}); None when absent or unreadable.
 Package = tuple[ElfFile, dict[int, dict[str, tuple[int, int]]]] | None
 
-SCHEMA = 16  # bump whenever the arrays below change meaning (16: MiniDebugInfo names of a moved binary)
+SCHEMA = 17  # bump whenever the arrays below change meaning (17: ARM/AArch64/RISC-V symbol rules of LLVM)
 NO_STRING = 0xFFFFFFFF
 NO_ADDRESS = 0xFFFFFFFFFFFFFFFF
 NO_SECTION = 0xFFFFFFFF  # LLVM's SectionedAddress::UndefSection, narrowed to the array's width

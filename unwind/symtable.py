@@ -8,6 +8,7 @@ from formats.relocations import read_relocations
 from formats.symtab import Symbol, SymbolBind, SymbolType, read_symbols
 
 _KEPT_TYPES = (SymbolType.NOTYPE, SymbolType.FUNC, SymbolType.OBJECT, SymbolType.GNU_IFUNC)
+EM_MIPS, EM_ARM, EM_AARCH64, EM_RISCV = 8, 40, 183, 243
 
 
 def name_table(elf: ElfFile) -> list[tuple[int, int, str, str | None]]:
@@ -32,7 +33,7 @@ def name_table(elf: ElfFile) -> list[tuple[int, int, str, str | None]]:
             current = sym.name
         elif sym.bind == SymbolBind.LOCAL and current is not None:
             source[sym.index] = current
-    kept = [(_address(elf, s), s) for s in symbols if _counts(s)] + kept
+    kept = [(_address(elf, s), s) for s in symbols if _counts(s, elf.machine)] + kept
     kept.sort(key=lambda e: (e[0], e[1].size))  # stable: equal keys keep table order
     table: list[tuple[int, int, str, str | None]] = []
     for address, sym in kept:
@@ -58,14 +59,27 @@ def _mini_bias(binary: ElfFile, mini: ElfFile) -> dict[int, int]:
 
 
 def _address(elf: ElfFile, sym: Symbol) -> int:
-    """LLVM's ELFObjectFile::getSymbolAddress: st_value, plus the section's sh_addr in a relocatable file."""
+    """LLVM's ELFObjectFile::getSymbolAddress: st_value (an ARM or MIPS function's without its Thumb /
+    microMIPS bit 0), plus the section's sh_addr in a relocatable file."""
+    value = sym.value & ~1 if elf.machine in (EM_ARM, EM_MIPS) and sym.type == SymbolType.FUNC else sym.value
     if elf.type == ElfType.REL and sym.shndx < len(elf.sections):
-        return sym.value + elf.sections[sym.shndx].addr
-    return sym.value
+        return value + elf.sections[sym.shndx].addr
+    return value
 
 
-def _counts(sym: Symbol) -> bool:
-    return sym.index != 0 and sym.type in _KEPT_TYPES and sym.is_defined_in_section
+def _counts(sym: Symbol, machine: int = 0) -> bool:
+    """A symbol LLVM 14's SymbolizableObjectFile::addSymbol keeps: NOTYPE/FUNC/OBJECT/IFUNC, defined in a
+    section, not SF_FormatSpecific (the null symbol; AArch64 `$d`/`$x` and ARM `$d`/`$t`/`$a` mapping
+    symbols; RISC-V's nameless label-difference symbols)."""
+    if sym.index == 0 or sym.type not in _KEPT_TYPES or not sym.is_defined_in_section:
+        return False
+    if machine == EM_AARCH64:
+        return not sym.name.startswith(("$d", "$x"))
+    if machine == EM_ARM:
+        return not sym.name.startswith(("$d", "$t", "$a"))
+    if machine == EM_RISCV:
+        return bool(sym.name)
+    return True
 
 
 def perf_name_table(binary: ElfFile, debug: ElfFile | None = None) -> list[tuple[int, int, str, str | None]]:
