@@ -36,6 +36,7 @@ ENTRY = UNFRAMED  # a function at its first byte: (cfa, ra) = (rsp + 8, [rsp])
 # __restore_rt: mov $15, %rax; syscall  (rt_sigreturn), what gdb's amd64_linux_sigtramp_p matches.
 SIGRETURN = bytes.fromhex("48c7c00f0000000f05")
 PROLOGUE_WINDOW = 16  # bytes read past the pc so the instruction there decodes
+_AND_RSP8, _AND_RSP32 = b"\x48\x83\xe4", b"\x48\x81\xe4"  # and $imm8 / $imm32, %rsp
 
 
 class _Miss(Enum):
@@ -121,15 +122,32 @@ class FramePointerUnwinder:
         elif not frame.is_return_address and self.prologue:
             rule = self.frame0_rule(frame.pc, memory)
         elif self.prologue:
-            # a caller whose own code realigned the stack without a frame, keeping its entry rsp at [rsp]
-            # (V8's Builtins_DeoptimizationEntry_* around its C++ calls): the frame chain is not its own
-            found = self.frame0_rule(frame.pc, memory)
-            rule = found if found is not None and found.cfa.kind == CfaKind.EXPRESSION else None
+            rule = self._realigned_rule(frame.pc, memory)
         else:
             rule = None
         if key[0] is not None:
             self._code_cache[key] = rule
         return rule
+
+    def _realigned_rule(self, pc: int, memory: MemoryReader) -> UnwindRule | None:
+        """For a caller frame: the analysis's rule where its function realigned the stack without a frame,
+        keeping its entry rsp at [rsp] (V8's Builtins_DeoptimizationEntry_* around its C++ calls), so the
+        frame chain is not its own; else None. Only functions with an `and $imm, %rsp` are analysed."""
+        module_at: Callable[[int], Module | None] | None = getattr(memory, "module_at", None)
+        module = module_at(pc) if module_at else None
+        if module is None:
+            return None
+        try:
+            func = self.functions.get(module.elf, self.resolver.debug_dirs).find(module.to_vaddr(pc))
+        except UnwindError:
+            return None
+        if func is None or not 0 < func.size <= MAX_FUNCTION_BYTES:
+            return None
+        code = module.elf.read_vaddr(func.start, func.size) or b""
+        if _AND_RSP8 not in code and _AND_RSP32 not in code:
+            return None
+        found = self.frame0_rule(pc, memory)
+        return found if found is not None and found.cfa.kind == CfaKind.EXPRESSION else None
 
     def caller_unframed(self, callee: Frame, memory: MemoryReader) -> bool:
         """Is `callee` (frame 0 or an interrupted frame) code that will build its caller's frame, and has not

@@ -211,6 +211,41 @@ def test_caller_unframed_where_a_function_builds_its_callers_frame():
             assert not any(caller_unframed(libc_states, a) for a in libc_states), f.name
 
 
+def test_frameless_realignment_keeps_the_entry_rsp_at_the_top():
+    """V8's Builtins_DeoptimizationEntry_Eager (objdump of /usr/bin/node): `sub $0x80,%rsp`, 16 pushes, `mov
+    %rsp,%r10; sub $8,%rsp; and $-16,%rsp; mov %r10,(%rsp); ...; call *%rax` (Deoptimizer::New), `mov (%rsp),%rsp`.
+    After that call the return address is at [[rsp] + 0x100] and the caller's rsp [rsp] + 0x108; after `mov
+    (%rsp),%rsp` the depth is known again (rsp + 0x108)."""
+    from unwind.rules import CfaKind
+
+    node = ElfFile(shutil.which("node") or "/usr/bin/node")
+    func = next(f for f in FunctionIndex(node)._funcs if f.name == "Builtins_DeoptimizationEntry_Eager")
+    code = node.read_vaddr(func.start, func.size)
+    states = flow_states(code, func.start)
+    ordered = sorted(states)
+    call = next(a for a in ordered if states[a][0] == "call")
+    after = ordered[ordered.index(call) + 1]
+    rule = analyze(code, func.start, after, func.start + func.size, states)
+    assert rule is not None and rule.cfa.kind == CfaKind.EXPRESSION
+
+    class Stack:
+        words = {0x7000: 0x8000, 0x8100: 0x401234, 0x8050: 0x9000}  # [rsp], the return address, rbp (its push)
+
+        def read_u64(self, address: int) -> int:
+            return self.words[address]
+
+        def read(self, address: int, size: int) -> bytes:
+            assert size == 8
+            return self.words[address].to_bytes(8, "little")
+
+    cfa, caller = rule.step_values({7: 0x7000, 6: 0x9000, 16: after}, Stack())
+    assert (cfa, caller[16], caller[7], caller[6]) == (0x8108, 0x401234, 0x8108, 0x9000)
+    restored = next(a for a in ordered if a > after and states[a][0] == "mov"
+                    and code[a - func.start:a - func.start + 4] == bytes.fromhex("488b2424"))  # mov (%rsp),%rsp
+    assert analyze(code, func.start, ordered[ordered.index(restored) + 1], func.start + func.size, states) == \
+        rule.__class__(rule.cfa.__class__(CfaKind.REG_OFFSET, 7, 0x108), rule.regs, rule.ra_reg)
+
+
 # ---- bad input: synthetic stacks ----------------------------------------------------------
 
 STACK = 0x7FFF0000
