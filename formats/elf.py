@@ -18,7 +18,7 @@ from functools import cached_property
 from typing import Iterator, NamedTuple, overload
 
 from . import decompress
-from .errors import FormatError, NotELFError, TruncatedError, parsing
+from .errors import FormatError, NotELFError, StringTableError, TruncatedError, parsing
 from .files import Data, map_file
 
 
@@ -371,6 +371,33 @@ def _cstring(data: Data, offset: int, end: int) -> str:
     if stop < 0:
         stop = end
     return bytes(data[offset:stop]).decode("utf-8", "replace")
+
+
+def check_string_table(elf: ElfFile, table: str = ".symtab") -> None:
+    """StringTableError, worded as LLVM 14's ELFFile::getStringTable words it, when the names of
+    `table` (one with a symbol past the null one) sit in a string table whose bytes are not in the file
+    (offset + size past the class's address width, or past the file's end), that is empty or that does
+    not end with NUL: llvm-symbolizer then refuses the whole file.  (Here, not in formats.symtab: a warm
+    `unwind symbolize` checks this and reads no symbol table.)"""
+    section = elf.section(table)
+    entry_size = 24 if elf.is_64 else 16  # Elf64_Sym, Elf32_Sym
+    if section is None or section.type not in (SectionType.SYMTAB, SectionType.DYNSYM) or \
+            section.size < 2 * entry_size or section.link >= len(elf.sections):
+        return
+    strtab = elf.sections[section.link]
+    if strtab.type != SectionType.STRTAB:
+        return
+    where = f"section [index {strtab.index}] has a sh_offset ({strtab.offset:#x}) + sh_size ({strtab.size:#x}) that"
+    if strtab.offset + strtab.size >= 1 << (64 if elf.is_64 else 32):  # getSectionContentsAsArray's bounds
+        raise StringTableError(f"{where} cannot be represented", elf.path)
+    if strtab.offset + strtab.size > len(elf.data):
+        raise StringTableError(f"{where} is greater than the file size ({len(elf.data):#x})", elf.path)
+    data = elf.raw_section_bytes(strtab) if strtab.size else b""
+    if not data:
+        raise StringTableError(f"SHT_STRTAB string table section [index {strtab.index}] is empty", elf.path)
+    if data[-1] != 0:
+        raise StringTableError(f"SHT_STRTAB string table section [index {strtab.index}] is non-null terminated",
+                               elf.path)
 
 
 def gnu_debuglink_crc(path: str) -> int:

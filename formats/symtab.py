@@ -8,7 +8,7 @@ from enum import IntEnum
 from typing import NamedTuple
 
 from .elf import ElfFile, Section, SectionType
-from .errors import FormatError, StringTableError
+from .errors import FormatError
 
 _SYM = struct.Struct("<IBBHQQ")
 _SYM32 = struct.Struct("<IIIBBH")  # name, value, size, info, other, shndx
@@ -58,32 +58,6 @@ def read_symbols(elf: ElfFile, table: str = ".symtab") -> list[Symbol]:
     if section is None or section.type not in (SectionType.SYMTAB, SectionType.DYNSYM):
         return []
     return symbols_in(elf, section)
-
-
-def check_string_table(elf: ElfFile, table: str = ".symtab") -> None:
-    """StringTableError, worded as LLVM 14's ELFFile::getStringTable words it, when the names of
-    `table` (one with a symbol past the null one) sit in a string table whose bytes are not in the file
-    (offset + size past the class's address width, or past the file's end), that is empty or that does
-    not end with NUL: llvm-symbolizer then refuses the whole file."""
-    section = elf.section(table)
-    entry = _SYM if elf.is_64 else _SYM32
-    if section is None or section.type not in (SectionType.SYMTAB, SectionType.DYNSYM) or \
-            section.size < 2 * entry.size or section.link >= len(elf.sections):
-        return
-    strtab = elf.sections[section.link]
-    if strtab.type != SectionType.STRTAB:
-        return
-    where = f"section [index {strtab.index}] has a sh_offset ({strtab.offset:#x}) + sh_size ({strtab.size:#x}) that"
-    if strtab.offset + strtab.size >= 1 << (64 if elf.is_64 else 32):  # getSectionContentsAsArray's bounds
-        raise StringTableError(f"{where} cannot be represented", elf.path)
-    if strtab.offset + strtab.size > len(elf.data):
-        raise StringTableError(f"{where} is greater than the file size ({len(elf.data):#x})", elf.path)
-    data = elf.raw_section_bytes(strtab) if strtab.size else b""
-    if not data:
-        raise StringTableError(f"SHT_STRTAB string table section [index {strtab.index}] is empty", elf.path)
-    if data[-1] != 0:
-        raise StringTableError(f"SHT_STRTAB string table section [index {strtab.index}] is non-null terminated",
-                               elf.path)
 
 
 def symbols_in(elf: ElfFile, section: Section) -> list[Symbol]:

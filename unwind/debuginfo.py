@@ -76,6 +76,8 @@ def find_alt_file(elf: ElfFile, debug_dirs: Iterable[str] = DEFAULT_DEBUG_DIRS,
     directory.  A file whose build-id differs is skipped; then `debuginfod` is asked for the build-id
     (elfutils' servers index dwz files too).  None when `elf` has no link or nothing fits.
     """
+    if elf.section(".gnu_debugaltlink") is None and elf.section(".debug_sup") is None:
+        return None  # what read_alt_link finds then; formats.dwarf.sup stays unimported on a warm run
     from formats.dwarf.sup import read_alt_link
 
     link = read_alt_link(elf)

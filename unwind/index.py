@@ -29,7 +29,8 @@ if TYPE_CHECKING:
 # A .dwp's ElfFile and unit index ({dwo id: {section: (offset, size)}}); None when absent or unreadable.
 Package = tuple[ElfFile, dict[int, dict[str, tuple[int, int]]]] | None
 
-SCHEMA = 17  # bump whenever the arrays below change meaning (17: ARM/AArch64/RISC-V symbol rules of LLVM)
+SCHEMA = 18  # bump whenever the arrays below change meaning (17: ARM/AArch64/RISC-V symbol rules of LLVM;
+#             18: page tables over the symbols, unit ranges and line rows)
 NO_STRING = 0xFFFFFFFF
 NO_ADDRESS = 0xFFFFFFFFFFFFFFFF
 NO_SECTION = 0xFFFFFFFF  # LLVM's SectionedAddress::UndefSection, narrowed to the array's width
@@ -208,6 +209,7 @@ def build_arrays(sources: IndexSources) -> "dict[str, array[int] | bytes]":
             files.append(strings.intern(source) if source is not None else NO_STRING)
         arrays.update({f"{prefix}_addr": addrs, f"{prefix}_size": sizes, f"{prefix}_name": names,
                        f"{prefix}_file": files})
+        arrays.update(_global_pages(prefix, addrs))
     dwarf = sources.dwarf
     if dwarf is not None and dwarf.type == ElfType.REL:
         # llvm-symbolizer looks a relocatable file's address up in the first code section holding it
@@ -368,6 +370,8 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
             out["ar_lo"].append(lo)
             out["ar_hi"].append(hi)
             out["ar_cu"].append(unit_index[unit_offset])
+    out.update(_global_pages("ar", out["ar_lo"]))
+    out.update(_row_pages(out))
     probed = list(dict.fromkeys([*packages, *dwos]))
     if probed:
         # The split files' identities: a rebuilt (or new, or deleted) .dwo or .dwp makes the index stale
@@ -377,6 +381,63 @@ def _dwarf_arrays(elf: ElfFile, strings: StringTable, dwp: str | None = None,
         out["split_size"] = array("Q", (size for size, _ in idents))
         out["split_mtime"] = array("Q", (mtime for _, mtime in idents))
     return out
+
+
+# ---- page tables: where a bisect over a long sorted array starts and ends ------------------
+#
+# A probe of a bisect over an index array costs ~300 instructions in Python (an int made, compared and
+# freed), so a lookup bisects only the few entries of the address's page: entry p of a page table is
+# the first index whose address is at or above the start of page p (pages of 1 << shift bytes from the
+# page of the lowest address), clamped to the bounds the full bisect had.  Then
+# bisect_right(addrs, v, table[p], table[p + 1]) == bisect_right(addrs, v, low, high) for every v in
+# page p of a sorted range: what lies before table[p] is below the page's start (<= v), what lies from
+# table[p + 1] on is at or above the next page's start (> v).  The shift gives a page PAGE_FILL
+# addresses on average, so a table has at most ~2 / PAGE_FILL entries per address; a range with fewer
+# than 2 * PAGE_FILL addresses, or not sorted, has one page of everything (shift 64: p is always 0).
+
+PAGE_FILL = 8
+WHOLE = 64  # the shift of a one-page table
+
+
+def page_table(addrs: "array[int]", first: int, end: int, lo_addr: int, hi_addr: int, low: int,
+               high: int) -> tuple[int, list[int]]:
+    """(shift, entries) of the page table of the sorted addrs[first:end] for addresses in [lo_addr, hi_addr],
+    entries clamped to [low, high]: (hi_addr >> shift) - (lo_addr >> shift) + 2 of them."""
+    from bisect import bisect_left
+
+    count, span = end - first, hi_addr - lo_addr
+    if count < 2 * PAGE_FILL or span <= 0 or sorted(addrs[first:end]) != addrs[first:end].tolist():
+        return WHOLE, [low, high]
+    shift = min(WHOLE, (span * PAGE_FILL // count).bit_length())
+    base = lo_addr >> shift
+    entries, i = [], first
+    for page in range((hi_addr >> shift) - base + 2):
+        i = bisect_left(addrs, (base + page) << shift, i, end)
+        entries.append(min(max(i, low), high))
+    return shift, entries
+
+
+def _global_pages(name: str, addrs: "array[int]") -> "dict[str, array[int]]":
+    """`{name}_page` over a whole sorted array and `{name}_page_at` = (shift, base page, last page): a lookup
+    clamps its page into [0, last] (below the lowest address: page 0; above the highest: the last)."""
+    lo, hi = (addrs[0], addrs[-1]) if addrs else (0, 0)
+    shift, entries = page_table(addrs, 0, len(addrs), lo, hi, 0, len(addrs))
+    return {f"{name}_page": array("I", entries),
+            f"{name}_page_at": array("Q", (shift, lo >> shift, len(entries) - 2))}
+
+
+def _row_pages(out: "dict[str, array[int]]") -> "dict[str, array[int]]":
+    """A page table per line sequence over its rows, for addresses in [seq_lo, seq_hi): `seq_shift`,
+    `seq_page` (where page p of sequence k is: seq_page[k] + (v >> seq_shift[k])) and `row_page`, entries
+    clamped to the bounds of LLVM's row search (first + 1, end - 1)."""
+    rows = out["row_addr"]
+    shifts, starts, pages = array("B"), array("q"), array("I")
+    for lo, hi, first, end in zip(out["seq_lo"], out["seq_hi"], out["seq_first"], out["seq_end"]):
+        shift, entries = page_table(rows, first, end, lo, hi - 1, first + 1, end - 1)
+        shifts.append(shift)
+        starts.append(len(pages) - (lo >> shift))
+        pages.extend(entries)
+    return {"seq_shift": shifts, "seq_page": starts, "row_page": pages}
 
 
 def file_identity(path: str) -> tuple[int, int]:

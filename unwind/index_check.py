@@ -69,6 +69,14 @@ class _Checker:
         if any(a > b for a, b in zip(values, values[1:])):
             self.fail(f"{name} is not sorted")
 
+    def pages(self, name: str, count: int) -> None:
+        """A whole-array page table (`{name}_page`, `{name}_page_at` = shift, base, last page): the lookup
+        clamps its page into [0, last] and bisects between entries p and p + 1, so there are last + 2
+        entries, each in [0, count]."""
+        entries, at = self.array(f"{name}_page"), self.array(f"{name}_page_at")
+        if len(at) != 3 or at[0] > 64 or len(entries) != at[2] + 2 or max(entries) > count:
+            self.fail(f"{name}_page does not fit {name}")
+
     def strings(self) -> int:
         """Check the string table; the number of strings it holds."""
         offsets, blob = self.array("str_off"), self.array("str_blob")
@@ -83,7 +91,7 @@ def check_symbol_index(index: IndexFile) -> None:
     c = _Checker(index)
     count = c.strings()
     for prefix in ("sym", "psym"):
-        c.same_length([f"{prefix}_{part}" for part in _SYMBOLS])
+        c.pages(prefix, c.same_length([f"{prefix}_{part}" for part in _SYMBOLS]))
         c.sorted(f"{prefix}_addr")
         c.below(f"{prefix}_name", count, NO_STRING)
         c.below(f"{prefix}_file", count, NO_STRING)
@@ -108,12 +116,36 @@ def check_symbol_index(index: IndexFile) -> None:
         c.fail("a subroutine's parent is outside the subroutine table")
     c.below("ar_cu", units)
     c.sorted("ar_lo")
+    c.pages("ar", len(c.array("ar_lo")))
+    _check_row_pages(c, rows)
     if "bad_cu" in c.names:
         c.same_length(("bad_cu", "bad_end", "bad_at"))
         c.below("bad_cu", units)
     if "split_file" in c.names:
         c.same_length(("split_file", "split_size", "split_mtime"))
         c.below("split_file", count)
+
+
+def _check_row_pages(c: _Checker, rows: int) -> None:
+    """The per-sequence page tables over the line rows: a lookup of v in [seq_lo[k], seq_hi[k]) reads entries
+    p and p + 1 for p = seq_page[k] + (v >> seq_shift[k]) and bisects the rows between them, so those are in
+    the table and every entry is in [1, rows] (the row found, one before the bisect's answer, is a row).
+    The lookup picks k by bisecting seq_hi in its unit's sequences (by section first in a relocatable file):
+    they must be sorted so, and every sequence non-empty, for v to be in the sequence it picked."""
+    shifts, starts, entries = c.array("seq_shift"), c.array("seq_page"), c.array("row_page")
+    lows, highs = c.array("seq_lo"), c.array("seq_hi")
+    if len(shifts) != len(lows) or len(starts) != len(lows):
+        c.fail("seq_shift/seq_page and seq_lo differ in length")
+    if len(entries) and (min(entries) < 1 or max(entries) > rows):
+        c.fail("row_page holds a value outside the rows")
+    for lo, hi, shift, start in zip(lows, highs, shifts, starts):
+        if lo >= hi or shift > 64 or start + (lo >> shift) < 0 or start + ((hi - 1) >> shift) + 1 >= len(entries):
+            c.fail("a sequence's page table runs outside row_page")
+    sections = c.array("seq_sec") if "seq_sec" in c.names else None
+    for first, end in zip(c.array("cu_seq_first"), c.array("cu_seq_end")):
+        keys = [(sections[k] if sections is not None else 0, highs[k]) for k in range(first, end)]
+        if any(a > b for a, b in zip(keys, keys[1:])):
+            c.fail("a unit's sequences are not sorted by high address")
 
 
 def check_kernel_index(index: IndexFile) -> None:

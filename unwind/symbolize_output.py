@@ -4,7 +4,6 @@
 # Annotations are evaluated at import (no `from __future__ import annotations`): typing compiles the
 # string annotation of every NamedTuple field, ~0.5 M instructions each (NOTES.md, issue 16).
 
-import math
 import re
 import sys
 from typing import TYPE_CHECKING, Callable, NamedTuple, Sequence, TextIO
@@ -378,6 +377,8 @@ def source_context(path: str | None, line: int, lines: int, embedded: str | None
     rows = pruned.split("\n")
     if rows and not rows[-1]:
         rows.pop()  # line_iterator: a final newline ends the last line, it does not start one
+    import math
+
     width = math.ceil(math.log10(last)) if last > 0 else 0
     out = []
     for k, content in enumerate(rows):

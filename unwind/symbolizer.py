@@ -10,7 +10,7 @@ import os
 from bisect import bisect_left, bisect_right
 from typing import TYPE_CHECKING, Iterable
 
-from formats.elf import ElfFile
+from formats.elf import ElfFile, check_string_table
 from formats.errors import UnwindError
 from formats.stack import Frame
 from formats.symindex import IndexFile
@@ -87,6 +87,8 @@ class ModuleSymbols:
         self._demangle = demangler.perf if naming == "perf" else demangler.llvm
         self._sym_addr, self._sym_size = a(f"{prefix}_addr"), a(f"{prefix}_size")
         self._sym_name, self._sym_file = a(f"{prefix}_name"), a(f"{prefix}_file")
+        # page tables (unwind/index.py, page_table): (entries, (shift, base page, last page))
+        self._sym_pages = (a(f"{prefix}_page"), tuple(a(f"{prefix}_page_at")))
         self.has_dwarf = "ar_lo" in index.names()
         if self.has_dwarf:
             for name in ("cu_file_base", "cu_file_count", "files", "cu_seq_first", "cu_seq_end", "seq_lo",
@@ -106,11 +108,12 @@ class ModuleSymbols:
         self._strings: dict[int, str | None] = {NO_STRING: None}
         if self.has_dwarf:  # what lookup_many takes in one unpacking
             self._lookup_arrays = (
-                self._ar_lo, self._ar_hi, self._ar_cu, self._cu_adm_first, self._cu_adm_end, self._adm_start,
-                self._adm_end, self._adm_sub, self._sub_parent, self._cu_seq_first, self._cu_seq_end, self._seq_lo,
-                self._seq_hi, self._seq_first, self._seq_end, self._row_addr, self._row_file, self._row_line,
-                self._row_col, self._row_disc, self._cu_file_base, self._cu_file_count, self._sub_decl_line,
-                self._sub_low, self._sub_call_line, self._sub_call_col, self._sub_call_disc)
+                self._ar_lo, self._ar_hi, self._ar_cu, a("ar_page"), tuple(a("ar_page_at")), self._cu_adm_first,
+                self._cu_adm_end, self._adm_start, self._adm_end, self._adm_sub, self._sub_parent,
+                self._cu_seq_first, self._cu_seq_end, self._seq_lo, self._seq_hi, a("seq_shift"), a("seq_page"),
+                a("row_page"), self._row_addr, self._row_file, self._row_line, self._row_col, self._row_disc,
+                self._cu_file_base, self._cu_file_count, self._sub_decl_line, self._sub_low, self._sub_call_line,
+                self._sub_call_col, self._sub_call_disc)
 
     def string(self, sid: int) -> str | None:
         """String `sid` of the index (None for NO_STRING), decoded once."""
@@ -189,12 +192,14 @@ class ModuleSymbols:
         new, path, string = tuple.__new__, self.path, self.string
         strings = self._strings  # id -> text, filled by `string`
         sym_addr, sym_size, sym_name, sym_file = self._sym_addr, self._sym_size, self._sym_name, self._sym_file
+        sym_page, (sym_shift, sym_base, sym_last) = self._sym_pages
         dem = self._demangle if demangle else None
         dwarf = self.has_dwarf
         if dwarf:
-            (ar_lo, ar_hi, ar_cu, adm_first, adm_end_of_cu, adm_start, adm_end, adm_sub, parent, seq_first_of_cu,
-             seq_end_of_cu, seq_lo, seq_hi, seq_first, seq_end, row_addr, row_file, row_line, row_col, row_disc,
-             file_base, file_count, decl, low, call_line, call_col, call_disc) = self._lookup_arrays
+            (ar_lo, ar_hi, ar_cu, ar_page, (ar_shift, ar_base, ar_last), adm_first, adm_end_of_cu, adm_start, adm_end,
+             adm_sub, parent, seq_first_of_cu, seq_end_of_cu, seq_lo, seq_hi, seq_shift, seq_page, row_page, row_addr,
+             row_file, row_line, row_col, row_disc, file_base, file_count, decl, low, call_line, call_col,
+             call_disc) = self._lookup_arrays
             files = self._files_base if basename else self._files_rel if relative else self._files
             names = self._sub_short if short else self._sub_name
             call_files = self._sub_call_file_base if basename else self._sub_call_file_rel if relative \
@@ -205,8 +210,13 @@ class ModuleSymbols:
         out: list[list[Frame]] = []
         for vaddr in vaddrs:
             sym = -1
-            if symbol_table:
-                sym = bisect_right(sym_addr, vaddr) - 1
+            if symbol_table:  # the page's entries only (unwind/index.py, page_table)
+                p = (vaddr >> sym_shift) - sym_base
+                if p < 0:
+                    p = 0
+                elif p > sym_last:
+                    p = sym_last
+                sym = bisect_right(sym_addr, vaddr, sym_page[p], sym_page[p + 1]) - 1
                 if sym >= 0:
                     size = sym_size[sym]
                     if size and sym_addr[sym] + size <= vaddr:
@@ -223,7 +233,12 @@ class ModuleSymbols:
             file = line = column = None
             disc, chain, unit = 0, None, -1
             if dwarf:
-                i = bisect_right(ar_lo, vaddr) - 1
+                p = (vaddr >> ar_shift) - ar_base
+                if p < 0:
+                    p = 0
+                elif p > ar_last:
+                    p = ar_last
+                i = bisect_right(ar_lo, vaddr, ar_page[p], ar_page[p + 1]) - 1
                 if i >= 0 and vaddr < ar_hi[i]:
                     unit = ar_cu[i]
                     if unclosed and unit in unclosed:
@@ -249,8 +264,9 @@ class ModuleSymbols:
                     k = bisect_right(seq_hi, vaddr, seq_first_of_cu[unit], k_hi)
                     if k >= k_hi or seq_lo[k] > vaddr:
                         k = -1
-                if k >= 0:
-                    row = bisect_right(row_addr, vaddr, seq_first[k] + 1, seq_end[k] - 1) - 1
+                if k >= 0:  # LLVM's row search, bisect_right over (first + 1, end - 1), in the address's page
+                    p = seq_page[k] + (vaddr >> seq_shift[k])
+                    row = bisect_right(row_addr, vaddr, row_page[p], row_page[p + 1]) - 1
                     local = row_file[row]
                     if local < file_count[unit]:
                         sid = files[file_base[unit] + local]
@@ -395,8 +411,6 @@ class Symbolizer:
                 real = candidate
         binary = ElfFile(real)
         if self.naming == "llvm":
-            from formats.symtab import check_string_table
-
             check_string_table(binary)  # llvm-symbolizer refuses such a file whole: so do we
         debug_path = find_debug_file(binary, self.debug_dirs, self.fallback_debug_path)
         if (debug_path is None and self.debuginfod is not None and binary.build_id
