@@ -344,6 +344,7 @@ def _step(state: _State, mnemonic: str, ops: str, pushed: frozenset[str] = froze
     return state
 
 
+_CALLEE_SAVED = ("rbx", "r12", "r13", "r14", "r15")  # a call keeps them (rbp, rsp are never the copy)
 _NOT_HANDLED = _State(depth=-1 << 40)  # _realign_step's "not mine": the ordinary step decides
 
 
@@ -352,8 +353,10 @@ def _realign_step(state: _State, mnemonic: str, ops: str) -> _State | None:
     if state.sp_copy is not None:
         reg, depth = state.sp_copy
         if (mnemonic == "pop" and ops == reg) or (mnemonic not in ("cmp", "test", "push") and
-                                                  ops.startswith((f"{reg}, ", f"{_LOW[reg]}, "))):
-            return _step(replace(state, sp_copy=None), mnemonic, ops)  # the copy overwritten
+                                                  ops.startswith((f"{reg}, ", f"{_LOW[reg]}, "))) \
+                or (mnemonic == "call" and reg not in _CALLEE_SAVED) \
+                or (mnemonic in ("xchg", "xadd", "cmpxchg") and reg in ops.replace(",", " ").split()):
+            return _step(replace(state, sp_copy=None), mnemonic, ops)  # the copy overwritten (or may be)
         if mnemonic == "and" and ops.startswith("rsp, "):
             return replace(state, depth_known=False)
         if mnemonic == "mov" and ops == f"qword ptr [rsp], {reg}" and state.saved_sp is None:
