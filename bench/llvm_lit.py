@@ -12,9 +12,9 @@ all it produced is identical (tool names normalised).
 Not compared, counted apart: llvm-addr2line lines (a different tool), lines whose input is a binary
 file of LLVM's Inputs/ that is not in the cache ("input not available": the stored index holds text
 only), and lines whose object is not an x86-64 ELF file ("other target": XCOFF, wasm, PDB/COFF,
-GSYM, Mach-O, ELF of another machine).
+GSYM, Mach-O, ELF of another machine; `--all-elf` compares ELF objects of every machine too).
 
-    .venv/bin/python bench/llvm_lit.py [--cache DIR] [--show N] [FILE ...]
+    .venv/bin/python bench/llvm_lit.py [--cache DIR] [--show N] [--all-elf] [FILE ...]
 
 The test files are LLVM's (Apache-2.0 WITH LLVM-exception), read into $UNWIND_TEST_CACHE/llvm-lit
 (default ~/.cache/unwind-tests/llvm-lit/<path in llvm-project>), never into the repository.
@@ -231,7 +231,7 @@ def object_kind(path: Path) -> str:
     for magic, kind in MAGICS:
         if head.startswith(magic):
             if kind == "elf":
-                return "x86" if len(head) > 20 and head[18:20] in (b"\x3e\x00", b"\x03\x00") else "other"
+                return "x86" if len(head) > 20 and head[18:20] in (b"\x3e\x00", b"\x03\x00") else "elf-other"
             if kind == "archive":
                 return archive_kind(path.read_bytes())
             return kind
@@ -256,6 +256,10 @@ NON_X86 = re.compile(r"--- !(XCOFF|WASM|COFF|mach-o|minidump)\b|(triple|target)[
                      r"\S*-aix|\S*-windows|\S*-darwin)|\.pdb\b|\.gsym\b|\.wasm\b")
 X86_ELF = re.compile(r"--- !ELF[\s\S]*?Machine:\s+EM_X86_64|(triple|target)[= ]+x86_64-\S*linux|\.elf-x86-64|"
                      r"triple[= ]+x86_64-(unknown-unknown|pc-linux|linux)")
+
+
+# ELF objects of other machines a test builds (with --all-elf these are compared too).
+ELF_OTHER = re.compile(r"--- !ELF|triple[= ]+(aarch64|arm|thumb|riscv|mips|ppc|powerpc|s390|sparc)")
 
 
 def declares_other_target(text: str) -> bool:
@@ -299,7 +303,7 @@ class FileResult:
     diffs: list[str]
 
 
-def compare_file(source: Path, root: Path, compare_addr2line: bool) -> FileResult:
+def compare_file(source: Path, root: Path, compare_addr2line: bool, all_elf: bool = False) -> FileResult:
     text = source.read_text(errors="surrogateescape")
     lines = run_lines(text)
     base = root / source.name
@@ -329,7 +333,8 @@ def compare_file(source: Path, root: Path, compare_addr2line: bool) -> FileResul
         objects = [object_kind(p) for p in present]
         if missing or (derived_missing and not present):
             kinds[index] = "input not available"
-        elif "other" in objects or (not present and declares_other_target(text)):
+        elif "other" in objects or (not all_elf and "elf-other" in objects) or (
+                not present and declares_other_target(text) and not (all_elf and ELF_OTHER.search(text))):
             kinds[index] = "other target"
         else:
             kinds[index] = "compared"
@@ -364,6 +369,8 @@ def main() -> None:
     parser.add_argument("--cache", type=Path, default=CACHE, help="where LLVM's test files were read into")
     parser.add_argument("--show", type=int, default=0, metavar="N", help="print the first N differences")
     parser.add_argument("--addr2line", action="store_true", help="also compare llvm-addr2line lines (ours has none)")
+    parser.add_argument("--all-elf", action="store_true",
+                        help="also compare lines whose object is an ELF file of another machine (ARM, AArch64, ...)")
     parser.add_argument("files", nargs="*", type=Path, help="test files (default: every one in the cache)")
     args = parser.parse_args()
     files = args.files or test_files(args.cache)
@@ -372,7 +379,7 @@ def main() -> None:
     print(f"{'test file':52} {'same/compared':>13} {'addr2line':>9} {'no input':>8} {'other':>5}")
     with tempfile.TemporaryDirectory(prefix="llvm-lit-") as root:
         for source in files:
-            result = compare_file(source.resolve(), Path(root), args.addr2line)
+            result = compare_file(source.resolve(), Path(root), args.addr2line, args.all_elf)
             c = result.counts
             total.update(c)
             diffs += result.diffs
