@@ -48,6 +48,7 @@ class ModuleResolver:
         self._files: LRUCache[str, ElfFile | None] = LRUCache(cache_size)
         self._modules: LRUCache[tuple[int, int, str | None, bytes | None], Module | None] = LRUCache(cache_size * 4)
         self._counts = [0, 0, 0, 0]  # file lookups, file misses, module lookups, module misses
+        self._last: tuple[Mapping | None, Module | None] = (None, None)  # module_for's last answer
         self._jit: JitSymbols | None = None
 
     @property
@@ -99,13 +100,18 @@ class ModuleResolver:
 
     def module_for(self, mapping: Mapping) -> Module | None:
         """The module behind a file mapping, with its load bias; None for anonymous or missing files."""
-        key = (mapping.start, mapping.offset, mapping.path, mapping.build_id)
         counts = self._counts
         counts[2] += 1
+        last_mapping, last_module = self._last
+        if mapping is last_mapping:  # the mapping asked for before (a profile's misses cluster): no LRU calls
+            return last_module
+        key = (mapping.start, mapping.offset, mapping.path, mapping.build_id)
         if key not in self._modules:
             counts[3] += 1
             self._modules[key] = self._resolve(mapping)
-        return self._modules[key]
+        module = self._modules[key]
+        self._last = (mapping, module)
+        return module
 
     def cache_stats(self) -> dict[str, CacheStats]:
         """`elf-files` (parsed ELF files by path) and `mappings` (module and load bias by mapping)."""

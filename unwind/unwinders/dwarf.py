@@ -55,6 +55,7 @@ class DwarfUnwinder:
         # module map (its mappings) -> (the walk's rule memo, its walk suffixes)
         self._maps: LRUCache[tuple[Mapping, ...], tuple[RuleMemo, Suffixes]] = LRUCache(16)
         self._last: tuple[ModuleMap | None, tuple[RuleMemo, Suffixes]] = (None, ({}, {}))
+        self._last_table: tuple[ElfFile | None, CfiTable | None] = (None, None)  # _table's last compiled answer
         self.lookups = self.cache_hits = 0
 
     def unwind(self, sample: Sample, memory: SampleMemory | None = None,
@@ -170,16 +171,21 @@ class DwarfUnwinder:
         self._table(elf)
 
     def _table(self, elf: ElfFile) -> CfiTable | None:
+        last_elf, last_table = self._last_table
+        if elf is last_elf:  # the module asked for before, its table compiled (or none): no LRU calls
+            return last_table
         held = self._tables.get(id(elf))
         if held is not None and held[0] is elf and not (isinstance(held[1], LazyCfi)
                                                         and held[1].compiled >= self.cache.lazy_limit):
-            return held[1]
-        table: CfiTable | None
-        try:
-            table = self.cache.get(elf, self._debug_elf(elf) if self.debug_frame else None)
-        except (UnwindError, OSError):
-            table = None
-        self._tables[id(elf)] = (elf, table)
+            table = held[1]
+        else:
+            try:
+                table = self.cache.get(elf, self._debug_elf(elf) if self.debug_frame else None)
+            except (UnwindError, OSError):
+                table = None
+            self._tables[id(elf)] = (elf, table)
+        # a lazy table is asked for again each time: it is swapped for the compiled one once it has grown
+        self._last_table = (elf, table) if not isinstance(table, LazyCfi) else (None, None)
         return table
 
     def _debug_elf(self, elf: ElfFile) -> ElfFile | None:
