@@ -259,7 +259,7 @@ X86_ELF = re.compile(r"--- !ELF[\s\S]*?Machine:\s+EM_X86_64|(triple|target)[= ]+
 
 
 # ELF objects of other machines a test builds (with --all-elf these are compared too).
-ELF_OTHER = re.compile(r"--- !ELF|triple[= ]+(aarch64|arm|thumb|riscv|mips|ppc|powerpc|s390|sparc)")
+ELF_OTHER = re.compile(r"--- !ELF|triple[= ]+\"?(aarch64|arm|thumb|riscv|mips|ppc|powerpc|s390|sparc)")
 
 
 def declares_other_target(text: str) -> bool:
