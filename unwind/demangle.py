@@ -1,6 +1,6 @@
 """Symbol demangling as llvm-symbolizer 14, perf script and eu-stack print it: a `Demangler`, owned by
 its caller (an `unwind.Session` hands one to its symbolizers and writers), holding its memos (bounded
-LRUs, cachetools) and the library handles it loads.
+LRUs, unwind.caches.LRU) and the library handles it loads.
 
 The grammar for llvm-symbolizer's names (Itanium C++ and Rust v0) is LLVM's own demangler, through
 the maintained `pycxxfilt` package (it vendors a newer LLVM); the one spelling LLVM 14 still had
@@ -12,12 +12,9 @@ __cxa_demangle.  Names the demangler rejects stay as they are.
 from __future__ import annotations
 
 import re
-from typing import TYPE_CHECKING, Any, Callable, cast
+from typing import Any, Callable, cast
 
-from .caches import CacheStats
-
-if TYPE_CHECKING:
-    from cachetools import LRUCache
+from .caches import LRU, CacheStats
 
 # operator tokens that contain '>' and must not be split
 _OPERATOR = r"operator(?:>>=|>>|>=|->\*|->|>)"  # compiled on first use (re's cache): most runs never need it
@@ -29,11 +26,9 @@ class Demangler:
     """The three demanglers, each with a bounded memo; libiberty and libstdc++ are loaded on first use."""
 
     def __init__(self, maxsize: int = MEMO_SIZE) -> None:
-        from cachetools import LRUCache  # on first use: its import costs ~2 ms
-
-        self._llvm: LRUCache[str, str] = LRUCache(maxsize)
-        self._perf: LRUCache[str, str] = LRUCache(maxsize)
-        self._cxa: LRUCache[str, str] = LRUCache(maxsize)
+        self._llvm: LRU[str, str] = LRU(maxsize)
+        self._perf: LRU[str, str] = LRU(maxsize)
+        self._cxa: LRU[str, str] = LRU(maxsize)
         self._misses = {"llvm": 0, "perf": 0, "cxa": 0}
         self._calls = {"llvm": 0, "perf": 0, "cxa": 0}
         self._libiberty: tuple[_Library | None] | None = None

@@ -153,6 +153,16 @@ class Printer:
         add = self._pending.append
         named, pretty, verbose, context = o.functions != "none", o.pretty, o.verbose, o.context_lines
         gnu, header = self.style == "GNU", o.print_address
+        if named and not (pretty or verbose or context or gnu):  # the default: the loop below's text, one
+            for address, frames in zip(addresses, answers):      # f-string a frame
+                if header:
+                    add(f"0x{address:x}\n")
+                for frame in frames or (Frame(address),):
+                    symbol, file = frame[4], frame[5]
+                    add(f"{symbol if symbol and symbol != BAD_STRING else '??'}\n"
+                        f"{'??' if file is None or file == BAD_STRING else file}:{frame[6] or 0}:{frame[7] or 0}\n")
+                add("\n")
+            return
         separator, tail = " at " if pretty else "\n", "" if gnu else "\n"
         for address, frames in zip(addresses, answers):
             if header:

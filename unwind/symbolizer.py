@@ -15,7 +15,7 @@ from formats.errors import UnwindError
 from formats.stack import Frame
 from formats.symindex import IndexFile
 
-from .caches import CacheStats
+from .caches import LRU, CacheStats
 from .demangle import Demangler
 from .index import NO_ADDRESS, NO_SECTION, NO_STRING, IndexSources, load_index
 from .symbolize_output import BAD_STRING
@@ -23,8 +23,6 @@ from .debuginfo import DEFAULT_DEBUG_DIRS, find_alt_file, find_debug_file
 from .errors import UsageError
 
 if TYPE_CHECKING:
-    from cachetools import LRUCache
-
     from .debuginfod import DebuginfodClient
     from .frame_locals import FrameLocal, FrameReader
 
@@ -377,16 +375,14 @@ class Symbolizer:
         self.relative_names = relative_names
         self.base_names = base_names
         self.demangler = demangler if demangler is not None else Demangler()
-        from cachetools import LRUCache  # on first use: its import costs ~2 ms
-
-        self._modules: LRUCache[str, ModuleSymbols | UnwindError | OSError] = LRUCache(max_modules)
-        self._sources: LRUCache[str, IndexSources] = LRUCache(max_modules)  # what each index was built from
-        self._frame_readers: LRUCache[str, FrameReader] = LRUCache(max_modules)
+        self._modules: LRU[str, ModuleSymbols | UnwindError | OSError] = LRU(max_modules)
+        self._sources: LRU[str, IndexSources] = LRU(max_modules)  # what each index was built from
+        self._frame_readers: LRU[str, FrameReader] = LRU(max_modules)
         self._module_misses = self._module_calls = 0
-        self._hot: LRUCache[tuple[str, int, bool, bool], list[Frame]] | None = None  # hot addresses; none when 0
+        self._hot: LRU[tuple[str, int, bool, bool], list[Frame]] | None = None  # hot addresses; none when 0
         self._hot_misses = self._hot_calls = 0
         if cache_size:
-            self._hot = LRUCache(cache_size)
+            self._hot = LRU(cache_size)
 
     def module(self, path: str) -> ModuleSymbols:
         """The module for `path`, opening (and if needed indexing) it once; raises its error every time."""

@@ -152,3 +152,27 @@ def test_frame_resolver_memos_are_bounded(monkeypatch):
         first = frames.kernel_frames(addresses)
         assert [f.addr for f in first] == addresses and len(frames._kernel_memo) <= 2
         assert frames.kernel_frames(addresses) == first
+
+
+def test_lru_behaves_as_cachetools_lru():
+    """unwind.caches.LRU (the Symbolizer's and Demangler's caches, so a warm `unwind symbolize` need not
+    import cachetools) holds, after every step of a random run of gets and sets, exactly the entries
+    cachetools.LRUCache holds, in the same recency order, and answers every get alike."""
+    import random
+
+    from cachetools import LRUCache
+
+    from unwind.caches import LRU
+
+    rng = random.Random(11)
+    for maxsize in (1, 3, 17):
+        ours: LRU[int, int] = LRU(maxsize)
+        peer: LRUCache[int, int] = LRUCache(maxsize)
+        for step in range(3000):
+            key = rng.randrange(2 * maxsize + 3)
+            if rng.random() < 0.5:
+                assert ours.get(key) == peer.get(key), (maxsize, step)
+            else:
+                ours[key] = peer[key] = step
+            assert len(ours) == len(peer) and (key in ours) == (key in peer)
+            assert list(ours._data) == list(peer._LRUCache__order), (maxsize, step)  # same entries, same LRU order
