@@ -13,6 +13,7 @@ importing dataclasses.
 import os
 import struct
 import zlib
+from array import array
 from enum import IntEnum
 from functools import cached_property
 from typing import Iterator, NamedTuple, overload
@@ -398,6 +399,35 @@ def check_string_table(elf: ElfFile, table: str = ".symtab") -> None:
     if data[-1] != 0:
         raise StringTableError(f"SHT_STRTAB string table section [index {strtab.index}] is non-null terminated",
                                elf.path)
+
+
+def symbol_name_error(elf: ElfFile) -> str | None:
+    """LLVM 14's refusal of a file one of whose symbols has st_name past its string table (Elf_Sym::getName:
+    `st_name (0x...) is past the end of the string table of size 0x...`, for the first such symbol in table
+    order), None when every name is readable.  The symbols are .symtab's, or .dynsym's when .symtab has none
+    (computeSymbolSizes' fallback).  It costs a pass over the table, so the index computes it once when it
+    is built (unwind/index.py) and warm runs read the verdict back."""
+    entry_size = 24 if elf.is_64 else 16  # Elf64_Sym, Elf32_Sym
+    for table in (".symtab", ".dynsym"):
+        section = elf.section(table)
+        if section is None or section.type not in (SectionType.SYMTAB, SectionType.DYNSYM) or \
+                section.size < 2 * entry_size:
+            continue
+        if section.link >= len(elf.sections) or section.type == SectionType.NOBITS:
+            return None
+        strtab = elf.sections[section.link]
+        if strtab.type != SectionType.STRTAB or strtab.offset + strtab.size > len(elf.data) \
+                or section.offset + section.size > len(elf.data):
+            return None  # refused by check_string_table already, or not LLVM's concern here
+        raw = elf.raw_section_bytes(section)
+        words = array("I")
+        words.frombytes(raw[:len(raw) - len(raw) % entry_size])
+        names = words[entry_size // 4::entry_size // 4]  # every symbol's st_name, past the null symbol
+        if names and max(names) >= strtab.size:
+            name = next(n for n in names if n >= strtab.size)
+            return f"st_name ({name:#x}) is past the end of the string table of size {strtab.size:#x}"
+        return None
+    return None
 
 
 def gnu_debuglink_crc(path: str) -> int:

@@ -14,7 +14,7 @@ from array import array
 from collections.abc import Callable
 from typing import TYPE_CHECKING, NamedTuple
 
-from formats.elf import SHF_EXECINSTR, ElfFile, ElfType, SectionType
+from formats.elf import SHF_EXECINSTR, ElfFile, ElfType, SectionType, symbol_name_error
 from formats.errors import FormatError, UnwindError
 from formats.symindex import CorruptIndexError, IndexFile, write_index
 
@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 # A .dwp's ElfFile and unit index ({dwo id: {section: (offset, size)}}); None when absent or unreadable.
 Package = tuple[ElfFile, dict[int, dict[str, tuple[int, int]]]] | None
 
-SCHEMA = 18  # bump whenever the arrays below change meaning (17: ARM/AArch64/RISC-V symbol rules of LLVM;
-#             18: page tables over the symbols, unit ranges and line rows)
+SCHEMA = 19  # bump whenever the arrays below change meaning (17: ARM/AArch64/RISC-V symbol rules of LLVM;
+#             18: page tables over the symbols, unit ranges and line rows; 19: bad_name)
 NO_STRING = 0xFFFFFFFF
 NO_ADDRESS = 0xFFFFFFFFFFFFFFFF
 NO_SECTION = 0xFFFFFFFF  # LLVM's SectionedAddress::UndefSection, narrowed to the array's width
@@ -198,6 +198,9 @@ def build_arrays(sources: IndexSources) -> "dict[str, array[int] | bytes]":
 
     strings = StringTable()
     arrays: dict[str, array[int] | bytes] = {}
+    # llvm-symbolizer's refusal of a symbol name past its string table, if any (one string id, else empty)
+    refusal = symbol_name_error(sources.binary)
+    arrays["bad_name"] = array("I", [strings.intern(refusal)] if refusal is not None else [])
     # Two function-name tables: llvm-symbolizer's choice ("sym") and perf's ("psym").
     for prefix, table in (("sym", name_table(sources.binary)),
                           ("psym", perf_name_table(sources.binary, sources.debug))):

@@ -11,7 +11,7 @@ from bisect import bisect_left, bisect_right
 from typing import TYPE_CHECKING, Iterable
 
 from formats.elf import ElfFile, check_string_table
-from formats.errors import UnwindError
+from formats.errors import StringTableError, UnwindError
 from formats.stack import Frame
 from formats.symindex import IndexFile
 
@@ -419,7 +419,12 @@ class Symbolizer:
         if alt_path is not None:
             sources = sources._replace(alt=ElfFile(alt_path))
         self._sources[path] = sources
-        return ModuleSymbols(load_index(sources, self.index_dir), self.naming, path, self.demangler)
+        module = ModuleSymbols(load_index(sources, self.index_dir), self.naming, path, self.demangler)
+        if self.naming == "llvm":
+            refusal = module.index.array("bad_name")  # a symbol name past its string table: refused whole
+            if len(refusal):
+                raise StringTableError(module.string(refusal[0]) or "", real)
+        return module
 
     def frame_locals(self, path: str, vaddr: int) -> list[FrameLocal]:
         """llvm-symbolizer's FRAME answer: the variables of the innermost function at `vaddr`, in DIE order."""

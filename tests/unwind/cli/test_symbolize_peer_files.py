@@ -94,6 +94,48 @@ def test_string_table_outside_the_file_refused_as_llvm_does(strtab_programs, cas
     assert ("cannot be represented" if "2^" in case else "greater than the file size") in theirs.stdout + theirs.stderr
 
 
+def _name_moved(source: Path, out: Path, table: str, symbol: str, name_offset: int) -> Path:
+    """A copy of `source` whose `table` entry for `symbol` has st_name = `name_offset`."""
+    import struct
+
+    from formats.elf import ElfFile
+    from formats.symtab import read_symbols
+
+    data = bytearray(source.read_bytes())
+    elf = ElfFile(str(source))
+    section = elf.section(table)
+    assert section is not None
+    index = next(s.index for s in read_symbols(elf, table) if s.name == symbol)
+    struct.pack_into("<I", data, section.offset + index * (24 if elf.is_64 else 16), name_offset)
+    out.write_bytes(bytes(data))
+    return out
+
+
+@pytest.mark.parametrize("case", ["symtab", "dynsym of a stripped library"])
+def test_symbol_name_past_its_string_table_refused_as_llvm_does(case, tmp_path, monkeypatch):
+    """A symbol whose st_name lies past its string table: llvm-symbolizer 14 refuses the file (`st_name (0x...)
+    is past the end of the string table of size 0x...`, lit: DebugInfo/Symbolize/ELF/symtab-file2.yaml); with
+    no .symtab it reads .dynsym's names, and refuses for a bad one there too.  The first flag set builds the
+    index, the others answer from it (the verdict is kept in the index)."""
+    for tool in ("gcc", "strip", "llvm-symbolizer"):
+        need_tool(tool)
+    monkeypatch.setenv("UNWIND_CACHE_DIR", str(tmp_path / "cache"))
+    (tmp_path / "p.c").write_text(STRTAB_PROGRAM.replace("void _start(void) { for (;;) twice(1); }", ""))
+    subprocess.run(["gcc", "-g", "-O1", "-shared", "-fPIC", "-nostdlib", "p.c", "-o", "lib.so"], cwd=tmp_path,
+                   check=True)
+    if case == "symtab":
+        path = _name_moved(tmp_path / "lib.so", tmp_path / "bad.so", ".symtab", "twice", 0xFFFF)
+    else:
+        subprocess.run(["strip", "--strip-all", "lib.so", "-o", "stripped.so"], cwd=tmp_path, check=True)
+        path = _name_moved(tmp_path / "stripped.so", tmp_path / "bad.so", ".dynsym", "twice", 0xFFFF)
+    for flags in FLAG_SETS:
+        argv = [f"--obj={path}", *flags, "0x1000", "0x1004", "DATA 0x3000"]
+        ours = subprocess.run([UNWIND, "symbolize", *argv], capture_output=True, text=True)
+        theirs = subprocess.run(["llvm-symbolizer", *argv], capture_output=True, text=True)
+        assert (ours.stdout, ours.stderr, ours.returncode) == (theirs.stdout, theirs.stderr, theirs.returncode), flags
+    assert "is past the end of the string table" in theirs.stdout + theirs.stderr
+
+
 # elfutils tests/run-allfcts-multi.sh: decl_file:decl_line:name of every function, the DWARF spread
 # over a binary and its dwz multifile (`testfile_multi.dwz`, `testfile-dwzstr.multi`).
 ALLFCTS = {"testfile_multi_main": "/home/mark/src/tests/dwz/main.c:3:main",
