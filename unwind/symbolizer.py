@@ -104,6 +104,7 @@ class ModuleSymbols:
         # units LLVM warns about when it first reads their DIEs: unit -> (its end, where LLVM reads past it)
         self._unclosed = dict(zip(a("bad_cu"), zip(a("bad_end"), a("bad_at")))) if "bad_cu" in names else {}
         self._strings: dict[int, str | None] = {NO_STRING: None}
+        self._demangled: dict[int, str | None] = {NO_STRING: None}  # function names demangled, by string id
         if self.has_dwarf:  # what lookup_many takes in one unpacking
             self._lookup_arrays = (
                 self._ar_lo, self._ar_hi, self._ar_cu, a("ar_page"), tuple(a("ar_page_at")), self._cu_adm_first,
@@ -112,6 +113,13 @@ class ModuleSymbols:
                 a("row_page"), self._row_addr, self._row_file, self._row_line, self._row_col, self._row_disc,
                 self._cu_file_base, self._cu_file_count, self._sub_decl_line, self._sub_low, self._sub_call_line,
                 self._sub_call_col, self._sub_call_disc)
+
+    def _demangled_name(self, sid: int) -> str | None:
+        """String `sid` demangled by the module's naming (None for NO_STRING), demangled once."""
+        offsets = self._str_off  # (NO_STRING is preset)
+        text = str(self._str_blob[offsets[sid]:offsets[sid + 1]], "utf-8", "surrogateescape")
+        found = self._demangled[sid] = self._demangle(text) if text else text
+        return found
 
     def string(self, sid: int) -> str | None:
         """String `sid` of the index (None for NO_STRING), decoded once."""
@@ -191,7 +199,8 @@ class ModuleSymbols:
         strings = self._strings  # id -> text, filled by `string`
         sym_addr, sym_size, sym_name, sym_file = self._sym_addr, self._sym_size, self._sym_name, self._sym_file
         sym_page, (sym_shift, sym_base, sym_last) = self._sym_pages
-        dem = self._demangle if demangle else None
+        # function names by string id: demangled (memo `_demangled`, one demangler call per name) or as stored
+        named, name_of = (self._demangled, self._demangled_name) if demangle else (strings, string)
         dwarf = self.has_dwarf
         if dwarf:
             (ar_lo, ar_hi, ar_cu, ar_page, (ar_shift, ar_base, ar_last), adm_first, adm_end_of_cu, adm_start, adm_end,
@@ -221,9 +230,7 @@ class ModuleSymbols:
                         sym = -1
                 if sym >= 0 and not lines and not inlines:
                     sid = sym_name[sym]
-                    name = strings[sid] if sid in strings else string(sid)
-                    if dem is not None and name:
-                        name = dem(name)
+                    name = named[sid] if sid in named else name_of(sid)
                     out.append([new(Frame, (vaddr, path, vaddr, None, name, None, None, None, False, None, False, None,
                                             None, None, None, sym_addr[sym], 0))])
                     continue
@@ -273,7 +280,7 @@ class ModuleSymbols:
             # the frames, innermost first; the outermost named from the symbol table
             if sym >= 0:
                 sid = sym_name[sym]
-                sym_text = strings[sid] if sid in strings else string(sid)
+                sym_text = named[sid] if sid in named else name_of(sid)
                 sym_start: int | None = sym_addr[sym]
             if not chain:
                 name, start = (sym_text, sym_start) if sym >= 0 else (None, None)
@@ -281,8 +288,6 @@ class ModuleSymbols:
                     source = string(sym_file[sym])
                     if source:
                         file = source
-                if dem is not None and name:
-                    name = dem(name)
                 out.append([new(Frame, (vaddr, path, vaddr, None, name, file, line, column, False, None, False, None,
                                         None, None, None, start, disc))])
                 continue
@@ -295,7 +300,7 @@ class ModuleSymbols:
                     file = strings[sid] if sid in strings else string(sid)
                     line, column, disc = call_line[inner], call_col[inner], call_disc[inner]
                 sid = names[sub]
-                name = strings[sid] if sid in strings else string(sid)
+                name = named[sid] if sid in named else name_of(sid)
                 sid = start_files[sub]
                 start_file = strings[sid] if sid in strings else string(sid)
                 start = low[sub]
@@ -306,8 +311,6 @@ class ModuleSymbols:
                         source = string(sym_file[sym])
                         if source:
                             file = source
-                if dem is not None and name:
-                    name = dem(name)
                 frames.append(new(Frame, (vaddr, path, vaddr, None, name, file, line, column, depth < last, None,
                                           False, None, None, decl[sub], start_file, start_address, disc)))
             out.append(frames)
