@@ -62,7 +62,10 @@ ARM_STATIC = {2: (4, "abs"), 3: (4, "pcrel")}
 RISCV_STATIC = {1: (4, "abs"), 2: (8, "abs"), 57: (4, "pcrel"), 33: (1, "add"), 34: (2, "add"), 35: (4, "add"),
                 36: (8, "add"), 37: (1, "sub"), 38: (2, "sub"), 39: (4, "sub"), 40: (8, "sub"), 52: (1, "sub6"),
                 53: (1, "set6")}
-EM_ARM, EM_RISCV = 40, 243
+# PowerPC64 (ADDR32, ADDR64, REL32, REL64).  MIPS is not resolved here: 64-bit MIPS packs three types into
+# r_info, and 32-bit MIPS objects keep their (REL) addends in place, which reads the same without it.
+PPC64_STATIC = {1: (4, "abs"), 38: (8, "abs"), 26: (4, "pcrel"), 44: (8, "pcrel")}
+EM_PPC64, EM_ARM, EM_RISCV = 21, 40, 243
 
 
 def _resolver(elf: ElfFile) -> dict[int, tuple[int, str]]:
@@ -76,6 +79,8 @@ def _resolver(elf: ElfFile) -> dict[int, tuple[int, str]]:
         return ARM_STATIC
     if elf.machine == EM_RISCV:
         return RISCV_STATIC
+    if elf.machine == EM_PPC64:
+        return PPC64_STATIC
     return {}
 
 

@@ -29,8 +29,8 @@ if TYPE_CHECKING:
 # A .dwp's ElfFile and unit index ({dwo id: {section: (offset, size)}}); None when absent or unreadable.
 Package = tuple[ElfFile, dict[int, dict[str, tuple[int, int]]]] | None
 
-SCHEMA = 19  # bump whenever the arrays below change meaning (17: ARM/AArch64/RISC-V symbol rules of LLVM;
-#             18: page tables over the symbols, unit ranges and line rows; 19: bad_name)
+SCHEMA = 20  # bump whenever the arrays below change meaning (17: ARM/AArch64/RISC-V symbol rules of LLVM;
+#             18: page tables over the symbols, unit ranges and line rows; 19: bad_name; 20: PPC64 relocations)
 NO_STRING = 0xFFFFFFFF
 NO_ADDRESS = 0xFFFFFFFFFFFFFFFF
 NO_SECTION = 0xFFFFFFFF  # LLVM's SectionedAddress::UndefSection, narrowed to the array's width
