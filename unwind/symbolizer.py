@@ -27,6 +27,7 @@ if TYPE_CHECKING:
     from .frame_locals import FrameLocal, FrameReader
 
 NAMINGS = ("llvm", "perf")  # whose symbol-table rules name the outermost frame
+_CallSite = tuple[str | None, int, int, int]  # where an inlined subroutine was called: file, line, column, disc.
 
 class ModuleSymbols:
     """Lookups over one module's index; every method is a handful of bisects."""
@@ -105,6 +106,8 @@ class ModuleSymbols:
         self._unclosed = dict(zip(a("bad_cu"), zip(a("bad_end"), a("bad_at")))) if "bad_cu" in names else {}
         self._strings: dict[int, str | None] = {NO_STRING: None}
         self._demangled: dict[int, str | None] = {NO_STRING: None}  # function names demangled, by string id
+        # where each inlined subroutine was called, as lookup_many reads it once, by (relative, basename)
+        self._call_sites: dict[tuple[bool, bool], dict[int, _CallSite]] = {}
         if self.has_dwarf:  # what lookup_many takes in one unpacking
             self._lookup_arrays = (
                 self._ar_lo, self._ar_hi, self._ar_cu, a("ar_page"), tuple(a("ar_page_at")), self._cu_adm_first,
@@ -214,6 +217,7 @@ class ModuleSymbols:
             start_files = self._sub_start_file_base if basename else self._sub_start_file_rel if relative \
                 else self._sub_start_file
             unclosed, sectioned = self._unclosed, self._seq_sec is not None
+            sites = self._call_sites.setdefault((relative, basename), {})
         out: list[list[Frame]] = []
         for vaddr in vaddrs:
             sym = -1
@@ -294,11 +298,14 @@ class ModuleSymbols:
             frames: list[Frame] = []
             last = len(chain) - 1
             for depth, sub in enumerate(chain):
-                if depth:
+                if depth:  # the location is where the inner subroutine was inlined (its call site, read once)
                     inner = chain[depth - 1]
-                    sid = call_files[inner]
-                    file = strings[sid] if sid in strings else string(sid)
-                    line, column, disc = call_line[inner], call_col[inner], call_disc[inner]
+                    site = sites[inner] if inner in sites else None
+                    if site is None:
+                        sid = call_files[inner]
+                        site = sites[inner] = (strings[sid] if sid in strings else string(sid), call_line[inner],
+                                               call_col[inner], call_disc[inner])
+                    file, line, column, disc = site
                 sid = names[sub]
                 name = named[sid] if sid in named else name_of(sid)
                 sid = start_files[sub]
