@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import os
 from bisect import bisect_left, bisect_right
-from typing import TYPE_CHECKING, Iterable
+from typing import TYPE_CHECKING, Iterable, Sequence
 
 from formats.elf import ElfFile, check_string_table
 from formats.errors import StringTableError, UnwindError
@@ -28,6 +28,16 @@ if TYPE_CHECKING:
 
 NAMINGS = ("llvm", "perf")  # whose symbol-table rules name the outermost frame
 _CallSite = tuple[str | None, int, int, int]  # where an inlined subroutine was called: file, line, column, disc.
+
+def _small(view: "memoryview[int]") -> "Sequence[int]":
+    """A per-unit or per-page array of at most SMALL entries as a list, else the view: reading a list item
+    costs a few dozen instructions, a memoryview item ~200 (an int is made each time), and a lookup reads a
+    dozen of these an address; a list of 4096 ints costs ~0.1 M instructions once, when the module opens."""
+    return view.tolist() if len(view) <= SMALL else view
+
+
+SMALL = 4096
+
 
 class ModuleSymbols:
     """Lookups over one module's index; every method is a handful of bisects."""
@@ -87,7 +97,7 @@ class ModuleSymbols:
         self._sym_addr, self._sym_size = a(f"{prefix}_addr"), a(f"{prefix}_size")
         self._sym_name, self._sym_file = a(f"{prefix}_name"), a(f"{prefix}_file")
         # page tables (unwind/index.py, page_table): (entries, (shift, base page, last page))
-        self._sym_pages = (a(f"{prefix}_page"), tuple(a(f"{prefix}_page_at")))
+        self._sym_pages = (_small(a(f"{prefix}_page")), tuple(a(f"{prefix}_page_at")))
         self.has_dwarf = "ar_lo" in index.names()
         if self.has_dwarf:
             for name in ("cu_file_base", "cu_file_count", "files", "cu_seq_first", "cu_seq_end", "seq_lo",
@@ -110,12 +120,13 @@ class ModuleSymbols:
         self._call_sites: dict[tuple[bool, bool], dict[int, _CallSite]] = {}
         if self.has_dwarf:  # what lookup_many takes in one unpacking
             self._lookup_arrays = (
-                self._ar_lo, self._ar_hi, self._ar_cu, a("ar_page"), tuple(a("ar_page_at")), self._cu_adm_first,
-                self._cu_adm_end, self._adm_start, self._adm_end, self._adm_sub, self._sub_parent,
-                self._cu_seq_first, self._cu_seq_end, self._seq_lo, self._seq_hi, a("seq_shift"), a("seq_page"),
+                _small(self._ar_lo), _small(self._ar_hi), _small(self._ar_cu), _small(a("ar_page")),
+                tuple(a("ar_page_at")), _small(self._cu_adm_first), _small(self._cu_adm_end), self._adm_start,
+                self._adm_end, self._adm_sub, self._sub_parent, _small(self._cu_seq_first), _small(self._cu_seq_end),
+                _small(self._seq_lo), _small(self._seq_hi), _small(a("seq_shift")), _small(a("seq_page")),
                 a("row_page"), self._row_addr, self._row_file, self._row_line, self._row_col, self._row_disc,
-                self._cu_file_base, self._cu_file_count, self._sub_decl_line, self._sub_low, self._sub_call_line,
-                self._sub_call_col, self._sub_call_disc)
+                _small(self._cu_file_base), _small(self._cu_file_count), self._sub_decl_line, self._sub_low,
+                self._sub_call_line, self._sub_call_col, self._sub_call_disc)
 
     def _demangled_name(self, sid: int) -> str | None:
         """String `sid` demangled by the module's naming (None for NO_STRING), demangled once."""
