@@ -61,11 +61,25 @@ def test_go_where_perf_stops_at_the_leaf(recorded):
     ours, theirs = recorded("go")
     equal, total, diffs = agreement(ours, theirs)
     assert total > 50
-    whole = 0
+    whole = past_switch = 0
     for mine, perfs in diffs:
         assert len(perfs) == 1 and mine[:1] == perfs, (mine, perfs)
-        whole += mine[-1][1] == "runtime.goexit.abi0" and ("main.main" in [f for _, f in mine])
-    assert whole >= 0.9 * len(diffs)
+        names = [f for _, f in mine]
+        whole += names[-1] == "runtime.goexit.abi0" and "main.main" in names
+        # The runtime's own work ends at another root: a background goroutine (bgsweep, GC workers: goexit
+        # without main.main), an M's g0 stack (sysmon: mstart, clone) or a switch to it (systemstack,
+        # morestack, mcall write rsp). Past such a switch our walk may take one more frame, outside any
+        # mapping (Go's CFI does not describe the switch): ours is wrong there, and it must stay rare.
+        if names[-1] is None:
+            assert set(names) & GO_STACK_SWITCHES, mine
+            past_switch += 1
+        else:
+            assert names[-1] in GO_ROOTS, mine
+    assert whole >= 0.8 * len(diffs) and past_switch <= 0.05 * len(diffs), (whole, past_switch, len(diffs))
+
+
+GO_STACK_SWITCHES = {"runtime.systemstack.abi0", "runtime.morestack.abi0", "runtime.mcall"}
+GO_ROOTS = {"runtime.goexit.abi0", "runtime.clone.abi0", "runtime.mstart.abi0", "runtime.rt0_go.abi0"} | GO_STACK_SWITCHES
 
 
 @pytest.mark.slow
