@@ -19,6 +19,7 @@ the inputs it finds interesting in `~/.cache/unwind-fuzz/<target>/`, outside the
 from __future__ import annotations
 
 import argparse
+import gc
 import hashlib
 import importlib
 import json
@@ -46,6 +47,7 @@ SEEDS = {"cmd-symbolize": "elf", "cmd-dump-cfi": "elf", "cmd-dump-orc": "orc", "
          "cmd-core": "core", "cmd-stacks": "stacktext"}
 REGRESSIONS = HERE / "regressions"
 MEMORY_FLOOR = 256 << 20
+REARM = 256  # inputs between two re-armings of the memory bound
 
 
 class Hang(BaseException):
@@ -69,6 +71,7 @@ def signature(exc: BaseException) -> str:
 class Campaign:
     def __init__(self, target: str, timeout: float, save: bool):
         self.name, self.fn, self.timeout, self.save = target, TARGETS[target], timeout, save
+        self.largest = 0  # the memory bound's input size, once main() has set it (0: no bound re-armed)
         self.inputs, self.crashes = 0, {}
         self.started = time.monotonic()
         signal.signal(signal.SIGALRM, self._alarm)
@@ -79,6 +82,9 @@ class Campaign:
 
     def one(self, data: bytes) -> None:
         self.inputs += 1
+        if self.largest and self.inputs % REARM == 0:
+            gc.collect()
+            limit_memory(self.largest)
         signal.setitimer(signal.ITIMER_REAL, self.timeout)
         try:
             self.fn(data)
@@ -106,11 +112,15 @@ class Campaign:
 
 
 def limit_memory(largest_input: int) -> None:
-    """RLIMIT_AS = what the process maps now + the bound for its largest input."""
+    """RLIMIT_AS (soft) = what the process maps now + the bound for its largest input.
+
+    Re-armed every REARM inputs (`Campaign.one`): over 10,000 in-process command runs the harness's own
+    heap grows by fragmentation and garbage awaiting collection (~30 KB an input for `cmd-perf`, measured
+    with /proc/self/maps), which a limit set once at start-up turned into a MemoryError in the mutator."""
     with open("/proc/self/status") as fh:
         vm = next(int(line.split()[1]) * 1024 for line in fh if line.startswith("VmSize:"))
     bound = vm + max(MEMORY_FLOOR, 20 * largest_input)
-    resource.setrlimit(resource.RLIMIT_AS, (bound, bound))
+    resource.setrlimit(resource.RLIMIT_AS, (bound, resource.getrlimit(resource.RLIMIT_AS)[1]))
 
 
 # ---- the mutation engine (no coverage; used for commands and where atheris is missing) ----
@@ -211,6 +221,7 @@ def main() -> int:
     largest = max(len(s) for s in seeds_for(args.target))
     limit_memory(max(largest, 1 << 20) * 2)
     campaign = Campaign(args.target, args.timeout, not args.no_save)
+    campaign.largest = max(largest, 1 << 20) * 2
     engine = args.engine
     if engine == "auto":
         try:
