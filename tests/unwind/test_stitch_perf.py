@@ -28,7 +28,10 @@ CS = capstone.Cs(capstone.CS_ARCH_X86, capstone.CS_MODE_64)
 def samples(tmp_path_factory):
     need_tool("perf")
     tmp = tmp_path_factory.mktemp("deep")
-    return read_samples(str(deep.record(tmp, "c++", deep.programs(tmp)["c++"])))
+    # 4 kHz: a descent through the chain takes a few ms, and a truncated copy (~70 frames) is joined only
+    # where a sample of the same descent lies within its depth; at 1 kHz a fast machine samples too
+    # sparsely (31-127 of ~250 joined where the session before joined over half).
+    return read_samples(str(deep.record(tmp, "c++", deep.programs(tmp)["c++"], frequency=4000)))
 
 
 def after_call(memory: AddressSpace, address: int) -> bool:
