@@ -208,18 +208,6 @@ def _frame_seeds(work: Path) -> None:
         put("frame", name, join(pieces))
 
 
-_MINI_SCRIPT = r"""
-set -e
-gcc -g -O1 p.c -o m
-nm -D m --format=posix --defined-only | awk '{ print $1 }' | sort > dynsyms
-nm m --format=posix --defined-only | awk '{ if ($2 == "T" || $2 == "t" || $2 == "D") print $1 }' | sort > funcsyms
-comm -13 dynsyms funcsyms > keep_symbols
-objcopy --only-keep-debug m m.dbg
-objcopy -S --remove-section .gdb_index --remove-section .comment --keep-symbols=keep_symbols m.dbg mini_debuginfo
-strip --strip-all -R .comment m -o m.mdi
-xz -f mini_debuginfo
-objcopy --add-section .gnu_debugdata=mini_debuginfo.xz m.mdi
-"""
 
 
 def _reloc_seeds(work: Path) -> None:
@@ -233,7 +221,8 @@ def _reloc_seeds(work: Path) -> None:
     put("reloc", "relocatable.o", (folder / "p.o").read_bytes())
     put("reloc", "relocatable-zlib.o", (folder / "pz.o").read_bytes())
     if shutil.which("xz"):
-        run("bash", "-c", _MINI_SCRIPT, cwd=folder)
+        run("gcc", "-g", "-O1", "p.c", "-o", "m", cwd=folder)
+        run("bash", ROOT / "tests" / "data" / "minidebuginfo.sh", cwd=folder)
         put("reloc", "minidebuginfo", (folder / "m.mdi").read_bytes())
 
 

@@ -200,20 +200,8 @@ __attribute__((noinline)) int visible(int x) { return other_local(x) + 2; }
 int main(int argc, char **argv) { printf("%d\n", visible(argc)); return 0; }
 """
 
-# Fedora's recipe (gdb manual, "MiniDebugInfo"; rpm's find-debuginfo): keep the function symbols
-# .dynsym lacks, xz them, add them as .gnu_debugdata to the stripped binary.
-MINI_SCRIPT = r"""
-set -e
-gcc -O2 -g m.c -o m
-nm -D m --format=posix --defined-only | awk '{ print $1 }' | sort > dynsyms
-nm m --format=posix --defined-only | awk '{ if ($2 == "T" || $2 == "t" || $2 == "D") print $1 }' | sort > funcsyms
-comm -13 dynsyms funcsyms > keep_symbols
-objcopy --only-keep-debug m m.dbg
-objcopy -S --remove-section .gdb_index --remove-section .comment --keep-symbols=keep_symbols m.dbg mini_debuginfo
-strip --strip-all -R .comment m -o m.mdi
-xz -f mini_debuginfo
-objcopy --add-section .gnu_debugdata=mini_debuginfo.xz m.mdi
-"""
+# Fedora's recipe (gdb manual, "MiniDebugInfo"), shared with tests/fuzz/make_seeds.py.
+MINI_SCRIPT = "set -e\ngcc -O2 -g m.c -o m\n" + (Path(__file__).resolve().parents[2] / "data" / "minidebuginfo.sh").read_text()
 
 
 def test_minidebuginfo_names_functions_as_gdb_does(tmp_path, env):
