@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING, Iterable, NamedTuple
 
 from cachetools import LRUCache
 
-from formats.elf import ElfFile, Segment
+from formats.elf import ElfFile, Segment, SegmentType
 from formats.errors import UnwindError
 
 from .caches import CacheStats
@@ -176,6 +176,51 @@ def mapped_segment(elf: ElfFile, mapping: Mapping) -> Segment | None:
         if seg.offset <= low < seg.offset + max(seg.filesz, 1):
             return seg
     return loads[0] if loads else None
+
+
+ET_EXEC = 2
+
+
+def is_program_entry(elf: ElfFile, vaddr: int) -> bool:
+    """Whether `vaddr` is the entry point of a program: an ET_EXEC file, or one with PT_INTERP (PIE
+    executables; libc, which runs as one). Shared libraries carry an entry too, but not one that exec
+    jumps to: mold sets it to .text's start, a function that is called."""
+    if vaddr != elf.entry or not vaddr:
+        return False
+    return elf.type == ET_EXEC or any(s.type == SegmentType.INTERP for s in elf.segments)
+
+
+# Go's assembly functions that write SP (funcFlag_SPWRITE: its traceback stops at them unless they are the
+# innermost frame): rt0_go, which the entry point jumps to with argc at [rsp] and which realigns the
+# stack; systemstack, mcall, morestack and asmcgocall, which switch to the g0 stack. Their CFI describes
+# none of it: a caller found through it is whatever the g0 stack held last (runtime.newproc's, seen on a
+# recording, then a return address that is a data address).
+GO_ENTRY_FUNCTIONS = frozenset({"runtime.rt0_go.abi0", "runtime.rt0_go"})  # bare names: Go before 1.17
+GO_STACK_SWITCHES = frozenset({"runtime.systemstack.abi0", "runtime.systemstack", "runtime.mcall",
+                               "runtime.morestack.abi0", "runtime.morestack", "runtime.asmcgocall.abi0"})
+
+
+class RootRange(NamedTuple):
+    """An ELF address range whose frame is the outermost: always, or (`as_caller`) once it is a caller."""
+
+    low: int
+    high: int
+    as_caller: bool
+
+
+def root_ranges(elf: ElfFile) -> tuple[RootRange, ...]:
+    """The functions a walk ends at whatever their CFI says, as Go's own traceback does: in Go binaries
+    (.go.buildinfo or .note.go.buildid), from .symtab; () elsewhere."""
+    if elf.section(".go.buildinfo") is None and elf.section(".note.go.buildid") is None:
+        return ()
+    from formats.symtab import read_symbols
+
+    try:
+        symbols = read_symbols(elf)
+    except UnwindError:
+        return ()
+    return tuple(RootRange(s.value, s.value + max(s.size, 1), s.name in GO_STACK_SWITCHES) for s in symbols
+                 if s.value and (s.name in GO_ENTRY_FUNCTIONS or s.name in GO_STACK_SWITCHES))
 
 
 def mapping_bias(elf: ElfFile, mapping: Mapping) -> int:

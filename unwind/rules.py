@@ -383,3 +383,8 @@ SIGNAL_FRAME = UnwindRule(CfaRule(CfaKind.UNDEFINED), (), RIP, FrameKind.SIGNAL)
 # (cfa, ra, rbp) = (rbp + 16, [rbp + 8], [rbp]). A distinct object: the walk takes it only while rbp
 # looks like a frame pointer (non-zero, aligned, above sp); rbp = 0 is the outermost frame.
 FRAME_CHAIN = offset_rule(RBP, 16, {RBP: -16})
+# A program's entry point (_start) at its first instruction: the kernel or the dynamic loader jumped there
+# and pushed no return address ([rsp] is argc), so the frame is the outermost one, whatever the CFI's
+# initial rule says (glibc's _start marks rip undefined only after its endbr64), as gdb ends a
+# backtrace at the entry function.
+ENTRY_POINT = UnwindRule(CfaRule(CfaKind.REG_OFFSET, RSP, 8), ((RIP, UNDEF),))

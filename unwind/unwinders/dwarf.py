@@ -10,9 +10,9 @@ from ..cfi_tables import CfiCache, CompiledCfi, LazyCfi, rule_from_key
 from ..debuginfo import DEFAULT_DEBUG_DIRS, find_debug_file
 from ..memory import AddressSpace, SampleMemory
 from ..model import Frame, Mapping, ModuleMap, Sample, Trace, Via
-from ..modules import Module, ModuleResolver, mapping_bias
+from ..modules import Module, ModuleResolver, RootRange, is_program_entry, mapping_bias, root_ranges
 from ..vdso import vdso_image
-from ..rules import FRAME_CHAIN, SIGNAL_FRAME, FrameKind, UnwindRule
+from ..rules import ENTRY_POINT, FRAME_CHAIN, SIGNAL_FRAME, FrameKind, UnwindRule
 from ..walk import RuleMemo, Suffixes, walk
 from formats.elf import ElfFile
 from formats.errors import UnwindError
@@ -51,6 +51,8 @@ class DwarfUnwinder:
         # MEMO_LIMIT entries (checked once per sample, not per lookup) and walk suffixes (walk.SUFFIX_LIMIT).
         self._debug_elves: LRUCache[str, ElfFile | None] = LRUCache(256)
         self._tables: LRUCache[int, tuple[ElfFile, CfiTable | None]] = LRUCache(256)  # id(elf) -> (elf, its table)
+        # id(elf) -> (elf, its root ranges)
+        self._root_ranges: LRUCache[int, tuple[ElfFile, tuple[RootRange, ...]]] = LRUCache(256)
         self._vdsos: LRUCache[tuple[int, int, bytes | None], Module | None] = LRUCache(16)  # (start, end, build-id)
         # module map (its mappings) -> (the walk's rule memo, its walk suffixes)
         self._maps: LRUCache[tuple[Mapping, ...], tuple[RuleMemo, Suffixes]] = LRUCache(16)
@@ -131,10 +133,16 @@ class DwarfUnwinder:
             module = self._vdso_module(memory.sample.modules.find(address))
             if module is None:
                 return None
+        vaddr = module.to_vaddr(address)
+        if not frame.is_return_address and vaddr == module.elf.entry and is_program_entry(module.elf, vaddr):
+            return ENTRY_POINT
+        for root in self._roots(module.elf):
+            if root.low <= vaddr < root.high and (frame.is_return_address or not root.as_caller):
+                return ENTRY_POINT
         table = self._table(module.elf)
         if table is None:
             return None
-        rule = table.rule_at(module.to_vaddr(address))
+        rule = table.rule_at(vaddr)
         # A return address at rt_sigreturn code is a signal frame even where the CFI says nothing
         # (musl) or where pc - 1 falls into the FDE of the function before the trampoline.
         if rule is None or (frame.is_return_address and rule.kind != FrameKind.SIGNAL):
@@ -142,6 +150,13 @@ class DwarfUnwinder:
             if code == SIGRETURN_BYTES:
                 return SIGNAL_FRAME
         return rule
+
+    def _roots(self, elf: ElfFile) -> tuple[RootRange, ...]:
+        """unwind.modules.root_ranges(elf), once per file."""
+        held = self._root_ranges.get(id(elf))
+        if held is None or held[0] is not elf:
+            held = self._root_ranges[id(elf)] = (elf, root_ranges(elf))
+        return held[1]
 
     def _vdso_module(self, mapping: Mapping | None) -> Module | None:
         """The [vdso] mapping as a module (its CFI unwinds clock_gettime & co.), when an image is found."""

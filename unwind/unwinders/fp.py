@@ -19,11 +19,11 @@ from formats.errors import UnwindError
 from ..errors import MemoryReadError
 from ..memory import AddressSpace, MemoryReader
 from ..model import Frame, ModuleMap, Sample, Trace, Via
-from ..modules import Module, ModuleResolver
+from ..modules import Module, ModuleResolver, is_program_entry
 from ..prologue import (MAX_FUNCTION_BYTES, FlowStates, Function, FunctionIndexCache, analyze,
                         builds_callers_frame, caller_unframed, flow_states)
-from ..rules import (RIP, RSP, SIGCONTEXT_REGS, SIGNAL_FRAME, UC_MCONTEXT, UNDEF, CfaKind, CfaRule, FrameKind,
-                     RegKind, UnwindRule, offset_rule)
+from ..rules import (ENTRY_POINT, RIP, RSP, SIGCONTEXT_REGS, SIGNAL_FRAME, UC_MCONTEXT, UNDEF, CfaKind, CfaRule,
+                     FrameKind, RegKind, UnwindRule, offset_rule)
 from ..walk import walk
 
 RBP = 6
@@ -179,6 +179,8 @@ class FramePointerUnwinder:
         module = module_at(pc) if module_at else None
         if module is None:
             return self.jit_frame0_rule(pc, memory)
+        if is_program_entry(module.elf, module.to_vaddr(pc)):
+            return ENTRY_POINT
         try:
             func = self.functions.get(module.elf, self.resolver.debug_dirs).find(module.to_vaddr(pc))
         except UnwindError:

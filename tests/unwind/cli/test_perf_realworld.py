@@ -67,17 +67,26 @@ def test_go_where_perf_stops_at_the_leaf(recorded):
         names = [f for _, f in mine]
         whole += names[-1] == "runtime.goexit.abi0" and "main.main" in names
         # The runtime's own work ends at another root: a background goroutine (bgsweep, GC workers: goexit
-        # without main.main), an M's g0 stack (sysmon: mstart, clone) or a switch to it (systemstack,
-        # morestack, mcall write rsp). Past such a switch our walk may take one more frame, outside any
-        # mapping (Go's CFI does not describe the switch): ours is wrong there, and it must stay rare.
+        # without main.main), an M's g0 stack (sysmon: mstart, clone), the entry's rt0_go or a switch to g0
+        # (systemstack, morestack, mcall write rsp), where Go's traceback ends too. Where frame 0 is such a
+        # switch after it wrote rsp, its CFI (which does not describe the switch) takes the walk one frame
+        # further, outside any mapping: ours is wrong there, and it must stay rare.
         if names[-1] is None:
-            assert set(names) & GO_STACK_SWITCHES, mine
+            assert names[0] in GO_STACK_SWITCHES and len(names) <= 3, mine
             past_switch += 1
+        elif GO_SIGNAL_HANDLER in names:
+            # A signal (SIGURG preemption, the profiling timer) runs its handler on the gsignal stack; past the
+            # trampoline (runtime.sigreturn, named at its address - 1 in the padding before it: [unknown], as
+            # perf names __restore_rt) comes the interrupted frame, on a stack outside perf's copy of the
+            # gsignal stack: the walk ends there (stop bad-memory), as any unwinder's must.
+            at = names.index(GO_SIGNAL_HANDLER)
+            assert names[at + 1] is None and len(names) == at + 3, mine
         else:
             assert names[-1] in GO_ROOTS, mine
-    assert whole >= 0.8 * len(diffs) and past_switch <= 0.05 * len(diffs), (whole, past_switch, len(diffs))
+    assert whole >= 0.8 * len(diffs) and past_switch <= 0.02 * len(diffs), (whole, past_switch, len(diffs))
 
 
+GO_SIGNAL_HANDLER = "runtime.sigtramp.abi0"
 GO_STACK_SWITCHES = {"runtime.systemstack.abi0", "runtime.morestack.abi0", "runtime.mcall"}
 GO_ROOTS = {"runtime.goexit.abi0", "runtime.clone.abi0", "runtime.mstart.abi0", "runtime.rt0_go.abi0"} | GO_STACK_SWITCHES
 
