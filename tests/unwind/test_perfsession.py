@@ -105,20 +105,25 @@ def test_samples_inside_execve_keep_the_old_image(loop):
     so its callchain ends in the old libc's execve. Ours must resolve it the same way (it once dropped
     the mappings at exec, leaving such samples unresolved)."""
     loop_sh = "i=0; while [ $i -lt 600 ]; do /bin/true; i=$((i+1)); done"
-    path = record(loop.parent / "exec.data", ["/bin/sh", "-c", loop_sh], "-g", "-F", "4000")
-    ours = list(PerfSession(path).samples())
-    theirs = _script_samples(path, "comm,tid,time,ip,sym,dso")
-    assert len(ours) == len(theirs) > 100
     in_execve = 0
-    for sample, (head, chain) in zip(ours, theirs):
-        shown = [a if a >= 1 << 63 or sample.modules.find(a) is None else sample.modules.find(a).file_offset(a)
-                 for a in sample.kernel_callchain + sample.user_callchain]
-        assert [f"{a:x}" for a in shown] == [line.split()[0] for line in chain], head
-        user = chain[len(sample.kernel_callchain):]
-        if head.startswith("true ") and user and "execve (" in user[0] and sample.kernel_callchain:
-            in_execve += 1
-            assert sample.modules.find(sample.user_callchain[0]).path.endswith("libc.so.6")
-    assert in_execve > 0  # the exec loop spends time in execve: the case this test is about occurred
+    # Where the samples land is the machine's doing: a fast one finishes most execve calls between two ticks
+    # (no sample inside one in a full-suite run here once), so the loop is recorded again, at most four times.
+    for attempt in range(4):
+        path = record(loop.parent / f"exec{attempt}.data", ["/bin/sh", "-c", loop_sh], "-g", "-F", "4000")
+        ours = list(PerfSession(path).samples())
+        theirs = _script_samples(path, "comm,tid,time,ip,sym,dso")
+        assert len(ours) == len(theirs) > 100
+        for sample, (head, chain) in zip(ours, theirs):
+            shown = [a if a >= 1 << 63 or sample.modules.find(a) is None else sample.modules.find(a).file_offset(a)
+                     for a in sample.kernel_callchain + sample.user_callchain]
+            assert [f"{a:x}" for a in shown] == [line.split()[0] for line in chain], head
+            user = chain[len(sample.kernel_callchain):]
+            if head.startswith("true ") and user and "execve (" in user[0] and sample.kernel_callchain:
+                in_execve += 1
+                assert sample.modules.find(sample.user_callchain[0]).path.endswith("libc.so.6")
+        if in_execve:
+            return
+    pytest.skip("no sample landed inside execve in four recordings: the case this test is about did not occur")
 
 
 def test_split_callchain_markers():
