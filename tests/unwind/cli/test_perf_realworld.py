@@ -136,8 +136,13 @@ def test_max_stack_cuts_user_frames_as_perf(tmp_path):
     assert sum(len(s.frames) == 127 for s in parse_perf_script(ours)) >= 0.5 * total
     deeper = subprocess.run([*UNWIND, "perf", str(data), "--max-depth", "300"], capture_output=True, text=True,
                             check=True, env=env).stdout
-    lengths = {len(mine) for mine, _ in agreement(deeper, theirs)[2]}
-    assert lengths and min(lengths) > 200
+    # Where perf cut at 127, the deeper walk goes on past it with the same first frames. Most samples sit
+    # in the 205-frame stack (201 rec + main + libc start-up + _start); one taken while the recursion
+    # builds up or unwinds is shorter (199 seen on a CI run), so "most", not "every".
+    cut = agreement(deeper, theirs)[2]
+    longer = [mine for mine, perfs in cut if len(mine) > len(perfs) and mine[:len(perfs)] == perfs]
+    assert cut and len(longer) >= 0.99 * len(cut), [(len(m), len(p)) for m, p in cut][:5]
+    assert sum(len(mine) > 200 for mine in longer) >= 0.8 * len(longer), sorted(len(m) for m in longer)
 
 
 def test_vfork_frames_go_on_as_perf(tmp_path):
