@@ -24,8 +24,8 @@ from formats.stack import Frame as SymFrame
 
 from .model import Frame, Mapping, ModuleMap, Reg, Registers, Sample
 from .modules import Module, ModuleResolver, mapping_bias
-from .prologue import FunctionIndexCache
 from .symbolizer import Symbolizer
+from .symtable import LibdwflSymbolsCache
 from .unwinders.fp import SIGRETURN
 
 if TYPE_CHECKING:
@@ -233,7 +233,7 @@ class FrameNamer:
     def __init__(self, resolver: ModuleResolver, symbolizer: Symbolizer | None = None):
         """`symbolizer` names frames from debug info; without one, from the ELF symbol tables only."""
         self.resolver = resolver
-        self.functions = FunctionIndexCache()
+        self.symbols = LibdwflSymbolsCache()
         self.symbolizer = symbolizer
 
     def describe(self, frame: Frame, modules: ModuleMap, inlines: bool = False,
@@ -254,8 +254,8 @@ class FrameNamer:
             lookup += 1  # the sigreturn trampoline: named at its own address, as gdb and eu-stack do
         found = self._symbolize(module, lookup, inlines) if debug_info else []
         if not found:
-            func = self.functions.get(module.elf, self.resolver.debug_dirs).find(lookup)
-            return [SymFrame(frame.pc, mapping.path, offset, build_id, func.name if func else None, via=via)]
+            name = self.symbols.get(module.elf, self.resolver.debug_dirs).name_at(lookup)
+            return [SymFrame(frame.pc, mapping.path, offset, build_id, name, via=via)]
         last = len(found) - 1
         return [SymFrame(frame.pc, mapping.path, offset, build_id, sym.symbol, sym.file, sym.line, sym.column,
                          i < last, via, start_line=sym.start_line, start_file=sym.start_file,
