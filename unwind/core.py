@@ -165,6 +165,7 @@ def module_map(core: CoreFile, exe: str | None = None) -> ModuleMap:
             bid = build_id_at(core, fm.start)
             if bid:
                 build_ids[fm.path] = bid
+    exe = _matching_exe(exe, build_ids.get(exe_path) if exe_path else None)
     mappings = []
     for fm in core.files:
         path = exe if exe and fm.path == exe_path else fm.path
@@ -176,6 +177,25 @@ def module_map(core: CoreFile, exe: str | None = None) -> ModuleMap:
     if base and image and not any(base in m for m in mappings):
         mappings.append(Mapping(base, base + len(image), 0, VDSO, build_id_at(core, base)))
     return ModuleMap(mappings)
+
+
+def _matching_exe(exe: str | None, dumped: bytes | None) -> str | None:
+    """`exe` (--exe), unless its build-id differs from the one dumped in the core's executable: then the
+    core's own path, as eu-stack -e does (libdwfl takes a file for a module only if the build-ids agree),
+    with a warning.  An unreadable `exe` or one without a build-id is taken as given."""
+    if exe is None or dumped is None:
+        return exe
+    try:
+        own = ElfFile(exe).build_id
+    except (UnwindError, OSError):
+        return exe
+    if own is None or own == dumped:
+        return exe
+    import warnings
+
+    warnings.warn(f"{exe}: build-id {own.hex()} is not the core's executable's ({dumped.hex()}); "
+                  "using the path the core records")
+    return None
 
 
 def prot_at(core: CoreFile, address: int) -> int | None:

@@ -37,6 +37,18 @@ def test_text_output_is_eu_stacks(built, name, unwinder):
     assert ours.stdout == eu_stack(core, exe)
 
 
+def test_exe_with_another_build_id_is_ignored_as_eu_stack_ignores_it(built):
+    """--exe naming a different program (another build of it, the wrong file): eu-stack takes a file for the
+    executable only if its build-id is the dumped one, else the path the core records; so do we, with a
+    one-line warning (we used to read the wrong file and name nothing past frame 0)."""
+    core, right, wrong = built / "nofp.core", built / "nofp", built / "fp"
+    ours = unwind_core(str(core), "--exe", str(wrong))
+    assert ours.returncode == 0, ours.stderr
+    assert ours.stdout == eu_stack(core, wrong) == eu_stack(core, right)
+    assert re.fullmatch(r"unwind core: warning: \S+/fp: build-id [0-9a-f]+ is not the core's executable's "
+                        r"\([0-9a-f]+\); using the path the core records\n", ours.stderr), ours.stderr
+
+
 def test_fp_text_is_a_prefix_of_eu_stack_per_thread(built):
     """On the frame-pointer build, every thread's fp frames start with eu-stack's, up to the first libc caller."""
     ours = unwind_core(str(built / "fp.core"), "--unwinder", "fp").stdout
