@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 from pathlib import Path
 
@@ -98,6 +99,12 @@ def explained_difference(ours: list, perfs: list) -> str | None:
     where code has no CFI (e.g. a `_fini` stub) guesses on until it lands on a frame that is no
     code at all (`[stack]`), where we stop with no-unwind-info.
     """
+    repaired = named_as_newer_map_entry(ours, perfs)
+    if repaired is not None:  # perf's frame in the JIT code unnamed; the rest compared as perf would give it
+        if repaired == ours or goes_on_past_perf(ours, repaired):
+            return MAP_MISS
+        why = explained_difference(ours, repaired)
+        return f"{why}; {MAP_MISS}" if why else None
     if ours[:-1] == perfs and ours[-1][0] is not None:  # our extra frame in mapped code, not a guess
         return "perf stops one frame early (its stack bound ignores the copy's last 8 bytes)"
     if perfs and perfs[-1] == UNKNOWN and (ours == perfs[:-1] or (ours[:-1] == perfs[:-1] and ours[-1][0] is not None)):
@@ -114,6 +121,41 @@ def explained_difference(ours: list, perfs: list) -> str | None:
         # perf's frame-chain guess lands in __run_exit_handlers, skipping _dl_fini, and ends in [unknown].
         return "perf skips a caller of a frame without CFI, then ends in a bogus [unknown] frame"
     return None
+
+
+MAP_MISS = "perf keeps the older of two perf-map entries at one start (V8 reused the code space) and names nothing"
+
+
+def named_as_newer_map_entry(ours: list, perfs: list) -> list | None:
+    """perf's frames with its one unnamed perf-map frame named as ours names it, when the map holds the cause:
+    two entries at one start, the later (V8 put new code where freed code was) longer and of our name.
+    perf's symbols__fixup_duplicate keeps the first of two symbols at one address (choose_best_symbol: same
+    name, both sized), so an address past the old entry's end has no symbol in perf; the newer entry is the
+    code there.  None when that is not the difference."""
+    unnamed = [i for i, (module, name) in enumerate(perfs)
+               if name is None and re.fullmatch(r"/tmp/perf-\d+\.map", module or "")]
+    if len(unnamed) != 1:
+        return None
+    module = perfs[unnamed[0]][0]
+    named = [frame for frame in ours if frame[0] == module and frame[1]]
+    if not named or not os.path.isfile(module):
+        return None
+    from formats.perfmap import parse_perf_map
+
+    first: dict[int, int] = {}
+    newer = set()
+    for entry in parse_perf_map(Path(module).read_bytes()):
+        if entry.start not in first:
+            first[entry.start] = entry.size
+        elif entry.size > first[entry.start]:
+            newer.add(entry.name)
+    candidates = [frame for frame in named if frame[1] in newer]
+    if not candidates:
+        return None
+    at = unnamed[0]
+    # the JIT frame of ours at perf's position, or (perf skipped callers before it) the first one of ours
+    frame = ours[at] if at < len(ours) and ours[at] in candidates else candidates[0]
+    return perfs[:at] + [frame] + perfs[at + 1:]
 
 
 def skips_callers_of_frame0(ours: list, perfs: list) -> bool:
