@@ -107,8 +107,10 @@ def explained_difference(ours: list, perfs: list) -> str | None:
         return f"{why}; {MAP_MISS}" if why else None
     if ours[:-1] == perfs and ours[-1][0] is not None:  # our extra frame in mapped code, not a guess
         return "perf stops one frame early (its stack bound ignores the copy's last 8 bytes)"
-    if perfs and perfs[-1] == UNKNOWN and (ours == perfs[:-1] or (ours[:-1] == perfs[:-1] and ours[-1][0] is not None)):
-        return "perf ends in a bogus [unknown] frame"
+    if perfs and perfs[-1] == UNKNOWN and (ours == perfs[:-1] or (
+            ours[:len(perfs) - 1] == perfs[:-1] and len(ours) >= len(perfs)
+            and all(module is not None for module, _ in ours[len(perfs) - 1:]))):
+        return "perf ends in a bogus [unknown] frame"  # where ours has one or more frames in mapped code
     if perfs and perfs[-1][0] in ("[stack]", "[heap]") and perfs[:len(ours)] == ours:
         return "perf guesses past code without CFI and ends in a frame inside [stack]"
     if skips_callers_of_frame0(ours, perfs):
