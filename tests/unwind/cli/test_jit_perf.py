@@ -309,3 +309,27 @@ def test_perf_map_entry_replaced_at_one_start_is_perfs_miss_not_ours():
         assert record.explained_difference(ours, perfs) is None
     finally:
         path.unlink()
+
+
+def test_jvm_perf_map_frames_as_perf_reads_them(tmp_path):
+    """A JVM (Debian's OpenJDK 17) writing its perf map at exit (-XX:+DumpPerfMapAtExit, `0x`-prefixed
+    addresses): every sample's user frames are perf's, or perf stops at the first JIT frame and ours goes on
+    (the JVM keeps frame pointers with -XX:+PreserveFramePointer) through the interpreter's frames and
+    StubRoutines into libjvm's JavaCalls::call_helper, or perf is wrong as record.explained_difference says."""
+    subprocess.run([need_tool("javac"), "-d", str(tmp_path), str(ROOT / "tests" / "data" / "jit" / "Work.java")],
+                   check=True)
+    out = tmp_path / "java.perf.data"
+    subprocess.run([need_tool("perf"), "record", "-q", "-e", "cpu-clock", "-F", "1000", "--call-graph", "dwarf",
+                    "-o", str(out), "--", need_tool("java"), "-XX:+UnlockDiagnosticVMOptions", "-XX:+DumpPerfMapAtExit",
+                    "-XX:+PreserveFramePointer", "-cp", str(tmp_path), "Work"],
+                   check=True, stdout=subprocess.DEVNULL, cwd=tmp_path)
+    theirs = record.perf_script_text(out)
+    pid = int(re.search(r"^java\s+(\d+)/", theirs, re.MULTILINE).group(1))
+    try:
+        assert Path(f"/tmp/perf-{pid}.map").read_text().startswith("0x")
+        ours = unwind_perf(out, "--unwinder", "auto")
+        agree, explained, total, rest = score(ours, theirs)
+        assert (agree + explained) / total >= 0.98, rest[:3]
+        assert re.search(rf"long Work\.inner\(int\) \(/tmp/perf-{pid}\.map\)\n(?:.*\n)*?.*JavaCalls::call_helper", ours)
+    finally:
+        Path(f"/tmp/perf-{pid}.map").unlink(missing_ok=True)
