@@ -47,15 +47,16 @@ class Demangler:
 
     def perf(self, name: str) -> str:
         """The name `perf script` prints: libiberty's cplus_demangle(name, DMGL_NO_OPTS), as Debian's perf
-        calls it.
+        calls it: Itanium C++, and Rust in both manglings (legacy `_ZN...17h<hash>E` and v0 `_R...`, as
+        Rust's standard library is built since 1.9x: `std::rt::lang_start_internal`).
 
         libiberty ships inside binutils' libbfd; without it names fall back to llvm-symbolizer's.
         A PLT entry's `name@plt` is demangled without its suffix and given it back, as perf's
         dso__synthesize_plt_symbols names it (`operator delete@plt`).
         """
-        if name.endswith("@plt") and name.startswith("_Z"):
+        if name.endswith("@plt") and name.startswith(("_Z", "_R")):
             return self.perf(name[:-4]) + "@plt"
-        if not name.startswith("_Z"):
+        if not name.startswith(("_Z", "_R")):  # _R: Rust v0, which libiberty's rust_demangle reads
             return name
         lib = self.libiberty()
         if lib is None:

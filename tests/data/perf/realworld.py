@@ -195,6 +195,28 @@ def plt(tmp: Path) -> list[str]:
     return [str(_build(out, ["g++", "-O2", "-g", str(src), "-o", str(out)]))]
 
 
+RUST_NAMES_PROGRAM = r"""
+/* Functions under Rust symbol names, both manglings: v0 (`_R...`, how Rust's standard library names its
+   functions since 1.9x, e.g. std::rt::lang_start_internal) and legacy (`_ZN...17h<hash>E`). */
+volatile unsigned long sink;
+__attribute__((noinline)) void spin(unsigned long n) __asm__("_RNvNtCs1a2b3c_5hello6worker4spin");
+__attribute__((noinline)) void spin(unsigned long n) { for (unsigned long i = 0; i < n; i++) sink += i * i; }
+__attribute__((noinline)) void run(int r) __asm__("_ZN5hello3run17h0123456789abcdefE");
+__attribute__((noinline)) void run(int r) { spin(4000000 + r); sink += r; }
+__attribute__((noinline)) void generic(int r) __asm__("_RINvCs1a2b3c_5hello7genericmEB2_");
+__attribute__((noinline)) void generic(int r) { run(r); sink += 1; }
+int main(void) { for (int r = 0; r < 40; r++) generic(r); return 0; }
+"""
+
+
+def rust_names(tmp: Path) -> list[str]:
+    """A C program whose functions carry Rust v0 and legacy mangled names."""
+    src = tmp / "rust_names.c"
+    src.write_text(RUST_NAMES_PROGRAM)
+    out = tmp / "rust-names"
+    return [str(_build(out, ["gcc", "-O2", "-g", str(src), "-o", str(out)]))]
+
+
 DEEP_PROGRAM = r"""
 #include <stdio.h>
 __attribute__((noinline)) long rec(int n, long x) {

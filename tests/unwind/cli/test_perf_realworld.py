@@ -13,14 +13,14 @@ import pytest
 from conftest import ROOT, need_tool
 
 sys.path.append(str(ROOT / "tests" / "data" / "perf"))
-from realworld import cxx, deep, git, go, plt, rust, vdso  # noqa: E402
+from realworld import cxx, deep, git, go, plt, rust, rust_names, vdso  # noqa: E402
 from formats.perfscript import parse_perf_script  # noqa: E402
 from record import agreement, explained_difference, perf_script_text, record, user_frames  # noqa: E402
 
 UNWIND = [sys.executable, "-m", "unwind"]
 PROGRAMS = {"rust-lld": lambda t: rust(t, "lld", rounds=6), "cxx-clang-lld": lambda t: cxx(t, "lld"),
             "cxx-clang-bfd": lambda t: cxx(t, "bfd"), "go": lambda t: go(t, rounds=3), "git": git,
-            "vdso": vdso, "plt": plt}
+            "vdso": vdso, "plt": plt, "rust-names": rust_names}
 
 
 # The plt program's own PLT entries hold ~2 % of its samples: 4 kHz gives ~20 of them.
@@ -167,3 +167,14 @@ def test_vfork_frames_go_on_as_perf(tmp_path):
     if not vforks:
         pytest.skip("no cpu-clock sample landed inside __vfork in 5,900 forks: the peer gives nothing to compare")
     assert all(len(mine) > 2 and mine == perfs for mine, perfs in vforks), vforks[:1]
+
+
+def test_rust_names_demangled_as_perf_demangles_them(recorded):
+    """Rust v0 names (`_RNvNtCs..._5hello6worker4spin`; Rust's std uses them since 1.9x, so every rustup-built
+    binary has `std::rt::lang_start_internal` on each stack) and legacy ones: perf script's names, every frame
+    of every sample (v0 names used to be printed mangled)."""
+    ours, theirs = recorded("rust-names")
+    equal, total, diffs = agreement(ours, theirs)
+    assert total > 20 and equal == total, diffs[:1]
+    names = {frame[1] for sample in parse_perf_script(ours) for frame in user_frames(sample)}
+    assert {"hello::worker::spin", "hello::run", "hello::generic::<u32>"} <= names, names
