@@ -2,11 +2,19 @@
 its caller (an `unwind.Session` hands one to its symbolizers and writers), holding its memos (bounded
 LRUs, unwind.caches.LRU) and the library handles it loads.
 
-The grammar for llvm-symbolizer's names (Itanium C++ and Rust v0) is LLVM's own demangler, through
-the maintained `pycxxfilt` package (it vendors a newer LLVM); the one spelling LLVM 14 still had
-differently is restored here: closing template brackets are separated (`> >`).  perf's names come
-from binutils' libiberty (cplus_demangle, as Debian's perf calls it), eu-stack's from libstdc++'s
-__cxa_demangle.  Names the demangler rejects stay as they are.
+llvm-symbolizer's names (Itanium C++ and Rust v0) come from LLVM's demangler through the maintained
+`pycxxfilt` package (it vendors a newer LLVM), with the one LLVM 14 spelling it differs in most restored:
+closing template brackets separated (`> >`).  The names where a newer LLVM still prints otherwise (a template
+argument that is an expression: LLVM 14 `&(f(int))`, newer `&f(int)`, 111 of libjvm's 53,640 mangled names and
+476 of node's 79,017; a constructor after an ABI tag) go to LLVM 14's own `itaniumDemangle` in Debian's
+libLLVM-14 (package libllvm14, installed with llvm-symbolizer-14), loaded only then: it costs 13-30 ms.
+perf's names come from binutils' libiberty (cplus_demangle, as Debian's perf calls it), eu-stack's from
+libstdc++'s __cxa_demangle.  Names the demangler rejects stay as they are.
+
+LLVM's Itanium demangler recurses once per nesting level with no limit and overflows the C stack on a
+hostile name (100,000 nested `P`s; 8,192 characters of nested `PK` in a 1 MiB thread stack): names longer
+than MAX_LLVM_NAME are printed mangled (the longest in node, libjvm, libLLVM-14 and libstdc++ is 554).
+libiberty and __cxa_demangle bound their own recursion.
 """
 
 from __future__ import annotations
@@ -19,7 +27,11 @@ from .caches import LRU, CacheStats
 # operator tokens that contain '>' and must not be split
 _OPERATOR = r"operator(?:>>=|>>|>=|->\*|->|>)"  # compiled on first use (re's cache): most runs never need it
 MEMO_SIZE = 65536  # names per demangler flavour
+MAX_LLVM_NAME = 4096  # longer names are not given to LLVM's demangler (unbounded recursion, see above)
 _Library = tuple[Any, Callable[[int], None]]  # (the library with its demangle function, libc's free)
+_LLVM14 = ("libLLVM-14.so.1", "libLLVM-14.so")
+_ITANIUM = "_ZN4llvm15itaniumDemangleEPKcPcPmPi"  # char *llvm::itaniumDemangle(const char*, char*, size_t*, int*)
+_RUST = "_ZN4llvm12rustDemangleEPKcPcPmPi"  # char *llvm::rustDemangle(const char*, char*, size_t*, int*)
 
 
 class Demangler:
@@ -33,17 +45,25 @@ class Demangler:
         self._calls = {"llvm": 0, "perf": 0, "cxa": 0}
         self._libiberty: tuple[_Library | None] | None = None
         self._libstdcxx: _Library | None = None
+        self._libllvm: tuple[_Library | None] | None = None
 
     def llvm(self, name: str) -> str:
         """The name llvm-symbolizer --demangle prints for `name` (unchanged if it is not mangled)."""
-        if not name.startswith(("_Z", "___Z", "_R")):
+        if not name.startswith(("_Z", "___Z", "_R")) or len(name) > MAX_LLVM_NAME:
             return name
         self._calls["llvm"] += 1
         found = self._llvm.get(name)
         if found is None:
             self._misses["llvm"] += 1
-            found = self._llvm[name] = _demangle_mangled(name)
+            lib = self.libllvm14() if _llvm14_may_differ(name) else None
+            found = self._llvm[name] = _llvm14_demangle(lib, name) if lib else _demangle_mangled(name)
         return found
+
+    def libllvm14(self) -> _Library | None:
+        """LLVM 14's demanglers (libLLVM-14, ~13-30 ms to load: only for names pycxxfilt may print otherwise)."""
+        if self._libllvm is None:
+            self._libllvm = (_load_libllvm14(),)
+        return self._libllvm[0]
 
     def perf(self, name: str) -> str:
         """The name `perf script` prints: libiberty's cplus_demangle(name, DMGL_NO_OPTS), as Debian's perf
@@ -93,6 +113,63 @@ class Demangler:
         return {f"demangle-{kind}": CacheStats(self._calls[kind] - self._misses[kind], self._misses[kind],
                                                len(memo), int(memo.maxsize))
                 for kind, memo in memos.items()}
+
+
+def _llvm14_may_differ(name: str) -> bool:
+    """Whether pycxxfilt's newer LLVM may print `name` otherwise than LLVM 14: an Itanium name with an
+    expression (`X...E` template argument, `Dt`/`DT` decltype) or a constructor/destructor right after an
+    ABI tag (`failureB5cxx11C1E`: LLVM 14 prints `failure[abi:cxx11]::(...)`, dropping the name).  Over
+    220,976 mangled names of libjvm, node, libLLVM-14, libclang-cpp, libstdc++, boost, ICU and 300 Debian debug
+    files, every difference was in such a name (5,904 of them); the rest demangle without loading libLLVM."""
+    if name.startswith("_R"):
+        return False  # Rust v0: equal on all 613 names of a rustc 1.95 binary
+    if "X" in name or "Dt" in name or "DT" in name:
+        return True
+    for tag in re.finditer(r"B(\d+)", name):
+        end = tag.end() + int(tag.group(1))
+        if name[end:end + 1] in ("C", "D") and name[end + 1:end + 2].isdigit():
+            return True
+    return False
+
+
+def _llvm14_demangle(lib: _Library, name: str) -> str:
+    """LLVM 14's nonMicrosoftDemangle for the names llvm-symbolizer 14 demangles: `_Z`/`___Z` by
+    itaniumDemangle, `_R` by rustDemangle; a name either rejects stays as it is."""
+    import ctypes
+
+    llvm, free = lib
+    demangle = llvm.rust if name.startswith("_R") else llvm.itanium
+    result = demangle(name.encode(), None, None, None)
+    if not result:
+        return name
+    try:
+        return ctypes.string_at(result).decode("utf-8", "replace")
+    finally:
+        free(result)
+
+
+class _Llvm14:
+    """libLLVM-14's two demangling entry points."""
+
+    def __init__(self, library: Any) -> None:
+        import ctypes
+
+        self.itanium, self.rust = getattr(library, _ITANIUM), getattr(library, _RUST)
+        for function in (self.itanium, self.rust):
+            function.restype = ctypes.c_void_p
+            function.argtypes = [ctypes.c_char_p, ctypes.c_void_p, ctypes.c_void_p, ctypes.c_void_p]
+
+
+def _load_libllvm14() -> _Library | None:
+    """(LLVM 14's demanglers, libc's free); None without libLLVM-14 (or one lacking them)."""
+    import ctypes
+
+    for name in _LLVM14:
+        try:
+            return _Llvm14(ctypes.CDLL(name)), _libc_free()
+        except (OSError, AttributeError):  # not installed, or not the library we know
+            continue
+    return None
 
 
 def _demangle_mangled(name: str) -> str:
@@ -193,4 +270,4 @@ def _libc_free() -> Callable[[int], None]:
     return cast(Callable[[int], None], free)  # a ctypes function pointer
 
 
-__all__ = ["Demangler", "MEMO_SIZE"]
+__all__ = ["Demangler", "MEMO_SIZE", "MAX_LLVM_NAME"]
