@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import os
 import re
 import subprocess
@@ -111,6 +112,11 @@ def explained_difference(ours: list, perfs: list) -> str | None:
             ours[:len(perfs) - 1] == perfs[:-1] and len(ours) >= len(perfs)
             and all(module is not None for module, _ in ours[len(perfs) - 1:]))):
         return "perf ends in a bogus [unknown] frame"  # where ours has one or more frames in mapped code
+    if len(perfs) > 1 and is_data_symbol(*perfs[-1]) and ours[:len(perfs) - 1] == perfs[:-1] and \
+            len(ours) >= len(perfs) and all(module is not None for module, _ in ours[len(perfs) - 1:]):
+        # frame 0 in code without CFI at exit (libgcc_s): perf's frame-chain guess ends at a "return address"
+        # in libc's data (`__quick_exit_funcs`), where ours goes on: exit, __libc_start_call_main, _start
+        return "perf ends in a bogus frame in a data object"
     if perfs and perfs[-1][0] in ("[stack]", "[heap]") and perfs[:len(ours)] == ours:
         return "perf guesses past code without CFI and ends in a frame inside [stack]"
     if skips_callers_of_frame0(ours, perfs):
@@ -158,6 +164,25 @@ def named_as_newer_map_entry(ours: list, perfs: list) -> list | None:
     # the JIT frame of ours at perf's position, or (perf skipped callers before it) the first one of ours
     frame = ours[at] if at < len(ours) and ours[at] in candidates else candidates[0]
     return perfs[:at] + [frame] + perfs[at + 1:]
+
+
+@functools.lru_cache(maxsize=64)
+def is_data_symbol(module: str | None, name: str | None) -> bool:
+    """Whether `name` is a data object of `module` (OBJECT or TLS in its .symtab or its debug file's, and no
+    function of that name): no return address can be there."""
+    if not module or not name or not os.path.isfile(module):
+        return False
+    from formats.elf import ElfFile
+    from formats.symtab import SymbolType, read_symbols
+    from unwind.debuginfo import find_debug_file
+
+    elf = ElfFile(module)
+    debug = find_debug_file(elf)
+    symbols = read_symbols(elf, ".symtab") + read_symbols(elf, ".dynsym")
+    if debug:
+        symbols += read_symbols(ElfFile(debug), ".symtab")
+    kinds = {s.type for s in symbols if s.name.split("@")[0] == name}
+    return bool(kinds) and kinds <= {SymbolType.OBJECT, SymbolType.TLS}
 
 
 def skips_callers_of_frame0(ours: list, perfs: list) -> bool:
