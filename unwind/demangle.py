@@ -166,9 +166,11 @@ def _load_libllvm14() -> _Library | None:
 
     for name in _LLVM14:
         try:
-            return _Llvm14(ctypes.CDLL(name)), _libc_free()
-        except (OSError, AttributeError):  # not installed, or not the library we know
+            library = ctypes.CDLL(name)
+        except OSError:  # not installed
             continue
+        if hasattr(library, _ITANIUM) and hasattr(library, _RUST):  # else not the library we know
+            return _Llvm14(library), _libc_free()
     return None
 
 

@@ -173,10 +173,14 @@ def is_data_symbol(module: str | None, name: str | None) -> bool:
     if not module or not name or not os.path.isfile(module):
         return False
     from formats.elf import ElfFile
+    from formats.errors import UnwindError
     from formats.symtab import SymbolType, read_symbols
     from unwind.debuginfo import find_debug_file
 
-    elf = ElfFile(module)
+    try:
+        elf = ElfFile(module)
+    except UnwindError:  # a perf map, a JIT dump: no ELF symbols
+        return False
     debug = find_debug_file(elf)
     symbols = read_symbols(elf, ".symtab") + read_symbols(elf, ".dynsym")
     if debug:
