@@ -172,19 +172,20 @@ def is_data_symbol(module: str | None, name: str | None) -> bool:
     function of that name): no return address can be there."""
     if not module or not name or not os.path.isfile(module):
         return False
-    from formats.elf import ElfFile
+    from formats.elf import ElfFile  # formats only: bench/unwind.py shadows the unwind package for bench scripts
     from formats.errors import UnwindError
     from formats.symtab import SymbolType, read_symbols
-    from unwind.debuginfo import find_debug_file
 
     try:
         elf = ElfFile(module)
     except UnwindError:  # a perf map, a JIT dump: no ELF symbols
         return False
-    debug = find_debug_file(elf)
     symbols = read_symbols(elf, ".symtab") + read_symbols(elf, ".dynsym")
-    if debug:
-        symbols += read_symbols(ElfFile(debug), ".symtab")
+    if elf.build_id:  # the debug file by build-id, where Debian's -dbg packages put it
+        hexid = elf.build_id.hex()
+        debug = f"/usr/lib/debug/.build-id/{hexid[:2]}/{hexid[2:]}.debug"
+        if os.path.isfile(debug):
+            symbols += read_symbols(ElfFile(debug), ".symtab")
     kinds = {s.type for s in symbols if s.name.split("@")[0] == name}
     return bool(kinds) and kinds <= {SymbolType.OBJECT, SymbolType.TLS}
 
