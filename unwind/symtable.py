@@ -271,7 +271,10 @@ class LibdwflSymbols:
         aux_file = None
         if main is None:
             main, main_file = _readable_table(elf, SectionType.DYNSYM), elf
-            aux_file = mini_debuginfo(elf)
+            try:
+                aux_file = mini_debuginfo(elf)
+            except UnwindError:  # corrupt or oversized .gnu_debugdata: libdwfl goes on without the aux table
+                aux_file = None
             if aux_file is not None:
                 aux = _readable_table(aux_file, SectionType.SYMTAB)
                 bias = _mini_bias(elf, aux_file)

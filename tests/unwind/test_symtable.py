@@ -126,3 +126,23 @@ def test_ld_so_start_up_core_names_frames_as_eu_stack(tmp_path):
                             capture_output=True, text=True).stdout
     assert ours.stdout == theirs
     assert re.search(r"_dl_relocate_object\n.*\n.*\n.*\n#\d+ +0x[0-9a-f]+ _start\n", ours.stdout), ours.stdout
+
+
+def test_corrupt_minidebuginfo_is_no_table_as_libdwfl_reads_it(tmp_path):
+    """A stripped binary whose .gnu_debugdata is not xz: libdwfl goes on with .dynsym alone, and so do we
+    (reading it used to raise out of the namer of `unwind core`)."""
+    source = tmp_path / "a.c"
+    source.write_text("int f(void) { return 1; }\nint main(void) { return f(); }\n")
+    exe = tmp_path / "a"
+    subprocess.run([need_tool("gcc"), "-O1", "-o", str(exe), str(source)], check=True)
+    junk = tmp_path / "junk"
+    junk.write_bytes(b"\xfd7zXZ\x00" + b"\x01" * 100)
+    stripped = tmp_path / "a.stripped"
+    subprocess.run([need_tool("objcopy"), "--strip-all", "--add-section", f".gnu_debugdata={junk}", str(exe),
+                    str(stripped)], check=True)
+    elf = ElfFile(str(stripped))
+    text = elf.section(".text")
+    assert text is not None
+    addresses = list(range(text.addr, text.addr + text.size))
+    symbols = LibdwflSymbols(elf)
+    assert [symbols.name_at(a) for a in addresses] == eu_addr2line_symbols(str(stripped), addresses)
