@@ -135,17 +135,9 @@ def _llvm14_may_differ(name: str) -> bool:
 def _llvm14_demangle(lib: _Library, name: str) -> str:
     """LLVM 14's nonMicrosoftDemangle for the names llvm-symbolizer 14 demangles: `_Z`/`___Z` by
     itaniumDemangle, `_R` by rustDemangle; a name either rejects stays as it is."""
-    import ctypes
-
     llvm, free = lib
     demangle = llvm.rust if name.startswith("_R") else llvm.itanium
-    result = demangle(name.encode(), None, None, None)
-    if not result:
-        return name
-    try:
-        return ctypes.string_at(result).decode("utf-8", "replace")
-    finally:
-        free(result)
+    return _taken(demangle(name.encode(), None, None, None), free, name)
 
 
 class _Llvm14:
@@ -208,16 +200,9 @@ def _split_closers(text: str) -> str:
 
 
 def _cplus_demangle(lib: _Library, name: str) -> str:
-    import ctypes
-
     iberty, free = lib
     result = iberty.cplus_demangle(name.encode(), 0)  # 0 = DMGL_NO_OPTS: no parameters, no return type
-    if not result:
-        return name
-    try:
-        return ctypes.string_at(result).decode("utf-8", "replace")
-    finally:
-        free(result)
+    return _taken(result, free, name)
 
 
 def _load_libiberty() -> _Library | None:
@@ -244,7 +229,14 @@ def _cxa_demangle(lib: _Library, name: str) -> str:
     cxx, free = lib
     status = ctypes.c_int(0)
     result = cxx.__cxa_demangle(name.encode(), None, None, ctypes.byref(status))
-    if not result or status.value != 0:
+    return _taken(result if status.value == 0 else None, free, name)
+
+
+def _taken(result: int | None, free: Callable[[int], None], name: str) -> str:
+    """The text of a demangler's malloc'd answer, freed; `name` itself when there is none."""
+    import ctypes
+
+    if not result:
         return name
     try:
         return ctypes.string_at(result).decode("utf-8", "replace")

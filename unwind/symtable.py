@@ -257,8 +257,7 @@ class LibdwflSymbols:
         ordered = self._search_order(elf, debug)
         self.globals = _DwflPass(ordered[0])
         self.locals = _DwflPass(ordered[1])
-        alloc = sorted((s.addr, s.addr + s.size, s.index) for s in elf.sections if s.flags & SHF_ALLOC)
-        self._sections = alloc
+        self._sections = sorted((s.addr, s.addr + s.size, s.index) for s in elf.sections if s.flags & SHF_ALLOC)
 
     @staticmethod
     def _search_order(elf: ElfFile, debug: ElfFile | None) -> tuple[list[_DwflSymbol], list[_DwflSymbol]]:

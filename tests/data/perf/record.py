@@ -108,12 +108,9 @@ def explained_difference(ours: list, perfs: list) -> str | None:
         return f"{why}; {MAP_MISS}" if why else None
     if ours[:-1] == perfs and ours[-1][0] is not None:  # our extra frame in mapped code, not a guess
         return "perf stops one frame early (its stack bound ignores the copy's last 8 bytes)"
-    if perfs and perfs[-1] == UNKNOWN and (ours == perfs[:-1] or (
-            ours[:len(perfs) - 1] == perfs[:-1] and len(ours) >= len(perfs)
-            and all(module is not None for module, _ in ours[len(perfs) - 1:]))):
+    if perfs and perfs[-1] == UNKNOWN and (ours == perfs[:-1] or goes_on_past_perf(ours, perfs[:-1])):
         return "perf ends in a bogus [unknown] frame"  # where ours has one or more frames in mapped code
-    if len(perfs) > 1 and is_data_symbol(*perfs[-1]) and ours[:len(perfs) - 1] == perfs[:-1] and \
-            len(ours) >= len(perfs) and all(module is not None for module, _ in ours[len(perfs) - 1:]):
+    if len(perfs) > 1 and goes_on_past_perf(ours, perfs[:-1]) and is_data_symbol(*perfs[-1]):
         # frame 0 in code without CFI at exit (libgcc_s): perf's frame-chain guess ends at a "return address"
         # in libc's data (`__quick_exit_funcs`), where ours goes on: exit, __libc_start_call_main, _start
         return "perf ends in a bogus frame in a data object"
