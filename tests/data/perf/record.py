@@ -120,12 +120,18 @@ def explained_difference(ours: list, perfs: list) -> str | None:
         return "perf follows rbp from a frame 0 without CFI that has no frame of its own, skipping its caller"
     if skips_callers_of_frame(ours, perfs) is not None:
         return "perf follows rbp from a caller frame without CFI that has no frame of its own, skipping its caller"
-    if len(perfs) > 2 and perfs[-1] == UNKNOWN and ours[-1][0] is not None and (
+    if len(perfs) > 2 and is_bogus_frame(*perfs[-1]) and ours[-1][0] is not None and (
             skips_callers_of_frame0(ours, perfs[:-1]) or skips_callers_of_frame(ours, perfs[:-1]) is not None):
-        # Both at once: a sample at exit in a library's CFI-less `_fini` (libm's, called by ld.so's _dl_fini):
-        # perf's frame-chain guess lands in __run_exit_handlers, skipping _dl_fini, and ends in [unknown].
-        return "perf skips a caller of a frame without CFI, then ends in a bogus [unknown] frame"
+        # Both at once: a sample at exit in a CFI-less `_fini` (libm's, or crti's in a Rust program, called by
+        # ld.so's _dl_fini): perf's frame-chain guess lands in __run_exit_handlers, skipping _dl_fini, and ends
+        # in [unknown] or in libc's data (`__quick_exit_funcs`), where ours goes on: exit, ..., _start.
+        return "perf skips a caller of a frame without CFI, then ends in a bogus frame"
     return None
+
+
+def is_bogus_frame(module: str | None, name: str | None) -> bool:
+    """A frame perf's frame-chain guess ends in that cannot hold a return address: [unknown] or a data object."""
+    return (module, name) == UNKNOWN or is_data_symbol(module, name)
 
 
 MAP_MISS = "perf keeps the older of two perf-map entries at one start (V8 reused the code space) and names nothing"

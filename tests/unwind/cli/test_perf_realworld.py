@@ -15,7 +15,7 @@ from conftest import ROOT, need_tool
 sys.path.append(str(ROOT / "tests" / "data" / "perf"))
 from realworld import cxx, deep, git, go, plt, rust, rust_names, vdso  # noqa: E402
 from formats.perfscript import parse_perf_script  # noqa: E402
-from record import agreement, explained_difference, perf_script_text, record, user_frames  # noqa: E402
+from record import agreement, explained_difference, is_data_symbol, perf_script_text, record, user_frames  # noqa: E402
 
 UNWIND = [sys.executable, "-m", "unwind"]
 PROGRAMS = {"rust-lld": lambda t: rust(t, "lld", rounds=6), "cxx-clang-lld": lambda t: cxx(t, "lld"),
@@ -178,3 +178,18 @@ def test_rust_names_demangled_as_perf_demangles_them(recorded):
     assert total > 20 and equal == total, diffs[:1]
     names = {frame[1] for sample in parse_perf_script(ours) for frame in user_frames(sample)}
     assert {"hello::worker::spin", "hello::run", "hello::generic::<u32>"} <= names, names
+
+
+def test_scorer_explains_perf_skipping_dl_fini_into_libc_data():
+    """A CI run's rust-lld sample at exit, frame 0 in crti's CFI-less `_fini`: perf's frame-chain guess skipped
+    ld.so's _dl_fini (which calls _fini) and ended in libc's data object `__quick_exit_funcs`, where ours walks
+    on to _start. The scorer names that perf's error; the same lists ending in a function we do not reach are not explained."""
+    exe, ld, libc = "/tmp/rust-lld", "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2", "/usr/lib/x86_64-linux-gnu/libc.so.6"
+    ours = [(exe, "_fini"), (ld, "_dl_fini"), (libc, "__run_exit_handlers"), (libc, "exit"),
+            (libc, "__libc_start_call_main"), (libc, "__libc_start_main"), (exe, "_start")]
+    perfs = [(exe, "_fini"), (libc, "__run_exit_handlers"), (libc, "__quick_exit_funcs")]
+    if not is_data_symbol(libc, "__quick_exit_funcs"):
+        pytest.skip("libc's symbol table (libc6-dbg) does not name __quick_exit_funcs here")
+    assert "bogus frame" in explained_difference(ours, perfs)
+    assert explained_difference(ours, perfs[:2] + [(libc, "abort")]) is None
+    assert explained_difference(ours, [(exe, "main")] + perfs[1:]) is None  # frame 0 must agree
