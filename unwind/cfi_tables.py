@@ -33,7 +33,8 @@ if TYPE_CHECKING:  # the CFI parsers load only when a table is compiled, never o
     from formats.cfi.table import Row, Table
 
 FORMAT_VERSION = 3
-FRAME0_VERSION = 4  # of unwind.prologue's analysis: bump when its answers change (2: control flow, 3-4: realigned);
+FRAME0_VERSION = 5  # of unwind.prologue's analysis: bump when its answers change (2: control flow, 3-4: realigned,
+# 5: PLT stubs without CFI);
 # also the .frame0 files' format version: {"version": FRAME0_VERSION, "analyses": {vaddr: rule key or None}}
 # A rule whose CFA cannot be computed: the walk stops with bad-rule (corrupt FDE).
 BAD_RULE = UnwindRule(CfaRule(CfaKind.UNDEFINED))

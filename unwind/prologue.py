@@ -165,6 +165,65 @@ def analyze(code: bytes, start: int, pc: int, end: int | None = None,
     return _rule(state) if state is not _UNKNOWN else _linear(code, start, pc, end)
 
 
+PLT_SECTIONS = frozenset((".plt", ".plt.sec", ".plt.got"))
+PLT_SLOT = 16  # every x86-64 layout's stub (GNU ld, gold, lld, mold; IBT too) but GNU ld's 8-byte .plt.got
+
+
+def plt_rule(elf: ElfFile, vaddr: int) -> UnwindRule | None:
+    """The rule at `vaddr` inside a PLT stub, for the linkers that write no CFI for them (lld, mold), or
+    None outside the PLT sections. A stub only pushes and jumps: cfa = rsp + 8 + 8 x the pushes from its
+    start to `vaddr` (a lazy entry's `push $index` after its `jmp *GOT`, which the GOT first points back
+    to). .plt's lazy header (up to its first jump, padded to 16 bytes: 16 for GNU ld, gold and lld, 32 for
+    mold) is entered with what an entry pushed before `jmp header` (the relocation index; mold passes it in
+    r11 and pushes nothing), found in the first entry's code."""
+    sec = next((s for s in elf.sections if s.name in PLT_SECTIONS and s.is_alloc and s.addr <= vaddr < s.addr + s.size),
+               None)
+    if sec is None:
+        return None
+    slot = sec.entsize if sec.entsize in (8, PLT_SLOT) else PLT_SLOT
+    header = _header_size(elf.read_vaddr(sec.addr, min(sec.size, 2 * PLT_SLOT)), sec.addr) \
+        if sec.name == ".plt" else 0
+    if vaddr < sec.addr + header:
+        depth = _stub_depth(elf.read_vaddr(sec.addr, header), sec.addr, vaddr)
+        entry = elf.read_vaddr(sec.addr + header, slot) if sec.size >= header + slot else None
+        pushed = _stub_depth(entry, sec.addr + header, None, jumps_to=(sec.addr, sec.addr + header))
+        depth = None if depth is None else depth + (pushed or 0)
+    else:
+        start = sec.addr + header + (vaddr - sec.addr - header) // slot * slot
+        depth = _stub_depth(elf.read_vaddr(start, slot), start, vaddr)
+    return None if depth is None else offset_rule(RSP, 8 + depth)
+
+
+def _header_size(code: bytes | None, start: int) -> int:
+    """Bytes of .plt's header: through its first jump (`jmp *GOT+16`), rounded up to the 16-byte slot."""
+    for address, size, mnemonic, _ops in _disasm.disasm_lite(code or b"", start):
+        if mnemonic.rpartition(" ")[2] == "jmp":
+            end: int = address + size - start
+            return (end + PLT_SLOT - 1) // PLT_SLOT * PLT_SLOT
+    return PLT_SLOT
+
+
+def _stub_depth(code: bytes | None, start: int, pc: int | None, jumps_to: tuple[int, int] | None = None) -> int | None:
+    """Bytes pushed by the straight-line stub `code` (at `start`) before `pc`, or before its first `jmp` into
+    the range `jumps_to`; None when the code is missing, `pc` is not an instruction's address, rsp changes
+    otherwise, or (with `jumps_to`) no such jump comes."""
+    if code is None:
+        return None
+    depth = 0
+    for address, _size, mnemonic, ops in _disasm.disasm_lite(code, start):
+        mnemonic = mnemonic.rpartition(" ")[2]  # bnd jmp, notrack jmp
+        target = _integer(ops) if mnemonic == "jmp" else None
+        if address == pc or (jumps_to is not None and target is not None and jumps_to[0] <= target < jumps_to[1]):
+            return depth
+        if mnemonic == "push":
+            depth += 8
+        elif mnemonic == "pop":
+            depth -= 8
+        elif ops == "rsp" or ops.startswith("rsp,"):
+            return None
+    return None
+
+
 def flow_states(code: bytes, start: int, frames_caller: Callable[[int], bool] | None = None) -> FlowStates:
     """address -> (mnemonic, stack state before it) of every instruction that `start` reaches through its control
     flow: both ways of a conditional jump, the target of an internal jump, past a call; an indirect or

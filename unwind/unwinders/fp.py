@@ -21,7 +21,7 @@ from ..memory import AddressSpace, MemoryReader
 from ..model import Frame, ModuleMap, Sample, Trace, Via
 from ..modules import Module, ModuleResolver, is_program_entry
 from ..prologue import (MAX_FUNCTION_BYTES, FlowStates, Function, FunctionIndexCache, analyze,
-                        builds_callers_frame, caller_unframed, flow_states)
+                        builds_callers_frame, caller_unframed, flow_states, plt_rule)
 from ..rules import (ENTRY_POINT, RIP, RSP, SIGCONTEXT_REGS, SIGNAL_FRAME, UC_MCONTEXT, UNDEF, CfaKind, CfaRule,
                      FrameKind, RegKind, UnwindRule, offset_rule)
 from ..walk import walk
@@ -179,10 +179,14 @@ class FramePointerUnwinder:
         module = module_at(pc) if module_at else None
         if module is None:
             return self.jit_frame0_rule(pc, memory)
-        if is_program_entry(module.elf, module.to_vaddr(pc)):
+        vaddr = module.to_vaddr(pc)
+        if is_program_entry(module.elf, vaddr):
             return ENTRY_POINT
+        stub = plt_rule(module.elf, vaddr)  # lld's and mold's PLT: no CFI, and no symbol or a size-0 one
+        if stub is not None:
+            return stub
         try:
-            func = self.functions.get(module.elf, self.resolver.debug_dirs).find(module.to_vaddr(pc))
+            func = self.functions.get(module.elf, self.resolver.debug_dirs).find(vaddr)
         except UnwindError:
             return None
         if func is None:

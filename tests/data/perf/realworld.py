@@ -187,12 +187,16 @@ def vdso(tmp: Path) -> list[str]:
     return [str(_build(out, ["gcc", "-O2", "-g", str(src), "-o", str(out)]))]
 
 
-def plt(tmp: Path) -> list[str]:
-    """A C++ loop over new/delete: samples in the executable's PLT entries of `operator new`/`delete`."""
+def plt(tmp: Path, linker: str | None = None) -> list[str]:
+    """A C++ loop over new/delete: samples in the executable's PLT entries of `operator new`/`delete`. By g++ and
+    GNU ld (its .plt has CFI), or by clang++ and `linker` (lld and mold write none for it)."""
     src = tmp / "plt.cc"
     src.write_text(PLT_PROGRAM)
-    out = tmp / "plt-new-delete"
-    return [str(_build(out, ["g++", "-O2", "-g", str(src), "-o", str(out)]))]
+    if linker is None:
+        out = tmp / "plt-new-delete"
+        return [str(_build(out, ["g++", "-O2", "-g", str(src), "-o", str(out)]))]
+    out = tmp / f"plt-new-delete-{linker}"
+    return [str(_build(out, ["clang++-14", "-O2", "-g", f"-fuse-ld={linker}", str(src), "-o", str(out)]))]
 
 
 RUST_NAMES_PROGRAM = r"""

@@ -74,8 +74,14 @@ def perf_script_text(path: Path) -> str:
 
 
 def user_frames(sample) -> list[tuple[str | None, str | None]]:
-    """(module, function) of every user frame; symbol versions (`@@GLIBC_2.34`) do not count."""
-    return [(f.module, (f.symbol or "").split("@")[0] or None) for f in sample.frames if not f.kernel]
+    """(module, function) of every user frame; symbol versions (`@@GLIBC_2.34`) do not count, a PLT entry's
+    `@plt` does."""
+    return [(f.module, _unversioned(f.symbol)) for f in sample.frames if not f.kernel]
+
+
+def _unversioned(symbol: str | None) -> str | None:
+    name = (symbol or "").split("@")[0]
+    return (f"{name}@plt" if symbol and symbol.endswith("@plt") else name) or None
 
 
 def agreement(ours_text: str, theirs_text: str) -> tuple[int, int, list]:
@@ -100,6 +106,12 @@ def explained_difference(ours: list, perfs: list) -> str | None:
     where code has no CFI (e.g. a `_fini` stub) guesses on until it lands on a frame that is no
     code at all (`[stack]`), where we stop with no-unwind-info.
     """
+    repaired = named_as_plt_entry(ours, perfs)
+    if repaired is not None:  # perf 6.1's unnamed PLT entries named as ours; the rest compared as before
+        if repaired == ours or goes_on_past_perf(ours, repaired):
+            return PLT_UNNAMED
+        why = explained_difference(ours, repaired)
+        return f"{why}; {PLT_UNNAMED}" if why else None
     repaired = named_as_newer_map_entry(ours, perfs)
     if repaired is not None:  # perf's frame in the JIT code unnamed; the rest compared as perf would give it
         if repaired == ours or goes_on_past_perf(ours, repaired):
@@ -124,14 +136,74 @@ def explained_difference(ours: list, perfs: list) -> str | None:
             skips_callers_of_frame0(ours, perfs[:-1]) or skips_callers_of_frame(ours, perfs[:-1]) is not None):
         # Both at once: a sample at exit in a CFI-less `_fini` (libm's, or crti's in a Rust program, called by
         # ld.so's _dl_fini): perf's frame-chain guess lands in __run_exit_handlers, skipping _dl_fini, and ends
-        # in [unknown] or in libc's data (`__quick_exit_funcs`), where ours goes on: exit, ..., _start.
+        # in [unknown], [stack] or libc's data (`__quick_exit_funcs`), where ours goes on: exit, ..., _start.
         return "perf skips a caller of a frame without CFI, then ends in a bogus frame"
     return None
 
 
 def is_bogus_frame(module: str | None, name: str | None) -> bool:
-    """A frame perf's frame-chain guess ends in that cannot hold a return address: [unknown] or a data object."""
-    return (module, name) == UNKNOWN or is_data_symbol(module, name)
+    """A frame perf's frame-chain guess ends in that cannot hold a return address: [unknown], a data object, or
+    the stack or heap."""
+    return (module, name) == UNKNOWN or module in ("[stack]", "[heap]") or is_data_symbol(module, name)
+
+
+PLT_UNNAMED = ("perf 6.1 names PLT entries wrong: none where .plt's sh_entsize is 0 (lld, mold), `_init` in GNU ld's "
+               "executables, by .rela.plt's order where IRELATIVE entries break it (libc's); perf 6.3's PLT series "
+               "(66fe2d53a067 \"Correct plt entry sizes for x86\", 78250284b157 \"Sort plt relocations for x86\" ...) "
+               "names them as we do")
+
+
+def named_as_plt_entry(ours: list, perfs: list) -> list | None:
+    """perf's frames with its misnamed PLT entries named as ours, where ours is a `name@plt` entry of the same
+    module and perf has [unknown] (that module's .plt has no usable sh_entsize: perf 6.1's get_plt_sizes takes
+    the entry size from it on x86, and makes no PLT symbols from 0), `_init` (crti's size-0 `_init` right
+    before GNU ld's .plt: perf extends it to the next ELF symbol, over the whole .plt, and its lookup finds it
+    before the synthesized entries) or another `@plt` name (perf 6.1 names the entries in .rela.plt's order,
+    and that module's .rela.plt is not in GOT order: libc's IRELATIVE relocations come after the JUMP_SLOTs
+    whose entries they sit between; objdump and the stub's `jmp *GOT` agree with ours); None when no frame
+    differs that way."""
+    if len(ours) < len(perfs):
+        return None
+    repaired = list(perfs)
+    for i, (mine, theirs) in enumerate(zip(ours, perfs)):
+        if mine != theirs and mine[0] == theirs[0] and (mine[1] or "").endswith("@plt") and (
+                theirs[1] == "_init" or (theirs[1] is None and plt_without_entry_size(mine[0]))
+                or ((theirs[1] or "").endswith("@plt") and plt_relocations_out_of_order(mine[0]))):
+            repaired[i] = mine
+    return repaired if repaired != perfs else None
+
+
+@functools.lru_cache(maxsize=64)
+def plt_without_entry_size(module: str | None) -> bool:
+    """Whether `module`'s .plt has an sh_entsize other than 8 or 16 (lld and mold write 0)."""
+    if not module or not os.path.isfile(module):
+        return False
+    from formats.elf import ElfFile  # formats only: bench/unwind.py shadows the unwind package for bench scripts
+    from formats.errors import UnwindError
+
+    try:
+        plt = ElfFile(module).section(".plt")
+    except UnwindError:
+        return False
+    return plt is not None and plt.entsize not in (8, 16)
+
+
+@functools.lru_cache(maxsize=64)
+def plt_relocations_out_of_order(module: str | None) -> bool:
+    """Whether `module`'s .rela.plt is not sorted by GOT address (IRELATIVE relocations after the JUMP_SLOTs)."""
+    if not module or not os.path.isfile(module):
+        return False
+    from formats.elf import ElfFile
+    from formats.errors import UnwindError
+    from formats.relocations import read_relocations
+
+    try:
+        elf = ElfFile(module)
+        rela = elf.section(".rela.plt")
+        offsets = [r.offset for r in read_relocations(elf, rela)] if rela is not None else []
+    except UnwindError:
+        return False
+    return offsets != sorted(offsets)
 
 
 MAP_MISS = "perf keeps the older of two perf-map entries at one start (V8 reused the code space) and names nothing"
