@@ -31,11 +31,11 @@ from .cfi_tables import CfiCache, CompiledCfi
 from .memory import AddressSpace
 from .model import Sample
 from .modules import Module, ModuleResolver
+from .prologue import PLT_SECTIONS
 from .symtable import name_table
 
 SIGRETURN = bytes.fromhex("48c7c00f0000000f05")  # __restore_rt: mov $15, %rax; syscall (glibc and musl)
 SYSCALL_OFFSET = 7  # the syscall instruction inside the trampoline
-PLT_SECTIONS = frozenset((".plt", ".plt.sec", ".plt.got"))
 MAX_FUNCTION = 1 << 20  # disassemble at most this many bytes of one function
 
 

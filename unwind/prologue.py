@@ -165,8 +165,9 @@ def analyze(code: bytes, start: int, pc: int, end: int | None = None,
     return _rule(state) if state is not _UNKNOWN else _linear(code, start, pc, end)
 
 
-PLT_SECTIONS = frozenset((".plt", ".plt.sec", ".plt.got"))
+PLT_SECTIONS = frozenset((".plt", ".plt.sec", ".plt.got", ".iplt"))  # .iplt: lld's IRELATIVE stubs (static)
 PLT_SLOT = 16  # every x86-64 layout's stub (GNU ld, gold, lld, mold; IBT too) but GNU ld's 8-byte .plt.got
+# and static .plt
 
 
 def plt_rule(elf: ElfFile, vaddr: int) -> UnwindRule | None:
@@ -180,7 +181,8 @@ def plt_rule(elf: ElfFile, vaddr: int) -> UnwindRule | None:
                None)
     if sec is None:
         return None
-    slot = sec.entsize if sec.entsize in (8, PLT_SLOT) else PLT_SLOT
+    # perf 6.3's rule for the entry size: sh_entsize if 8 or 16, else the alignment's (lld, mold: 0 and 16)
+    slot = sec.entsize if sec.entsize in (8, PLT_SLOT) else 8 if sec.addralign == 8 else PLT_SLOT
     header = _header_size(elf.read_vaddr(sec.addr, min(sec.size, 2 * PLT_SLOT)), sec.addr) \
         if sec.name == ".plt" else 0
     if vaddr < sec.addr + header:
@@ -195,9 +197,18 @@ def plt_rule(elf: ElfFile, vaddr: int) -> UnwindRule | None:
 
 
 def _header_size(code: bytes | None, start: int) -> int:
-    """Bytes of .plt's header: through its first jump (`jmp *GOT+16`), rounded up to the 16-byte slot."""
+    """Bytes of .plt's lazy header: through its first jump (`jmp *GOT+16`), rounded up to the 16-byte slot;
+    0 when .plt starts with an entry (`jmp *GOT`: GNU ld's static .plt, IRELATIVE stubs only). The header
+    pushes first (the GOT word; mold's r11), after an `endbr64` with IBT."""
+    pushed = False
     for address, size, mnemonic, _ops in _disasm.disasm_lite(code or b"", start):
-        if mnemonic.rpartition(" ")[2] == "jmp":
+        mnemonic = mnemonic.rpartition(" ")[2]
+        if mnemonic == "endbr64":
+            continue
+        if not pushed and mnemonic != "push":
+            return 0
+        pushed = True
+        if mnemonic == "jmp":
             end: int = address + size - start
             return (end + PLT_SLOT - 1) // PLT_SLOT * PLT_SLOT
     return PLT_SLOT

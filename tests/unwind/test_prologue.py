@@ -55,11 +55,12 @@ def builds(tmp_path_factory) -> dict[str, Path]:
     src = tmp / "plt.c"
     src.write_text(PROGRAM)
     flags = {"bfd": ["-fuse-ld=bfd"], "bfd-ibt": ["-fuse-ld=bfd", "-fcf-protection", "-Wl,-z,ibtplt"],
-             "gold": ["-fuse-ld=gold"], "lld": ["-fuse-ld=lld"], "mold": ["-fuse-ld=mold"]}
+             "gold": ["-fuse-ld=gold"], "lld": ["-fuse-ld=lld"], "mold": ["-fuse-ld=mold"],
+             "bfd-static": ["-fuse-ld=bfd", "-static"], "lld-static": ["-fuse-ld=lld", "-static"]}
     out = {}
     for name, extra in flags.items():
         exe = tmp / name
-        compiler = "clang-14" if name in ("lld", "mold") else "gcc"
+        compiler = "clang-14" if name.startswith(("lld", "mold")) else "gcc"
         need_tool(compiler)
         subprocess.run([compiler, "-O2", *extra, str(src), "-o", str(exe)], check=True, capture_output=True)
         out[name] = exe
@@ -118,3 +119,21 @@ def test_plt_rule_outside_plt_and_on_missing_bytes(builds):
     subprocess.run(["objcopy", "--only-keep-debug", str(builds["lld"]), str(debug)], check=True)
     dbg = ElfFile(str(debug))
     assert dbg.section(".plt") is not None and plt_rule(dbg, plt.addr) is None
+
+
+@pytest.mark.parametrize("name", ["bfd-static", "lld-static"])
+def test_plt_rule_in_static_executables(builds, name):
+    """Static executables call IRELATIVE functions (strcmp, memcpy: chosen by CPU) through stubs without CFI:
+    GNU ld's .plt of 8-byte `jmp *GOT; xchg %ax,%ax` entries (no header, sh_entsize 0, 8-aligned), lld's
+    .iplt of its 16-byte lazy-shaped entries (no header either). Only the `jmp *GOT` runs: cfa = rsp + 8."""
+    elf = ElfFile(str(builds[name]))
+    table = CfiCache(tempfile.mkdtemp()).get(elf)
+    stubs = [(sec, address, mnemonic) for sec, address, mnemonic in stub_instructions(elf) if mnemonic != "int3"]
+    assert stubs and all(table.rule_at(address) is None for _, address, _ in stubs)
+    for sec, address, mnemonic in stubs:
+        offset = cfa_offset(plt_rule(elf, address), address)
+        if name == "bfd-static":
+            assert (sec.name, offset) == (".plt", 8), (hex(address), mnemonic)
+        else:
+            assert sec.name == ".iplt" and offset == (16 if mnemonic == "jmp" and (address - sec.addr) % 16 else 8), \
+                (hex(address), mnemonic, offset)

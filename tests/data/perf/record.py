@@ -148,7 +148,7 @@ def is_bogus_frame(module: str | None, name: str | None) -> bool:
 
 
 PLT_UNNAMED = ("perf 6.1 names PLT entries wrong: none where .plt's sh_entsize is 0 (lld, mold), `_init` in GNU ld's "
-               "executables, by .rela.plt's order where IRELATIVE entries break it (libc's); perf 6.3's PLT series "
+               "executables, `_fini` in lld's shared objects, by .rela.plt's order where IRELATIVE entries break it (libc's); perf 6.3's PLT series "
                "(66fe2d53a067 \"Correct plt entry sizes for x86\", 78250284b157 \"Sort plt relocations for x86\" ...) "
                "names them as we do")
 
@@ -156,9 +156,9 @@ PLT_UNNAMED = ("perf 6.1 names PLT entries wrong: none where .plt's sh_entsize i
 def named_as_plt_entry(ours: list, perfs: list) -> list | None:
     """perf's frames with its misnamed PLT entries named as ours, where ours is a `name@plt` entry of the same
     module and perf has [unknown] (that module's .plt has no usable sh_entsize: perf 6.1's get_plt_sizes takes
-    the entry size from it on x86, and makes no PLT symbols from 0), `_init` (crti's size-0 `_init` right
-    before GNU ld's .plt: perf extends it to the next ELF symbol, over the whole .plt, and its lookup finds it
-    before the synthesized entries) or another `@plt` name (perf 6.1 names the entries in .rela.plt's order,
+    the entry size from it on x86, and makes no PLT symbols from 0), `_init` or `_fini` (crti's size-0 `_init`
+    right before GNU ld's .plt, `_fini` before lld's in a shared object: perf extends it to the next ELF symbol,
+    over the whole .plt, and its lookup finds it before the synthesized entries) or another `@plt` name (perf 6.1 names the entries in .rela.plt's order,
     and that module's .rela.plt is not in GOT order: libc's IRELATIVE relocations come after the JUMP_SLOTs
     whose entries they sit between; objdump and the stub's `jmp *GOT` agree with ours); None when no frame
     differs that way."""
@@ -167,7 +167,7 @@ def named_as_plt_entry(ours: list, perfs: list) -> list | None:
     repaired = list(perfs)
     for i, (mine, theirs) in enumerate(zip(ours, perfs)):
         if mine != theirs and mine[0] == theirs[0] and (mine[1] or "").endswith("@plt") and (
-                theirs[1] == "_init" or (theirs[1] is None and plt_without_entry_size(mine[0]))
+                theirs[1] in ("_init", "_fini") or (theirs[1] is None and plt_without_entry_size(mine[0]))
                 or ((theirs[1] or "").endswith("@plt") and plt_relocations_out_of_order(mine[0]))):
             repaired[i] = mine
     return repaired if repaired != perfs else None
