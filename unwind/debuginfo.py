@@ -28,6 +28,22 @@ def debuginfod_client(urls: str | None) -> DebuginfodClient | None:
     return DebuginfodClient.from_environment(urls)
 
 
+def perf_buildid_dirs() -> tuple[str, ...]:
+    """perf's build-id cache directories: $PERF_BUILDID_DIR, then ~/.debug (perf record copies every binary
+    a recording samples there: `.build-id/xx/rest/elf`, `[vdso]/<build-id>/vdso`)."""
+    dirs = (os.environ.get("PERF_BUILDID_DIR"), os.path.join(os.path.expanduser("~"), ".debug"))
+    return tuple(d for d in dirs if d)
+
+
+def perf_cached_binary(build_id: bytes) -> str | None:
+    """The copy of the binary of `build_id` in perf's build-id cache, if there is one."""
+    for base in perf_buildid_dirs():
+        path = os.path.join(build_id_path(base, build_id, ""), "elf")
+        if os.path.isfile(path):
+            return path
+    return None
+
+
 def build_id_path(debug_dir: str | os.PathLike[str], build_id: bytes, suffix: str = ".debug") -> str:
     """`DIR/.build-id/xx/rest.debug`, the layout of /usr/lib/debug."""
     hexid = build_id.hex()

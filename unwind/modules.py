@@ -12,7 +12,7 @@ from formats.elf import ElfFile, Segment, SegmentType
 from formats.errors import UnwindError
 
 from .caches import CacheStats
-from .debuginfo import DEFAULT_DEBUG_DIRS, build_id_path, find_debug_file  # noqa: F401 (re-exported)
+from .debuginfo import DEFAULT_DEBUG_DIRS, build_id_path, find_debug_file, perf_cached_binary  # noqa: F401
 from .model import Mapping
 
 if TYPE_CHECKING:
@@ -62,7 +62,8 @@ class ModuleResolver:
         return self._jit
 
     def locate(self, path: str | None, build_id: bytes | None = None) -> str | None:
-        """The file to open for a mapped `path`: symfs copy, the path itself, or a build-id match in a debug dir."""
+        """The file to open for a mapped `path`: symfs copy, the path itself (either only when its build-id is
+        `build_id`), perf's build-id cache, a build-id match in a debug dir, debuginfod."""
         candidates = []
         if path and self.symfs:
             candidates.append(os.path.join(self.symfs, path.lstrip("/")))
@@ -73,6 +74,11 @@ class ModuleResolver:
                 if build_id is None or self._build_id_of(candidate) in (None, build_id):
                     return candidate
         if build_id:
+            # perf's build-id cache next: the binary as recorded, where the path now holds a rebuilt (or no)
+            # file; before debug directories, whose `.debug` files have no code or .eh_frame
+            cached = perf_cached_binary(build_id)
+            if cached is not None:
+                return cached
             for directory in ((self.symfs,) if self.symfs else ()) + self.debug_dirs:
                 for suffix in ("", ".debug"):
                     candidate = build_id_path(directory, build_id, suffix)

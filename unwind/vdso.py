@@ -8,6 +8,8 @@ from bisect import bisect_right
 from formats.elf import ElfFile
 from formats.errors import FormatError
 
+from .debuginfo import perf_buildid_dirs
+
 VDSO = "[vdso]"
 _DATA_PAGES = ("[vvar]", "[vvar_vclock]")
 
@@ -36,9 +38,9 @@ def vdso_image(build_id: bytes | None) -> bytes | None:
     if own is not None and (build_id is None or _build_id(own[2]) == build_id):
         return own[2]
     if build_id:
-        for base in (os.environ.get("PERF_BUILDID_DIR"), os.path.join(os.path.expanduser("~"), ".debug")):
-            path = os.path.join(base, VDSO, build_id.hex(), "vdso") if base else None
-            if path and os.path.isfile(path):
+        for base in perf_buildid_dirs():
+            path = os.path.join(base, VDSO, build_id.hex(), "vdso")
+            if os.path.isfile(path):
                 with open(path, "rb") as fh:
                     return fh.read()
     return None

@@ -70,3 +70,39 @@ def test_core_text_is_eu_stacks_on_every_thread(dumps, name, raw):
     mine, ref = _threads(ours.stdout), _threads(theirs)
     assert len(ref) == 4 and ("_ZN6shapes4parkEv" if raw else "shapes::park()") in theirs
     assert mine == ref
+
+
+def test_locate_takes_perfs_build_id_cache_for_a_rebuilt_binary(tmp_path, monkeypatch):
+    """A recording's mapping names a path that now holds another build (or nothing): the binary as recorded
+    comes from perf's build-id cache ($PERF_BUILDID_DIR, ~/.debug: `.build-id/xx/rest/elf`), as perf script
+    takes it, before a debug directory's `.debug` file (which has no code)."""
+    from unwind.modules import ModuleResolver
+
+    need_tool("gcc")
+    src = tmp_path / "p.c"
+    builds = []
+    for version in (1, 2):
+        src.write_text(f"int main(void) {{ return {version}; }}\n")
+        out = tmp_path / f"p{version}"
+        subprocess.run(["gcc", "-O1", str(src), "-o", str(out)], check=True)
+        builds.append(out)
+    recorded, rebuilt = (ElfFile(str(b)).build_id for b in builds)
+    assert recorded != rebuilt
+    path = tmp_path / "prog"
+    path.write_bytes(builds[1].read_bytes())  # the path now holds the rebuilt program
+    cache = tmp_path / "buildid"
+    hexid = recorded.hex()
+    (cache / ".build-id" / hexid[:2] / hexid[2:]).mkdir(parents=True)
+    (cache / ".build-id" / hexid[:2] / hexid[2:] / "elf").write_bytes(builds[0].read_bytes())
+    debug = tmp_path / "debug" / ".build-id" / hexid[:2]
+    debug.mkdir(parents=True)
+    subprocess.run(["objcopy", "--only-keep-debug", str(builds[0]), str(debug / f"{hexid[2:]}.debug")], check=True)
+    monkeypatch.setenv("PERF_BUILDID_DIR", str(cache))
+    monkeypatch.setenv("HOME", str(tmp_path))  # no ~/.debug of this machine's
+    resolver = ModuleResolver(debug_dirs=[str(tmp_path / "debug")])
+    assert resolver.locate(str(path), rebuilt) == str(path)
+    assert resolver.locate(str(path), recorded) == str(cache / ".build-id" / hexid[:2] / hexid[2:] / "elf")
+    monkeypatch.delenv("PERF_BUILDID_DIR")
+    assert resolver.locate(str(path), recorded) == str(debug / f"{hexid[2:]}.debug")  # no cache: the debug file
+    path.unlink()
+    assert ModuleResolver(debug_dirs=[]).locate(str(path), recorded) is None

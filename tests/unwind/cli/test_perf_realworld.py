@@ -226,3 +226,31 @@ def test_scorer_explains_perf_skipping_dl_fini_into_libc_data():
     assert "bogus frame" in explained_difference(ours, perfs)
     assert explained_difference(ours, perfs[:2] + [(libc, "abort")]) is None
     assert explained_difference(ours, [(exe, "main")] + perfs[1:]) is None  # frame 0 must agree
+
+
+@pytest.mark.slow
+def test_rebuilt_binary_read_from_perfs_build_id_cache(tmp_path):
+    """Record, rebuild, then look: the path holds another build-id, and `perf record` kept the recorded binary
+    in its build-id cache ($PERF_BUILDID_DIR here), where perf script reads it; so do we. Without the cache
+    the same recording loses every frame in the program."""
+    need_tool("perf")
+    need_tool("clang++-14")
+    exe = cxx(tmp_path, "lld")[0]
+    env = dict(os.environ, PERF_BUILDID_DIR=str(tmp_path / "buildid"), UNWIND_CACHE_DIR=str(tmp_path / "cache"))
+    data = tmp_path / "rebuilt.perf.data"
+    subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "1000", "--call-graph", "dwarf", "-o", str(data),
+                    "--", exe], check=True, env=env, stdout=subprocess.DEVNULL, cwd=tmp_path)
+    src = tmp_path / "cxx-sort.cc"
+    src.write_text(src.read_text().replace("int main", "int rebuilt = 1;\nint main"))
+    subprocess.run(["clang++-14", "-O2", "-g", "-fuse-ld=lld", str(src), "-o", exe], check=True)
+    theirs = subprocess.run(["perf", "script", "-i", str(data), "-F", "comm,pid,tid,time,ip,sym,dso", "--no-inline"],
+                            capture_output=True, text=True, check=True, env=env).stdout
+    ours = subprocess.run([*UNWIND, "perf", str(data), "--unwinder", "dwarf"], capture_output=True, text=True,
+                          check=True, env=env).stdout
+    equal, total, diffs = agreement(ours, theirs)
+    assert total > 50 and not [d for d in diffs if not explained_difference(*d)], diffs[:1]
+    assert sum(frame[1] == "main" for sample in parse_perf_script(ours) for frame in user_frames(sample)) > 50
+    env.pop("PERF_BUILDID_DIR")
+    blind = subprocess.run([*UNWIND, "perf", str(data), "--unwinder", "dwarf"], capture_output=True, text=True,
+                           check=True, env=dict(env, HOME=str(tmp_path))).stdout
+    assert not any(frame[1] == "main" for sample in parse_perf_script(blind) for frame in user_frames(sample))
