@@ -147,10 +147,10 @@ def is_bogus_frame(module: str | None, name: str | None) -> bool:
     return (module, name) == UNKNOWN or module in ("[stack]", "[heap]") or is_data_symbol(module, name)
 
 
-PLT_UNNAMED = ("perf 6.1 names PLT entries wrong: none where .plt's sh_entsize is 0 (lld, mold), `_init` in GNU ld's "
-               "executables, `_fini` in lld's shared objects, by .rela.plt's order where IRELATIVE entries break it (libc's); perf 6.3's PLT series "
-               "(66fe2d53a067 \"Correct plt entry sizes for x86\", 78250284b157 \"Sort plt relocations for x86\" ...) "
-               "names them as we do")
+PLT_UNNAMED = ("perf 6.1 names PLT entries wrong: none where .plt's sh_entsize is 0 (lld, mold; perf 6.3's 66fe2d53a067 "
+               "\"Correct plt entry sizes for x86\" fixed it), by .rela.plt's order where IRELATIVE entries break GOT "
+               "order (libc's; 78250284b157 \"Sort plt relocations for x86\"), or crti's size-0 `_init`/`_fini` "
+               "stretched by its symbol-end fixup over the .plt after it")
 
 
 def named_as_plt_entry(ours: list, perfs: list) -> list | None:
@@ -158,10 +158,10 @@ def named_as_plt_entry(ours: list, perfs: list) -> list | None:
     module and perf has [unknown] (that module's .plt has no usable sh_entsize: perf 6.1's get_plt_sizes takes
     the entry size from it on x86, and makes no PLT symbols from 0), `_init` or `_fini` (crti's size-0 `_init`
     right before GNU ld's .plt, `_fini` before lld's in a shared object: perf extends it to the next ELF symbol,
-    over the whole .plt, and its lookup finds it before the synthesized entries) or another `@plt` name (perf 6.1 names the entries in .rela.plt's order,
-    and that module's .rela.plt is not in GOT order: libc's IRELATIVE relocations come after the JUMP_SLOTs
-    whose entries they sit between; objdump and the stub's `jmp *GOT` agree with ours); None when no frame
-    differs that way."""
+    over the whole .plt, and its lookup finds it before the synthesized entries) or another `@plt` name (perf
+    6.1 names the entries in .rela.plt's order, and that module's .rela.plt is not in GOT order: libc's
+    IRELATIVE relocations come after the JUMP_SLOTs whose entries they sit between; objdump and the stub's
+    `jmp *GOT` agree with ours); None when no frame differs that way."""
     if len(ours) < len(perfs):
         return None
     repaired = list(perfs)

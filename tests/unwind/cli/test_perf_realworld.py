@@ -109,7 +109,7 @@ def test_cxx_plt_entries_named_as_perf_synthesizes_them(recorded):
     """Names at PLT entries are `<demangled>@plt` (libstdc++'s `malloc@plt` as perf prints it, where a
     sample lands in it: ~1 in 300-3000 samples, so only checked through the frame-by-frame agreement).
     In the executable's own .plt perf 6.1 prints `_init` (readelf -r: the entries are _Znwm and _ZdlPvm):
-    we print `operator new@plt` / `operator delete@plt` there, as perf 6.3 does."""
+    we print `operator new@plt` / `operator delete@plt` there, as objdump names them."""
     ours, theirs = recorded("plt")
     equal, total, diffs = agreement(ours, theirs)
     # No share threshold: every differing sample is checked below to be the `_init` PLT naming, and how
