@@ -177,7 +177,7 @@ class InputProfiler:
 
     def __init__(self, options: BatchOptions):
         from .debuginfo import DEFAULT_DEBUG_DIRS
-        from .kernel import load_kernel_symbols
+        from .kernel import KernelTables
         from .modules import ModuleResolver
         from .pipeline import SampleResolver
         from .symbolizer import Symbolizer
@@ -188,7 +188,8 @@ class InputProfiler:
         self.resolver = ModuleResolver(symfs=options.symfs, debug_dirs=debug_dirs)
         self.symbolizer = Symbolizer(symfs=options.symfs, debug_dirs=debug_dirs, inlines=options.inlines,
                                      naming="perf", index_dir=options.cache_dir)
-        self.kernel = load_kernel_symbols(options.kallsyms, options.cache_dir)
+        self.kernels = KernelTables(options.kallsyms, options.cache_dir)
+        self.kernel = self.kernels.get()
         unwinder = get_unwinder(options.unwinder, resolver=self.resolver, max_depth=options.max_depth,
                                 cache_dir=options.cache_dir)
         self.pipeline = SampleResolver(unwinder, self.symbolizer, self.resolver, self.kernel, options.inlines,
@@ -242,6 +243,8 @@ class InputProfiler:
         from .perfsession import PerfSession
 
         session = PerfSession(path)
+        # a recording of another kernel (another host's) is named by that kernel's kallsyms, as perf script does
+        self.pipeline.frames.use_kernel(self.kernels.get(session.kernel_build_id))
 
         def stream() -> Iterator[tuple[Stack, int]]:
             for sample in session.samples():

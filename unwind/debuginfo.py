@@ -29,10 +29,37 @@ def debuginfod_client(urls: str | None) -> DebuginfodClient | None:
 
 
 def perf_buildid_dirs() -> tuple[str, ...]:
-    """perf's build-id cache directories: $PERF_BUILDID_DIR, then ~/.debug (perf record copies every binary
-    a recording samples there: `.build-id/xx/rest/elf`, `[vdso]/<build-id>/vdso`)."""
-    dirs = (os.environ.get("PERF_BUILDID_DIR"), os.path.join(os.path.expanduser("~"), ".debug"))
-    return tuple(d for d in dirs if d)
+    """perf's build-id cache: `buildid.dir` of perf's config (~/.perfconfig over /etc/perfconfig), else
+    $HOME/.debug, where `perf record` copies every binary a recording samples (`.build-id/xx/rest/elf`,
+    `[vdso]/<build-id>/vdso`, `[kernel.kallsyms]/<build-id>/kallsyms`); $PERF_BUILDID_DIR first, which perf
+    sets (it never reads it) for the scripts it runs."""
+    home = os.path.expanduser("~")
+    configured = perfconfig_value("buildid", "dir", (os.path.join(home, ".perfconfig"), "/etc/perfconfig"))
+    dirs = (os.environ.get("PERF_BUILDID_DIR"), os.path.expanduser(configured) if configured
+            else os.path.join(home, ".debug"))
+    return tuple(dict.fromkeys(d for d in dirs if d))
+
+
+def perfconfig_value(section: str, key: str, files: Sequence[str]) -> str | None:
+    """`key` of `[section]` in the first of perf's config `files` (git-config syntax) that sets it."""
+    for path in files:
+        try:
+            with open(path, encoding="utf-8", errors="replace") as fh:
+                text = fh.read(1 << 20)
+        except OSError:  # no such file, unreadable: the next one
+            continue
+        current, found = None, None
+        for raw in text.splitlines():
+            line = raw.split("#", 1)[0].split(";", 1)[0].strip()
+            if line.startswith("[") and "]" in line:
+                current = line[1:line.index("]")].strip().lower()
+            elif current == section and "=" in line:
+                name, value = (part.strip() for part in line.split("=", 1))
+                if name.lower() == key:
+                    found = value.strip('"')
+        if found:
+            return found
+    return None
 
 
 def perf_cached_binary(build_id: bytes) -> str | None:

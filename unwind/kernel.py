@@ -9,15 +9,80 @@ from array import array
 from collections.abc import Sequence
 from typing import Generic, TypeVar, overload
 
-from formats.errors import FileError
+from formats.elf import iter_notes
+from formats.errors import FileError, FormatError
 from formats.kallsyms import KernelSymbols, load_kallsyms
 from formats.symindex import CorruptIndexError, IndexFile, write_index
 
+from .debuginfo import perf_buildid_dirs
 from .index import NO_STRING, StringTable, cache_dir, open_index
 from .index_check import check_kernel_index
 
 PROC_KALLSYMS = "/proc/kallsyms"
+KERNEL_NOTES = "/sys/kernel/notes"
+KALLSYMS_DSO = "[kernel.kallsyms]"  # perf's name for the host kernel (build-id table, build-id cache)
+NT_GNU_BUILD_ID = 3
 T = TypeVar("T", str, str | None)
+
+
+def running_kernel_build_id(notes: str = KERNEL_NOTES) -> bytes | None:
+    """The running kernel's build-id (its GNU build-id note in /sys/kernel/notes), None when unreadable."""
+    try:
+        with open(notes, "rb") as fh:
+            data = fh.read(1 << 16)
+    except OSError:  # no sysfs (a container), or not readable
+        return None
+    try:
+        return next((n.desc for n in iter_notes(data, 0, len(data), notes)
+                     if n.name == b"GNU" and n.type == NT_GNU_BUILD_ID), None)
+    except FormatError:
+        return None
+
+
+def recorded_kernel_kallsyms(build_id: bytes, notes: str = KERNEL_NOTES) -> tuple[bool, str | None]:
+    """Which kallsyms perf script names a recording's kernel frames from, by the recorded kernel's build-id:
+    (True, None) the running kernel's, when it is that kernel (or /sys/kernel/notes cannot tell); (True, path)
+    perf's build-id cache copy (`[kernel.kallsyms]/<id>/kallsyms`, or the older `[kernel.kallsyms]/<id>` file)
+    that `perf record` or `perf archive` left, for a recording of another kernel; (False, None) when there is
+    none: perf then says "No kallsyms or vmlinux with build-id ... was found" and names no kernel frame."""
+    running = running_kernel_build_id(notes)
+    if running is None or running == build_id:
+        return True, None
+    hexid = build_id.hex()
+    for base in perf_buildid_dirs():
+        for path in (os.path.join(base, KALLSYMS_DSO, hexid, "kallsyms"), os.path.join(base, KALLSYMS_DSO, hexid)):
+            if os.path.isfile(path):
+                return True, path
+    return False, None
+
+
+class KernelTables:
+    """Kernel symbol tables by source, each loaded once, and which one a recording's kernel frames get: the
+    `kallsyms` file when given, else as perf script chooses by the recorded kernel's build-id
+    (recorded_kernel_kallsyms). Owned by a Session or a batch worker."""
+
+    def __init__(self, kallsyms: str | None = None, directory: str | None = None):
+        self.kallsyms = kallsyms
+        self.directory = directory
+        self._tables: dict[str | None, KernelSymbols | None] = {}  # by file; None: the running kernel's
+        self._unnamed: set[bytes] = set()  # recorded kernels without symbols (warned about once)
+
+    def get(self, build_id: bytes | None = None) -> KernelSymbols | None:
+        """The table for a recording of the kernel `build_id` (None: not recorded; the running kernel's)."""
+        source = self.kallsyms
+        if source is None and build_id is not None:
+            found, source = recorded_kernel_kallsyms(build_id)
+            if not found:
+                if build_id not in self._unnamed:
+                    self._unnamed.add(build_id)
+                    import warnings
+
+                    warnings.warn(f"no kallsyms of the recorded kernel (build-id {build_id.hex()}) in perf's "
+                                  "build-id cache, and the running kernel is another: kernel frames are unnamed")
+                return None
+        if source not in self._tables:
+            self._tables[source] = load_kernel_symbols(source, self.directory)
+        return self._tables[source]
 
 
 def load_kernel_symbols(path: str | None = None, directory: str | None = None) -> KernelSymbols | None:

@@ -125,6 +125,11 @@ class PerfSession:
 
     # -- public -------------------------------------------------------------------------------------
 
+    @property
+    def kernel_build_id(self) -> bytes | None:
+        """The build-id the recording holds for the host kernel (`[kernel.kallsyms]`), if any."""
+        return next((b.build_id for b in self.reader.build_ids if b.filename == "[kernel.kallsyms]"), None)
+
     def samples(self) -> Iterator[Sample]:
         """Every sample as a model Sample, with the module map of its process at its time."""
         apply, to_sample = self._apply, self.to_sample

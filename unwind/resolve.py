@@ -46,6 +46,12 @@ class FrameResolver:
         self._kernel_memo: dict[int, SymFrame] = {}
         self._vdso: dict[int, tuple[ElfFile, VdsoNames]] = {}   # vDSO image -> its names (one or two a run)
 
+    def use_kernel(self, kernel: KernelSymbols | None) -> None:
+        """Name kernel frames from `kernel` from now on (a batch's next recording, of another kernel)."""
+        if kernel is not self.kernel:
+            self.kernel = kernel
+            self._kernel_memo.clear()
+
     @property
     def jit(self) -> JitSymbols:
         """Perf map and jitdump names, made on the first anonymous executable frame (most runs have none)."""

@@ -36,6 +36,7 @@ if TYPE_CHECKING:
     from .batch import BatchResult
     from .caches import CacheStats
     from .cfi_tables import CfiCache
+    from .kernel import KernelTables
     from .demangle import Demangler
     from .model import Sample, Unwinder
     from .modules import ModuleResolver
@@ -65,7 +66,7 @@ class Session:
         self._debuginfod_client: tuple[DebuginfodClient | None] | None = None
         self._resolver: ModuleResolver | None = None
         self._symbolizers: dict[tuple[Any, ...], Symbolizer] = {}
-        self._kernel: tuple[KernelSymbols | None] | None = None
+        self._kernels: KernelTables | None = None
         self._cfi: CfiCache | None = None
         self._demangler: Demangler | None = None
         self._closed = False
@@ -120,14 +121,17 @@ class Session:
             self._debuginfod_client = (debuginfod_client(self.debuginfod),)
         return self._debuginfod_client[0]
 
-    def kernel_symbols(self) -> KernelSymbols | None:
-        """The kernel symbol table (`kallsyms`, else the running kernel's), loaded once; None if unreadable."""
+    def kernel_symbols(self, build_id: bytes | None = None) -> KernelSymbols | None:
+        """The kernel symbol table, loaded once each: `kallsyms` when given; else the running kernel's, or for a
+        recording of another kernel (`build_id`, the recording's `[kernel.kallsyms]` build-id) the copy of
+        that kernel's kallsyms in perf's build-id cache, as perf script takes it, or None when there is none
+        (perf names no kernel frame then, and a warning says so); None also when unreadable."""
         self._check_open()
-        if self._kernel is None:
-            from .kernel import load_kernel_symbols
+        if self._kernels is None:
+            from .kernel import KernelTables
 
-            self._kernel = (load_kernel_symbols(self.kallsyms, self.cache_dir),)
-        return self._kernel[0]
+            self._kernels = KernelTables(self.kallsyms, self.cache_dir)
+        return self._kernels.get(build_id)
 
     @property
     def cfi_cache(self) -> CfiCache:
@@ -176,11 +180,14 @@ class Session:
         if max_depth is not None and max_depth < 1:
             raise UsageError(f"--max-stack {max_depth}: must be at least 1")
         options: dict[str, Any] = {} if max_depth is None else {"max_depth": max_depth}
-        pipeline = SampleResolver(self.unwinder(unwinder, **options),
-                                  self.symbolizer(naming="perf", inlines=inlines), self.resolver,
-                                  self.kernel_symbols(), inlines, like_perf=like_perf, lines=lines,
-                                  truncated_marker=truncated_marker)
-        return PerfRun(PerfSession(os.fspath(path)), pipeline, "unwinding" if progress else None)
+        walker = self.unwinder(unwinder, **options)
+        symbolizer = self.symbolizer(naming="perf", inlines=inlines)
+        if self.kallsyms is not None:
+            self.kernel_symbols()  # a bad --kallsyms fails before the recording is read
+        session = PerfSession(os.fspath(path))
+        pipeline = SampleResolver(walker, symbolizer, self.resolver, self.kernel_symbols(session.kernel_build_id),
+                                  inlines, like_perf=like_perf, lines=lines, truncated_marker=truncated_marker)
+        return PerfRun(session, pipeline, "unwinding" if progress else None)
 
     def core(self, path: str | os.PathLike[str], exe: str | None = None, unwinder: str = "auto",
              inlines: bool = False, max_depth: int = 256, *, scan: bool = False,
@@ -341,7 +348,7 @@ class Session:
         self.flush()
         self._resolver = None
         self._symbolizers.clear()
-        self._kernel = None
+        self._kernels = None
         self._cfi = None
         self._demangler = None
         self._closed = True

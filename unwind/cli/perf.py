@@ -32,7 +32,8 @@ def add_input_arguments(parser: argparse.ArgumentParser) -> None:
     group = parser.add_argument_group("unwinding")
     group.add_argument("--unwinder", default="dwarf", help="fp, dwarf, orc, lbr, auto (default dwarf)")
     group.add_argument("--kallsyms", metavar="FILE",
-                       help="kernel symbols (kallsyms or System.map; default /proc/kallsyms)")
+                       help="kernel symbols (kallsyms or System.map; default /proc/kallsyms, or for a recording "
+                            "of another kernel its copy in perf's build-id cache, ~/.debug/[kernel.kallsyms]/ID)")
     group.add_argument("--like-perf", action="store_true",
                        help="reproduce perf 6.1's stack-copy bound (ignores the last 8 bytes) for diffable output")
     group.add_argument("--stitch", action="store_true",

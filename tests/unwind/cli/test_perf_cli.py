@@ -91,3 +91,55 @@ def test_bad_perf_data_is_one_line_or_partial(recordings, tmp_path, damage):
         if damage == "truncate":  # the cut record is reported, once, with where it was
             assert re.fullmatch(r"unwind perf: skipped \d+ damaged or unreadable records \(first at offset 0x[0-9a-f]+: .+\)\n",
                                 result.stderr)
+
+
+@pytest.mark.slow
+def test_recording_of_another_kernel_named_as_perf_names_it(tmp_path):
+    """A recording made under another kernel (here: this one's, its build-id rewritten in the perf.data):
+    perf script and we take that kernel's kallsyms from perf's build-id cache (`perf record`/`perf archive`
+    put it in ~/.debug/[kernel.kallsyms]/<id>/), and with no copy there name no kernel frame rather than
+    take the running kernel's symbols for another kernel's addresses."""
+    from unwind.kernel import running_kernel_build_id
+
+    need_tool("perf")
+    running = running_kernel_build_id()
+    if running is None:
+        pytest.skip("/sys/kernel/notes is not readable here: neither perf nor we can tell the kernels apart")
+    home = tmp_path / "home"
+    home.mkdir()
+    env = dict(os.environ, HOME=str(home), UNWIND_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("PERF_BUILDID_DIR", None)
+    data = tmp_path / "k.perf.data"
+    subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "2000", "--call-graph", "dwarf", "-o", str(data),
+                    "--", "/bin/sh", "-c", "for i in 1 2 3 4 5 6 7 8; do cat /proc/kallsyms > /dev/null; done"],
+                   check=True, env=env, stdout=subprocess.DEVNULL)
+    other = bytes(b ^ 0xFF for b in running)
+    raw = data.read_bytes()
+    assert raw.count(running) == 1, "the recording names the kernel's build-id once"
+    foreign = tmp_path / "foreign.perf.data"
+    foreign.write_bytes(raw.replace(running, other))
+
+    def kernel_lines(argv: list[str]) -> list[str]:
+        out = subprocess.run(argv, capture_output=True, text=True, check=True, env=env).stdout
+        return [line.strip() for line in out.splitlines() if "[kernel.kallsyms]" in line]
+
+    def batch_names() -> set[str]:
+        out = tmp_path / "batch.folded"
+        subprocess.run([*UNWIND, "batch", str(foreign), "--format", "folded", "-o", str(out)], check=True, env=env,
+                       capture_output=True)
+        return {name for line in out.read_text().splitlines() for name in line.rsplit(" ", 1)[0].split(";")}
+
+    perf = ["perf", "script", "-i", str(foreign), "-F", "comm,pid,tid,time,ip,sym,dso", "--no-inline"]
+    ours = [*UNWIND, "perf", str(foreign)]
+    unnamed = kernel_lines(ours)
+    assert len(unnamed) > 50 and all("[unknown]" in line for line in unnamed)
+    assert unnamed == kernel_lines(perf)
+    blind_batch = batch_names()
+    cache = home / ".debug" / "[kernel.kallsyms]"
+    (cache / other.hex()).mkdir(parents=True)
+    (cache / other.hex() / "kallsyms").write_bytes((cache / running.hex() / "kallsyms").read_bytes())
+    named = kernel_lines(ours)
+    assert named == kernel_lines(perf) and sum("[unknown]" not in line for line in named) > 50
+    kernel_names = {line.split(None, 1)[1].rsplit(" (", 1)[0] for line in named} - {"[unknown]"}
+    # unwind batch (another host's recordings, merged) chooses per recording the same way
+    assert not blind_batch & kernel_names and len(batch_names() & kernel_names) > 5

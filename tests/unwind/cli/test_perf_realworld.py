@@ -231,12 +231,14 @@ def test_scorer_explains_perf_skipping_dl_fini_into_libc_data():
 @pytest.mark.slow
 def test_rebuilt_binary_read_from_perfs_build_id_cache(tmp_path):
     """Record, rebuild, then look: the path holds another build-id, and `perf record` kept the recorded binary
-    in its build-id cache ($PERF_BUILDID_DIR here), where perf script reads it; so do we. Without the cache
-    the same recording loses every frame in the program."""
+    in its build-id cache ($HOME/.debug; a HOME of the test's own here), where perf script reads it; so do we.
+    Without the cache the same recording loses every frame in the program."""
     need_tool("perf")
     need_tool("clang++-14")
     exe = cxx(tmp_path, "lld")[0]
-    env = dict(os.environ, PERF_BUILDID_DIR=str(tmp_path / "buildid"), UNWIND_CACHE_DIR=str(tmp_path / "cache"))
+    (tmp_path / "home").mkdir()
+    env = dict(os.environ, HOME=str(tmp_path / "home"), UNWIND_CACHE_DIR=str(tmp_path / "cache"))
+    env.pop("PERF_BUILDID_DIR", None)  # perf never reads it (it sets it for its scripts); we would
     data = tmp_path / "rebuilt.perf.data"
     subprocess.run(["perf", "record", "-q", "-e", "cpu-clock", "-F", "1000", "--call-graph", "dwarf", "-o", str(data),
                     "--", exe], check=True, env=env, stdout=subprocess.DEVNULL, cwd=tmp_path)
@@ -250,7 +252,7 @@ def test_rebuilt_binary_read_from_perfs_build_id_cache(tmp_path):
     equal, total, diffs = agreement(ours, theirs)
     assert total > 50 and not [d for d in diffs if not explained_difference(*d)], diffs[:1]
     assert sum(frame[1] == "main" for sample in parse_perf_script(ours) for frame in user_frames(sample)) > 50
-    env.pop("PERF_BUILDID_DIR")
+    assert (tmp_path / "home" / ".debug" / ".build-id").is_dir()  # perf record filled the test's cache
     blind = subprocess.run([*UNWIND, "perf", str(data), "--unwinder", "dwarf"], capture_output=True, text=True,
                            check=True, env=dict(env, HOME=str(tmp_path))).stdout
     assert not any(frame[1] == "main" for sample in parse_perf_script(blind) for frame in user_frames(sample))
