@@ -150,7 +150,7 @@ def is_bogus_frame(module: str | None, name: str | None) -> bool:
 PLT_UNNAMED = ("perf 6.1 names PLT entries wrong: none where .plt's sh_entsize is 0 (lld, mold; perf 6.3's 66fe2d53a067 "
                "\"Correct plt entry sizes for x86\" fixed it), by .rela.plt's order where IRELATIVE entries break GOT "
                "order (libc's; 78250284b157 \"Sort plt relocations for x86\"), or crti's size-0 `_init`/`_fini` "
-               "stretched by its symbol-end fixup over the .plt after it")
+               "stretched by its symbol-end fixup over the .plt after it; and no name for the lazy header")
 
 
 def named_as_plt_entry(ours: list, perfs: list) -> list | None:
@@ -161,12 +161,18 @@ def named_as_plt_entry(ours: list, perfs: list) -> list | None:
     over the whole .plt, and its lookup finds it before the synthesized entries) or another `@plt` name (perf
     6.1 names the entries in .rela.plt's order, and that module's .rela.plt is not in GOT order: libc's
     IRELATIVE relocations come after the JUMP_SLOTs whose entries they sit between; objdump and the stub's
-    `jmp *GOT` agree with ours); None when no frame differs that way."""
+    `jmp *GOT` agree with ours). Also .plt's lazy header, `.plt` to us (as perf 6.3 names it), which perf 6.1
+    leaves [unknown] (libc's, at start-up: lazy binding of __tunable_get_val). None when no frame differs
+    that way."""
     if len(ours) < len(perfs):
         return None
     repaired = list(perfs)
     for i, (mine, theirs) in enumerate(zip(ours, perfs)):
-        if mine != theirs and mine[0] == theirs[0] and (mine[1] or "").endswith("@plt") and (
+        if mine == theirs or mine[0] != theirs[0]:
+            continue
+        if mine[1] == ".plt" and theirs[1] is None:  # the lazy header: perf 6.1 makes no symbol for it
+            repaired[i] = mine
+        elif (mine[1] or "").endswith("@plt") and (
                 theirs[1] in ("_init", "_fini") or (theirs[1] is None and plt_without_entry_size(mine[0]))
                 or ((theirs[1] or "").endswith("@plt") and plt_relocations_out_of_order(mine[0]))):
             repaired[i] = mine

@@ -256,3 +256,13 @@ def test_rebuilt_binary_read_from_perfs_build_id_cache(tmp_path):
     blind = subprocess.run([*UNWIND, "perf", str(data), "--unwinder", "dwarf"], capture_output=True, text=True,
                            check=True, env=dict(env, HOME=str(tmp_path))).stdout
     assert not any(frame[1] == "main" for sample in parse_perf_script(blind) for frame in user_frames(sample))
+
+
+def test_scorer_explains_perf_61_leaving_the_plt_header_unnamed():
+    """A CI run's sample in libc's lazy .plt header at start-up (binding __tunable_get_val): perf 6.1 prints
+    `26000 [unknown]`, we `.plt`; the rest of the stack equal. Another name there is not explained."""
+    libc, ld = "/usr/lib/x86_64-linux-gnu/libc.so.6", "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2"
+    ours = [(libc, ".plt"), (libc, "__pthread_tunables_init"), (libc, "__libc_early_init"), (ld, "dl_main"),
+            (ld, "_dl_sysdep_start"), (ld, "_dl_start"), (ld, "_start")]
+    assert explained_difference(ours, [(libc, None)] + ours[1:]) == PLT_UNNAMED
+    assert explained_difference(ours, [(libc, "__tunable_get_val@plt")] + ours[1:]) is None
