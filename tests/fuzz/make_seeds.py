@@ -245,6 +245,9 @@ def _parser_seeds(work: Path) -> None:
     for style in ("zlib", "zlib-gnu", "zstd"):
         run("objcopy", f"--compress-debug-sections={style}", small, work / style)
         put("elf", f"compressed-{style}", (work / style).read_bytes())
+    if shutil.which("clang-14"):  # lld's layout: .plt without CFI and sh_entsize 0 (frame 0's PLT rule)
+        run("clang-14", "-O1", "-fuse-ld=lld", "-Wl,--strip-all", work / "p.c", "-o", work / "lld-plt")
+        put("elf", "lld-plt", (work / "lld-plt").read_bytes())
     # cfi / eh_frame_hdr: flag byte (1 = .eh_frame) + load address + section bytes.
     for name, path, sec in (("eh_frame", small, ".eh_frame"), ("debug_frame", work / "debugframe", ".debug_frame"),
                             ("eh_frame-O2", builds["dwarf4-O2"], ".eh_frame")):

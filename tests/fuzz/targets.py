@@ -89,6 +89,12 @@ def fuzz_elf(data: bytes) -> None:
             pass
     elf.read_vaddr(elf.entry, 16)
     elf.vaddr_to_offset(elf.entry)
+    from unwind.prologue import PLT_SECTIONS, plt_rule  # frame 0 in a PLT stub: the stub's bytes and layout
+
+    for section in elf.sections:
+        if section.name in PLT_SECTIONS:
+            for offset in (0, 4, 6, 11, 12, 16, 22, 27, 32, 40, section.size - 1):
+                plt_rule(elf, section.addr + offset)
 
 
 @_parser("cfi")
