@@ -62,13 +62,19 @@ def perfconfig_value(section: str, key: str, files: Sequence[str]) -> str | None
     return None
 
 
+def perf_cached_file(*relative: str) -> str | None:
+    """The first of the `relative` paths that is a file in one of perf's build-id cache directories."""
+    for base in perf_buildid_dirs():
+        for name in relative:
+            path = os.path.join(base, name)
+            if os.path.isfile(path):
+                return path
+    return None
+
+
 def perf_cached_binary(build_id: bytes) -> str | None:
     """The copy of the binary of `build_id` in perf's build-id cache, if there is one."""
-    for base in perf_buildid_dirs():
-        path = os.path.join(build_id_path(base, build_id, ""), "elf")
-        if os.path.isfile(path):
-            return path
-    return None
+    return perf_cached_file(os.path.join(build_id_path("", build_id, ""), "elf"))
 
 
 def build_id_path(debug_dir: str | os.PathLike[str], build_id: bytes, suffix: str = ".debug") -> str:

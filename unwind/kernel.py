@@ -14,7 +14,7 @@ from formats.errors import FileError, FormatError
 from formats.kallsyms import KernelSymbols, load_kallsyms
 from formats.symindex import CorruptIndexError, IndexFile, write_index
 
-from .debuginfo import perf_buildid_dirs
+from .debuginfo import perf_cached_file
 from .index import NO_STRING, StringTable, cache_dir, open_index
 from .index_check import check_kernel_index
 
@@ -49,11 +49,8 @@ def recorded_kernel_kallsyms(build_id: bytes, notes: str = KERNEL_NOTES) -> tupl
     if running is None or running == build_id:
         return True, None
     hexid = build_id.hex()
-    for base in perf_buildid_dirs():
-        for path in (os.path.join(base, KALLSYMS_DSO, hexid, "kallsyms"), os.path.join(base, KALLSYMS_DSO, hexid)):
-            if os.path.isfile(path):
-                return True, path
-    return False, None
+    path = perf_cached_file(os.path.join(KALLSYMS_DSO, hexid, "kallsyms"), os.path.join(KALLSYMS_DSO, hexid))
+    return (True, path) if path is not None else (False, None)
 
 
 class KernelTables:

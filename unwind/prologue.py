@@ -23,6 +23,7 @@ from formats.errors import UnwindError
 from formats.symtab import SymbolBind, SymbolType, read_symbols
 
 from .rules import RIP, RSP, CfaKind, CfaRule, RegKind, RegRule, UnwindRule, offset_rule
+from .symtable import PLT_ENTRY_SIZE as PLT_SLOT
 
 RBP = 6
 _BIND_RANK: dict[int, int] = {SymbolBind.GLOBAL: 2, SymbolBind.WEAK: 1}
@@ -166,8 +167,8 @@ def analyze(code: bytes, start: int, pc: int, end: int | None = None,
 
 
 PLT_SECTIONS = frozenset((".plt", ".plt.sec", ".plt.got", ".iplt"))  # .iplt: lld's IRELATIVE stubs (static)
-PLT_SLOT = 16  # every x86-64 layout's stub (GNU ld, gold, lld, mold; IBT too) but GNU ld's 8-byte .plt.got
-# and static .plt
+# PLT_SLOT (symtable's PLT_ENTRY_SIZE, 16): every x86-64 layout's stub (GNU ld, gold, lld, mold; IBT too) but
+# GNU ld's 8-byte .plt.got and static .plt
 
 
 def plt_rule(elf: ElfFile, vaddr: int) -> UnwindRule | None:

@@ -8,7 +8,7 @@ from bisect import bisect_right
 from formats.elf import ElfFile
 from formats.errors import FormatError
 
-from .debuginfo import perf_buildid_dirs
+from .debuginfo import perf_cached_file
 
 VDSO = "[vdso]"
 _DATA_PAGES = ("[vvar]", "[vvar_vclock]")
@@ -32,17 +32,15 @@ def own_vdso() -> tuple[int, int, bytes] | None:
 
 def vdso_image(build_id: bytes | None) -> bytes | None:
     """The vDSO ELF image a recording's `[vdso]` mapping holds: the running kernel's own when its build-id
-    is the recorded one (or none was recorded), else perf's build-id cache ($PERF_BUILDID_DIR, else
-    ~/.debug: `[vdso]/<build-id>/vdso`, which `perf record` fills); None when neither has it."""
+    is the recorded one (or none was recorded), else perf's build-id cache (`[vdso]/<build-id>/vdso`, which
+    `perf record` fills: unwind.debuginfo.perf_buildid_dirs); None when neither has it."""
     own = own_vdso()
     if own is not None and (build_id is None or _build_id(own[2]) == build_id):
         return own[2]
-    if build_id:
-        for base in perf_buildid_dirs():
-            path = os.path.join(base, VDSO, build_id.hex(), "vdso")
-            if os.path.isfile(path):
-                with open(path, "rb") as fh:
-                    return fh.read()
+    path = perf_cached_file(os.path.join(VDSO, build_id.hex(), "vdso")) if build_id else None
+    if path is not None:
+        with open(path, "rb") as fh:
+            return fh.read()
     return None
 
 

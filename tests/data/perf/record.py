@@ -182,34 +182,38 @@ def named_as_plt_entry(ours: list, perfs: list) -> list | None:
 @functools.lru_cache(maxsize=64)
 def plt_without_entry_size(module: str | None) -> bool:
     """Whether `module`'s .plt has an sh_entsize other than 8 or 16 (lld and mold write 0)."""
-    if not module or not os.path.isfile(module):
-        return False
-    from formats.elf import ElfFile  # formats only: bench/unwind.py shadows the unwind package for bench scripts
-    from formats.errors import UnwindError
-
-    try:
-        plt = ElfFile(module).section(".plt")
-    except UnwindError:
-        return False
+    elf = module_elf(module)
+    plt = elf.section(".plt") if elf is not None else None
     return plt is not None and plt.entsize not in (8, 16)
 
 
 @functools.lru_cache(maxsize=64)
 def plt_relocations_out_of_order(module: str | None) -> bool:
     """Whether `module`'s .rela.plt is not sorted by GOT address (IRELATIVE relocations after the JUMP_SLOTs)."""
-    if not module or not os.path.isfile(module):
-        return False
-    from formats.elf import ElfFile
     from formats.errors import UnwindError
     from formats.relocations import read_relocations
 
+    elf = module_elf(module)
+    rela = elf.section(".rela.plt") if elf is not None else None
     try:
-        elf = ElfFile(module)
-        rela = elf.section(".rela.plt")
-        offsets = [r.offset for r in read_relocations(elf, rela)] if rela is not None else []
+        offsets = [r.offset for r in read_relocations(elf, rela)] if elf is not None and rela is not None else []
     except UnwindError:
         return False
     return offsets != sorted(offsets)
+
+
+@functools.lru_cache(maxsize=64)
+def module_elf(module: str | None):
+    """The ELF file a perf-script dso names, or None (no such file; a perf map, a JIT dump: not ELF)."""
+    if not module or not os.path.isfile(module):
+        return None
+    from formats.elf import ElfFile  # formats only: bench/unwind.py shadows the unwind package for bench scripts
+    from formats.errors import UnwindError
+
+    try:
+        return ElfFile(module)
+    except UnwindError:
+        return None
 
 
 MAP_MISS = "perf keeps the older of two perf-map entries at one start (V8 reused the code space) and names nothing"
@@ -251,15 +255,11 @@ def named_as_newer_map_entry(ours: list, perfs: list) -> list | None:
 def is_data_symbol(module: str | None, name: str | None) -> bool:
     """Whether `name` is a data object of `module` (OBJECT or TLS in its .symtab or its debug file's, and no
     function of that name): no return address can be there."""
-    if not module or not name or not os.path.isfile(module):
-        return False
-    from formats.elf import ElfFile  # formats only: bench/unwind.py shadows the unwind package for bench scripts
-    from formats.errors import UnwindError
+    from formats.elf import ElfFile
     from formats.symtab import SymbolType, read_symbols
 
-    try:
-        elf = ElfFile(module)
-    except UnwindError:  # a perf map, a JIT dump: no ELF symbols
+    elf = module_elf(module) if name else None
+    if elf is None:
         return False
     symbols = read_symbols(elf, ".symtab") + read_symbols(elf, ".dynsym")
     if elf.build_id:  # the debug file by build-id, where Debian's -dbg packages put it
