@@ -19,7 +19,8 @@ a cargo release binary, git), with DIR/symfs. `--sizes 100,1000,10000,100000` re
 about those sample counts and fits time = a + b x samples (least squares) for both tools: a is the
 fixed cost, b the per-sample one.
 
-Usage: .venv/bin/python bench/perf.py [--workload python3.11 ...] [--perf-data FILE [--symfs DIR]] [--held-out DIR]
+Usage: .venv/bin/python bench/perf.py [--tree OTHER_CHECKOUT ...]
+           [--workload python3.11 ...] [--perf-data FILE [--symfs DIR]] [--held-out DIR]
            [--kernel own|equal|both] [--sizes N,N,...] [--rounds 5] [--frequency 1000] [--no-cold]
 """
 
@@ -55,8 +56,10 @@ def load() -> str:
     return f"load {one:.2f} (1 min) {five:.2f} (5 min) on {os.cpu_count()} CPUs"
 
 
-def commands(data: Path, kernel: str, empty: Path, symfs: str | None) -> dict[str, list[str]]:
-    """The command lines timed on one recording, by label."""
+def commands(data: Path, kernel: str, empty: Path, symfs: str | None,
+             trees: tuple[str, ...] = ()) -> dict[str, list[str]]:
+    """The command lines timed on one recording, by label; `trees`: other checkouts of unwind timed beside
+    this one (their packages first on PYTHONPATH), to tell a change's cost from the machine's."""
     perf = ["perf", "script", "-i", str(data), "-F", PERF_FIELDS, "--no-inline"]
     ours = [UNWIND, "perf", str(data), "--unwinder", "dwarf"]
     if symfs:
@@ -65,23 +68,31 @@ def commands(data: Path, kernel: str, empty: Path, symfs: str | None) -> dict[st
     if kernel == "equal":
         perf += ["--kallsyms", str(empty)]
         ours += ["--kallsyms", str(empty)]
-    return {"perf script": perf, "unwind perf": ours, "unwind perf -j 1": [*ours, "--jobs", "1"]}
+    argvs = {"perf script": perf, "unwind perf": ours, "unwind perf -j 1": [*ours, "--jobs", "1"]}
+    for tree in trees:
+        argvs[f"unwind perf @{Path(tree).name}"] = ["env", f"PYTHONPATH={tree}", sys.executable, "-m", "unwind",
+                                                   *ours[1:]]
+    return argvs
 
 
-def measure(data: Path, kernel: str, rounds: int, tmp: Path, symfs: str | None, cold: bool) -> dict[str, float]:
+def measure(data: Path, kernel: str, rounds: int, tmp: Path, symfs: str | None, cold: bool,
+            trees: tuple[str, ...] = ()) -> dict[str, float]:
     """Median seconds per label over `rounds` interleaved rounds (after one warm-up run of each)."""
     empty = tmp / "empty.kallsyms"
     empty.write_text("")
-    argvs = commands(data, kernel, empty, symfs)
+    argvs = commands(data, kernel, empty, symfs, trees)
     warm_env = dict(os.environ, UNWIND_CACHE_DIR=str(tmp / "warm"))
-    for argv in argvs.values():
-        timed(argv, warm_env)
+    # another tree's runs keep their own warm cache: its file formats may differ from ours
+    envs = {label: dict(warm_env, UNWIND_CACHE_DIR=str(tmp / f"warm-{i}")) if "@" in label else warm_env
+            for i, label in enumerate(argvs)}
+    for label, argv in argvs.items():
+        timed(argv, envs[label])
     times: dict[str, list[float]] = {label: [] for label in argvs}
     if cold:
         times["unwind perf (cold)"] = []
     for i in range(rounds):
         for label, argv in argvs.items():
-            times[label].append(timed(argv, warm_env))
+            times[label].append(timed(argv, envs[label]))
         if cold:
             cold_env = dict(os.environ, UNWIND_CACHE_DIR=str(tmp / f"cold-{kernel}-{i}"))
             times["unwind perf (cold)"].append(timed(argvs["unwind perf"], cold_env))
@@ -137,12 +148,15 @@ def main() -> None:
     parser.add_argument("--python-rounds", type=int, default=6, help="how long the python workloads run")
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--no-cold", action="store_true", help="skip the cold-cache runs")
+    parser.add_argument("--tree", action="append", default=[], metavar="DIR",
+                        help="another checkout (e.g. a `git worktree` of an older commit) timed beside this one")
     args = parser.parse_args()
     kernels = ("own", "equal") if args.kernel == "both" else (args.kernel,)
     # An installed package has its .pyc files; a checkout edited since .ci/setup may not, which would
     # time the compiler instead of us.
-    subprocess.run([sys.executable, "-m", "compileall", "-q", str(ROOT / "unwind"), str(ROOT / "formats")],
-                   stdout=subprocess.DEVNULL, check=True)
+    for tree in (ROOT, *map(Path, args.tree)):
+        subprocess.run([sys.executable, "-m", "compileall", "-q", str(tree / "unwind"), str(tree / "formats")],
+                       stdout=subprocess.DEVNULL, check=True)
     print(load())
     with tempfile.TemporaryDirectory() as tmp_name:
         tmp = Path(tmp_name)
@@ -159,7 +173,8 @@ def main() -> None:
         for data, symfs in recordings:
             samples = count_samples(data, symfs)
             for kernel in kernels:
-                report(data, samples, kernel, measure(data, kernel, args.rounds, tmp, symfs, not args.no_cold))
+                report(data, samples, kernel, measure(data, kernel, args.rounds, tmp, symfs, not args.no_cold,
+                                                      tuple(args.tree)))
         if args.sizes:
             sizes = [int(s) for s in args.sizes.split(",")]
             sized = sized_recordings(tmp, sizes, args.frequency)
